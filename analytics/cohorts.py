@@ -1,0 +1,49 @@
+"""Cohort dimensions: the names users slice by, mapped to order_facts columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+DIMENSIONS: dict[str, str] = {
+    "region": "region",
+    "category": "category",
+    "daypart": "daypart",
+    "hour": "hour",
+    "basket_size": "basket_size",
+    "store": "store_id",
+}
+_ALIASES = {"store_id": "store", "hour_of_day": "hour", "time_of_day": "daypart"}
+
+FilterValue = str | int | Sequence[str | int]
+
+
+class CohortError(ValueError):
+    """An unknown dimension or a malformed filter."""
+
+
+def dimension_column(name: str) -> str:
+    """The order_facts column of a cohort dimension (accepts a few aliases)."""
+    key = _ALIASES.get(name, name)
+    if key not in DIMENSIONS:
+        raise CohortError(f"unknown dimension {name!r}; known: {', '.join(DIMENSIONS)}")
+    return DIMENSIONS[key]
+
+
+def canonical_dimension(name: str) -> str:
+    """The canonical dimension name of `name` or an alias of it."""
+    dimension_column(name)
+    return _ALIASES.get(name, name)
+
+
+def where_clause(filters: Mapping[str, FilterValue]) -> tuple[str, list[object]]:
+    """A parameterized SQL condition for cohort filters: {dim: value or [values]} (AND of ORs)."""
+    conditions, parameters = [], []
+    for name, value in filters.items():
+        column = dimension_column(name)
+        values = [value] if isinstance(value, str | int) else list(value)
+        if not values:
+            raise CohortError(f"filter {name!r} has no values")
+        placeholders = ", ".join("?" for _ in values)
+        conditions.append(f"{column} IN ({placeholders})")
+        parameters.extend(values)
+    return (" AND ".join(conditions) or "TRUE"), parameters

@@ -1,0 +1,156 @@
+"""The `cxagent` command line: generate worlds, inspect CX metrics (and later ask the agent)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from analytics.cohorts import CohortError
+from analytics.metrics import CX_SCORE, MetricError, metric_frame
+from data.generator import WorldExistsError, generate_world
+from data.scenario import ScenarioError, load_scenario
+from data.warehouse import WarehouseError, open_warehouse
+
+app = typer.Typer(
+    help="cx-agent: find why customer experience dropped, with evidence.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=120) if not Console().is_terminal else Console()
+errors = Console(stderr=True)
+USER_ERRORS = (ScenarioError, WarehouseError, WorldExistsError, CohortError, MetricError)
+
+
+def _fail(error: Exception) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {error}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def generate(
+    scenario: Annotated[
+        str, typer.Option(help="Shipped scenario name (e.g. demo) or a YAML path.")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory to write the world to.")],
+    orders_per_day: Annotated[
+        int | None, typer.Option(help="Override the scenario's volume.")
+    ] = None,
+    days: Annotated[int | None, typer.Option(help="Override the number of days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+) -> None:
+    """Generate a synthetic world: Parquet tables, the DuckDB warehouse and truth.json."""
+    try:
+        chosen = load_scenario(scenario)
+        overrides = {"orders_per_day": orders_per_day, "days": days, "seed": seed}
+        overrides = {key: value for key, value in overrides.items() if value is not None}
+        if overrides:
+            chosen = type(chosen).model_validate({**chosen.model_dump(), **overrides})
+        started = time.perf_counter()
+        with Progress(
+            TextColumn(f"generating [bold]{chosen.name}[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days"),
+            TimeElapsedColumn(),
+            console=errors,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("days", total=chosen.days)
+            counts = generate_world(
+                chosen, out, progress=lambda done, total: progress.update(task, completed=done)
+            )
+    except USER_ERRORS as error:
+        raise _fail(error) from None
+    except ValueError as error:
+        raise _fail(ScenarioError(str(error))) from None
+    seconds = time.perf_counter() - started
+    summary = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+    console.print(f"wrote {out} in {seconds:.1f} s: {summary}", highlight=False)
+
+
+def _parse_filters(filters: list[str]) -> dict[str, list[str | int]]:
+    parsed: dict[str, list[str | int]] = {}
+    for item in filters:
+        if "=" not in item:
+            raise CohortError(f"filter {item!r} is not DIMENSION=VALUE")
+        key, value = item.split("=", 1)
+        values = [int(v) if key == "hour" and v.isdigit() else v for v in value.split(",")]
+        parsed.setdefault(key, []).extend(values)
+    return parsed
+
+
+def _bar(value: float, low: float, high: float, width: int = 12) -> str:
+    if high <= low:
+        return ""
+    filled = round((value - low) / (high - low) * width)
+    return "█" * max(1, filled)
+
+
+@app.command()
+def cx(
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+    grain: Annotated[str, typer.Option(help="day or hour.")] = "day",
+    by: Annotated[
+        str | None, typer.Option(help="Group by a dimension (region, category, ...).")
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option("--filter", help="DIMENSION=VALUE[,VALUE]")
+    ] = None,
+    last: Annotated[int, typer.Option(help="Show only the last N periods.")] = 0,
+) -> None:
+    """Print the CX score and its sub-metrics over time."""
+    try:
+        con = open_warehouse(world)
+        frame = metric_frame(
+            con,
+            grain=grain,  # type: ignore[arg-type]
+            filters=_parse_filters(where or []),
+            group_by=[by] if by else [],
+        )
+    except USER_ERRORS as error:
+        raise _fail(error) from None
+    if last:
+        periods = sorted(frame["period"].unique())[-last:]
+        frame = frame[frame["period"].isin(periods)]
+    columns = {
+        "on_time_rate": "on-time",
+        "item_accuracy": "accuracy",
+        "cancellation_rate": "cancel",
+        "refund_rate": "refund",
+        "support_rate": "support",
+        "rating": "stars",
+    }
+    table = Table(title=f"CX by {grain}" + (f" and {by}" if by else ""), title_justify="left")
+    table.add_column("period", no_wrap=True)
+    if by:
+        table.add_column(by, no_wrap=True)
+    table.add_column("orders", justify="right", no_wrap=True)
+    table.add_column("CX", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, min_width=12)
+    for header in columns.values():
+        table.add_column(header, justify="right", no_wrap=True)
+    low, high = frame[CX_SCORE].min() - 0.5, frame[CX_SCORE].max()
+    for row in frame.itertuples():
+        period = row.period.strftime("%Y-%m-%d" if grain == "day" else "%Y-%m-%d %H:00")
+        cells = [period] + ([str(getattr(row, by))] if by else [])
+        cells += [
+            f"{row.orders:,}",
+            f"{getattr(row, CX_SCORE):.2f}",
+            _bar(getattr(row, CX_SCORE), low, high),
+        ]
+        for name in columns:
+            value = getattr(row, name)
+            cells.append(f"{value:.2f}" if name == "rating" else f"{100 * value:.1f}%")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@app.callback()
+def main() -> None:
+    """cx-agent command line."""

@@ -1,0 +1,207 @@
+"""The DuckDB warehouse: build it from a world directory's Parquet tables, and open it read-only.
+
+Besides the tables of `data/schema.py`, the warehouse holds `order_facts`, the order-level view
+(materialized for speed): each order joined with its delivery, item counts, tickets and rating.
+A column whose source table or column is absent (real data often lacks some) is NULL there, and
+the metrics that need it report themselves unavailable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from data.schema import BASKET_SIZE_BOUNDS_USD, DAYPARTS, ON_TIME_GRACE_MINUTES, ORDER_FACTS, TABLES
+
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse that cannot be built or opened; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class FactColumn:
+    """How one order_facts column is computed and which source columns it needs."""
+
+    name: str
+    expression: str
+    requires: tuple[str, ...]
+
+
+def _daypart_case(hour_sql: str) -> str:
+    cases = []
+    for name, (first, last) in DAYPARTS.items():
+        if first < last:
+            cases.append(f"WHEN {hour_sql} >= {first} AND {hour_sql} < {last} THEN '{name}'")
+        else:
+            wrap = name
+    return f"CASE {' '.join(cases)} ELSE '{wrap}' END"
+
+
+_SMALL, _LARGE = BASKET_SIZE_BOUNDS_USD
+_DELIVERED = "(d.actual_eta IS NOT NULL AND NOT coalesce(d.canceled_flag, false))"
+_MINUTES_BETWEEN = "(epoch_us({later}) - epoch_us({earlier})) / 60000000.0"
+
+FACT_COLUMNS: tuple[FactColumn, ...] = (
+    FactColumn("order_id", "o.order_id", ()),
+    FactColumn("user_id", "o.user_id", ("orders.user_id",)),
+    FactColumn("store_id", "o.store_id", ("orders.store_id",)),
+    FactColumn("region", "o.region", ("orders.region",)),
+    FactColumn("category", "o.category", ("orders.category",)),
+    FactColumn("order_time", "o.order_time", ()),
+    FactColumn("hour_start", "date_trunc('hour', o.order_time)", ()),
+    FactColumn("day", "CAST(o.order_time AS DATE)", ()),
+    FactColumn("hour", "CAST(hour(o.order_time) AS INTEGER)", ()),
+    FactColumn("daypart", _daypart_case("hour(o.order_time)"), ()),
+    FactColumn("basket_value", "o.basket_value", ("orders.basket_value",)),
+    FactColumn(
+        "basket_size",
+        f"CASE WHEN o.basket_value < {_SMALL} THEN 'small' "
+        f"WHEN o.basket_value > {_LARGE} THEN 'large' ELSE 'medium' END",
+        ("orders.basket_value",),
+    ),
+    FactColumn("eta_model_version", "o.eta_model_version", ("orders.eta_model_version",)),
+    FactColumn(
+        "quoted_min",
+        _MINUTES_BETWEEN.format(later="o.promised_eta", earlier="o.order_time"),
+        ("orders.promised_eta",),
+    ),
+    FactColumn("delivered", _DELIVERED, ("deliveries.actual_eta",)),
+    FactColumn("canceled", "coalesce(d.canceled_flag, false)", ("deliveries.canceled_flag",)),
+    FactColumn("batched", "d.batched_flag", ("deliveries.batched_flag",)),
+    FactColumn("distance_miles", "d.distance", ("deliveries.distance",)),
+    FactColumn("prep_min", "d.merchant_prep_time / 60.0", ("deliveries.merchant_prep_time",)),
+    FactColumn("dasher_wait_min", "d.dasher_wait / 60.0", ("deliveries.dasher_wait",)),
+    FactColumn("onshift_dashers", "d.onshift_dashers", ("deliveries.onshift_dashers",)),
+    FactColumn("busy_dashers", "d.busy_dashers", ("deliveries.busy_dashers",)),
+    FactColumn("outstanding_orders", "d.outstanding_orders", ("deliveries.outstanding_orders",)),
+    FactColumn(
+        "duration_min",
+        f"CASE WHEN {_DELIVERED} THEN "
+        + _MINUTES_BETWEEN.format(later="d.actual_eta", earlier="o.order_time")
+        + " END",
+        ("deliveries.actual_eta",),
+    ),
+    FactColumn(
+        "eta_error_min",
+        f"CASE WHEN {_DELIVERED} THEN "
+        + _MINUTES_BETWEEN.format(later="d.actual_eta", earlier="o.promised_eta")
+        + " END",
+        ("deliveries.actual_eta", "orders.promised_eta"),
+    ),
+    FactColumn(
+        "on_time",
+        f"CASE WHEN {_DELIVERED} THEN "
+        f"d.actual_eta <= o.promised_eta + INTERVAL {ON_TIME_GRACE_MINUTES} MINUTE END",
+        ("deliveries.actual_eta", "orders.promised_eta"),
+    ),
+    FactColumn("item_lines", "coalesce(ic.item_lines, 0)", ("items.order_id",)),
+    FactColumn(
+        "substituted_lines", "coalesce(ic.substituted_lines, 0)", ("items.substituted_flag",)
+    ),
+    FactColumn("missing_lines", "coalesce(ic.missing_lines, 0)", ("items.missing_flag",)),
+    FactColumn("refund_amount", "coalesce(ic.refund_amount, 0)", ("items.refund_amount",)),
+    FactColumn("refunded", "coalesce(ic.refund_amount, 0) > 0", ("items.refund_amount",)),
+    FactColumn("support_contact", "coalesce(tc.tickets, 0) > 0", ("support_events.order_id",)),
+    FactColumn("stars", "rt.stars", ("ratings.stars",)),
+)
+
+
+def _existing_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
+    ).fetchall()
+    return {f"{table}.{column}" for table, column in rows}
+
+
+def order_facts_sql(available: set[str]) -> str:
+    """The SELECT that materializes order_facts from whatever source tables and columns exist."""
+    tables = {name.split(".")[0] for name in available}
+    ctes, joins = [], []
+    if "items" in tables:
+        parts = ["order_id", "count(*) AS item_lines"]
+        if "items.substituted_flag" in available:
+            parts.append("count(*) FILTER (WHERE substituted_flag) AS substituted_lines")
+        if "items.missing_flag" in available:
+            parts.append("count(*) FILTER (WHERE missing_flag) AS missing_lines")
+        if "items.refund_amount" in available:
+            parts.append("sum(refund_amount) AS refund_amount")
+        ctes.append(f"ic AS (SELECT {', '.join(parts)} FROM items GROUP BY order_id)")
+        joins.append("LEFT JOIN ic ON ic.order_id = o.order_id")
+    if "support_events" in tables:
+        ctes.append(
+            "tc AS (SELECT order_id, count(*) AS tickets FROM support_events GROUP BY order_id)"
+        )
+        joins.append("LEFT JOIN tc ON tc.order_id = o.order_id")
+    if "ratings" in tables:
+        ctes.append(
+            "rt AS (SELECT order_id, arg_max(stars, rating_time) AS stars "
+            "FROM ratings GROUP BY order_id)"
+        )
+        joins.append("LEFT JOIN rt ON rt.order_id = o.order_id")
+    if "deliveries" in tables:
+        joins.insert(0, "LEFT JOIN deliveries d ON d.order_id = o.order_id")
+    select = []
+    for column in FACT_COLUMNS:
+        sql_type = ORDER_FACTS.column(column.name).type
+        if all(required in available for required in column.requires):
+            select.append(f"CAST({column.expression} AS {sql_type}) AS {column.name}")
+        else:
+            select.append(f"CAST(NULL AS {sql_type}) AS {column.name}")
+    with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
+    return (
+        f"{with_clause}SELECT {', '.join(select)} FROM orders o {' '.join(joins)} "
+        "ORDER BY o.order_time, o.order_id"
+    )
+
+
+def build_warehouse(world_dir: Path, threads: int = 2) -> Path:
+    """Create `warehouse.duckdb` in `world_dir` from the Parquet tables there."""
+    world_dir = Path(world_dir)
+    path = world_dir / WAREHOUSE_FILE
+    if path.exists():
+        path.unlink()
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(f"SET threads = {threads}")
+        for name, table in TABLES.items():
+            source = world_dir / f"{name}.parquet"
+            if not source.exists():
+                if not table.optional:
+                    raise WarehouseError(
+                        f"{world_dir}: required table {name} ({source.name}) is missing"
+                    )
+                continue
+            present = set(
+                con.execute("SELECT name FROM parquet_schema(?)", [str(source)]).fetchnumpy()[
+                    "name"
+                ]
+            )
+            columns = [column for column in table.columns if column.name in present]
+            body = ", ".join(f"{c.name} {c.type}" for c in columns)
+            con.execute(f"CREATE TABLE {name} ({body})")
+            names = ", ".join(c.name for c in columns)
+            con.execute(f"INSERT INTO {name} SELECT {names} FROM read_parquet(?)", [str(source)])
+        con.execute(f"CREATE TABLE order_facts AS {order_facts_sql(_existing_columns(con))}")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return path
+
+
+def open_warehouse(world_dir: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a world's warehouse; a clear error if there is none."""
+    world_dir = Path(world_dir)
+    path = world_dir / WAREHOUSE_FILE if world_dir.is_dir() else world_dir
+    if not path.is_file():
+        raise WarehouseError(
+            f"no warehouse at {path}; create one with "
+            f"`cxagent generate --scenario demo --out {world_dir}`"
+        )
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as error:
+        raise WarehouseError(f"cannot open {path}: {error}") from None
