@@ -158,7 +158,7 @@ def parse_scenario(raw: object, source: str = "<scenario>") -> Scenario:
 def load_scenario(name_or_path: str | Path) -> Scenario:
     """Load a shipped scenario by name (e.g. "demo") or a YAML file by path."""
     path = Path(name_or_path)
-    if not path.suffix and not path.exists():
+    if not path.suffix and not path.is_file():
         path = SCENARIO_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
