@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
+from data.schema import ORDER_FACTS
 
 Grain = Literal["hour", "day"]
 
@@ -29,9 +30,8 @@ Grain = Literal["hour", "day"]
 class Metric:
     """A ratio metric over order_facts.
 
-    `score` maps the value to its 0-100 CX sub-score (as SQL over the name `value`), or is empty
-    when the metric is not part of the CX score. `requires` lists the order_facts columns that
-    must hold data for the metric to be available.
+    `score` maps the value linearly to its 0-100 CX sub-score (used when cx_weight > 0).
+    `requires` lists the order_facts columns that must hold data for the metric to be available.
     """
 
     name: str
@@ -43,143 +43,158 @@ class Metric:
     requires: tuple[str, ...]
     description: str
     cx_weight: float = 0.0
-    score: str = ""
+    score: tuple[float, float] = (0.0, 0.0)  # 0-100 sub-score = intercept + slope * value
+    square: str = ""  # SQL sum of squared values, for means (their variance); empty for rates
+
+
+def _rate(name: str, label: str, event: str, among: str, higher_is_better: bool, **extra) -> Metric:
+    """A share of orders: count of `event` over count of non-null `among`."""
+    return Metric(
+        name=name,
+        label=label,
+        unit="share",
+        numerator=f"count(*) FILTER (WHERE {event})",
+        denominator=f"count({among})",
+        higher_is_better=higher_is_better,
+        requires=(among,),
+        **extra,
+    )
+
+
+def _mean(name: str, label: str, unit: str, value: str, column: str, **extra) -> Metric:
+    """A mean over orders where `column` is not null."""
+    return Metric(
+        name=name,
+        label=label,
+        unit=unit,
+        numerator=f"sum({value})",
+        denominator=f"count({column})",
+        square=f"sum(({value}) * ({value}))",
+        requires=(column,),
+        **extra,
+    )
 
 
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
-        Metric(
+        _rate(
             "on_time_rate",
             "On-time rate",
-            "share",
-            "count(*) FILTER (WHERE on_time)",
-            "count(on_time)",
+            "on_time",
+            "on_time",
             True,
-            ("on_time",),
-            "Delivered orders arriving by promised_eta + 5 min / delivered orders.",
-            0.30,
-            "100 * value",
+            description="Delivered orders arriving by promised_eta + 5 min / delivered orders.",
+            cx_weight=0.30,
+            score=(0.0, 100.0),
         ),
         Metric(
-            "item_accuracy",
-            "Item accuracy",
-            "share",
-            "sum(item_lines - substituted_lines - missing_lines) FILTER (WHERE delivered)",
-            "sum(item_lines) FILTER (WHERE delivered)",
-            True,
-            ("item_lines", "substituted_lines", "missing_lines"),
-            "1 - (substituted + missing lines) / ordered lines, over delivered orders.",
-            0.25,
-            "100 * value",
+            name="item_accuracy",
+            label="Item accuracy",
+            unit="share",
+            numerator=(
+                "sum(item_lines - substituted_lines - missing_lines) FILTER (WHERE delivered)"
+            ),
+            denominator="sum(item_lines) FILTER (WHERE delivered)",
+            higher_is_better=True,
+            requires=("item_lines", "substituted_lines", "missing_lines"),
+            description="1 - (substituted + missing lines) / ordered lines, over delivered orders.",
+            cx_weight=0.25,
+            score=(0.0, 100.0),
         ),
-        Metric(
+        _rate(
             "cancellation_rate",
             "Cancellation rate",
-            "share",
-            "count(*) FILTER (WHERE canceled)",
-            "count(canceled)",
+            "canceled",
+            "canceled",
             False,
-            ("canceled",),
-            "Canceled orders / orders.",
-            0.15,
-            "100 * (1 - value)",
+            description="Canceled orders / orders.",
+            cx_weight=0.15,
+            score=(100.0, -100.0),
         ),
-        Metric(
+        _rate(
             "refund_rate",
             "Refund rate",
-            "share",
-            "count(*) FILTER (WHERE refunded)",
-            "count(refunded)",
+            "refunded",
+            "refunded",
             False,
-            ("refunded",),
-            "Orders with refund_amount > 0 / orders.",
-            0.15,
-            "100 * (1 - value)",
+            description="Orders with refund_amount > 0 / orders.",
+            cx_weight=0.15,
+            score=(100.0, -100.0),
         ),
-        Metric(
+        _rate(
             "support_rate",
             "Support-contact rate",
-            "share",
-            "count(*) FILTER (WHERE support_contact)",
-            "count(support_contact)",
+            "support_contact",
+            "support_contact",
             False,
-            ("support_contact",),
-            "Orders with at least one support ticket / orders.",
-            0.10,
-            "100 * (1 - value)",
+            description="Orders with at least one support ticket / orders.",
+            cx_weight=0.10,
+            score=(100.0, -100.0),
         ),
-        Metric(
+        _mean(
             "rating",
             "Mean rating",
             "stars",
-            "sum(stars)",
-            "count(stars)",
-            True,
-            ("stars",),
-            "Mean stars (1-5) of rated orders.",
-            0.05,
-            "100 * (value - 1) / 4",
+            "stars",
+            "stars",
+            higher_is_better=True,
+            description="Mean stars (1-5) of rated orders.",
+            cx_weight=0.05,
+            score=(-25.0, 25.0),
         ),
-        Metric(
+        _mean(
             "eta_abs_error_min",
             "ETA error (MAE)",
             "minutes",
-            "sum(abs(eta_error_min))",
-            "count(eta_error_min)",
-            False,
-            ("eta_error_min",),
-            "Mean absolute (actual - promised) minutes over delivered orders.",
+            "abs(eta_error_min)",
+            "eta_error_min",
+            higher_is_better=False,
+            description="Mean absolute (actual - promised) minutes over delivered orders.",
         ),
-        Metric(
+        _mean(
             "eta_bias_min",
             "ETA bias",
             "minutes",
-            "sum(eta_error_min)",
-            "count(eta_error_min)",
-            False,
-            ("eta_error_min",),
-            "Mean signed (actual - promised) minutes; positive = later than quoted.",
+            "eta_error_min",
+            "eta_error_min",
+            higher_is_better=False,
+            description="Mean signed (actual - promised) minutes; positive = later than quoted.",
         ),
-        Metric(
+        _mean(
             "duration_min",
             "Delivery duration",
             "minutes",
-            "sum(duration_min)",
-            "count(duration_min)",
-            False,
-            ("duration_min",),
-            "Mean minutes from order to arrival over delivered orders.",
+            "duration_min",
+            "duration_min",
+            higher_is_better=False,
+            description="Mean minutes from order to arrival over delivered orders.",
         ),
-        Metric(
+        _rate(
             "batched_rate",
             "Batched share",
-            "share",
-            "count(*) FILTER (WHERE batched)",
-            "count(batched)",
+            "batched",
+            "batched",
             False,
-            ("batched",),
-            "Orders carried together with another / orders (a driver, not a CX metric).",
+            description="Orders carried together with another / orders (a driver).",
         ),
-        Metric(
+        _mean(
             "prep_min",
             "Merchant prep time",
             "minutes",
-            "sum(prep_min)",
-            "count(prep_min)",
-            False,
-            ("prep_min",),
-            "Mean merchant prep minutes (a driver, not a CX metric).",
+            "prep_min",
+            "prep_min",
+            higher_is_better=False,
+            description="Mean merchant prep minutes (a driver).",
         ),
-        Metric(
+        _mean(
             "dasher_wait_min",
             "Dasher wait",
             "minutes",
-            "sum(dasher_wait_min)",
-            "count(dasher_wait_min)",
-            False,
-            ("dasher_wait_min",),
-            "Mean minutes a ready order waited for its dasher (a driver, not a CX metric).",
+            "dasher_wait_min",
+            "dasher_wait_min",
+            higher_is_better=False,
+            description="Mean minutes a ready order waited for its dasher (a driver).",
         ),
     )
 }
@@ -216,8 +231,9 @@ def cx_score_sql(prefix: str = "") -> str:
     weighted, weights = [], []
     for name in CX_COMPONENTS:
         m = METRICS[name]
+        intercept, slope = m.score
         value = f"{prefix}{name}"
-        weighted.append(f"coalesce({m.cx_weight} * ({m.score.replace('value', value)}), 0)")
+        weighted.append(f"coalesce({m.cx_weight} * ({intercept} + {slope} * {value}), 0)")
         weights.append(f"CASE WHEN {value} IS NULL THEN 0 ELSE {m.cx_weight} END")
     return f"({' + '.join(weighted)}) / nullif({' + '.join(weights)}, 0)"
 
@@ -232,13 +248,56 @@ def _period_sql(grain: Grain | None) -> str | None:
     raise MetricError(f"unknown grain {grain!r}; use 'hour' or 'day'")
 
 
+# Outcome columns and when each becomes known (as SQL over `known_by`, the time of reading).
+_OUTCOME_COLUMNS = (
+    "delivered",
+    "canceled",
+    "on_time",
+    "eta_error_min",
+    "duration_min",
+    "refunded",
+    "refund_amount",
+)
+
+
+def _facts_source(grain: Grain | None, maturity: dt.timedelta | None) -> tuple[str, list[object]]:
+    """order_facts as it was known `maturity` after each period ended (no later outcomes).
+
+    Orders whose delivery outcome came later have their outcome columns nulled (they still
+    count as orders); tickets and ratings count only if created by then.
+    """
+    if maturity is None:
+        return "order_facts", []
+    seconds = int(maturity.total_seconds())
+    if grain == "hour":
+        known_by, parameters = f"hour_start + INTERVAL {3600 + seconds} SECOND", []
+    elif grain == "day":
+        known_by, parameters = f"CAST(day AS TIMESTAMP) + INTERVAL {86400 + seconds} SECOND", []
+    else:
+        known_by, parameters = "CAST(? AS TIMESTAMP)", [None]
+    resolved = f"(resolved_at IS NULL OR resolved_at <= {known_by})"
+    replaced = {name: f"CASE WHEN {resolved} THEN {name} END" for name in _OUTCOME_COLUMNS}
+    replaced["support_contact"] = (
+        f"CASE WHEN support_contact IS NULL THEN NULL "
+        f"ELSE coalesce(first_ticket_at <= {known_by}, false) END"
+    )
+    replaced["stars"] = f"CASE WHEN rated_at <= {known_by} THEN stars END"
+    columns = [
+        f"{replaced[c.name]} AS {c.name}" if c.name in replaced else c.name
+        for c in ORDER_FACTS.columns
+    ]
+    uses = sum(expression.count("?") for expression in replaced.values())
+    return f"(SELECT {', '.join(columns)} FROM order_facts) AS known", parameters * uses
+
+
 def metrics_sql(
     metrics: Sequence[str],
     grain: Grain | None,
     group_by: Sequence[str],
     where: str,
+    source: str = "order_facts",
 ) -> str:
-    """The query behind `metric_frame` (parameters: cohort filter values, then the time window)."""
+    """The query behind `metric_frame` (parameters: source, cohort filter values, time window)."""
     period = _period_sql(grain)
     keys = ([f"{period} AS period"] if period else []) + [
         f"{dimension_column(d)} AS {canonical_dimension(d)}" for d in group_by
@@ -246,12 +305,15 @@ def metrics_sql(
     key_names = (["period"] if period else []) + [canonical_dimension(d) for d in group_by]
     needed = list(dict.fromkeys([*metrics, *(CX_COMPONENTS if CX_SCORE in metrics else ())]))
     needed = [name for name in needed if name != CX_SCORE]
-    sums = [
-        f"{METRICS[n].numerator} AS {n}_num, {METRICS[n].denominator} AS {n}_den" for n in needed
-    ]
+    sums = []
+    for name in needed:
+        m = METRICS[name]
+        sums.append(f"{m.numerator} AS {name}_num, {m.denominator} AS {name}_den")
+        if m.square:
+            sums.append(f"{m.square} AS {name}_sq")
     values = [f"{n}_num / nullif({n}_den, 0) AS {n}" for n in needed]
     inner = (
-        f"SELECT {', '.join([*keys, 'count(*) AS orders', *sums])} FROM order_facts "
+        f"SELECT {', '.join([*keys, 'count(*) AS orders', *sums])} FROM {source} "
         f"WHERE {where} AND order_time >= ? AND order_time < ?"
         + (f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else "")
     )
@@ -269,12 +331,16 @@ def metric_frame(
     group_by: Sequence[str] = (),
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
+    maturity: dt.timedelta | None = None,
 ) -> pd.DataFrame:
     """Metrics per period (hour or day; None = the whole window) and per cohort group.
 
     Columns: `period` (when a grain is given), one column per group-by dimension, `orders`, and
-    for each metric `<name>_num`, `<name>_den` and `<name>` (the ratio); `cx_score` when asked.
-    The window is [start, end) on order_time; cohort filters are {dimension: value or values}.
+    for each metric `<name>_num`, `<name>_den`, `<name>_sq` (sum of squares, for means) and
+    `<name>` (the ratio); `cx_score` when asked. The window is [start, end) on order_time;
+    cohort filters are {dimension: value or values}. With `maturity`, each period is read as it
+    was known that long after it ended (for the whole window: after `end`), so no outcome
+    recorded later is used: the view a detector had at the time.
     """
     for name in metrics:
         if name != CX_SCORE:
@@ -282,5 +348,9 @@ def metric_frame(
     where, parameters = where_clause(filters or {})
     lower = start or dt.datetime(1900, 1, 1)
     upper = end or dt.datetime(9999, 1, 1)
-    sql = metrics_sql(metrics, grain, group_by, where)
-    return con.execute(sql, [*parameters, lower, upper]).df()
+    source, source_parameters = _facts_source(grain, maturity)
+    if source_parameters:
+        known_by = upper + maturity if end is not None and maturity is not None else upper
+        source_parameters = [known_by] * len(source_parameters)
+    sql = metrics_sql(metrics, grain, group_by, where, source)
+    return con.execute(sql, [*source_parameters, *parameters, lower, upper]).df()

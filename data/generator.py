@@ -173,9 +173,14 @@ def generate_day(scenario: Scenario, world: StaticWorld, day_index: int) -> DayO
         supply_touched=[mask[region_hour] for mask in grid_touched],
     )
     online_flat = online.ravel()
+    # Load = orders per unit of dasher capacity. At night a handful of orders and dashers make
+    # the raw ratio jumpy; dispatch pools across neighbouring zones then, which the pseudo-orders
+    # at the target load stand for.
+    capacity = online_flat[region_hour] * cfg.DASHER_CAPACITY_PER_HOUR
+    pooled = cfg.LOAD_POOLING_ORDERS
     load = (
-        base_count[region_hour]
-        / (online_flat[region_hour] * cfg.DASHER_CAPACITY_PER_HOUR)
+        (base_count[region_hour] + pooled * cfg.TARGET_LOAD)
+        / (capacity + pooled)
         * effects.surge_load_factor
     )
     outstanding = np.round(base_count[region_hour] * effects.surge_load_factor * _IN_FLIGHT_SHARE)

@@ -4,13 +4,13 @@ Magnitude 1.0 is a typical incident of its kind; 0 does nothing (a decoy when lo
 - batching_threshold: the allowed batching detour rises from 5 to 5 + 7 x magnitude minutes, so
   more orders are batched (~20% -> ~35% at 1.0) and batched orders take longer detours.
 - prep_time_drift: merchant prep time is multiplied by 1 + 0.5 x magnitude.
-- dasher_shortage: online dashers are multiplied by max(0.25, 1 - 0.4 x magnitude), which raises
+- dasher_shortage: online dashers are multiplied by max(0.25, 1 - 0.45 x magnitude), which raises
   the time until a dasher reaches the store (and, through load, batching a little).
 - inventory_drop: each line's out-of-stock probability is multiplied by 1 + 2 x magnitude, and the
   inventory model's in-stock estimates fall with it.
 - eta_model_bias: a new ETA model version (eta-v42) quotes 7 x magnitude minutes too short;
   deliveries themselves are unchanged.
-- demand_surge: 40% x magnitude more orders in scope (saturating at +60%) with no extra dashers;
+- demand_surge: 50% x magnitude more orders in scope (saturating at +75%) with no extra dashers;
   the congestion falls on orders in the surge's scope.
 """
 
@@ -25,8 +25,8 @@ from data import world_config as cfg
 from data.scenario import Intervention
 from data.static_world import StaticWorld
 
-SURGE_POOL_SHARE = 0.6  # candidate surge orders drawn per cell, as a share of expected demand
-SURGE_UPLIFT_PER_MAGNITUDE = 0.4
+SURGE_POOL_SHARE = 0.75  # candidate surge orders drawn per cell, as a share of expected demand
+SURGE_UPLIFT_PER_MAGNITUDE = 0.5
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def order_effects(
 
 def supply_factor(magnitude: float) -> float:
     """Multiplier on online dashers for a dasher_shortage of this magnitude."""
-    return max(0.25, 1.0 - 0.4 * magnitude)
+    return max(0.25, 1.0 - 0.45 * magnitude)
 
 
 def surge_acceptance(magnitude: float) -> float:

@@ -64,7 +64,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def expected_assign_minutes(load: np.ndarray | float) -> np.ndarray | float:
     """Median minutes until a dasher accepts, as a convex function of load (orders / capacity)."""
-    return 1.0 + 2.0 * np.exp(4.0 * (np.asarray(load) - 1.0))
+    return 1.0 + 2.0 * np.exp(6.0 * (np.asarray(load) - 1.0))
 
 
 def simulate_day(

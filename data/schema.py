@@ -382,6 +382,16 @@ ORDER_FACTS = Table(
         Column("refunded", "BOOLEAN", "", "refund_amount > 0.", nullable=True),
         Column("support_contact", "BOOLEAN", "", "At least one support ticket.", nullable=True),
         Column("stars", "INTEGER", "stars 1-5", "Rating, if rated.", nullable=True),
+        Column(
+            "resolved_at",
+            "TIMESTAMP",
+            "local time",
+            "When the delivery outcome was known: arrival, or promised_eta + 5 min for a "
+            "canceled order (cancellation times are not recorded).",
+            nullable=True,
+        ),
+        Column("first_ticket_at", "TIMESTAMP", "local time", "First ticket.", nullable=True),
+        Column("rated_at", "TIMESTAMP", "local time", "When the rating was given.", nullable=True),
     ),
     primary_key=("order_id",),
 )

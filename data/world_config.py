@@ -92,6 +92,7 @@ USERS_PER_DAILY_ORDER = 4
 # Dispatch and driving.
 DASHER_CAPACITY_PER_HOUR = 1.6  # orders one dasher can complete in an hour
 TARGET_LOAD = 0.75  # dashers are scheduled so that forecast load is ~0.75 of capacity
+LOAD_POOLING_ORDERS = 40.0  # capacity borrowed from neighbouring zones, in orders per hour
 SUPPLY_NOISE_LOG_SD = 0.07
 TRAVEL_TO_STORE_MEDIAN_MIN = 8.0
 DISTANCE_MEDIAN_MILES = 3.4

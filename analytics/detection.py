@@ -1,0 +1,304 @@
+"""Detectors for CX regressions on hourly or daily metric series, with no look-ahead.
+
+Each period is read as it was known `maturity` after it ended (see `metric_frame`), compared with
+a seasonal baseline (the same hour of the week, or the same weekday, pooled over the trailing
+weeks) and standardized by the sampling variance its counts imply (rate-aware: a quiet hour's
+noise is not an alarm), inflated by an overdispersion factor estimated from the trailing
+history. Residuals are oriented so that positive means worse. Four detectors run on them:
+
+- z-score: one period beyond `z_limit` (one-sided normal tail: 3.2e-5 per period at 4.0);
+- EWMA control chart (Roberts 1959): lambda 0.2, limit 3.5 steady-state sds (in-control run
+  length ~ 6,000 periods for a one-sided chart);
+- CUSUM (Page 1954): slack 0.5, limit 8 (in-control run length ~ 19,000 periods, Siegmund's
+  approximation);
+- Bayesian online change-point detection (Adams & MacKay 2007): Gaussian mean with unit variance,
+  hazard 1/250; fires when the posterior puts > 0.7 on a change within the last 3 periods and
+  the new mean is worse by > 1 sd.
+
+A period alarms when at least `min_votes` detectors fire. The false-alarm rates above assume
+independent standard-normal residuals; the measured rate on null worlds is in benchmarks/.
+Every computation at a period uses only that period and earlier ones, so results as of a time
+do not change when later data arrives.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
+
+DETECTORS = ("zscore", "ewma", "cusum", "bocpd")
+_MEDIAN_CHI2_1 = 0.45494  # median of a chi-square with 1 degree of freedom
+PERIODS_PER_WEEK = {"hour": 168, "day": 7}
+PERIOD_LENGTH = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """Thresholds and windows of the detectors (defaults documented in the module docstring)."""
+
+    season_weeks: int = 4
+    prior_units: float = 200.0
+    min_units: int = 30
+    z_limit: float = 4.0
+    ewma_lambda: float = 0.2
+    ewma_limit: float = 3.5
+    cusum_slack: float = 0.5
+    cusum_limit: float = 8.0
+    bocpd_hazard: float = 1 / 250
+    bocpd_probability: float = 0.7
+    bocpd_recent: int = 3
+    bocpd_min_shift: float = 1.0
+    bocpd_max_run: int = 400
+    min_votes: int = 2
+    dispersion_days: int = 14
+    maturity: dt.timedelta = dt.timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Residuals:
+    """A metric series against its seasonal baseline; `z` is oriented so positive = worse."""
+
+    period: pd.DatetimeIndex
+    value: np.ndarray
+    expected: np.ndarray
+    z: np.ndarray
+    orders: np.ndarray
+
+
+def _shifted(values: np.ndarray, lag: int) -> np.ndarray:
+    out = np.full_like(values, np.nan, dtype=float)
+    if lag < len(values):
+        out[lag:] = values[: len(values) - lag]
+    return out
+
+
+def _pooled(frame: pd.DataFrame, name: str, lags: range) -> tuple[np.ndarray, ...]:
+    """Numerator, denominator and sum of squares summed over the periods `lags` before each."""
+    columns = [f"{name}_num", f"{name}_den", f"{name}_sq"]
+    series = [frame[c].to_numpy(float) if c in frame else np.zeros(len(frame)) for c in columns]
+    pooled = [np.zeros(len(frame)) for _ in columns]
+    for lag in lags:
+        for total, values in zip(pooled, series, strict=True):
+            total += np.nan_to_num(_shifted(values, lag))
+    return tuple(pooled)
+
+
+def _component(
+    frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings
+) -> dict[str, np.ndarray]:
+    """Observed value, seasonal expectation and the variance of their difference for one metric.
+
+    The expectation pools the same hour of the week (or weekday) over the trailing weeks, shrunk
+    toward the same hour of the day over the trailing week with `prior_units` pseudo-orders, so
+    a slot with few orders (3 a.m.) does not produce a degenerate rate of 0 or 1.
+    """
+    num = frame[f"{name}_num"].to_numpy(float)
+    den = frame[f"{name}_den"].to_numpy(float)
+    week = PERIODS_PER_WEEK[grain]
+    day = week // 7
+    base_num, base_den, base_sq = _pooled(
+        frame, name, range(week, week * settings.season_weeks + 1, week)
+    )
+    ref_num, ref_den, ref_sq = _pooled(frame, name, range(day, week + 1, day))
+    all_num, all_den, all_sq = _pooled(frame, name, range(1, len(frame)))
+    prior = settings.prior_units
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = np.where(den > 0, num / den, np.nan)
+        # Shrink twice: the hour of the week toward the hour of the day toward all history.
+        reference = (ref_num + prior * all_num / all_den) / (ref_den + prior)
+        reference_sq = (ref_sq + prior * all_sq / all_den) / (ref_den + prior)
+        pooled_den = base_den + prior
+        expected = (base_num + prior * reference) / pooled_den
+        if METRICS[name].square:
+            second_moment = (base_sq + prior * reference_sq) / pooled_den
+            spread = second_moment - expected**2
+        else:
+            spread = expected * (1 - expected)
+            # A rare event's pooled rate can be near 0 by chance; the day-profile rate is steadier.
+            spread = np.maximum(spread, reference * (1 - reference))
+        spread = np.maximum(spread, 1e-9)
+        variance = spread / den + spread / pooled_den
+    unjudged = (base_den == 0) | (ref_den == 0) | (den < settings.min_units)
+    expected[unjudged] = np.nan  # no seasonal history yet, or too few orders: no verdict
+    return {"value": value, "expected": expected, "variance": variance, "num": num, "den": den}
+
+
+def _exact_tail_z(part: dict[str, np.ndarray], higher_is_better: bool) -> np.ndarray:
+    """z of the one-sided binomial tail of the bad-event count (small counts are not normal)."""
+    den = part["den"]
+    bad = den - part["num"] if higher_is_better else part["num"]
+    bad_rate = 1 - part["expected"] if higher_is_better else part["expected"]
+    valid = np.isfinite(bad_rate) & (den > 0)
+    tail = np.ones(len(den))
+    tail[valid] = stats.binom.sf(np.round(bad[valid]) - 1, np.round(den[valid]), bad_rate[valid])
+    return stats.norm.isf(np.clip(tail, 1e-300, 1.0))
+
+
+def _cx_component_sum(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """CX score observed and expected over the components both have, and its variance."""
+    n = len(next(iter(parts.values()))["value"])
+    observed, expected, variance, weights = (np.zeros(n) for _ in range(4))
+    for name, part in parts.items():
+        weight = METRICS[name].cx_weight
+        intercept, slope = METRICS[name].score
+        present = np.isfinite(part["value"]) & np.isfinite(part["expected"])
+        observed += np.where(present, weight * (intercept + slope * part["value"]), 0)
+        expected += np.where(present, weight * (intercept + slope * part["expected"]), 0)
+        variance += np.where(present, (weight * slope) ** 2 * part["variance"], 0)
+        weights += np.where(present, weight, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(weights > 0, 1 / weights, np.nan)
+    return {
+        "value": observed * scale,
+        "expected": expected * scale,
+        "variance": variance * scale**2,
+    }
+
+
+def residuals(
+    frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings
+) -> Residuals:
+    """Standardized residuals of metric `name` in a complete, evenly spaced period frame."""
+    if name == CX_SCORE:
+        parts = {c: _component(frame, c, grain, settings) for c in CX_COMPONENTS}
+        series = _cx_component_sum(parts)
+        higher_is_better = True
+    else:
+        series = _component(frame, name, grain, settings)
+        higher_is_better = METRICS[name].higher_is_better
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = (series["value"] - series["expected"]) / np.sqrt(series["variance"])
+    raw = -raw if higher_is_better else raw
+    if name != CX_SCORE and not METRICS[name].square:
+        raw = np.where(raw > 0, np.minimum(raw, _exact_tail_z(series, higher_is_better)), raw)
+    per_day = 24 if grain == "hour" else 1
+    squared = pd.Series(raw**2)
+    dispersion = (
+        squared.rolling(
+            settings.dispersion_days * per_day, min_periods=per_day * 2 if per_day > 1 else 7
+        )
+        .median()
+        .shift(1)
+        .to_numpy()
+        / _MEDIAN_CHI2_1
+    )
+    z = raw / np.sqrt(np.maximum(dispersion, 1.0))
+    return Residuals(
+        period=pd.DatetimeIndex(frame["period"]),
+        value=series["value"],
+        expected=series["expected"],
+        z=z,
+        orders=frame["orders"].to_numpy(float),
+    )
+
+
+def ewma_chart(z: np.ndarray, smoothing: float) -> np.ndarray:
+    """EWMA of z (missing periods hold the previous value)."""
+    out = np.full(len(z), np.nan)
+    level = 0.0
+    for index, value in enumerate(z):
+        if np.isfinite(value):
+            level = smoothing * value + (1 - smoothing) * level
+            out[index] = level
+    return out
+
+
+def cusum_chart(z: np.ndarray, slack: float) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided upper CUSUM of z and, per period, the index where the current run began."""
+    statistic = np.full(len(z), np.nan)
+    run_start = np.full(len(z), -1)
+    level, start = 0.0, -1
+    for index, value in enumerate(z):
+        if not np.isfinite(value):
+            continue
+        level = max(0.0, level + value - slack)
+        if level == 0.0:
+            start = -1
+        elif start < 0:
+            start = index
+        statistic[index], run_start[index] = level, start
+    return statistic, run_start
+
+
+def bocpd_recent_change(
+    z: np.ndarray, hazard: float, recent: int, max_run: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adams & MacKay online change points for a unit-variance Gaussian with unknown mean.
+
+    Returns, per period, the posterior probability that the run began within the last `recent`
+    periods, and the posterior mean of the current run's level (prior N(0, 1)).
+    """
+    n = len(z)
+    probability = np.full(n, np.nan)
+    level = np.full(n, np.nan)
+    run_probability = np.array([1.0])
+    mean, precision = np.array([0.0]), np.array([1.0])
+    for index, value in enumerate(z):
+        if not np.isfinite(value):
+            continue
+        predictive_var = 1.0 + 1.0 / precision
+        likelihood = np.exp(-0.5 * (value - mean) ** 2 / predictive_var) / np.sqrt(predictive_var)
+        growth = run_probability * likelihood * (1 - hazard)
+        change = float((run_probability * likelihood * hazard).sum())
+        run_probability = np.concatenate([[change], growth])
+        total = run_probability.sum()
+        run_probability = (
+            run_probability / total if total > 0 else np.r_[1.0, np.zeros(len(growth))]
+        )
+        new_precision = precision + 1.0
+        new_mean = (mean * precision + value) / new_precision
+        mean = np.concatenate([[0.0], new_mean])
+        precision = np.concatenate([[1.0], new_precision])
+        if len(run_probability) > max_run:
+            run_probability, mean, precision = (
+                array[:max_run] for array in (run_probability, mean, precision)
+            )
+            run_probability /= run_probability.sum()
+        # A run that began within the last `recent` periods has length 1..recent now.
+        window = slice(1, recent + 1)
+        probability[index] = run_probability[window].sum()
+        weights = run_probability[window]
+        level[index] = (
+            float((weights * mean[window]).sum() / weights.sum()) if weights.sum() > 0 else 0
+        )
+    return probability, level
+
+
+@dataclass(frozen=True)
+class DetectorVotes:
+    """Per period: which detectors fired, the vote count and the CUSUM run start."""
+
+    fired: dict[str, np.ndarray]
+    votes: np.ndarray
+    alarm: np.ndarray
+    run_start: np.ndarray
+
+
+def run_detectors(z: np.ndarray, settings: DetectorSettings) -> DetectorVotes:
+    """Run the four detectors over oriented residuals z."""
+    finite = np.isfinite(z)
+    ewma = ewma_chart(z, settings.ewma_lambda)
+    ewma_sd = np.sqrt(settings.ewma_lambda / (2 - settings.ewma_lambda))
+    cusum, run_start = cusum_chart(z, settings.cusum_slack)
+    change, level = bocpd_recent_change(
+        z, settings.bocpd_hazard, settings.bocpd_recent, settings.bocpd_max_run
+    )
+    with np.errstate(invalid="ignore"):
+        fired = {
+            "zscore": finite & (z > settings.z_limit),
+            "ewma": finite & (ewma > settings.ewma_limit * ewma_sd),
+            "cusum": finite & (cusum > settings.cusum_limit),
+            "bocpd": finite
+            & (change > settings.bocpd_probability)
+            & (level > settings.bocpd_min_shift),
+        }
+    votes = sum(array.astype(int) for array in fired.values())
+    return DetectorVotes(
+        fired=fired, votes=votes, alarm=votes >= settings.min_votes, run_start=run_start
+    )
