@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +16,7 @@ from rich.table import Table
 from analytics.cohorts import CohortError
 from analytics.metrics import CX_SCORE, MetricError, metric_frame
 from data.generator import WorldExistsError, generate_world
-from data.scenario import ScenarioError, load_scenario
+from data.scenario import ScenarioError, load_scenario, parse_scenario
 from data.warehouse import WarehouseError, open_warehouse
 
 app = typer.Typer(
@@ -22,7 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(width=120) if not Console().is_terminal else Console()
+console = Console(width=160) if not Console().is_terminal else Console()
 errors = Console(stderr=True)
 USER_ERRORS = (ScenarioError, WarehouseError, WorldExistsError, CohortError, MetricError)
 
@@ -50,7 +52,9 @@ def generate(
         overrides = {"orders_per_day": orders_per_day, "days": days, "seed": seed}
         overrides = {key: value for key, value in overrides.items() if value is not None}
         if overrides:
-            chosen = type(chosen).model_validate({**chosen.model_dump(), **overrides})
+            chosen = parse_scenario(
+                {**chosen.model_dump(), **overrides}, f"{scenario} (overridden)"
+            )
         started = time.perf_counter()
         with Progress(
             TextColumn(f"generating [bold]{chosen.name}[/]"),
@@ -67,8 +71,6 @@ def generate(
             )
     except USER_ERRORS as error:
         raise _fail(error) from None
-    except ValueError as error:
-        raise _fail(ScenarioError(str(error))) from None
     seconds = time.perf_counter() - started
     summary = ", ".join(f"{name} {count:,}" for name, count in counts.items())
     console.print(f"wrote {out} in {seconds:.1f} s: {summary}", highlight=False)
@@ -149,6 +151,102 @@ def cx(
             cells.append(f"{value:.2f}" if name == "rating" else f"{100 * value:.1f}%")
         table.add_row(*cells)
     console.print(table)
+
+
+@app.command()
+def incidents(
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+    grain: Annotated[str, typer.Option(help="hour or day.")] = "hour",
+    as_of: Annotated[
+        str | None, typer.Option(help="Read the data as known at this time (ISO).")
+    ] = None,
+    min_severity: Annotated[float, typer.Option(help="Hide incidents below this severity.")] = 0,
+    store: Annotated[bool, typer.Option(help="Save to the warehouse's incidents tables.")] = True,
+) -> None:
+    """Detect incidents, list them with their top slices, and store them in the warehouse."""
+    import pandas as pd
+
+    from data.warehouse import replace_tables
+    from tools.base import ToolContext, ToolError
+    from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
+    from tools.detection import IncidentSummary, SliceSummary
+
+    context = ToolContext(world_dir=world)
+    try:
+        when = dt.datetime.fromisoformat(as_of) if as_of else None
+        detected, _ = context.call(
+            "detect_incidents", {"grain": grain, "as_of": when, "min_severity": min_severity}
+        )
+        slices = {
+            incident.incident_id: context.call(
+                "top_slices", {"incident_id": incident.incident_id, "grain": grain}
+            )[0]
+            for incident in detected.incidents
+            if incident.severity_label != "low"
+        }
+    except (*USER_ERRORS, ToolError, ValueError) as error:
+        raise _fail(error) from None
+    finally:
+        context.close()
+    table = Table(
+        title=f"Incidents ({grain}ly detection, data as of {detected.as_of:%Y-%m-%d %H:%M})",
+        title_justify="left",
+    )
+    for header in ("incident", "start", "end", "detected", "severity", "primary", "CX exp → obs"):
+        table.add_column(header, no_wrap=True)
+    for incident in detected.incidents:
+        table.add_row(
+            incident.incident_id,
+            f"{incident.start:%m-%d %H:%M}",
+            f"{incident.end:%m-%d %H:%M}" if incident.end else "ongoing",
+            f"{incident.detected_at:%m-%d %H:%M}",
+            f"{incident.severity:g} {incident.severity_label}",
+            f"{incident.primary_metric} @ {incident.primary_cohort}",
+            f"{incident.cx_expected:.2f} → {incident.cx_observed:.2f}",
+        )
+    console.print(table if detected.incidents else "no incident found")
+    for key, found in slices.items():
+        slice_table = Table(
+            title=f"{key}: slices that carry the {found.metric} change "
+            f"({100 * found.baseline_value:.1f}% → {100 * found.current_value:.1f}% overall; "
+            f"{found.explained_share:.0%} explained)",
+            title_justify="left",
+        )
+        for header in ("#", "slice", "baseline", "current", "orders", "share", "rate", "mix", "q"):
+            slice_table.add_column(
+                header, no_wrap=True, justify="left" if header == "slice" else "right"
+            )
+        for s in found.slices:
+            slice_table.add_row(
+                str(s.rank),
+                s.description,
+                f"{100 * s.baseline_value:.1f}%",
+                f"{100 * s.current_value:.1f}%",
+                f"{s.orders:,}",
+                f"{s.share_of_change:.0%}",
+                f"{100 * s.rate_effect:+.2f} pp",
+                f"{100 * s.mix_effect:+.2f} pp",
+                f"{s.q_value:.1e}",
+            )
+        console.print(slice_table if found.slices else f"{key}: no significant slice")
+    if store:
+        incident_rows = pd.DataFrame(
+            [i.model_dump() for i in detected.incidents], columns=list(IncidentSummary.model_fields)
+        )
+        slice_columns = ["incident_id", *SliceSummary.model_fields]
+        slice_rows = pd.DataFrame(
+            [
+                {"incident_id": key, **s.model_dump(), "filters": json.dumps(s.filters)}
+                for key, found in slices.items()
+                for s in found.slices
+            ],
+            columns=slice_columns,
+        )
+        try:
+            replace_tables(world, {"incidents": incident_rows, "incident_slices": slice_rows})
+        except USER_ERRORS as error:
+            raise _fail(error) from None
+        console.print(f"stored {len(incident_rows)} incident(s) in {world}/warehouse.duckdb")
 
 
 @app.callback()

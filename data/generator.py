@@ -174,10 +174,10 @@ def generate_day(scenario: Scenario, world: StaticWorld, day_index: int) -> DayO
     )
     online_flat = online.ravel()
     # Load = orders per unit of dasher capacity. At night a handful of orders and dashers make
-    # the raw ratio jumpy; dispatch pools across neighbouring zones then, which the pseudo-orders
-    # at the target load stand for.
+    # the raw ratio jumpy; dispatch pools across neighbouring zones then, which pseudo-orders at
+    # the target load stand for (a quarter of a region's average hourly volume).
     capacity = online_flat[region_hour] * cfg.DASHER_CAPACITY_PER_HOUR
-    pooled = cfg.LOAD_POOLING_ORDERS
+    pooled = cfg.LOAD_POOLING_SHARE * scenario.orders_per_day / (24 * n_regions)
     load = (
         (base_count[region_hour] + pooled * cfg.TARGET_LOAD)
         / (capacity + pooled)
@@ -282,12 +282,19 @@ def changes_table(scenario: Scenario) -> tuple[pa.Table, dict[int, str]]:
     }
 
 
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse, before any work, to overwrite a file or a directory that is not a world."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WorldExistsError(f"{out_dir} is a file, not a directory")
+    if out_dir.is_dir() and not (out_dir / MANIFEST_FILE).exists() and any(out_dir.iterdir()):
+        raise WorldExistsError(
+            f"{out_dir} exists and is not a cx-agent world; choose another --out"
+        )
+
+
 def _replace_directory(staging: Path, out_dir: Path) -> None:
+    _check_replaceable(out_dir)
     if out_dir.exists():
-        if not (out_dir / MANIFEST_FILE).exists() and any(out_dir.iterdir()):
-            raise WorldExistsError(
-                f"{out_dir} exists and is not a cx-agent world; choose another --out"
-            )
         retired = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
         out_dir.rename(retired)
         staging.rename(out_dir)
@@ -301,8 +308,7 @@ def generate_world(
 ) -> dict[str, int]:
     """Write the scenario's world to `out_dir` atomically; return row counts per table."""
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WorldExistsError(f"{out_dir} is a file, not a directory")
+    _check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
     if staging.exists():

@@ -157,7 +157,8 @@ def order_effects(
             effects.oos_factor[mask] *= 1.0 + 2.0 * magnitude
         elif intervention.kind == "eta_model_bias":
             effects.eta_bias_min[mask] += 7.0 * magnitude
-            effects.new_eta_model |= mask
+            if magnitude > 0:  # a decoy deploy (magnitude 0) changes nothing at all
+                effects.new_eta_model |= mask
         elif intervention.kind == "demand_surge":
             effects.surge_load_factor[mask] *= 1.0 + SURGE_UPLIFT_PER_MAGNITUDE * magnitude
     return effects

@@ -220,3 +220,28 @@ def open_warehouse(world_dir: Path | str) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.Error as error:
         raise WarehouseError(f"cannot open {path}: {error}") from None
+
+
+def replace_tables(world_dir: Path | str, tables: dict[str, object]) -> None:
+    """Replace derived tables (e.g. incidents) in a world's warehouse, in one transaction.
+
+    Values are pandas DataFrames. Open read-only connections to the file must be closed first.
+    """
+    path = Path(world_dir) / WAREHOUSE_FILE
+    if not path.is_file():
+        raise WarehouseError(f"no warehouse at {path}")
+    con = duckdb.connect(str(path))
+    try:
+        con.execute("BEGIN TRANSACTION")
+        for name, frame in tables.items():
+            if name in TABLES or name == ORDER_FACTS.name:
+                raise WarehouseError(f"{name} is a source table; only derived tables are replaced")
+            con.register("incoming", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")
+            con.unregister("incoming")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        con.close()

@@ -529,18 +529,7 @@ def test_a_logged_decoy_touches_no_order_but_has_a_change_row(make_world: WorldF
     assert unlogged["change_id"] is None
 
 
-def _decoy_case(kind: str) -> object:
-    if kind != "eta_model_bias":
-        return pytest.param(kind, id=kind)
-    reason = (
-        "data bug: an eta_model_bias decoy (magnitude 0) still relabels the orders in its scope "
-        "eta-v42 (interventions.order_effects sets new_eta_model regardless of magnitude) while "
-        "truth.json lists no touched orders"
-    )
-    return pytest.param(kind, id=kind, marks=pytest.mark.xfail(strict=True, reason=reason))
-
-
-@pytest.mark.parametrize("kind", [_decoy_case(kind) for kind in CAUSE_KINDS])
+@pytest.mark.parametrize("kind", CAUSE_KINDS)
 def test_a_decoy_of_any_kind_changes_nothing_but_the_change_log(
     kind: str, make_world: WorldFactory
 ) -> None:
