@@ -1,8 +1,8 @@
 """What each intervention kind does to the world, where it applies, and its change-log row.
 
 Magnitude 1.0 is a typical incident of its kind; 0 does nothing (a decoy when logged):
-- batching_threshold: the allowed batching detour rises from 5 to 5 + 7 x magnitude minutes, so
-  more orders are batched (~20% -> ~35% at 1.0) and batched orders take longer detours.
+- batching_threshold: the allowed batching detour rises from 5 to 5 + 10 x magnitude minutes, so
+  more orders are batched (~23% -> ~42% at 1.0) and batched orders take longer detours.
 - prep_time_drift: merchant prep time is multiplied by 1 + 0.5 x magnitude.
 - dasher_shortage: online dashers are multiplied by max(0.25, 1 - 0.45 x magnitude), which raises
   the time until a dasher reaches the store (and, through load, batching a little).
@@ -40,7 +40,7 @@ class ChangeSpec:
 
     def new_value(self, kind: str, magnitude: float) -> str:
         if kind == "batching_threshold":
-            return f"{cfg.BATCHING_THRESHOLD_MIN + 7.0 * magnitude:g} min detour"
+            return f"{raised_batching_threshold(magnitude):g} min detour"
         if kind == "eta_model_bias":
             return cfg.ETA_MODEL_NEXT_VERSION
         return "updated"
@@ -147,7 +147,7 @@ def order_effects(
         mask = scope_mask(intervention, when, region, category, store, hour, world)
         effects.touched.append(mask if magnitude > 0 else np.zeros(n, dtype=bool))
         if intervention.kind == "batching_threshold":
-            raised = cfg.BATCHING_THRESHOLD_MIN + 7.0 * magnitude
+            raised = raised_batching_threshold(magnitude)
             effects.batching_threshold_min[mask] = np.maximum(
                 effects.batching_threshold_min[mask], raised
             )
@@ -162,6 +162,11 @@ def order_effects(
         elif intervention.kind == "demand_surge":
             effects.surge_load_factor[mask] *= 1.0 + SURGE_UPLIFT_PER_MAGNITUDE * magnitude
     return effects
+
+
+def raised_batching_threshold(magnitude: float) -> float:
+    """Allowed batching detour (minutes) under a batching_threshold intervention."""
+    return cfg.BATCHING_THRESHOLD_MIN + 10.0 * magnitude
 
 
 def supply_factor(magnitude: float) -> float:

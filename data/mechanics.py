@@ -96,13 +96,20 @@ def simulate_day(
     travel_min = cfg.TRAVEL_TO_STORE_MEDIAN_MIN * np.exp(0.3 * draws.z_travel)
     dasher_at_store = assign_min + travel_min
 
-    partner_prob = cfg.BATCH_PARTNER_PROB[category] * np.sqrt(
-        np.clip(load / cfg.TARGET_LOAD, 0.6, 1.5)
+    # A looser threshold also matches orders that had no acceptable partner before.
+    looser = (
+        effects.batching_threshold_min / cfg.BATCHING_THRESHOLD_MIN
+    ) ** cfg.BATCH_MATCH_ELASTICITY
+    partner_prob = (
+        cfg.BATCH_PARTNER_PROB[category]
+        * np.sqrt(np.clip(load / cfg.TARGET_LOAD, 0.6, 1.5))
+        * looser
     )
     batched = (draws.u_partner < partner_prob) & (
         draws.detour_min <= effects.batching_threshold_min
     )
-    detour_min = np.where(batched, draws.detour_min, 0.0)
+    # A batched order rides the detour and waits while the partner is picked up and handed off.
+    detour_min = np.where(batched, draws.detour_min + cfg.BATCH_PARTNER_HANDOFF_MIN, 0.0)
     partner_wait = np.where(batched, draws.u_pickup_wait * cfg.BATCH_PICKUP_WAIT_MAX_MIN, 0.0)
 
     pickup_min = np.maximum(prep_min, dasher_at_store) + partner_wait
@@ -122,7 +129,7 @@ def simulate_day(
     expected_batch = (
         cfg.BATCH_PARTNER_PROB[category]
         * p_detour_ok
-        * (mean_ok_detour + cfg.BATCH_PICKUP_WAIT_MAX_MIN / 2)
+        * (mean_ok_detour + cfg.BATCH_PARTNER_HANDOFF_MIN + cfg.BATCH_PICKUP_WAIT_MAX_MIN / 2)
     )
     expected_pickup = np.maximum(prep_median * _LOGNORMAL_MEAN_PREP, expected_at_store) + 1.0
     expected_drive = base_drive * _LOGNORMAL_MEAN_DRIVE + 2.0

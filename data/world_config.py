@@ -101,13 +101,15 @@ RUSH_HOURS = (7, 8, 17, 18, 19)
 RUSH_SPEED_FACTOR = 0.85
 
 # Batching: an order is batched when a partner exists and the partner's detour is within the
-# policy threshold (minutes). Batched orders also wait for the partner's pickup.
+# policy threshold (minutes). Batched orders also wait while the dasher picks up the partner.
 BATCHING_THRESHOLD_MIN = 5.0
 BATCH_DETOUR_MEAN_MIN = 8.0
-BATCH_PICKUP_WAIT_MAX_MIN = 4.0
+BATCH_PICKUP_WAIT_MAX_MIN = 8.0
+BATCH_PARTNER_HANDOFF_MIN = 3.0
+BATCH_MATCH_ELASTICITY = 0.3  # partner availability ~ (threshold / 5 min) ** 0.3
 
 # ETA model: quotes the expected duration plus a buffer, with multiplicative model error.
-ETA_BUFFER_MIN = 3.5
+ETA_BUFFER_MIN = 4.5
 ETA_MODEL_LOG_SD = 0.06
 ETA_MODEL_VERSION = "eta-v41"
 ETA_MODEL_NEXT_VERSION = "eta-v42"

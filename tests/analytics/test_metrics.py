@@ -34,7 +34,13 @@ ORDERS = [
     ("O4", "S2", "south", "convenience", 80.0, T(2, 23, 30), T(3, 0, 0)),
     ("O5", "S1", "north", "grocery", 10.0, T(2, 12, 0), T(2, 12, 40)),
 ]
-ARRIVALS = {"O1": T(1, 18, 54), "O2": T(1, 19, 10), "O3": None, "O4": T(2, 23, 58), "O5": T(2, 12, 45)}
+ARRIVALS = {
+    "O1": T(1, 18, 54),
+    "O2": T(1, 19, 10),
+    "O3": None,
+    "O4": T(2, 23, 58),
+    "O5": T(2, 12, 45),
+}
 # order -> (lines, substituted, missing, refund per missing line)
 ITEMS = {"O1": (4, 1, 0), "O2": (2, 0, 1), "O3": (1, 0, 0), "O4": (3, 0, 0), "O5": (1, 0, 0)}
 TICKETS = [("O2", "missing_item"), ("O3", "order_canceled"), ("O5", "other"), ("O5", "other")]
@@ -112,7 +118,12 @@ def _tiny_world(directory: Path, with_details: bool = True) -> Path:
             directory,
             "support_events",
             [
-                {"ticket_id": f"T{i}", "order_id": o, "issue_type": kind, "ticket_created": T(3, 0, 0)}
+                {
+                    "ticket_id": f"T{i}",
+                    "order_id": o,
+                    "issue_type": kind,
+                    "ticket_created": T(3, 0, 0),
+                }
                 for i, (o, kind) in enumerate(TICKETS)
             ],
         )
@@ -120,7 +131,13 @@ def _tiny_world(directory: Path, with_details: bool = True) -> Path:
             directory,
             "ratings",
             [
-                {"rating_id": f"R{o}", "order_id": o, "stars": s, "free_text": None, "rating_time": T(3, 1, 0)}
+                {
+                    "rating_id": f"R{o}",
+                    "order_id": o,
+                    "stars": s,
+                    "free_text": None,
+                    "rating_time": T(3, 1, 0),
+                }
                 for o, s in RATINGS.items()
             ],
         )
@@ -171,7 +188,9 @@ def test_cx_score_renormalizes_over_sub_scores_a_cohort_has(tiny) -> None:
 
 
 def test_eta_and_duration_metrics_over_delivered_orders(tiny) -> None:
-    frame = metric_frame(tiny, metrics=["eta_abs_error_min", "eta_bias_min", "duration_min"], grain=None)
+    frame = metric_frame(
+        tiny, metrics=["eta_abs_error_min", "eta_bias_min", "duration_min"], grain=None
+    )
     assert frame.loc[0, "eta_abs_error_min"] == pytest.approx((4 + 10 + 2 + 5) / 4)
     assert frame.loc[0, "eta_bias_min"] == pytest.approx((4 + 10 - 2 + 5) / 4)
     assert frame.loc[0, "duration_min"] == pytest.approx((44 + 50 + 28 + 45) / 4)
@@ -195,7 +214,10 @@ def test_cohort_dimensions_follow_their_definitions(tiny) -> None:
 
 def test_filters_group_bys_and_hourly_grain_combine(tiny) -> None:
     frame = metric_frame(
-        tiny, ["on_time_rate"], grain="hour", filters={"region": "north", "hour": [18, 12]},
+        tiny,
+        ["on_time_rate"],
+        grain="hour",
+        filters={"region": "north", "hour": [18, 12]},
         group_by=["store"],
     )
     assert list(frame.store) == ["S1", "S1"]
