@@ -1,0 +1,339 @@
+"""Detectors on synthetic z series, seasonal residuals on hand-made frames, and no look-ahead."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.alarms import DetectionError, scan, scan_series
+from analytics.detection import (
+    DetectorSettings,
+    bocpd_recent_change,
+    cusum_chart,
+    ewma_chart,
+    residuals,
+    run_detectors,
+)
+from analytics.metrics import metric_frame
+from data.scenario import Intervention, Scenario
+from data.warehouse import open_warehouse
+
+ScenarioFactory = Callable[..., Scenario]
+WorldFactory = Callable[[Scenario], Path]
+
+SETTINGS = DetectorSettings()
+EWMA_LIMIT = SETTINGS.ewma_limit * np.sqrt(SETTINGS.ewma_lambda / (2 - SETTINGS.ewma_lambda))
+
+# --- detectors on synthetic z series -------------------------------------------------------
+
+SHIFT_AT = 200
+
+
+@pytest.fixture(scope="module")
+def shifted_z() -> np.ndarray:
+    """400 standard normals whose mean rises by 3 sd from index SHIFT_AT on."""
+    z = np.random.default_rng(20260104).standard_normal(400)
+    z[SHIFT_AT:] += 3.0
+    return z
+
+
+def test_cusum_crosses_its_limit_within_a_few_periods_of_a_three_sd_shift(
+    shifted_z: np.ndarray,
+) -> None:
+    statistic, run_start = cusum_chart(shifted_z, slack=0.5)
+    crossings = np.flatnonzero(statistic > SETTINGS.cusum_limit)
+    # Drift after the shift is 3 - 0.5 = 2.5 per period, so a limit of 8 takes ~3-4 periods.
+    assert SHIFT_AT <= crossings[0] <= SHIFT_AT + 5
+    assert SHIFT_AT <= run_start[crossings[0]] <= SHIFT_AT + 2
+
+
+def test_ewma_crosses_its_limit_shortly_after_a_three_sd_shift(shifted_z: np.ndarray) -> None:
+    crossings = np.flatnonzero(ewma_chart(shifted_z, SETTINGS.ewma_lambda) > EWMA_LIMIT)
+    assert SHIFT_AT <= crossings[0] <= SHIFT_AT + 5
+
+
+def test_bocpd_recent_change_probability_peaks_right_after_a_three_sd_shift(
+    shifted_z: np.ndarray,
+) -> None:
+    probability, level = bocpd_recent_change(
+        shifted_z, SETTINGS.bocpd_hazard, SETTINGS.bocpd_recent, SETTINGS.bocpd_max_run
+    )
+    # The first `recent` periods are a run that began at the series start by definition.
+    after_warm_up = np.arange(SETTINGS.bocpd_recent, len(shifted_z))
+    peak = after_warm_up[np.argmax(probability[after_warm_up])]
+    assert SHIFT_AT <= peak <= SHIFT_AT + SETTINGS.bocpd_recent
+    assert probability[peak] > SETTINGS.bocpd_probability
+    assert level[peak] == pytest.approx(3.0, abs=1.0)
+
+
+def test_a_single_six_sd_spike_fires_the_z_score_but_not_the_cusum() -> None:
+    z = np.random.default_rng(6).standard_normal(400)
+    z[100] = 6.0
+    votes = run_detectors(z, SETTINGS)
+    statistic, _ = cusum_chart(z, SETTINGS.cusum_slack)
+    assert np.flatnonzero(votes.fired["zscore"]).tolist() == [100]
+    assert np.nanmax(statistic) < SETTINGS.cusum_limit
+    assert not votes.fired["cusum"].any()
+
+
+def test_run_detectors_on_pure_noise_raises_no_alarm() -> None:
+    # About 7% of seeds raise an alarm somewhere in 2000 periods (measured over 300 seeds):
+    # the detectors' combined in-control run length is a few tens of thousands of periods.
+    votes = run_detectors(np.random.default_rng(2026).standard_normal(2000), SETTINGS)
+    assert not votes.alarm.any()
+    assert SETTINGS.min_votes == 2
+
+
+def test_missing_periods_hold_the_ewma_cusum_and_bocpd_state(shifted_z: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    length = len(shifted_z) + 150
+    positions = np.sort(rng.choice(length, size=len(shifted_z), replace=False))
+    gappy = np.full(length, np.nan)
+    gappy[positions] = shifted_z
+    gaps = np.setdiff1d(np.arange(length), positions)
+
+    np.testing.assert_array_equal(
+        ewma_chart(gappy, SETTINGS.ewma_lambda)[positions],
+        ewma_chart(shifted_z, SETTINGS.ewma_lambda),
+    )
+    statistic, run_start = cusum_chart(gappy, SETTINGS.cusum_slack)
+    compact_statistic, compact_run_start = cusum_chart(shifted_z, SETTINGS.cusum_slack)
+    np.testing.assert_array_equal(statistic[positions], compact_statistic)
+    # Run starts are indices into the series, so they map through the positions.
+    expected_start = np.where(compact_run_start >= 0, positions[compact_run_start], -1)
+    np.testing.assert_array_equal(run_start[positions], expected_start)
+    assert np.isnan(statistic[gaps]).all()
+    bocpd = bocpd_recent_change(
+        gappy, SETTINGS.bocpd_hazard, SETTINGS.bocpd_recent, SETTINGS.bocpd_max_run
+    )
+    compact_bocpd = bocpd_recent_change(
+        shifted_z, SETTINGS.bocpd_hazard, SETTINGS.bocpd_recent, SETTINGS.bocpd_max_run
+    )
+    for gappy_values, compact_values in zip(bocpd, compact_bocpd, strict=True):
+        np.testing.assert_array_equal(gappy_values[positions], compact_values)
+
+
+# --- residuals on hand-made hourly frames ----------------------------------------------------
+
+DAY = 24
+WEEK = 168
+HOURS = 5 * WEEK
+ORDERS_PER_HOUR = 200
+BASE_RATES = {
+    "on_time_rate": 0.9,
+    "cancellation_rate": 0.05,
+    "refund_rate": 0.04,
+    "support_rate": 0.06,
+    "item_accuracy": 0.97,
+}
+STAR_SHARES = (0.05, 0.05, 0.10, 0.25, 0.55)  # 1..5 stars
+RATED_SHARE = 0.3
+LINES_PER_ORDER = 3
+
+
+def _hourly_frame(
+    seed: int,
+    rates: dict[str, np.ndarray] | None = None,
+    orders: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Five weeks of hourly CX counts drawn around known rates (constant unless given per hour).
+
+    Every count is binomial (ratings: multinomial stars), so the noise is exactly the sampling
+    noise the detector's variance assumes.
+    """
+    rng = np.random.default_rng(seed)
+    orders = np.full(HOURS, ORDERS_PER_HOUR) if orders is None else orders
+    rates = {name: np.full(HOURS, rate) for name, rate in BASE_RATES.items()} | (rates or {})
+    frame: dict[str, object] = {
+        "period": pd.date_range("2025-11-03", periods=HOURS, freq="h"),
+        "orders": orders,
+    }
+    for name in ("on_time_rate", "cancellation_rate", "refund_rate", "support_rate"):
+        frame[f"{name}_num"] = rng.binomial(orders, rates[name])
+        frame[f"{name}_den"] = orders
+    lines = LINES_PER_ORDER * orders
+    frame["item_accuracy_num"] = rng.binomial(lines, rates["item_accuracy"])
+    frame["item_accuracy_den"] = lines
+    rated = rng.binomial(orders, RATED_SHARE)
+    star_counts = np.array([rng.multinomial(n, STAR_SHARES) for n in rated])
+    stars = np.arange(1, 6)
+    frame["rating_num"] = star_counts @ stars
+    frame["rating_den"] = rated
+    frame["rating_sq"] = star_counts @ stars**2
+    return pd.DataFrame(frame)
+
+
+def _rate(value: float, from_hour: int, base: str) -> dict[str, np.ndarray]:
+    rate = np.full(HOURS, BASE_RATES[base])
+    rate[from_hour:] = value
+    return {base: rate}
+
+
+@pytest.mark.parametrize("name", ["on_time_rate", "cancellation_rate", "cx_score"])
+def test_z_is_undefined_in_the_first_week_and_roughly_standard_afterwards(name: str) -> None:
+    z = residuals(_hourly_frame(seed=1), name, "hour", SETTINGS).z
+    assert np.isnan(z[:WEEK]).all()
+    # The overdispersion factor needs two days of residuals before z is defined.
+    judged = z[WEEK + 2 * DAY :]
+    assert np.isfinite(judged).all()
+    assert abs(judged.mean()) < 0.3
+    assert 0.6 < judged.std() < 1.4
+
+
+def test_on_time_rate_drop_in_the_last_day_gives_large_positive_z() -> None:
+    frame = _hourly_frame(seed=2, rates=_rate(0.7, HOURS - DAY, "on_time_rate"))
+    z = residuals(frame, "on_time_rate", "hour", SETTINGS).z
+    # A 20-point drop on 200 orders is ~9 sampling sds; allow for noise and the inflation.
+    assert z[-DAY:].min() > SETTINGS.z_limit
+    assert z[-DAY:].mean() > 6
+
+
+def test_on_time_rate_rise_in_the_last_day_gives_negative_z() -> None:
+    frame = _hourly_frame(seed=2, rates=_rate(0.97, HOURS - DAY, "on_time_rate"))
+    z = residuals(frame, "on_time_rate", "hour", SETTINGS).z
+    assert z[-DAY:].max() < 0
+
+
+def test_cancellation_rate_rise_in_the_last_day_gives_positive_z() -> None:
+    frame = _hourly_frame(seed=2, rates=_rate(0.15, HOURS - DAY, "cancellation_rate"))
+    z = residuals(frame, "cancellation_rate", "hour", SETTINGS).z
+    assert z[-DAY:].min() > 0
+    assert z[-DAY:].mean() > 3
+
+
+def test_periods_with_fewer_orders_than_min_units_get_no_z() -> None:
+    orders = np.full(HOURS, ORDERS_PER_HOUR)
+    quiet = np.arange(3 * WEEK + 2, 3 * WEEK + 6)
+    orders[quiet] = SETTINGS.min_units - 1
+    z = residuals(_hourly_frame(seed=4, orders=orders), "on_time_rate", "hour", SETTINGS).z
+    assert np.isnan(z[quiet]).all()
+    assert np.isfinite(z[[quiet[0] - 1, quiet[-1] + 1]]).all()
+
+
+# --- no look-ahead: causality on frames ------------------------------------------------------
+
+CUT = 4 * WEEK + 12
+
+
+@pytest.mark.parametrize("name", ["on_time_rate", "cancellation_rate", "rating", "cx_score"])
+def test_residuals_and_votes_up_to_a_cut_do_not_change_when_later_periods_arrive(
+    name: str,
+) -> None:
+    # The later periods hold a regression, so any use of them would show before the cut.
+    rates = _rate(0.7, CUT, "on_time_rate") | _rate(0.15, CUT, "cancellation_rate")
+    frame = _hourly_frame(seed=5, rates=rates)
+    full = residuals(frame, name, "hour", SETTINGS)
+    cut = residuals(frame.iloc[:CUT], name, "hour", SETTINGS)
+    np.testing.assert_array_equal(cut.z, full.z[:CUT])
+    np.testing.assert_array_equal(cut.expected, full.expected[:CUT])
+    full_votes = run_detectors(full.z, SETTINGS)
+    cut_votes = run_detectors(cut.z, SETTINGS)
+    np.testing.assert_array_equal(cut_votes.votes, full_votes.votes[:CUT])
+    np.testing.assert_array_equal(cut_votes.run_start, full_votes.run_start[:CUT])
+
+
+# --- no look-ahead: scans of small worlds ----------------------------------------------------
+
+# Mid-incident in the demo world: the grocery dinner peak of Jan 4 runs late from 18:00.
+AS_OF = dt.datetime(2026, 1, 4, 20, 30)
+INCIDENT_START = dt.datetime(2026, 1, 4, 18)
+
+
+@pytest.fixture(scope="module")
+def demo_con(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_warehouse(make_world(small_scenario("demo"))) as con:
+        yield con
+
+
+@pytest.fixture(scope="module")
+def demo_alarms_as_of(demo_con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    return scan(demo_con, "hour", as_of=AS_OF)
+
+
+def test_scan_as_of_mid_incident_returns_only_alarms_known_by_then(
+    demo_alarms_as_of: pd.DataFrame,
+) -> None:
+    assert (demo_alarms_as_of.known_at <= AS_OF).all()
+    assert (demo_alarms_as_of.period >= INCIDENT_START).any()  # the incident already shows
+
+
+def test_scan_as_of_equals_the_full_scan_alarms_known_by_then(
+    demo_con: duckdb.DuckDBPyConnection, demo_alarms_as_of: pd.DataFrame
+) -> None:
+    full = scan(demo_con, "hour")
+    known = full[full.known_at <= AS_OF].reset_index(drop=True)
+    assert len(full) > len(known) > 0
+    pd.testing.assert_frame_equal(demo_alarms_as_of, known)
+
+
+def test_scan_as_of_is_unchanged_by_an_intervention_that_starts_after_it(
+    small_scenario: ScenarioFactory,
+    make_world: WorldFactory,
+    demo_con: duckdb.DuckDBPyConnection,
+    demo_alarms_as_of: pd.DataFrame,
+) -> None:
+    # Interventions transform the same random draws, so the two worlds agree before the onset;
+    # any difference as of AS_OF would be information from after AS_OF.
+    demo = small_scenario("demo")
+    onset = AS_OF + dt.timedelta(days=1)
+    shortage = Intervention(kind="dasher_shortage", onset=onset, magnitude=1.0)  # all regions
+    with open_warehouse(
+        make_world(small_scenario("demo", interventions=[*demo.interventions, shortage]))
+    ) as con:
+        pd.testing.assert_frame_equal(scan(con, "hour", as_of=AS_OF), demo_alarms_as_of)
+        later = scan_series(con, "hour", metrics=("on_time_rate",), dimensions=())[0]
+    baseline = scan_series(demo_con, "hour", metrics=("on_time_rate",), dimensions=())[0]
+    # The shortage itself is plain from its first hour once that hour is known.
+    first_full_hour = later.residuals.period.get_loc(pd.Timestamp(onset).ceil("h"))
+    assert later.residuals.z[first_full_hour] > SETTINGS.z_limit
+    assert baseline.residuals.z[first_full_hour] < SETTINGS.z_limit
+
+
+def test_scan_as_of_before_the_data_starts_raises_detection_error(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    with pytest.raises(DetectionError, match="before the data starts"):
+        scan(demo_con, "hour", as_of=dt.datetime(2025, 12, 5, 12))
+
+
+def test_metric_frame_at_one_hour_maturity_ignores_tickets_ratings_and_outcomes_after_then(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    hour = dt.datetime(2026, 1, 4, 19)
+    known_by = hour + dt.timedelta(hours=2)
+    frame = metric_frame(
+        demo_con,
+        ("support_rate", "rating", "on_time_rate"),
+        "hour",
+        start=hour,
+        end=hour + dt.timedelta(hours=1),
+        maturity=dt.timedelta(hours=1),
+    )
+    row = frame.iloc[0]
+    counts = demo_con.execute(
+        """
+        SELECT count(*) FILTER (WHERE first_ticket_at <= $known_by),
+               count(*) FILTER (WHERE first_ticket_at > $known_by),
+               count(stars) FILTER (WHERE rated_at <= $known_by),
+               sum(stars) FILTER (WHERE rated_at <= $known_by),
+               count(*) FILTER (WHERE rated_at > $known_by),
+               count(on_time) FILTER (WHERE resolved_at <= $known_by),
+               count(*) FILTER (WHERE on_time AND resolved_at <= $known_by),
+               count(*) FILTER (WHERE delivered AND resolved_at > $known_by)
+        FROM order_facts WHERE hour_start = $hour
+        """,
+        {"known_by": known_by, "hour": hour},
+    ).fetchone()
+    tickets, late_tickets, ratings, stars, late_ratings, delivered, on_time, in_flight = counts
+    assert min(late_tickets, late_ratings, in_flight) > 0  # there is something to ignore
+    assert row.support_rate_num == tickets
+    assert (row.rating_den, row.rating_num) == (ratings, stars)
+    assert (row.on_time_rate_den, row.on_time_rate_num) == (delivered, on_time)
