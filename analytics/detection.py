@@ -239,6 +239,7 @@ def bocpd_recent_change(
     level = np.full(n, np.nan)
     run_probability = np.array([1.0])
     mean, precision = np.array([0.0]), np.array([1.0])
+    seen = 0
     for index, value in enumerate(z):
         if not np.isfinite(value):
             continue
@@ -262,6 +263,9 @@ def bocpd_recent_change(
             run_probability /= run_probability.sum()
         # A run that began within the last `recent` periods has length 1..recent now.
         window = slice(1, recent + 1)
+        seen += 1
+        if seen <= recent:  # the start of the series is not evidence of a change
+            continue
         probability[index] = run_probability[window].sum()
         weights = run_probability[window]
         level[index] = (

@@ -185,14 +185,6 @@ def test_severity_rises_with_impact_and_follows_the_documented_formula() -> None
     assert {incident.severity_label for incident in incidents} == {"low", "medium", "high"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason=(
-        "build_incidents takes max() over the CX-score series' losses; with no cx_score series "
-        "(e.g. scan_series(metrics=('on_time_rate',))) that is max() of an empty sequence"
-    ),
-)
 def test_alarms_without_a_cx_score_series_still_make_an_incident() -> None:
     periods = _hours_after_first(0, 1)
     on_time = _cx_series()

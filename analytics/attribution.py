@@ -1,0 +1,135 @@
+"""Driver attribution for an incident slice: order-level features, an outcome model, SHAP shift.
+
+The outcome follows the incident's share metric (late orders for on-time rate, canceled orders
+for cancellations, orders with a substituted or missing line for item accuracy, ...). The
+decomposition into feature contributions plus a residual adds up to the observed change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import pandas as pd
+
+from analytics.cohorts import FilterValue, where_clause
+from analytics.shap_attribution import ShapShift, shap_shift
+
+# Outcome (per order, 1 = bad) for each share metric, and the rows it is defined on.
+OUTCOMES: dict[str, tuple[str, str]] = {
+    "on_time_rate": ("CAST(NOT on_time AS INTEGER)", "on_time IS NOT NULL"),
+    "cancellation_rate": ("CAST(canceled AS INTEGER)", "canceled IS NOT NULL"),
+    "refund_rate": ("CAST(refunded AS INTEGER)", "refunded IS NOT NULL"),
+    "support_rate": ("CAST(support_contact AS INTEGER)", "support_contact IS NOT NULL"),
+    "item_accuracy": (
+        "CAST(substituted_lines + missing_lines > 0 AS INTEGER)",
+        "delivered AND item_lines > 0",
+    ),
+}
+# Order features: SQL over order_facts (f) and the store-day in-stock estimate (s).
+FEATURES: dict[str, str] = {
+    "batched": "CAST(f.batched AS INTEGER)",
+    "prep_min": "f.prep_min",
+    "dasher_wait_min": "f.dasher_wait_min",
+    "distance_miles": "f.distance_miles",
+    "quoted_min": "f.quoted_min",
+    "busy_share": "f.busy_dashers / nullif(f.onshift_dashers, 0)",
+    "orders_per_dasher": "f.outstanding_orders / nullif(f.onshift_dashers, 0)",
+    "new_eta_model": "CAST(f.eta_model_version IS DISTINCT FROM v.usual AS INTEGER)",
+    "in_stock_prob": "s.in_stock_prob",
+    "item_lines": "f.item_lines",
+    "basket_value": "f.basket_value",
+    "hour": "f.hour",
+}
+MAX_NULL_SHARE = 0.2
+
+
+class AttributionError(ValueError):
+    """Attribution that cannot run: unknown outcome, too little data, no usable feature."""
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """SHAP shift of an outcome in a slice, and the features that were usable."""
+
+    metric: str
+    shift: ShapShift
+    dropped_features: tuple[str, ...]
+    rows: int
+
+    def contributions(self) -> dict[str, float]:
+        """Probability-scale contribution per feature (they add up with the residual)."""
+        return {f.feature: f.probability_contribution for f in self.shift.features}
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    query = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+    return bool(con.execute(query, [name]).fetchone()[0])
+
+
+def order_features(
+    con: duckdb.DuckDBPyConnection,
+    metric: str,
+    filters: Mapping[str, FilterValue],
+    baseline: tuple[dt.datetime, dt.datetime],
+    incident: tuple[dt.datetime, dt.datetime],
+) -> pd.DataFrame:
+    """One row per order of the slice in either window: window label, outcome, features."""
+    if metric not in OUTCOMES:
+        raise AttributionError(f"no order-level outcome for {metric}; use one of {list(OUTCOMES)}")
+    outcome, defined = OUTCOMES[metric]
+    condition, parameters = where_clause(filters)
+    stock_join, stock_feature = "", FEATURES["in_stock_prob"]
+    if _has_table(con, "inventory_events") and _has_table(con, "stores"):
+        stock_join = (
+            "LEFT JOIN (SELECT store_id, CAST(event_time AS DATE) AS day, "
+            "avg(in_stock_prob) AS in_stock_prob FROM inventory_events GROUP BY 1, 2) s "
+            "ON s.store_id = f.store_id AND s.day = f.day"
+        )
+    else:
+        stock_feature = "CAST(NULL AS DOUBLE)"
+    columns = [
+        f"{stock_feature if name == 'in_stock_prob' else sql} AS {name}"
+        for name, sql in FEATURES.items()
+    ]
+    sql = (
+        "WITH usual AS (SELECT mode(eta_model_version) AS usual FROM order_facts "
+        "WHERE order_time >= ? AND order_time < ?), f AS (SELECT * FROM order_facts "
+        f"WHERE {condition} AND {defined} AND ((order_time >= ? AND order_time < ?) "
+        "OR (order_time >= ? AND order_time < ?))) "
+        "SELECT CASE WHEN f.order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
+        f"{outcome} AS outcome, {', '.join(columns)} "
+        f"FROM f CROSS JOIN usual v {stock_join}"
+    )
+    return con.execute(sql, [*baseline, *parameters, *baseline, *incident, incident[0]]).df()
+
+
+def attribute(
+    con: duckdb.DuckDBPyConnection,
+    metric: str,
+    filters: Mapping[str, FilterValue],
+    baseline: tuple[dt.datetime, dt.datetime],
+    incident: tuple[dt.datetime, dt.datetime],
+    model: Literal["gbm", "logistic"] = "gbm",
+    seed: int = 0,
+) -> Attribution:
+    """SHAP shift of the slice's bad-outcome rate from baseline to incident."""
+    frame = order_features(con, metric, filters, baseline, incident)
+    if frame.empty or frame["window"].nunique() < 2:
+        raise AttributionError("the slice has no orders in one of the two windows")
+    null_share = frame[list(FEATURES)].isna().mean()
+    usable = [name for name in FEATURES if null_share[name] <= MAX_NULL_SHARE]
+    usable = [name for name in usable if frame[name].nunique(dropna=True) > 1]
+    if not usable:
+        raise AttributionError("no feature has enough data")
+    clean = frame.dropna(subset=[*usable, "outcome"])
+    shift = shap_shift(clean, usable, "outcome", "window", model=model, seed=seed)
+    return Attribution(
+        metric=metric,
+        shift=shift,
+        dropped_features=tuple(name for name in FEATURES if name not in usable),
+        rows=len(clean),
+    )

@@ -1,0 +1,311 @@
+"""Driver shifts: how a driver of CX (batching, prep time, supply, stock, quotes, volume) moved
+inside a slice between a baseline window and an incident window, compared with the same shift
+outside the slice (specificity) and just before the incident (timing).
+
+Shares are compared with a two-proportion z-test and means with Welch's t-test (normal
+approximation, orders as independent units: a heuristic where orders share a store or an hour).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+from scipy import stats
+
+from analytics.cohorts import FilterValue, dimension_column
+
+Kind = Literal["share", "mean"]
+
+_ORDER_FACTS = (
+    "SELECT order_time AS t, region, category, hour, store_id, basket_size, daypart, "
+    "{value} AS x FROM order_facts"
+)
+_SUPPLY = (
+    "SELECT hour_start AS t, region, CAST(NULL AS VARCHAR) AS category, "
+    "CAST(hour(hour_start) AS INTEGER) AS hour, CAST(NULL AS VARCHAR) AS store_id, "
+    "CAST(NULL AS VARCHAR) AS basket_size, CAST(NULL AS VARCHAR) AS daypart, {value} AS x "
+    "FROM dasher_supply"
+)
+_INVENTORY = (
+    "SELECT e.event_time AS t, s.region, s.category, CAST(hour(e.event_time) AS INTEGER) AS hour, "
+    "e.store_id, CAST(NULL AS VARCHAR) AS basket_size, CAST(NULL AS VARCHAR) AS daypart, "
+    "{value} AS x FROM inventory_events e JOIN stores s ON s.store_id = e.store_id"
+)
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """A driver: where its rows come from, the per-row value, and what it needs to exist."""
+
+    name: str
+    label: str
+    unit: str
+    kind: Kind
+    source: str  # SQL template with {value}; yields t, the cohort columns and x
+    value: str
+    requires: tuple[str, ...]  # "table.column" entries
+    per_hour_count: bool = False  # x is the number of slice rows per hour (volume drivers)
+
+
+DRIVERS: dict[str, DriverSpec] = {
+    spec.name: spec
+    for spec in (
+        DriverSpec("batched_rate", "Batched share", "share", "share", _ORDER_FACTS,
+                   "CAST(batched AS INTEGER)", ("deliveries.batched_flag",)),
+        DriverSpec("prep_min", "Merchant prep time", "minutes", "mean", _ORDER_FACTS,
+                   "prep_min", ("deliveries.merchant_prep_time",)),
+        DriverSpec("dasher_wait_min", "Dasher wait", "minutes", "mean", _ORDER_FACTS,
+                   "dasher_wait_min", ("deliveries.dasher_wait",)),
+        DriverSpec("quoted_min", "Quoted ETA", "minutes", "mean", _ORDER_FACTS,
+                   "quoted_min", ("orders.promised_eta",)),
+        DriverSpec("eta_bias_min", "ETA bias (actual - promised)", "minutes", "mean",
+                   _ORDER_FACTS, "eta_error_min", ("orders.promised_eta", "deliveries.actual_eta")),
+        DriverSpec("duration_min", "Delivery duration", "minutes", "mean", _ORDER_FACTS,
+                   "duration_min", ("deliveries.actual_eta",)),
+        DriverSpec("distance_miles", "Distance", "miles", "mean", _ORDER_FACTS,
+                   "distance_miles", ("deliveries.distance",)),
+        DriverSpec("busy_share", "Busy share of on-shift dashers", "share", "mean",
+                   _ORDER_FACTS, "busy_dashers / nullif(onshift_dashers, 0)",
+                   ("deliveries.busy_dashers", "deliveries.onshift_dashers")),
+        DriverSpec("orders_per_dasher", "Outstanding orders per on-shift dasher", "ratio", "mean",
+                   _ORDER_FACTS, "outstanding_orders / nullif(onshift_dashers, 0)",
+                   ("deliveries.outstanding_orders", "deliveries.onshift_dashers")),
+        DriverSpec("online_dashers", "Online dashers per region-hour", "dashers", "mean",
+                   _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",)),
+        DriverSpec("open_orders", "Open orders per region-hour", "orders", "mean", _SUPPLY,
+                   "open_orders", ("dasher_supply.open_orders",)),
+        DriverSpec("dashers_per_order", "Online dashers per open order", "ratio", "mean",
+                   _SUPPLY, "online_dashers / nullif(open_orders, 0)",
+                   ("dasher_supply.online_dashers", "dasher_supply.open_orders")),
+        DriverSpec("in_stock_prob", "Estimated in-stock probability", "share", "mean",
+                   _INVENTORY, "in_stock_prob",
+                   ("inventory_events.in_stock_prob", "stores.region")),
+        DriverSpec("oos_rate", "Out-of-stock checks", "share", "share", _INVENTORY,
+                   "CAST(oos_flag AS INTEGER)", ("inventory_events.oos_flag", "stores.region")),
+        DriverSpec("item_issue_rate", "Lines substituted or missing", "share", "mean",
+                   _ORDER_FACTS,
+                   "CASE WHEN delivered AND item_lines > 0 THEN "
+                   "(substituted_lines + missing_lines) / item_lines END",
+                   ("items.substituted_flag", "items.missing_flag")),
+        DriverSpec("orders_per_hour", "Orders per hour", "orders", "mean", _ORDER_FACTS, "1",
+                   ("orders.order_time",), per_hour_count=True),
+    )
+}  # fmt: skip
+
+
+class DriverError(ValueError):
+    """An unknown driver, a driver the warehouse lacks data for, or an empty window."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time window [start, end)."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    n: float
+    mean: float
+    variance: float
+
+
+@dataclass(frozen=True)
+class DriverShift:
+    """A driver's move in the slice, with its test, specificity and timing."""
+
+    driver: str
+    label: str
+    unit: str
+    baseline: float
+    incident: float
+    delta: float
+    relative_change: float
+    baseline_n: int
+    incident_n: int
+    statistic: float
+    p_value: float  # two-sided
+    effect_size: float  # Cohen's d (means) or h (shares)
+    rest_delta: float  # the same shift outside the slice
+    specificity: float  # 0-1: how much more the slice moved than the rest
+    pre_delta: float | None  # the shift in the window just before the incident
+    timing: float  # 0-1: 1 when the driver moved with the incident, not before it
+
+
+def missing_requirements(con: duckdb.DuckDBPyConnection, spec: DriverSpec) -> list[str]:
+    """The 'table.column' requirements of a driver that the warehouse lacks or leaves empty."""
+    missing = []
+    for requirement in spec.requires:
+        table, column = requirement.split(".")
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = ? AND column_name = ?",
+            [table, column],
+        ).fetchone()[0]
+        if not exists or not con.execute(f"SELECT count({column}) FROM {table}").fetchone()[0]:
+            missing.append(requirement)
+    return missing
+
+
+def _slice_condition(filters: Mapping[str, FilterValue], source: str) -> tuple[str, list[object]]:
+    """AND of the filters the source has (supply rows have no category, store or basket)."""
+    conditions, parameters = [], []
+    for name, value in filters.items():
+        column = dimension_column(name)
+        if source == _SUPPLY and column in ("category", "store_id", "basket_size"):
+            continue
+        if source == _INVENTORY and column in ("basket_size",):
+            continue
+        values = [value] if isinstance(value, str | int) else list(value)
+        conditions.append(f"{column} IN ({', '.join('?' for _ in values)})")
+        parameters.extend(values)
+    return " AND ".join(conditions) or "TRUE", parameters
+
+
+def _group_stats(
+    con: duckdb.DuckDBPyConnection,
+    spec: DriverSpec,
+    filters: Mapping[str, FilterValue],
+    windows: dict[str, Window],
+) -> dict[tuple[bool, str], GroupStats]:
+    condition, parameters = _slice_condition(filters, spec.source)
+    rows_sql = spec.source.format(value=spec.value)
+    window_case = " ".join(f"WHEN t >= ? AND t < ? THEN '{name}'" for name in windows)
+    window_parameters = [bound for w in windows.values() for bound in (w.start, w.end)]
+    tagged = (
+        f"SELECT ({condition}) AS in_slice, CASE {window_case} END AS w, t, x "
+        f"FROM ({rows_sql}) rows"
+    )
+    if spec.per_hour_count:
+        tagged = (
+            f"SELECT in_slice, w, date_trunc('hour', t) AS t, count(*) AS x FROM ({tagged}) g "
+            "WHERE w IS NOT NULL GROUP BY 1, 2, 3"
+        )
+    sql = (
+        f"SELECT in_slice, w, count(x) AS n, avg(x) AS mean, var_samp(x) AS variance "
+        f"FROM ({tagged}) s WHERE w IS NOT NULL GROUP BY 1, 2"
+    )
+    result = {}
+    for in_slice, window, n, mean, variance in con.execute(
+        sql, [*parameters, *window_parameters]
+    ).fetchall():
+        result[(bool(in_slice), window)] = GroupStats(
+            float(n), float(mean) if mean is not None else math.nan, float(variance or 0.0)
+        )
+    return result
+
+
+def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[float, float, float]:
+    """(statistic, two-sided p, effect size) of after vs before."""
+    delta = after.mean - before.mean
+    if spec.kind == "share":
+        pooled = (before.mean * before.n + after.mean * after.n) / (before.n + after.n)
+        se = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / before.n + 1 / after.n))
+        effect = 2 * math.asin(math.sqrt(min(max(after.mean, 0), 1))) - 2 * math.asin(
+            math.sqrt(min(max(before.mean, 0), 1))
+        )
+    else:
+        se = math.sqrt(before.variance / before.n + after.variance / after.n)
+        pooled_sd = math.sqrt((before.variance + after.variance) / 2)
+        effect = delta / pooled_sd if pooled_sd > 0 else 0.0
+    statistic = delta / se if se > 0 else 0.0
+    return statistic, float(2 * stats.norm.sf(abs(statistic))), effect
+
+
+def driver_shift(
+    con: duckdb.DuckDBPyConnection,
+    driver: str,
+    filters: Mapping[str, FilterValue],
+    baseline: Window,
+    incident: Window,
+    pre: Window | None = None,
+) -> DriverShift:
+    """How `driver` moved in the slice `filters` from `baseline` to `incident`."""
+    if driver not in DRIVERS:
+        raise DriverError(f"unknown driver {driver!r}; known: {', '.join(DRIVERS)}")
+    spec = DRIVERS[driver]
+    missing = missing_requirements(con, spec)
+    if missing:
+        raise DriverError(f"{driver} is not testable: missing {', '.join(missing)}")
+    windows = {"baseline": baseline, "incident": incident}
+    if pre is not None:
+        windows["pre"] = pre
+    groups = _group_stats(con, spec, filters, windows)
+    empty = GroupStats(0.0, math.nan, 0.0)
+    before, after = groups.get((True, "baseline"), empty), groups.get((True, "incident"), empty)
+    if before.n < 2 or after.n < 2:
+        raise DriverError(
+            f"too few rows for {driver} in the slice (baseline {before.n:g}, incident {after.n:g})"
+        )
+    statistic, p_value, effect = _test(spec, before, after)
+    delta = after.mean - before.mean
+    rest_before, rest_after = (
+        groups.get((False, "baseline"), empty),
+        groups.get((False, "incident"), empty),
+    )
+    rest_delta = rest_after.mean - rest_before.mean if rest_before.n and rest_after.n else 0.0
+    specificity = _specificity(delta, rest_delta)
+    pre_stats = groups.get((True, "pre"))
+    pre_delta = pre_stats.mean - before.mean if pre_stats and pre_stats.n else None
+    timing = (
+        1.0
+        if pre_delta is None or delta == 0
+        else float(min(1.0, max(0.0, 1.0 - pre_delta / delta)))
+    )
+    return DriverShift(
+        driver=driver,
+        label=spec.label,
+        unit=spec.unit,
+        baseline=before.mean,
+        incident=after.mean,
+        delta=delta,
+        relative_change=delta / before.mean if before.mean else math.nan,
+        baseline_n=int(before.n),
+        incident_n=int(after.n),
+        statistic=statistic,
+        p_value=p_value,
+        effect_size=effect,
+        rest_delta=rest_delta,
+        specificity=specificity,
+        pre_delta=pre_delta,
+        timing=timing,
+    )
+
+
+def _specificity(delta: float, rest_delta: float) -> float:
+    """1 when only the slice moved, 0 when the rest moved as much (or more) the same way."""
+    if delta == 0:
+        return 0.0
+    if rest_delta * delta <= 0:
+        return 1.0
+    return float(max(0.0, 1.0 - rest_delta / delta))
+
+
+def version_shares(
+    con: duckdb.DuckDBPyConnection,
+    filters: Mapping[str, FilterValue],
+    baseline: Window,
+    incident: Window,
+) -> list[dict[str, object]]:
+    """Per ETA model version: orders and mean signed ETA error in the slice, per window."""
+    condition, parameters = _slice_condition(filters, _ORDER_FACTS)
+    sql = (
+        "SELECT CASE WHEN order_time < ? THEN 'baseline' ELSE 'incident' END AS w, "
+        "eta_model_version AS version, count(*) AS orders, avg(eta_error_min) AS eta_bias_min, "
+        "avg(quoted_min) AS quoted_min, avg(duration_min) AS duration_min "
+        f"FROM order_facts WHERE {condition} AND ((order_time >= ? AND order_time < ?) "
+        "OR (order_time >= ? AND order_time < ?)) GROUP BY 1, 2 ORDER BY 1, 3 DESC"
+    )
+    rows = con.execute(
+        sql,
+        [incident.start, *parameters, baseline.start, baseline.end, incident.start, incident.end],
+    ).fetchall()
+    columns = ["window", "version", "orders", "eta_bias_min", "quoted_min", "duration_min"]
+    return [dict(zip(columns, row, strict=True)) for row in rows]

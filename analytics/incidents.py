@@ -1,0 +1,179 @@
+"""Incidents: alarms across metrics and cohorts merged into ranked, scored incidents.
+
+Severity (0-100) is a heuristic from the CX lost: impact = sum over the incident's periods of
+(expected - observed CX score) x orders / 100 in the cohort that loses most, i.e. size (CX
+points per order) x duration (periods) x breadth (orders affected), in "order-equivalents" of
+a fully broken order. severity = 100 x (1 - exp(-impact / (1% of the mean daily orders))); low < 25,
+medium 25-60, high >= 60.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics.alarms import SeriesResult
+from analytics.detection import PERIOD_LENGTH, DetectorSettings
+from analytics.metrics import CX_SCORE, METRICS, Grain
+
+MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
+QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
+SEVERITY_LEVELS = (("high", 60.0), ("medium", 25.0), ("low", 0.0))
+# What the slice finder localizes for an incident led by a metric that is not a simple share.
+SLICE_METRIC = {
+    CX_SCORE: "on_time_rate",
+    "eta_abs_error_min": "on_time_rate",
+    "duration_min": "on_time_rate",
+}
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident: when, what, where, how bad."""
+
+    incident_id: str
+    grain: Grain
+    start: dt.datetime
+    end: dt.datetime | None  # None: ongoing at the time of reading
+    detected_at: dt.datetime
+    metrics: tuple[str, ...]
+    cohorts: tuple[str, ...]
+    primary_metric: str
+    primary_cohort: str
+    impact_orders: float
+    severity: float
+    severity_label: str
+    alarm_count: int
+    peak_z: float
+    cx_expected: float
+    cx_observed: float
+
+    @property
+    def slice_metric(self) -> str:
+        """The share metric whose bad events the slice finder localizes."""
+        return SLICE_METRIC.get(self.primary_metric, self.primary_metric)
+
+
+def severity_label(severity: float) -> str:
+    for label, floor in SEVERITY_LEVELS:
+        if severity >= floor:
+            return label
+    return "low"
+
+
+def _cohort_name(dimension: str, cohort: str) -> str:
+    return "all" if dimension == "all" else f"{dimension}={cohort}"
+
+
+def _cx_loss(
+    result: SeriesResult, start: dt.datetime, stop: dt.datetime
+) -> tuple[float, float, float]:
+    """(order-equivalents lost, mean expected CX, mean observed CX) over [start, stop)."""
+    series = result.residuals
+    window = (series.period >= start) & (series.period < stop)
+    valid = window & np.isfinite(series.value) & np.isfinite(series.expected)
+    if not valid.any():
+        return 0.0, float("nan"), float("nan")
+    orders = series.orders[valid]
+    lost = float(((series.expected[valid] - series.value[valid]) * orders).sum() / 100)
+    weights = orders / orders.sum()
+    return (
+        max(0.0, lost),
+        float((series.expected[valid] * weights).sum()),
+        float((series.value[valid] * weights).sum()),
+    )
+
+
+def build_incidents(
+    results: list[SeriesResult],
+    alarms: pd.DataFrame,
+    grain: Grain,
+    as_of: dt.datetime,
+    settings: DetectorSettings | None = None,
+) -> list[Incident]:
+    """Merge alarms into incidents (ranked by severity, then start)."""
+    settings = settings or DetectorSettings()
+    if alarms.empty:
+        return []
+    length = PERIOD_LENGTH[grain]
+    cx_series = {(r.dimension, r.cohort): r for r in results if r.metric == CX_SCORE}
+    daily_orders = _mean_daily_orders(cx_series.get(("all", "all")), grain)
+    groups: list[pd.DataFrame] = []
+    ordered = alarms.sort_values("period")
+    current, last = [], None
+    for _, row in ordered.iterrows():
+        if last is not None and row.period - last > MERGE_GAP[grain]:
+            groups.append(pd.DataFrame(current))
+            current = []
+        current.append(row)
+        last = row.period if last is None else max(last, row.period)
+    groups.append(pd.DataFrame(current))
+
+    incidents = []
+    for group in groups:
+        start = group.period.min().to_pydatetime()
+        last_period = group.period.max().to_pydatetime()
+        ongoing = as_of - group.known_at.max().to_pydatetime() < QUIET_BEFORE_END[grain]
+        stop = last_period + length
+        losses = {key: _cx_loss(result, start, stop) for key, result in cx_series.items()}
+        if losses:
+            impact = max(loss for loss, _, _ in losses.values())
+            # The most specific cohort that carries most of the loss (the total always does).
+            carriers = [key for key, (loss, _, _) in losses.items() if loss >= 0.7 * impact]
+            worst = min(carriers, key=lambda key: cx_series[key].residuals.orders.sum())
+            _, cx_expected, cx_observed = losses[worst]
+        else:  # CX itself was not scanned: no impact measure, lead with the strongest alarm
+            strongest = group.loc[group.z.idxmax()]
+            worst = (strongest.dimension, strongest.cohort)
+            impact, cx_expected, cx_observed = 0.0, float("nan"), float("nan")
+        in_worst = group[(group.dimension == worst[0]) & (group.cohort == worst[1])]
+        candidates = in_worst if not in_worst.empty else group
+        share_alarms = candidates[candidates.metric != CX_SCORE]
+        lead = share_alarms if not share_alarms.empty else candidates
+        primary_metric = str(lead.loc[lead.z.idxmax(), "metric"])
+        severity = 100.0 * (1.0 - np.exp(-impact / max(1.0, 0.01 * daily_orders)))
+        incidents.append(
+            Incident(
+                incident_id=f"INC-{start:%Y%m%d-%H%M}",
+                grain=grain,
+                start=start,
+                end=None if ongoing else stop,
+                detected_at=group.known_at.min().to_pydatetime(),
+                metrics=tuple(sorted(set(group.metric))),
+                cohorts=tuple(
+                    sorted(
+                        {
+                            _cohort_name(d, c)
+                            for d, c in zip(group.dimension, group.cohort, strict=True)
+                        }
+                    )
+                ),
+                primary_metric=primary_metric,
+                primary_cohort=_cohort_name(*worst),
+                impact_orders=round(impact, 1),
+                severity=round(float(severity), 1),
+                severity_label=severity_label(severity),
+                alarm_count=len(group),
+                peak_z=round(float(group.z.max()), 2),
+                cx_expected=round(cx_expected, 2),
+                cx_observed=round(cx_observed, 2),
+            )
+        )
+    return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))
+
+
+def _mean_daily_orders(result: SeriesResult | None, grain: Grain) -> float:
+    if result is None:
+        return 0.0
+    per_day = 24 if grain == "hour" else 1
+    return float(result.residuals.orders.sum() / max(1, len(result.residuals.orders) / per_day))
+
+
+def metric_direction(name: str) -> str:
+    """'higher' or 'lower': which way is better for a metric."""
+    if name == CX_SCORE:
+        return "higher"
+    return "higher" if METRICS[name].higher_is_better else "lower"

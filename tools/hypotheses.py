@@ -1,0 +1,139 @@
+"""The hypothesis library: one entry per root-cause kind.
+
+Each entry declares the data it needs, the drivers that test it (a primary driver that must
+move the expected way, supporting drivers, refuting drivers that must not move), the order
+features the driver decomposition credits to it, and the change-log names that would
+implement it. The tools that test it follow from these (driver_shift for drivers, change_log
+and diff_in_diff for logged changes, shap_attribution for the features). Adding a hypothesis is
+one new entry here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from data.scenario import CAUSE_KINDS
+
+
+@dataclass(frozen=True)
+class DriverCheck:
+    """A driver and the direction it should move (+1 up, -1 down) if the hypothesis holds."""
+
+    driver: str
+    direction: int
+    why: str
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A root-cause hypothesis and how to test it."""
+
+    kind: str
+    title: str
+    mechanism: str
+    needs: tuple[str, ...]
+    primary: DriverCheck
+    supporting: tuple[DriverCheck, ...] = ()
+    refuting: tuple[DriverCheck, ...] = ()
+    features: tuple[str, ...] = ()
+    change_names: tuple[str, ...] = ()
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        """The tools that test this hypothesis."""
+        return ("driver_shift", "change_log", "diff_in_diff", "shap_attribution")
+
+
+LIBRARY: dict[str, Hypothesis] = {
+    h.kind: h
+    for h in (
+        Hypothesis(
+            kind="batching_threshold",
+            title="Batching policy: more orders batched, with longer detours",
+            mechanism="A looser batching threshold puts more orders on shared routes; batched "
+            "orders wait for the partner's pickup and ride its detour, so they arrive late.",
+            needs=("deliveries.batched_flag",),
+            primary=DriverCheck("batched_rate", +1, "more orders batched in the slice"),
+            supporting=(
+                DriverCheck("duration_min", +1, "deliveries take longer"),
+                DriverCheck("dasher_wait_min", +1, "ready orders wait for the partner pickup"),
+            ),
+            features=("batched",),
+            change_names=("batching_threshold", "batching_policy", "batching"),
+        ),
+        Hypothesis(
+            kind="prep_time_drift",
+            title="Merchant prep time drifted up",
+            mechanism="Stores take longer to have orders ready; the ETA model still expects "
+            "the old prep times, so orders leave the store late.",
+            needs=("deliveries.merchant_prep_time",),
+            primary=DriverCheck("prep_min", +1, "merchant prep time up in the slice"),
+            supporting=(
+                DriverCheck("duration_min", +1, "deliveries take longer"),
+                DriverCheck("dasher_wait_min", -1, "dashers wait for food, not food for dashers"),
+            ),
+            features=("prep_min",),
+            change_names=("merchant_workflow", "prep_time", "menu_sync"),
+        ),
+        Hypothesis(
+            kind="dasher_shortage",
+            title="Dasher shortage: too few dashers online",
+            mechanism="Fewer dashers online for the same orders: orders wait longer for a "
+            "dasher to reach the store.",
+            needs=("dasher_supply.online_dashers",),
+            primary=DriverCheck("online_dashers", -1, "fewer dashers online in the slice"),
+            supporting=(
+                DriverCheck("dashers_per_order", -1, "fewer dashers per open order"),
+                DriverCheck("dasher_wait_min", +1, "ready orders wait longer for a dasher"),
+            ),
+            features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
+            change_names=("dasher_pay", "peak_pay", "dasher_incentives"),
+        ),
+        Hypothesis(
+            kind="inventory_drop",
+            title="Inventory: in-stock probability dropped",
+            mechanism="More ordered lines are out of stock: substitutions and missing items "
+            "rise, then refunds, tickets and low ratings.",
+            needs=("inventory_events.in_stock_prob", "items.missing_flag"),
+            primary=DriverCheck("in_stock_prob", -1, "estimated in-stock probability down"),
+            supporting=(
+                DriverCheck("item_issue_rate", +1, "more lines substituted or missing"),
+                DriverCheck("oos_rate", +1, "more stock checks find items out of stock"),
+            ),
+            features=("in_stock_prob",),
+            change_names=("inventory_feed", "inventory_model", "catalog"),
+        ),
+        Hypothesis(
+            kind="eta_model_bias",
+            title="ETA model regression: quotes too short",
+            mechanism="A new ETA model quotes shorter times than deliveries take; deliveries are "
+            "no slower, but more of them miss the quote.",
+            needs=("orders.promised_eta", "orders.eta_model_version"),
+            primary=DriverCheck("quoted_min", -1, "quoted ETAs got shorter in the slice"),
+            supporting=(
+                DriverCheck("eta_bias_min", +1, "arrivals later than quoted"),
+            ),
+            refuting=(
+                DriverCheck("duration_min", +1, "deliveries themselves got slower"),
+            ),
+            features=("quoted_min", "new_eta_model"),
+            change_names=("eta_model", "eta_model_version"),
+        ),
+        Hypothesis(
+            kind="demand_surge",
+            title="Demand surge: more orders than the fleet was scheduled for",
+            mechanism="Orders per hour rose above the seasonal baseline (weather, promotions) "
+            "with no extra dashers, so dispatch queues grow.",
+            needs=("orders.order_time",),
+            primary=DriverCheck("orders_per_hour", +1, "more orders per hour in the slice"),
+            supporting=(
+                DriverCheck("dashers_per_order", -1, "fewer dashers per open order"),
+                DriverCheck("dasher_wait_min", +1, "ready orders wait longer for a dasher"),
+            ),
+            features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
+            change_names=("marketing_promo", "promo", "campaign"),
+        ),
+    )
+}  # fmt: skip
+
+assert set(LIBRARY) == set(CAUSE_KINDS), "every cause kind needs a hypothesis"
