@@ -50,6 +50,9 @@ class DriverSpec:
     value: str
     requires: tuple[str, ...]  # "table.column" entries
     per_hour_count: bool = False  # x is the number of slice rows per hour (volume drivers)
+    # Divide x by its baseline mean for the same hour of day (and region, for supply rows), so
+    # the diurnal cycle does not drown a shift confined to some hours.
+    seasonal: bool = False
 
 
 DRIVERS: dict[str, DriverSpec] = {
@@ -75,10 +78,12 @@ DRIVERS: dict[str, DriverSpec] = {
         DriverSpec("orders_per_dasher", "Outstanding orders per on-shift dasher", "ratio", "mean",
                    _ORDER_FACTS, "outstanding_orders / nullif(onshift_dashers, 0)",
                    ("deliveries.outstanding_orders", "deliveries.onshift_dashers")),
-        DriverSpec("online_dashers", "Online dashers per region-hour", "dashers", "mean",
-                   _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",)),
-        DriverSpec("open_orders", "Open orders per region-hour", "orders", "mean", _SUPPLY,
-                   "open_orders", ("dasher_supply.open_orders",)),
+        DriverSpec("online_dashers", "Online dashers vs usual for the region and hour", "ratio",
+                   "mean", _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",),
+                   seasonal=True),
+        DriverSpec("open_orders", "Open orders vs usual for the region and hour", "ratio",
+                   "mean", _SUPPLY, "open_orders", ("dasher_supply.open_orders",),
+                   seasonal=True),
         DriverSpec("dashers_per_order", "Online dashers per open order", "ratio", "mean",
                    _SUPPLY, "online_dashers / nullif(open_orders, 0)",
                    ("dasher_supply.online_dashers", "dasher_supply.open_orders")),
@@ -92,8 +97,8 @@ DRIVERS: dict[str, DriverSpec] = {
                    "CASE WHEN delivered AND item_lines > 0 THEN "
                    "(substituted_lines + missing_lines) / item_lines END",
                    ("items.substituted_flag", "items.missing_flag")),
-        DriverSpec("orders_per_hour", "Orders per hour", "orders", "mean", _ORDER_FACTS, "1",
-                   ("orders.order_time",), per_hour_count=True),
+        DriverSpec("orders_per_hour", "Orders per hour vs usual for the hour", "ratio", "mean",
+                   _ORDER_FACTS, "1", ("orders.order_time",), per_hour_count=True, seasonal=True),
     )
 }  # fmt: skip
 
@@ -185,8 +190,15 @@ def _group_stats(
     )
     if spec.per_hour_count:
         tagged = (
-            f"SELECT in_slice, w, date_trunc('hour', t) AS t, count(*) AS x FROM ({tagged}) g "
-            "WHERE w IS NOT NULL GROUP BY 1, 2, 3"
+            f"SELECT in_slice, w, date_trunc('hour', t) AS t, CAST(NULL AS VARCHAR) AS region, "
+            f"count(*) AS x FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY 1, 2, 3"
+        )
+    if spec.seasonal:
+        tagged = (
+            "SELECT in_slice, w, t, x / nullif(avg(x) FILTER (WHERE w = 'baseline') OVER "
+            "(PARTITION BY in_slice, region, hour(t)), 0) AS x FROM ("
+            + tagged.replace("AS w, t, x", "AS w, t, region, x", 1)
+            + ") seasonal"
         )
     sql = (
         f"SELECT in_slice, w, count(x) AS n, avg(x) AS mean, var_samp(x) AS variance "

@@ -17,7 +17,7 @@ import pandas as pd
 
 from analytics.alarms import SeriesResult
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
-from analytics.metrics import CX_SCORE, METRICS, Grain
+from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
 QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
@@ -129,11 +129,9 @@ def build_incidents(
             strongest = group.loc[group.z.idxmax()]
             worst = (strongest.dimension, strongest.cohort)
             impact, cx_expected, cx_observed = 0.0, float("nan"), float("nan")
-        in_worst = group[(group.dimension == worst[0]) & (group.cohort == worst[1])]
-        candidates = in_worst if not in_worst.empty else group
-        share_alarms = candidates[candidates.metric != CX_SCORE]
-        lead = share_alarms if not share_alarms.empty else candidates
-        primary_metric = str(lead.loc[lead.z.idxmax(), "metric"])
+        primary_metric = _leading_component(results, worst, start, stop) or _strongest_alarm(
+            group, worst
+        )
         severity = 100.0 * (1.0 - np.exp(-impact / max(1.0, 0.01 * daily_orders)))
         incidents.append(
             Incident(
@@ -163,6 +161,34 @@ def build_incidents(
             )
         )
     return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))
+
+
+def _leading_component(
+    results: list[SeriesResult], cohort: tuple[str, str], start: dt.datetime, stop: dt.datetime
+) -> str | None:
+    """The CX component that lost the most CX points in the cohort over [start, stop)."""
+    losses = {}
+    for result in results:
+        if result.metric not in CX_COMPONENTS or (result.dimension, result.cohort) != cohort:
+            continue
+        series = result.residuals
+        window = (series.period >= start) & (series.period < stop)
+        valid = window & np.isfinite(series.value) & np.isfinite(series.expected)
+        _, slope = METRICS[result.metric].score
+        weight = METRICS[result.metric].cx_weight
+        lost = weight * slope * (series.expected[valid] - series.value[valid])
+        losses[result.metric] = float((lost * series.orders[valid]).sum())
+    if not losses or max(losses.values()) <= 0:
+        return None
+    return max(losses, key=lambda name: losses[name])
+
+
+def _strongest_alarm(group: pd.DataFrame, cohort: tuple[str, str]) -> str:
+    in_cohort = group[(group.dimension == cohort[0]) & (group.cohort == cohort[1])]
+    candidates = in_cohort if not in_cohort.empty else group
+    shares = candidates[candidates.metric != CX_SCORE]
+    lead = shares if not shares.empty else candidates
+    return str(lead.loc[lead.z.idxmax(), "metric"])
 
 
 def _mean_daily_orders(result: SeriesResult | None, grain: Grain) -> float:

@@ -249,6 +249,40 @@ def incidents(
         console.print(f"stored {len(incident_rows)} incident(s) in {world}/warehouse.duckdb")
 
 
+@app.command()
+def rca(
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+    incident: Annotated[
+        str | None, typer.Option(help="Incident id (default: the most severe).")
+    ] = None,
+    day: Annotated[
+        str | None, typer.Option(help="Investigate the incident active on this day.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Also write the Markdown report here.")] = None,
+) -> None:
+    """Root-cause analysis of an incident: ranked causes with the evidence behind each."""
+    from rich.markdown import Markdown
+
+    from tools.base import ToolContext, ToolError
+    from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
+    from tools.investigation import investigate
+    from tools.report import render_report
+
+    context = ToolContext(world_dir=world)
+    try:
+        when = dt.date.fromisoformat(day) if day else None
+        found = investigate(context, incident_id=incident, day=when)
+    except (*USER_ERRORS, ToolError, ValueError) as error:
+        raise _fail(error) from None
+    finally:
+        context.close()
+    report = render_report(found, context.ledger)
+    console.print(Markdown(report))
+    if out:
+        out.write_text(report)
+        console.print(f"wrote {out}")
+
+
 @app.callback()
 def main() -> None:
     """cx-agent command line."""

@@ -10,6 +10,7 @@ small table, the SQL it ran (if any) and its wall time.
 from __future__ import annotations
 
 import inspect
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -156,6 +157,9 @@ class ToolContext:
     ledger: Ledger = field(default_factory=Ledger)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _answers: dict[tuple[str, str], tuple[ToolOutput, EvidenceItem]] = field(
+        default_factory=dict, repr=False
+    )
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -175,7 +179,10 @@ class ToolContext:
     def call(
         self, name: str, arguments: dict[str, Any] | BaseModel | None = None
     ) -> tuple[ToolOutput, EvidenceItem]:
-        """Validate arguments, run the tool, record the evidence; errors are recorded too."""
+        """Validate arguments, run the tool, record the evidence; errors are recorded too.
+
+        Asking the same tool the same arguments again returns the first answer and its id.
+        """
         if name not in REGISTRY:
             raise ToolError(f"unknown tool {name!r}; known: {', '.join(sorted(REGISTRY))}")
         registered = REGISTRY[name]
@@ -193,6 +200,9 @@ class ToolContext:
                 seconds=time.perf_counter() - started, ok=False,
             )  # fmt: skip
             raise ToolError(f"{name}: invalid arguments: {problems}") from None
+        key = (name, json.dumps(args.model_dump(mode="json"), sort_keys=True))
+        if key in self._answers:  # the same question twice: reuse the evidence
+            return self._answers[key]
         try:
             output = registered.function(self, args)
         except ToolError as error:
@@ -210,4 +220,5 @@ class ToolContext:
             sql=output.sql(),
             seconds=round(time.perf_counter() - started, 4),
         )
+        self._answers[key] = (output, item)
         return output, item

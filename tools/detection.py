@@ -1,0 +1,404 @@
+"""Tools for "is something wrong, since when, and where": CX series, incidents, top slices."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from analytics.alarms import DetectionError, SeriesResult, alarms_frame, data_span, scan_series
+from analytics.cohorts import CohortError
+from analytics.detection import PERIOD_LENGTH, DetectorSettings
+from analytics.incidents import Incident, build_incidents
+from analytics.localization import LocalizationError, localize
+from analytics.metrics import CX_SCORE, METRICS, MetricError, metric_frame
+from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
+
+Grain = Literal["hour", "day"]
+
+
+def _share_or_value(name: str, value: float) -> Figure:
+    if name == CX_SCORE:
+        return Figure(value=round(value, 2), unit="score", label="CX score")
+    unit = METRICS[name].unit
+    return Figure(
+        value=round(value, 4) if unit == "share" else round(value, 2),
+        unit="share" if unit == "share" else ("stars" if unit == "stars" else "minutes"),
+        label=METRICS[name].label,
+    )
+
+
+class CxTimeseriesInput(BaseModel):
+    """Arguments of cx_timeseries."""
+
+    metrics: list[str] = Field(
+        default=[CX_SCORE, "on_time_rate", "cancellation_rate"],
+        description="Metric names: cx_score, on_time_rate, item_accuracy, cancellation_rate, "
+        "refund_rate, support_rate, rating, eta_abs_error_min, eta_bias_min, duration_min, "
+        "batched_rate, prep_min, dasher_wait_min.",
+    )
+    grain: Grain = "day"
+    filters: dict[str, list[str | int]] = Field(
+        default_factory=dict,
+        description="Cohort filters, e.g. {'category': ['grocery'], 'hour': [18, 19, 20]}.",
+    )
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+class CxTimeseriesOutput(ToolOutput):
+    grain: Grain
+    metrics: list[str]
+    filters: dict[str, list[str | int]]
+    rows: list[dict[str, Any]]
+
+    def figures(self) -> dict[str, Figure]:
+        figures = {}
+        for row in self.rows[-40:]:
+            period = row["period"]
+            figures[f"orders@{period}"] = Figure(value=row["orders"], unit="orders")
+            for name in self.metrics:
+                if row.get(name) is not None:
+                    figures[f"{name}@{period}"] = _share_or_value(name, row[name])
+        return figures
+
+    def table(self) -> list[dict[str, Any]]:
+        return self.rows[-40:]
+
+
+@tool
+def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseriesOutput:
+    """CX score and sub-metrics per hour or day, for the marketplace or a cohort."""
+    try:
+        frame = metric_frame(
+            context.con, args.metrics, args.grain, args.filters, start=args.start, end=args.end
+        )
+    except (MetricError, CohortError) as error:
+        raise ToolError(str(error)) from None
+    fmt = "%Y-%m-%d" if args.grain == "day" else "%Y-%m-%dT%H:%M"
+    rows = [
+        {
+            "period": row["period"].strftime(fmt),
+            "orders": int(row["orders"]),
+            **{
+                name: (None if row[name] != row[name] else float(row[name]))
+                for name in args.metrics
+            },
+        }
+        for row in frame.to_dict("records")
+    ]
+    where = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in args.filters.items()) or "all"
+    return CxTimeseriesOutput(
+        summary=f"{len(rows)} {args.grain}s of {', '.join(args.metrics)} for {where}",
+        grain=args.grain,
+        metrics=args.metrics,
+        filters=args.filters,
+        rows=rows,
+    )
+
+
+class IncidentSummary(BaseModel):
+    """An incident as the tools report it."""
+
+    incident_id: str
+    grain: Grain
+    start: dt.datetime
+    end: dt.datetime | None
+    detected_at: dt.datetime
+    detection_delay_hours: float
+    metrics: list[str]
+    cohorts: list[str]
+    primary_metric: str
+    primary_cohort: str
+    slice_metric: str
+    impact_orders: float
+    severity: float
+    severity_label: str
+    peak_z: float
+    cx_expected: float
+    cx_observed: float
+
+    @classmethod
+    def of(cls, incident: Incident) -> IncidentSummary:
+        return cls(
+            incident_id=incident.incident_id,
+            grain=incident.grain,
+            start=incident.start,
+            end=incident.end,
+            detected_at=incident.detected_at,
+            detection_delay_hours=(incident.detected_at - incident.start).total_seconds() / 3600,
+            metrics=list(incident.metrics),
+            cohorts=list(incident.cohorts),
+            primary_metric=incident.primary_metric,
+            primary_cohort=incident.primary_cohort,
+            slice_metric=incident.slice_metric,
+            impact_orders=incident.impact_orders,
+            severity=incident.severity,
+            severity_label=incident.severity_label,
+            peak_z=incident.peak_z,
+            cx_expected=incident.cx_expected,
+            cx_observed=incident.cx_observed,
+        )
+
+
+class DetectIncidentsInput(BaseModel):
+    """Arguments of detect_incidents."""
+
+    grain: Grain = "hour"
+    as_of: dt.datetime | None = Field(
+        default=None, description="Read the data as known at this time (default: all of it)."
+    )
+    day: dt.date | None = Field(default=None, description="Only incidents active on this day.")
+    min_severity: float = Field(default=0.0, ge=0, le=100)
+
+
+class DetectIncidentsOutput(ToolOutput):
+    grain: Grain
+    as_of: dt.datetime
+    data_start: dt.datetime
+    data_end: dt.datetime
+    series_scanned: int
+    alarms: int
+    incidents: list[IncidentSummary]
+
+    def figures(self) -> dict[str, Figure]:
+        figures = {
+            "series_scanned": Figure(value=self.series_scanned, unit="count"),
+            "alarms": Figure(value=self.alarms, unit="count"),
+            "incidents": Figure(value=len(self.incidents), unit="count"),
+        }
+        for incident in self.incidents[:5]:
+            key = incident.incident_id
+            figures.update(
+                {
+                    f"{key}.start": Figure(value=incident.start.isoformat(), unit="datetime"),
+                    f"{key}.detected_at": Figure(
+                        value=incident.detected_at.isoformat(), unit="datetime"
+                    ),
+                    f"{key}.detection_delay_hours": Figure(
+                        value=round(incident.detection_delay_hours, 1), unit="ratio"
+                    ),
+                    f"{key}.severity": Figure(value=incident.severity, unit="score"),
+                    f"{key}.impact_orders": Figure(value=incident.impact_orders, unit="orders"),
+                    f"{key}.cx_expected": Figure(value=incident.cx_expected, unit="score"),
+                    f"{key}.cx_observed": Figure(value=incident.cx_observed, unit="score"),
+                    f"{key}.cx_drop": Figure(
+                        value=round(incident.cx_expected - incident.cx_observed, 2), unit="points"
+                    ),
+                    f"{key}.peak_z": Figure(value=incident.peak_z, unit="ratio"),
+                }
+            )
+        return figures
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "incident": i.incident_id,
+                "start": i.start.isoformat(timespec="minutes"),
+                "end": i.end.isoformat(timespec="minutes") if i.end else "ongoing",
+                "severity": i.severity,
+                "level": i.severity_label,
+                "primary": f"{i.primary_metric} @ {i.primary_cohort}",
+                "metrics": ", ".join(i.metrics),
+            }
+            for i in self.incidents[:20]
+        ]
+
+
+def scan_cached(
+    context: ToolContext, grain: Grain, as_of: dt.datetime | None
+) -> tuple[list[SeriesResult], list[Incident], dt.datetime, int]:
+    """Detection results for (grain, as_of), computed once per context."""
+    key = ("scan", grain, as_of)
+    if key not in context.cache:
+        settings = DetectorSettings()
+        span = data_span(context.con)
+        data_end = span.last + PERIOD_LENGTH[grain] + settings.maturity
+        reading_time = min(as_of or data_end, data_end)
+        results = scan_series(context.con, grain, reading_time, settings)
+        alarms = alarms_frame(results, grain, settings)
+        incidents = build_incidents(results, alarms, grain, reading_time, settings)
+        context.cache[key] = (results, incidents, reading_time, len(alarms))
+    return context.cache[key]
+
+
+@tool
+def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> DetectIncidentsOutput:
+    """Scan CX and its sub-metrics (marketplace, each region, each category) for regressions
+    with four detectors (z-score vs the seasonal baseline, EWMA, CUSUM, Bayesian change point),
+    merge alarms into incidents and rank them by severity. No data after `as_of` is used."""
+    try:
+        span = data_span(context.con)
+        results, incidents, reading_time, alarm_count = scan_cached(context, args.grain, args.as_of)
+    except DetectionError as error:
+        raise ToolError(str(error)) from None
+    if args.day is not None:
+        first_day, last_day = span.first.date(), span.last.date()
+        if not first_day <= args.day <= last_day:
+            raise ToolError(f"{args.day} is outside the data ({first_day} to {last_day})")
+        day_start = dt.datetime.combine(args.day, dt.time())
+        day_end = day_start + dt.timedelta(days=1)
+        incidents = [
+            i for i in incidents if i.start < day_end and (i.end is None or i.end > day_start)
+        ]
+    incidents = [i for i in incidents if i.severity >= args.min_severity]
+    summaries = [IncidentSummary.of(i) for i in incidents]
+    if summaries:
+        top = summaries[0]
+        summary = (
+            f"{len(summaries)} incident(s); top {top.incident_id}: {top.primary_metric} in "
+            f"{top.primary_cohort} from {top.start:%Y-%m-%d %H:%M}, severity {top.severity:g} "
+            f"({top.severity_label})"
+        )
+    else:
+        summary = f"no incident found in {len(results)} series"
+    return DetectIncidentsOutput(
+        summary=summary,
+        grain=args.grain,
+        as_of=reading_time,
+        data_start=span.first,
+        data_end=span.last,
+        series_scanned=len(results),
+        alarms=alarm_count,
+        incidents=summaries,
+    )
+
+
+class TopSlicesInput(BaseModel):
+    """Arguments of top_slices: an incident id, or a window and a share metric."""
+
+    incident_id: str | None = None
+    metric: str | None = Field(default=None, description="A share metric, e.g. on_time_rate.")
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    grain: Grain = "hour"
+
+
+class SliceSummary(BaseModel):
+    rank: int
+    filters: dict[str, list[str | int]]
+    description: str
+    metric: str
+    baseline_value: float
+    current_value: float
+    delta: float
+    orders: int
+    share_of_change: float
+    rate_effect: float
+    mix_effect: float
+    p_value: float
+    q_value: float
+
+
+class TopSlicesOutput(ToolOutput):
+    incident_id: str | None
+    metric: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    baseline_start: dt.datetime
+    baseline_value: float
+    current_value: float
+    delta: float
+    explained_share: float
+    candidates_tested: int
+    slices: list[SliceSummary]
+
+    def figures(self) -> dict[str, Figure]:
+        figures = {
+            "baseline_value": _share_or_value(self.metric, self.baseline_value),
+            "current_value": _share_or_value(self.metric, self.current_value),
+            "delta": Figure(value=round(self.delta, 4), unit="share"),
+            "explained_share": Figure(value=round(self.explained_share, 4), unit="share"),
+            "candidates_tested": Figure(value=self.candidates_tested, unit="count"),
+        }
+        for found in self.slices:
+            key = f"slice{found.rank}"
+            figures.update(
+                {
+                    f"{key}.baseline_value": _share_or_value(self.metric, found.baseline_value),
+                    f"{key}.current_value": _share_or_value(self.metric, found.current_value),
+                    f"{key}.delta": Figure(value=round(found.delta, 4), unit="share"),
+                    f"{key}.orders": Figure(value=found.orders, unit="orders"),
+                    f"{key}.share_of_change": Figure(
+                        value=round(found.share_of_change, 4), unit="share"
+                    ),
+                    f"{key}.q_value": Figure(value=found.q_value, unit="ratio"),
+                }
+            )
+        return figures
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "rank": s.rank,
+                "slice": s.description,
+                "baseline": round(s.baseline_value, 4),
+                "current": round(s.current_value, 4),
+                "orders": s.orders,
+                "share of change": round(s.share_of_change, 3),
+                "rate effect": round(s.rate_effect, 4),
+                "mix effect": round(s.mix_effect, 4),
+                "q": s.q_value,
+            }
+            for s in self.slices
+        ]
+
+
+@tool
+def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
+    """The smallest set of slices (region, category, hour, basket size, store and combinations
+    of up to three) that explains an incident's drop, each with baseline vs current value,
+    orders, its share of the change split into rate and mix effects, and a BH q-value."""
+    if args.incident_id:
+        _, incidents, reading_time, _ = scan_cached(context, args.grain, None)
+        matches = [i for i in incidents if i.incident_id == args.incident_id]
+        if not matches:
+            known = ", ".join(i.incident_id for i in incidents) or "none"
+            raise ToolError(f"unknown incident {args.incident_id!r}; known: {known}")
+        incident = matches[0]
+        metric_name = args.metric or incident.slice_metric
+        start = incident.start
+        end = incident.end or data_span(context.con).last + dt.timedelta(seconds=1)
+    else:
+        if not (args.metric and args.start and args.end):
+            raise ToolError("give an incident_id, or a metric with start and end")
+        metric_name, start, end = args.metric, args.start, args.end
+    try:
+        found = localize(context.con, metric_name, start, end)
+    except (LocalizationError, MetricError) as error:
+        raise ToolError(str(error)) from None
+    slices = [
+        SliceSummary(
+            rank=s.rank,
+            filters=s.filters,
+            description=s.describe(),
+            metric=s.metric,
+            baseline_value=s.baseline_value,
+            current_value=s.current_value,
+            delta=s.delta,
+            orders=s.orders,
+            share_of_change=s.share_of_change,
+            rate_effect=s.rate_effect,
+            mix_effect=s.mix_effect,
+            p_value=s.p_value,
+            q_value=s.q_value,
+        )
+        for s in found.slices
+    ]
+    lead = slices[0].description if slices else "no significant slice"
+    return TopSlicesOutput(
+        summary=f"{len(slices)} slice(s) explain {found.explained_share:.0%} of the "
+        f"{metric_name} change; top: {lead}",
+        incident_id=args.incident_id,
+        metric=metric_name,
+        window_start=found.window_start,
+        window_end=found.window_end,
+        baseline_start=found.baseline_start,
+        baseline_value=found.baseline_value,
+        current_value=found.current_value,
+        delta=found.delta,
+        explained_share=found.explained_share,
+        candidates_tested=found.candidates_tested,
+        slices=slices,
+    )

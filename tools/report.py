@@ -1,0 +1,147 @@
+"""The RCA report: Markdown with ranked causes, evidence tables and the numbers behind each."""
+
+from __future__ import annotations
+
+from tools.base import EvidenceItem, Ledger
+from tools.hypotheses import LIBRARY
+from tools.investigation import Investigation
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def _value(value: float, unit: str) -> str:
+    if unit == "share":
+        return _pct(value)
+    if unit == "minutes":
+        return f"{value:.1f} min"
+    return f"{value:.3g}"
+
+
+def _driver_row(item: EvidenceItem) -> str:
+    figures = item.figures
+    unit = item.figures["baseline"].unit
+    baseline = _value(float(figures["baseline"].value), "share" if unit == "share" else unit)
+    incident = _value(float(figures["incident"].value), "share" if unit == "share" else unit)
+    return (
+        f"| {item.summary.split(':')[0]} | {baseline} | {incident} | "
+        f"{float(figures['relative_change'].value):+.1%} | {float(figures['z'].value):+.1f} | "
+        f"{float(figures['specificity'].value):.2f} | {item.id} |"
+    )
+
+
+def render_report(investigation: Investigation, ledger: Ledger) -> str:
+    """Markdown RCA report; every number in it is a figure of the cited evidence item."""
+    detection = investigation.detection
+    lines = ["# Root-cause analysis", ""]
+    incident = investigation.incident
+    if incident is None:
+        lines.append(
+            f"No incident found in {detection.series_scanned} series "
+            f"(data {detection.data_start:%Y-%m-%d} to {detection.data_end:%Y-%m-%d}) "
+            f"[{investigation.detection_id}]."
+        )
+        return "\n".join(lines) + "\n"
+    end = f"{incident.end:%Y-%m-%d %H:%M}" if incident.end else "ongoing"
+    lines += [
+        f"## Incident {incident.incident_id}",
+        "",
+        f"- **What**: {incident.primary_metric} regressed; metrics alarming: "
+        f"{', '.join(incident.metrics)} [{investigation.detection_id}]",
+        f"- **When**: from {incident.start:%Y-%m-%d %H:%M} ({end}), detected "
+        f"{incident.detected_at:%Y-%m-%d %H:%M} [{investigation.detection_id}]",
+        f"- **Where**: worst cohort {incident.primary_cohort}; CX score "
+        f"{incident.cx_expected:.2f} expected vs {incident.cx_observed:.2f} observed "
+        f"[{investigation.detection_id}]",
+        f"- **Severity**: {incident.severity:g}/100 ({incident.severity_label}), "
+        f"{incident.impact_orders:g} order-equivalents of CX lost [{investigation.detection_id}]",
+        "",
+    ]
+    if investigation.slices and investigation.slices.slices:
+        found = investigation.slices
+        lines += [
+            f"## Where it concentrates ({found.metric}) [{investigation.slices_id}]",
+            "",
+            "| slice | baseline | incident | orders | share of change | q-value |",
+            "|---|---|---|---|---|---|",
+        ]
+        for s in found.slices:
+            lines.append(
+                f"| {s.description} | {_pct(s.baseline_value)} | {_pct(s.current_value)} | "
+                f"{s.orders:,} | {_pct(s.share_of_change)} | {s.q_value:.1e} |"
+            )
+        lines.append("")
+    causes = investigation.causes
+    if causes is None:
+        return "\n".join(lines) + "\n"
+    lines += [
+        f"## Ranked causes [{investigation.causes_id}]",
+        "",
+        "| rank | cause | status | confidence | share of change explained | evidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for rank, cause in enumerate(causes.causes, start=1):
+        lines.append(
+            f"| {rank} | {cause.kind} | {cause.status.replace('_', ' ')} | "
+            f"{cause.confidence:.2f} | {_pct(cause.impact_share)} | {', '.join(cause.evidence)} |"
+        )
+    lines.append("")
+    for cause in causes.causes:
+        if cause.status not in ("supported", "weak"):
+            continue
+        hypothesis = LIBRARY[cause.kind]
+        lines += [f"### {cause.kind}: {hypothesis.title}", "", hypothesis.mechanism, ""]
+        drivers = [ledger.get(e) for e in cause.evidence if ledger.get(e).tool == "driver_shift"]
+        if drivers:
+            lines += [
+                "| driver | baseline | incident | change | z | specificity | evidence |",
+                "|---|---|---|---|---|---|---|",
+                *(_driver_row(item) for item in drivers),
+                "",
+            ]
+        for evidence_id in cause.evidence:
+            item = ledger.get(evidence_id)
+            if item.tool in ("diff_in_diff", "lagged_correlation", "change_log"):
+                lines.append(f"- {item.summary} [{item.id}]")
+        lines.append("")
+    ruled_out = [c for c in causes.causes if c.status == "ruled_out"]
+    if ruled_out:
+        lines += ["## Ruled out", ""]
+        for cause in ruled_out:
+            lines.append(f"- **{cause.kind}**: {'; '.join(cause.reasons)}")
+        lines.append("")
+    untestable = [c for c in causes.causes if c.status == "not_testable"]
+    if untestable:
+        lines += ["## Not testable", ""]
+        lines += [f"- **{c.kind}**: {c.reasons[0]}" for c in untestable]
+        lines.append("")
+    if investigation.did:
+        lines += ["## Logged changes near the incident", ""]
+        for change_id, (did, evidence_id) in investigation.did.items():
+            lines += [
+                f"**{change_id} {did.name}** — {did.summary} [{evidence_id}]",
+                "",
+                "| day vs change | effect | 95% CI |",
+                "|---|---|---|",
+                *(
+                    f"| {int(row['day']):+d} | {100 * row['estimate']:+.1f} pp | "
+                    f"{100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f} pp |"
+                    for row in did.event_study
+                ),
+                "",
+            ]
+    if investigation.notes:
+        lines += ["## Notes", "", *(f"- {note}" for note in investigation.notes), ""]
+    lines += [
+        "## Evidence",
+        "",
+        "| id | tool | summary | seconds |",
+        "|---|---|---|---|",
+        *(
+            f"| {item.id} | {item.tool} | {item.summary} | {item.seconds:.2f} |"
+            for item in ledger.items
+        ),
+        "",
+    ]
+    return "\n".join(lines)
