@@ -1,0 +1,614 @@
+"""What-if simulator: the effect of an action on the incident's scope, from models fitted on the
+baseline days of that scope, with bootstrap 90% intervals.
+
+Method (a structural, residual-preserving counterfactual):
+1. Delivery time: a gradient-boosting model of door-to-door minutes on the drivers (batched,
+   prep, distance, hour, dasher load, items, category) fitted on baseline orders. An action that
+   changes drivers shifts each incident order's actual duration by the model's difference
+   (its own noise is kept). Batched orders in the incident window also carry the residual they
+   gained over baseline batched orders (longer detours under a looser policy), which reverting
+   the policy removes.
+2. Outcomes given timing, fitted on baseline orders: on-time is recomputed exactly from the new
+   lateness; cancellation follows a logistic curve in predicted lateness; support contacts and
+   stars follow the lateness and item issues of delivered orders.
+3. Quote actions (ETA buffer, model rollback, prep-time correction) change the quote, not the
+   delivery; SKU suppression drops lines and recomputes item accuracy and refunds exactly.
+Intervals: 90% percentile bootstrap over days (baseline refits on resampled days, incident
+orders resampled by day) and the random choice of which batched orders are un-batched, widened
+by a structural-error allowance (5% of the estimate, or an outcome model's miscalibration on
+the incident window when larger) because a fitted model's bias is not in the bootstrap.
+Second-order effects (orders no longer canceled becoming deliveries) are ignored. Efficiency
+uses stated assumptions (see ASSUMPTIONS).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from analytics.cohorts import FilterValue, where_clause
+from analytics.metrics import METRICS
+
+Action = Literal[
+    "revert_batching",
+    "eta_buffer",
+    "eta_rollback",
+    "prep_quote_fix",
+    "merchant_prep_fix",
+    "peak_pay",
+    "throttle_demand",
+    "inventory_rollback",
+]
+DURATION_FEATURES = (
+    "batched", "prep_min", "distance_miles", "hour", "busy_share", "orders_per_dasher",
+    "item_lines", "category_code",
+)  # fmt: skip
+# Everything known about an order even if it was canceled: predicts its lateness sharply, for
+# the cancellation curve (pickup = prep + dasher wait in the data).
+TIMING_FEATURES = (*DURATION_FEATURES, "dasher_wait_min")
+GRACE_MIN = 5.0
+# Structural-error allowance added to every interval (relative to the estimate), raised to an
+# outcome model's measured miscalibration on the incident window when that is larger.
+STRUCTURAL_ERROR_FLOOR = 0.05
+ASSUMPTIONS = {
+    "dasher_pay_per_hour": 25.0,  # USD per engaged dasher hour
+    "batched_dasher_time_share": 0.6,  # a batched order costs 60% of a solo trip's dasher time
+    "conversion_loss_per_quote_minute": 0.005,  # 0.5% fewer orders per extra quoted minute
+    "suppressed_line_kept_share": 0.5,  # half the GMV of suppressed lines is bought instead
+}
+
+
+class WhatIfError(ValueError):
+    """A what-if that cannot be simulated (no orders, missing data, unknown action)."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with its 90% bootstrap interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    def widened(self, relative: float) -> Interval:
+        """The interval widened on both sides by `relative` x |estimate| (structural error)."""
+        margin = abs(self.estimate) * relative
+        return Interval(self.estimate, self.low - margin, self.high + margin)
+
+    @classmethod
+    def of(cls, draws: np.ndarray, point: float) -> Interval:
+        finite = draws[np.isfinite(draws)]
+        if not len(finite):
+            return cls(point, point, point)
+        low, high = np.quantile(finite, [0.05, 0.95])
+        return cls(float(point), float(min(low, point)), float(max(high, point)))
+
+
+@dataclass(frozen=True)
+class WhatIfResult:
+    """Change of each metric (absolute, in metric units) if the action had been in place."""
+
+    action: str
+    parameters: dict[str, float]
+    orders: int
+    observed: dict[str, float]
+    deltas: dict[str, Interval]
+    efficiency: dict[str, Interval]
+    assumptions: tuple[str, ...] = field(default_factory=tuple)
+
+
+_ORDER_COLUMNS = (
+    "order_id, store_id, region, category, hour, hour_start, order_time, delivered, canceled, "
+    "CAST(batched AS INTEGER) AS batched, prep_min, dasher_wait_min, distance_miles, quoted_min, "
+    "duration_min, eta_error_min, CAST(on_time AS INTEGER) AS on_time, "
+    "CAST(support_contact AS INTEGER) AS support_contact, stars, "
+    "CAST(refunded AS INTEGER) AS refunded, item_lines, substituted_lines, missing_lines, "
+    "basket_value, busy_dashers / nullif(onshift_dashers, 0) AS busy_share, "
+    "outstanding_orders / nullif(onshift_dashers, 0) AS orders_per_dasher"
+)
+
+
+def scope_orders(
+    con: duckdb.DuckDBPyConnection,
+    filters: Mapping[str, FilterValue],
+    baseline: tuple[dt.datetime, dt.datetime],
+    incident: tuple[dt.datetime, dt.datetime],
+) -> pd.DataFrame:
+    """Orders of the scope in the baseline and incident windows, with a `window` label."""
+    condition, parameters = where_clause(filters)
+    frame = con.execute(
+        f"SELECT CASE WHEN order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
+        f"{_ORDER_COLUMNS} FROM order_facts WHERE {condition} AND "
+        "((order_time >= ? AND order_time < ?) OR (order_time >= ? AND order_time < ?))",
+        [incident[0], *parameters, *baseline, *incident],
+    ).df()
+    frame["category_code"] = frame["category"].astype("category").cat.codes
+    for column in ("busy_share", "orders_per_dasher", "prep_min", "distance_miles", "item_lines"):
+        if column in frame and frame[column].isna().all():
+            frame[column] = 0.0
+    return frame
+
+
+@dataclass
+class _Fitted:
+    """Models fitted on one bootstrap sample of the baseline."""
+
+    duration: HistGradientBoostingRegressor
+    timing: HistGradientBoostingRegressor
+    cancel: LogisticRegression
+    support: LogisticRegression
+    stars: LinearRegression
+    batched_residual: float  # mean duration residual of batched baseline orders
+    ticket_if_canceled: float  # baseline support-contact rate of canceled minus delivered orders
+
+
+def _lateness_basis(lateness: np.ndarray) -> np.ndarray:
+    """Piecewise-linear basis of lateness (minutes) for the outcome curves."""
+    late = np.asarray(lateness, dtype=float)
+    return np.column_stack(
+        [late, np.maximum(late - GRACE_MIN, 0), np.maximum(late - 15, 0), np.maximum(late - 25, 0)]
+    )
+
+
+def _outcome_basis(lateness: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+    issues = np.column_stack(
+        [
+            (frame["missing_lines"].fillna(0).to_numpy() > 0).astype(float),
+            (frame["substituted_lines"].fillna(0).to_numpy() > 0).astype(float),
+        ]
+    )
+    return np.column_stack([_lateness_basis(lateness), issues])
+
+
+def _predicted_lateness(timing: HistGradientBoostingRegressor, frame: pd.DataFrame) -> np.ndarray:
+    features = frame[list(TIMING_FEATURES)].fillna(0).to_numpy(float)
+    return timing.predict(features) - frame["quoted_min"].fillna(0).to_numpy(float)
+
+
+def _day_bootstrap(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Resample whole days with replacement (orders of a day share supply and demand shocks)."""
+    days = frame["order_time"].dt.floor("D")
+    unique = days.unique()
+    chosen = rng.choice(unique, size=len(unique), replace=True)
+    groups = {day: index for day, index in frame.groupby(days).groups.items()}
+    return frame.loc[np.concatenate([groups[day] for day in chosen])]
+
+
+def _fit(baseline: pd.DataFrame, rng: np.random.Generator, max_rows: int = 6000) -> _Fitted:
+    resampled = _day_bootstrap(baseline, rng)
+    sample = resampled.sample(
+        n=min(len(resampled), max_rows), replace=False, random_state=int(rng.integers(2**31))
+    )
+    delivered = sample[sample["delivered"] & sample["duration_min"].notna()]
+    features = delivered[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
+    duration = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
+    duration.fit(features, delivered["duration_min"].to_numpy(float))
+    residual = delivered["duration_min"].to_numpy(float) - duration.predict(features)
+    batched = delivered["batched"].fillna(0).to_numpy() > 0
+    timing = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
+    timing.fit(
+        delivered[list(TIMING_FEATURES)].fillna(0).to_numpy(float),
+        delivered["duration_min"].to_numpy(float),
+    )
+    predicted_late = _predicted_lateness(timing, sample)
+    cancel = LogisticRegression(max_iter=500).fit(
+        _lateness_basis(predicted_late), sample["canceled"].astype(int).to_numpy()
+    )
+    lateness = delivered["eta_error_min"].to_numpy(float)
+    support_target = delivered["support_contact"].fillna(0).astype(int).to_numpy()
+    support = LogisticRegression(max_iter=500).fit(
+        _outcome_basis(lateness, delivered), support_target
+    )
+    rated = delivered[delivered["stars"].notna()]
+    stars = LinearRegression().fit(
+        _outcome_basis(rated["eta_error_min"].to_numpy(float), rated),
+        rated["stars"].to_numpy(float),
+    )
+    return _Fitted(
+        duration=duration,
+        timing=timing,
+        cancel=cancel,
+        support=support,
+        stars=stars,
+        batched_residual=float(residual[batched].mean()) if batched.any() else 0.0,
+        ticket_if_canceled=float(
+            sample.loc[sample["canceled"], "support_contact"].mean()
+            - sample.loc[sample["delivered"], "support_contact"].mean()
+        )
+        if sample["canceled"].any()
+        else 0.0,
+    )
+
+
+@dataclass
+class Simulator:
+    """Baseline-fitted models for one scope, reused by every action."""
+
+    frame: pd.DataFrame
+    fits: list[_Fitted]
+    seed: int = 0
+
+    @classmethod
+    def build(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        filters: Mapping[str, FilterValue],
+        baseline: tuple[dt.datetime, dt.datetime],
+        incident: tuple[dt.datetime, dt.datetime],
+        replicates: int = 8,
+        seed: int = 0,
+    ) -> Simulator:
+        frame = scope_orders(con, filters, baseline, incident)
+        windows = frame["window"].value_counts()
+        if windows.get("incident", 0) < 50 or windows.get("baseline", 0) < 200:
+            raise WhatIfError(
+                f"too few orders to simulate (baseline {windows.get('baseline', 0)}, "
+                f"incident {windows.get('incident', 0)})"
+            )
+        if frame["duration_min"].notna().sum() == 0 or frame["quoted_min"].isna().all():
+            raise WhatIfError("what-if needs delivery times and quoted ETAs")
+        rng = np.random.default_rng(seed)
+        base = frame[frame["window"] == "baseline"]
+        fits = [_fit(base, rng) for _ in range(replicates)]
+        return cls(frame=frame, fits=fits, seed=seed)
+
+    @property
+    def incident(self) -> pd.DataFrame:
+        return self.frame[self.frame["window"] == "incident"]
+
+    @property
+    def baseline(self) -> pd.DataFrame:
+        return self.frame[self.frame["window"] == "baseline"]
+
+    def observed(self) -> dict[str, float]:
+        """Current metric values in the scope's incident window."""
+        return observed_values(self.incident)
+
+    @staticmethod
+    def observe(
+        con: duckdb.DuckDBPyConnection,
+        filters: Mapping[str, FilterValue],
+        baseline: tuple[dt.datetime, dt.datetime],
+        incident: tuple[dt.datetime, dt.datetime],
+    ) -> dict[str, float]:
+        """Metric values of the scope's incident window, without fitting anything."""
+        frame = scope_orders(con, filters, baseline, incident)
+        return observed_values(frame[frame["window"] == "incident"])
+
+
+def observed_values(w: pd.DataFrame) -> dict[str, float]:
+    """Metric values of a set of orders (the what-if's view of a scope and window)."""
+    delivered = w[w["delivered"]]
+    lines = delivered["item_lines"].sum()
+    issues = (delivered["substituted_lines"] + delivered["missing_lines"]).sum()
+    return {
+        "on_time_rate": float(delivered["on_time"].mean()),
+        "cancellation_rate": float(w["canceled"].mean()),
+        "support_rate": float(w["support_contact"].mean()),
+        "rating": float(w["stars"].mean()),
+        "refund_rate": float(w["refunded"].mean()),
+        "item_accuracy": float(1 - issues / lines) if lines else float("nan"),
+        "duration_min": float(delivered["duration_min"].mean()),
+        "quoted_min": float(w["quoted_min"].mean()),
+        "batched_rate": float(w["batched"].mean()),
+        "orders": float(len(w)),
+    }
+
+
+def cx_from_values(values: Mapping[str, float]) -> float:
+    """CX score from sub-metric values (renormalized over those present)."""
+    total = weight = 0.0
+    for name in ("on_time_rate", "item_accuracy", "cancellation_rate", "refund_rate",
+                 "support_rate", "rating"):  # fmt: skip
+        value = values.get(name)
+        if value is None or not np.isfinite(value):
+            continue
+        intercept, slope = METRICS[name].score
+        total += METRICS[name].cx_weight * (intercept + slope * value)
+        weight += METRICS[name].cx_weight
+    return total / weight if weight else float("nan")
+
+
+def _timing_effects(
+    fitted: _Fitted, w: pd.DataFrame, faster: np.ndarray, longer_quote: np.ndarray
+) -> dict[str, float]:
+    """Metric deltas when each incident order arrives `faster` minutes sooner and is quoted
+    `longer_quote` minutes more."""
+    delivered = w["delivered"].to_numpy()
+    lateness = w["eta_error_min"].to_numpy(float)
+    new_lateness = lateness - faster - longer_quote
+    on_time_now = (lateness[delivered] <= GRACE_MIN).mean()
+    on_time_new = (new_lateness[delivered] <= GRACE_MIN).mean()
+    predicted_late = _predicted_lateness(fitted.timing, w)
+    # Calibrate to the incident regime: the baseline model misses what changed (e.g. longer
+    # detours); delivered orders show by how much, per batched group, and canceled orders share it.
+    batched = w["batched"].fillna(0).to_numpy() > 0
+    for group in (batched, ~batched):
+        known = group & delivered
+        if known.any():
+            predicted_late[group] += np.mean(lateness[known] - predicted_late[known])
+    cancel_now = fitted.cancel.predict_proba(_lateness_basis(predicted_late))[:, 1]
+    cancel_new = fitted.cancel.predict_proba(
+        _lateness_basis(predicted_late - faster - longer_quote)
+    )[:, 1]
+    d = w[delivered]
+    support_now = fitted.support.predict_proba(_outcome_basis(lateness[delivered], d))[:, 1]
+    support_new = fitted.support.predict_proba(_outcome_basis(new_lateness[delivered], d))[:, 1]
+    rated = d["stars"].notna().to_numpy()
+    stars_delta = (
+        (
+            fitted.stars.predict(_outcome_basis(new_lateness[delivered][rated], d[rated]))
+            - fitted.stars.predict(_outcome_basis(lateness[delivered][rated], d[rated]))
+        ).mean()
+        if rated.any()
+        else 0.0
+    )
+    share_delivered = delivered.mean()
+    observed_cancel, observed_support = w["canceled"].mean(), d["support_contact"].mean()
+    return {
+        "_miscalibration_cancellation_rate": _relative_gap(cancel_now.mean(), observed_cancel),
+        "_miscalibration_support_rate": _relative_gap(support_now.mean(), observed_support),
+        "on_time_rate": float(on_time_new - on_time_now),
+        "cancellation_rate": float((cancel_new - cancel_now).mean()),
+        "support_rate": float(
+            (support_new - support_now).mean() * share_delivered
+            + (cancel_new - cancel_now).mean() * fitted.ticket_if_canceled
+        ),
+        "rating": float(stars_delta),
+        "duration_min": float(-faster[delivered].mean()),
+        "quoted_min": float(longer_quote.mean()),
+    }
+
+
+def _relative_gap(predicted: float, observed: float) -> float:
+    """|predicted / observed - 1|: how far a baseline-fitted model misses the incident window."""
+    return float(abs(predicted / observed - 1.0)) if observed > 0 else 0.0
+
+
+def _duration_change(fitted: _Fitted, w: pd.DataFrame, changed: pd.DataFrame) -> np.ndarray:
+    """Model minutes saved per order when drivers change from `w` to `changed`."""
+    now = fitted.duration.predict(w[list(DURATION_FEATURES)].fillna(0).to_numpy(float))
+    then = fitted.duration.predict(changed[list(DURATION_FEATURES)].fillna(0).to_numpy(float))
+    return now - then
+
+
+def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatIfResult:
+    """Simulate `action` on the scope's incident window (see the module docstring)."""
+    rng = np.random.default_rng(simulator.seed + 1)
+    base, full = simulator.baseline, simulator.incident
+    observed = simulator.observed()
+    draws: list[dict[str, float]] = []
+    efficiency_draws: list[dict[str, float]] = []
+    notes: list[str] = []
+    for fitted in simulator.fits:
+        w = _day_bootstrap(full, rng).reset_index(drop=True)
+        faster = np.zeros(len(w))
+        longer_quote = np.zeros(len(w))
+        efficiency: dict[str, float] = {}
+        if action == "revert_batching":
+            target = parameters.get("target_share", float(base["batched"].mean()))
+            current = max(float(w["batched"].mean()), 1e-9)
+            keep = min(1.0, target / current)
+            batched = w["batched"].to_numpy() > 0
+            unbatch = batched & (rng.random(len(w)) > keep)
+            changed = w.copy()
+            changed.loc[unbatch, "batched"] = 0
+            residual = w["duration_min"].to_numpy(float) - fitted.duration.predict(
+                w[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
+            )
+            delivered_batched = batched & w["delivered"].to_numpy()
+            extra = max(0.0, np.nanmean(residual[delivered_batched]) - fitted.batched_residual)
+            # The longer detours shrink as far as the threshold goes back (linear in the share).
+            old_share = float(base["batched"].mean())
+            reverted = (current - target) / (current - old_share) if current > old_share else 1.0
+            extra *= min(1.0, max(0.0, reverted))
+            faster = _duration_change(fitted, w, changed) + np.where(batched, extra, 0.0)
+            solo_minutes = float(w.loc[~batched & w["delivered"], "duration_min"].mean())
+            share = ASSUMPTIONS["batched_dasher_time_share"]
+            minutes_now = solo_minutes * (1 - (1 - share) * batched.mean())
+            minutes_new = solo_minutes * (1 - (1 - share) * (batched & ~unbatch).mean())
+            efficiency = _dasher_efficiency(minutes_now, minutes_new)
+            parameters = {**parameters, "target_share": target}
+        elif action == "eta_buffer":
+            minutes = parameters.get("minutes", 5.0)
+            longer_quote = np.full(len(w), minutes)
+            efficiency = _quote_efficiency(minutes)
+        elif action == "eta_rollback":
+            shift = _quote_shift_to_baseline(base, w)
+            longer_quote = np.full(len(w), shift)
+            efficiency = _quote_efficiency(shift)
+            parameters = {**parameters, "quote_minutes_added": shift}
+        elif action == "prep_quote_fix":
+            drift = _store_prep_drift(base, w)
+            longer_quote = drift
+            efficiency = _quote_efficiency(float(drift.mean()))
+            parameters = {**parameters, "mean_quote_minutes_added": float(drift.mean())}
+        elif action == "merchant_prep_fix":
+            changed = w.copy()
+            changed["prep_min"] = w["prep_min"] - _store_prep_drift(base, w)
+            faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
+        elif action == "inventory_rollback":
+            faster = np.zeros(len(w))
+        elif action in ("peak_pay", "throttle_demand"):
+            changed = w.copy()
+            if action == "peak_pay":
+                typical = base.groupby("hour")[["busy_share", "orders_per_dasher"]].mean()
+                current = w.groupby("hour")[["busy_share", "orders_per_dasher"]].mean()
+                for column in ("busy_share", "orders_per_dasher"):
+                    ratio = (typical[column] / current[column]).clip(upper=1.0)
+                    changed[column] = w[column] * w["hour"].map(ratio).fillna(1.0)
+                added = float((w["orders_per_dasher"] / changed["orders_per_dasher"]).mean() - 1)
+                efficiency = {
+                    "dasher_hours_added_share": added,
+                    "cost_per_delivery_usd": added * _solo_cost(w),
+                }
+            else:
+                share = parameters.get("share", 0.15)
+                changed["orders_per_dasher"] = w["orders_per_dasher"] * (1 - share)
+                changed["busy_share"] = np.minimum(1.0, w["busy_share"] * (1 - share))
+                efficiency = {"order_volume_share": -share}
+                parameters = {**parameters, "share": share}
+            faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
+        else:
+            raise WhatIfError(f"unknown action {action!r}")
+        effects = _timing_effects(fitted, w, faster, longer_quote)
+        if action == "inventory_rollback":
+            effects.update(_inventory_rollback(fitted, base, w))
+        draws.append(effects)
+        efficiency_draws.append(efficiency)
+    deltas = {name: [d[name] for d in draws] for name in draws[0]} if draws else {}
+    point = {name: float(np.median(values)) for name, values in deltas.items()}
+    allowance = {
+        name: max(STRUCTURAL_ERROR_FLOOR, point.pop(f"_miscalibration_{name}", 0.0))
+        for name in deltas
+        if not name.startswith("_")
+    }
+    result_deltas = {
+        name: Interval.of(np.asarray(values), point[name]).widened(allowance[name])
+        for name, values in deltas.items()
+        if not name.startswith("_")
+    }
+    cx_now = cx_from_values(observed)
+    cx_draws = np.array(
+        [cx_from_values({k: observed[k] + d.get(k, 0.0) for k in observed}) - cx_now for d in draws]
+    )
+    cx_point = cx_from_values({k: observed[k] + point.get(k, 0.0) for k in observed}) - cx_now
+    cx_allowance = sum(
+        abs(METRICS[name].cx_weight * METRICS[name].score[1] * point[name]) * allowance[name]
+        for name in point
+        if name in METRICS and METRICS[name].cx_weight
+    )
+    result_deltas["cx_score"] = Interval.of(cx_draws, cx_point).widened(
+        cx_allowance / abs(cx_point) if cx_point else 0.0
+    )
+    efficiency_keys = efficiency_draws[0].keys() if efficiency_draws else []
+    result_efficiency = {
+        key: Interval.of(
+            np.asarray([e[key] for e in efficiency_draws]),
+            float(np.median([e[key] for e in efficiency_draws])),
+        )
+        for key in efficiency_keys
+    }
+    return WhatIfResult(
+        action=action,
+        parameters={k: float(v) for k, v in parameters.items()},
+        orders=int(len(full)),
+        observed=observed,
+        deltas=result_deltas,
+        efficiency=result_efficiency,
+        assumptions=tuple(notes) + _assumption_notes(action),
+    )
+
+
+def _inventory_rollback(fitted: _Fitted, base: pd.DataFrame, w: pd.DataFrame) -> dict[str, float]:
+    """Item issues back to each store's baseline rate: expected changes of item accuracy,
+    refunds, support contacts and stars (issues scaled per store; refunds in proportion)."""
+
+    def issue_rate(frame: pd.DataFrame) -> pd.Series:
+        delivered = frame[frame["delivered"]]
+        grouped = delivered.groupby("store_id")
+        lines = grouped["item_lines"].sum()
+        return (grouped["substituted_lines"].sum() + grouped["missing_lines"].sum()) / lines
+
+    before, now = issue_rate(base), issue_rate(w)
+    scale = (before / now).clip(upper=1.0).replace([np.inf], 1.0).fillna(1.0)
+    delivered = w[w["delivered"]]
+    order_scale = delivered["store_id"].map(scale).fillna(1.0).to_numpy(float)
+    lines = delivered["item_lines"].to_numpy(float)
+    issues = (delivered["substituted_lines"] + delivered["missing_lines"]).to_numpy(float)
+    accuracy_now = 1 - issues.sum() / lines.sum()
+    accuracy_new = 1 - (issues * order_scale).sum() / lines.sum()
+    refunded = delivered["refunded"].fillna(0).to_numpy(float)
+    share = len(delivered) / len(w)
+    lateness = delivered["eta_error_min"].to_numpy(float)
+    basis_now = _outcome_basis(lateness, delivered)
+    basis_new = basis_now.copy()
+    # With each issue line kept with probability `scale`, an order with k such lines still has
+    # one with probability 1 - (1 - scale)^k.
+    for column, name in ((-2, "missing_lines"), (-1, "substituted_lines")):
+        count = delivered[name].fillna(0).to_numpy(float)
+        basis_new[:, column] = 1 - (1 - order_scale) ** count
+    support_delta = (
+        fitted.support.predict_proba(basis_new)[:, 1]
+        - fitted.support.predict_proba(basis_now)[:, 1]
+    ).mean() * share
+    rated = delivered["stars"].notna().to_numpy()
+    stars_delta = (
+        (fitted.stars.predict(basis_new[rated]) - fitted.stars.predict(basis_now[rated])).mean()
+        if rated.any()
+        else 0.0
+    )
+    return {
+        "item_accuracy": float(accuracy_new - accuracy_now),
+        "refund_rate": float(((1 - (1 - order_scale) ** issues - 1) * refunded).mean() * share),
+        "support_rate": float(support_delta),
+        "rating": float(stars_delta),
+    }
+
+
+def _solo_cost(w: pd.DataFrame) -> float:
+    minutes = float(w.loc[w["delivered"], "duration_min"].mean())
+    return ASSUMPTIONS["dasher_pay_per_hour"] * minutes / 60
+
+
+def _dasher_efficiency(minutes_now: float, minutes_new: float) -> dict[str, float]:
+    pay = ASSUMPTIONS["dasher_pay_per_hour"]
+    return {
+        "deliveries_per_dasher_hour": 60 / minutes_new - 60 / minutes_now,
+        "cost_per_delivery_usd": pay * (minutes_new - minutes_now) / 60,
+    }
+
+
+def _quote_efficiency(minutes: float) -> dict[str, float]:
+    return {
+        "quoted_min": minutes,
+        "order_volume_share": -ASSUMPTIONS["conversion_loss_per_quote_minute"] * minutes,
+    }
+
+
+def _quote_shift_to_baseline(base: pd.DataFrame, w: pd.DataFrame) -> float:
+    """Minutes to add to incident quotes so quote - expected duration matches the baseline's."""
+    base_gap = (base["quoted_min"] - base["duration_min"]).median()
+    current_gap = (w["quoted_min"] - w["duration_min"]).median()
+    return float(max(0.0, base_gap - current_gap))
+
+
+def _store_prep_drift(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
+    """Per incident order: its store's prep-time increase over the baseline (minutes, >= 0)."""
+    before = base.groupby("store_id")["prep_min"].mean()
+    after = w.groupby("store_id")["prep_min"].mean()
+    drift = (after - before).clip(lower=0).fillna(0)
+    return w["store_id"].map(drift).fillna(0).to_numpy(float)
+
+
+def _assumption_notes(action: str) -> tuple[str, ...]:
+    notes = {
+        "revert_batching": (
+            f"a batched order costs {ASSUMPTIONS['batched_dasher_time_share']:.0%} of a solo "
+            f"trip's dasher time; dashers cost ${ASSUMPTIONS['dasher_pay_per_hour']:.0f}/hour",
+        ),
+        "eta_buffer": (
+            f"each quoted minute costs {ASSUMPTIONS['conversion_loss_per_quote_minute']:.1%} "
+            "of orders (conversion assumption)",
+        ),
+        "eta_rollback": ("the old model's quotes sit as far above delivery times as before",),
+        "prep_quote_fix": ("quotes absorb each store's measured prep-time increase",),
+        "peak_pay": (
+            "incentives restore dasher load to the baseline for the same hour; "
+            f"dashers cost ${ASSUMPTIONS['dasher_pay_per_hour']:.0f}/hour",
+        ),
+        "throttle_demand": ("the orders turned away (narrower radius) are lost volume",),
+        "merchant_prep_fix": ("stores return to their baseline prep times (a merchant fix)",),
+        "inventory_rollback": (
+            "item issues return to each store's baseline rate; refunds follow issues",
+        ),
+    }
+    return notes.get(action, ())

@@ -1,0 +1,350 @@
+"""Tools for "what should we do": what-if simulation, ranked recommendations with tradeoffs and
+a Pareto frontier, and sensitivity curves."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from analytics.cohorts import CohortError
+from analytics.whatif import ASSUMPTIONS, Interval, Simulator, WhatIfError, WhatIfResult, simulate
+from tools.actions import ACTIONS, ActionSpec
+from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
+
+MARGIN_PER_ORDER_USD = 5.0  # contribution margin of an order lost to longer quotes (assumption)
+_UNITS = {
+    "on_time_rate": "share",
+    "cancellation_rate": "share",
+    "support_rate": "share",
+    "refund_rate": "share",
+    "item_accuracy": "share",
+    "rating": "stars",
+    "cx_score": "points",
+    "duration_min": "minutes",
+    "quoted_min": "minutes",
+}
+
+
+class Scope(BaseModel):
+    """Where and when to simulate: cohort filters and the incident window."""
+
+    filters: dict[str, list[str | int]] = Field(default_factory=dict)
+    start: dt.datetime
+    end: dt.datetime
+    baseline_days: int = Field(default=14, ge=3, le=60)
+
+
+def _simulator(context: ToolContext, scope: Scope) -> Simulator:
+    key = ("simulator", scope.model_dump_json(include=set(Scope.model_fields)))
+    if key not in context.cache:
+        baseline = (scope.start - dt.timedelta(days=scope.baseline_days), scope.start)
+        try:
+            context.cache[key] = Simulator.build(
+                context.con, scope.filters, baseline, (scope.start, scope.end)
+            )
+        except (WhatIfError, CohortError) as error:
+            raise ToolError(f"cannot simulate: {error}") from None
+    return context.cache[key]
+
+
+class IntervalModel(BaseModel):
+    estimate: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, interval: Interval) -> IntervalModel:
+        return cls(estimate=interval.estimate, low=interval.low, high=interval.high)
+
+
+def efficiency_cost_usd(result: WhatIfResult) -> float:
+    """Cost per order in USD: dasher cost, or margin lost on orders turned away."""
+    cost = 0.0
+    if "cost_per_delivery_usd" in result.efficiency:
+        cost += result.efficiency["cost_per_delivery_usd"].estimate
+    if "order_volume_share" in result.efficiency:
+        cost += -result.efficiency["order_volume_share"].estimate * MARGIN_PER_ORDER_USD
+    return cost
+
+
+class WhatIfInput(Scope):
+    """Arguments of what_if."""
+
+    action: str = Field(description=f"One of: {', '.join(ACTIONS)}.")
+    parameters: dict[str, float] = Field(
+        default_factory=dict,
+        description="e.g. {'target_share': 0.3} for revert_batching, {'minutes': 3} for "
+        "eta_buffer, {'share': 0.1} for throttle_demand.",
+    )
+
+
+class WhatIfOutput(ToolOutput):
+    action: str
+    title: str
+    parameters: dict[str, float]
+    orders: int
+    observed: dict[str, float]
+    deltas: dict[str, IntervalModel]
+    efficiency: dict[str, IntervalModel]
+    cost_usd_per_order: float
+    assumptions: list[str]
+
+    def figures(self) -> dict[str, Figure]:
+        figures: dict[str, Figure] = {"orders": Figure(value=self.orders, unit="orders")}
+        for name, value in self.observed.items():
+            if name in _UNITS:
+                figures[f"observed.{name}"] = Figure(
+                    value=round(value, 4),
+                    unit=_UNITS[name],  # type: ignore[arg-type]
+                )
+        for name, interval in self.deltas.items():
+            unit = _UNITS.get(name, "ratio")
+            digits = 4 if unit == "share" else 2
+            for part in ("estimate", "low", "high"):
+                figures[f"{name}.{part}"] = Figure(
+                    value=round(getattr(interval, part), digits),
+                    unit=unit,  # type: ignore[arg-type]
+                )
+        for name, interval in self.efficiency.items():
+            unit = (
+                "usd" if name.endswith("usd") else ("share" if name.endswith("share") else "ratio")
+            )
+            for part in ("estimate", "low", "high"):
+                figures[f"efficiency.{name}.{part}"] = Figure(
+                    value=round(getattr(interval, part), 4),
+                    unit=unit,  # type: ignore[arg-type]
+                )
+        figures["cost_usd_per_order"] = Figure(value=round(self.cost_usd_per_order, 2), unit="usd")
+        for name, value in self.parameters.items():
+            figures[f"parameter.{name}"] = Figure(value=round(value, 4), unit="ratio")
+        return figures
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {"metric": name, "change": i.estimate, "90% low": i.low, "90% high": i.high}
+            for name, i in self.deltas.items()
+        ]
+
+
+def run_what_if(
+    context: ToolContext, scope: Scope, spec: ActionSpec, parameters: dict[str, float]
+) -> WhatIfOutput:
+    """Simulate one action of the library on a scope."""
+    simulator = _simulator(context, scope)
+    try:
+        result = simulate(simulator, spec.whatif, **{**spec.parameters, **parameters})  # type: ignore[arg-type]
+    except WhatIfError as error:
+        raise ToolError(str(error)) from None
+    cx = result.deltas["cx_score"]
+    return WhatIfOutput(
+        summary=f"{spec.title}: CX {cx.estimate:+.2f} points (90% {cx.low:+.2f} to {cx.high:+.2f}) "
+        f"on {result.orders:,} orders",
+        action=spec.name,
+        title=spec.title,
+        parameters=result.parameters,
+        orders=result.orders,
+        observed=result.observed,
+        deltas={k: IntervalModel.of(v) for k, v in result.deltas.items()},
+        efficiency={k: IntervalModel.of(v) for k, v in result.efficiency.items()},
+        cost_usd_per_order=efficiency_cost_usd(result),
+        assumptions=list(result.assumptions),
+    )
+
+
+@tool
+def what_if(context: ToolContext, args: WhatIfInput) -> WhatIfOutput:
+    """Simulate an action on the incident's scope from models fitted on its baseline days:
+    change in CX score and each sub-metric and the efficiency cost, with 90% intervals."""
+    if args.action not in ACTIONS:
+        raise ToolError(f"unknown action {args.action!r}; known: {', '.join(ACTIONS)}")
+    return run_what_if(context, args, ACTIONS[args.action], args.parameters)
+
+
+class CauseWeight(BaseModel):
+    kind: str
+    confidence: float = Field(ge=0, le=1)
+
+
+class RecommendInput(Scope):
+    """Arguments of recommend_actions."""
+
+    causes: list[CauseWeight] = Field(description="Supported causes with their confidence.")
+
+
+class Recommendation(BaseModel):
+    rank: int
+    action: str
+    title: str
+    addresses: list[str]
+    undoes_cause: bool
+    cx_gain: IntervalModel
+    on_time_gain: IntervalModel
+    cost_usd_per_order: float
+    pareto: bool
+    tradeoff: str
+    evidence: str
+
+
+class RecommendOutput(ToolOutput):
+    recommendations: list[Recommendation]
+
+    def figures(self) -> dict[str, Figure]:
+        figures = {}
+        for r in self.recommendations:
+            key = r.action
+            figures[f"{key}.cx_gain"] = Figure(value=round(r.cx_gain.estimate, 2), unit="points")
+            figures[f"{key}.cx_gain_low"] = Figure(value=round(r.cx_gain.low, 2), unit="points")
+            figures[f"{key}.cx_gain_high"] = Figure(value=round(r.cx_gain.high, 2), unit="points")
+            figures[f"{key}.on_time_gain"] = Figure(
+                value=round(r.on_time_gain.estimate, 4), unit="share"
+            )
+            figures[f"{key}.cost_usd_per_order"] = Figure(
+                value=round(r.cost_usd_per_order, 2), unit="usd"
+            )
+        return figures
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "rank": r.rank,
+                "action": r.title,
+                "addresses": ", ".join(r.addresses),
+                "CX gain": r.cx_gain.estimate,
+                "CX 90% low": r.cx_gain.low,
+                "CX 90% high": r.cx_gain.high,
+                "on-time": f"{100 * r.on_time_gain.estimate:+.1f} pp",
+                "cost $/order": round(r.cost_usd_per_order, 2),
+                "Pareto": r.pareto,
+                "evidence": r.evidence,
+            }
+            for r in self.recommendations
+        ]
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """Which (gain, cost) points no other point beats on both (higher gain, lower cost)."""
+    front = []
+    for index, (gain, cost) in enumerate(points):
+        dominated = any(
+            other_gain >= gain and other_cost <= cost and (other_gain > gain or other_cost < cost)
+            for other_index, (other_gain, other_cost) in enumerate(points)
+            if other_index != index
+        )
+        front.append(not dominated)
+    return front
+
+
+@tool
+def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOutput:
+    """Simulate every action that undoes or mitigates the supported causes and rank them:
+    actions that undo a cause come first (by the cause's confidence, then CX gained), then
+    mitigations; each with CX and on-time gains (90% intervals), cost per order and whether it
+    is on the Pareto frontier of CX gained vs cost."""
+    kinds = {c.kind: c.confidence for c in args.causes}
+    if not kinds:
+        raise ToolError("no cause to act on")
+    candidates = [spec for spec in ACTIONS.values() if any(spec.addresses(k) for k in kinds)]
+    simulated = []
+    for spec in candidates:
+        output, item = context.call(
+            "what_if", {**args.model_dump(exclude={"causes"}), "action": spec.name}
+        )
+        simulated.append((spec, output, item.id))
+    front = pareto_front(
+        [(o.deltas["cx_score"].estimate, o.cost_usd_per_order) for _, o, _ in simulated]
+    )
+
+    def priority(entry: tuple[tuple[ActionSpec, WhatIfOutput, str], bool]) -> tuple:
+        (spec, output, _), _ = entry
+        undone = max((kinds[k] for k in spec.undoes if k in kinds), default=0.0)
+        mitigated = max((kinds[k] for k in spec.mitigates if k in kinds), default=0.0)
+        return (-undone, -mitigated, -output.deltas["cx_score"].estimate)
+
+    ordered = sorted(zip(simulated, front, strict=True), key=priority)
+    recommendations = [
+        Recommendation(
+            rank=rank,
+            action=spec.name,
+            title=spec.title,
+            addresses=[k for k in kinds if spec.addresses(k)],
+            undoes_cause=any(k in spec.undoes for k in kinds),
+            cx_gain=output.deltas["cx_score"],
+            on_time_gain=output.deltas["on_time_rate"],
+            cost_usd_per_order=output.cost_usd_per_order,
+            pareto=on_front,
+            tradeoff=spec.tradeoff,
+            evidence=evidence_id,
+        )
+        for rank, ((spec, output, evidence_id), on_front) in enumerate(ordered, start=1)
+    ]
+    top = recommendations[0]
+    return RecommendOutput(
+        summary=f"top action: {top.title} (CX {top.cx_gain.estimate:+.2f}, "
+        f"${top.cost_usd_per_order:.2f}/order)",
+        recommendations=recommendations,
+    )
+
+
+class SensitivityInput(Scope):
+    """Arguments of sensitivity: an action and the parameter values to step through."""
+
+    action: str = Field(default="revert_batching")
+    parameter: str = Field(default="target_share")
+    values: list[float] = Field(min_length=2, max_length=12)
+
+
+class SensitivityOutput(ToolOutput):
+    action: str
+    parameter: str
+    rows: list[dict[str, float]]
+
+    def figures(self) -> dict[str, Figure]:
+        figures = {}
+        for row in self.rows:
+            key = f"{self.parameter}={row['value']:g}"
+            figures[f"{key}.cx_gain"] = Figure(value=round(row["cx_gain"], 2), unit="points")
+            figures[f"{key}.on_time_gain"] = Figure(
+                value=round(row["on_time_gain"], 4), unit="share"
+            )
+            figures[f"{key}.cost_usd_per_order"] = Figure(
+                value=round(row["cost_usd"], 2), unit="usd"
+            )
+        return figures
+
+    def table(self) -> list[dict[str, Any]]:
+        return self.rows
+
+
+@tool
+def sensitivity(context: ToolContext, args: SensitivityInput) -> SensitivityOutput:
+    """Step an action's parameter (e.g. the batched share a threshold allows, from today's back
+    to the old one; or the ETA buffer in minutes) and report CX, on-time and cost at each."""
+    if args.action not in ACTIONS:
+        raise ToolError(f"unknown action {args.action!r}")
+    spec = ACTIONS[args.action]
+    rows = []
+    for value in args.values:
+        output = run_what_if(context, args, spec, {args.parameter: value})
+        rows.append(
+            {
+                "value": value,
+                "cx_gain": output.deltas["cx_score"].estimate,
+                "cx_low": output.deltas["cx_score"].low,
+                "cx_high": output.deltas["cx_score"].high,
+                "on_time_gain": output.deltas["on_time_rate"].estimate,
+                "cost_usd": output.cost_usd_per_order,
+            }
+        )
+    return SensitivityOutput(
+        summary=f"{spec.title}: CX gain from {rows[0]['cx_gain']:+.2f} to "
+        f"{rows[-1]['cx_gain']:+.2f} as {args.parameter} goes {args.values[0]:g} -> "
+        f"{args.values[-1]:g}",
+        action=args.action,
+        parameter=args.parameter,
+        rows=rows,
+    )
+
+
+ASSUMPTION_NOTES = {**ASSUMPTIONS, "margin_per_order_usd": MARGIN_PER_ORDER_USD}
