@@ -125,69 +125,141 @@ def _window_arguments(investigation: Investigation, site: Site) -> dict[str, Any
     return {"filters": site.filters, "start": start, "end": end}
 
 
-def _test_site(
-    context: ToolContext, investigation: Investigation, site: Site, metric: str
-) -> dict[str, HypothesisTestsModel]:
-    """Measure every hypothesis in one site."""
-    window = _window_arguments(investigation, site)
-    changes = _try(context, "change_log", {"around": window["start"], "filters": site.filters})
-    change_rows: list = []
-    change_id = None
-    if not isinstance(changes, ToolError):
-        investigation.changes, change_id = changes
-        investigation.changes_id = investigation.changes_id or change_id
-        change_rows = [c for c in changes[0].changes if c.overlaps_slice]
-    did_results: dict[str, tuple[DiffInDiffOutput, str]] = {}
-    for change in change_rows:
-        if not change.scope:
-            continue  # marketplace-wide change: no control group
-        found = _try(context, "diff_in_diff", {"change_id": change.change_id, "metric": metric})
-        if isinstance(found, ToolError):
-            investigation.notes.append(f"diff-in-diff {change.change_id}: {found}")
+@dataclass(frozen=True)
+class PlannedCall:
+    """One tool call of the test plan, and what it tests."""
+
+    tool: str
+    args: dict[str, Any]
+    purpose: str
+    site: int
+    hypothesis: str | None = None
+    role: str = "shared"  # primary, supporting, refuting, lag or shared
+
+
+def plan_tests(investigation: Investigation) -> list[PlannedCall]:
+    """The hypothesis library as a tool plan: per site, the change log, a SHAP attribution and
+    every hypothesis' drivers (diff-in-diffs follow from the change log when it is read)."""
+    assert investigation.incident is not None
+    metric = investigation.incident.slice_metric
+    plan = []
+    for index, site in enumerate(investigation.sites):
+        window = _window_arguments(investigation, site)
+        plan.append(
+            PlannedCall(
+                "change_log",
+                {"around": window["start"], "filters": site.filters},
+                f"changes logged near the incident in {site.description}",
+                index,
+            )
+        )
+        plan.append(
+            PlannedCall(
+                "shap_attribution",
+                {**window, "metric": metric},
+                f"which drivers moved {metric} in {site.description}",
+                index,
+            )
+        )
+        for kind, hypothesis in LIBRARY.items():
+            checks = [(hypothesis.primary, "primary")]
+            checks += [(c, "supporting") for c in hypothesis.supporting]
+            checks += [(c, "refuting") for c in hypothesis.refuting]
+            for check, role in checks:
+                plan.append(
+                    PlannedCall(
+                        "driver_shift",
+                        {**window, "driver": check.driver},
+                        f"{kind}: {check.why}",
+                        index,
+                        kind,
+                        role,
+                    )
+                )
+            if hypothesis.primary.driver in METRICS:
+                plan.append(
+                    PlannedCall(
+                        "lagged_correlation",
+                        {**window, "driver": hypothesis.primary.driver, "metric": metric},
+                        f"{kind}: does {hypothesis.primary.driver} lead {metric}?",
+                        index,
+                        kind,
+                        "lag",
+                    )
+                )
+    return plan  # fmt: skip
+
+
+Result = tuple[Any, str] | ToolError
+
+
+def gather(
+    context: ToolContext, investigation: Investigation, plan: list[PlannedCall]
+) -> list[tuple[PlannedCall, Result]]:
+    """Run the plan; each logged change that overlaps a site adds its diff-in-diff."""
+    assert investigation.incident is not None
+    metric = investigation.incident.slice_metric
+    results: list[tuple[PlannedCall, Result]] = []
+    for call in plan:
+        result = _try(context, call.tool, call.args)
+        results.append((call, result))
+        if isinstance(result, ToolError):
+            if call.role == "shared":
+                investigation.notes.append(f"{call.tool}: {result}")
             continue
-        did_results[change.change_id] = found
-        investigation.did[change.change_id] = found
-    shap = _try(context, "shap_attribution", {**window, "metric": metric})
-    shap_output, shap_id = (None, None) if isinstance(shap, ToolError) else shap
-    if isinstance(shap, ToolError):
-        investigation.notes.append(f"SHAP attribution: {shap}")
-    elif investigation.shap is None:
-        investigation.shap, investigation.shap_id = shap_output, shap_id
+        if call.tool == "change_log":
+            investigation.changes, investigation.changes_id = result
+            for change in result[0].changes:
+                if not (change.overlaps_slice and change.scope):
+                    continue  # marketplace-wide changes have no control group
+                did_call = PlannedCall(
+                    "diff_in_diff", {"change_id": change.change_id, "metric": metric},
+                    f"did {change.name} move {metric} in its scope?", call.site,
+                )  # fmt: skip
+                did = _try(context, did_call.tool, did_call.args)
+                results.append((did_call, did))
+                if isinstance(did, ToolError):
+                    investigation.notes.append(f"diff-in-diff {change.change_id}: {did}")
+                else:
+                    investigation.did[change.change_id] = did
+        elif call.tool == "shap_attribution" and investigation.shap is None:
+            investigation.shap, investigation.shap_id = result
+        elif call.tool == "driver_shift":
+            site = investigation.sites[call.site]
+            investigation.drivers[f"{site.description}|{call.args['driver']}"] = result
+    return results
 
-    measured = {}
-    for kind, hypothesis in LIBRARY.items():
-        measured[kind] = _test_hypothesis(
-            context, investigation, hypothesis, site, window, metric,
-            change_rows, change_id, did_results, shap_output, shap_id,
-        )  # fmt: skip
-    return measured
+
+def assess(
+    investigation: Investigation, results: list[tuple[PlannedCall, Result]]
+) -> list[HypothesisTestsModel]:
+    """What each hypothesis' tests showed, in the best site for it."""
+    best: dict[str, HypothesisTestsModel] = {}
+    for index, site in enumerate(investigation.sites):
+        in_site = [(call, result) for call, result in results if call.site == index]
+        for kind, hypothesis in LIBRARY.items():
+            tests = _assess_hypothesis(hypothesis, site, in_site)
+            current = best.get(kind)
+            if current is None or _strength(tests) > _strength(current):
+                best[kind] = tests
+    return list(best.values())
 
 
-def _test_hypothesis(
-    context: ToolContext,
-    investigation: Investigation,
-    hypothesis: Hypothesis,
-    site: Site,
-    window: dict[str, Any],
-    metric: str,
-    change_rows: list,
-    change_id: str | None,
-    did_results: dict[str, tuple[DiffInDiffOutput, str]],
-    shap: ShapAttributionOutput | None,
-    shap_id: str | None,
+def _assess_hypothesis(
+    hypothesis: Hypothesis, site: Site, results: list[tuple[PlannedCall, Result]]
 ) -> HypothesisTestsModel:
     tests = HypothesisTestsModel(
         kind=hypothesis.kind, expected_direction=hypothesis.primary.direction
     )
-    primary = _try(context, "driver_shift", {**window, "driver": hypothesis.primary.driver})
-    if isinstance(primary, ToolError):
-        message = str(primary)
+    mine = [(c, r) for c, r in results if c.hypothesis == hypothesis.kind]
+    primary = next((r for c, r in mine if c.role == "primary"), None)
+    if primary is None or isinstance(primary, ToolError):
+        message = str(primary) if primary is not None else "not run"
         if "not testable" in message:
             tests.missing = [message.split("missing ", 1)[-1]]
         tests.reasons.append(f"{hypothesis.primary.driver}: {message}")
         return tests
     output, evidence_id = primary
-    investigation.drivers[f"{site.description}|{hypothesis.primary.driver}"] = primary
     tests.evidence.append(evidence_id)
     tests.primary_z, tests.primary_p = output.z, output.p_value
     tests.primary_effect, tests.primary_specificity = output.effect_size, output.specificity
@@ -195,47 +267,57 @@ def _test_hypothesis(
     moved = _moved(output, hypothesis.primary)
     tests.reasons.append(f"{hypothesis.primary.why}: {'yes' if moved else 'no'} [{evidence_id}]")
     if not moved:
-        return tests  # ruled out: no need to spend more tests
-    for check, bucket in [(c, tests.supporting) for c in hypothesis.supporting] + [
-        (c, tests.refuting) for c in hypothesis.refuting
-    ]:
-        found = _try(context, "driver_shift", {**window, "driver": check.driver})
-        if isinstance(found, ToolError):
+        return tests
+    checks = {c.driver: c for c in (*hypothesis.supporting, *hypothesis.refuting)}
+    for call, result in mine:
+        if call.role not in ("supporting", "refuting") or isinstance(result, ToolError):
             continue
-        investigation.drivers[f"{site.description}|{check.driver}"] = found
-        result = _moved(found[0], check)
-        bucket.append(result)
-        tests.evidence.append(found[1])
-        if bucket is tests.refuting and result:
-            tests.reasons.append(f"refuted in part: {check.why} [{found[1]}]")
-    if shap is not None and shap_id is not None:
-        tests.explained_share = shap.by_cause.get(hypothesis.kind, 0.0)
-        tests.evidence.append(shap_id)
-    for change in change_rows:
-        if change.name in hypothesis.change_names:
+        check = checks[call.args["driver"]]
+        held = _moved(result[0], check)
+        (tests.supporting if call.role == "supporting" else tests.refuting).append(held)
+        tests.evidence.append(result[1])
+        if call.role == "refuting" and held:
+            tests.reasons.append(f"refuted in part: {check.why} [{result[1]}]")
+    shared = {c.tool: r for c, r in results if c.hypothesis is None and c.tool != "diff_in_diff"}
+    shap = shared.get("shap_attribution")
+    if shap is not None and not isinstance(shap, ToolError):
+        tests.explained_share = shap[0].by_cause.get(hypothesis.kind, 0.0)
+        tests.evidence.append(shap[1])
+    changes = shared.get("change_log")
+    if changes is not None and not isinstance(changes, ToolError):
+        dids = {
+            c.args["change_id"]: r
+            for c, r in results
+            if c.tool == "diff_in_diff" and not isinstance(r, ToolError)
+        }
+        for change in changes[0].changes:
+            if not change.overlaps_slice or change.name not in hypothesis.change_names:
+                continue
             tests.logged_change = True
-            if change_id:
-                tests.evidence.append(change_id)
+            tests.evidence.append(changes[1])
             tests.reasons.append(
                 f"logged change {change.change_id} ({change.name}) overlaps the slice"
             )
-            if change.change_id in did_results:
-                did, did_id = did_results[change.change_id]
+            if change.change_id in dids:
+                did, did_id = dids[change.change_id]
                 tests.evidence.append(did_id)
                 tests.did_significant = (
                     did.p_value < 0.05 and did.estimate > 0 and did.pre_trend_ok is not False
                 )
-    if hypothesis.primary.driver in METRICS:
-        lag = _try(
-            context,
-            "lagged_correlation",
-            {**window, "driver": hypothesis.primary.driver, "metric": metric},
-        )
-        if not isinstance(lag, ToolError):
-            tests.evidence.append(lag[1])
+    lag = next((r for c, r in mine if c.role == "lag"), None)
+    if lag is not None and not isinstance(lag, ToolError):
+        tests.evidence.append(lag[1])
     tests.orders_affected = site.orders
     tests.evidence = list(dict.fromkeys(tests.evidence))
     return tests
+
+
+def rank(
+    context: ToolContext, investigation: Investigation, tests: list[HypothesisTestsModel]
+) -> None:
+    """Score and rank the hypotheses (the rank_causes tool)."""
+    ranked, item = context.call("rank_causes", {"hypotheses": [t.model_dump() for t in tests]})
+    investigation.causes, investigation.causes_id = ranked, item.id
 
 
 def investigate(
@@ -250,17 +332,8 @@ def investigate(
     if investigation.incident is None:
         return investigation
     localize_incident(context, investigation)
-    metric = investigation.incident.slice_metric
-    best: dict[str, HypothesisTestsModel] = {}
-    for site in investigation.sites:
-        for kind, tests in _test_site(context, investigation, site, metric).items():
-            current = best.get(kind)
-            if current is None or _strength(tests) > _strength(current):
-                best[kind] = tests
-    ranked, item = context.call(
-        "rank_causes", {"hypotheses": [t.model_dump() for t in best.values()]}
-    )
-    investigation.causes, investigation.causes_id = ranked, item.id
+    results = gather(context, investigation, plan_tests(investigation))
+    rank(context, investigation, assess(investigation, results))
     return investigation
 
 
