@@ -1,0 +1,102 @@
+"""The `cxagent` command line as a user runs it (real subprocesses): incidents, rca, errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from data.scenario import Scenario
+from data.warehouse import WAREHOUSE_FILE
+
+ScenarioFactory = Callable[..., Scenario]
+WorldFactory = Callable[[Scenario], Path]
+
+CXAGENT = Path(sys.executable).with_name("cxagent")
+DEMO_INCIDENT = "INC-20260104-1800"
+
+
+def _cxagent(*arguments: str | Path) -> subprocess.CompletedProcess[str]:
+    # Without COLUMNS, Rich lays out for a non-terminal as a pipe or a log file would get it.
+    environment = {key: value for key, value in os.environ.items() if key != "COLUMNS"}
+    return subprocess.run(
+        [str(CXAGENT), *map(str, arguments)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_world(small_scenario: ScenarioFactory, make_world: WorldFactory) -> Path:
+    return make_world(small_scenario("demo"))
+
+
+def test_incidents_lists_the_demo_incident_with_its_grocery_slice_and_stores_them(
+    demo_world: Path, tmp_path: Path
+) -> None:
+    world = tmp_path / "world"  # a copy: the command writes to the warehouse
+    shutil.copytree(demo_world, world)
+
+    result = _cxagent("incidents", "--world", world)
+
+    assert result.returncode == 0, result.stderr
+    assert DEMO_INCIDENT in result.stdout
+    assert "category=grocery, hour=18-20" in result.stdout
+    with duckdb.connect(str(world / WAREHOUSE_FILE), read_only=True) as con:
+        stored = {row[0] for row in con.execute("SELECT incident_id FROM incidents").fetchall()}
+        slices = con.execute(
+            "SELECT description FROM incident_slices WHERE incident_id = ? ORDER BY rank",
+            [DEMO_INCIDENT],
+        ).fetchall()
+    assert DEMO_INCIDENT in stored
+    assert slices[0] == ("category=grocery, hour=18-20",)
+
+
+def test_rca_writes_a_report_that_ranks_batching_threshold_first(
+    demo_world: Path, tmp_path: Path
+) -> None:
+    report = tmp_path / "report.md"
+
+    result = _cxagent("rca", "--world", demo_world, "--out", report)
+
+    assert result.returncode == 0, result.stderr
+    ranked = report.read_text().split("## Ranked causes", 1)[1].split("\n\n")[1]
+    first_row = ranked.splitlines()[2]
+    assert first_row.startswith("| 1 | batching_threshold |")
+
+
+def _assert_one_line_error(result: subprocess.CompletedProcess[str], mentions: str) -> None:
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:") and mentions in lines[0]
+
+
+def test_rca_of_an_unknown_incident_exits_2_with_a_one_line_error(demo_world: Path) -> None:
+    result = _cxagent("rca", "--world", demo_world, "--incident", "INC-NOPE")
+
+    _assert_one_line_error(result, "INC-NOPE")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cxagent/cli.py prints errors through a Rich Console on stderr, which wraps at 80 "
+    "columns when stderr is not a terminal: the missing-warehouse message (path named twice) "
+    "comes out on 3-4 lines",
+)
+def test_rca_of_a_missing_world_directory_exits_2_with_a_one_line_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-world"
+
+    result = _cxagent("rca", "--world", missing)
+
+    _assert_one_line_error(result, "no warehouse")

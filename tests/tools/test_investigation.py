@@ -1,0 +1,318 @@
+"""The root-cause investigation end to end on small worlds: the incident is found where the cause
+is, the true cause is ranked first, decoys are ruled out, missing data makes a cause untestable."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from analytics.cohorts import where_clause
+from data.scenario import Scenario, Scope
+from data.warehouse import WAREHOUSE_FILE, build_warehouse
+from tools import catalog  # noqa: F401  (registers the tools)
+from tools.base import ToolContext
+from tools.detection import SliceSummary
+from tools.investigation import Investigation, investigate
+from tools.report import render_report
+
+ScenarioFactory = Callable[..., Scenario]
+WorldFactory = Callable[[Scenario], Path]
+Investigate = Callable[..., tuple[Investigation, ToolContext]]
+
+LEADING = ("supported", "weak")
+
+
+@dataclass(frozen=True)
+class SingleCause:
+    """A shipped single-cause scenario and what its investigation must find."""
+
+    orders_per_day: int
+    min_jaccard: float  # top slice vs the intervention's orders, both inside the incident window
+
+
+# Measured Jaccards (seeds of the shipped files): 1.0 for all but demand_surge (0.44: the slice is
+# the 18-19 peak of the surge's 16-21 scope, where the lateness concentrates).
+SINGLE_CAUSES: dict[str, SingleCause] = {
+    "batching_threshold": SingleCause(3000, 0.9),
+    # South retail is 2 stores (~73 orders a day) at 3000 orders a day; hourly detection misses
+    # its drift there, and finds it on the onset day at 6000.
+    "prep_time_drift": SingleCause(6000, 0.9),
+    "dasher_shortage": SingleCause(3000, 0.9),
+    "inventory_drop": SingleCause(3000, 0.9),
+    "eta_model_bias": SingleCause(3000, 0.9),
+    "demand_surge": SingleCause(3000, 0.3),
+}
+
+
+@pytest.fixture(scope="module")
+def investigated() -> Iterator[Investigate]:
+    """Investigate a world (default: its most severe incident) once per module and incident."""
+    contexts: dict[Path, ToolContext] = {}
+    done: dict[tuple[Path, str | None], Investigation] = {}
+
+    def run(world: Path, incident_id: str | None = None) -> tuple[Investigation, ToolContext]:
+        if world not in contexts:
+            contexts[world] = ToolContext(world_dir=world)
+        context = contexts[world]
+        if (world, incident_id) not in done:
+            done[(world, incident_id)] = investigate(context, incident_id=incident_id)
+        return done[(world, incident_id)], context
+
+    yield run
+    for context in contexts.values():
+        context.close()
+
+
+def _single_cause_world(
+    name: str, small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> tuple[Scenario, Path]:
+    scenario = small_scenario(name, orders_per_day=SINGLE_CAUSES[name].orders_per_day)
+    return scenario, make_world(scenario)
+
+
+def _top_slice(investigation: Investigation) -> SliceSummary:
+    assert investigation.slices is not None and investigation.slices.slices, investigation.notes
+    return investigation.slices.slices[0]
+
+
+def _leading_kinds(investigation: Investigation) -> list[str]:
+    assert investigation.causes is not None
+    return [c.kind for c in investigation.causes.causes if c.status in LEADING]
+
+
+def _status(investigation: Investigation, kind: str) -> str:
+    assert investigation.causes is not None
+    return next(c.status for c in investigation.causes.causes if c.kind == kind)
+
+
+def _consistent_with_scope(filters: dict[str, list], scope: Scope) -> bool:
+    """Same region and category filters as the scope; any hours inside the scope's hours."""
+    same_places = all(
+        sorted(filters.get(name, [])) == sorted(getattr(scope, name) or [])
+        for name in ("region", "category")
+    )
+    hours = set(filters.get("hour", []))
+    if scope.hours:
+        return same_places and bool(hours) and hours <= set(scope.hours)
+    return same_places
+
+
+def _orders_in_window(
+    con: duckdb.DuckDBPyConnection,
+    window: tuple[dt.datetime, dt.datetime],
+    filters: dict[str, list] | None = None,
+    order_ids: list[str] | None = None,
+) -> set[str]:
+    condition, parameters = where_clause(filters or {})
+    if order_ids is not None:
+        condition += " AND order_id IN (SELECT unnest(?))"
+        parameters.append(order_ids)
+    rows = con.execute(
+        f"SELECT order_id FROM order_facts WHERE {condition} "
+        "AND order_time >= ? AND order_time < ?",
+        [*parameters, *window],
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+# --- the demo --------------------------------------------------------------------------------
+
+# The demo's batching change hurts the grocery dinner peak (18:00-20:59) from Jan 4.
+DINNER_PEAK = dt.datetime(2026, 1, 4, 18)
+
+
+def test_demo_incident_is_found_with_its_top_slice_in_the_grocery_dinner_peak(
+    small_scenario: ScenarioFactory, make_world: WorldFactory, investigated: Investigate
+) -> None:
+    investigation, _ = investigated(make_world(small_scenario("demo")))
+
+    assert investigation.incident is not None
+    assert DINNER_PEAK <= investigation.incident.start < DINNER_PEAK + dt.timedelta(hours=3)
+    top = _top_slice(investigation)
+    assert top.filters["category"] == ["grocery"]
+    assert set(top.filters["hour"]) <= {18, 19, 20}
+
+
+def test_demo_ranks_batching_threshold_first_and_prep_time_drift_second(
+    small_scenario: ScenarioFactory, make_world: WorldFactory, investigated: Investigate
+) -> None:
+    investigation, _ = investigated(make_world(small_scenario("demo")))
+
+    assert _leading_kinds(investigation)[:2] == ["batching_threshold", "prep_time_drift"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lagged_correlation deseasonalizes with a 24-hour profile that needs values at every "
+    "hour, so it fails on any hour-banded slice (grocery 18-20 has none at other hours): "
+    "'driver needs at least 2 values at every position of the 24-period season'",
+)
+def test_lag_test_runs_in_the_demo_grocery_dinner_slice(
+    small_scenario: ScenarioFactory, make_world: WorldFactory, investigated: Investigate
+) -> None:
+    _, context = investigated(make_world(small_scenario("demo")))
+
+    lags = [item for item in context.ledger.items if item.tool == "lagged_correlation"]
+    assert lags
+    assert [item.summary for item in lags if not item.ok] == []
+
+
+# --- single-cause scenarios ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", SINGLE_CAUSES)
+def test_single_cause_top_slice_matches_the_intervention_scope_and_orders(
+    name: str,
+    small_scenario: ScenarioFactory,
+    make_world: WorldFactory,
+    investigated: Investigate,
+) -> None:
+    scenario, world = _single_cause_world(name, small_scenario, make_world)
+    investigation, context = investigated(world)
+    (truth,) = json.loads((world / "truth.json").read_text())["interventions"]
+
+    top = _top_slice(investigation)
+    assert _consistent_with_scope(top.filters, scenario.interventions[0].scope), top.filters
+    assert investigation.window is not None
+    in_slice = _orders_in_window(context.con, investigation.window, filters=top.filters)
+    caused = _orders_in_window(context.con, investigation.window, order_ids=truth["order_ids"])
+    jaccard = len(in_slice & caused) / len(in_slice | caused)
+    assert jaccard >= SINGLE_CAUSES[name].min_jaccard
+
+
+@pytest.mark.parametrize("name", SINGLE_CAUSES)
+def test_single_cause_is_ranked_first(
+    name: str,
+    small_scenario: ScenarioFactory,
+    make_world: WorldFactory,
+    investigated: Investigate,
+) -> None:
+    _, world = _single_cause_world(name, small_scenario, make_world)
+    investigation, _ = investigated(world)
+
+    assert _leading_kinds(investigation)[:1] == [name]
+
+
+def test_null_world_raises_no_incident_above_low_severity(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> None:
+    context = ToolContext(world_dir=make_world(small_scenario("null")))
+    try:
+        detected, _ = context.call("detect_incidents", {})
+    finally:
+        context.close()
+
+    assert [i.incident_id for i in detected.incidents if i.severity_label != "low"] == []
+
+
+# --- decoys, two causes, missing data --------------------------------------------------------
+
+DECOYS = ("eta_model_bias", "prep_time_drift")
+
+
+@pytest.fixture(scope="module")
+def decoy_world(small_scenario: ScenarioFactory, make_world: WorldFactory) -> Path:
+    """West dinner batching (the real cause) plus logged do-nothing changes in the same slice,
+    logged after it and so nearer the incident."""
+    real = small_scenario("batching_threshold")
+    decoys = [
+        {"kind": "eta_model_bias", "onset": "2025-12-29T12:00", "scope": {"region": ["west"]},
+         "magnitude": 0.0, "logged": True},
+        {"kind": "prep_time_drift", "onset": "2025-12-29T14:00",
+         "scope": {"region": ["west"], "hours": [17, 18, 19, 20]}, "magnitude": 0.0,
+         "logged": True},
+    ]  # fmt: skip
+    scenario = Scenario.model_validate(
+        {
+            **real.model_dump(),
+            "name": "decoys",
+            "interventions": [*real.model_dump()["interventions"], *decoys],
+        }
+    )
+    return make_world(scenario)
+
+
+@pytest.mark.parametrize("decoy", DECOYS)
+def test_logged_decoy_change_is_not_ranked_first_and_is_ruled_out_or_weak(
+    decoy: str, decoy_world: Path, investigated: Investigate
+) -> None:
+    investigation, _ = investigated(decoy_world)
+    truth = json.loads((decoy_world / "truth.json").read_text())["interventions"]
+    decoy_change = next(i["change_id"] for i in truth if i["kind"] == decoy)
+
+    assert investigation.changes is not None
+    overlapping = [c.change_id for c in investigation.changes.changes if c.overlaps_slice]
+    assert decoy_change in overlapping  # the decoy was a lead the investigation had to weigh
+    assert _leading_kinds(investigation)[:1] == ["batching_threshold"]
+    assert _status(investigation, decoy) in ("ruled_out", "weak")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="both causes merge into one incident (INC-20251229-0900, primary item_accuracy @ "
+    "region=north, on_time_rate also alarming in region=east); investigate() localizes only the "
+    "incident's slice_metric (item_accuracy), so the east lunch slice that top_slices finds for "
+    "on_time_rate is never tested and dasher_shortage is ruled out in north grocery",
+)
+def test_two_simultaneous_causes_in_different_places_both_lead_the_ranking(
+    make_world: WorldFactory, investigated: Investigate
+) -> None:
+    """East lunch dasher shortage and north grocery inventory drop, from the same hour.
+
+    The product must surface both: either as two incidents each led by its own cause, or as one
+    incident whose top two causes are these two.
+    """
+    scenario = Scenario.model_validate(
+        {
+            "name": "two_causes", "seed": 21, "start": "2025-12-06", "days": 28,
+            "orders_per_day": 3000,
+            "interventions": [
+                {"kind": "dasher_shortage", "onset": "2025-12-29T00:00",
+                 "scope": {"region": ["east"], "hours": [11, 12, 13, 14]}},
+                {"kind": "inventory_drop", "onset": "2025-12-29T00:00",
+                 "scope": {"region": ["north"], "category": ["grocery"]}, "logged": True},
+            ],
+        }
+    )  # fmt: skip
+    world = make_world(scenario)
+    first, _ = investigated(world)
+    incidents = first.detection.incidents[:2]
+    if len(incidents) == 1:
+        leading = set(_leading_kinds(first)[:2])
+    else:
+        leading = {
+            kind
+            for incident in incidents
+            for kind in _leading_kinds(investigated(world, incident.incident_id)[0])[:1]
+        }
+
+    assert leading == {"dasher_shortage", "inventory_drop"}
+
+
+def test_world_without_inventory_events_makes_inventory_drop_not_testable_naming_the_table(
+    small_scenario: ScenarioFactory,
+    make_world: WorldFactory,
+    investigated: Investigate,
+    tmp_path: Path,
+) -> None:
+    source = make_world(small_scenario("inventory_drop"))
+    world = tmp_path / "world"
+    shutil.copytree(source, world, ignore=shutil.ignore_patterns(WAREHOUSE_FILE))
+    (world / "inventory_events.parquet").unlink()
+    build_warehouse(world)
+
+    investigation, context = investigated(world)
+
+    assert investigation.causes is not None
+    inventory = next(c for c in investigation.causes.causes if c.kind == "inventory_drop")
+    assert inventory.status == "not_testable"
+    assert "inventory_events" in inventory.reasons[0]
+    not_testable = render_report(investigation, context.ledger).split("## Not testable", 1)[1]
+    assert "inventory_events" in not_testable.split("\n## ", 1)[0]
