@@ -20,7 +20,8 @@ $(DEMO_WORLD)/world.json: $(STAMP) data/scenarios/demo.yaml $(wildcard data/*.py
 	$(BIN)/cxagent generate --scenario demo --out $(DEMO_WORLD)
 
 demo: $(DEMO_WORLD)/world.json
-	$(BIN)/cxagent cx --world $(DEMO_WORLD) --last 10
+	$(BIN)/cxagent cx --world $(DEMO_WORLD) --last 7
+	$(BIN)/cxagent ask "why did CX drop on Jan 4?" --world $(DEMO_WORLD) --plan-out $(DEMO_WORLD)/experiment_plan.md
 
 test: $(STAMP)
 	$(BIN)/pytest -q

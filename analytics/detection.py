@@ -89,6 +89,19 @@ def _pooled(frame: pd.DataFrame, name: str, lags: range) -> tuple[np.ndarray, ..
     return tuple(pooled)
 
 
+def _history(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, ...]:
+    """Numerator, denominator and sum of squares summed over every earlier period."""
+    columns = [f"{name}_num", f"{name}_den", f"{name}_sq"]
+    out = []
+    for column in columns:
+        values = np.nan_to_num(frame[column].to_numpy(float)) if column in frame else None
+        if values is None:
+            out.append(np.zeros(len(frame)))
+        else:
+            out.append(np.cumsum(values) - values)
+    return tuple(out)
+
+
 def _component(
     frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings
 ) -> dict[str, np.ndarray]:
@@ -106,7 +119,7 @@ def _component(
         frame, name, range(week, week * settings.season_weeks + 1, week)
     )
     ref_num, ref_den, ref_sq = _pooled(frame, name, range(day, week + 1, day))
-    all_num, all_den, all_sq = _pooled(frame, name, range(1, len(frame)))
+    all_num, all_den, all_sq = _history(frame, name)
     prior = settings.prior_units
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(den > 0, num / den, np.nan)

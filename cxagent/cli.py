@@ -283,6 +283,45 @@ def rca(
         console.print(f"wrote {out}")
 
 
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help='e.g. "why did CX drop on Jan 4?"')],
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write the trace (nodes, tool calls) here.")
+    ] = None,
+    plan_out: Annotated[Path | None, typer.Option(help="Write the experiment plan here.")] = None,
+) -> None:
+    """Ask the agent a question; the answer cites its evidence ids."""
+    from rich.markdown import Markdown
+
+    from agent.service import Agent
+
+    try:
+        agent = Agent(world)
+        result = agent.ask(question)
+    except (*USER_ERRORS, ValueError) as error:
+        raise _fail(error) from None
+    agent.close()
+    if trace:
+        trace.write_text(json.dumps(result.get("trace", []), indent=2, default=str))
+    if plan_out and result.get("experiment_plan"):
+        plan_out.write_text(result["experiment_plan"])
+    if as_json:
+        typer.echo(json.dumps(result, default=str))
+        return
+    console.print(Markdown(result.get("answer") or "(no answer)"))
+    grounding = result.get("grounding", {})
+    console.print(
+        f"[dim]grounding: {grounding.get('grounded', 0)}/{grounding.get('numbers', 0)} numbers "
+        f"traced to cited evidence ({'ok' if grounding.get('ok') else 'NOT OK'}); "
+        f"{len(result.get('evidence', []))} evidence items; backend {result.get('backend')}[/]"
+    )
+    for note in result.get("notes", []):
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
 @app.callback()
 def main() -> None:
     """cx-agent command line."""

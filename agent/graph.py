@@ -1,0 +1,42 @@
+"""The agent's graph, wired in one screen and compiled once.
+
+parse_question -> detect -> hypothesize -> gather_evidence -> rank -> recommend -> plan
+-> narrate -> check_grounding, with a short path to narrate when no incident is found and a
+router that sends follow-up turns (what-if, plan, SQL, drill-down) to follow_up.
+"""
+
+from __future__ import annotations
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+
+from agent import nodes
+from agent.state import AgentContext, AgentInput, AgentOutput, AgentState
+
+builder = StateGraph(
+    AgentState, context_schema=AgentContext, input_schema=AgentInput, output_schema=AgentOutput
+)
+builder.add_node("parse_question", nodes.parse_question)
+builder.add_node("detect", nodes.detect)
+builder.add_node("hypothesize", nodes.hypothesize)
+builder.add_node("gather_evidence", nodes.gather_evidence)
+builder.add_node("rank", nodes.rank_causes)
+builder.add_node("recommend", nodes.recommend)
+builder.add_node("plan", nodes.plan_experiment)
+builder.add_node("follow_up", nodes.follow_up)
+builder.add_node("narrate", nodes.narrate)
+builder.add_node("check_grounding", nodes.check_answer)
+
+builder.add_edge(START, "parse_question")
+builder.add_conditional_edges("parse_question", nodes.route_after_parse)
+builder.add_conditional_edges("detect", nodes.route_after_detect)
+builder.add_edge("hypothesize", "gather_evidence")
+builder.add_edge("gather_evidence", "rank")
+builder.add_edge("rank", "recommend")
+builder.add_edge("recommend", "plan")
+builder.add_edge("plan", "narrate")
+builder.add_edge("follow_up", "narrate")
+builder.add_edge("narrate", "check_grounding")
+builder.add_conditional_edges("check_grounding", nodes.route_after_grounding, ["narrate", END])
+
+graph = builder.compile(checkpointer=InMemorySaver())

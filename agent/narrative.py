@@ -1,0 +1,170 @@
+"""The template narrative: the answer written from evidence figures, every number cited.
+
+It is the offline backend's answer and the fallback when an LLM's answer fails the grounding
+check. Numbers are formatted from figures exactly as the grounding checker reads them (shares as
+percentages at one decimal, minutes at one decimal, CX points at two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+
+class _Evidence:
+    """Read figures of evidence items (dicts as stored in the agent state)."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.items = {item["id"]: item for item in items}
+
+    def value(self, evidence_id: str | None, name: str) -> Any:
+        if evidence_id is None or evidence_id not in self.items:
+            return None
+        figure = self.items[evidence_id].get("figures", {}).get(name)
+        return None if figure is None else figure["value"]
+
+    def pct(self, evidence_id: str | None, name: str) -> str | None:
+        value = self.value(evidence_id, name)
+        return None if value is None else f"{100 * float(value):.1f}%"
+
+    def pp(self, evidence_id: str | None, name: str) -> str | None:
+        value = self.value(evidence_id, name)
+        return None if value is None else f"{100 * float(value):+.1f} pp"
+
+    def fixed(
+        self, evidence_id: str | None, name: str, digits: int, sign: bool = False
+    ) -> str | None:
+        value = self.value(evidence_id, name)
+        if value is None:
+            return None
+        return f"{float(value):{'+' if sign else ''}.{digits}f}"
+
+    def count(self, evidence_id: str | None, name: str) -> str | None:
+        value = self.value(evidence_id, name)
+        return None if value is None else f"{round(float(value)):,}"
+
+    def when(self, evidence_id: str | None, name: str) -> str | None:
+        value = self.value(evidence_id, name)
+        if value is None:
+            return None
+        return dt.datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
+
+
+def _driver_text(ev: _Evidence, evidence_id: str, label: str, unit: str) -> str:
+    if unit == "share":
+        before, after = ev.pct(evidence_id, "baseline"), ev.pct(evidence_id, "incident")
+    elif unit == "minutes":
+        before = f"{ev.fixed(evidence_id, 'baseline', 1)} min"
+        after = f"{ev.fixed(evidence_id, 'incident', 1)} min"
+    else:
+        before, after = ev.fixed(evidence_id, "baseline", 2), ev.fixed(evidence_id, "incident", 2)
+    return f"{label.lower()} went from {before} to {after} [{evidence_id}]"
+
+
+def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
+    """The answer, built only from figures of the cited evidence items."""
+    ev = _Evidence(evidence)
+    if facts.get("followup"):
+        return _followup(facts["followup"], ev)
+    detect = facts.get("detect")
+    if facts.get("outside_data"):
+        return facts["outside_data"]
+    if not facts.get("incident"):
+        scanned = ev.count(detect, "series_scanned")
+        day = facts.get("question_day")
+        where = f" on {day}" if day else ""
+        return (
+            f"No CX regression found{where}: {scanned} metric series (marketplace, each region, "
+            f"each category) stayed within their seasonal baselines [{detect}]."
+        )
+    key = facts["incident"]
+    parts = [
+        f"CX in {facts['primary_cohort']} fell from {ev.fixed(detect, f'{key}.cx_expected', 2)} "
+        f"expected to {ev.fixed(detect, f'{key}.cx_observed', 2)} [{detect}]. Incident {key} "
+        f"began {ev.when(detect, f'{key}.start')} and was detected at "
+        f"{ev.when(detect, f'{key}.detected_at')}, severity "
+        f"{ev.fixed(detect, f'{key}.severity', 1)} out of 100 [{detect}]."
+    ]
+    slices = facts.get("slices")
+    if slices and ev.value(slices, "slice1.orders") is not None:
+        parts.append(
+            f"It concentrates in {facts['top_slice']}, where the {facts['slice_metric_label']} "
+            f"went from {ev.pct(slices, 'slice1.baseline_value')} to "
+            f"{ev.pct(slices, 'slice1.current_value')} over {ev.count(slices, 'slice1.orders')} "
+            f"orders [{slices}]."
+        )
+    rank = facts.get("rank")
+    causes = facts.get("causes", [])
+    for position, cause in enumerate(causes[:2]):
+        lead = "Most likely cause" if position == 0 else "Also contributing"
+        sentence = (
+            f"{lead}: {cause['title'].lower()} (confidence "
+            f"{ev.fixed(rank, cause['kind'] + '.confidence', 2)}) [{rank}]"
+        )
+        if cause.get("primary"):
+            sentence += "; " + _driver_text(
+                ev, cause["primary"], cause["primary_label"], cause["primary_unit"]
+            )
+        change = cause.get("change")
+        if change:
+            sentence += (
+                f"; {change['name']} was changed at "
+                f"{ev.when(change['evidence'], change['change_id'] + '.change_time')} "
+                f"[{change['evidence']}]"
+            )
+        did = cause.get("did")
+        if did:
+            sentence += (
+                f", and in that change's scope the {cause['did_outcome']} moved "
+                f"{ev.pp(did, 'estimate')} against comparable orders (95% interval "
+                f"{ev.pp(did, 'ci_low')} to {ev.pp(did, 'ci_high')}) [{did}]"
+            )
+        parts.append(sentence + ".")
+    if facts.get("ruled_out"):
+        parts.append(f"Ruled out: {', '.join(facts['ruled_out'])} [{rank}].")
+    for missing in facts.get("not_testable", []):
+        parts.append(f"Not testable: {missing['kind']} ({missing['reason']}) [{rank}].")
+    recommend = facts.get("recommend")
+    recommendations = facts.get("recommendations", [])
+    if recommend and recommendations:
+        top = recommendations[0]
+        action = top["action"]
+        parts.append(
+            f"Recommended: {top['title'][0].lower() + top['title'][1:]}, worth "
+            f"{ev.fixed(recommend, action + '.cx_gain', 2, sign=True)} CX points (90% interval "
+            f"{ev.fixed(recommend, action + '.cx_gain_low', 2, sign=True)} to "
+            f"{ev.fixed(recommend, action + '.cx_gain_high', 2, sign=True)}) at "
+            f"${ev.fixed(recommend, action + '.cost_usd_per_order', 2)} per order [{recommend}]."
+        )
+        if len(recommendations) > 1:
+            other = recommendations[1]
+            parts.append(
+                f"Alternative: {other['title'][0].lower() + other['title'][1:]}, worth "
+                f"{ev.fixed(recommend, other['action'] + '.cx_gain', 2, sign=True)} CX points "
+                f"[{recommend}]."
+            )
+    plan = facts.get("plan")
+    if plan:
+        parts.append(f"The experiment plan to test it is attached [{plan}].")
+    return " ".join(parts)
+
+
+def _followup(followup: dict[str, Any], ev: _Evidence) -> str:
+    kind = followup["kind"]
+    evidence_id = followup.get("evidence")
+    if kind == "what_if":
+        return (
+            f"{followup['title']}: CX {ev.fixed(evidence_id, 'cx_score.estimate', 2, sign=True)} "
+            f"points (90% interval {ev.fixed(evidence_id, 'cx_score.low', 2, sign=True)} to "
+            f"{ev.fixed(evidence_id, 'cx_score.high', 2, sign=True)}) and on-time "
+            f"{ev.pp(evidence_id, 'on_time_rate.estimate')} over "
+            f"{ev.count(evidence_id, 'orders')} orders, at "
+            f"${ev.fixed(evidence_id, 'cost_usd_per_order', 2)} per order [{evidence_id}]."
+        )
+    if kind == "plan":
+        return f"Here is the experiment plan [{evidence_id}]."
+    if kind == "show_sql":
+        return followup["text"]
+    if kind == "drill_down":
+        return followup["text"]
+    return followup.get("text", "")

@@ -1,0 +1,71 @@
+"""The agent's state: what a caller gives, what the graph keeps, what a caller gets back.
+
+Everything here is JSON-friendly so the checkpointer can keep a thread between turns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
+
+from agent.llm import Backend
+from tools.base import ToolContext
+
+
+class AgentInput(TypedDict):
+    """What a caller gives: one question in a thread."""
+
+    question: str
+
+
+class AgentOutput(TypedDict, total=False):
+    """What a caller gets back (the `--json` contract of DESIGN.md)."""
+
+    answer: str  # the narrative, citing evidence ids
+    incident: dict[str, Any] | None  # start, metric, severity, slices
+    causes: list[dict[str, Any]]  # ranked: kind, confidence, impact, evidence
+    recommendations: list[dict[str, Any]]
+    experiment_plan: str | None  # Markdown
+    evidence: list[dict[str, Any]]  # every tool call of the thread: id, tool, args, figures
+    grounding: dict[str, Any]  # numbers, grounded, ok, problems
+    trace: list[dict[str, Any]]  # nodes and their tool calls, in order
+    notes: list[str]  # fallbacks, caveats, ignored input
+
+
+def _replace(_old: Any, new: Any) -> Any:
+    return new
+
+
+class AgentState(TypedDict, total=False):
+    """The graph's internal state (a superset of input and output)."""
+
+    question: str  # this turn's question
+    parsed: dict[str, Any]  # the parsed question (intent, day, metric, filters, action)
+    turn: int  # 1 for the first question of a thread
+    incident: dict[str, Any] | None  # the incident under investigation (kept across turns)
+    incident_summary: dict[str, Any] | None  # the incident as the tools reported it
+    sites: list[dict[str, Any]]  # slices where hypotheses are tested
+    window: list[str]  # [start, end) of the incident window, ISO
+    plan: list[dict[str, Any]]  # the tool plan from the hypothesis library
+    causes: list[dict[str, Any]]
+    ruled_out: list[dict[str, Any]]
+    recommendations: list[dict[str, Any]]
+    experiment_plan: str | None
+    answer: str
+    narrative_attempts: int  # narrations tried this turn (capped)
+    narrator: str  # who wrote the answer: the backend's name or "template"
+    grounding: dict[str, Any]
+    retry: bool  # the answer failed the check and may be narrated again
+    evidence: Annotated[list[dict[str, Any]], _replace]  # the thread's ledger, all turns
+    facts: dict[str, Any]  # evidence ids and numbers the narrative is built from
+    trace: list[dict[str, Any]]  # this turn's nodes and tool calls
+    notes: list[str]  # this turn's fallbacks and caveats
+
+
+@dataclass
+class AgentContext:
+    """Per-run dependencies the nodes use (not checkpointed): tools and the LLM backend."""
+
+    tools: ToolContext
+    backend: Backend
+    max_narrations: int = 2  # LLM narrations before falling back to the template
