@@ -3,17 +3,18 @@
 Raw levels of two seasonal series correlate spuriously: prep minutes and late rate both peak at
 dinner whether or not one causes the other, and two series that drift over a month correlate
 for the same reason. So each series is first stripped of its seasonal profile (the mean of each
-position in the cycle, e.g. hour of day: `season=24`), then first-differenced, which removes
-trends and level shifts. Differencing alone is not enough: the differences of two series with
-the same daily profile still share that profile. Its cost: when the driver is not persistent,
-the lags next to a true lead pick up negative correlations (-(1 - phi)/2 of the peak for an AR(1)
-driver with coefficient phi), so read the peak, not its neighbours.
+position in the cycle, e.g. hour of day: `season=24`, estimated at the positions the series
+covers, so an hour-banded slice such as 18:00-20:59 works), then first-differenced, which
+removes trends and level shifts. Differencing alone is not enough: the differences of two
+series with the same daily profile still share that profile. Its cost: when the driver is not
+persistent, the lags next to a true lead pick up negative correlations (-(1 - phi)/2 of the peak
+for an AR(1) driver with coefficient phi), so read the peak, not its neighbours.
 
-Correlations are Pearson on the pairs where both values are present; p-values are two-sided
-from Fisher's z, with the sample size shrunk to the effective number of independent pairs for
-autocorrelated series (Bartlett 1935; the estimator of Pyper & Peterman 1998). Without that
-correction two independent but smooth series look significantly correlated far more often than
-the nominal level.
+Correlations are Pearson on the pairs where both values are present (a lag with too few pairs,
+e.g. longer than an hour band, is left out); p-values are two-sided from Fisher's z, with the
+sample size shrunk to the effective number of independent pairs for autocorrelated series
+(Bartlett 1935; the estimator of Pyper & Peterman 1998). Without that correction two independent
+but smooth series look significantly correlated far more often than the nominal level.
 """
 
 from __future__ import annotations
@@ -45,12 +46,14 @@ class LagCorrelation:
 
 @dataclass(frozen=True)
 class LagResult:
-    """Correlations at lags -max_lag..max_lag and the strongest lag in each direction.
+    """Correlations at the lags -max_lag..max_lag that have enough pairs, and the strongest lag
+    in each direction.
 
     `best` is the driver-leading lag (0..max_lag) with the largest |correlation|;
-    `best_reverse` the outcome-leading one (-max_lag..-1), None when max_lag is 0. Their
-    adjusted p-values are Bonferroni over the lags searched, since picking the largest of
-    several correlations inflates it.
+    `best_reverse` the outcome-leading one (-max_lag..-1), None when max_lag is 0 or no such lag
+    has enough pairs. Their adjusted p-values are Bonferroni over the lags searched, since
+    picking the largest of several correlations inflates it. `skipped_lags` had fewer than
+    min_periods complete pairs (or too few effective ones) after the transform.
     """
 
     correlations: tuple[LagCorrelation, ...]
@@ -59,6 +62,7 @@ class LagResult:
     best_reverse: LagCorrelation | None
     best_reverse_p_value_adjusted: float | None
     transform: str
+    skipped_lags: tuple[int, ...] = ()
 
     def at(self, lag: int) -> LagCorrelation:
         """The correlation at one lag."""
@@ -82,7 +86,9 @@ def lagged_correlation(
     The series share one regular, increasing index (missing periods as NaN rows). `season` is
     the number of periods in the seasonal cycle whose mean profile is removed (24 for hour of
     day in hourly series, 7 for weekday in daily ones, None to keep it); `difference` takes
-    first differences afterwards. Every lag needs `min_periods` complete pairs.
+    first differences afterwards. The profile is estimated at the cycle positions with at least
+    two values; values at the other positions are dropped. A lag with fewer than `min_periods`
+    complete pairs is skipped; at least one driver-leading lag (0..max_lag) must remain.
     """
     if not isinstance(max_lag, int) or max_lag < 0:
         raise LagError(f"max_lag must be a non-negative integer, got {max_lag!r}")
@@ -95,12 +101,20 @@ def lagged_correlation(
     outcome_values = _transformed(_values(outcome, "outcome"), season, difference, "outcome")
 
     inflation = _autocorrelation_inflation(driver_values, outcome_values)
-    correlations = tuple(
-        _correlation_at(driver_values, outcome_values, lag, min_periods, inflation)
+    measured = {
+        lag: _correlation_at(driver_values, outcome_values, lag, min_periods, inflation)
         for lag in range(-max_lag, max_lag + 1)
-    )
+    }
+    correlations = tuple(c for c in measured.values() if c is not None)
     leading = [c for c in correlations if c.lag >= 0]
     trailing = [c for c in correlations if c.lag < 0]
+    if not leading:
+        pairs = len(_shifted_pairs(driver_values, outcome_values, 0)[0])
+        raise LagError(
+            f"no lag in 0..{max_lag} has min_periods={min_periods} complete pairs and more than "
+            f"3 effective ones after the transform (lag 0 has {pairs} pairs, "
+            f"{pairs / inflation:.1f} effective); use a longer series"
+        )
     best = max(leading, key=lambda c: abs(c.correlation))
     best_reverse = max(trailing, key=lambda c: abs(c.correlation)) if trailing else None
     return LagResult(
@@ -112,6 +126,7 @@ def lagged_correlation(
             None if best_reverse is None else min(1.0, best_reverse.p_value * len(trailing))
         ),
         transform=_describe(season, difference),
+        skipped_lags=tuple(lag for lag, c in measured.items() if c is None),
     )
 
 
@@ -153,18 +168,24 @@ def _values(series: pd.Series, name: str) -> np.ndarray:
 
 
 def _transformed(values: np.ndarray, season: int | None, difference: bool, name: str) -> np.ndarray:
-    """Remove the seasonal profile (mean per position in the cycle), then difference."""
+    """Remove the seasonal profile (mean per position in the cycle), then difference.
+
+    Positions with fewer than two values have no profile estimate apart from the value itself,
+    so their values are dropped (NaN).
+    """
     if season is not None:
         position = np.arange(len(values)) % season
         present = ~np.isnan(values)
         counts = np.bincount(position[present], minlength=season)
-        if counts.min() < 2:
+        if counts.max() < 2:
             raise LagError(
-                f"{name} needs at least 2 values at every position of the {season}-period "
-                f"season to estimate its profile; it has {counts.min()} at some position"
+                f"{name} needs at least 2 values at some position of the {season}-period "
+                "season to estimate its profile"
             )
         sums = np.bincount(position[present], weights=values[present], minlength=season)
-        values = values - (sums / counts)[position]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            profile = np.where(counts >= 2, sums / counts, np.nan)
+        values = values - profile[position]
     if difference:
         values = values[1:] - values[:-1]
     return values
@@ -217,23 +238,16 @@ def _autocorrelation_inflation(driver: np.ndarray, outcome: np.ndarray) -> float
 
 def _correlation_at(
     driver: np.ndarray, outcome: np.ndarray, lag: int, min_periods: int, inflation: float
-) -> LagCorrelation:
+) -> LagCorrelation | None:
+    """The correlation at one lag; None when it has too few (effective) pairs."""
     driver_pairs, outcome_pairs = _shifted_pairs(driver, outcome, lag)
     pairs = len(driver_pairs)
-    if pairs < min_periods:
-        raise LagError(
-            f"lag {lag} has {pairs} complete pairs after the transform, fewer than "
-            f"min_periods={min_periods}; use a longer series or a smaller max_lag"
-        )
+    effective_pairs = pairs / inflation
+    if pairs < min_periods or effective_pairs <= 3:
+        return None
     correlation = _pearson(driver_pairs, outcome_pairs)
     if np.isnan(correlation):
         raise LagError(f"a series is constant after the transform at lag {lag}")
-    effective_pairs = pairs / inflation
-    if effective_pairs <= 3:
-        raise LagError(
-            f"lag {lag} has only {effective_pairs:.1f} effective pairs (the series are "
-            "strongly autocorrelated); use a longer series"
-        )
     z = np.arctanh(np.clip(correlation, -_MAX_CORRELATION, _MAX_CORRELATION))
     p_value = float(2 * stats.norm.sf(abs(z) * np.sqrt(effective_pairs - 3)))
     return LagCorrelation(

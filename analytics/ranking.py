@@ -9,7 +9,8 @@ clipped to 0-1, where significance = min(1, |z| / 8) of the primary driver's shi
 timing = 1 when the driver moved with the incident and not before it, explained share = the
 share of the outcome change that the decomposition attributes to the hypothesis' drivers.
 A hypothesis whose primary driver did not move significantly (p >= 0.01) the expected way is
-ruled out; one whose data is missing is not testable. Causes rank by confidence, then impact.
+ruled out; one whose data is missing, or whose primary driver could not be measured (a tool
+error), is not testable. Causes rank by confidence, then impact.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class HypothesisTests:
 
     kind: str
     missing: tuple[str, ...] = ()
+    untested: str | None = None  # why the primary driver could not be measured, data being there
     primary: PrimaryTest | None = None
     supporting: tuple[bool, ...] = ()  # each supporting check passed?
     refuting: tuple[bool, ...] = ()  # each refuting check violated?
@@ -81,6 +83,16 @@ def score(tests: HypothesisTests) -> CauseScore:
             orders_affected=0,
             evidence=tests.evidence,
             reasons=(f"not testable: missing {', '.join(tests.missing)}", *tests.reasons),
+        )
+    if tests.untested:
+        return CauseScore(
+            kind=tests.kind,
+            status="not_testable",
+            confidence=0.0,
+            impact_share=0.0,
+            orders_affected=0,
+            evidence=tests.evidence,
+            reasons=(f"not tested: {tests.untested}", *tests.reasons),
         )
     primary = tests.primary
     explained = min(1.0, max(0.0, tests.explained_share or 0.0))

@@ -257,7 +257,10 @@ def _assess_hypothesis(
         message = str(primary) if primary is not None else "not run"
         if "not testable" in message:
             tests.missing = [message.split("missing ", 1)[-1]]
-        tests.reasons.append(f"{hypothesis.primary.driver}: {message}")
+        else:  # the data is there but the test failed: untested, never ruled out
+            driver = hypothesis.primary.driver
+            tests.untested = f"{driver} could not be measured in {site.description}"
+            tests.reasons.append(f"{driver}: {message}")
         return tests
     output, evidence_id = primary
     tests.evidence.append(evidence_id)

@@ -436,17 +436,22 @@ class LaggedCorrelationOutput(ToolOutput):
     best_lag: int
     best_correlation: float
     best_p_value: float
-    reverse_lag: int
-    reverse_correlation: float
+    reverse_lag: int | None
+    reverse_correlation: float | None
+    skipped_lags: list[int] = Field(default_factory=list)
     correlations: list[dict[str, float]]
 
     def figures(self) -> dict[str, Figure]:
-        return {
+        figures = {
             "best_lag": Figure(value=self.best_lag, unit="count"),
             "best_correlation": Figure(value=round(self.best_correlation, 3), unit="ratio"),
             "best_p_value": Figure(value=self.best_p_value, unit="ratio"),
-            "reverse_correlation": Figure(value=round(self.reverse_correlation, 3), unit="ratio"),
         }
+        if self.reverse_correlation is not None:
+            figures["reverse_correlation"] = Figure(
+                value=round(self.reverse_correlation, 3), unit="ratio"
+            )
+        return figures
 
     def table(self) -> list[dict[str, Any]]:
         return self.correlations
@@ -458,7 +463,7 @@ def lagged_correlation(
 ) -> LaggedCorrelationOutput:
     """Correlation of the hourly bad-outcome rate in a slice with a driver `lag` hours earlier
     (hour-of-day profile removed, differenced, effective-sample p-values): does the driver lead
-    the outcome?"""
+    the outcome? In an hour-banded slice, lags longer than the band are skipped."""
     if args.driver not in METRICS or args.metric not in METRICS:
         raise ToolError(f"driver and metric must be metrics; known: {', '.join(METRICS)}")
     baseline, incident, _ = args.windows()
@@ -485,8 +490,9 @@ def lagged_correlation(
         best_lag=result.best.lag,
         best_correlation=result.best.correlation,
         best_p_value=result.best_p_value_adjusted,
-        reverse_lag=result.best_reverse.lag,
-        reverse_correlation=result.best_reverse.correlation,
+        reverse_lag=result.best_reverse.lag if result.best_reverse else None,
+        reverse_correlation=result.best_reverse.correlation if result.best_reverse else None,
+        skipped_lags=list(result.skipped_lags),
         correlations=[
             {"lag": c.lag, "r": round(c.correlation, 3), "p": c.p_value}
             for c in result.correlations
@@ -499,6 +505,7 @@ class HypothesisTestsModel(BaseModel):
 
     kind: str
     missing: list[str] = Field(default_factory=list)
+    untested: str | None = None
     primary_z: float | None = None
     primary_p: float | None = None
     primary_effect: float | None = None
@@ -528,6 +535,7 @@ class HypothesisTestsModel(BaseModel):
         return HypothesisTests(
             kind=self.kind,
             missing=tuple(self.missing),
+            untested=self.untested,
             primary=primary,
             supporting=tuple(self.supporting),
             refuting=tuple(self.refuting),
@@ -590,7 +598,7 @@ def rank_causes(context: ToolContext, args: RankCausesInput) -> RankCausesOutput
     """Score every hypothesis (confidence 0-1 from significance, effect size, specificity,
     timing, explained share, supporting and refuting checks, logged change and diff-in-diff)
     and rank them; hypotheses whose primary driver did not move are ruled out, those lacking
-    data are not testable."""
+    data (or whose primary driver could not be measured) are not testable."""
     unknown = [h.kind for h in args.hypotheses if h.kind not in LIBRARY]
     if unknown:
         raise ToolError(f"unknown hypotheses: {', '.join(unknown)}")

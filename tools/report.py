@@ -114,7 +114,7 @@ def render_report(investigation: Investigation, ledger: Ledger) -> str:
     untestable = [c for c in causes.causes if c.status == "not_testable"]
     if untestable:
         lines += ["## Not testable", ""]
-        lines += [f"- **{c.kind}**: {c.reasons[0]}" for c in untestable]
+        lines += [f"- **{c.kind}**: {'; '.join(c.reasons)}" for c in untestable]
         lines.append("")
     if investigation.did:
         lines += ["## Logged changes near the incident", ""]

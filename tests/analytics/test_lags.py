@@ -109,6 +109,24 @@ def test_missing_hours_drop_only_their_pairs() -> None:
     assert result.at(2).pairs == 741 - 4
 
 
+def test_hour_banded_series_use_the_hours_present_and_skip_lags_longer_than_the_band() -> None:
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0, 1, len(HOURS))
+    driver = _hourly(DAILY_PROFILE + noise)
+    outcome = _hourly(DAILY_PROFILE + noise + rng.normal(0, 0.5, len(HOURS)))
+    outside_band = (HOUR_OF_DAY < 18) | (HOUR_OF_DAY > 20)
+    driver[outside_band], outcome[outside_band] = np.nan, np.nan
+
+    result = lagged_correlation(driver, outcome, max_lag=6, min_periods=20)
+
+    # Hours 18-20 give two differences a day: 62 pairs at lag 0, 31 at lags 1 and -1.
+    assert [c.lag for c in result.correlations] == [-1, 0, 1]
+    assert result.skipped_lags == (-6, -5, -4, -3, -2, 2, 3, 4, 5, 6)
+    assert result.at(0).pairs == 62
+    assert result.best.lag == 0
+    assert result.best.correlation > 0.8
+
+
 def _series(values: object, index: object = None) -> pd.Series:
     return pd.Series(values, index=HOURS if index is None else index)
 
@@ -123,12 +141,12 @@ NOISE = np.random.default_rng(3).normal(size=len(HOURS))
         (_series(NOISE), _series(NOISE).iloc[1:], {}, "share the same index"),
         (_series(NOISE), _series(NOISE), {"max_lag": -1}, "max_lag must be"),
         (_series(NOISE), _series(NOISE), {"min_periods": 2}, "min_periods must be"),
-        (_series(NOISE).iloc[:40], _series(NOISE).iloc[:40], {}, "at least 2 values"),
+        (_series(NOISE).iloc[:20], _series(NOISE).iloc[:20], {}, "at least 2 values at some"),
         (
             _series(NOISE).iloc[:60],
             _series(NOISE).iloc[:60],
-            {"season": None, "max_lag": 40},
-            "lag -40 has 19 complete pairs",
+            {"season": None, "min_periods": 60},
+            "no lag in 0..3 has min_periods=60 complete pairs",
         ),
         (_series(np.nan), _series(NOISE), {}, "driver has no values"),
         (_series(NOISE), _series(np.where(HOUR_OF_DAY == 3, np.inf, 0.0)), {}, "infinite"),

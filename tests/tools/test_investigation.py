@@ -14,12 +14,14 @@ import duckdb
 import pytest
 
 from analytics.cohorts import where_clause
+from analytics.ranking import rank as rank_causes_scores
 from data.scenario import Scenario, Scope
 from data.warehouse import WAREHOUSE_FILE, build_warehouse
 from tools import catalog  # noqa: F401  (registers the tools)
-from tools.base import ToolContext
+from tools.base import ToolContext, ToolError
 from tools.detection import SliceSummary
-from tools.investigation import Investigation, investigate
+from tools.hypotheses import LIBRARY
+from tools.investigation import Investigation, PlannedCall, Site, _assess_hypothesis, investigate
 from tools.report import render_report
 
 ScenarioFactory = Callable[..., Scenario]
@@ -148,12 +150,6 @@ def test_demo_ranks_batching_threshold_first_and_prep_time_drift_second(
     assert _leading_kinds(investigation)[:2] == ["batching_threshold", "prep_time_drift"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lagged_correlation deseasonalizes with a 24-hour profile that needs values at every "
-    "hour, so it fails on any hour-banded slice (grocery 18-20 has none at other hours): "
-    "'driver needs at least 2 values at every position of the 24-period season'",
-)
 def test_lag_test_runs_in_the_demo_grocery_dinner_slice(
     small_scenario: ScenarioFactory, make_world: WorldFactory, investigated: Investigate
 ) -> None:
@@ -294,6 +290,25 @@ def test_two_simultaneous_causes_in_different_places_both_lead_the_ranking(
         }
 
     assert leading == {"dasher_shortage", "inventory_drop"}
+
+
+def test_primary_driver_tool_error_other_than_missing_data_is_not_testable_never_ruled_out() -> (
+    None
+):
+    hypothesis = LIBRARY["demand_surge"]
+    site = Site(filters={"region": ["west"]}, description="region=west", orders=100)
+    call = PlannedCall(
+        "driver_shift", {"driver": hypothesis.primary.driver}, "surge", 0, hypothesis.kind,
+        "primary",
+    )  # fmt: skip
+    failure = ToolError("too few rows for orders_per_hour in the slice")
+
+    tests = _assess_hypothesis(hypothesis, site, [(call, failure)])
+    (scored,) = rank_causes_scores([tests.to_tests()])
+
+    assert scored.status == "not_testable"
+    assert scored.reasons[0].startswith("not tested: orders_per_hour could not be measured")
+    assert "too few rows" in "; ".join(scored.reasons)
 
 
 def test_world_without_inventory_events_makes_inventory_drop_not_testable_naming_the_table(
