@@ -43,6 +43,13 @@ class _Evidence:
         value = self.value(evidence_id, name)
         return None if value is None else f"{round(float(value)):,}"
 
+    def date(self, evidence_id: str | None, name: str) -> str | None:
+        value = self.value(evidence_id, name)
+        if value is None:
+            return None
+        day = dt.datetime.fromisoformat(str(value)).date()
+        return f"{day:%b} {day.day}, {day.year}"
+
     def when(self, evidence_id: str | None, name: str) -> str | None:
         value = self.value(evidence_id, name)
         if value is None:
@@ -61,14 +68,47 @@ def _driver_text(ev: _Evidence, evidence_id: str, label: str, unit: str) -> str:
     return f"{label.lower()} went from {before} to {after} [{evidence_id}]"
 
 
+def _incident_lead(facts: dict[str, Any], ev: _Evidence, detect: str | None, key: str) -> str:
+    """CX expected vs observed; where the data has no CX score, the primary metric's. Names
+    the CX score's missing parts when some are."""
+    cohort = facts["primary_cohort"]
+    if ev.value(detect, f"{key}.cx_expected") is not None:
+        lead = (
+            f"CX in {cohort} fell from {ev.fixed(detect, f'{key}.cx_expected', 2)} "
+            f"expected to {ev.fixed(detect, f'{key}.cx_observed', 2)} [{detect}]."
+        )
+    else:
+        figure = ev.items.get(detect or "", {}).get("figures", {}).get(f"{key}.primary_expected")
+        unit = figure["unit"] if figure else ""
+        if unit == "share":
+            values = [ev.pct(detect, f"{key}.primary_{n}") for n in ("expected", "observed")]
+        elif unit == "minutes":
+            values = [f"{ev.fixed(detect, f'{key}.primary_{n}', 1)} min"
+                      for n in ("expected", "observed")]  # fmt: skip
+        else:
+            values = [ev.fixed(detect, f"{key}.primary_{n}", 2) for n in ("expected", "observed")]
+        label = figure["label"] if figure and figure.get("label") else "The primary metric"
+        where = "the marketplace" if cohort == "all" else cohort
+        lead = f"{label} in {where} went from {values[0]} expected to {values[1]} [{detect}]."
+    coverage = ev.value(detect, "cx_coverage")
+    return f"{lead} {coverage} [{detect}]." if coverage else lead
+
+
 def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
     """The answer, built only from figures of the cited evidence items."""
     ev = _Evidence(evidence)
     if facts.get("followup"):
         return _followup(facts["followup"], ev)
     detect = facts.get("detect")
-    if facts.get("outside_data"):
-        return facts["outside_data"]
+    outside = facts.get("outside_data")
+    if outside:
+        day = dt.date.fromisoformat(outside["day"])
+        detect = outside["detect"]
+        first, last = ev.date(detect, "data_start"), ev.date(detect, "data_end")
+        return (
+            f"{day:%b} {day.day}, {day.year} is outside the data, which covers {first} to {last} "
+            f"[{detect}]. Ask about a day inside that range."
+        )
     if not facts.get("incident"):
         scanned = ev.count(detect, "series_scanned")
         day = facts.get("question_day")
@@ -79,12 +119,16 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
         )
     key = facts["incident"]
     parts = [
-        f"CX in {facts['primary_cohort']} fell from {ev.fixed(detect, f'{key}.cx_expected', 2)} "
-        f"expected to {ev.fixed(detect, f'{key}.cx_observed', 2)} [{detect}]. Incident {key} "
+        f"{_incident_lead(facts, ev, detect, key)} Incident {key} "
         f"began {ev.when(detect, f'{key}.start')} and was detected at "
         f"{ev.when(detect, f'{key}.detected_at')}, severity "
         f"{ev.fixed(detect, f'{key}.severity', 1)} out of 100 [{detect}]."
     ]
+    if facts.get("severity_label") == "low":
+        parts.append(
+            "Its severity is low: a change this small also shows up by chance in quiet weeks, "
+            "so treat it as noise unless a cause below is supported."
+        )
     slices = facts.get("slices")
     if slices and ev.value(slices, "slice1.orders") is not None:
         parts.append(
@@ -120,6 +164,8 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
                 f"{ev.pp(did, 'ci_low')} to {ev.pp(did, 'ci_high')}) [{did}]"
             )
         parts.append(sentence + ".")
+    if rank and not causes:
+        parts.append(f"No hypothesis of the library is supported by the evidence [{rank}].")
     if facts.get("ruled_out"):
         parts.append(f"Ruled out: {', '.join(facts['ruled_out'])} [{rank}].")
     for missing in facts.get("not_testable", []):
@@ -162,9 +208,14 @@ def _followup(followup: dict[str, Any], ev: _Evidence) -> str:
             f"${ev.fixed(evidence_id, 'cost_usd_per_order', 2)} per order [{evidence_id}]."
         )
     if kind == "plan":
-        return f"Here is the experiment plan [{evidence_id}]."
-    if kind == "show_sql":
-        return followup["text"]
-    if kind == "drill_down":
-        return followup["text"]
+        return (
+            f"The experiment plan [{evidence_id}]: {ev.value(evidence_id, 'unit_label')}, "
+            f"{ev.count(evidence_id, 'n_per_arm')} orders per arm to detect "
+            f"{ev.pp(evidence_id, 'effect')} on the primary metric (power "
+            f"{ev.fixed(evidence_id, 'power', 2)}, two-sided alpha "
+            f"{ev.fixed(evidence_id, 'alpha', 2)}), for at least "
+            f"{ev.count(evidence_id, 'min_days')} days and "
+            f"{ev.count(evidence_id, 'recommended_days')} recommended [{evidence_id}]. "
+            "The full plan (hypothesis, metrics, guardrails, ramp, decision rule) is attached."
+        )
     return followup.get("text", "")

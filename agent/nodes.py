@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
+import json
 import re
 import time
 from collections.abc import Callable
@@ -100,19 +100,9 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
 def route_after_parse(state: AgentState) -> Literal["detect", "follow_up"]:
     """Follow-ups reuse the thread's incident; anything else is a fresh diagnosis."""
     intent = state["parsed"]["intent"]
-    if intent in ("what_if", "plan", "show_sql", "drill_down") and state.get("incident"):
+    if intent in ("what_if", "plan", "show_sql", "drill_down", "unknown") and state.get("incident"):
         return "follow_up"
     return "detect"
-
-
-def _outside_data(parsed: ParsedQuestion, first: dt.date, last: dt.date) -> str | None:
-    if parsed.day is not None and not first <= parsed.day <= last:
-        return (
-            f"{parsed.day:%b} {parsed.day.day}, {parsed.day.year} is outside the data, which "
-            f"covers {first:%b} {first.day}, {first.year} to {last:%b} {last.day}, {last.year}. "
-            "Ask about a day inside that range."
-        )
-    return None
 
 
 @traced("detect")
@@ -121,10 +111,10 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     tools = runtime.context.tools
     parsed = ParsedQuestion.model_validate(state["parsed"])
     span = data_span(tools.con)
-    outside = _outside_data(parsed, span.first.date(), span.last.date())
-    if outside:
-        facts = {"outside_data": outside}
-        return {"facts": facts, "incident": None, "causes": [], "recommendations": []}
+    if parsed.day is not None and not span.first.date() <= parsed.day <= span.last.date():
+        _, item = tools.call("detect_incidents", {"grain": "hour"})  # cites the data's span
+        facts = {"outside_data": {"day": parsed.day.isoformat(), "detect": item.id}}
+        return {"facts": facts, "found": False}  # the thread keeps its incident
     investigation = find_incident(tools, day=parsed.day)
     tools.cache[_INVESTIGATION] = investigation
     facts: dict[str, Any] = {
@@ -132,19 +122,24 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         "question_day": parsed.day.isoformat() if parsed.day else None,
     }
     if investigation.incident is None:
-        return {"facts": facts, "incident": None, "causes": [], "recommendations": []}
+        return {
+            "facts": facts, "found": False, "incident": None, "causes": [],
+            "recommendations": [], "experiment_plan": None,
+        }  # fmt: skip
     localize_incident(tools, investigation)
     incident = investigation.incident
     slices = investigation.slices.slices if investigation.slices else []
     facts.update(
         incident=incident.incident_id,
         primary_cohort=incident.primary_cohort,
+        severity_label=incident.severity_label,
         slices=investigation.slices_id if slices else None,
         top_slice=slices[0].description if slices else incident.primary_cohort,
         slice_metric_label=METRICS[incident.slice_metric].label.lower(),
     )
     return {
         "facts": facts,
+        "found": True,
         "incident": {
             "id": incident.incident_id,
             "start": incident.start.isoformat(),
@@ -176,7 +171,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 def route_after_detect(state: AgentState) -> Literal["hypothesize", "narrate"]:
     """The short path: no incident (or a day outside the data) goes straight to the answer."""
-    return "hypothesize" if state.get("incident") else "narrate"
+    return "hypothesize" if state.get("found") else "narrate"
 
 
 @traced("hypothesize")
@@ -246,7 +241,7 @@ def rank_causes(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
 
 
 def _cause_facts(cause: Any, investigation: Investigation, ledger: Any) -> dict[str, Any]:
-    hypothesis = LIBRARY[cause.kind]
+    hypothesis = investigation.library[cause.kind]  # as tested on this data (fallbacks)
     primary = next(
         (e for e in cause.evidence if ledger.get(e).tool == "driver_shift"
          and ledger.get(e).args.get("driver") == hypothesis.primary.driver),
@@ -371,6 +366,9 @@ def follow_up(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
             output, item = tools.call("experiment_plan", _plan_arguments(state, action))
             facts["followup"] = {"kind": "plan", "evidence": item.id}
             return {"facts": facts, "experiment_plan": output.markdown}
+        if parsed.intent == "unknown":
+            facts["followup"] = {"kind": "help", "text": _HELP}
+            return {"facts": facts}
         if parsed.intent == "show_sql":
             facts["followup"] = {"kind": "show_sql", "text": _sql_answer(state, tools)}
             return {"facts": facts}
@@ -390,16 +388,29 @@ def _undo_action(state: AgentState) -> str:
     return "eta_buffer"
 
 
+_HELP = (
+    "I did not recognize a question there. About this incident you can ask: what if we cut the "
+    "batching threshold back (or another action), write the experiment plan, show me the SQL, "
+    "or which stores (regions, hours) are worst. A new question with a day starts a new diagnosis."
+)
+
+
 def _sql_answer(state: AgentState, tools: Any) -> str:
+    """The trace of this conversation: every tool call in order, and the SQL that ran."""
+    calls = [
+        f"{item.id} {item.tool}({json.dumps(item.args, default=str, sort_keys=True)[:160]})"
+        for item in tools.ledger.items
+    ]
+    text = (
+        "Every number in this conversation came from these tool calls, in order; the typed "
+        "tools run the queries of the metric registry in analytics/, and hand-written "
+        "drill-down SQL is shown below it.\n\n```text\n" + "\n".join(calls) + "\n```"
+    )
     ran = [item for item in tools.ledger.items if item.sql]
     if not ran:
-        return (
-            "No hand-written SQL ran in this conversation: the numbers come from typed tools "
-            "whose queries live in analytics/ (metrics registry, driver shifts, slice finder). "
-            "Ask a drill-down question (e.g. which stores are worst?) to run SQL you can see."
-        )
-    blocks = [f"[{item.id}] {item.summary}\n```sql\n{item.sql}\n```" for item in ran]
-    return "The SQL that ran in this conversation:\n\n" + "\n\n".join(blocks)
+        return text + "\n\nNo drill-down SQL ran yet: ask e.g. which stores are worst?"
+    blocks = [f"{item.id} ({item.tool}):\n```sql\n{item.sql}\n```" for item in ran]
+    return text + "\n\nDrill-down SQL:\n\n" + "\n\n".join(blocks)
 
 
 _DIMENSION_WORDS = {"store": "store_id", "stores": "store_id", "region": "region",
@@ -426,7 +437,7 @@ def _drill_down(
     answers = []
     for sql in queries:
         output, item = tools.call("run_sql", {"sql": sql, "reason": state["question"][:200]})
-        answers.append(_rows_text(output, item.id))
+        answers.append(_rows_text(output, item.id) + f"\n\n```sql\n{item.sql or sql}\n```")
     return "\n".join(answers), notes
 
 

@@ -15,6 +15,10 @@ from tools.base import ToolContext
 from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
 MAX_QUESTION_CHARS = 4000
+_CONTRACT_DEFAULTS: dict[str, Any] = {
+    "incident": None, "causes": list, "recommendations": list, "experiment_plan": None,
+    "evidence": list, "grounding": dict, "trace": list, "notes": list,
+}  # fmt: skip
 
 
 class Agent:
@@ -44,6 +48,8 @@ class Agent:
             max_narrations=self.settings.narrative_attempts,
         )
         output = dict(graph.invoke({"question": question}, config, context=context))
+        for key, empty in _CONTRACT_DEFAULTS.items():
+            output.setdefault(key, empty() if callable(empty) else empty)
         output["notes"] = [*self.notes, *output.get("notes", [])]
         output["backend"] = self.backend.name
         return output

@@ -42,6 +42,7 @@ class AgentState(TypedDict, total=False):
     question: str  # this turn's question
     parsed: dict[str, Any]  # the parsed question (intent, day, metric, filters, action)
     turn: int  # 1 for the first question of a thread
+    found: bool  # this turn's detection found an incident to investigate
     incident: dict[str, Any] | None  # the incident under investigation (kept across turns)
     incident_summary: dict[str, Any] | None  # the incident as the tools reported it
     sites: list[dict[str, Any]]  # slices where hypotheses are tested
