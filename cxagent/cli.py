@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analytics.cohorts import CohortError
-from analytics.metrics import CX_SCORE, MetricError, metric_frame
+from analytics.metrics import CX_SCORE, MetricError, cx_coverage, metric_frame, metric_gaps
 from data.generator import WorldExistsError, generate_world
 from data.scenario import ScenarioError, load_scenario, parse_scenario
 from data.warehouse import WarehouseError, open_warehouse
@@ -88,7 +89,7 @@ def _parse_filters(filters: list[str]) -> dict[str, list[str | int]]:
 
 
 def _bar(value: float, low: float, high: float, width: int = 12) -> str:
-    if high <= low:
+    if not all(map(math.isfinite, (value, low, high))) or high <= low:
         return ""
     filled = round((value - low) / (high - low) * width)
     return "█" * max(1, filled)
@@ -115,6 +116,7 @@ def cx(
             filters=_parse_filters(where or []),
             group_by=[by] if by else [],
         )
+        coverage, gaps = cx_coverage(con), metric_gaps(con)
     except USER_ERRORS as error:
         raise _fail(error) from None
     if last:
@@ -127,7 +129,9 @@ def cx(
         "refund_rate": "refund",
         "support_rate": "support",
         "rating": "stars",
+        "duration_min": "minutes",
     }
+    columns = {name: header for name, header in columns.items() if name not in gaps}
     table = Table(title=f"CX by {grain}" + (f" and {by}" if by else ""), title_justify="left")
     table.add_column("period", no_wrap=True)
     if by:
@@ -143,14 +147,19 @@ def cx(
         cells = [period] + ([str(getattr(row, by))] if by else [])
         cells += [
             f"{row.orders:,}",
-            f"{getattr(row, CX_SCORE):.2f}",
+            f"{getattr(row, CX_SCORE):.2f}" if math.isfinite(getattr(row, CX_SCORE)) else "n/a",
             _bar(getattr(row, CX_SCORE), low, high),
         ]
         for name in columns:
             value = getattr(row, name)
-            cells.append(f"{value:.2f}" if name == "rating" else f"{100 * value:.1f}%")
+            if name in ("rating", "duration_min"):
+                cells.append(f"{value:.{2 if name == 'rating' else 1}f}")
+            else:
+                cells.append(f"{100 * value:.1f}%")
         table.add_row(*cells)
     console.print(table)
+    if coverage.missing:
+        console.print(f"{coverage.describe()}.", highlight=False, markup=False)
 
 
 @app.command()
@@ -297,6 +306,7 @@ def ask(
     from rich.markdown import Markdown
 
     from agent.service import Agent
+    from agent.trace import trace_export
 
     try:
         agent = Agent(world)
@@ -305,13 +315,21 @@ def ask(
         raise _fail(error) from None
     agent.close()
     if trace:
-        trace.write_text(json.dumps(result.get("trace", []), indent=2, default=str))
+        trace.write_text(json.dumps(trace_export(result), indent=2, default=str))
     if plan_out and result.get("experiment_plan"):
         plan_out.write_text(result["experiment_plan"])
     if as_json:
         typer.echo(json.dumps(result, default=str))
         return
-    console.print(Markdown(result.get("answer") or "(no answer)"))
+    _print_answer(result, Markdown)
+    if trace:
+        console.print(f"[dim]trace written to {trace}[/]")
+    if plan_out and result.get("experiment_plan"):
+        console.print(f"[dim]experiment plan written to {plan_out}[/]")
+
+
+def _print_answer(result: dict, markdown: type) -> None:
+    console.print(markdown(result.get("answer") or "(no answer)"))
     grounding = result.get("grounding", {})
     console.print(
         f"[dim]grounding: {grounding.get('grounded', 0)}/{grounding.get('numbers', 0)} numbers "
@@ -320,6 +338,112 @@ def ask(
     )
     for note in result.get("notes", []):
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command()
+def chat(
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+) -> None:
+    """A conversation in the terminal: follow-ups reuse the incident and evidence (empty line or
+    Ctrl-D ends it)."""
+    from rich.markdown import Markdown
+
+    from agent.service import Agent
+
+    try:
+        agent = Agent(world)
+    except (*USER_ERRORS, ValueError) as error:
+        raise _fail(error) from None
+    console.print(
+        "[dim]ask e.g. why did CX drop on Jan 4? · what if we cut the batching threshold back? "
+        "· write the experiment plan · which stores are worst?[/]"
+    )
+    try:
+        while question := console.input("[bold]> [/]").strip():
+            _print_answer(agent.ask(question, thread_id="terminal"), Markdown)
+    except (EOFError, KeyboardInterrupt):
+        console.print()
+    finally:
+        agent.close()
+
+
+@app.command("eval")
+def eval_suite(
+    suite: Annotated[
+        Path | None, typer.Option(help="Suite directory (default: evals/scenarios).")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+    markdown: Annotated[Path | None, typer.Option(help="Write the Markdown report here.")] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only this scenario (repeatable).")
+    ] = None,
+    random: Annotated[int | None, typer.Option(help="Run N random scenarios instead.")] = None,
+    seed: Annotated[int, typer.Option(help="First seed of the random scenarios.")] = 0,
+    orders_per_day: Annotated[int, typer.Option(help="Size of random worlds.")] = 10_000,
+    llm: Annotated[str, typer.Option(help="Agent backend: offline or openai.")] = "offline",
+    jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+) -> None:
+    """Run the seeded scenario suite against its ground truth; print the table, write JSON and
+    Markdown; exit 1 when a scenario misses its expected findings."""
+    from evals.command import run_eval
+    from evals.suite import SUITE_DIR
+
+    if llm not in ("offline", "openai"):
+        raise _fail(ValueError(f"--llm must be offline or openai, not {llm!r}"))
+    code = run_eval(
+        console, suite or SUITE_DIR, json_path, markdown, only, random, seed, orders_per_day,
+        llm, jobs,  # type: ignore[arg-type]
+    )  # fmt: skip
+    raise typer.Exit(code=code)
+
+
+@app.command()
+def ingest(
+    mapping: Annotated[Path, typer.Option(help="Mapping file (YAML): sources, columns, zones.")],
+    out: Annotated[Path, typer.Option(help="Directory to write the world to.")],
+) -> None:
+    """Build a world from your own CSV/Parquet files through a mapping file (see README, "Use
+    your own data"); print the data-quality report and what the data can support."""
+    from analytics.alarms import choose_grain
+    from analytics.metrics import cx_coverage, metric_gaps
+    from data.ingest import IngestError
+    from data.ingest import ingest as ingest_world
+    from data.mapping import MappingError
+    from data.quality import QUALITY_FILE
+
+    try:
+        result = ingest_world(mapping, out)
+        with open_warehouse(out) as con:
+            coverage, gaps, grain = cx_coverage(con), metric_gaps(con), choose_grain(con)
+    except (IngestError, MappingError, *USER_ERRORS) as error:
+        raise _fail(error) from None
+    counts = ", ".join(f"{name} {rows:,}" for name, rows in result.row_counts.items())
+    console.print(f"wrote {out} in {result.seconds:.1f} s: {counts}", highlight=False)
+    console.print(result.report.render(), highlight=False, markup=False)
+    console.print(f"{coverage.describe()}.", highlight=False, markup=False)
+    if gaps:
+        console.print(f"unavailable metrics: {', '.join(gaps)}", highlight=False)
+    console.print(f"detection grain: {grain.grain} ({grain.reason})", highlight=False)
+    console.print(f"report saved to {out / QUALITY_FILE}", highlight=False)
+
+
+@app.command()
+def serve(
+    world: Annotated[
+        Path | None, typer.Option(help="World directory (default: worlds/demo, made if absent).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0: all).")] = "127.0.0.1",
+) -> None:
+    """Start the workbench: the Gradio UI at / and the REST API under /api (docs at /docs)."""
+    from cxagent.web.server import serve as serve_workbench
+
+    try:
+        serve_workbench(world, host=host, port=port)
+    except USER_ERRORS as error:
+        raise _fail(error) from None
 
 
 @app.callback()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -100,3 +101,44 @@ def test_rca_of_a_missing_world_directory_exits_2_with_a_one_line_error(tmp_path
     result = _cxagent("rca", "--world", missing)
 
     _assert_one_line_error(result, "no warehouse")
+
+
+def test_ask_json_follows_the_contract_and_exports_trace_and_plan(
+    demo_world: Path, tmp_path: Path
+) -> None:
+    trace, plan = tmp_path / "trace.json", tmp_path / "plan.md"
+    run = _cxagent(
+        "ask", "why did CX drop on Jan 4?", "--world", demo_world, "--json",
+        "--trace", trace, "--plan-out", plan,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["causes"][0]["kind"] == "batching_threshold"
+    assert result["grounding"]["ok"] and result["incident"]["start"].startswith("2026-01-04")
+    exported = json.loads(trace.read_text())
+    assert [node["node"] for node in exported["nodes"]][:2] == ["parse_question", "detect"]
+    calls = [call for node in exported["nodes"] for call in node["tool_calls"]]
+    assert [call["id"] for call in calls] == [item["id"] for item in result["evidence"]]
+    detect = calls[0]
+    assert detect["tool"] == "detect_incidents" and "grain" in detect["args"]
+    assert detect["figures"]["incidents"] >= 1 and detect["seconds"] >= 0
+    assert plan.read_text().startswith("# Experiment plan")
+
+
+def test_ask_prints_a_cited_answer_and_chat_keeps_the_thread(demo_world: Path) -> None:
+    run = _cxagent("ask", "why did CX drop on Jan 4?", "--world", demo_world)
+    assert run.returncode == 0, run.stderr
+    assert "batching" in run.stdout and "[E" in run.stdout and "(ok)" in run.stdout
+    chat = subprocess.run(
+        [str(CXAGENT), "chat", "--world", str(demo_world)],
+        input="why did CX drop on Jan 4?\nwhat if we cut the batching threshold back?\n\n",
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    assert "Reduce the batching threshold" in chat.stdout and "CX +" in chat.stdout
+
+
+def test_ask_on_a_missing_world_exits_2_with_a_one_line_error(tmp_path: Path) -> None:
+    run = _cxagent("ask", "why did CX drop on Jan 4?", "--world", tmp_path / "nowhere")
+    assert run.returncode == 2
+    assert run.stderr.startswith("error:") and "Traceback" not in run.stderr
