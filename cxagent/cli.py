@@ -341,6 +341,54 @@ def _print_answer(result: dict, markdown: type) -> None:
 
 
 @app.command()
+def recommend(
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+    day: Annotated[
+        str | None, typer.Option(help="The incident active on this day (default: most severe).")
+    ] = None,
+    plan_out: Annotated[
+        Path | None, typer.Option(help="Write the top action's experiment plan here.")
+    ] = None,
+) -> None:
+    """Ranked actions for an incident's causes (what-if with 90% intervals, cost, Pareto) and
+    the experiment plan for the top one, from the same pipeline as `ask`."""
+    from agent.service import Agent
+
+    try:
+        when = dt.date.fromisoformat(day) if day else None
+        agent = Agent(world)
+        question = f"why did CX drop on {when.isoformat()}?" if when else "what went wrong?"
+        result = agent.ask(question)
+    except (*USER_ERRORS, ValueError) as error:
+        raise _fail(error) from None
+    agent.close()
+    incident = result.get("incident")
+    if not incident:
+        console.print(result.get("answer") or "no incident found")
+        return
+    causes = ", ".join(
+        f"{c['kind']} ({c['confidence']:.2f})"
+        for c in result["causes"]
+        if c["status"] in ("supported", "weak")
+    )
+    console.print(f"[bold]{incident['id']}[/] · causes: {causes or 'none supported'}")
+    table = Table("#", "action", "addresses", "CX gain [90% CI]", "on-time gain", "$/order",
+                  "Pareto", "tradeoff", "evidence")  # fmt: skip
+    for r in result["recommendations"]:
+        cx, on_time = r["cx_gain"], r["on_time_gain"]
+        table.add_row(
+            str(r["rank"]), r["title"], ", ".join(r["addresses"]),
+            f"{cx['estimate']:+.2f} [{cx['low']:+.2f}, {cx['high']:+.2f}]",
+            f"{100 * on_time['estimate']:+.1f} pp", f"{r['cost_usd_per_order']:.2f}",
+            "yes" if r["pareto"] else "", r["tradeoff"], r["evidence_id"],
+        )  # fmt: skip
+    console.print(table if result["recommendations"] else "no action addresses these causes")
+    if plan_out and result.get("experiment_plan"):
+        plan_out.write_text(result["experiment_plan"])
+        console.print(f"wrote the experiment plan for the top action to {plan_out}")
+
+
+@app.command()
 def chat(
     world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
 ) -> None:

@@ -142,3 +142,17 @@ def test_ask_on_a_missing_world_exits_2_with_a_one_line_error(tmp_path: Path) ->
     run = _cxagent("ask", "why did CX drop on Jan 4?", "--world", tmp_path / "nowhere")
     assert run.returncode == 2
     assert run.stderr.startswith("error:") and "Traceback" not in run.stderr
+
+
+def test_recommend_ranks_reverting_batching_first_and_writes_the_plan(
+    demo_world: Path, tmp_path: Path
+) -> None:
+    plan = tmp_path / "plan.md"
+    run = _cxagent("recommend", "--world", demo_world, "--day", "2026-01-04", "--plan-out", plan)
+    assert run.returncode == 0, run.stderr
+    first_row = next(line for line in run.stdout.splitlines() if line.startswith("│ 1 "))
+    assert "Reduce the batching" in first_row and "yes" in first_row
+    text = plan.read_text()
+    for section in ("## Hypothesis", "## Primary metrics", "## Guardrails",
+                    "## Unit of randomization"):  # fmt: skip
+        assert section in text
