@@ -94,6 +94,9 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         "narrative_attempts": 0,
         "facts": {},
         "answer": "",
+        "grounding": {},
+        "retry": False,
+        "narrator": "",
     }
 
 
@@ -436,6 +439,14 @@ def _drill_down(
         queries = [_drill_down_sql(state["question"], site["filters"], window)]
     answers = []
     for sql in queries:
+        try:
+            output, item = tools.call("run_sql", {"sql": sql, "reason": state["question"][:200]})
+        except ToolError as error:  # an LLM's query that fails validation is skipped, visibly
+            notes.append(f"a proposed drill-down query was refused: {error}")
+            continue
+        answers.append(_rows_text(output, item.id) + f"\n\n```sql\n{item.sql or sql}\n```")
+    if not answers:
+        sql = _drill_down_sql(state["question"], site["filters"], window)
         output, item = tools.call("run_sql", {"sql": sql, "reason": state["question"][:200]})
         answers.append(_rows_text(output, item.id) + f"\n\n```sql\n{item.sql or sql}\n```")
     return "\n".join(answers), notes
@@ -499,6 +510,10 @@ def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             p["text"] + ": " + p["reason"] for p in state["grounding"]["problems"][:10]
         )
         feedback = f"Your previous answer failed the number check: {problems}. Fix every one."
+    followup = state.get("facts", {}).get("followup", {}).get("kind")
+    if followup in ("show_sql", "drill_down", "help", "error"):  # tables and SQL, shown as is
+        answer = template_narrative(state.get("facts", {}), evidence)
+        return {"answer": answer, "narrative_attempts": attempts, "narrator": "template"}
     try:
         answer = backend.narrate(state["question"], state.get("facts", {}), evidence, feedback)
     except LLMFailure as error:

@@ -273,3 +273,20 @@ def test_openai_without_key_or_endpoint_answers_offline_with_a_note(
     assert agent.backend.name == "offline"
     assert any("OPENAI_API_KEY" in note for note in agent.notes)
     agent.close()
+
+
+def test_llm_drill_down_sql_is_validated_and_a_write_is_refused(
+    openai_env, demo_world: Path
+) -> None:
+    agent = Agent(demo_world)
+    with _replay("openai_drilldown") as cassette:
+        agent.ask(DEMO_QUESTION, thread_id="drill")
+        result = agent.ask("which stores are worst?", thread_id="drill")
+    agent.close()
+    assert cassette.all_played
+    assert any("refused" in note and "DROP" in note.upper() for note in result["notes"])
+    calls = [item for item in result["evidence"] if item["tool"] == "run_sql"]
+    assert [item["ok"] for item in calls] == [False, True]  # the refusal is in the ledger too
+    assert "store_id" in calls[1]["sql"]
+    assert re.search(r"store_id S\d+", result["answer"]) and "```sql" in result["answer"]
+    assert result["grounding"]["ok"]
