@@ -1,0 +1,182 @@
+"""The REST API: incidents, their RCA, recommendations and experiment plan, and the agent."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from agent.service import MAX_QUESTION_CHARS
+from cxagent.web.summary import pm_summary
+from cxagent.web.workbench import Analysis, UnknownIncident, Workbench
+from tools.base import ToolError
+
+MARKDOWN = "text/markdown; charset=utf-8"
+
+
+class AskRequest(BaseModel):
+    """A question for the agent; give the same thread_id to follow up on earlier answers."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, examples=["why did CX drop on Jan 4?"]
+    )
+    thread_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Conversation id (a new one is made when absent).",
+    )
+
+
+def json_safe(value: Any) -> Any:
+    """JSON-encodable, with NaN and infinities as null (JSON has no such numbers)."""
+    encoded = jsonable_encoder(value)
+
+    def clean(item: Any) -> Any:
+        if isinstance(item, float) and not math.isfinite(item):
+            return None
+        if isinstance(item, dict):
+            return {key: clean(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [clean(inner) for inner in item]
+        return item
+
+    return clean(encoded)
+
+
+def _respond(value: Any) -> JSONResponse:
+    return JSONResponse(json_safe(value))
+
+
+def _evidence(analysis: Analysis) -> list[dict[str, Any]]:
+    return [item.model_dump(mode="json") for item in analysis.context.ledger.items]
+
+
+def build_router(workbench: Workbench) -> APIRouter:
+    """The /api routes over one workbench."""
+    router = APIRouter(prefix="/api", tags=["cx-agent"])
+
+    def known(incident_id: str) -> None:
+        try:
+            workbench.incident(incident_id)
+        except UnknownIncident as error:
+            raise HTTPException(status_code=404, detail=str(error)) from None
+
+    @router.get("/health")
+    def health() -> JSONResponse:
+        """Liveness, the world served and its data span."""
+        overview = workbench.overview()
+        return _respond(
+            {
+                "status": "ok",
+                "world": str(workbench.world_dir),
+                "backend": workbench.agent.backend.name,
+                "data_start": overview.detection.data_start,
+                "data_end": overview.detection.data_end,
+                "incidents": len(overview.detection.incidents),
+            }
+        )
+
+    @router.get("/incidents")
+    def incidents() -> JSONResponse:
+        """Incidents detected on the hourly series, most severe first."""
+        detection = workbench.overview().detection
+        return _respond(
+            {
+                "as_of": detection.as_of,
+                "series_scanned": detection.series_scanned,
+                "incidents": [i.model_dump() for i in detection.incidents],
+            }
+        )
+
+    @router.get("/incidents/{incident_id}")
+    def incident(incident_id: str) -> JSONResponse:
+        """One incident and the slices that carry its drop."""
+        known(incident_id)
+        try:
+            slices, item = workbench.slices(incident_id)
+        except ToolError as error:
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        return _respond(
+            {
+                "incident": workbench.incident(incident_id).model_dump(),
+                "slices": slices.model_dump(),
+                "evidence": item.model_dump(mode="json"),
+            }
+        )
+
+    @router.get("/rca/{incident_id}")
+    def rca(incident_id: str) -> JSONResponse:
+        """Root-cause analysis: ranked causes, the Markdown report and its evidence."""
+        known(incident_id)
+        analysis = workbench.analysis(incident_id)
+        causes = analysis.investigation.causes
+        return _respond(
+            {
+                "incident_id": incident_id,
+                "causes": [c.model_dump() for c in causes.causes] if causes else [],
+                "causes_evidence": analysis.investigation.causes_id,
+                "report": analysis.report,
+                "evidence": _evidence(analysis),
+                "notes": analysis.investigation.notes,
+            }
+        )
+
+    @router.get("/recommendations/{incident_id}")
+    def recommendations(incident_id: str) -> JSONResponse:
+        """Actions for the supported causes, with what-if gains, costs and the Pareto flag."""
+        known(incident_id)
+        analysis = workbench.recommendations(incident_id)
+        ranked = analysis.recommendations
+        return _respond(
+            {
+                "incident_id": incident_id,
+                "scope": analysis.scope,
+                "recommendations": [r.model_dump() for r in ranked.recommendations]
+                if ranked
+                else [],
+                "evidence_id": analysis.recommendations_id,
+                "notes": analysis.notes,
+            }
+        )
+
+    @router.get("/plan/{incident_id}", response_class=PlainTextResponse)
+    def plan(
+        incident_id: str,
+        action: str | None = Query(default=None, description="Default: the top recommendation."),
+    ) -> PlainTextResponse:
+        """The experiment plan (Markdown) for the top recommendation or a given action."""
+        known(incident_id)
+        try:
+            output, _ = workbench.plan(incident_id, action)
+        except ToolError as error:
+            status = 422 if action else 409
+            raise HTTPException(status_code=status, detail=str(error)) from None
+        return PlainTextResponse(
+            output.markdown,
+            media_type=MARKDOWN,
+            headers={
+                "Content-Disposition": f'attachment; filename="experiment_plan_{incident_id}.md"'
+            },
+        )
+
+    @router.get("/summary/{incident_id}", response_class=PlainTextResponse)
+    def summary(incident_id: str) -> PlainTextResponse:
+        """The product manager's brief of the incident (Markdown)."""
+        known(incident_id)
+        return PlainTextResponse(pm_summary(workbench, incident_id), media_type=MARKDOWN)
+
+    @router.post("/ask")
+    def ask(request: AskRequest) -> JSONResponse:
+        """Ask the agent; the answer cites evidence ids (the `cxagent ask --json` object)."""
+        thread_id = request.thread_id or uuid.uuid4().hex
+        result = workbench.ask(request.question, thread_id)
+        return _respond({**result, "thread_id": thread_id})
+
+    return router

@@ -1,0 +1,97 @@
+"""The workbench server: one FastAPI app with the REST API under /api and the Gradio UI at /."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from agent.settings import AgentSettings
+from cxagent.web.api import build_router
+from cxagent.web.chat import CITATION_SCRIPT
+from cxagent.web.ui import CSS, build_ui
+from cxagent.web.workbench import Workbench
+
+DEFAULT_WORLD = Path("worlds/demo")  # where `make demo` puts the demo world
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 7860
+
+
+def resolve_world(world: Path | None, say: Callable[[str], None] = print) -> Path:
+    """The world to serve: the given one, else the demo world (generated on first use)."""
+    if world is not None:
+        return world
+    if not (DEFAULT_WORLD / "world.json").is_file():
+        from data.generator import generate_world
+        from data.scenario import load_scenario
+
+        say(f"no world given: generating the demo world into {DEFAULT_WORLD} (about 10 s)")
+        generate_world(load_scenario("demo"), DEFAULT_WORLD)
+    return DEFAULT_WORLD
+
+
+def _plotly_chunks() -> list[str]:
+    """Gradio's Plotly chunk(s): 4.6 MB that the dashboard's first render waits to fetch and
+    compile, which the page would otherwise start only once the app has mounted."""
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    return [chunk.name for chunk in sorted(assets.glob("PlotlyPlot-*.js"))]
+
+
+def create_app(world: Path | str, settings: AgentSettings | None = None) -> FastAPI:
+    """The FastAPI app serving one world: /api/* (docs at /docs) and the Gradio UI at /.
+
+    Computes the world's overview (incidents, CX series, changes) before it returns, so the
+    dashboard is part of the first page a browser gets."""
+    workbench = Workbench(world, settings)
+    app = FastAPI(
+        title="cx-agent",
+        description="Why did customer experience drop? Incidents, root causes with evidence, "
+        "recommendations with tradeoffs, experiment plans, and the agent.",
+        version="0.1.0",
+    )
+    app.state.workbench = workbench
+    app.include_router(build_router(workbench))
+    preload = ", ".join(f"</assets/{name}>; rel=modulepreload" for name in _plotly_chunks())
+
+    @app.middleware("http")
+    async def preload_plotly(request: Request, call_next: Any) -> Response:
+        response = await call_next(request)
+        if preload and request.url.path == "/":
+            response.headers["Link"] = preload
+        return response
+
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(workbench.export_dir / "gradio"))
+    app = gr.mount_gradio_app(
+        app,
+        build_ui(workbench),
+        path="/",
+        allowed_paths=[str(workbench.export_dir)],
+        css=CSS,
+        head=CITATION_SCRIPT,
+        footer_links=["api"],
+    )
+    return app
+
+
+def serve(world: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+    """Start the UI and the REST API (blocks until interrupted)."""
+    chosen = resolve_world(world)
+    app = create_app(chosen)
+    print(f"cx-agent workbench on http://{host}:{port}/ (REST docs at /docs), world {chosen}")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python app.py [--world DIR] [--host H] [--port N]`."""
+    parser = argparse.ArgumentParser(description="cx-agent workbench: UI and REST API")
+    parser.add_argument("--world", type=Path, default=None, help="World directory (default: demo)")
+    parser.add_argument("--host", default=DEFAULT_HOST)
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    arguments = parser.parse_args(argv)
+    serve(arguments.world, arguments.host, arguments.port)

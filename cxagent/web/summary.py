@@ -1,0 +1,175 @@
+"""The product manager's brief of an incident: what broke, for whom, since when, what it costs,
+what to do and how urgent it is, in business terms (no model internals or test statistics)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cxagent.web.workbench import Workbench
+from tools.base import ToolError
+from tools.hypotheses import LIBRARY
+from tools.recommend import MARGIN_PER_ORDER_USD
+
+PLAIN_CAUSES = {
+    "batching_threshold": "a batching policy change: more orders share one courier trip, "
+    "with longer detours",
+    "prep_time_drift": "stores are taking longer to prepare orders",
+    "dasher_shortage": "too few couriers are online for the demand",
+    "inventory_drop": "items are out of stock more often, so more are substituted or missing",
+    "eta_model_bias": "the delivery time we promise customers became too optimistic",
+    "demand_surge": "an unusual surge of orders (e.g. weather) that the fleet could not absorb",
+}
+PRIORITY = {
+    "high": ("P1", "decide today"),
+    "medium": ("P2", "decide this week"),
+    "low": ("P3", "monitor"),
+}
+
+
+def describe_scope(filters: dict[str, list[Any]]) -> str:
+    """'grocery orders placed 18:00-20:59 in all regions' from cohort filters."""
+    parts = []
+    if "category" in filters:
+        parts.append("/".join(map(str, filters["category"])) + " orders")
+    else:
+        parts.append("orders")
+    if "basket_size" in filters:
+        parts.append("with " + "/".join(map(str, filters["basket_size"])) + " baskets")
+    if "daypart" in filters:
+        parts.append("at " + "/".join(str(v).replace("_", " ") for v in filters["daypart"]))
+    if "hour" in filters:
+        hours = sorted(int(h) for h in filters["hour"])
+        if hours == list(range(hours[0], hours[-1] + 1)):
+            parts.append(f"placed {hours[0]:02d}:00-{hours[-1]:02d}:59")
+        else:
+            parts.append("placed in hours " + ", ".join(f"{h:02d}" for h in hours))
+    if "store" in filters:
+        parts.append(f"at {len(filters['store'])} store(s)")
+    if "region" in filters:
+        parts.append("in the " + "/".join(map(str, filters["region"])) + " region(s)")
+    else:
+        parts.append("in all regions")
+    return " ".join(parts)
+
+
+def _confidence(value: float) -> str:
+    return "high" if value >= 0.8 else ("medium" if value >= 0.5 else "low")
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def pm_summary(workbench: Workbench, incident_id: str) -> str:
+    """Markdown brief of one incident for a product manager."""
+    analysis = workbench.recommendations(incident_id)
+    incident = analysis.incident
+    scope = analysis.scope
+    who = describe_scope(scope)
+    on_time = workbench.window_change(incident_id, "on_time_rate", scope)
+    canceled = workbench.window_change(incident_id, "cancellation_rate", scope)
+    orders, days = on_time["incident_orders"], max(on_time["incident_days"], 1)
+    extra_late = max(0.0, -on_time["delta"]) * orders
+    extra_canceled = max(0.0, canceled["delta"]) * orders
+    priority, urgency = PRIORITY.get(incident.severity_label, ("P3", "monitor"))
+    if incident.end is None and incident.severity_label != "low":
+        urgency += "; still ongoing"
+    delay = incident.detection_delay_hours
+    lines = [
+        f"# Incident brief: {incident_id}",
+        "",
+        f"**Priority {priority}** ({urgency}). Severity {incident.severity:.0f} of 100.",
+        "",
+        "## What broke",
+        "",
+        f"Deliveries arrive late more often: {_pct(on_time['baseline'])} of {who} arrived on "
+        f"time in the two weeks before, {_pct(on_time['incident'])} since the incident began. "
+        f"Cancellations went from {_pct(canceled['baseline'])} to {_pct(canceled['incident'])}.",
+        "",
+        "## Who is affected",
+        "",
+        f"{who[0].upper() + who[1:]}: {orders:,} orders so far (about {orders / days:,.0f} a day).",
+        "",
+        "## Since when",
+        "",
+        f"Since {incident.start:%a %b %d, %H:%M}; we noticed it {delay:.0f} hour(s) later "
+        f"({incident.detected_at:%b %d %H:%M}). "
+        + (f"It ended {incident.end:%b %d %H:%M}." if incident.end else "It is still going on."),
+        "",
+        "## Impact",
+        "",
+        f"- About {extra_late:,.0f} more late orders and {extra_canceled:,.0f} more "
+        "cancellations than the usual rates would give.",
+        f"- About ${extra_canceled * MARGIN_PER_ORDER_USD:,.0f} of contribution margin lost to "
+        f"the extra cancellations (at ${MARGIN_PER_ORDER_USD:.2f} per order, a planning "
+        "assumption), plus the repeat orders that late deliveries cost, which this does not count.",
+        f"- The customer-experience score of the worst-hit group fell from "
+        f"{incident.cx_expected:.1f} (expected) to {incident.cx_observed:.1f} of 100.",
+        "",
+        "## Why",
+        "",
+    ]
+    leading = analysis.leading_causes()
+    if not leading:
+        lines.append("No cause stands out yet; the engineers are still investigating.")
+    for rank, cause in enumerate(leading[:3], start=1):
+        plain = PLAIN_CAUSES.get(cause.kind, cause.title)
+        change = _logged_change(analysis, cause.kind)
+        lines.append(
+            f"{rank}. {'Main cause' if rank == 1 else 'Also contributing'}: {plain} "
+            f"({_confidence(cause.confidence)} confidence)." + (f" {change}" if change else "")
+        )
+    lines += ["", "## Recommended action", ""]
+    ranked = analysis.recommendations.recommendations if analysis.recommendations else []
+    if not ranked:
+        lines.append("No action to recommend until a cause is confirmed.")
+    for position, action in enumerate(ranked[:2]):
+        daily = action.cost_usd_per_order * orders / days
+        lead = "**Do**" if position == 0 else "Alternative"
+        cost = (
+            f", about ${action.cost_usd_per_order:.2f} per order (${daily:,.0f} a day at "
+            "current volume)"
+            if action.cost_usd_per_order >= 0.005
+            else ""
+        )
+        lines.append(
+            f"- {lead}: {action.title[0].lower() + action.title[1:]}. Expected for these "
+            f"orders: on-time deliveries {100 * action.on_time_gain.estimate:+.1f} percentage "
+            f"points, experience score {action.cx_gain.estimate:+.1f} points. Tradeoff: "
+            f"{action.tradeoff}{cost}."
+        )
+    if ranked:
+        lines += ["", "## Next step", ""]
+        try:
+            plan, _ = workbench.plan(incident_id)
+            days_figure = plan.numbers.get("recommended_days")
+            duration = f"{days_figure.value:g} days" if days_figure else "two weeks"
+            lines.append(
+                f"Confirm it with a controlled test ({plan.unit_label}) for {duration}, rolled "
+                "out 10% -> 50% -> 100% with automatic rollback if deliveries get worse; the "
+                "engineers' experiment plan has the details."
+            )
+        except ToolError as error:
+            lines.append(f"The experiment plan could not be written: {error}")
+    lines += [
+        "",
+        "---",
+        f"*From cx-agent's analysis of {workbench.world_dir.name}; figures are estimates from "
+        "the order data, with the engineers' evidence behind each.*",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _logged_change(analysis: Any, kind: str) -> str:
+    changes = analysis.investigation.changes
+    if changes is None or kind not in LIBRARY:
+        return ""
+    names = LIBRARY[kind].change_names
+    for change in changes.changes:
+        if change.overlaps_slice and change.name in names:
+            return (
+                f"It follows the change logged {change.change_time:%b %d %H:%M} "
+                f"({change.description or change.name}: {change.old_value} -> {change.new_value})."
+            )
+    return ""
