@@ -86,7 +86,8 @@ def order_features(
     if _has_table(con, "inventory_events") and _has_table(con, "stores"):
         stock_join = (
             "LEFT JOIN (SELECT store_id, CAST(event_time AS DATE) AS day, "
-            "avg(in_stock_prob) AS in_stock_prob FROM inventory_events GROUP BY 1, 2) s "
+            "avg(CAST(in_stock_prob AS DECIMAL(18, 12))) AS in_stock_prob "
+            "FROM inventory_events GROUP BY 1, 2) s "
             "ON s.store_id = f.store_id AND s.day = f.day"
         )
     else:
@@ -102,7 +103,9 @@ def order_features(
         "OR (order_time >= ? AND order_time < ?))) "
         "SELECT CASE WHEN f.order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
         f"{outcome} AS outcome, {', '.join(columns)} "
-        f"FROM f CROSS JOIN usual v {stock_join}"
+        f"FROM f CROSS JOIN usual v {stock_join} "
+        # A fixed row order: the seeded sample draws rows by position.
+        "ORDER BY f.order_id"
     )
     return con.execute(sql, [*baseline, *parameters, *baseline, *incident, incident[0]]).df()
 

@@ -9,6 +9,7 @@ approximation, orders as independent units: a heuristic where orders share a sto
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ _INVENTORY = (
     "e.store_id, CAST(NULL AS VARCHAR) AS basket_size, CAST(NULL AS VARCHAR) AS daypart, "
     "{value} AS x FROM inventory_events e JOIN stores s ON s.store_id = e.store_id"
 )
+
+# Fixed-point type for exact sums (order-independent, unlike floating-point ones).
+_EXACT = "DECIMAL(38, 12)"
 
 
 @dataclass(frozen=True)
@@ -200,18 +204,29 @@ def _group_stats(
             + tagged.replace("AS w, t, x", "AS w, t, region, x", 1)
             + ") seasonal"
         )
+    # Sums of fixed-point values are exact, so they do not depend on the order in which DuckDB's
+    # threads add rows up (floating-point sums do, in their last bits).
     sql = (
-        f"SELECT in_slice, w, count(x) AS n, avg(x) AS mean, var_samp(x) AS variance "
-        f"FROM ({tagged}) s WHERE w IS NOT NULL GROUP BY 1, 2"
+        f"SELECT in_slice, w, count(x) AS n, sum(CAST(x AS {_EXACT})) AS s1, "
+        f"sum(CAST(x * x AS {_EXACT})) AS s2 FROM ({tagged}) s WHERE w IS NOT NULL GROUP BY 1, 2"
     )
     result = {}
-    for in_slice, window, n, mean, variance in con.execute(
+    for in_slice, window, n, s1, s2 in con.execute(
         sql, [*parameters, *window_parameters]
     ).fetchall():
-        result[(bool(in_slice), window)] = GroupStats(
-            float(n), float(mean) if mean is not None else math.nan, float(variance or 0.0)
-        )
+        result[(bool(in_slice), window)] = _moments(n, s1, s2)
     return result
+
+
+def _moments(n: int, s1: decimal.Decimal | None, s2: decimal.Decimal | None) -> GroupStats:
+    """Mean and sample variance from the count, sum and sum of squares (exact decimals)."""
+    if not n or s1 is None or s2 is None:
+        return GroupStats(float(n), math.nan, 0.0)
+    with decimal.localcontext() as exact:
+        exact.prec = 60
+        mean = s1 / n
+        variance = (s2 - s1 * mean) / (n - 1) if n > 1 else decimal.Decimal(0)
+    return GroupStats(float(n), float(mean), max(0.0, float(variance)))
 
 
 def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[float, float, float]:

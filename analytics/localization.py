@@ -3,12 +3,16 @@
 Builds leaves (one per region x category x hour x basket size x store) of a share metric's bad
 events in the incident window and a baseline window before it, and runs the slice finder.
 Slices are reported in the metric's own orientation (on-time rate falls, not late rate rises).
+`localize_volume` runs the same search on order volume: where orders per hour rose against the
+same hours of the trailing weeks (a demand surge), the day's overall level factored out; and
+`lead_with_surge` puts such a slice first when it carries the metric's drop, since a surge's
+harm spreads over its whole scope while the late orders cluster in its most fragile corner.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -30,6 +34,18 @@ from analytics.slicing import (
 
 SLICE_DIMENSIONS: tuple[str, ...] = ("region", "category", "hour", "basket_size", "store")
 BASELINE_DAYS = 14
+VOLUME = "orders_per_hour"
+# Volume is searched without basket size: a surge comes with a place and a time (weather, an
+# event, a promotion), and one more attribute dilutes two weeks of hourly counts.
+VOLUME_DIMENSIONS: tuple[str, ...] = ("region", "category", "hour", "store")
+BASELINE_WEEKS = 2
+# A volume slice leads an incident when orders per hour rose by at least this much in it (a
+# material surge, not the few-percent drift of a busy week) and it holds at least this share of
+# the top slice's excess bad events.
+SURGE_MIN_RISE = 0.15
+SURGE_CARRIED_SHARE = 0.5
+_WEEK = dt.timedelta(days=7)
+_DAY = dt.timedelta(days=1)
 
 
 class LocalizationError(ValueError):
@@ -52,16 +68,30 @@ class LocalizedSlice:
     mix_effect: float
     p_value: float
     q_value: float
+    volume_change: float | None = None  # relative change of orders per hour, for volume slices
 
     def describe(self) -> str:
         """E.g. 'category=grocery, hour=18-20'."""
         parts = []
         for name, values in self.filters.items():
             if name == "hour" and len(values) > 1:
-                parts.append(f"hour={min(values):02d}-{max(values):02d}")
+                first, last = _hour_run(values)
+                parts.append(f"hour={first:02d}-{last:02d}")
             else:
                 parts.append(f"{name}={'/'.join(str(v) for v in values)}")
         return ", ".join(parts)
+
+
+def _hour_run(hours: list) -> tuple[int, int]:
+    """First and last hour of a run of hours, wrapping at midnight (23, 0, 1 -> 23, 1)."""
+    present = {int(h) for h in hours}
+    starts = [h for h in sorted(present) if (h - 1) % 24 not in present]
+    if len(starts) != 1:  # not one run: the range it spans
+        return min(present), max(present)
+    last = starts[0]
+    while (last + 1) % 24 in present and (last + 1) % 24 != starts[0]:
+        last = (last + 1) % 24
+    return starts[0], last
 
 
 @dataclass(frozen=True)
@@ -79,6 +109,7 @@ class Localization:
     candidates_tested: int
     slices: tuple[LocalizedSlice, ...]
     search: SliceSearch
+    frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the leaves
 
 
 def leaves(
@@ -153,7 +184,114 @@ def localize(
         max_slices=max_slices,
     )
     flip = METRICS[metric_name].higher_is_better
-    refined = [_hour_band(frame, found) for found in search.slices]
+    return _localization(frame, search, metric_name, start, end, baseline[0], flip)
+
+
+def volume_leaves(
+    con: duckdb.DuckDBPyConnection,
+    window: tuple[dt.datetime, dt.datetime],
+    dimensions: tuple[str, ...] = SLICE_DIMENSIONS,
+    weeks: int = BASELINE_WEEKS,
+) -> tuple[pd.DataFrame, tuple[dt.timedelta, ...]]:
+    """Orders per leaf in the window (cur_num) and in the same hours of `weeks` earlier weeks
+    (base_num), and the shifts used.
+
+    A leaf's units are the marketplace's orders on each day it appears in the window, counted
+    from midnight up to the window's end (cur_den), and the same for the baseline days (base_den),
+    so a leaf's ratio is its share of the day's orders: a day-wide swing in volume (weekday,
+    holiday) moves every leaf alike and the background absorbs it. The shifts are whole weeks,
+    the first one past the window's length, so no baseline hour lies inside the window.
+    """
+    start, end = window
+    first = max(1, -(-(end - start) // _WEEK))
+    shifts = tuple(_WEEK * (first + k) for k in range(weeks))
+    days = pd.date_range(start.date(), (end - dt.timedelta(microseconds=1)).date(), freq="D")
+    # Orders from midnight up to the window's end (the whole day before the last day).
+    cuts = [min(_DAY, end - day.to_pydatetime()) for day in days]
+    totals_sql = ", ".join(
+        "count(*) FILTER (WHERE order_time >= ? AND order_time < ?)"
+        for _ in range(len(days) * (len(shifts) + 1))
+    )
+    bounds = [
+        bound
+        for day, cut in zip(days, cuts, strict=True)
+        for shift in (dt.timedelta(0), *shifts)
+        for bound in (day.to_pydatetime() - shift, day.to_pydatetime() - shift + cut)
+    ]
+    day_totals = np.array(
+        con.execute(f"SELECT {totals_sql} FROM order_facts", bounds).fetchone(), dtype=float
+    ).reshape(len(days), len(shifts) + 1)
+
+    columns = ", ".join(f"{dimension_column(d)} AS {d}" for d in dimensions)
+    which = " ".join(
+        f"WHEN order_time >= ? AND order_time < ? THEN {k}" for k in range(len(shifts) + 1)
+    )
+    window_bounds = [
+        b for shift in (dt.timedelta(0), *shifts) for b in (start - shift, end - shift)
+    ]
+    keys = ", ".join(str(i + 1) for i in range(len(dimensions) + 1))
+    counts = con.execute(
+        f"SELECT {columns}, CASE {which} END = 0 AS current, count(*) AS orders "
+        f"FROM order_facts WHERE current IS NOT NULL GROUP BY {keys}",
+        window_bounds,
+    ).df()
+    counts = counts.dropna(subset=list(dimensions))
+    wide = counts.pivot_table(
+        index=list(dimensions), columns="current", values="orders", aggfunc="sum", fill_value=0
+    )
+    frame = pd.DataFrame(index=wide.index)
+    frame[CUR_NUM] = wide.get(True, 0.0)
+    frame[BASE_NUM] = wide.get(False, 0.0)
+    frame = frame.reset_index()
+    # Units: the day totals of the days on which the leaf's hour lies in the window.
+    in_window = np.ones((len(frame), len(days)), dtype=bool)
+    if "hour" in dimensions:
+        hour_starts = (
+            np.array([d.to_pydatetime() for d in days])[None, :]
+            + np.array([dt.timedelta(hours=int(h)) for h in frame["hour"]])[:, None]
+        )
+        in_window = (hour_starts < end) & (hour_starts + dt.timedelta(hours=1) > start)
+    frame[CUR_DEN] = in_window @ day_totals[:, 0]
+    frame[BASE_DEN] = in_window @ day_totals[:, 1:].sum(axis=1)
+    return frame, shifts
+
+
+def localize_volume(
+    con: duckdb.DuckDBPyConnection,
+    start: dt.datetime,
+    end: dt.datetime,
+    dimensions: tuple[str, ...] = VOLUME_DIMENSIONS,
+    max_slices: int = 5,
+    weeks: int = BASELINE_WEEKS,
+) -> Localization:
+    """The slices where orders per hour rose in [start, end) against the same hours of the
+    trailing weeks (see `volume_leaves`). Ratios are shares of the day's orders, so `delta` is
+    in share points; a slice's relative volume change is current_value / baseline_value - 1."""
+    frame, shifts = volume_leaves(con, (start, end), dimensions, weeks)
+    if frame.empty or frame[CUR_NUM].sum() == 0:
+        raise LocalizationError(f"no orders between {start} and {end}")
+    if frame[BASE_NUM].sum() == 0:
+        raise LocalizationError(f"no orders in the {weeks} weeks before {start}")
+    search = find_slices(
+        frame,
+        list(dimensions),
+        ordinal={"hour": "cyclic"} if "hour" in dimensions else None,
+        max_slices=max_slices,
+    )
+    return _localization(frame, search, VOLUME, start, end, start - shifts[-1], flip=False)
+
+
+def _localization(
+    frame: pd.DataFrame,
+    search: SliceSearch,
+    metric_name: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    baseline_start: dt.datetime,
+    flip: bool,
+) -> Localization:
+    """The search's slices (hour-banded where that fits) in the metric's orientation."""
+    refined = [_hour_band(frame, found, search.dispersion) for found in search.slices]
 
     def oriented(ratio: float) -> float:
         return 1.0 - ratio if flip else ratio
@@ -167,12 +305,21 @@ def localize(
             baseline_value=oriented(found.baseline_ratio),
             current_value=oriented(found.current_ratio),
             delta=sign * found.delta,
-            orders=int(found.current_units),
+            orders=int(
+                frame[CUR_NUM][slice_mask(frame, found.filters)].sum()
+                if metric_name == VOLUME
+                else found.current_units
+            ),
             share_of_change=found.share_of_change,
             rate_effect=sign * found.change.rate_effect,
             mix_effect=sign * found.change.mix_effect,
             p_value=found.p_value,
             q_value=found.q_value,
+            volume_change=(
+                found.current_ratio / found.baseline_ratio - 1
+                if metric_name == VOLUME and found.baseline_ratio > 0
+                else None
+            ),
         )
         for rank, found in enumerate(refined, start=1)
     )
@@ -180,7 +327,7 @@ def localize(
         metric=metric_name,
         window_start=start,
         window_end=end,
-        baseline_start=baseline[0],
+        baseline_start=baseline_start,
         baseline_value=oriented(search.baseline_ratio),
         current_value=oriented(search.current_ratio),
         delta=sign * search.delta,
@@ -188,54 +335,131 @@ def localize(
         candidates_tested=search.candidates_tested,
         slices=slices,
         search=search,
+        frame=frame,
     )
 
 
-def _hour_band(frame: pd.DataFrame, found: Slice, min_z: float = 3.0, keep: float = 0.85) -> Slice:
+def lead_with_surge(quality: Localization, volume: Localization) -> tuple[LocalizedSlice, ...]:
+    """The quality slices, led by the first volume slice that carries the quality drop, if any.
+
+    A volume slice qualifies when orders per hour rose by at least SURGE_MIN_RISE in it, its
+    bad-event rate rose, and it holds at least SURGE_CARRIED_SHARE of the top quality slice's
+    excess bad events (over that part's own baseline rate). It is reported in the quality
+    metric's terms, with its volume change and the p- and q-value of its volume rise.
+    """
+    frame = quality.frame
+    if frame is None or not quality.slices:
+        return quality.slices
+    top = slice_mask(frame, quality.slices[0].filters)
+    for surge in volume.slices:
+        if surge.volume_change is None or surge.volume_change < SURGE_MIN_RISE:
+            continue
+        inside = slice_mask(frame, surge.filters)
+        if _excess(frame, inside) <= 0 or _excess(frame, inside & top) < (
+            SURGE_CARRIED_SHARE * _excess(frame, top)
+        ):
+            continue
+        counts = _slice_counts(frame, surge.filters)
+        flip = METRICS[quality.metric].higher_is_better
+        sign = -1.0 if flip else 1.0
+        change = counts["change"]
+        lead = LocalizedSlice(
+            rank=1,
+            filters=surge.filters,
+            metric=quality.metric,
+            baseline_value=1.0 - counts["baseline_ratio"] if flip else counts["baseline_ratio"],
+            current_value=1.0 - counts["current_ratio"] if flip else counts["current_ratio"],
+            delta=sign * counts["delta"],
+            orders=int(counts["current_units"]),
+            share_of_change=counts["share_of_change"],
+            rate_effect=sign * change.rate_effect,
+            mix_effect=sign * change.mix_effect,
+            p_value=surge.p_value,
+            q_value=surge.q_value,
+            volume_change=surge.volume_change,
+        )
+        rest = (replace(found, rank=rank) for rank, found in enumerate(quality.slices, start=2))
+        return (lead, *rest)
+    return quality.slices
+
+
+def _excess(frame: pd.DataFrame, mask: np.ndarray) -> float:
+    """Bad events in the window beyond the part's own baseline rate."""
+    base_units = frame[BASE_DEN][mask].sum()
+    if base_units <= 0:
+        return 0.0
+    rate = frame[BASE_NUM][mask].sum() / base_units
+    return float(frame[CUR_NUM][mask].sum() - rate * frame[CUR_DEN][mask].sum())
+
+
+def _hour_band(
+    frame: pd.DataFrame,
+    found: Slice,
+    dispersion: float = 1.0,
+    min_z: float = 3.0,
+    keep: float = 0.85,
+    max_hours: int = 12,
+) -> Slice:
     """Narrow a slice without an hour filter to the contiguous hours that carry its rise.
 
     A slice finder choosing between a parent (region=east) and its hour children (east at 11,
     12, 13, 14) can prefer the parent when no single hour beats it; this heuristic keeps the
-    parent's attributes and adds the smallest band of consecutive hours (wrapping at midnight)
-    that holds every hour whose excess bad events reach z >= `min_z`, if that band holds at
-    least `keep` of the slice's excess, covers at most half the day, and the other hours rose
-    by less than a quarter as much (relative to their expected bad events).
+    parent's attributes and adds the band of consecutive hours (wrapping at midnight, at most
+    `max_hours`) that a Poisson scan statistic (Kulldorff 1997) finds most elevated against the
+    slice's other hours, if some hour's excess bad events reach z >= `min_z` (Poisson noise times
+    the search's `dispersion`), the band holds at least `keep` of the slice's net excess, and the
+    other hours rose by less than a quarter as much (relative to their expected bad events).
+    The scan, unlike the span of every hot hour, is not stretched by one noisy hour.
     """
     if "hour" in found.filters or "hour" not in frame:
         return found
     inside = frame[slice_mask(frame, found.filters)]
     base_rate = (inside[BASE_NUM].sum() + 1.0) / (inside[BASE_DEN].sum() + 1.0)
-    per_hour = inside.groupby("hour")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]].sum()
+    per_hour = (
+        inside.groupby("hour")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]]
+        .sum()
+        .reindex(range(24), fill_value=0.0)
+    )
     rate = (per_hour[BASE_NUM] + 20 * base_rate) / (per_hour[BASE_DEN] + 20)
-    expected = per_hour[CUR_DEN] * rate
-    excess = per_hour[CUR_NUM] - expected
-    z = excess / np.sqrt(np.maximum(expected, 1.0))
-    hot = sorted(int(h) for h in z[z >= min_z].index)
-    total = excess.clip(lower=0).sum()
-    if not hot or total <= 0:
+    observed = per_hour[CUR_NUM].to_numpy(dtype=float)
+    expected = (per_hour[CUR_DEN] * rate).to_numpy(dtype=float)
+    excess = observed - expected
+    z = excess / np.sqrt(max(dispersion, 1.0) * np.maximum(expected, 1.0))
+    total = excess.sum()
+    if not (z >= min_z).any() or total <= 0:
         return found
-    band = _smallest_cyclic_band(hot)
-    if len(band) > 12 or excess.reindex(band).fillna(0).sum() < keep * total:
+    band = _scan_band(observed, expected, max_hours)
+    if band is None or excess[band].sum() < keep * total:
         return found
-    in_band = per_hour.index.isin(band)
-    band_rise = per_hour[CUR_NUM][in_band].sum() / expected[in_band].sum() - 1
+    in_band = np.isin(np.arange(24), band)
+    band_rise = observed[in_band].sum() / expected[in_band].sum() - 1
     rest_expected = expected[~in_band].sum()
-    rest_rise = per_hour[CUR_NUM][~in_band].sum() / rest_expected - 1 if rest_expected else 0.0
+    rest_rise = observed[~in_band].sum() / rest_expected - 1 if rest_expected else 0.0
     if rest_rise > 0.25 * band_rise:  # the other hours rose too: keep the whole slice
         return found
     filters = {**found.filters, "hour": band}
     return replace(found, filters=filters, **_slice_counts(frame, filters))
 
 
-def _smallest_cyclic_band(hours: list[int]) -> list[int]:
-    """The shortest run of consecutive hours (mod 24) containing all `hours`."""
-    best: list[int] | None = None
-    for start in hours:
-        span = max((h - start) % 24 for h in hours)
-        band = [(start + step) % 24 for step in range(span + 1)]
-        if best is None or len(band) < len(best):
-            best = band
-    return best or hours
+def _scan_band(observed: np.ndarray, expected: np.ndarray, max_hours: int) -> list[int] | None:
+    """The cyclic run of at most `max_hours` hours with the largest Poisson log-likelihood ratio
+    of a higher rate inside than outside (expected counts scaled to the observed total)."""
+    scaled = expected * observed.sum() / expected.sum()
+    best, best_ratio = None, 0.0
+    for length in range(1, max_hours + 1):
+        for start in range(24):
+            band = [(start + step) % 24 for step in range(length)]
+            inside_observed, inside_expected = observed[band].sum(), scaled[band].sum()
+            outside_observed = observed.sum() - inside_observed
+            outside_expected = scaled.sum() - inside_expected
+            if inside_expected <= 0 or inside_observed <= inside_expected:
+                continue
+            ratio = inside_observed * np.log(inside_observed / inside_expected)
+            if outside_observed > 0:
+                ratio += outside_observed * np.log(outside_observed / outside_expected)
+            if ratio > best_ratio:
+                best, best_ratio = band, ratio
+    return best
 
 
 def _slice_counts(frame: pd.DataFrame, filters: dict[str, list]) -> dict[str, object]:

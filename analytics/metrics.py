@@ -67,9 +67,11 @@ def _mean(name: str, label: str, unit: str, value: str, column: str, **extra) ->
         name=name,
         label=label,
         unit=unit,
-        numerator=f"sum({value})",
+        # Exact fixed-point sums: a floating-point sum's last bits depend on the order in which
+        # DuckDB's threads add rows up, and results must not change from run to run.
+        numerator=f"CAST(sum(CAST({value} AS DECIMAL(38, 12))) AS DOUBLE)",
         denominator=f"count({column})",
-        square=f"sum(({value}) * ({value}))",
+        square=f"CAST(sum(CAST(({value}) * ({value}) AS DECIMAL(38, 12))) AS DOUBLE)",
         requires=(column,),
         **extra,
     )

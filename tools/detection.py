@@ -11,7 +11,15 @@ from analytics.alarms import DetectionError, SeriesResult, alarms_frame, data_sp
 from analytics.cohorts import CohortError
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.incidents import Incident, build_incidents
-from analytics.localization import LocalizationError, localize
+from analytics.localization import (
+    VOLUME,
+    Localization,
+    LocalizationError,
+    LocalizedSlice,
+    lead_with_surge,
+    localize,
+    localize_volume,
+)
 from analytics.metrics import CX_SCORE, METRICS, MetricError, metric_frame
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 
@@ -269,7 +277,10 @@ class TopSlicesInput(BaseModel):
     """Arguments of top_slices: an incident id, or a window and a share metric."""
 
     incident_id: str | None = None
-    metric: str | None = Field(default=None, description="A share metric, e.g. on_time_rate.")
+    metric: str | None = Field(
+        default=None,
+        description=f"A share metric, e.g. on_time_rate, or {VOLUME} for where volume rose.",
+    )
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     grain: Grain = "hour"
@@ -289,6 +300,26 @@ class SliceSummary(BaseModel):
     mix_effect: float
     p_value: float
     q_value: float
+    volume_change: float | None = None
+
+    @classmethod
+    def of(cls, found: LocalizedSlice) -> SliceSummary:
+        return cls(
+            rank=found.rank,
+            filters=found.filters,
+            description=found.describe(),
+            metric=found.metric,
+            baseline_value=found.baseline_value,
+            current_value=found.current_value,
+            delta=found.delta,
+            orders=found.orders,
+            share_of_change=found.share_of_change,
+            rate_effect=found.rate_effect,
+            mix_effect=found.mix_effect,
+            p_value=found.p_value,
+            q_value=found.q_value,
+            volume_change=found.volume_change,
+        )
 
 
 class TopSlicesOutput(ToolOutput):
@@ -303,11 +334,19 @@ class TopSlicesOutput(ToolOutput):
     explained_share: float
     candidates_tested: int
     slices: list[SliceSummary]
+    volume_slices: list[SliceSummary] = Field(
+        default_factory=list, description="Where orders per hour rose in the window."
+    )
+
+    def _value(self, value: float) -> Figure:
+        if self.metric == VOLUME:
+            return Figure(value=round(value, 4), unit="share", label="share of the day's orders")
+        return _share_or_value(self.metric, value)
 
     def figures(self) -> dict[str, Figure]:
         figures = {
-            "baseline_value": _share_or_value(self.metric, self.baseline_value),
-            "current_value": _share_or_value(self.metric, self.current_value),
+            "baseline_value": self._value(self.baseline_value),
+            "current_value": self._value(self.current_value),
             "delta": Figure(value=round(self.delta, 4), unit="share"),
             "explained_share": Figure(value=round(self.explained_share, 4), unit="share"),
             "candidates_tested": Figure(value=self.candidates_tested, unit="count"),
@@ -316,8 +355,8 @@ class TopSlicesOutput(ToolOutput):
             key = f"slice{found.rank}"
             figures.update(
                 {
-                    f"{key}.baseline_value": _share_or_value(self.metric, found.baseline_value),
-                    f"{key}.current_value": _share_or_value(self.metric, found.current_value),
+                    f"{key}.baseline_value": self._value(found.baseline_value),
+                    f"{key}.current_value": self._value(found.current_value),
                     f"{key}.delta": Figure(value=round(found.delta, 4), unit="share"),
                     f"{key}.orders": Figure(value=found.orders, unit="orders"),
                     f"{key}.share_of_change": Figure(
@@ -326,6 +365,15 @@ class TopSlicesOutput(ToolOutput):
                     f"{key}.q_value": Figure(value=found.q_value, unit="ratio"),
                 }
             )
+        for key, found in [(f"slice{s.rank}", s) for s in self.slices] + [
+            (f"volume{s.rank}", s) for s in self.volume_slices
+        ]:
+            if found.volume_change is not None:
+                figures[f"{key}.volume_change"] = Figure(
+                    value=round(found.volume_change, 4), unit="share"
+                )
+            if key.startswith("volume"):
+                figures[f"{key}.orders"] = Figure(value=found.orders, unit="orders")
         return figures
 
     def table(self) -> list[dict[str, Any]]:
@@ -340,16 +388,37 @@ class TopSlicesOutput(ToolOutput):
                 "rate effect": round(s.rate_effect, 4),
                 "mix effect": round(s.mix_effect, 4),
                 "q": s.q_value,
+                **(
+                    {"orders per hour": f"{s.volume_change:+.1%}"}
+                    if s.volume_change is not None
+                    else {}
+                ),
             }
             for s in self.slices
         ]
+
+
+def _volume_cached(
+    context: ToolContext, start: dt.datetime, end: dt.datetime
+) -> Localization | None:
+    """Where orders per hour rose in [start, end), once per context; None when it cannot be
+    measured (e.g. no earlier weeks to compare with)."""
+    key = ("volume", start, end)
+    if key not in context.cache:
+        try:
+            context.cache[key] = localize_volume(context.con, start, end)
+        except LocalizationError:
+            context.cache[key] = None
+    return context.cache[key]
 
 
 @tool
 def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
     """The smallest set of slices (region, category, hour, basket size, store and combinations
     of up to three) that explains an incident's drop, each with baseline vs current value,
-    orders, its share of the change split into rate and mix effects, and a BH q-value."""
+    orders, its share of the change split into rate and mix effects, and a BH q-value. Also
+    where orders per hour rose against the same hours of earlier weeks (volume_slices); a slice
+    where volume surged and that carries the drop leads the list, as the incident's scope."""
     if args.incident_id:
         _, incidents, reading_time, _ = scan_cached(context, args.grain, None)
         matches = [i for i in incidents if i.incident_id == args.incident_id]
@@ -365,28 +434,18 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
             raise ToolError("give an incident_id, or a metric with start and end")
         metric_name, start, end = args.metric, args.start, args.end
     try:
-        found = localize(context.con, metric_name, start, end)
+        if metric_name == VOLUME:
+            found = localize_volume(context.con, start, end)
+        else:
+            found = localize(context.con, metric_name, start, end)
     except (LocalizationError, MetricError) as error:
         raise ToolError(str(error)) from None
-    slices = [
-        SliceSummary(
-            rank=s.rank,
-            filters=s.filters,
-            description=s.describe(),
-            metric=s.metric,
-            baseline_value=s.baseline_value,
-            current_value=s.current_value,
-            delta=s.delta,
-            orders=s.orders,
-            share_of_change=s.share_of_change,
-            rate_effect=s.rate_effect,
-            mix_effect=s.mix_effect,
-            p_value=s.p_value,
-            q_value=s.q_value,
-        )
-        for s in found.slices
-    ]
+    volume = found if metric_name == VOLUME else _volume_cached(context, start, end)
+    ranked = found.slices if volume in (None, found) else lead_with_surge(found, volume)
+    slices = [SliceSummary.of(s) for s in ranked]
     lead = slices[0].description if slices else "no significant slice"
+    if slices and slices[0].volume_change is not None:
+        lead += f" (orders per hour {slices[0].volume_change:+.0%})"
     return TopSlicesOutput(
         summary=f"{len(slices)} slice(s) explain {found.explained_share:.0%} of the "
         f"{metric_name} change; top: {lead}",
@@ -401,4 +460,5 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
         explained_share=found.explained_share,
         candidates_tested=found.candidates_tested,
         slices=slices,
+        volume_slices=[SliceSummary.of(s) for s in volume.slices] if volume else [],
     )

@@ -2,8 +2,11 @@
 
 The plan is data: for each slice that carries the incident, every hypothesis' drivers, the
 change log, a diff-in-diff per logged change overlapping the slice, a SHAP attribution and a
-lagged correlation for drivers that moved. Every step is a tool call, so every number lands in
-the evidence ledger; the ranking is the rank_causes tool over what was measured.
+lagged correlation for drivers that moved. The slices come from the incident's slice metric
+and from each other metric that alarmed with it, where that one's top slice lies elsewhere (two
+causes in two places merge into one incident when they start together). Every step is a tool
+call, so every number lands in the evidence ledger; the ranking is the rank_causes tool over what
+was measured.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from analytics.incidents import SLICE_METRIC
 from analytics.metrics import METRICS
 from analytics.ranking import RULE_OUT_P, score
 from tools.base import ToolContext, ToolError
@@ -27,6 +31,7 @@ from tools.rca import (
 )
 
 MAX_SITES = 2
+MAX_OTHER_METRIC_SITES = 2
 Grain = Literal["hour", "day"]
 
 
@@ -37,6 +42,7 @@ class Site:
     filters: dict[str, list]
     description: str
     orders: int
+    metric: str | None = None  # the share metric localized there (None: the incident's)
 
 
 @dataclass
@@ -118,6 +124,37 @@ def localize_incident(context: ToolContext, investigation: Investigation) -> Non
         filters = {dimension: [cohort]} if cohort else {}
         investigation.sites = [Site(filters=filters, description=incident.primary_cohort, orders=0)]
         investigation.notes.append("no significant slice: hypotheses tested on the primary cohort")
+    _add_other_metric_sites(context, investigation)
+
+
+def _add_other_metric_sites(context: ToolContext, investigation: Investigation) -> None:
+    """A site for each other alarming share metric (by CX weight) whose top slice is disjoint
+    from every site so far, up to MAX_OTHER_METRIC_SITES."""
+    incident = investigation.incident
+    assert incident is not None
+    names = {SLICE_METRIC.get(name, name) for name in incident.metrics} - {incident.slice_metric}
+    others = sorted(
+        (name for name in names if name in METRICS and not METRICS[name].square),
+        key=lambda name: (-METRICS[name].cx_weight, name),
+    )
+    added = 0
+    for name in others:
+        if added == MAX_OTHER_METRIC_SITES:
+            break
+        arguments = {"incident_id": incident.incident_id, "grain": incident.grain, "metric": name}
+        found = _try(context, "top_slices", arguments)
+        if isinstance(found, ToolError) or not found[0].slices:
+            continue
+        top = found[0].slices[0]
+        if all(_disjoint(top.filters, site.filters) for site in investigation.sites):
+            site = Site(top.filters, top.description, top.orders, metric=name)
+            investigation.sites.append(site)
+            added += 1
+
+
+def _disjoint(first: dict[str, list], second: dict[str, list]) -> bool:
+    """Whether two slices share no order: some dimension both filter has no common value."""
+    return any(not set(first[name]) & set(second[name]) for name in first.keys() & second.keys())
 
 
 def _window_arguments(investigation: Investigation, site: Site) -> dict[str, Any]:
@@ -141,9 +178,9 @@ def plan_tests(investigation: Investigation) -> list[PlannedCall]:
     """The hypothesis library as a tool plan: per site, the change log, a SHAP attribution and
     every hypothesis' drivers (diff-in-diffs follow from the change log when it is read)."""
     assert investigation.incident is not None
-    metric = investigation.incident.slice_metric
     plan = []
     for index, site in enumerate(investigation.sites):
+        metric = site.metric or investigation.incident.slice_metric
         window = _window_arguments(investigation, site)
         plan.append(
             PlannedCall(
@@ -198,7 +235,6 @@ def gather(
 ) -> list[tuple[PlannedCall, Result]]:
     """Run the plan; each logged change that overlaps a site adds its diff-in-diff."""
     assert investigation.incident is not None
-    metric = investigation.incident.slice_metric
     results: list[tuple[PlannedCall, Result]] = []
     for call in plan:
         result = _try(context, call.tool, call.args)
@@ -209,6 +245,7 @@ def gather(
             continue
         if call.tool == "change_log":
             investigation.changes, investigation.changes_id = result
+            metric = investigation.sites[call.site].metric or investigation.incident.slice_metric
             for change in result[0].changes:
                 if not (change.overlaps_slice and change.scope):
                     continue  # marketplace-wide changes have no control group
