@@ -1,4 +1,5 @@
 # make demo: set up everything and run the demo. make test: set up everything and run the tests.
+# make eval: run the seeded eval suite (evals/scenarios) and print its table.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ DEMO_WORLD := worlds/demo
 # The browser tests (tests/app) drive the Chromium at this path.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install chromium demo test lint lock clean
+.PHONY: install chromium demo test eval lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ demo: $(DEMO_WORLD)/world.json
 
 test: $(STAMP) chromium
 	$(BIN)/pytest -q
+
+eval: $(STAMP)
+	$(BIN)/cxagent eval
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -53,16 +53,16 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
-import pyarrow as pa
 
 import tools.catalog  # noqa: F401  (registers the tools)
 from analytics.alarms import alarms_frame, data_span, scan_series
-from analytics.cohorts import where_clause
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.incidents import Incident, build_incidents
 from analytics.localization import localize
 from data.generator import MANIFEST_FILE, TRUTH_FILE, generate_world
 from data.scenario import Scenario, load_scenario
+from evals.detection import TRUTH_TABLE, cohort_in_scope, on_intervention, register_truth
+from evals.localization import Overlap, slice_overlap
 from tools.base import ToolContext
 from tools.detection import TopSlicesOutput, scan_cached
 
@@ -136,22 +136,6 @@ def _hours(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f} h"
 
 
-def cohort_in_scope(cohort: str, scope: dict[str, list]) -> bool:
-    """ "all", or a region / category the intervention's scope includes or does not restrict."""
-    dimension, _, value = cohort.partition("=")
-    return cohort == "all" or not scope.get(dimension) or value in scope[dimension]
-
-
-def on_intervention(
-    incident: Incident, affected: tuple[dt.datetime, dt.datetime], scope: dict[str, list]
-) -> bool:
-    """The incident overlaps the affected time and one of its alarm cohorts lies in the scope."""
-    incident_end = incident.end or dt.datetime.max
-    if not (incident.start < affected[1] and incident_end > affected[0]):
-        return False
-    return any(cohort_in_scope(cohort, scope) for cohort in incident.cohorts)
-
-
 def serious_as_of(
     con: duckdb.DuckDBPyConnection,
     start: dt.datetime,
@@ -173,46 +157,14 @@ def serious_as_of(
     return None
 
 
-@dataclass(frozen=True)
-class Overlap:
-    """Order counts in the incident window: the truth, a slice set, and both."""
-
-    truth: int
-    selected: int
-    both: int
-
-    @property
-    def jaccard(self) -> float:
-        union = self.selected + self.truth - self.both
-        return self.both / union if union else 0.0
-
-
 def slice_overlaps(context: ToolContext, slices: TopSlicesOutput) -> tuple[Overlap, Overlap]:
     """(top slice, union of the slices) against the truth's orders, in the incident window."""
-    con = context.con
-    window = [slices.window_start, slices.window_end]
-    in_window = "order_time >= ? AND order_time < ?"
-    truth = con.execute(
-        f"SELECT count(*) FROM order_facts JOIN truth_ids USING (order_id) WHERE {in_window}",
-        window,
-    ).fetchone()[0]
-
-    def overlap(filter_sets: list[dict]) -> Overlap:
-        clauses, parameters = [], []
-        for filters in filter_sets:
-            clause, values = where_clause(filters)
-            clauses.append(f"({clause})")
-            parameters += values
-        selected, both = con.execute(
-            "SELECT count(*), count(t.order_id) FROM order_facts f "
-            "LEFT JOIN truth_ids t USING (order_id) "
-            f"WHERE {in_window} AND ({' OR '.join(clauses)})",
-            [*window, *parameters],
-        ).fetchone()
-        return Overlap(truth=truth, selected=selected, both=both)
-
+    window = (slices.window_start, slices.window_end)
     filter_sets = [found.filters for found in slices.slices]
-    return overlap(filter_sets[:1]), overlap(filter_sets)
+    return (
+        slice_overlap(context.con, filter_sets[:1], window),
+        slice_overlap(context.con, filter_sets, window),
+    )
 
 
 def run_scenario(name: str, root: Path) -> ScenarioResult:
@@ -223,10 +175,10 @@ def run_scenario(name: str, root: Path) -> ScenarioResult:
     intervention = next(i for i in truth["interventions"] if i["kind"] == wanted)
     context = ToolContext(world_dir=world)
     con = context.con
-    con.register("truth_ids", pa.table({"order_id": pa.array(intervention["order_ids"])}))
+    register_truth(con, intervention["order_ids"])
     first_hour, orders = con.execute(
         "SELECT min(hour_start), (SELECT count(*) FROM order_facts) "
-        "FROM order_facts JOIN truth_ids USING (order_id)"
+        f"FROM order_facts JOIN {TRUTH_TABLE} USING (order_id)"
     ).fetchone()
     end = dt.datetime.fromisoformat(intervention["end"]) if intervention["end"] else None
     span_end = data_span(con).last + dt.timedelta(seconds=1)

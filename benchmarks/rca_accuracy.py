@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import shutil
 import statistics
@@ -46,13 +45,13 @@ import tools.catalog  # noqa: F401  (registers the tools)
 from data.generator import TRUTH_FILE, generate_world
 from data.random_scenarios import random_scenario
 from data.scenario import load_scenario
+from evals.detection import on_intervention
+from evals.proportions import wilson_interval
 from tools.base import ToolContext
-from tools.detection import IncidentSummary
 from tools.investigation import Investigation, investigate
 
 TARGET_DEMO_SECONDS = 10.0
 COUNTED = ("supported", "weak")  # statuses that make a ranked cause a guess
-Z_95 = 1.959963984540054
 
 
 @dataclass
@@ -94,21 +93,6 @@ def describe_scope(filters: dict[str, list]) -> str:
     return " ".join(parts) or "all"
 
 
-def on_intervention(
-    incident: IncidentSummary, start: object, end: object, scope: dict[str, list]
-) -> bool:
-    """The incident overlaps [start, end) and one of its alarm cohorts lies in the scope
-    ("all", or a region / category the scope includes or does not restrict)."""
-    if not (incident.start < end and (incident.end is None or incident.end > start)):
-        return False
-    return any(cohort_in_scope(cohort, scope) for cohort in incident.cohorts)
-
-
-def cohort_in_scope(cohort: str, scope: dict[str, list]) -> bool:
-    dimension, _, value = cohort.partition("=")
-    return cohort == "all" or not scope.get(dimension) or value in scope[dimension]
-
-
 def run_one(index: int, seed: int, orders_per_day: int, root: str) -> Outcome:
     """Generate scenario `seed`, investigate it, delete its world."""
     scenario = random_scenario(seed, orders_per_day=orders_per_day)
@@ -141,11 +125,11 @@ def run_one(index: int, seed: int, orders_per_day: int, root: str) -> Outcome:
         scope = intervention.scope.as_filters()
         chosen = investigation
         picked = investigation.incident
-        if picked is None or not on_intervention(picked, first_hour, end, scope):
+        if picked is None or not on_intervention(picked, (first_hour, end), scope):
             others = [
                 i
                 for i in investigation.detection.incidents
-                if on_intervention(i, first_hour, end, scope)
+                if on_intervention(i, (first_hour, end), scope)
             ]
             if others:
                 chosen = investigate(context, incident_id=others[0].incident_id)
@@ -176,17 +160,6 @@ def _first_reason(investigation: Investigation, kind: str) -> str:
 
 def _run_star(arguments: tuple[int, int, int, str]) -> Outcome:
     return run_one(*arguments)
-
-
-def wilson(hits: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion."""
-    if n == 0:
-        return 0.0, 1.0
-    p = hits / n
-    denominator = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
 
 
 def _cause(cause: tuple[str, str, float] | None) -> str:
@@ -275,7 +248,7 @@ def main() -> None:
 
     n = len(outcomes)
     hits = sum(o.top1 for o in outcomes)
-    low, high = wilson(hits, n)
+    low, high = wilson_interval(hits, n)
     top2 = sum(o.top2 for o in outcomes)
     incident_counts = {key: sum(o.incident == key for o in outcomes) for key in ("top", "other")}
     print()
