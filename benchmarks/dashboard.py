@@ -58,8 +58,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def browser_runs(world: Path, runs: int) -> list[float]:
-    """Seconds from navigation to a drawn CX trend, one fresh browser context per run."""
+def browser_runs(world: Path, runs: int) -> list[tuple[float, float]]:
+    """Seconds from navigation to the incident table shown and to the CX trend drawn, one
+    fresh browser context per run."""
     import uvicorn
     from playwright.sync_api import sync_playwright
 
@@ -83,8 +84,10 @@ def browser_runs(world: Path, runs: int) -> list[float]:
             page = context.new_page()
             started = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/")
+            page.locator("#dashboard-incidents table").first.wait_for(timeout=60_000)
+            table = time.perf_counter() - started
             page.locator("#dashboard-trend .js-plotly-plot").wait_for(timeout=60_000)
-            seconds.append(time.perf_counter() - started)
+            seconds.append((table, time.perf_counter() - started))
             context.close()
         browser.close()
     server.should_exit = True
@@ -131,10 +134,14 @@ def main() -> None:
         return
     visits = browser_runs(world, arguments.runs)
     first, rest = visits[0], visits[1:]
-    median = statistics.median(rest)
-    print(f"browser first render: median {median:.2f} s over {len(rest)} new contexts "
-          f"(very first visit {first:.2f} s); target <= {TARGET_S:.0f} s: "
-          f"{'met' if median <= TARGET_S else 'NOT met'}")  # fmt: skip
+    median = statistics.median(trend for _, trend in rest)
+    tables = statistics.median(table for table, _ in rest)
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"browser first render: CX trend drawn after a median {median:.2f} s over {len(rest)} "
+          f"new contexts (incident table shown after {tables:.2f} s; very first visit "
+          f"{first[1]:.2f} s); target <= {TARGET_S:.0f} s: "
+          f"{'met' if median <= TARGET_S else 'NOT met'}; load average {load} on "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -105,7 +105,9 @@ def main() -> None:
         chat.get_by_role("button", name=re.compile("Step: gather evidence")).click()
         step = chat.get_by_role("button", name=re.compile(r"E\d+ · driver_shift")).first
         step.click()
+        chat.get_by_role("cell", name="relative_change").first.wait_for(timeout=WAIT_MS)
         step.evaluate("node => node.scrollIntoView({block: 'start'})")
+        time.sleep(0.5)
         _shoot(page, arguments.out / "2b_chat_tool_call.png")
 
         for label, (name, ready) in TABS.items():

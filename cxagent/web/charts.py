@@ -85,15 +85,18 @@ def trend_figure(
         unit = "%" if metric in SHARES else ("stars" if metric == "rating" else "score")
         figure.update_yaxes(title_text=unit, row=row, col=1)
     for incident in incidents:
+        start, end = pd.Timestamp(incident.start), pd.Timestamp(incident.end or data_end)
+        if grain == "day":  # a daily point stands for its whole day: shade whole days
+            start, end = start.floor("D"), end.ceil("D")
         figure.add_vrect(
-            x0=incident.start,
-            x1=incident.end or data_end,
+            x0=start,
+            x1=end,
             fillcolor=STATUS_COLORS["supported"],
             opacity=0.15,
             line_width=0,
         )
         figure.add_annotation(
-            x=incident.start, y=1.0, yref="paper", text=incident.incident_id, showarrow=False,
+            x=start, y=1.0, yref="paper", text=incident.incident_id, showarrow=False,
             xanchor="right", yanchor="bottom", font={"size": 10, "color": "#c0392b"},
         )  # fmt: skip
     for change in changes:
@@ -229,8 +232,10 @@ def event_study_figure(did: DiffInDiffOutput) -> go.Figure:
 def shap_figure(shap: ShapAttributionOutput) -> go.Figure:
     """SHAP shift: each feature's contribution to the change of the bad-outcome rate."""
     features = sorted(shap.features, key=lambda f: abs(f.contribution))[-10:]
-    names = [f.feature for f in features] + ["residual"]
-    values = [100 * f.contribution for f in features] + [100 * shap.residual]
+    names = ["residual (not explained)"] + [
+        f.feature for f in features
+    ]  # the top bar is the largest
+    values = [100 * shap.residual] + [100 * f.contribution for f in features]
     figure = go.Figure(
         go.Bar(
             x=values,

@@ -47,7 +47,7 @@ def evidence_markdown(item: dict[str, Any]) -> str:
         "",
         "Arguments:",
         "```json",
-        json.dumps(item.get("args", {}), indent=1, default=str),
+        json.dumps(item.get("args", {}), default=str),
         "```",
     ]
     figures = item.get("figures") or {}
