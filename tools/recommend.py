@@ -173,6 +173,9 @@ class RecommendInput(Scope):
     causes: list[CauseWeight] = Field(description="Supported causes with their confidence.")
 
 
+MITIGATION_WEIGHT = 0.8  # a heuristic: how much a mitigation counts against an undo
+
+
 class Recommendation(BaseModel):
     rank: int
     action: str
@@ -185,6 +188,7 @@ class Recommendation(BaseModel):
     pareto: bool
     tradeoff: str
     evidence: str
+    parameters: dict[str, float] = {}  # the action's parameters as simulated (in the title)
 
 
 class RecommendOutput(ToolOutput):
@@ -203,6 +207,10 @@ class RecommendOutput(ToolOutput):
             figures[f"{key}.cost_usd_per_order"] = Figure(
                 value=round(r.cost_usd_per_order, 2), unit="usd"
             )
+            for name, value in r.parameters.items():
+                figures[f"{key}.{name}"] = Figure(
+                    value=value, unit="minutes" if name == "minutes" else "share"
+                )
         return figures
 
     def table(self) -> list[dict[str, Any]]:
@@ -260,7 +268,13 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
         (spec, output, _), _ = entry
         undone = max((kinds[k] for k in spec.undoes if k in kinds), default=0.0)
         mitigated = max((kinds[k] for k in spec.mitigates if k in kinds), default=0.0)
-        return (-undone, -mitigated, -output.deltas["cx_score"].estimate)
+        # Undoing a cause beats softening it, but not when the softened cause is far likelier
+        # (a surge has no undo; its throttle should lead a weak batching cause's revert).
+        return (
+            -max(undone, MITIGATION_WEIGHT * mitigated),
+            -undone,
+            -output.deltas["cx_score"].estimate,
+        )
 
     ordered = sorted(zip(simulated, front, strict=True), key=priority)
     recommendations = [
@@ -276,6 +290,7 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
             pareto=on_front,
             tradeoff=spec.tradeoff,
             evidence=evidence_id,
+            parameters=dict(spec.parameters),
         )
         for rank, ((spec, output, evidence_id), on_front) in enumerate(ordered, start=1)
     ]
