@@ -21,7 +21,7 @@ from analytics.detection import (
     residuals,
     run_detectors,
 )
-from analytics.metrics import CX_SCORE, Grain, metric_frame
+from analytics.metrics import CX_SCORE, Grain, metric_frame, usable_metrics
 
 DETECTION_METRICS: tuple[str, ...] = (
     CX_SCORE,
@@ -69,6 +69,36 @@ def latest_mature_period_end(
     return dt.datetime.combine(readable.date(), dt.time())
 
 
+@dataclass(frozen=True)
+class GrainChoice:
+    """The detection grain the order volume supports, and why."""
+
+    grain: Grain
+    reason: str
+    busy_hour_share: float  # share of the data's hours holding at least `min_orders` orders
+
+
+def choose_grain(
+    con: duckdb.DuckDBPyConnection, settings: DetectorSettings | None = None
+) -> GrainChoice:
+    """Hourly detection where at least half the hours of the data hold enough orders for a
+    verdict (the detectors' `min_units`), daily otherwise."""
+    settings = settings or DetectorSettings()
+    span = data_span(con)
+    hours = max(1.0, (span.last - span.first).total_seconds() / 3600)
+    busy = con.execute(
+        "SELECT count(*) FROM (SELECT hour_start FROM order_facts GROUP BY hour_start "
+        "HAVING count(*) >= ?)",
+        [settings.min_units],
+    ).fetchone()[0]
+    share = min(1.0, busy / hours)
+    grain: Grain = "hour" if share >= 0.5 else "day"
+    reason = f"{share:.0%} of the data's hours hold at least {settings.min_units} orders, " + (
+        "enough for hourly detection" if grain == "hour" else "too few for hourly detection"
+    )
+    return GrainChoice(grain=grain, reason=reason, busy_hour_share=round(share, 4))
+
+
 @dataclass
 class SeriesResult:
     """One target series: its residuals and detector votes (kept for charts and evidence)."""
@@ -102,6 +132,7 @@ def scan_series(
 ) -> list[SeriesResult]:
     """Residuals and detector votes for every target series, as known at `as_of`."""
     settings = settings or DetectorSettings()
+    metrics = usable_metrics(con, metrics)  # series the data cannot support are not scanned
     span = data_span(con)
     start = dt.datetime.combine(span.first.date(), dt.time())
     data_end = span.last + PERIOD_LENGTH[grain] + settings.maturity

@@ -192,9 +192,11 @@ def residuals(
         raw = np.where(raw > 0, np.minimum(raw, _exact_tail_z(series, higher_is_better)), raw)
     per_day = 24 if grain == "hour" else 1
     squared = pd.Series(raw**2)
+    # Two days of hours, or three days: short real histories (a month of daily data) get a
+    # noise estimate by their second judged week.
     dispersion = (
         squared.rolling(
-            settings.dispersion_days * per_day, min_periods=per_day * 2 if per_day > 1 else 7
+            settings.dispersion_days * per_day, min_periods=per_day * 2 if per_day > 1 else 3
         )
         .median()
         .shift(1)

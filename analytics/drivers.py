@@ -82,6 +82,9 @@ DRIVERS: dict[str, DriverSpec] = {
         DriverSpec("orders_per_dasher", "Outstanding orders per on-shift dasher", "ratio", "mean",
                    _ORDER_FACTS, "outstanding_orders / nullif(onshift_dashers, 0)",
                    ("deliveries.outstanding_orders", "deliveries.onshift_dashers")),
+        DriverSpec("onshift_dashers", "On-shift dashers at order time vs usual for the region "
+                   "and hour", "ratio", "mean", _ORDER_FACTS, "onshift_dashers",
+                   ("deliveries.onshift_dashers",), seasonal=True),
         DriverSpec("online_dashers", "Online dashers vs usual for the region and hour", "ratio",
                    "mean", _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",),
                    seasonal=True),

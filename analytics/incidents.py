@@ -5,6 +5,11 @@ Severity (0-100) is a heuristic from the CX lost: impact = sum over the incident
 points per order) x duration (periods) x breadth (orders affected), in "order-equivalents" of
 a fully broken order. severity = 100 x (1 - exp(-impact / (1% of the mean daily orders))); low < 25,
 medium 25-60, high >= 60.
+
+Without a CX score (real data lacking all its parts) the incident's lead metric stands in for it:
+impact = extra bad orders (share metrics: worse rate x orders) or orders x relative excess
+capped at 1 (means, e.g. delivery duration 50% over its expected value counts half an order),
+in the cohort that carries most of it.
 """
 
 from __future__ import annotations
@@ -100,7 +105,10 @@ def build_incidents(
         return []
     length = PERIOD_LENGTH[grain]
     cx_series = {(r.dimension, r.cohort): r for r in results if r.metric == CX_SCORE}
-    daily_orders = _mean_daily_orders(cx_series.get(("all", "all")), grain)
+    marketplace = cx_series.get(("all", "all")) or next(
+        (r for r in results if (r.dimension, r.cohort) == ("all", "all")), None
+    )
+    daily_orders = _mean_daily_orders(marketplace, grain)
     groups: list[pd.DataFrame] = []
     ordered = alarms.sort_values("period")
     current, last = [], None
@@ -125,10 +133,9 @@ def build_incidents(
             carriers = [key for key, (loss, _, _) in losses.items() if loss >= 0.7 * impact]
             worst = min(carriers, key=lambda key: cx_series[key].residuals.orders.sum())
             _, cx_expected, cx_observed = losses[worst]
-        else:  # CX itself was not scanned: no impact measure, lead with the strongest alarm
-            strongest = group.loc[group.z.idxmax()]
-            worst = (strongest.dimension, strongest.cohort)
-            impact, cx_expected, cx_observed = 0.0, float("nan"), float("nan")
+        else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
+            worst, impact = _lead_metric_loss(results, group, start, stop)
+            cx_expected, cx_observed = float("nan"), float("nan")
         primary_metric = _leading_component(results, worst, start, stop) or _strongest_alarm(
             group, worst
         )
@@ -161,6 +168,35 @@ def build_incidents(
             )
         )
     return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))
+
+
+def _lead_metric_loss(
+    results: list[SeriesResult], group: pd.DataFrame, start: dt.datetime, stop: dt.datetime
+) -> tuple[tuple[str, str], float]:
+    """Without a CX score: the most specific cohort carrying most of the strongest alarm's
+    metric excess over [start, stop), and that excess in order-equivalents."""
+    strongest = group.loc[group.z.idxmax()]
+    lead = str(strongest.metric)
+    worse = -1.0 if METRICS[lead].higher_is_better else 1.0
+    losses, orders = {}, {}
+    for result in results:
+        if result.metric != lead:
+            continue
+        series = result.residuals
+        window = (series.period >= start) & (series.period < stop)
+        valid = window & np.isfinite(series.value) & np.isfinite(series.expected)
+        excess = worse * (series.value[valid] - series.expected[valid])
+        if METRICS[lead].square:  # a mean: relative excess, a fully broken order at most
+            with np.errstate(invalid="ignore", divide="ignore"):
+                excess = np.minimum(np.nan_to_num(excess / np.abs(series.expected[valid])), 1.0)
+        key = (result.dimension, result.cohort)
+        losses[key] = float((excess * series.orders[valid]).sum())
+        orders[key] = float(series.orders.sum())
+    if not losses or max(losses.values()) <= 0:
+        return (str(strongest.dimension), str(strongest.cohort)), 0.0
+    impact = max(losses.values())
+    carriers = [key for key, loss in losses.items() if loss >= 0.7 * impact]
+    return min(carriers, key=lambda key: orders[key]), impact
 
 
 def _leading_component(

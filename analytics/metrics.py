@@ -13,7 +13,7 @@ lacks it, or a bucket has none of its denominator) the weights of the others are
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +22,7 @@ import pandas as pd
 
 from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
 from data.schema import ORDER_FACTS
+from data.warehouse import FACT_COLUMNS
 
 Grain = Literal["hour", "day"]
 
@@ -226,6 +227,99 @@ def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     ).fetchone()
     present = {column for column, count in zip(columns, counts, strict=True) if count}
     return {name: all(c in present for c in m.requires) for name, m in METRICS.items()}
+
+
+def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str]) -> set[str]:
+    """The 'table.column' requirements that exist in the warehouse and hold at least one value."""
+    requirements = sorted(set(requirements))
+    existing = {
+        f"{table}.{column}"
+        for table, column in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns"
+        ).fetchall()
+    }
+    by_table: dict[str, list[str]] = {}
+    for requirement in requirements:
+        if requirement in existing:
+            table, column = requirement.split(".")
+            by_table.setdefault(table, []).append(column)
+    found = set()
+    for table, columns in by_table.items():
+        counts = con.execute(
+            f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {table}"
+        ).fetchone()
+        found |= {f"{table}.{c}" for c, n in zip(columns, counts, strict=True) if n}
+    return found
+
+
+def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Per unavailable metric, what it lacks: the source columns ('table.column') that are
+    absent or empty, or else the order_facts columns that hold no data."""
+    sources = {column.name: column.requires for column in FACT_COLUMNS}
+    needed = {r for m in METRICS.values() for c in m.requires for r in sources.get(c, ())}
+    present = columns_with_data(con, needed)
+    tables = {
+        row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    gaps = {}
+    for name, usable in available_metrics(con).items():
+        if usable:
+            continue
+        wanted = [r for c in METRICS[name].requires for r in sources.get(c, ())]
+        missing = [
+            r if r.split(".")[0] in tables else f"{r.split('.')[0]} table"
+            for r in wanted
+            if r not in present
+        ]
+        missing = list(dict.fromkeys(missing))
+        gaps[name] = missing or [f"order_facts.{c}" for c in METRICS[name].requires]
+    return gaps
+
+
+@dataclass(frozen=True)
+class CxCoverage:
+    """Which CX sub-scores a warehouse supports: their renormalized weights, and what the
+    missing ones lack (source columns)."""
+
+    weights: dict[str, float]
+    missing: dict[str, list[str]]
+
+    def describe(self) -> str:
+        """One sentence naming the parts of the CX score, e.g. for a tool summary."""
+        if not self.missing:
+            return "CX score over all six sub-scores"
+        lacking = "; ".join(
+            f"{METRICS[name].label.lower()} (no {', '.join(needs)})"
+            for name, needs in self.missing.items()
+        )
+        if not self.weights:
+            return f"CX score unavailable: none of its sub-scores has data; missing {lacking}"
+        parts = ", ".join(
+            f"{METRICS[name].label.lower()} {weight:.0%}" for name, weight in self.weights.items()
+        )
+        return f"CX score over {parts} (weights renormalized); missing {lacking}"
+
+
+def cx_coverage(con: duckdb.DuckDBPyConnection) -> CxCoverage:
+    """The CX sub-scores the warehouse supports, with renormalized weights."""
+    gaps = metric_gaps(con)
+    present = [name for name in CX_COMPONENTS if name not in gaps]
+    total = sum(METRICS[name].cx_weight for name in present)
+    return CxCoverage(
+        weights={name: round(METRICS[name].cx_weight / total, 4) for name in present},
+        missing={name: gaps[name] for name in CX_COMPONENTS if name in gaps},
+    )
+
+
+def usable_metrics(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> tuple[str, ...]:
+    """`names` without the metrics the warehouse has no data for (the CX score stays while any
+    of its sub-scores has data)."""
+    available = available_metrics(con)
+    return tuple(
+        name
+        for name in names
+        if (any(available[c] for c in CX_COMPONENTS) if name == CX_SCORE else available[name])
+    )
 
 
 def cx_score_sql(prefix: str = "") -> str:

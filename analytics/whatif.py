@@ -255,6 +255,14 @@ class Simulator:
             )
         if frame["duration_min"].notna().sum() == 0 or frame["quoted_min"].isna().all():
             raise WhatIfError("what-if needs delivery times and quoted ETAs")
+        outcomes = {  # the outcome models need data with both classes (real data may lack it)
+            "cancellations": frame["canceled"].nunique() == 2,
+            "support tickets": frame["support_contact"].nunique() == 2,
+            "ratings": frame["stars"].notna().any(),
+        }
+        if not all(outcomes.values()):
+            lacking = ", ".join(name for name, present in outcomes.items() if not present)
+            raise WhatIfError(f"what-if needs {lacking} in the data")
         rng = np.random.default_rng(seed)
         base = frame[frame["window"] == "baseline"]
         fits = [_fit(base, rng) for _ in range(replicates)]

@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console(width=160) if not Console().is_terminal else Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # an error stays on one line
 USER_ERRORS = (ScenarioError, WarehouseError, WorldExistsError, CohortError, MetricError)
 
 

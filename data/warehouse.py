@@ -126,6 +126,15 @@ def _existing_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {f"{table}.{column}" for table, column in rows}
 
 
+def _padded(table: str, available: set[str]) -> str:
+    """The table with NULL columns for the schema columns it lacks (expressions may name them)."""
+    missing = [c for c in TABLES[table].columns if f"{table}.{c.name}" not in available]
+    if not missing:
+        return table
+    nulls = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in missing)
+    return f"(SELECT *, {nulls} FROM {table})"
+
+
 def order_facts_sql(available: set[str]) -> str:
     """The SELECT that materializes order_facts from whatever source tables and columns exist."""
     tables = {name.split(".")[0] for name in available}
@@ -153,7 +162,8 @@ def order_facts_sql(available: set[str]) -> str:
         )
         joins.append("LEFT JOIN rt ON rt.order_id = o.order_id")
     if "deliveries" in tables:
-        joins.insert(0, "LEFT JOIN deliveries d ON d.order_id = o.order_id")
+        deliveries = _padded("deliveries", available)
+        joins.insert(0, f"LEFT JOIN {deliveries} d ON d.order_id = o.order_id")
     select = []
     for column in FACT_COLUMNS:
         sql_type = ORDER_FACTS.column(column.name).type
@@ -163,7 +173,8 @@ def order_facts_sql(available: set[str]) -> str:
             select.append(f"CAST(NULL AS {sql_type}) AS {column.name}")
     with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
     return (
-        f"{with_clause}SELECT {', '.join(select)} FROM orders o {' '.join(joins)} "
+        f"{with_clause}SELECT {', '.join(select)} FROM {_padded('orders', available)} o "
+        f"{' '.join(joins)} "
         "ORDER BY o.order_time, o.order_id"
     )
 

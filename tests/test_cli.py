@@ -89,12 +89,6 @@ def test_rca_of_an_unknown_incident_exits_2_with_a_one_line_error(demo_world: Pa
     _assert_one_line_error(result, "INC-NOPE")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cxagent/cli.py prints errors through a Rich Console on stderr, which wraps at 80 "
-    "columns when stderr is not a terminal: the missing-warehouse message (path named twice) "
-    "comes out on 3-4 lines",
-)
 def test_rca_of_a_missing_world_directory_exits_2_with_a_one_line_error(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-world"
 

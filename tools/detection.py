@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-from analytics.alarms import DetectionError, SeriesResult, alarms_frame, data_span, scan_series
+from analytics.alarms import (
+    DETECTION_METRICS,
+    DetectionError,
+    SeriesResult,
+    alarms_frame,
+    choose_grain,
+    data_span,
+    scan_series,
+)
 from analytics.cohorts import CohortError
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.incidents import Incident, build_incidents
@@ -20,10 +30,19 @@ from analytics.localization import (
     localize,
     localize_volume,
 )
-from analytics.metrics import CX_SCORE, METRICS, MetricError, metric_frame
+from analytics.metrics import (
+    CX_SCORE,
+    METRICS,
+    MetricError,
+    cx_coverage,
+    metric_frame,
+    metric_gaps,
+)
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 
 Grain = Literal["hour", "day"]
+GrainChoice = Literal["hour", "day", "auto"]
+_GRAIN_WORD = {"hour": "hourly", "day": "daily"}
 
 
 def _share_or_value(name: str, value: float) -> Figure:
@@ -60,6 +79,12 @@ class CxTimeseriesOutput(ToolOutput):
     metrics: list[str]
     filters: dict[str, list[str | int]]
     rows: list[dict[str, Any]]
+    unavailable: dict[str, list[str]] = Field(
+        default_factory=dict, description="Asked-for metrics the data lacks, with what they need."
+    )
+    cx_coverage: str | None = Field(
+        default=None, description="The CX score's parts, when some are missing."
+    )
 
     def figures(self) -> dict[str, Figure]:
         figures = {}
@@ -97,12 +122,21 @@ def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseries
         for row in frame.to_dict("records")
     ]
     where = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in args.filters.items()) or "all"
+    gaps = metric_gaps(context.con)
+    unavailable = {name: gaps[name] for name in args.metrics if name in gaps}
+    coverage = cx_coverage(context.con) if CX_SCORE in args.metrics else None
+    notes = [f"unavailable: {', '.join(unavailable)}"] if unavailable else []
+    if coverage is not None and coverage.missing:
+        notes.append(coverage.describe())
     return CxTimeseriesOutput(
-        summary=f"{len(rows)} {args.grain}s of {', '.join(args.metrics)} for {where}",
+        summary=f"{len(rows)} {args.grain}s of {', '.join(args.metrics)} for {where}"
+        + "".join(f"; {note}" for note in notes),
         grain=args.grain,
         metrics=args.metrics,
         filters=args.filters,
         rows=rows,
+        unavailable=unavailable,
+        cx_coverage=coverage.describe() if coverage is not None and coverage.missing else None,
     )
 
 
@@ -126,9 +160,11 @@ class IncidentSummary(BaseModel):
     peak_z: float
     cx_expected: float
     cx_observed: float
+    primary_expected: float | None = None
+    primary_observed: float | None = None
 
     @classmethod
-    def of(cls, incident: Incident) -> IncidentSummary:
+    def of(cls, incident: Incident, results: list[SeriesResult] | None = None) -> IncidentSummary:
         return cls(
             incident_id=incident.incident_id,
             grain=incident.grain,
@@ -147,13 +183,40 @@ class IncidentSummary(BaseModel):
             peak_z=incident.peak_z,
             cx_expected=incident.cx_expected,
             cx_observed=incident.cx_observed,
+            **_primary_values(incident, results or []),
         )
+
+
+def _primary_values(incident: Incident, results: list[SeriesResult]) -> dict[str, float]:
+    """Order-weighted expected and observed values of the incident's primary metric in its
+    primary cohort over the incident (what a narrative leads with when CX is unavailable)."""
+    dimension, _, cohort = incident.primary_cohort.partition("=")
+    key = ("all", "all") if incident.primary_cohort == "all" else (dimension, cohort)
+    series = next(
+        (r.residuals for r in results
+         if r.metric == incident.primary_metric and (r.dimension, r.cohort) == key),
+        None,
+    )  # fmt: skip
+    if series is None:
+        return {}
+    stop = incident.end or series.period[-1].to_pydatetime() + dt.timedelta(seconds=1)
+    inside = (series.period >= incident.start) & (series.period < stop)
+    valid = inside & np.isfinite(series.value) & np.isfinite(series.expected)
+    if not valid.any() or series.orders[valid].sum() <= 0:
+        return {}
+    weights = series.orders[valid] / series.orders[valid].sum()
+    return {
+        "primary_expected": round(float((series.expected[valid] * weights).sum()), 4),
+        "primary_observed": round(float((series.value[valid] * weights).sum()), 4),
+    }
 
 
 class DetectIncidentsInput(BaseModel):
     """Arguments of detect_incidents."""
 
-    grain: Grain = "hour"
+    grain: GrainChoice = Field(
+        default="auto", description="hour, day, or auto: hourly where the volume supports it."
+    )
     as_of: dt.datetime | None = Field(
         default=None, description="Read the data as known at this time (default: all of it)."
     )
@@ -163,6 +226,10 @@ class DetectIncidentsInput(BaseModel):
 
 class DetectIncidentsOutput(ToolOutput):
     grain: Grain
+    grain_reason: str = ""
+    cx_coverage: str | None = None
+    cx_weights: dict[str, float] = Field(default_factory=dict)
+    unavailable_metrics: dict[str, list[str]] = Field(default_factory=dict)
     as_of: dt.datetime
     data_start: dt.datetime
     data_end: dt.datetime
@@ -172,9 +239,12 @@ class DetectIncidentsOutput(ToolOutput):
 
     def figures(self) -> dict[str, Figure]:
         figures = {
+            **self._coverage_figures(),
             "series_scanned": Figure(value=self.series_scanned, unit="count"),
             "alarms": Figure(value=self.alarms, unit="count"),
             "incidents": Figure(value=len(self.incidents), unit="count"),
+            "data_start": Figure(value=self.data_start.isoformat(), unit="datetime"),
+            "data_end": Figure(value=self.data_end.isoformat(), unit="datetime"),
         }
         for incident in self.incidents[:5]:
             key = incident.incident_id
@@ -189,14 +259,33 @@ class DetectIncidentsOutput(ToolOutput):
                     ),
                     f"{key}.severity": Figure(value=incident.severity, unit="score"),
                     f"{key}.impact_orders": Figure(value=incident.impact_orders, unit="orders"),
-                    f"{key}.cx_expected": Figure(value=incident.cx_expected, unit="score"),
-                    f"{key}.cx_observed": Figure(value=incident.cx_observed, unit="score"),
-                    f"{key}.cx_drop": Figure(
-                        value=round(incident.cx_expected - incident.cx_observed, 2), unit="points"
-                    ),
                     f"{key}.peak_z": Figure(value=incident.peak_z, unit="ratio"),
                 }
             )
+            if math.isfinite(incident.cx_expected) and math.isfinite(incident.cx_observed):
+                figures.update(
+                    {
+                        f"{key}.cx_expected": Figure(value=incident.cx_expected, unit="score"),
+                        f"{key}.cx_observed": Figure(value=incident.cx_observed, unit="score"),
+                        f"{key}.cx_drop": Figure(
+                            value=round(incident.cx_expected - incident.cx_observed, 2),
+                            unit="points",
+                        ),
+                    }
+                )
+            for name in ("primary_expected", "primary_observed"):
+                value = getattr(incident, name)
+                if value is not None:
+                    figures[f"{key}.{name}"] = _share_or_value(incident.primary_metric, value)
+        return figures
+
+    def _coverage_figures(self) -> dict[str, Figure]:
+        """The CX score's parts where some are missing (its text and renormalized weights)."""
+        if not self.cx_coverage:
+            return {}
+        figures = {"cx_coverage": Figure(value=self.cx_coverage, unit="text")}
+        for name, weight in self.cx_weights.items():
+            figures[f"cx_weight.{name}"] = Figure(value=weight, unit="share")
         return figures
 
     def table(self) -> list[dict[str, Any]]:
@@ -212,6 +301,19 @@ class DetectIncidentsOutput(ToolOutput):
             }
             for i in self.incidents[:20]
         ]
+
+
+def resolve_grain(context: ToolContext, grain: GrainChoice) -> tuple[Grain, str]:
+    """The grain to detect on and why (auto: hourly where the volume supports it)."""
+    if grain != "auto":
+        return grain, f"{_GRAIN_WORD[grain]} detection as asked"
+    if "grain" not in context.cache:
+        choice = choose_grain(context.con)
+        context.cache["grain"] = (
+            choice.grain,
+            f"{_GRAIN_WORD[choice.grain]} detection: {choice.reason}",
+        )
+    return context.cache["grain"]
 
 
 def scan_cached(
@@ -238,7 +340,8 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
     merge alarms into incidents and rank them by severity. No data after `as_of` is used."""
     try:
         span = data_span(context.con)
-        results, incidents, reading_time, alarm_count = scan_cached(context, args.grain, args.as_of)
+        grain, grain_reason = resolve_grain(context, args.grain)
+        results, incidents, reading_time, alarm_count = scan_cached(context, grain, args.as_of)
     except DetectionError as error:
         raise ToolError(str(error)) from None
     if args.day is not None:
@@ -251,7 +354,7 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
             i for i in incidents if i.start < day_end and (i.end is None or i.end > day_start)
         ]
     incidents = [i for i in incidents if i.severity >= args.min_severity]
-    summaries = [IncidentSummary.of(i) for i in incidents]
+    summaries = [IncidentSummary.of(i, results) for i in incidents]
     if summaries:
         top = summaries[0]
         summary = (
@@ -261,9 +364,19 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         )
     else:
         summary = f"no incident found in {len(results)} series"
+    gaps = metric_gaps(context.con)
+    coverage = cx_coverage(context.con)
+    if args.grain == "auto":
+        summary += f"; {grain_reason}"
+    if coverage.missing:
+        summary += f"; {coverage.describe()}"
     return DetectIncidentsOutput(
         summary=summary,
-        grain=args.grain,
+        grain=grain,
+        grain_reason=grain_reason,
+        cx_coverage=coverage.describe() if coverage.missing else None,
+        cx_weights=coverage.weights if coverage.missing else {},
+        unavailable_metrics={m: gaps[m] for m in DETECTION_METRICS if m in gaps},
         as_of=reading_time,
         data_start=span.first,
         data_end=span.last,
@@ -433,6 +546,9 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
         if not (args.metric and args.start and args.end):
             raise ToolError("give an incident_id, or a metric with start and end")
         metric_name, start, end = args.metric, args.start, args.end
+    gaps = metric_gaps(context.con)
+    if metric_name in gaps:
+        raise ToolError(f"{metric_name} is unavailable: missing {', '.join(gaps[metric_name])}")
     try:
         if metric_name == VOLUME:
             found = localize_volume(context.con, start, end)

@@ -10,7 +10,8 @@ one new entry here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
 from data.scenario import CAUSE_KINDS
 
@@ -22,6 +23,16 @@ class DriverCheck:
     driver: str
     direction: int
     why: str
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Another way to test a hypothesis when the data it `needs` is absent (real logs)."""
+
+    needs: tuple[str, ...]
+    primary: DriverCheck
+    supporting: tuple[DriverCheck, ...]
+    note: str
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,20 @@ class Hypothesis:
     refuting: tuple[DriverCheck, ...] = ()
     features: tuple[str, ...] = ()
     change_names: tuple[str, ...] = ()
+    fallback: Fallback | None = None
+
+    def for_data(self, present: Collection[str]) -> tuple[Hypothesis, str | None]:
+        """This hypothesis as testable on data holding the 'table.column's `present`: its
+        fallback test when its own data is missing and the fallback's is there (with a note)."""
+        fallback = self.fallback
+        if fallback is None or all(n in present for n in self.needs):
+            return self, None
+        if not all(n in present for n in fallback.needs):
+            return self, None
+        adapted = replace(
+            self, needs=fallback.needs, primary=fallback.primary, supporting=fallback.supporting
+        )
+        return adapted, f"{self.kind}: {fallback.note}"
 
     @property
     def tools(self) -> tuple[str, ...]:
@@ -88,6 +113,16 @@ LIBRARY: dict[str, Hypothesis] = {
             ),
             features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
             change_names=("dasher_pay", "peak_pay", "dasher_incentives"),
+            fallback=Fallback(
+                needs=("deliveries.onshift_dashers",),
+                primary=DriverCheck("onshift_dashers", -1, "fewer dashers on shift than usual"),
+                supporting=(
+                    DriverCheck("orders_per_dasher", +1, "more outstanding orders per dasher"),
+                    DriverCheck("busy_share", +1, "a larger share of on-shift dashers busy"),
+                ),
+                note="no dasher_supply table; tested on the market state logged with each order "
+                "(deliveries.onshift_dashers)",
+            ),
         ),
         Hypothesis(
             kind="inventory_drop",

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from analytics.incidents import SLICE_METRIC
-from analytics.metrics import METRICS
+from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
+from data.quality import is_ingested
 from tools.base import ToolContext, ToolError
 from tools.detection import DetectIncidentsOutput, IncidentSummary, SliceSummary, TopSlicesOutput
 from tools.hypotheses import LIBRARY, DriverCheck, Hypothesis
+from tools.quality import DataQualityOutput
 from tools.rca import (
     ChangeLogOutput,
     DiffInDiffOutput,
@@ -32,7 +34,7 @@ from tools.rca import (
 
 MAX_SITES = 2
 MAX_OTHER_METRIC_SITES = 2
-Grain = Literal["hour", "day"]
+Grain = Literal["hour", "day", "auto"]
 
 
 @dataclass
@@ -65,6 +67,7 @@ class Investigation:
     causes: RankCausesOutput | None = None
     causes_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    library: dict[str, Hypothesis] = field(default_factory=lambda: dict(LIBRARY))
 
 
 def _try(context: ToolContext, name: str, arguments: dict[str, Any]) -> tuple[Any, str] | ToolError:
@@ -83,12 +86,15 @@ def find_incident(
     context: ToolContext,
     incident_id: str | None = None,
     day: dt.date | None = None,
-    grain: Grain = "hour",
+    grain: Grain = "auto",
     as_of: dt.datetime | None = None,
 ) -> Investigation:
-    """Detect incidents and pick the one to investigate (by id, or the most severe on `day`)."""
+    """Detect incidents and pick the one to investigate (by id, or the most severe on `day`).
+
+    On ingested data the data-quality warnings and the tests adapted to the data are noted."""
     detection, item = context.call("detect_incidents", {"grain": grain, "day": day, "as_of": as_of})
     investigation = Investigation(detection=detection, detection_id=item.id)
+    _adapt_to_data(context, investigation)
     candidates = detection.incidents
     if incident_id:
         candidates = [i for i in candidates if i.incident_id == incident_id]
@@ -98,6 +104,22 @@ def find_incident(
     if candidates:
         investigation.incident = candidates[0]
     return investigation
+
+
+def _adapt_to_data(context: ToolContext, investigation: Investigation) -> None:
+    """Hypotheses with fallback tests for missing data; data-quality notes on ingested data."""
+    needs = {n for h in LIBRARY.values() for n in h.needs}
+    needs |= {n for h in LIBRARY.values() if h.fallback for n in h.fallback.needs}
+    present = columns_with_data(context.con, needs)
+    for kind, hypothesis in LIBRARY.items():
+        investigation.library[kind], note = hypothesis.for_data(present)
+        if note:
+            investigation.notes.append(note)
+    if is_ingested(context.world_dir):
+        found = _try(context, "data_quality", {})
+        if not isinstance(found, ToolError):
+            report: DataQualityOutput = found[0]
+            investigation.notes += [f"data quality [{found[1]}]: {w}" for w in report.warnings]
 
 
 def localize_incident(context: ToolContext, investigation: Investigation) -> None:
@@ -198,7 +220,7 @@ def plan_tests(investigation: Investigation) -> list[PlannedCall]:
                 index,
             )
         )
-        for kind, hypothesis in LIBRARY.items():
+        for kind, hypothesis in investigation.library.items():
             checks = [(hypothesis.primary, "primary")]
             checks += [(c, "supporting") for c in hypothesis.supporting]
             checks += [(c, "refuting") for c in hypothesis.refuting]
@@ -274,7 +296,7 @@ def assess(
     best: dict[str, HypothesisTestsModel] = {}
     for index, site in enumerate(investigation.sites):
         in_site = [(call, result) for call, result in results if call.site == index]
-        for kind, hypothesis in LIBRARY.items():
+        for kind, hypothesis in investigation.library.items():
             tests = _assess_hypothesis(hypothesis, site, in_site)
             current = best.get(kind)
             if current is None or _strength(tests) > _strength(current):
@@ -364,7 +386,7 @@ def investigate(
     context: ToolContext,
     incident_id: str | None = None,
     day: dt.date | None = None,
-    grain: Grain = "hour",
+    grain: Grain = "auto",
     as_of: dt.datetime | None = None,
 ) -> Investigation:
     """Detect, localize and test every hypothesis; rank the causes."""

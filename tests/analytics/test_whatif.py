@@ -49,9 +49,7 @@ def test_reverting_batching_costs_dasher_time(simulator) -> None:
     result = simulate(simulator, "revert_batching")
     assert result.efficiency["cost_per_delivery_usd"].estimate > 0
     assert result.efficiency["deliveries_per_dasher_hour"].estimate < 0
-    assert result.parameters["target_share"] == pytest.approx(
-        simulator.baseline["batched"].mean()
-    )
+    assert result.parameters["target_share"] == pytest.approx(simulator.baseline["batched"].mean())
 
 
 def test_batching_sensitivity_is_monotone_in_the_allowed_batched_share(simulator) -> None:

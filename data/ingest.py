@@ -1,0 +1,472 @@
+"""Ingest real order logs through a mapping file into a world directory, like `generate` does.
+
+DuckDB reads each source (CSV or Parquet) in place, evaluates the mapping's SQL expression per
+column, coerces the result to the schema's type and converts timestamps from the source's time
+zone to the marketplace's local time. Every problem found is collected and reported together,
+each naming the file, the column and what is wrong: a missing file or column, an expression
+that fails, values that do not convert (unparseable timestamps with their count and sample
+rows), null or duplicate keys. The world is written to a temporary directory and renamed into
+place, so a failed ingest leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from data.generator import MANIFEST_FILE, _check_replaceable, _replace_directory
+from data.mapping import Mapping, load_mapping
+from data.quality import QUALITY_FILE, DataQualityReport, quality_report
+from data.schema import TABLES
+from data.warehouse import WAREHOUSE_FILE, build_warehouse, open_warehouse
+
+_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
+            "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
+SAMPLE_ROWS = 3
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input: which file, which table column, what."""
+
+    file: str
+    column: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.column}: {self.problem}"
+
+
+class IngestError(ValueError):
+    """Ingestion failed; `problems` lists everything found, each naming file and column."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        listed = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"ingest failed with {len(problems)} problem(s):\n{listed}")
+
+
+@dataclass
+class IngestResult:
+    """What an ingest wrote: the world directory, rows per table and the quality report."""
+
+    out_dir: Path
+    row_counts: dict[str, int]
+    report: DataQualityReport
+    seconds: float
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+def ingest(
+    mapping_path: Path | str,
+    out_dir: Path | str,
+    threads: int = 2,
+    memory_limit: str = "4GB",
+) -> IngestResult:
+    """Build a world (Parquet tables, warehouse, data_quality.json, world.json) from real data."""
+    started = time.perf_counter()
+    mapping = load_mapping(mapping_path)
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir()
+    try:
+        counts = load_tables(mapping, staging, threads, memory_limit)
+        build_warehouse(staging, threads=threads, memory_limit=memory_limit)
+        sources = {name: str(mapping.source_path(name)) for name in counts}
+        con = open_warehouse(staging)
+        try:
+            con.execute("SET enable_progress_bar = false")
+            report = quality_report(con, source={"mapping": str(mapping.path), **sources})
+        finally:
+            con.close()
+        report.save(staging)
+        _write_manifest(staging, mapping, counts, report)
+        _replace_directory(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return IngestResult(out_dir, counts, report, time.perf_counter() - started, sources)
+
+
+def _write_manifest(
+    staging: Path, mapping: Mapping, counts: dict[str, int], report: DataQualityReport
+) -> None:
+    orders = report.tables["orders"]
+    manifest = {
+        "kind": "ingested",
+        "mapping": str(mapping.path),
+        "sources": {name: str(mapping.source_path(name)) for name in counts},
+        "source_timezone": mapping.source_timezone,
+        "local_timezone": mapping.local_timezone,
+        "first_day": orders.first.date().isoformat() if orders.first else None,
+        "last_day": orders.last.date().isoformat() if orders.last else None,
+        "row_counts": counts,
+        "warehouse": WAREHOUSE_FILE,
+        "quality": QUALITY_FILE,
+        "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _option(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, int | float) else _quoted(value)
+
+
+def _fallible(raw_type: str, target: str) -> bool:
+    """Whether converting a value of `raw_type` to `target` can fail (and needs checking)."""
+    base = raw_type.split("(")[0]
+    if target == "VARCHAR" or base == target:
+        return False
+    if target == "TIMESTAMP":
+        return not base.startswith(("TIMESTAMP", "DATE"))
+    if target == "DOUBLE":
+        return base not in _NUMERIC and base != "BOOLEAN"
+    return True
+
+
+def _name(column: str) -> str:
+    return f'"{column}"'
+
+
+def _bucket(timestamp: str) -> str:
+    return f"time_bucket(INTERVAL 15 MINUTE, {timestamp})"
+
+
+def _naive_time(raw_type: str) -> bool:
+    """A timestamp or date without a zone (read in the source's zone)."""
+    return raw_type.startswith(("TIMESTAMP", "DATE")) and "TIME ZONE" not in raw_type
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+class _Loader:
+    """One DuckDB session that reads the sources and stages each mapped table."""
+
+    def __init__(self, mapping: Mapping, staging: Path, threads: int, memory_limit: str) -> None:
+        self.mapping = mapping
+        self.staging = staging
+        self.spill = staging / ".spill"
+        self.con = duckdb.connect()
+        self.con.execute(f"SET threads = {int(threads)}")
+        self.con.execute(f"SET memory_limit = {_quoted(memory_limit)}")
+        self.con.execute(f"SET temp_directory = {_quoted(str(self.spill))}")
+        self.con.execute("SET preserve_insertion_order = false")
+        self.con.execute("SET enable_progress_bar = false")
+        self.problems: list[Problem] = []
+        self.views: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
+        self.uses = Counter(self._source_key(table) for table in mapping.tables)
+        self.shared: set[str] = set()  # views of files that several tables read
+        self.materialized: dict[str, str] = {}  # shared view -> a table of its rows
+
+    def _source_key(self, table: str) -> tuple[str, str, str]:
+        options = json.dumps(self.mapping.tables[table].read_options, sort_keys=True)
+        return str(self.mapping.source_path(table)), self.mapping.source_format(table), options
+
+    def close(self) -> None:
+        self.con.close()
+        shutil.rmtree(self.spill, ignore_errors=True)
+
+    def problem(self, file: Path | str, column: str, text: str) -> None:
+        self.problems.append(Problem(str(file), column, text))
+
+    def source_view(self, table: str) -> tuple[str, list[str], Path] | None:
+        """A view over the table's source file and its column names (None if unreadable)."""
+        path = self.mapping.source_path(table)
+        if not path.is_file():
+            self.problem(path, f"tables.{table}.source", "file not found")
+            return None
+        file_format = self.mapping.source_format(table)
+        options = self.mapping.tables[table].read_options
+        key = self._source_key(table)
+        if key not in self.views:
+            name = f"source_{len(self.views)}"
+            if file_format == "parquet":
+                reader = f"read_parquet({_quoted(str(path))})"
+            else:
+                extra = "".join(f", {k} = {_option(v)}" for k, v in options.items())
+                reader = f"read_csv({_quoted(str(path))}{extra})"
+            try:
+                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {reader}")
+                columns = [row[0] for row in self.con.execute(f"DESCRIBE {name}").fetchall()]
+            except duckdb.Error as error:
+                self.problem(path, table, f"cannot read as {file_format}: {_first_line(error)}")
+                return None
+            self.views[key] = (name, columns)
+            if self.uses[key] > 1:
+                self.shared.add(name)
+        view, columns = self.views[key]
+        return view, columns, path
+
+    def rows_of(self, view: str, path: Path, table: str) -> str | None:
+        """What to select from: a file several tables read is parsed once into a table."""
+        if view not in self.shared:
+            return view
+        if view not in self.materialized:
+            try:
+                self.con.execute(f"CREATE TEMP TABLE {view}_rows AS SELECT * FROM {view}")
+            except duckdb.Error as error:
+                self.problem(path, table, f"cannot read: {_first_line(error)}")
+                return None
+            self.materialized[view] = f"{view}_rows"
+        return self.materialized[view]
+
+    def bind(
+        self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
+    ) -> str | None:
+        """The DuckDB type of an expression over the source, or None (a problem is recorded)."""
+        try:
+            row = self.con.execute(
+                f"DESCRIBE SELECT ({expression}) AS value FROM {view} WHERE {where}"
+            ).fetchone()
+        except duckdb.Error as error:
+            missing = _MISSING_COLUMN.search(str(error))
+            if missing:
+                self.problem(
+                    path, label,
+                    f"column {missing.group(1)!r} is not in the file (expression "
+                    f"{expression!r}); the file's columns: {', '.join(columns)}",
+                )  # fmt: skip
+            else:
+                self.problem(path, label, f"expression {expression!r} fails: {_first_line(error)}")
+            return None
+        return str(row[1])
+
+    def stage(self, table: str) -> int | None:
+        """Evaluate, coerce, check and write one table to Parquet; its row count or None."""
+        spec = self.mapping.tables[table]
+        source = self.source_view(table)
+        if source is None:
+            return None
+        view, source_columns, path = source
+        where = "TRUE"
+        if spec.where:
+            if self.bind(path, view, source_columns, spec.where, f"{table}.where", "TRUE") is None:
+                return None
+            where = f"({spec.where})"
+        schema = TABLES[table]
+        mapped = [c for c in schema.column_names if c in spec.columns]
+        raw_types: dict[str, str] = {}
+        for column in mapped:
+            expression = spec.columns[column]
+            label = f"{table}.{column}"
+            raw_type = self.bind(path, view, source_columns, where, label, expression)
+            if raw_type is None:
+                continue
+            target = schema.column(column).type
+            if target == "TIMESTAMP" and raw_type.split("(")[0] in _NUMERIC:
+                self.problem(
+                    path, label,
+                    f"expression {expression!r} is a number ({raw_type}), not a timestamp; "
+                    "for epoch seconds write to_timestamp(...)",
+                )  # fmt: skip
+                continue
+            raw_types[column] = raw_type
+        if len(raw_types) < len(mapped):
+            return None
+
+        rows_from = self.rows_of(view, path, table)
+        if rows_from is None:
+            return None
+        view = rows_from
+        # One pass: each column coerced to its schema type, plus its raw value where the
+        # conversion can fail (to count and show the values that did not convert).
+        self.con.execute(f"SET TimeZone = {_quoted(self.mapping.zone_of(table))}")
+        fallible = [c for c in mapped if _fallible(raw_types[c], schema.column(c).type)]
+        # Naive timestamps are shifted to local time after loading, by 15-minute bucket (every
+        # zone's offsets and transitions are multiples of 15 minutes): ~5x faster than per row.
+        shifted = [
+            c for c in mapped
+            if schema.column(c).type == "TIMESTAMP" and _naive_time(raw_types[c])
+        ]  # fmt: skip
+        select = [
+            f'CAST(({spec.columns[c]}) AS TIMESTAMP) AS "{c}"'
+            if c in shifted
+            else f'{self._coerced(table, c, raw_types[c], spec.columns[c])} AS "{c}"'
+            for c in mapped
+        ] + [f'({spec.columns[c]}) AS "raw:{c}"' for c in fallible]
+        try:
+            self.con.execute(
+                f"CREATE TEMP TABLE {table} AS SELECT {', '.join(select)} FROM {view} WHERE {where}"
+            )
+        except duckdb.Error as error:
+            self._locate_failure(path, table, view, where, mapped, error)
+            return None
+        try:
+            if not (self._check_coercion(path, table, fallible) and self._check_keys(path, table)):
+                return None
+            rows = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            target_file = _quoted(str(self.staging / f"{table}.parquet"))
+            self.con.execute(
+                f"COPY ({self._local_select(table, mapped, shifted)}) TO {target_file} "
+                "(FORMAT parquet)"
+            )
+        finally:
+            self.con.execute(f"DROP TABLE IF EXISTS {table}")
+            self.con.execute(f"DROP TABLE IF EXISTS shifts_{table}")
+        return rows
+
+    def _local_select(self, table: str, mapped: list[str], shifted: list[str]) -> str:
+        """The staged table's mapped columns, naive source times moved to local time."""
+        if not shifted or self.mapping.zone_of(table) == self.mapping.local_timezone:
+            return f"SELECT {', '.join(_name(c) for c in mapped)} FROM {table}"
+        buckets = " UNION ".join(
+            f"SELECT DISTINCT {_bucket(_name(c))} AS b FROM {table}" for c in shifted
+        )
+        local = _quoted(self.mapping.local_timezone)
+        self.con.execute(  # the session's TimeZone is the source's: the cast reads b in it
+            f"CREATE TEMP TABLE shifts_{table} AS SELECT b, "
+            f"timezone({local}, CAST(b AS TIMESTAMPTZ)) - b AS shift FROM ({buckets}) "
+            "WHERE b IS NOT NULL"
+        )
+        columns, joins = [], []
+        for index, column in enumerate(mapped):
+            if column not in shifted:
+                columns.append(f"t.{_name(column)}")
+                continue
+            columns.append(f"s{index}.shift + t.{_name(column)} AS {_name(column)}")
+            joins.append(
+                f"LEFT JOIN shifts_{table} s{index} ON s{index}.b = {_bucket(f't.{_name(column)}')}"
+            )
+        return f"SELECT {', '.join(columns)} FROM {table} t {' '.join(joins)}"
+
+    def _locate_failure(
+        self, path: Path, table: str, view: str, where: str, mapped: list[str], error: Exception
+    ) -> None:
+        """Find which column's expression failed on the data (each alone)."""
+        found = False
+        for column in mapped:
+            expression = self.mapping.tables[table].columns[column]
+            try:
+                self.con.execute(f"SELECT count(({expression})) FROM {view} WHERE {where}")
+            except duckdb.Error as column_error:
+                found = True
+                self.problem(
+                    path, f"{table}.{column}",
+                    f"expression {expression!r} fails on the data: {_first_line(column_error)}",
+                )  # fmt: skip
+        if not found:
+            self.problem(path, table, f"reading failed: {_first_line(error)}")
+
+    def _coerced(self, table: str, column: str, raw_type: str, expression: str) -> str:
+        """SQL converting the expression's value to the column's schema type (NULL where it
+        cannot); timestamps are read in the source zone and converted to local time."""
+        target = TABLES[table].column(column).type
+        if target != "TIMESTAMP":
+            return f"TRY_CAST(({expression}) AS {target})"
+        zoned = (
+            f"({expression})"
+            if raw_type.startswith("TIMESTAMP WITH TIME ZONE")
+            else f"TRY_CAST(({expression}) AS TIMESTAMPTZ)"
+        )
+        return f"timezone({_quoted(self.mapping.local_timezone)}, {zoned})"
+
+    def _check_coercion(self, path: Path, table: str, fallible: list[str]) -> bool:
+        """Record values that did not convert to their schema type, with sample rows."""
+        if not fallible:
+            return True
+        schema = TABLES[table]
+        failing = {c: f'"raw:{c}" IS NOT NULL AND "{c}" IS NULL' for c in fallible}
+        parts = [f"count(*) FILTER (WHERE {condition})" for condition in failing.values()]
+        counts = self.con.execute(f"SELECT count(*), {', '.join(parts)} FROM {table}").fetchone()
+        total, ok = int(counts[0]), True
+        keys = [k for k in schema.primary_key if k in self.mapping.tables[table].columns]
+        for column, bad in zip(fallible, counts[1:], strict=True):
+            if not bad:
+                continue
+            ok = False
+            names = [k for k in keys if k != column] + [column]
+            shown = [f'"{k}"' for k in names[:-1]] + [f'"raw:{column}"']
+            samples = self.con.execute(
+                f"SELECT {', '.join(shown)} FROM {table} "
+                f"WHERE {failing[column]} LIMIT {SAMPLE_ROWS}"
+            ).fetchall()
+            rows = "; ".join(
+                ", ".join(f"{name}={value!r}" for name, value in zip(names, row, strict=True))
+                for row in samples
+            )
+            target = schema.column(column).type
+            what = "unparseable timestamps" if target == "TIMESTAMP" else f"not {target} values"
+            self.problem(
+                path, f"{table}.{column}",
+                f"{int(bad):,} of {total:,} rows hold {what} (expression "
+                f"{self.mapping.tables[table].columns[column]!r}); sample rows: {rows}",
+            )  # fmt: skip
+        return ok
+
+    def _check_keys(self, path: Path, table: str) -> bool:
+        """Null or duplicate primary keys, and orders without an order time, are errors."""
+        schema = TABLES[table]
+        keys = list(schema.primary_key)
+        label = f"{table}.{'+'.join(keys)}"
+        ok = True
+        required = [*keys, *(["order_time"] if table == "orders" else [])]
+        for column in required:
+            nulls = self.con.execute(
+                f'SELECT count(*) FROM {table} WHERE "{column}" IS NULL'
+            ).fetchone()[0]
+            if nulls:
+                ok = False
+                self.problem(path, f"{table}.{column}", f"{nulls:,} rows have no value (null)")
+        if not ok:
+            return False
+        key_list = ", ".join(f'"{k}"' for k in keys)
+        duplicates, extra = self.con.execute(
+            f"SELECT count(*), coalesce(sum(n) - count(*), 0) FROM "
+            f"(SELECT count(*) AS n FROM {table} GROUP BY {key_list} HAVING count(*) > 1)"
+        ).fetchone()
+        if duplicates:
+            samples = self.con.execute(
+                f"SELECT {key_list}, count(*) AS n FROM {table} GROUP BY {key_list} "
+                f"HAVING count(*) > 1 ORDER BY n DESC, {key_list} LIMIT {SAMPLE_ROWS}"
+            ).fetchall()
+            shown = "; ".join(
+                f"{'+'.join(repr(v) for v in row[:-1])} x{row[-1]}" for row in samples
+            )
+            self.problem(
+                path, label,
+                f"{duplicates:,} duplicate keys ({extra:,} extra rows), e.g. {shown}",
+            )  # fmt: skip
+            return False
+        return True
+
+
+def load_tables(
+    mapping: Mapping, staging: Path, threads: int = 2, memory_limit: str = "4GB"
+) -> dict[str, int]:
+    """Write each mapped table to `staging/<table>.parquet`; raise IngestError listing problems."""
+    loader = _Loader(mapping, staging, threads, memory_limit)
+    counts: dict[str, int] = {}
+    try:
+        for table in TABLES:
+            if table not in mapping.tables:
+                continue
+            rows = loader.stage(table)
+            if rows is not None:
+                counts[table] = rows
+    finally:
+        loader.close()
+    if loader.problems:
+        raise IngestError(loader.problems)
+    return counts

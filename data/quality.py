@@ -1,0 +1,320 @@
+"""The data-quality report of a warehouse: row counts, null rates, date ranges and suspicious facts.
+
+Suspicious facts are rows that are possible in a file but not in a marketplace (more busy
+dashers than on-shift dashers, arrivals before the order, negative baskets), orphan foreign
+keys, orders without a delivery, partial first or last days and days with no orders. They are
+warnings for whoever reads an analysis of the data, not errors: ingestion keeps the rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+from pydantic import BaseModel, Field
+
+from data.generator import MANIFEST_FILE
+from data.schema import TABLES
+
+QUALITY_FILE = "data_quality.json"
+LONG_DELIVERY_MINUTES = 240  # door-to-door beyond 4 hours is a logging problem, not a delivery
+PARTIAL_DAY_SHARE = 0.5  # a first or last day below half the median day is partly covered
+TIME_COLUMNS = {
+    "orders": "order_time",
+    "deliveries": "actual_eta",
+    "inventory_events": "event_time",
+    "support_events": "ticket_created",
+    "ratings": "rating_time",
+    "changes": "change_time",
+    "dasher_supply": "hour_start",
+}
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """A suspicious-row check: a condition over one table's columns (or order_facts)."""
+
+    name: str
+    table: str
+    condition: str
+    requires: tuple[str, ...]
+    message: str
+
+
+ROW_CHECKS: tuple[RowCheck, ...] = (
+    RowCheck("busy_over_onshift", "deliveries", "busy_dashers > onshift_dashers",
+             ("busy_dashers", "onshift_dashers"), "more busy dashers than on-shift dashers"),
+    RowCheck("negative_market_state", "deliveries",
+             "least(onshift_dashers, busy_dashers, outstanding_orders) < 0",
+             ("onshift_dashers", "busy_dashers", "outstanding_orders"),
+             "negative dasher or outstanding-order counts"),
+    RowCheck("arrival_before_order", "order_facts", "duration_min < 0", ("duration_min",),
+             "arrival before the order was placed"),
+    RowCheck("long_delivery", "order_facts", f"duration_min > {LONG_DELIVERY_MINUTES}",
+             ("duration_min",), f"door-to-door longer than {LONG_DELIVERY_MINUTES // 60} hours"),
+    RowCheck("quote_not_after_order", "order_facts", "quoted_min <= 0", ("quoted_min",),
+             "promised ETA at or before the order time"),
+    RowCheck("negative_basket", "orders", "basket_value < 0", ("basket_value",),
+             "negative basket value"),
+    RowCheck("negative_durations", "deliveries", "least(dasher_wait, merchant_prep_time) < 0",
+             ("dasher_wait", "merchant_prep_time"), "negative prep or dasher-wait seconds"),
+    RowCheck("stars_out_of_range", "ratings", "stars NOT BETWEEN 1 AND 5", ("stars",),
+             "stars outside 1-5"),
+    RowCheck("non_positive_quantity", "items", "ordered_qty <= 0", ("ordered_qty",),
+             "ordered quantity of zero or less"),
+    RowCheck("negative_refund", "items", "refund_amount < 0", ("refund_amount",),
+             "negative refund"),
+)  # fmt: skip
+
+
+class ColumnQuality(BaseModel):
+    """One column's type and how much of it is missing."""
+
+    name: str
+    type: str
+    nulls: int
+    null_rate: float
+
+
+class TableQuality(BaseModel):
+    """One table: rows, columns present and absent, and the range of its time column."""
+
+    name: str
+    rows: int
+    columns: list[ColumnQuality]
+    missing_columns: list[str] = Field(description="Schema columns the data does not have.")
+    time_column: str | None = None
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+
+
+class Finding(BaseModel):
+    """A suspicious fact: how many rows (and what share of the table) it concerns."""
+
+    check: str
+    table: str
+    rows: int
+    share: float
+    message: str
+    level: Literal["warning", "info"] = "warning"
+
+    def describe(self) -> str:
+        if self.check.startswith(("partial_", "days_")):
+            return f"{self.table}: {self.message}"
+        share = f"{self.share:.1%}" if self.share >= 0.001 or not self.share else "< 0.1%"
+        return f"{self.table}: {self.message} in {self.rows:,} rows ({share})"
+
+
+class DataQualityReport(BaseModel):
+    """Everything the report found; saved as data_quality.json in the world directory."""
+
+    tables: dict[str, TableQuality]
+    missing_tables: list[str]
+    findings: list[Finding]
+    source: dict[str, str] = Field(default_factory=dict, description="Where the data came from.")
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == "warning"]
+
+    def render(self) -> str:
+        """Plain text for a terminal."""
+        lines = ["Data quality"]
+        for table in self.tables.values():
+            span = (
+                f", {table.time_column} {table.first:%Y-%m-%d %H:%M} to {table.last:%Y-%m-%d %H:%M}"
+                if table.first and table.last
+                else ""
+            )
+            lines.append(f"  {table.name}: {table.rows:,} rows{span}")
+            nulls = [f"{c.name} {c.null_rate:.1%}" for c in table.columns if c.nulls]
+            if nulls:
+                lines.append(f"    nulls: {', '.join(nulls)}")
+            if table.missing_columns:
+                lines.append(f"    not in the data: {', '.join(table.missing_columns)}")
+        if self.missing_tables:
+            lines.append(f"  tables not in the data: {', '.join(self.missing_tables)}")
+        for finding in self.findings:
+            lines.append(f"  {finding.level}: {finding.describe()}")
+        if not self.findings:
+            lines.append("  no suspicious facts found")
+        return "\n".join(lines)
+
+    def save(self, world_dir: Path) -> Path:
+        path = Path(world_dir) / QUALITY_FILE
+        path.write_text(json.dumps(self.model_dump(mode="json"), indent=2))
+        return path
+
+
+def is_ingested(world_dir: Path | str) -> bool:
+    """Whether a world was ingested from real data (its manifest says so)."""
+    path = Path(world_dir) / MANIFEST_FILE
+    try:
+        return json.loads(path.read_text()).get("kind") == "ingested"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def load_report(world_dir: Path | str) -> DataQualityReport | None:
+    """The report saved in a world directory, or None if there is none."""
+    path = Path(world_dir) / QUALITY_FILE
+    if not path.is_file():
+        return None
+    return DataQualityReport.model_validate_json(path.read_text())
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    tables: dict[str, dict[str, str]] = {}
+    for table, column, data_type in rows:
+        tables.setdefault(table, {})[column] = data_type
+    return tables
+
+
+def _table_quality(
+    con: duckdb.DuckDBPyConnection, name: str, present: dict[str, str]
+) -> TableQuality:
+    names = list(present)
+    time_column = TIME_COLUMNS.get(name) if TIME_COLUMNS.get(name) in present else None
+    parts = ["count(*)", *(f'count("{c}")' for c in names)]
+    if time_column:
+        parts += [f"min({time_column})", f"max({time_column})"]
+    values = con.execute(f"SELECT {', '.join(parts)} FROM {name}").fetchone()
+    rows = int(values[0])
+    columns = [
+        ColumnQuality(
+            name=column,
+            type=present[column],
+            nulls=rows - int(count),
+            null_rate=round((rows - int(count)) / rows, 6) if rows else 0.0,
+        )
+        for column, count in zip(names, values[1 : 1 + len(names)], strict=True)
+    ]
+    return TableQuality(
+        name=name,
+        rows=rows,
+        columns=columns,
+        missing_columns=[c for c in TABLES[name].column_names if c not in present],
+        time_column=time_column,
+        first=values[-2] if time_column else None,
+        last=values[-1] if time_column else None,
+    )
+
+
+def _count_finding(
+    con: duckdb.DuckDBPyConnection, check: str, table: str, sql: str, total: int, message: str,
+    level: Literal["warning", "info"] = "warning",
+) -> Finding | None:  # fmt: skip
+    rows = int(con.execute(sql).fetchone()[0])
+    if not rows:
+        return None
+    share = round(rows / total, 6) if total else 0.0
+    return Finding(check=check, table=table, rows=rows, share=share, message=message, level=level)
+
+
+def _day_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Partial first/last days and days without orders inside the data's range."""
+    days = con.execute(
+        "SELECT CAST(order_time AS DATE) AS day, count(*) FROM orders "
+        "WHERE order_time IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    if len(days) < 3:
+        return []
+    counts = sorted(count for _, count in days)
+    median = counts[len(counts) // 2]
+    total_days = (days[-1][0] - days[0][0]).days + 1
+    findings = []
+    for label, (day, count) in (("first", days[0]), ("last", days[-1])):
+        if count < PARTIAL_DAY_SHARE * median:
+            findings.append(
+                Finding(
+                    check=f"partial_{label}_day",
+                    table="orders",
+                    rows=int(count),
+                    share=round(count / median, 4),
+                    level="info",
+                    message=f"the {label} day ({day}) holds {count:,} orders, "
+                    f"{count / median:.0%} of the median day: it is partly covered",
+                )  # fmt: skip
+            )
+    if total_days > len(days):
+        gap = total_days - len(days)
+        findings.append(
+            Finding(
+                check="days_without_orders",
+                table="orders",
+                rows=0,
+                share=0.0,
+                message=f"{gap} day(s) between {days[0][0]} and {days[-1][0]} have no orders",
+            )  # fmt: skip
+        )
+    return findings
+
+
+def quality_report(
+    con: duckdb.DuckDBPyConnection, source: dict[str, str] | None = None
+) -> DataQualityReport:
+    """The data-quality report of a warehouse (its source tables and order_facts)."""
+    present = _columns(con)
+    tables = {name: _table_quality(con, name, present[name]) for name in TABLES if name in present}
+    findings: list[Finding] = []
+    applicable: dict[str, list[RowCheck]] = {}
+    for check in ROW_CHECKS:
+        columns = present.get(check.table, {})
+        if check.table in present and all(c in columns for c in check.requires):
+            applicable.setdefault(check.table, []).append(check)
+    for table, checks in applicable.items():  # one scan per table
+        counts = con.execute(
+            "SELECT count(*), "
+            + ", ".join(f"count(*) FILTER (WHERE {check.condition})" for check in checks)
+            + f" FROM {table}"
+        ).fetchone()
+        total = int(counts[0])
+        for check, rows in zip(checks, counts[1:], strict=True):
+            if rows:
+                findings.append(
+                    Finding(
+                        check=check.name,
+                        table=table,
+                        rows=int(rows),
+                        share=round(rows / total, 6) if total else 0.0,
+                        message=check.message,
+                    )  # fmt: skip
+                )
+    for name, table in TABLES.items():
+        for column, target in table.foreign_keys.items():
+            other, key = target.split(".")
+            if name not in present or other not in present or column not in present[name]:
+                continue
+            found = _count_finding(
+                con, f"orphan_{name}_{column}", name,
+                f"SELECT count(*) FROM {name} t WHERE t.{column} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {other} o WHERE o.{key} = t.{column})",
+                tables[name].rows, f"{column} not found in {other}.{key} (orphan rows)",
+            )  # fmt: skip
+            if found:
+                findings.append(found)
+    if "orders" in present and "deliveries" in present:
+        found = _count_finding(
+            con, "orders_without_delivery", "orders",
+            "SELECT count(*) FROM orders o WHERE NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.order_id = o.order_id)",
+            tables["orders"].rows, "no delivery row (treated as not delivered)",
+        )  # fmt: skip
+        if found:
+            findings.append(found)
+    if "orders" in present:
+        findings.extend(_day_findings(con))
+    return DataQualityReport(
+        tables=tables,
+        missing_tables=[name for name in TABLES if name not in present],
+        findings=findings,
+        source=source or {},
+    )
