@@ -112,7 +112,7 @@ _ORDER_COLUMNS = (
     "CAST(support_contact AS INTEGER) AS support_contact, stars, "
     "CAST(refunded AS INTEGER) AS refunded, item_lines, substituted_lines, missing_lines, "
     "basket_value, busy_dashers / nullif(onshift_dashers, 0) AS busy_share, "
-    "outstanding_orders / nullif(onshift_dashers, 0) AS orders_per_dasher"
+    "outstanding_orders / nullif(onshift_dashers, 0) AS orders_per_dasher, onshift_dashers"
 )
 
 
@@ -145,9 +145,16 @@ class _Fitted:
     timing: HistGradientBoostingRegressor
     cancel: LogisticRegression
     support: LogisticRegression
-    stars: LinearRegression
+    stars: _Stars
     batched_residual: float  # mean duration residual of batched baseline orders
     ticket_if_canceled: float  # baseline support-contact rate of canceled minus delivered orders
+
+
+class _Stars(LinearRegression):
+    """Linear stars model whose predictions stay on the 1-5 scale."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn's name)
+        return np.clip(super().predict(X), 1.0, 5.0)
 
 
 def _lateness_basis(lateness: np.ndarray) -> np.ndarray:
@@ -168,9 +175,16 @@ def _outcome_basis(lateness: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
     return np.column_stack([_lateness_basis(lateness), issues])
 
 
+def _time_to_pickup(frame: pd.DataFrame) -> np.ndarray:
+    """Prep time plus the wait for a dasher (minutes): the part of an order's time that the
+    timing model takes as given, so it extrapolates to waits the baseline never saw."""
+    return (frame["prep_min"].fillna(0) + frame["dasher_wait_min"].fillna(0)).to_numpy(float)
+
+
 def _predicted_lateness(timing: HistGradientBoostingRegressor, frame: pd.DataFrame) -> np.ndarray:
     features = frame[list(TIMING_FEATURES)].fillna(0).to_numpy(float)
-    return timing.predict(features) - frame["quoted_min"].fillna(0).to_numpy(float)
+    rest = timing.predict(features)  # minutes after pickup (drive, detour, handoff)
+    return rest + _time_to_pickup(frame) - frame["quoted_min"].fillna(0).to_numpy(float)
 
 
 def _day_bootstrap(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -182,7 +196,13 @@ def _day_bootstrap(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFram
     return frame.loc[np.concatenate([groups[day] for day in chosen])]
 
 
-def _fit(baseline: pd.DataFrame, rng: np.random.Generator, max_rows: int = 6000) -> _Fitted:
+def _fit(
+    baseline: pd.DataFrame, incident: pd.DataFrame, rng: np.random.Generator, max_rows: int = 6000
+) -> _Fitted:
+    """Timing models on resampled baseline days (how orders move when nothing is wrong); the
+    customer's response to timing and item issues (cancellations, tickets, stars) on baseline
+    and incident days pooled, so the curves are known over the lateness the incident reached.
+    Assumption: a cause acts on customers only through timing and item issues."""
     resampled = _day_bootstrap(baseline, rng)
     sample = resampled.sample(
         n=min(len(resampled), max_rows), replace=False, random_state=int(rng.integers(2**31))
@@ -196,19 +216,24 @@ def _fit(baseline: pd.DataFrame, rng: np.random.Generator, max_rows: int = 6000)
     timing = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
     timing.fit(
         delivered[list(TIMING_FEATURES)].fillna(0).to_numpy(float),
-        delivered["duration_min"].to_numpy(float),
+        delivered["duration_min"].to_numpy(float) - _time_to_pickup(delivered),
     )
-    predicted_late = _predicted_lateness(timing, sample)
-    cancel = LogisticRegression(max_iter=500).fit(
-        _lateness_basis(predicted_late), sample["canceled"].astype(int).to_numpy()
+    recent = _day_bootstrap(incident, rng)
+    recent = recent.sample(
+        n=min(len(recent), max_rows), replace=False, random_state=int(rng.integers(2**31))
     )
-    lateness = delivered["eta_error_min"].to_numpy(float)
-    support_target = delivered["support_contact"].fillna(0).astype(int).to_numpy()
-    support = LogisticRegression(max_iter=500).fit(
-        _outcome_basis(lateness, delivered), support_target
+    pooled = pd.concat([sample, recent], ignore_index=True)
+    outcomes = pooled[pooled["delivered"] & pooled["duration_min"].notna()]
+    cancel = LogisticRegression(max_iter=1000).fit(
+        _lateness_basis(_predicted_lateness(timing, pooled)),
+        pooled["canceled"].astype(int).to_numpy(),
     )
-    rated = delivered[delivered["stars"].notna()]
-    stars = LinearRegression().fit(
+    support = LogisticRegression(max_iter=1000).fit(
+        _outcome_basis(outcomes["eta_error_min"].to_numpy(float), outcomes),
+        outcomes["support_contact"].fillna(0).astype(int).to_numpy(),
+    )
+    rated = outcomes[outcomes["stars"].notna()]
+    stars = _Stars().fit(
         _outcome_basis(rated["eta_error_min"].to_numpy(float), rated),
         rated["stars"].to_numpy(float),
     )
@@ -220,10 +245,10 @@ def _fit(baseline: pd.DataFrame, rng: np.random.Generator, max_rows: int = 6000)
         stars=stars,
         batched_residual=float(residual[batched].mean()) if batched.any() else 0.0,
         ticket_if_canceled=float(
-            sample.loc[sample["canceled"], "support_contact"].mean()
-            - sample.loc[sample["delivered"], "support_contact"].mean()
+            pooled.loc[pooled["canceled"], "support_contact"].mean()
+            - pooled.loc[pooled["delivered"], "support_contact"].mean()
         )
-        if sample["canceled"].any()
+        if pooled["canceled"].any()
         else 0.0,
     )
 
@@ -265,7 +290,8 @@ class Simulator:
             raise WhatIfError(f"what-if needs {lacking} in the data")
         rng = np.random.default_rng(seed)
         base = frame[frame["window"] == "baseline"]
-        fits = [_fit(base, rng) for _ in range(replicates)]
+        recent = frame[frame["window"] == "incident"]
+        fits = [_fit(base, recent, rng) for _ in range(replicates)]
         return cls(frame=frame, fits=fits, seed=seed)
 
     @property
@@ -445,25 +471,16 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
         elif action == "inventory_rollback":
             faster = np.zeros(len(w))
-        elif action in ("peak_pay", "throttle_demand"):
+        elif action == "peak_pay":
+            faster = _restored_dasher_wait(base, w)
+            efficiency = _supply_cost(base, w)
+        elif action == "throttle_demand":
             changed = w.copy()
-            if action == "peak_pay":
-                typical = base.groupby("hour")[["busy_share", "orders_per_dasher"]].mean()
-                current = w.groupby("hour")[["busy_share", "orders_per_dasher"]].mean()
-                for column in ("busy_share", "orders_per_dasher"):
-                    ratio = (typical[column] / current[column]).clip(upper=1.0)
-                    changed[column] = w[column] * w["hour"].map(ratio).fillna(1.0)
-                added = float((w["orders_per_dasher"] / changed["orders_per_dasher"]).mean() - 1)
-                efficiency = {
-                    "dasher_hours_added_share": added,
-                    "cost_per_delivery_usd": added * _solo_cost(w),
-                }
-            else:
-                share = parameters.get("share", 0.15)
-                changed["orders_per_dasher"] = w["orders_per_dasher"] * (1 - share)
-                changed["busy_share"] = np.minimum(1.0, w["busy_share"] * (1 - share))
-                efficiency = {"order_volume_share": -share}
-                parameters = {**parameters, "share": share}
+            share = parameters.get("share", 0.15)
+            changed["orders_per_dasher"] = w["orders_per_dasher"] * (1 - share)
+            changed["busy_share"] = np.minimum(1.0, w["busy_share"] * (1 - share))
+            efficiency = {"order_volume_share": -share}
+            parameters = {**parameters, "share": share}
             faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
         else:
             raise WhatIfError(f"unknown action {action!r}")
@@ -562,9 +579,45 @@ def _inventory_rollback(fitted: _Fitted, base: pd.DataFrame, w: pd.DataFrame) ->
     }
 
 
-def _solo_cost(w: pd.DataFrame) -> float:
-    minutes = float(w.loc[w["delivered"], "duration_min"].mean())
-    return ASSUMPTIONS["dasher_pay_per_hour"] * minutes / 60
+def _restored_dasher_wait(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
+    """Minutes each incident order saves when the wait for a dasher returns to the baseline's
+    distribution for the same hour of day (a rank-preserving quantile map, in the hours whose
+    mean wait rose). Orders with no recorded wait (canceled) save their hour's mean change.
+
+    Heuristic: a shortage delays orders through the wait for a dasher (pickup = prep + wait), and
+    incentives bring supply, hence that wait, back to the usual level for the hour."""
+    faster = np.zeros(len(w))
+    waits = w["dasher_wait_min"].to_numpy(float)
+    for hour, index in w.groupby("hour").indices.items():
+        usual = base.loc[base["hour"] == hour, "dasher_wait_min"].dropna().to_numpy(float)
+        now = waits[index]
+        known = np.isfinite(now)
+        if len(usual) < 30 or not known.any() or now[known].mean() <= usual.mean():
+            continue
+        ranks = (pd.Series(now[known]).rank(method="average").to_numpy() - 0.5) / known.sum()
+        saved = np.zeros(len(index))
+        saved[known] = now[known] - np.quantile(usual, ranks)
+        saved[~known] = now[known].mean() - usual.mean()
+        faster[index] = saved
+    return faster
+
+
+def _supply_cost(base: pd.DataFrame, w: pd.DataFrame) -> dict[str, float]:
+    """Dasher hours added to bring each region-hour's on-shift dashers back to the baseline's
+    mean for that region and hour of day, as a share of today's and in dollars per order of the
+    scope (an upper bound when the scope is narrower than its regions: they serve other orders)."""
+    if w["onshift_dashers"].isna().all():
+        return {}
+    usual = base.groupby(["region", "hour"])["onshift_dashers"].mean()
+    now = w.groupby(["region", "hour_start", "hour"])["onshift_dashers"].mean().reset_index()
+    keys = zip(now["region"], now["hour"], strict=True)
+    now["usual"] = [usual.get(key, np.nan) for key in keys]
+    added = (now["usual"] - now["onshift_dashers"]).clip(lower=0).fillna(0).sum()
+    present = float(now["onshift_dashers"].sum())
+    return {
+        "dasher_hours_added_share": float(added / present) if present else 0.0,
+        "cost_per_delivery_usd": float(ASSUMPTIONS["dasher_pay_per_hour"] * added / len(w)),
+    }
 
 
 def _dasher_efficiency(minutes_now: float, minutes_new: float) -> dict[str, float]:
@@ -610,8 +663,10 @@ def _assumption_notes(action: str) -> tuple[str, ...]:
         "eta_rollback": ("the old model's quotes sit as far above delivery times as before",),
         "prep_quote_fix": ("quotes absorb each store's measured prep-time increase",),
         "peak_pay": (
-            "incentives restore dasher load to the baseline for the same hour; "
-            f"dashers cost ${ASSUMPTIONS['dasher_pay_per_hour']:.0f}/hour",
+            "incentives bring on-shift dashers, and so the wait for a dasher, back to the "
+            "baseline for the same hour (heuristic); "
+            f"added dasher hours cost ${ASSUMPTIONS['dasher_pay_per_hour']:.0f}/hour, charged "
+            "to the scope's orders",
         ),
         "throttle_demand": ("the orders turned away (narrower radius) are lost volume",),
         "merchant_prep_fix": ("stores return to their baseline prep times (a merchant fix)",),

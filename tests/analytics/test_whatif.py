@@ -96,3 +96,30 @@ def test_a_scope_without_orders_is_a_clear_error(demo) -> None:
 def test_widening_adds_a_margin_relative_to_the_estimate() -> None:
     widened = Interval(2.0, 1.5, 2.5).widened(0.1)
     assert (widened.low, widened.high) == pytest.approx((1.3, 2.7))
+
+
+EAST_LUNCH = {"region": ["east"], "hour": [11, 12, 13, 14]}
+SHORTAGE = (dt.datetime(2025, 12, 29), dt.datetime(2026, 1, 3))
+
+
+def test_peak_pay_matches_the_exact_counterfactual_of_a_dasher_shortage(
+    small_scenario, make_world, tmp_path_factory
+) -> None:
+    world = make_world(small_scenario("dasher_shortage"))
+    truth = exact_effect(
+        world, 0, EAST_LUNCH, *SHORTAGE, cache_dir=tmp_path_factory.mktemp("no-shortage")
+    )
+    con = open_warehouse(world)
+    try:
+        baseline = (SHORTAGE[0] - dt.timedelta(days=14), SHORTAGE[0])
+        result = simulate(Simulator.build(con, EAST_LUNCH, baseline, SHORTAGE), "peak_pay")
+    finally:
+        con.close()
+
+    for metric in ("cx_score", "on_time_rate"):
+        estimate = result.deltas[metric]
+        assert truth[metric] > 0
+        assert estimate.estimate == pytest.approx(truth[metric], rel=0.25), (metric, truth)
+        assert estimate.low <= truth[metric] <= estimate.high, (metric, estimate, truth[metric])
+    assert result.efficiency["dasher_hours_added_share"].estimate > 0.1
+    assert 0 < result.efficiency["cost_per_delivery_usd"].estimate < 25
