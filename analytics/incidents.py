@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.alarms import SeriesResult
+from analytics.alarms import COHORT_JOIN, SeriesResult
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
@@ -69,8 +69,19 @@ def severity_label(severity: float) -> str:
     return "low"
 
 
-def _cohort_name(dimension: str, cohort: str) -> str:
-    return "all" if dimension == "all" else f"{dimension}={cohort}"
+def cohort_name(dimension: str, cohort: str) -> str:
+    """ "all", "region=south", or for a crossed cohort "region=south,category=convenience"."""
+    if dimension == "all":
+        return "all"
+    pairs = zip(dimension.split(COHORT_JOIN), cohort.split(COHORT_JOIN), strict=True)
+    return COHORT_JOIN.join(f"{name}={value}" for name, value in pairs)
+
+
+def cohort_filters(name: str) -> dict[str, str]:
+    """The {dimension: value} filters a cohort name stands for ({} for "all")."""
+    if name == "all":
+        return {}
+    return dict(pair.split("=", 1) for pair in name.split(COHORT_JOIN))
 
 
 def _cx_loss(
@@ -129,9 +140,10 @@ def build_incidents(
         losses = {key: _cx_loss(result, start, stop) for key, result in cx_series.items()}
         if losses:
             impact = max(loss for loss, _, _ in losses.values())
-            # The most specific cohort that carries most of the loss (the total always does).
-            carriers = [key for key, (loss, _, _) in losses.items() if loss >= 0.7 * impact]
-            worst = min(carriers, key=lambda key: cx_series[key].residuals.orders.sum())
+            worst = _carrier(
+                {key: loss for key, (loss, _, _) in losses.items()},
+                {key: float(result.residuals.orders.sum()) for key, result in cx_series.items()},
+            )
             _, cx_expected, cx_observed = losses[worst]
         else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
             worst, impact = _lead_metric_loss(results, group, start, stop)
@@ -151,13 +163,13 @@ def build_incidents(
                 cohorts=tuple(
                     sorted(
                         {
-                            _cohort_name(d, c)
+                            cohort_name(d, c)
                             for d, c in zip(group.dimension, group.cohort, strict=True)
                         }
                     )
                 ),
                 primary_metric=primary_metric,
-                primary_cohort=_cohort_name(*worst),
+                primary_cohort=cohort_name(*worst),
                 impact_orders=round(impact, 1),
                 severity=round(float(severity), 1),
                 severity_label=severity_label(severity),
@@ -194,9 +206,18 @@ def _lead_metric_loss(
         orders[key] = float(series.orders.sum())
     if not losses or max(losses.values()) <= 0:
         return (str(strongest.dimension), str(strongest.cohort)), 0.0
-    impact = max(losses.values())
-    carriers = [key for key, loss in losses.items() if loss >= 0.7 * impact]
-    return min(carriers, key=lambda key: orders[key]), impact
+    return _carrier(losses, orders), max(losses.values())
+
+
+def _carrier(
+    losses: dict[tuple[str, str], float], orders: dict[tuple[str, str], float]
+) -> tuple[str, str]:
+    """The most specific cohort that carries most of the loss (the total always does). Crossed
+    cohorts raise alarms but do not lead: the primary cohort is read as one dimension's filter."""
+    single = {key: loss for key, loss in losses.items() if COHORT_JOIN not in key[0]}
+    top = max(single.values())
+    carriers = [key for key, loss in single.items() if loss >= 0.7 * top]
+    return min(carriers, key=lambda key: orders[key])
 
 
 def _leading_component(

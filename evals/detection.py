@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from analytics.alarms import alarms_frame, data_span, scan_series
 from analytics.detection import DetectorSettings
-from analytics.incidents import build_incidents
+from analytics.incidents import build_incidents, cohort_filters, cohort_name
 
 SERIOUS = ("medium", "high")
 MAX_REPLAY_HOURS = 24
@@ -79,9 +79,12 @@ def affected_span(
 
 
 def cohort_in_scope(cohort: str, scope: dict[str, list]) -> bool:
-    """ "all", or a region / category the intervention's scope includes or does not restrict."""
-    dimension, _, value = cohort.partition("=")
-    return cohort == "all" or not scope.get(dimension) or value in scope[dimension]
+    """ "all", or a cohort whose every dimension's value the intervention's scope includes or
+    does not restrict (a crossed cohort "region=south,category=convenience" names two)."""
+    return all(
+        not scope.get(dimension) or value in scope[dimension]
+        for dimension, value in cohort_filters(cohort).items()
+    )
 
 
 def on_intervention(
@@ -113,7 +116,7 @@ def detection_delay(
             & (alarms.period < span.end)
         ]
         for row in alarms.itertuples():
-            cohort = "all" if row.dimension == "all" else f"{row.dimension}={row.cohort}"
+            cohort = cohort_name(row.dimension, row.cohort)
             if cohort_in_scope(cohort, span.scope):
                 return DelayResult(
                     hours=float(step), metric=row.metric, cohort=cohort, scans=step + 1

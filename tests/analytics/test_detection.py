@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.alarms import DetectionError, scan, scan_series
+from analytics.alarms import (
+    COHORT_DIMENSIONS,
+    CROSSED_DIMENSIONS,
+    DetectionError,
+    scan,
+    scan_series,
+)
 from analytics.detection import (
     DetectorSettings,
     bocpd_recent_change,
@@ -295,6 +301,26 @@ def test_scan_as_of_is_unchanged_by_an_intervention_that_starts_after_it(
     first_full_hour = later.residuals.period.get_loc(pd.Timestamp(onset).ceil("h"))
     assert later.residuals.z[first_full_hour] > SETTINGS.z_limit
     assert baseline.residuals.z[first_full_hour] < SETTINGS.z_limit
+
+
+def test_scan_covers_each_region_x_category_cohort_and_they_add_up_to_the_region(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    results = scan_series(
+        demo_con,
+        "hour",
+        as_of=AS_OF,
+        metrics=("on_time_rate",),
+        dimensions=(*COHORT_DIMENSIONS, *CROSSED_DIMENSIONS),
+    )
+    orders = {(r.dimension, r.cohort): r.residuals.orders.sum() for r in results}
+    crossed = {key: total for key, total in orders.items() if key[0] == "region,category"}
+    regions = {key[1] for key in orders if key[0] == "region"}
+    categories = {key[1] for key in orders if key[0] == "category"}
+    assert {cohort for _, cohort in crossed} == {f"{r},{c}" for r in regions for c in categories}
+    for region in regions:
+        in_region = sum(t for (_, c), t in crossed.items() if c.startswith(f"{region},"))
+        assert in_region == pytest.approx(orders[("region", region)])
 
 
 def test_scan_as_of_before_the_data_starts_raises_detection_error(

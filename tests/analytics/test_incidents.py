@@ -13,7 +13,13 @@ import pytest
 
 from analytics.alarms import ALARM_COLUMNS, SeriesResult, alarms_frame, data_span, scan_series
 from analytics.detection import PERIOD_LENGTH, DetectorSettings, Residuals
-from analytics.incidents import Incident, build_incidents, severity_label
+from analytics.incidents import (
+    Incident,
+    build_incidents,
+    cohort_filters,
+    cohort_name,
+    severity_label,
+)
 from analytics.metrics import CX_SCORE
 from data.scenario import Scenario
 from data.warehouse import open_warehouse
@@ -191,3 +197,26 @@ def test_alarms_without_a_cx_score_series_still_make_an_incident() -> None:
     on_time.metric = "on_time_rate"
     incidents = build_incidents([on_time], _alarms(periods), "hour", AS_OF, SETTINGS)
     assert [incident.start for incident in incidents] == [periods[0]]
+
+
+def test_cohort_names_round_trip_to_filters_for_one_dimension_and_a_crossed_cohort() -> None:
+    assert cohort_name("all", "all") == "all" and cohort_filters("all") == {}
+    assert cohort_filters(cohort_name("region", "south")) == {"region": "south"}
+    crossed = cohort_name("region,category", "south,convenience")
+    assert crossed == "region=south,category=convenience"
+    assert cohort_filters(crossed) == {"region": "south", "category": "convenience"}
+
+
+def test_a_crossed_cohort_alarms_but_the_primary_cohort_is_a_single_dimension() -> None:
+    alarm_hours = _hours_after_first(0, 1, 2)
+    marketplace = _cx_series(dict.fromkeys(alarm_hours, 1.0))
+    region = _cx_series(dict.fromkeys(alarm_hours, 4.0))
+    region.dimension, region.cohort = "region", "south"
+    crossed = _cx_series(dict.fromkeys(alarm_hours, 8.0))
+    crossed.dimension, crossed.cohort = "region,category", "south,convenience"
+    alarms = _alarms(alarm_hours).assign(dimension=crossed.dimension, cohort=crossed.cohort)
+    (incident,) = build_incidents([marketplace, region, crossed], alarms, "hour", AS_OF, SETTINGS)
+    assert incident.cohorts == ("region=south,category=convenience",)
+    assert incident.primary_cohort == "region=south"
+    # Severity counts the cohort that loses most, crossed or not.
+    assert incident.impact_orders == pytest.approx(8.0 * ORDERS_PER_HOUR * 3 / 100, abs=0.06)

@@ -182,6 +182,9 @@ def test_jaccard_and_scope_helpers() -> None:
     scope = {"region": ["west"], "hours": [17, 18]}
     assert cohort_in_scope("region=west", scope) and cohort_in_scope("category=grocery", scope)
     assert not cohort_in_scope("region=east", scope) and cohort_in_scope("all", scope)
+    assert cohort_in_scope("region=west,category=grocery", scope)
+    assert not cohort_in_scope("region=east,category=grocery", scope)
+    assert not cohort_in_scope("region=west,category=retail", {"category": ["grocery"]})
 
     class Incident:
         start = dt.datetime(2025, 12, 12, 18)
