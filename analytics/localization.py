@@ -2,7 +2,9 @@
 
 Builds leaves (one per region x category x hour x basket size x store) of a share metric's bad
 events in the incident window and a baseline window before it, and runs the slice finder.
-Slices are reported in the metric's own orientation (on-time rate falls, not late rate rises).
+Slices are reported in the metric's own orientation (on-time rate falls, not late rate rises),
+each refined on the leaves: its hours widened or narrowed to the band that carries the rise, and
+narrowed to a set of stores when a few stores carry it.
 `localize_volume` runs the same search on order volume: where orders per hour rose against the
 same hours of the trailing weeks (a demand surge), the day's overall level factored out; and
 `lead_with_surge` puts such a slice first when it carries the metric's drop, since a surge's
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from analytics.cohorts import dimension_column
 from analytics.metrics import METRICS, metric
@@ -290,8 +293,18 @@ def _localization(
     baseline_start: dt.datetime,
     flip: bool,
 ) -> Localization:
-    """The search's slices (hour-banded where that fits) in the metric's orientation."""
-    refined = [_hour_band(frame, found, search.dispersion) for found in search.slices]
+    """The search's slices in the metric's orientation, each refined on the leaves: banded to the
+    contiguous hours that carry its rise (`_hour_band`, `_extended_band`) and narrowed to the
+    stores that do (`_store_set`), duplicates dropped."""
+    refined: list[Slice] = []
+    for found in search.slices:
+        narrowed = _hour_band(frame, found, search.dispersion)
+        if metric_name != VOLUME:  # a surge spreads over its whole scope (`lead_with_surge`)
+            narrowed = _extended_band(frame, narrowed, search.dispersion)
+            narrowed = _store_set(frame, narrowed, search.dispersion)
+        # Two hours of one band widen to the same slice: report it once.
+        if all(narrowed.filters != kept.filters for kept in refined):
+            refined.append(narrowed)
 
     def oriented(ratio: float) -> float:
         return 1.0 - ratio if flip else ratio
@@ -392,6 +405,21 @@ def _excess(frame: pd.DataFrame, mask: np.ndarray) -> float:
     return float(frame[CUR_NUM][mask].sum() - rate * frame[CUR_DEN][mask].sum())
 
 
+def _per_hour(frame: pd.DataFrame, filters: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
+    """Per hour of day (0-23) within `filters`: bad events in the window and those expected at
+    the hour's own baseline rate (shrunk towards the part's rate by 20 baseline units)."""
+    inside = frame[slice_mask(frame, filters)]
+    base_rate = (inside[BASE_NUM].sum() + 1.0) / (inside[BASE_DEN].sum() + 1.0)
+    per_hour = (
+        inside.groupby("hour")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]]
+        .sum()
+        .reindex(range(24), fill_value=0.0)
+    )
+    rate = (per_hour[BASE_NUM] + 20 * base_rate) / (per_hour[BASE_DEN] + 20)
+    observed = per_hour[CUR_NUM].to_numpy(dtype=float)
+    return observed, (per_hour[CUR_DEN] * rate).to_numpy(dtype=float)
+
+
 def _hour_band(
     frame: pd.DataFrame,
     found: Slice,
@@ -413,16 +441,7 @@ def _hour_band(
     """
     if "hour" in found.filters or "hour" not in frame:
         return found
-    inside = frame[slice_mask(frame, found.filters)]
-    base_rate = (inside[BASE_NUM].sum() + 1.0) / (inside[BASE_DEN].sum() + 1.0)
-    per_hour = (
-        inside.groupby("hour")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]]
-        .sum()
-        .reindex(range(24), fill_value=0.0)
-    )
-    rate = (per_hour[BASE_NUM] + 20 * base_rate) / (per_hour[BASE_DEN] + 20)
-    observed = per_hour[CUR_NUM].to_numpy(dtype=float)
-    expected = (per_hour[CUR_DEN] * rate).to_numpy(dtype=float)
+    observed, expected = _per_hour(frame, found.filters)
     excess = observed - expected
     z = excess / np.sqrt(max(dispersion, 1.0) * np.maximum(expected, 1.0))
     total = excess.sum()
@@ -438,6 +457,83 @@ def _hour_band(
     if rest_rise > 0.25 * band_rise:  # the other hours rose too: keep the whole slice
         return found
     filters = {**found.filters, "hour": band}
+    return replace(found, filters=filters, **_slice_counts(frame, filters))
+
+
+def _extended_band(
+    frame: pd.DataFrame, found: Slice, dispersion: float = 1.0, min_z: float = 3.0
+) -> Slice:
+    """Widen a slice's band of consecutive hours over the adjacent hours that rose too.
+
+    The slice finder keeps the hours whose own leaves beat their parents, so the band of a
+    dinner-long drop can stop at its peak hours. Starting from the band, each neighbouring hour
+    (wrapping at midnight) joins while its bad events, within the slice's other filters, exceed
+    its own baseline rate by z >= `min_z` (the threshold `_hour_band` uses); the first hour that
+    does not ends the band on that side. A slice whose hours are not one run is kept as it is.
+    """
+    hours = found.filters.get("hour")
+    if not hours or "hour" not in frame:
+        return found
+    present = {int(h) for h in hours}
+    first, last = _hour_run(list(present))
+    if len(present) >= 24 or len(present) != (last - first) % 24 + 1:
+        return found
+    others = {k: v for k, v in found.filters.items() if k != "hour"}
+    observed, expected = _per_hour(frame, others)
+    z = (observed - expected) / np.sqrt(max(dispersion, 1.0) * np.maximum(expected, 1.0))
+    band = [(first + step) % 24 for step in range(len(present))]
+    while len(band) < 24 and z[(band[-1] + 1) % 24] >= min_z:
+        band.append((band[-1] + 1) % 24)
+    while len(band) < 24 and z[(band[0] - 1) % 24] >= min_z:
+        band.insert(0, (band[0] - 1) % 24)
+    if len(band) == len(present):
+        return found
+    filters = {**others, "hour": band}
+    return replace(found, filters=filters, **_slice_counts(frame, filters))
+
+
+def _store_set(
+    frame: pd.DataFrame,
+    found: Slice,
+    dispersion: float = 1.0,
+    alpha: float = 0.05,
+    keep: float = 0.85,
+) -> Slice:
+    """Narrow a slice without a store filter to the stores that carry its rise.
+
+    A few stores drifting at once (a shared supplier, a tablet update) make their region and
+    category the best slice the finder can build from single values. Each store in the slice gets
+    a one-sided test of its bad events against its own baseline rate (normal approximation of the
+    Poisson, noise times `dispersion`), and the stores with a Benjamini-Hochberg q-value <= `alpha`
+    replace the slice if they hold at least `keep` of its net excess and the other stores taken
+    together did not rise significantly (one-sided, level `alpha`): a region-wide drop passes
+    the per-store tests only in its larger stores, and the many small ones still add up.
+    """
+    if "store" in found.filters or "store" not in frame:
+        return found
+    inside = frame[slice_mask(frame, found.filters)]
+    base_rate = (inside[BASE_NUM].sum() + 1.0) / (inside[BASE_DEN].sum() + 1.0)
+    per_store = inside.groupby("store")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]].sum()
+    if len(per_store) < 2:
+        return found
+    rate = (per_store[BASE_NUM] + 20 * base_rate) / (per_store[BASE_DEN] + 20)
+    observed = per_store[CUR_NUM].to_numpy(dtype=float)
+    expected = (per_store[CUR_DEN] * rate).to_numpy(dtype=float)
+    excess = observed - expected
+    total = excess.sum()
+    if total <= 0:
+        return found
+    z = excess / np.sqrt(max(dispersion, 1.0) * np.maximum(expected, 1.0))
+    q_values = stats.false_discovery_control(stats.norm.sf(z), method="bh")
+    chosen = q_values <= alpha
+    if not chosen.any() or chosen.all() or excess[chosen].sum() < keep * total:
+        return found
+    rest_z = excess[~chosen].sum() / np.sqrt(
+        max(dispersion, 1.0) * max(expected[~chosen].sum(), 1.0)
+    )
+    if rest_z > stats.norm.isf(alpha):  # the other stores rose too, together: keep the slice
+        return found
+    filters = {**found.filters, "store": sorted(per_store.index[chosen].tolist())}
     return replace(found, filters=filters, **_slice_counts(frame, filters))
 
 
