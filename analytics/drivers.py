@@ -37,6 +37,22 @@ _INVENTORY = (
     "e.store_id, CAST(NULL AS VARCHAR) AS basket_size, CAST(NULL AS VARCHAR) AS daypart, "
     "{value} AS x FROM inventory_events e JOIN stores s ON s.store_id = e.store_id"
 )
+# Batched orders only: minutes from pickup (prep plus dasher wait) to arrival, minus what a solo
+# order of the same distance took in the same region and hour (a least-squares line fitted on
+# the solo orders). This is the detour a batching threshold allows; load and supply do not
+# move it, though they move the batched share.
+_BATCH_DETOUR = (
+    "SELECT t, region, category, hour, store_id, basket_size, daypart, {value} AS x FROM ("
+    "SELECT order_time AS t, region, category, hour, store_id, basket_size, daypart, batched, "
+    "distance_miles, duration_min - prep_min - dasher_wait_min AS leg_min, "
+    "regr_intercept(duration_min - prep_min - dasher_wait_min, distance_miles) "
+    "FILTER (WHERE NOT batched) OVER same_hour AS solo_intercept, "
+    "regr_slope(duration_min - prep_min - dasher_wait_min, distance_miles) "
+    "FILTER (WHERE NOT batched) OVER same_hour AS solo_slope "
+    "FROM order_facts WHERE delivered "
+    "WINDOW same_hour AS (PARTITION BY region, date_trunc('hour', order_time))) legs "
+    "WHERE batched"
+)
 
 # Fixed-point type for exact sums (order-independent, unlike floating-point ones).
 _EXACT = "DECIMAL(38, 12)"
@@ -64,6 +80,12 @@ DRIVERS: dict[str, DriverSpec] = {
     for spec in (
         DriverSpec("batched_rate", "Batched share", "share", "share", _ORDER_FACTS,
                    "CAST(batched AS INTEGER)", ("deliveries.batched_flag",)),
+        DriverSpec("batch_detour_min", "Batch detour (pickup-to-door minutes over solo orders "
+                   "of the same distance)", "minutes", "mean",
+                   _BATCH_DETOUR, "leg_min - (solo_intercept + solo_slope * distance_miles)",
+                   ("deliveries.batched_flag", "deliveries.actual_eta",
+                    "deliveries.merchant_prep_time", "deliveries.dasher_wait",
+                    "deliveries.distance")),
         DriverSpec("prep_min", "Merchant prep time", "minutes", "mean", _ORDER_FACTS,
                    "prep_min", ("deliveries.merchant_prep_time",)),
         DriverSpec("dasher_wait_min", "Dasher wait", "minutes", "mean", _ORDER_FACTS,

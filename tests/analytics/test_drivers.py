@@ -1,0 +1,86 @@
+"""Driver shifts on small simulated order facts: a busier fleet versus a looser batching policy."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from analytics.drivers import Window, driver_shift
+
+START = dt.datetime(2026, 1, 1)
+CHANGE = START + dt.timedelta(days=14)
+SLICE = {"region": ["north"]}
+BASELINE, INCIDENT = Window(START, CHANGE), Window(CHANGE, START + dt.timedelta(days=21))
+
+
+def _order_facts(
+    seed: int, incident_batch_share: float, incident_threshold_min: float
+) -> duckdb.DuckDBPyConnection:
+    """Orders in two regions over three weeks; from day 14 the north's batched share and
+    allowed detour become `incident_batch_share` and `incident_threshold_min` (0.25 and 5
+    before, and in the south throughout). The pickup-to-door leg is 2 + 3 min per mile, plus
+    the detour and a 3-minute hand-off for batched orders."""
+    rng = np.random.default_rng(seed)
+    orders = 12_000
+    order_time = pd.Timestamp(START) + pd.to_timedelta(rng.uniform(0, 21, orders), unit="D")
+    region = np.where(rng.random(orders) < 0.5, "north", "south")
+    changed = (region == "north") & (order_time >= pd.Timestamp(CHANGE))
+    share = np.where(changed, incident_batch_share, 0.25)
+    threshold = np.where(changed, incident_threshold_min, 5.0)
+    batched = rng.random(orders) < share
+    distance = rng.uniform(1.0, 5.0, orders)
+    detour = np.where(batched, rng.uniform(0.0, 1.0, orders) * threshold + 3.0, 0.0)
+    leg = 2.0 + 3.0 * distance + rng.normal(0.0, 1.5, orders) + detour
+    prep, wait = rng.uniform(8, 20, orders), rng.uniform(0, 6, orders)
+    facts = pd.DataFrame(
+        {
+            "order_time": order_time,
+            "region": region,
+            "category": "grocery",
+            "hour": order_time.hour,
+            "store_id": "S1",
+            "basket_size": "medium",
+            "daypart": "dinner",
+            "delivered": True,
+            "batched": batched,
+            "distance_miles": distance,
+            "prep_min": prep,
+            "dasher_wait_min": wait,
+            "duration_min": prep + wait + leg,
+        }
+    )
+    deliveries = pd.DataFrame(
+        {
+            "batched_flag": [True],
+            "actual_eta": [START],
+            "merchant_prep_time": [600],
+            "dasher_wait": [60],
+            "distance": [2.0],
+        }
+    )
+    con = duckdb.connect()
+    con.register("facts_frame", facts)
+    con.register("deliveries_frame", deliveries)
+    con.execute("CREATE TABLE order_facts AS SELECT * FROM facts_frame")
+    con.execute("CREATE TABLE deliveries AS SELECT * FROM deliveries_frame")
+    return con
+
+
+def test_busier_fleet_raises_batched_share_but_not_batch_detours() -> None:
+    con = _order_facts(seed=1, incident_batch_share=0.35, incident_threshold_min=5.0)
+    share = driver_shift(con, "batched_rate", SLICE, BASELINE, INCIDENT)
+    detour = driver_shift(con, "batch_detour_min", SLICE, BASELINE, INCIDENT)
+    assert share.delta > 0 and share.p_value < 0.01
+    assert detour.p_value > 0.01
+    assert detour.baseline == pytest.approx(3.0 + 2.5, abs=0.3)  # hand-off plus mean detour
+
+
+def test_looser_batching_threshold_lengthens_batch_detours() -> None:
+    con = _order_facts(seed=2, incident_batch_share=0.35, incident_threshold_min=10.0)
+    detour = driver_shift(con, "batch_detour_min", SLICE, BASELINE, INCIDENT)
+    assert detour.delta == pytest.approx(2.5, abs=0.5)
+    assert detour.p_value < 1e-6 and detour.specificity > 0.8
