@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from analytics.cohorts import CohortError
+from analytics.metrics import METRICS
 from analytics.whatif import ASSUMPTIONS, Interval, Simulator, WhatIfError, WhatIfResult, simulate
 from tools.actions import ACTIONS, ActionSpec
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
@@ -184,11 +185,28 @@ class Recommendation(BaseModel):
     undoes_cause: bool
     cx_gain: IntervalModel
     on_time_gain: IntervalModel
+    # The per-order rate the action moves most in CX points (what its experiment tests):
+    # on-time for timing actions, refunds for an inventory action that leaves timings alone.
+    test_metric: str = "on_time_rate"
+    test_metric_gain: IntervalModel | None = None
     cost_usd_per_order: float
     pareto: bool
     tradeoff: str
     evidence: str
     parameters: dict[str, float] = {}  # the action's parameters as simulated (in the title)
+
+
+TESTABLE_RATES = ("on_time_rate", "refund_rate", "cancellation_rate", "support_rate")
+
+
+def _test_metric(deltas: dict[str, Any]) -> str:
+    """The per-order rate whose simulated change adds the most CX points (first on ties)."""
+
+    def cx_points(name: str) -> float:
+        spec = METRICS[name]
+        return abs(deltas[name].estimate * spec.cx_weight * spec.score[1])
+
+    return max((name for name in TESTABLE_RATES if name in deltas), key=cx_points)
 
 
 class RecommendOutput(ToolOutput):
@@ -286,6 +304,8 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
             undoes_cause=any(k in spec.undoes for k in kinds),
             cx_gain=output.deltas["cx_score"],
             on_time_gain=output.deltas["on_time_rate"],
+            test_metric=(test := _test_metric(output.deltas)),
+            test_metric_gain=output.deltas[test],
             cost_usd_per_order=output.cost_usd_per_order,
             pareto=on_front,
             tradeoff=spec.tradeoff,

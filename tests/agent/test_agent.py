@@ -162,6 +162,25 @@ def test_a_quiet_world_takes_the_short_path(small_scenario, make_world) -> None:
     assert blip["grounding"]["ok"]
 
 
+def test_an_inventory_answer_plans_a_test_on_the_rate_the_fix_moves(
+    small_scenario, make_world
+) -> None:
+    """Rolling back an inventory feed leaves timings alone: its plan tests refunds, not on-time."""
+    world = make_world(small_scenario("inventory_drop", orders_per_day=3000))
+    agent = Agent(world, AgentSettings(llm="offline"))
+    result = agent.ask("why did CX drop on Dec 28?", thread_id="inventory")
+    agent.close()
+    assert result["causes"][0]["kind"] == "inventory_drop"
+    top = result["recommendations"][0]
+    assert top["action"] == "inventory_rollback"
+    assert top["test_metric"] == "refund_rate"
+    assert top["on_time_gain"]["estimate"] == 0
+    plan = result["experiment_plan"]
+    assert plan is not None, result["answer"]
+    assert "Refund rate** (primary, decides the test)" in plan
+    assert result["grounding"]["ok"]
+
+
 def test_hostile_text_in_the_data_changes_nothing_in_the_tool_plan(
     conversation, demo_world: Path, tmp_path: Path
 ) -> None:
