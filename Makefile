@@ -14,7 +14,9 @@ CHROMIUM := /usr/bin/chromium
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock -e .
+	# Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (as here) every command
+	# would otherwise recompile the whole stack on import (7 s instead of 3 s for the agent).
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock -e .
 	touch $@
 
 install: $(STAMP)
