@@ -118,7 +118,16 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
             f"each category) stayed within their seasonal baselines [{detect}]."
         )
     key = facts["incident"]
-    parts = [
+    asked = facts.get("asked_day_detect")
+    parts = (
+        [
+            f"No incident was active on {facts['question_day']} [{asked}]; the nearest began "
+            "within a day after it."
+        ]
+        if asked and facts.get("question_day")
+        else []
+    )
+    parts += [
         f"{_incident_lead(facts, ev, detect, key)} Incident {key} "
         f"began {ev.when(detect, f'{key}.start')} and was detected at "
         f"{ev.when(detect, f'{key}.detected_at')}, severity "

@@ -123,6 +123,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "detect": investigation.detection_id,
         "question_day": parsed.day.isoformat() if parsed.day else None,
+        "asked_day_detect": investigation.asked_day_detection_id,
     }
     if investigation.incident is None:
         return {

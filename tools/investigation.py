@@ -34,6 +34,8 @@ from tools.rca import (
 
 MAX_SITES = 2
 MAX_OTHER_METRIC_SITES = 2
+NEAREST_AFTER = dt.timedelta(hours=24)  # how soon after an asked day an incident may begin
+SERIOUS = ("medium", "high")
 Grain = Literal["hour", "day", "auto"]
 
 
@@ -68,6 +70,9 @@ class Investigation:
     causes_id: str | None = None
     notes: list[str] = field(default_factory=list)
     library: dict[str, Hypothesis] = field(default_factory=lambda: dict(LIBRARY))
+    # Set when no incident was active on the asked day and one that began soon after it is
+    # investigated instead: the id of the scan that found nothing on the day.
+    asked_day_detection_id: str | None = None
 
 
 def _try(context: ToolContext, name: str, arguments: dict[str, Any]) -> tuple[Any, str] | ToolError:
@@ -103,7 +108,38 @@ def find_incident(
             raise ToolError(f"no incident {incident_id!r}; detected: {known}")
     if candidates:
         investigation.incident = candidates[0]
+    elif day is not None and not incident_id:
+        _nearest_after(context, investigation, day, grain, as_of)
     return investigation
+
+
+def _nearest_after(
+    context: ToolContext,
+    investigation: Investigation,
+    day: dt.date,
+    grain: Grain,
+    as_of: dt.datetime | None,
+) -> None:
+    """No incident was active on `day`: investigate the most severe medium or high one that
+    began within NEAREST_AFTER of the day's end instead (a drop that starts late in a day, or
+    slowly, is often confirmed only after midnight), keeping the empty scan's id."""
+    everything, item = context.call("detect_incidents", {"grain": grain, "as_of": as_of})
+    day_end = dt.datetime.combine(day, dt.time()) + dt.timedelta(days=1)
+    later = [
+        i
+        for i in everything.incidents
+        if day_end <= i.start < day_end + NEAREST_AFTER and i.severity_label in SERIOUS
+    ]
+    if not later:
+        return
+    investigation.asked_day_detection_id = investigation.detection_id
+    investigation.detection, investigation.detection_id = everything, item.id
+    investigation.incident = max(later, key=lambda i: i.severity)
+    investigation.notes.append(
+        f"no incident was active on {day} [{investigation.asked_day_detection_id}]; "
+        f"investigating {investigation.incident.incident_id}, which began "
+        f"{investigation.incident.start:%Y-%m-%d %H:%M} [{item.id}]"
+    )
 
 
 def _adapt_to_data(context: ToolContext, investigation: Investigation) -> None:

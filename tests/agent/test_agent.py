@@ -181,6 +181,21 @@ def test_an_inventory_answer_plans_a_test_on_the_rate_the_fix_moves(
     assert result["grounding"]["ok"]
 
 
+def test_a_day_just_before_an_incident_gets_the_incident_that_began_after_it(
+    small_scenario, make_world
+) -> None:
+    """Nothing was active on Dec 27; the inventory drop began on Dec 28: it is investigated, and
+    the answer says so first."""
+    world = make_world(small_scenario("inventory_drop", orders_per_day=3000))
+    agent = Agent(world, AgentSettings(llm="offline"))
+    result = agent.ask("why did CX drop on Dec 27?", thread_id="day-before")
+    agent.close()
+    assert result["answer"].startswith("No incident was active on 2025-12-27 [E1]")
+    assert result["incident"]["start"].startswith("2025-12-28")
+    assert result["causes"][0]["kind"] == "inventory_drop"
+    assert result["grounding"]["ok"]
+
+
 def test_hostile_text_in_the_data_changes_nothing_in_the_tool_plan(
     conversation, demo_world: Path, tmp_path: Path
 ) -> None:
