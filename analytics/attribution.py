@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from analytics.cohorts import FilterValue, where_clause
+from analytics.metrics import SLOW_DELIVERY_MIN
 from analytics.shap_attribution import ShapShift, shap_shift
 
 # Outcome (per order, 1 = bad) for each share metric, and the rows it is defined on.
@@ -24,6 +25,10 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "cancellation_rate": ("CAST(canceled AS INTEGER)", "canceled IS NOT NULL"),
     "refund_rate": ("CAST(refunded AS INTEGER)", "refunded IS NOT NULL"),
     "support_rate": ("CAST(support_contact AS INTEGER)", "support_contact IS NOT NULL"),
+    "slow_rate": (
+        f"CAST(duration_min > {SLOW_DELIVERY_MIN} AS INTEGER)",
+        "duration_min IS NOT NULL",
+    ),
     "item_accuracy": (
         "CAST(substituted_lines + missing_lines > 0 AS INTEGER)",
         "delivered AND item_lines > 0",

@@ -33,6 +33,8 @@ SLICE_METRIC = {
     "eta_abs_error_min": "on_time_rate",
     "duration_min": "on_time_rate",
 }
+# Where the data cannot support a slice metric (no promised ETA: no on-time rate), its stand-in.
+SLICE_FALLBACK = {"on_time_rate": "slow_rate"}
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,13 @@ class Incident:
     peak_z: float
     cx_expected: float
     cx_observed: float
+    slice_fallback: bool = False  # the slice metric is unsupported by the data: use its stand-in
 
     @property
     def slice_metric(self) -> str:
         """The share metric whose bad events the slice finder localizes."""
-        return SLICE_METRIC.get(self.primary_metric, self.primary_metric)
+        metric = SLICE_METRIC.get(self.primary_metric, self.primary_metric)
+        return SLICE_FALLBACK.get(metric, metric) if self.slice_fallback else metric
 
 
 def severity_label(severity: float) -> str:
@@ -131,6 +135,7 @@ def build_incidents(
         last = row.period if last is None else max(last, row.period)
     groups.append(pd.DataFrame(current))
 
+    scanned = {r.metric for r in results}  # a metric the data cannot support is not scanned
     incidents = []
     for group in groups:
         start = group.period.min().to_pydatetime()
@@ -177,6 +182,7 @@ def build_incidents(
                 peak_z=round(float(group.z.max()), 2),
                 cx_expected=round(cx_expected, 2),
                 cx_observed=round(cx_observed, 2),
+                slice_fallback=SLICE_METRIC.get(primary_metric, primary_metric) not in scanned,
             )
         )
     return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))

@@ -78,6 +78,8 @@ def _mean(name: str, label: str, unit: str, value: str, column: str, **extra) ->
     )
 
 
+SLOW_DELIVERY_MIN = 60  # a delivery slower than this counts as slow (slow_rate)
+
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
@@ -172,6 +174,16 @@ METRICS: dict[str, Metric] = {
             "duration_min",
             higher_is_better=False,
             description="Mean minutes from order to arrival over delivered orders.",
+        ),
+        _rate(
+            "slow_rate",
+            "Slow-delivery rate",
+            f"duration_min > {SLOW_DELIVERY_MIN}",
+            "duration_min",
+            False,
+            description=f"Delivered orders taking over {SLOW_DELIVERY_MIN} min from order to "
+            "arrival / delivered orders. A fixed threshold (a heuristic): where no ETA was "
+            "promised it stands in for lateness when slices of a duration incident are sought.",
         ),
         _rate(
             "batched_rate",

@@ -57,6 +57,8 @@ def test_asking_about_super_bowl_sunday_gives_a_grounded_answer(ingested: Ingest
     assert result["incident"]["metric"] == "duration_min"
     assert result["answer"].startswith("Delivery duration in the marketplace went from")
     assert "CX score unavailable" in result["answer"]
+    # No promised ETA, so no on-time rate: slices are sought on the slow-delivery rate.
+    assert "where the slow-delivery rate went from" in result["answer"]
     statuses = {cause["kind"]: cause["status"] for cause in result["causes"]}
     assert statuses["batching_threshold"] == statuses["eta_model_bias"] == "not_testable"
     assert statuses["dasher_shortage"] != "not_testable"  # the per-order market state stands in

@@ -20,6 +20,7 @@ from analytics.incidents import (
     cohort_name,
     severity_label,
 )
+from analytics.localization import localize
 from analytics.metrics import CX_SCORE
 from data.scenario import Scenario
 from data.warehouse import open_warehouse
@@ -220,3 +221,31 @@ def test_a_crossed_cohort_alarms_but_the_primary_cohort_is_a_single_dimension() 
     assert incident.primary_cohort == "region=south"
     # Severity counts the cohort that loses most, crossed or not.
     assert incident.impact_orders == pytest.approx(8.0 * ORDERS_PER_HOUR * 3 / 100, abs=0.06)
+
+
+def test_without_an_on_time_rate_slices_are_sought_on_slow_deliveries(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> None:
+    """Data with no promised ETA scans no on-time rate: a duration incident is localized on the
+    slow-delivery rate instead, whose top slice lies in the demo's dinner peak."""
+    world = make_world(small_scenario("demo"))
+    with open_warehouse(world) as con:
+        results = scan_series(con, "hour", settings=SETTINGS, metrics=("duration_min",))
+        as_of = data_span(con).last + PERIOD_LENGTH["hour"] + SETTINGS.maturity
+        alarms = alarms_frame(results, "hour", SETTINGS)
+        incidents = build_incidents(results, alarms, "hour", as_of, SETTINGS)
+        demo = next(i for i in incidents if i.start.date() == DINNER_PEAK.date())
+        assert demo.primary_metric == "duration_min"
+        assert demo.slice_metric == "slow_rate"
+        end = demo.end or data_span(con).last + dt.timedelta(seconds=1)
+        found = localize(con, demo.slice_metric, demo.start, end)
+    assert found.current_value > found.baseline_value  # slow deliveries rose
+    top = found.slices[0]
+    assert set(top.filters["hour"]) <= {18, 19, 20} and top.current_value > top.baseline_value
+    # With the on-time rate scanned, the same incident is localized on it.
+    assert {i.slice_metric for i in _incidents_of(world)} <= {
+        "on_time_rate",
+        "item_accuracy",
+        "cancellation_rate",
+        "refund_rate",
+    }
