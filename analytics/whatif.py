@@ -467,7 +467,7 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             parameters = {**parameters, "mean_quote_minutes_added": float(drift.mean())}
         elif action == "merchant_prep_fix":
             changed = w.copy()
-            changed["prep_min"] = w["prep_min"] - _store_prep_drift(base, w)
+            changed["prep_min"] = w["prep_min"] * _store_prep_ratio(base, w)
             faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
         elif action == "inventory_rollback":
             faster = np.zeros(len(w))
@@ -648,6 +648,15 @@ def _store_prep_drift(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
     after = w.groupby("store_id")["prep_min"].mean()
     drift = (after - before).clip(lower=0).fillna(0)
     return w["store_id"].map(drift).fillna(0).to_numpy(float)
+
+
+def _store_prep_ratio(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
+    """Per incident order: its store's baseline over incident mean prep time (<= 1). A merchant
+    fix scales each order's prep back by it: a slower workflow stretches long preps most."""
+    before = base.groupby("store_id")["prep_min"].mean()
+    after = w.groupby("store_id")["prep_min"].mean()
+    ratio = (before / after).clip(upper=1.0).fillna(1.0)
+    return w["store_id"].map(ratio).fillna(1.0).to_numpy(float)
 
 
 def _assumption_notes(action: str) -> tuple[str, ...]:

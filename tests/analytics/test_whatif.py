@@ -123,3 +123,30 @@ def test_peak_pay_matches_the_exact_counterfactual_of_a_dasher_shortage(
         assert estimate.low <= truth[metric] <= estimate.high, (metric, estimate, truth[metric])
     assert result.efficiency["dasher_hours_added_share"].estimate > 0.1
     assert 0 < result.efficiency["cost_per_delivery_usd"].estimate < 25
+
+
+SOUTH_RETAIL = {"region": ["south"], "category": ["retail"]}
+PREP_DRIFT = (dt.datetime(2025, 12, 28, 8), dt.datetime(2026, 1, 3))
+
+
+def test_a_merchant_prep_fix_matches_the_exact_counterfactual_of_a_prep_drift(
+    small_scenario, make_world, tmp_path_factory
+) -> None:
+    """The fix scales each order's prep back by its store's baseline/incident ratio."""
+    world = make_world(small_scenario("prep_time_drift", orders_per_day=6000))
+    truth = exact_effect(
+        world, 0, SOUTH_RETAIL, *PREP_DRIFT, cache_dir=tmp_path_factory.mktemp("no-drift")
+    )
+    con = open_warehouse(world)
+    try:
+        baseline = (PREP_DRIFT[0] - dt.timedelta(days=14), PREP_DRIFT[0])
+        simulator = Simulator.build(con, SOUTH_RETAIL, baseline, PREP_DRIFT)
+        result = simulate(simulator, "merchant_prep_fix")
+    finally:
+        con.close()
+
+    for metric in ("cx_score", "on_time_rate"):
+        estimate = result.deltas[metric]
+        assert truth[metric] > 0
+        assert estimate.estimate == pytest.approx(truth[metric], rel=0.25), (metric, truth)
+        assert estimate.low <= truth[metric] <= estimate.high, (metric, estimate, truth[metric])
