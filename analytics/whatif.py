@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from analytics.cohorts import FilterValue, where_clause
 from analytics.metrics import METRICS
@@ -64,6 +65,13 @@ ASSUMPTIONS = {
     "conversion_loss_per_quote_minute": 0.005,  # 0.5% fewer orders per extra quoted minute
     "suppressed_line_kept_share": 0.5,  # half the GMV of suppressed lines is bought instead
 }
+
+
+# Model fits and predictions run with one OpenMP thread: the gradient-boosting predictions are
+# many small calls, where OpenMP's thread start-up and spinning cost more than they save (the
+# batching what-if took 1.4-2.0 s with two threads and 0.75-0.86 s with one on a busy 2-core
+# machine; results are identical).
+_single_threaded = threadpool_limits.wrap(limits=1, user_api="openmp")
 
 
 class WhatIfError(ValueError):
@@ -262,6 +270,7 @@ class Simulator:
     seed: int = 0
 
     @classmethod
+    @_single_threaded
     def build(
         cls,
         con: duckdb.DuckDBPyConnection,
@@ -414,6 +423,7 @@ def _duration_change(fitted: _Fitted, w: pd.DataFrame, changed: pd.DataFrame) ->
     return now - then
 
 
+@_single_threaded
 def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatIfResult:
     """Simulate `action` on the scope's incident window (see the module docstring)."""
     rng = np.random.default_rng(simulator.seed + 1)
