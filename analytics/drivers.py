@@ -264,8 +264,11 @@ def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[floa
             math.sqrt(min(max(before.mean, 0), 1))
         )
     else:
-        se = math.sqrt(before.variance / before.n + after.variance / after.n)
-        pooled_sd = math.sqrt((before.variance + after.variance) / 2)
+        # A single incident value (a one-hour incident on an hourly series) has no variance of
+        # its own: it is read as one more draw from the baseline's spread.
+        after_variance = after.variance if after.n >= 2 else before.variance
+        se = math.sqrt(before.variance / before.n + after_variance / after.n)
+        pooled_sd = math.sqrt((before.variance + after_variance) / 2)
         effect = delta / pooled_sd if pooled_sd > 0 else 0.0
     statistic = delta / se if se > 0 else 0.0
     return statistic, float(2 * stats.norm.sf(abs(statistic))), effect
@@ -292,7 +295,7 @@ def driver_shift(
     groups = _group_stats(con, spec, filters, windows)
     empty = GroupStats(0.0, math.nan, 0.0)
     before, after = groups.get((True, "baseline"), empty), groups.get((True, "incident"), empty)
-    if before.n < 2 or after.n < 2:
+    if before.n < 2 or after.n < 1:
         raise DriverError(
             f"too few rows for {driver} in the slice (baseline {before.n:g}, incident {after.n:g})"
         )

@@ -84,3 +84,21 @@ def test_looser_batching_threshold_lengthens_batch_detours() -> None:
     detour = driver_shift(con, "batch_detour_min", SLICE, BASELINE, INCIDENT)
     assert detour.delta == pytest.approx(2.5, abs=0.5)
     assert detour.p_value < 1e-6 and detour.specificity > 0.8
+
+
+def test_a_one_hour_incident_is_tested_on_an_hourly_driver_against_the_baseline_spread(
+    small_scenario, make_world
+) -> None:
+    """The south's surge hour 18:00 on Dec 30 holds one row of orders per hour: it is read as one
+    more draw from the baseline hours' spread, not refused for having no variance."""
+    from data.warehouse import open_warehouse
+
+    world = make_world(small_scenario("demand_surge", orders_per_day=6000))
+    surge_hour = dt.datetime(2025, 12, 30, 18)
+    baseline = Window(surge_hour - dt.timedelta(days=14), surge_hour)
+    incident = Window(surge_hour, surge_hour + dt.timedelta(hours=1))
+    with open_warehouse(world) as con:
+        shift = driver_shift(con, "orders_per_hour", {"region": ["south"]}, baseline, incident)
+    assert shift.incident_n == 1 and shift.baseline_n > 100
+    # ~30% more orders than usual, but one hour of ~60 orders is noisy: z ~ 1, not an error.
+    assert shift.delta > 0.2 and 0.5 < shift.statistic < 3
