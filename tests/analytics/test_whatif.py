@@ -106,21 +106,7 @@ def test_peak_pay_matches_the_exact_counterfactual_of_a_dasher_shortage(
     small_scenario, make_world, tmp_path_factory
 ) -> None:
     world = make_world(small_scenario("dasher_shortage"))
-    truth = exact_effect(
-        world, 0, EAST_LUNCH, *SHORTAGE, cache_dir=tmp_path_factory.mktemp("no-shortage")
-    )
-    con = open_warehouse(world)
-    try:
-        baseline = (SHORTAGE[0] - dt.timedelta(days=14), SHORTAGE[0])
-        result = simulate(Simulator.build(con, EAST_LUNCH, baseline, SHORTAGE), "peak_pay")
-    finally:
-        con.close()
-
-    for metric in ("cx_score", "on_time_rate"):
-        estimate = result.deltas[metric]
-        assert truth[metric] > 0
-        assert estimate.estimate == pytest.approx(truth[metric], rel=0.25), (metric, truth)
-        assert estimate.low <= truth[metric] <= estimate.high, (metric, estimate, truth[metric])
+    result = _simulated_against_truth(world, EAST_LUNCH, SHORTAGE, "peak_pay", tmp_path_factory)
     assert result.efficiency["dasher_hours_added_share"].estimate > 0.1
     assert 0 < result.efficiency["cost_per_delivery_usd"].estimate < 25
 
@@ -134,19 +120,22 @@ def test_a_merchant_prep_fix_matches_the_exact_counterfactual_of_a_prep_drift(
 ) -> None:
     """The fix scales each order's prep back by its store's baseline/incident ratio."""
     world = make_world(small_scenario("prep_time_drift", orders_per_day=6000))
-    truth = exact_effect(
-        world, 0, SOUTH_RETAIL, *PREP_DRIFT, cache_dir=tmp_path_factory.mktemp("no-drift")
-    )
+    _simulated_against_truth(world, SOUTH_RETAIL, PREP_DRIFT, "merchant_prep_fix", tmp_path_factory)
+
+
+def _simulated_against_truth(world, filters, window, action, tmp_path_factory):
+    """Simulate `action` on the scope and assert it matches the world without its cause: CX and
+    on-time gains within 25% of the exact ones, and inside their 90% intervals."""
+    truth = exact_effect(world, 0, filters, *window, cache_dir=tmp_path_factory.mktemp("truth"))
     con = open_warehouse(world)
     try:
-        baseline = (PREP_DRIFT[0] - dt.timedelta(days=14), PREP_DRIFT[0])
-        simulator = Simulator.build(con, SOUTH_RETAIL, baseline, PREP_DRIFT)
-        result = simulate(simulator, "merchant_prep_fix")
+        baseline = (window[0] - dt.timedelta(days=14), window[0])
+        result = simulate(Simulator.build(con, filters, baseline, window), action)
     finally:
         con.close()
-
     for metric in ("cx_score", "on_time_rate"):
         estimate = result.deltas[metric]
         assert truth[metric] > 0
         assert estimate.estimate == pytest.approx(truth[metric], rel=0.25), (metric, truth)
         assert estimate.low <= truth[metric] <= estimate.high, (metric, estimate, truth[metric])
+    return result
