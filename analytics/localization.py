@@ -498,6 +498,7 @@ def _store_set(
     dispersion: float = 1.0,
     alpha: float = 0.05,
     keep: float = 0.85,
+    max_share: float = 0.5,
 ) -> Slice:
     """Narrow a slice without a store filter to the stores that carry its rise.
 
@@ -508,6 +509,8 @@ def _store_set(
     replace the slice if they hold at least `keep` of its net excess and the other stores taken
     together did not rise significantly (one-sided, level `alpha`): a region-wide drop passes
     the per-store tests only in its larger stores, and the many small ones still add up.
+    Nor do they when more than `max_share` of the slice's stores are chosen: a cause that most
+    stores share (a region's supply, a category's prep drift) is the slice's, not a store list's.
     """
     if "store" in found.filters or "store" not in frame:
         return found
@@ -526,7 +529,9 @@ def _store_set(
     z = excess / np.sqrt(max(dispersion, 1.0) * np.maximum(expected, 1.0))
     q_values = stats.false_discovery_control(stats.norm.sf(z), method="bh")
     chosen = q_values <= alpha
-    if not chosen.any() or chosen.all() or excess[chosen].sum() < keep * total:
+    if not chosen.any() or excess[chosen].sum() < keep * total:
+        return found
+    if chosen.sum() > max_share * len(chosen):  # most stores rose: the cause is not theirs alone
         return found
     rest_z = excess[~chosen].sum() / np.sqrt(
         max(dispersion, 1.0) * max(expected[~chosen].sum(), 1.0)

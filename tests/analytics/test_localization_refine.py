@@ -88,3 +88,15 @@ def test_a_region_wide_rise_is_not_narrowed_to_its_largest_stores() -> None:
     found = _slice(frame, {"region": ["north"]})
 
     assert _store_set(frame, found).filters == {"region": ["north"]}
+
+
+def test_a_rise_most_stores_share_is_not_narrowed_to_a_store_list() -> None:
+    # Seven of nine equal stores doubled their rate (a region's supply, a category's prep drift):
+    # all seven pass their test, but the cause is the region's, so the slice stays the region.
+    stores = {f"S0{k}": 20.0 for k in range(1, 10)}
+    rising = [f"S0{k}" for k in range(1, 8)]
+    frame = _leaves({("north", s, h): 4.0 for s in rising for h in range(24)}, stores)
+
+    found = _slice(frame, {"region": ["north"]})
+
+    assert _store_set(frame, found).filters == {"region": ["north"]}
