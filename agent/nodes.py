@@ -318,12 +318,12 @@ def _plan_arguments(state: AgentState, action: str) -> dict[str, Any]:
         "cause": (recommendation or {}).get("addresses", [None])[0]
         or next((c["kind"] for c in state.get("causes", [])), None),
         "filters": site["filters"],
-        "primary_metric": (recommendation or {}).get("test_metric", "on_time_rate"),
+        "primary_metric": recommendation["test_metric"] if recommendation else "on_time_rate",
         "start": window[0],
         "end": window[1],
     }
     if recommendation:
-        gain = recommendation.get("test_metric_gain") or recommendation["on_time_gain"]
+        gain = recommendation["test_metric_gain"]
         arguments["expected_effect"] = {
             "estimate": gain["estimate"], "low": gain["low"], "high": gain["high"],
         }  # fmt: skip

@@ -27,6 +27,7 @@ from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
 QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
 SEVERITY_LEVELS = (("high", 60.0), ("medium", 25.0), ("low", 0.0))
+SERIOUS = ("medium", "high")  # the labels worth an investigation
 # What the slice finder localizes for an incident led by a metric that is not a simple share.
 SLICE_METRIC = {
     CX_SCORE: "on_time_rate",
@@ -62,8 +63,12 @@ class Incident:
     @property
     def slice_metric(self) -> str:
         """The share metric whose bad events the slice finder localizes."""
-        metric = SLICE_METRIC.get(self.primary_metric, self.primary_metric)
+        metric = _slice_metric(self.primary_metric)
         return SLICE_FALLBACK.get(metric, metric) if self.slice_fallback else metric
+
+
+def _slice_metric(primary_metric: str) -> str:
+    return SLICE_METRIC.get(primary_metric, primary_metric)
 
 
 def severity_label(severity: float) -> str:
@@ -182,7 +187,7 @@ def build_incidents(
                 peak_z=round(float(group.z.max()), 2),
                 cx_expected=round(cx_expected, 2),
                 cx_observed=round(cx_observed, 2),
-                slice_fallback=SLICE_METRIC.get(primary_metric, primary_metric) not in scanned,
+                slice_fallback=_slice_metric(primary_metric) not in scanned,
             )
         )
     return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))

@@ -405,19 +405,21 @@ def _excess(frame: pd.DataFrame, mask: np.ndarray) -> float:
     return float(frame[CUR_NUM][mask].sum() - rate * frame[CUR_DEN][mask].sum())
 
 
-def _per_hour(frame: pd.DataFrame, filters: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
-    """Per hour of day (0-23) within `filters`: bad events in the window and those expected at
-    the hour's own baseline rate (shrunk towards the part's rate by 20 baseline units)."""
+def _per_group(frame: pd.DataFrame, filters: dict[str, list], by: str) -> pd.DataFrame:
+    """Per value of `by` within `filters`: bad events in the window (observed) and those
+    expected at the value's own baseline rate, shrunk towards the part's rate by 20 baseline
+    units (expected)."""
     inside = frame[slice_mask(frame, filters)]
     base_rate = (inside[BASE_NUM].sum() + 1.0) / (inside[BASE_DEN].sum() + 1.0)
-    per_hour = (
-        inside.groupby("hour")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]]
-        .sum()
-        .reindex(range(24), fill_value=0.0)
-    )
-    rate = (per_hour[BASE_NUM] + 20 * base_rate) / (per_hour[BASE_DEN] + 20)
-    observed = per_hour[CUR_NUM].to_numpy(dtype=float)
-    return observed, (per_hour[CUR_DEN] * rate).to_numpy(dtype=float)
+    groups = inside.groupby(by)[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]].sum()
+    rate = (groups[BASE_NUM] + 20 * base_rate) / (groups[BASE_DEN] + 20)
+    return pd.DataFrame({"observed": groups[CUR_NUM], "expected": groups[CUR_DEN] * rate})
+
+
+def _per_hour(frame: pd.DataFrame, filters: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
+    """`_per_group` by hour of day, all 24 hours (observed, expected)."""
+    hours = _per_group(frame, filters, "hour").reindex(range(24), fill_value=0.0)
+    return hours["observed"].to_numpy(dtype=float), hours["expected"].to_numpy(dtype=float)
 
 
 def _hour_band(
@@ -514,14 +516,11 @@ def _store_set(
     """
     if "store" in found.filters or "store" not in frame:
         return found
-    inside = frame[slice_mask(frame, found.filters)]
-    base_rate = (inside[BASE_NUM].sum() + 1.0) / (inside[BASE_DEN].sum() + 1.0)
-    per_store = inside.groupby("store")[[CUR_NUM, CUR_DEN, BASE_NUM, BASE_DEN]].sum()
+    per_store = _per_group(frame, found.filters, "store")
     if len(per_store) < 2:
         return found
-    rate = (per_store[BASE_NUM] + 20 * base_rate) / (per_store[BASE_DEN] + 20)
-    observed = per_store[CUR_NUM].to_numpy(dtype=float)
-    expected = (per_store[CUR_DEN] * rate).to_numpy(dtype=float)
+    observed = per_store["observed"].to_numpy(dtype=float)
+    expected = per_store["expected"].to_numpy(dtype=float)
     excess = observed - expected
     total = excess.sum()
     if total <= 0:

@@ -14,9 +14,8 @@ from pydantic import BaseModel
 
 from analytics.alarms import alarms_frame, data_span, scan_series
 from analytics.detection import DetectorSettings
-from analytics.incidents import build_incidents, cohort_filters, cohort_name
+from analytics.incidents import SERIOUS, build_incidents, cohort_filters, cohort_name
 
-SERIOUS = ("medium", "high")
 MAX_REPLAY_HOURS = 24
 TRUTH_TABLE = "eval_truth_ids"
 

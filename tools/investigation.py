@@ -15,7 +15,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from analytics.incidents import SLICE_METRIC
+from analytics.incidents import SERIOUS, SLICE_METRIC
 from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
 from data.quality import is_ingested
@@ -35,7 +35,6 @@ from tools.rca import (
 MAX_SITES = 2
 MAX_OTHER_METRIC_SITES = 2
 NEAREST_AFTER = dt.timedelta(hours=24)  # how soon after an asked day an incident may begin
-SERIOUS = ("medium", "high")
 Grain = Literal["hour", "day", "auto"]
 
 

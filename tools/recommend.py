@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from analytics.cohorts import CohortError
-from analytics.metrics import METRICS
+from analytics.experiment_design import PRIMARY_METRICS
+from analytics.metrics import CX_SCORE, METRICS
 from analytics.whatif import ASSUMPTIONS, Interval, Simulator, WhatIfError, WhatIfResult, simulate
 from tools.actions import ACTIONS, ActionSpec
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
@@ -187,8 +188,8 @@ class Recommendation(BaseModel):
     on_time_gain: IntervalModel
     # The per-order rate the action moves most in CX points (what its experiment tests):
     # on-time for timing actions, refunds for an inventory action that leaves timings alone.
-    test_metric: str = "on_time_rate"
-    test_metric_gain: IntervalModel | None = None
+    test_metric: str
+    test_metric_gain: IntervalModel
     cost_usd_per_order: float
     pareto: bool
     tradeoff: str
@@ -196,17 +197,16 @@ class Recommendation(BaseModel):
     parameters: dict[str, float] = {}  # the action's parameters as simulated (in the title)
 
 
-TESTABLE_RATES = ("on_time_rate", "refund_rate", "cancellation_rate", "support_rate")
-
-
 def _test_metric(deltas: dict[str, Any]) -> str:
-    """The per-order rate whose simulated change adds the most CX points (first on ties)."""
+    """The rate an experiment plan can test (`PRIMARY_METRICS` but the CX score) whose simulated
+    change adds the most CX points; on-time on ties."""
 
     def cx_points(name: str) -> float:
         spec = METRICS[name]
         return abs(deltas[name].estimate * spec.cx_weight * spec.score[1])
 
-    return max((name for name in TESTABLE_RATES if name in deltas), key=cx_points)
+    rates = [name for name in PRIMARY_METRICS if name != CX_SCORE and name in deltas]
+    return max(rates, key=cx_points)
 
 
 class RecommendOutput(ToolOutput):
