@@ -135,7 +135,10 @@ def scope_orders(
     frame = con.execute(
         f"SELECT CASE WHEN order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
         f"{_ORDER_COLUMNS} FROM order_facts WHERE {condition} AND "
-        "((order_time >= ? AND order_time < ?) OR (order_time >= ? AND order_time < ?))",
+        "((order_time >= ? AND order_time < ?) OR (order_time >= ? AND order_time < ?)) "
+        # A fixed row order: the bootstrap draws days and rows by position, and DuckDB's
+        # parallel scan returns rows in an order that changes from run to run.
+        "ORDER BY order_id",
         [incident[0], *parameters, *baseline, *incident],
     ).df()
     frame["category_code"] = frame["category"].astype("category").cat.codes

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from analytics.whatif import Interval, Simulator, WhatIfError, simulate
+from analytics.whatif import Interval, Simulator, WhatIfError, scope_orders, simulate
 from data.warehouse import open_warehouse
 from evals.counterfactual import exact_effect
 
@@ -139,3 +139,14 @@ def _simulated_against_truth(world, filters, window, action, tmp_path_factory):
         assert estimate.estimate == pytest.approx(truth[metric], rel=0.25), (metric, truth)
         assert estimate.low <= truth[metric] <= estimate.high, (metric, estimate, truth[metric])
     return result
+
+
+def test_scope_orders_come_in_a_fixed_order(demo) -> None:
+    """The bootstrap samples rows by position: the same scope must give the same rows in the
+    same order, whatever order DuckDB's parallel scan produced them in."""
+    con = open_warehouse(demo)
+    try:
+        frame = scope_orders(con, GROCERY_DINNER, BASELINE, INCIDENT)
+    finally:
+        con.close()
+    assert len(frame) > 1000 and frame["order_id"].is_monotonic_increasing
