@@ -11,7 +11,7 @@ from agent.llm import make_backend
 from agent.settings import AgentSettings
 from agent.state import AgentContext
 from data.warehouse import open_warehouse
-from tools.base import ToolContext
+from tools.base import ToolContext, WorldCache
 from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
 MAX_QUESTION_CHARS = 4000
@@ -29,13 +29,14 @@ class Agent:
         open_warehouse(self.world_dir).close()  # a clear error now if there is no warehouse
         self.settings = settings or AgentSettings()
         self.backend, self.notes = make_backend(self.settings)
+        self.shared = WorldCache()  # scans and simulators, computed once for every thread
         self._contexts: dict[str, ToolContext] = {}
         self._lock = threading.Lock()
 
     def _tools(self, thread_id: str) -> ToolContext:
         with self._lock:
             if thread_id not in self._contexts:
-                self._contexts[thread_id] = ToolContext(world_dir=self.world_dir)
+                self._contexts[thread_id] = ToolContext(world_dir=self.world_dir, shared=self.shared)
             return self._contexts[thread_id]
 
     def ask(self, question: str, thread_id: str = "default") -> dict[str, Any]:

@@ -146,15 +146,46 @@ class Ledger:
         raise KeyError(f"no evidence {evidence_id}")
 
 
+class WorldCache:
+    """Results that depend only on the world and the arguments (detection scans, the data span,
+    what-if simulators), computed once and shared by every conversation on that world.
+
+    Thread-safe: concurrent callers of the same key wait for the first to finish.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[Any, Any] = {}
+        self._locks: dict[Any, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """The value under `key`, computing it with `compute()` the first time."""
+        with self._lock:
+            if key in self._values:
+                return self._values[key]
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._values:
+                    return self._values[key]
+            value = compute()  # an exception leaves nothing cached
+            with self._lock:
+                self._values[key] = value
+            return value
+
+
 @dataclass
 class ToolContext:
     """What a tool may touch: the world directory, a read-only warehouse connection, the ledger.
 
-    Connections are per thread (DuckDB connections are not shared across threads).
+    Connections are per thread (DuckDB connections are not shared across threads). `cache`
+    holds this conversation's working state; `shared` holds world-level results that every
+    conversation on the same world may reuse (pass one WorldCache to all of them).
     """
 
     world_dir: Path
     ledger: Ledger = field(default_factory=Ledger)
+    shared: WorldCache = field(default_factory=WorldCache, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     _answers: dict[tuple[str, str], tuple[ToolOutput, EvidenceItem]] = field(

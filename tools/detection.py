@@ -307,21 +307,20 @@ def resolve_grain(context: ToolContext, grain: GrainChoice) -> tuple[Grain, str]
     """The grain to detect on and why (auto: hourly where the volume supports it)."""
     if grain != "auto":
         return grain, f"{_GRAIN_WORD[grain]} detection as asked"
-    if "grain" not in context.cache:
+
+    def choose() -> tuple[Grain, str]:
         choice = choose_grain(context.con)
-        context.cache["grain"] = (
-            choice.grain,
-            f"{_GRAIN_WORD[choice.grain]} detection: {choice.reason}",
-        )
-    return context.cache["grain"]
+        return choice.grain, f"{_GRAIN_WORD[choice.grain]} detection: {choice.reason}"
+
+    return context.shared.get("grain", choose)
 
 
 def scan_cached(
     context: ToolContext, grain: Grain, as_of: dt.datetime | None
 ) -> tuple[list[SeriesResult], list[Incident], dt.datetime, int]:
-    """Detection results for (grain, as_of), computed once per context."""
-    key = ("scan", grain, as_of)
-    if key not in context.cache:
+    """Detection results for (grain, as_of), computed once per world (shared by conversations)."""
+
+    def scan() -> tuple[list[SeriesResult], list[Incident], dt.datetime, int]:
         settings = DetectorSettings()
         span = data_span(context.con)
         data_end = span.last + PERIOD_LENGTH[grain] + settings.maturity
@@ -329,8 +328,9 @@ def scan_cached(
         results = scan_series(context.con, grain, reading_time, settings)
         alarms = alarms_frame(results, grain, settings)
         incidents = build_incidents(results, alarms, grain, reading_time, settings)
-        context.cache[key] = (results, incidents, reading_time, len(alarms))
-    return context.cache[key]
+        return results, incidents, reading_time, len(alarms)
+
+    return context.shared.get(("scan", grain, as_of), scan)
 
 
 @tool
@@ -514,15 +514,16 @@ class TopSlicesOutput(ToolOutput):
 def _volume_cached(
     context: ToolContext, start: dt.datetime, end: dt.datetime
 ) -> Localization | None:
-    """Where orders per hour rose in [start, end), once per context; None when it cannot be
+    """Where orders per hour rose in [start, end), once per world; None when it cannot be
     measured (e.g. no earlier weeks to compare with)."""
-    key = ("volume", start, end)
-    if key not in context.cache:
+
+    def measure() -> Localization | None:
         try:
-            context.cache[key] = localize_volume(context.con, start, end)
+            return localize_volume(context.con, start, end)
         except LocalizationError:
-            context.cache[key] = None
-    return context.cache[key]
+            return None
+
+    return context.shared.get(("volume", start, end), measure)
 
 
 @tool

@@ -40,15 +40,15 @@ class Scope(BaseModel):
 
 def _simulator(context: ToolContext, scope: Scope) -> Simulator:
     key = ("simulator", scope.model_dump_json(include=set(Scope.model_fields)))
-    if key not in context.cache:
+
+    def build() -> Simulator:
         baseline = (scope.start - dt.timedelta(days=scope.baseline_days), scope.start)
         try:
-            context.cache[key] = Simulator.build(
-                context.con, scope.filters, baseline, (scope.start, scope.end)
-            )
+            return Simulator.build(context.con, scope.filters, baseline, (scope.start, scope.end))
         except (WhatIfError, CohortError) as error:
             raise ToolError(f"cannot simulate: {error}") from None
-    return context.cache[key]
+
+    return context.shared.get(key, build)
 
 
 class IntervalModel(BaseModel):

@@ -134,7 +134,7 @@ class Workbench:
         self.world_dir = Path(world_dir)
         self.agent = Agent(self.world_dir, settings)  # fails clearly without a warehouse
         self.export_dir = Path(tempfile.mkdtemp(prefix="cxagent-web-"))
-        self._explore = ToolContext(world_dir=self.world_dir)
+        self._explore = ToolContext(world_dir=self.world_dir, shared=self.agent.shared)
         self._lock = threading.Lock()
         self._overview: Overview | None = None
         self._overview_lock = threading.Lock()
@@ -275,7 +275,7 @@ class Workbench:
             lock = self._analysis_locks.setdefault(incident_id, threading.Lock())
         with lock:
             if incident_id not in self._analyses:
-                context = ToolContext(world_dir=self.world_dir)
+                context = ToolContext(world_dir=self.world_dir, shared=self.agent.shared)
                 with one_thread():
                     found = investigate(context, incident_id=incident_id, grain=incident.grain)
                 self._analyses[incident_id] = Analysis(
