@@ -36,7 +36,9 @@ class Agent:
     def _tools(self, thread_id: str) -> ToolContext:
         with self._lock:
             if thread_id not in self._contexts:
-                self._contexts[thread_id] = ToolContext(world_dir=self.world_dir, shared=self.shared)
+                self._contexts[thread_id] = ToolContext(
+                    world_dir=self.world_dir, shared=self.shared
+                )
             return self._contexts[thread_id]
 
     def ask(self, question: str, thread_id: str = "default") -> dict[str, Any]:
