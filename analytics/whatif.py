@@ -12,7 +12,9 @@ Method (a structural, residual-preserving counterfactual):
    lateness; cancellation follows a logistic curve in predicted lateness; support contacts and
    stars follow the lateness and item issues of delivered orders.
 3. Quote actions (ETA buffer, model rollback, prep-time correction) change the quote, not the
-   delivery; SKU suppression drops lines and recomputes item accuracy and refunds exactly.
+   delivery. SKU suppression hides the lines whose SKU's in-stock estimate is under a threshold:
+   item accuracy and refunds are recomputed exactly without them, support contacts and stars
+   through the outcome models; the hidden lines' value is lost sales.
 Intervals: 90% percentile bootstrap over days (baseline refits on resampled days, incident
 orders resampled by day) and the random choice of which batched orders are un-batched, widened
 by a structural-error allowance (5% of the estimate, or an outcome model's miscalibration on
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import duckdb
@@ -37,6 +39,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics.cohorts import FilterValue, where_clause
 from analytics.metrics import METRICS
+from analytics.sku_suppression import MissingTables, hidden_by_order, scope_sku_lines
 
 Action = Literal[
     "revert_batching",
@@ -47,6 +50,7 @@ Action = Literal[
     "peak_pay",
     "throttle_demand",
     "inventory_rollback",
+    "suppress_skus",
 ]
 DURATION_FEATURES = (
     "batched", "prep_min", "distance_miles", "hour", "busy_share", "orders_per_dasher",
@@ -63,7 +67,9 @@ ASSUMPTIONS = {
     "dasher_pay_per_hour": 25.0,  # USD per engaged dasher hour
     "batched_dasher_time_share": 0.6,  # a batched order costs 60% of a solo trip's dasher time
     "conversion_loss_per_quote_minute": 0.005,  # 0.5% fewer orders per extra quoted minute
-    "suppressed_line_kept_share": 0.5,  # half the GMV of suppressed lines is bought instead
+    # Contribution margin of a line's value: what the marketplace loses when a hidden SKU's
+    # sale is lost (customers are assumed not to buy something else instead).
+    "line_contribution_margin": 0.25,
 }
 
 
@@ -271,6 +277,10 @@ class Simulator:
     frame: pd.DataFrame
     fits: list[_Fitted]
     seed: int = 0
+    filters: Mapping[str, FilterValue] = field(default_factory=dict)
+    windows: tuple[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]] | None = None
+    # The incident orders' item lines with in-stock estimates (suppress_skus), see with_sku_lines.
+    sku_lines: pd.DataFrame | None = None
 
     @classmethod
     @_single_threaded
@@ -304,7 +314,18 @@ class Simulator:
         base = frame[frame["window"] == "baseline"]
         recent = frame[frame["window"] == "incident"]
         fits = [_fit(base, recent, rng) for _ in range(replicates)]
-        return cls(frame=frame, fits=fits, seed=seed)
+        return cls(frame=frame, fits=fits, seed=seed, filters=filters, windows=(baseline, incident))
+
+    def with_sku_lines(self, con: duckdb.DuckDBPyConnection) -> Simulator:
+        """This simulator (same fits) with its incident orders' item lines and the inventory
+        model's in-stock estimates, which suppress_skus needs (see sku_suppression)."""
+        if self.windows is None:
+            raise WhatIfError("suppress_skus needs a simulator built on a scope (Simulator.build)")
+        try:
+            lines = scope_sku_lines(con, self.filters, *self.windows)
+        except MissingTables as error:
+            raise WhatIfError(f"suppress_skus needs items and inventory_events: {error}") from None
+        return replace(self, sku_lines=lines)
 
     @property
     def incident(self) -> pd.DataFrame:
@@ -435,6 +456,18 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
     draws: list[dict[str, float]] = []
     efficiency_draws: list[dict[str, float]] = []
     notes: list[str] = []
+    supply = _region_hour_supply(base, full) if action == "peak_pay" else None
+    if supply is None and action == "peak_pay" and "usd_per_order" in parameters:
+        raise WhatIfError("peak pay per order needs on-shift dasher counts (dasher_supply)")
+    hidden = None
+    if action == "suppress_skus":
+        parameters = {"threshold": 0.5, **parameters}
+        hidden = _hidden_lines(simulator, parameters["threshold"])
+        unchecked = hidden["unchecked_lines"].sum() / hidden["lines"].sum()
+        notes.append(
+            f"{unchecked:.0%} of the scope's lines have no in-stock estimate (their SKU was never "
+            "checked at their store) and are kept"
+        )
     for fitted in simulator.fits:
         w = _day_bootstrap(full, rng).reset_index(drop=True)
         faster = np.zeros(len(w))
@@ -486,7 +519,14 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             faster = np.zeros(len(w))
         elif action == "peak_pay":
             faster = _restored_dasher_wait(base, w)
-            efficiency = _supply_cost(base, w)
+            pay = parameters.get("usd_per_order")
+            if supply is not None:
+                per_order = _per_order(supply, w)
+                if pay is not None:
+                    faster = faster * _gap_closed(per_order, pay)
+                efficiency = _supply_cost(per_order, pay)
+        elif action == "suppress_skus":
+            faster = np.zeros(len(w))  # timings are untouched; item effects below
         elif action == "throttle_demand":
             changed = w.copy()
             share = parameters.get("share", 0.15)
@@ -500,6 +540,10 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
         effects = _timing_effects(fitted, w, faster, longer_quote)
         if action == "inventory_rollback":
             effects.update(_inventory_rollback(fitted, base, w))
+        if hidden is not None:
+            per_order = hidden.reindex(w["order_id"].to_numpy())
+            effects.update(_suppressed_skus(fitted, w, per_order))
+            efficiency = _suppression_efficiency(per_order)
         draws.append(effects)
         efficiency_draws.append(efficiency)
     deltas = {name: [d[name] for d in draws] for name in draws[0]} if draws else {}
@@ -542,7 +586,7 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
         observed=observed,
         deltas=result_deltas,
         efficiency=result_efficiency,
-        assumptions=tuple(notes) + _assumption_notes(action),
+        assumptions=tuple(notes) + _assumption_notes(action, parameters),
     )
 
 
@@ -592,13 +636,77 @@ def _inventory_rollback(fitted: _Fitted, base: pd.DataFrame, w: pd.DataFrame) ->
     }
 
 
+def _hidden_lines(simulator: Simulator, threshold: float) -> pd.DataFrame:
+    """Per incident order: what hiding the SKUs under `threshold` removes (hidden_by_order)."""
+    if simulator.sku_lines is None:
+        raise WhatIfError("suppress_skus needs the scope's item lines: Simulator.with_sku_lines")
+    return hidden_by_order(simulator.sku_lines, threshold)
+
+
+def _suppressed_skus(fitted: _Fitted, w: pd.DataFrame, hidden: pd.DataFrame) -> dict[str, float]:
+    """Changes of item accuracy and refunds (exact: the hidden lines and their issues and refunds
+    are gone) and of support contacts and stars (the outcome models, with each delivered order's
+    remaining missing and substituted lines) when the lines in `hidden` (aligned with `w`) are
+    hidden. Orders whose every line is hidden still count as orders."""
+    delivered = w["delivered"].to_numpy()
+    d, gone = w[delivered], hidden[delivered].fillna(0)
+    lines = d["item_lines"].to_numpy(float)
+    issues = (d["substituted_lines"] + d["missing_lines"]).to_numpy(float)
+    hidden_issues = (gone["hidden_substituted"] + gone["hidden_missing"]).to_numpy(float)
+    kept_lines = (lines - gone["hidden_lines"].to_numpy(float)).sum()
+    accuracy_now = 1 - issues.sum() / lines.sum()
+    accuracy_new = 1 - (issues - hidden_issues).sum() / kept_lines if kept_lines else accuracy_now
+    refunded = w["refunded"].fillna(0).to_numpy(bool)
+    refunded_new = hidden["refunded_kept"].eq(True).to_numpy()  # orders without lines: no refund
+    lateness = d["eta_error_min"].to_numpy(float)
+    basis_now = _outcome_basis(lateness, d)
+    basis_new = basis_now.copy()
+    for column, name in ((-2, "missing"), (-1, "substituted")):
+        left = d[f"{name}_lines"].fillna(0).to_numpy(float) - gone[f"hidden_{name}"].to_numpy(float)
+        basis_new[:, column] = (left > 0).astype(float)
+    support_delta = (
+        fitted.support.predict_proba(basis_new)[:, 1]
+        - fitted.support.predict_proba(basis_now)[:, 1]
+    ).sum() / len(w)
+    rated = d["stars"].notna().to_numpy()
+    stars_delta = (
+        (fitted.stars.predict(basis_new[rated]) - fitted.stars.predict(basis_now[rated])).mean()
+        if rated.any()
+        else 0.0
+    )
+    return {
+        "item_accuracy": float(accuracy_new - accuracy_now),
+        "refund_rate": float(refunded_new.mean() - refunded.mean()),
+        "support_rate": float(support_delta),
+        "rating": float(stars_delta),
+    }
+
+
+def _suppression_efficiency(hidden: pd.DataFrame) -> dict[str, float]:
+    """Lines hidden and order value lost (shares of all lines and value ordered in the scope) and
+    the lost value's contribution margin per order in USD (value terms only with prices)."""
+    lines = hidden["lines"].sum()
+    efficiency = {"lines_hidden_share": float(hidden["hidden_lines"].sum() / lines if lines else 0)}
+    value = hidden["value"].sum()
+    if value > 0:
+        efficiency["order_value_lost_share"] = float(hidden["hidden_value"].sum() / value)
+        efficiency["cost_per_delivery_usd"] = float(
+            hidden["hidden_value"].fillna(0).mean() * ASSUMPTIONS["line_contribution_margin"]
+        )
+    return efficiency
+
+
 def _restored_dasher_wait(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
     """Minutes each incident order saves when the wait for a dasher returns to the baseline's
     distribution for the same hour of day (a rank-preserving quantile map, in the hours whose
     mean wait rose). Orders with no recorded wait (canceled) save their hour's mean change.
 
     Heuristic: a shortage delays orders through the wait for a dasher (pickup = prep + wait), and
-    incentives bring supply, hence that wait, back to the usual level for the hour."""
+    incentives bring supply, hence that wait, back to the usual level for the hour. With a peak
+    pay of u USD per order (simulate's `usd_per_order`), the money buys u x (the region-hour's
+    scope orders) / hourly pay dasher hours in each region-hour of the scope, and each order's
+    saving is scaled by the share of its region-hour's on-shift-dasher gap those hours close
+    (capped at 1, the full restoration): more pay never saves less."""
     faster = np.zeros(len(w))
     waits = w["dasher_wait_min"].to_numpy(float)
     for hour, index in w.groupby("hour").indices.items():
@@ -615,21 +723,61 @@ def _restored_dasher_wait(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
     return faster
 
 
-def _supply_cost(base: pd.DataFrame, w: pd.DataFrame) -> dict[str, float]:
-    """Dasher hours added to bring each region-hour's on-shift dashers back to the baseline's
-    mean for that region and hour of day, as a share of today's and in dollars per order of the
-    scope (an upper bound when the scope is narrower than its regions: they serve other orders)."""
-    if w["onshift_dashers"].isna().all():
-        return {}
-    usual = base.groupby(["region", "hour"])["onshift_dashers"].mean()
-    now = w.groupby(["region", "hour_start", "hour"])["onshift_dashers"].mean().reset_index()
-    keys = zip(now["region"], now["hour"], strict=True)
-    now["usual"] = [usual.get(key, np.nan) for key in keys]
-    added = (now["usual"] - now["onshift_dashers"]).clip(lower=0).fillna(0).sum()
-    present = float(now["onshift_dashers"].sum())
+def _region_hour_supply(base: pd.DataFrame, incident: pd.DataFrame) -> pd.DataFrame | None:
+    """Per region and hour (index region, hour_start) of the incident window: its scope orders,
+    its mean on-shift dashers, the gap to the baseline's mean for that region and hour of day
+    (dashers, >= 0), and `restoring_usd`, the pay per scope order that buys the gap's hours.
+    None when the data has no on-shift counts."""
+    if incident["onshift_dashers"].isna().all():
+        return None
+    usual = base.groupby(["region", "hour"])["onshift_dashers"].mean().rename("usual")
+    table = (
+        incident.groupby(["region", "hour_start", "hour"])
+        .agg(orders=("order_id", "size"), onshift=("onshift_dashers", "mean"))
+        .reset_index()
+        .join(usual, on=["region", "hour"])
+    )
+    table["gap"] = (table["usual"] - table["onshift"]).clip(lower=0).fillna(0.0)
+    table["onshift"] = table["onshift"].fillna(0.0)
+    table["restoring_usd"] = ASSUMPTIONS["dasher_pay_per_hour"] * table["gap"] / table["orders"]
+    return table.set_index(["region", "hour_start"])
+
+
+def _per_order(supply: pd.DataFrame, w: pd.DataFrame) -> pd.DataFrame:
+    """Each order's region-hour row of `supply`, aligned with the rows of `w`. Dasher hours are
+    spread over a region-hour's orders, so a day the bootstrap draws twice counts twice."""
+    keys = pd.MultiIndex.from_arrays([w["region"], w["hour_start"]])
+    return supply.reindex(keys).reset_index(drop=True)
+
+
+def _gap_closed(per_order: pd.DataFrame, usd_per_order: float) -> np.ndarray:
+    """Per order: the share of its region-hour's on-shift-dasher gap that `usd_per_order` closes
+    (hours bought = usd x the region-hour's scope orders / hourly pay; 1 with no gap)."""
+    restoring = per_order["restoring_usd"].fillna(0.0).to_numpy(float)
+    with np.errstate(divide="ignore"):
+        return np.where(restoring > 0, np.minimum(1.0, usd_per_order / restoring), 1.0)
+
+
+def _supply_cost(per_order: pd.DataFrame, usd_per_order: float | None) -> dict[str, float]:
+    """Dasher hours added (a share of today's on-shift hours), the share of the on-shift gap
+    they close, and the cost per order of the scope in USD: `usd_per_order` when given, else the
+    pay for the hours that bring each region-hour back to the baseline's mean on-shift dashers
+    (an upper bound when the scope is narrower than its regions: they serve other orders)."""
+    pay = ASSUMPTIONS["dasher_pay_per_hour"]
+    orders = per_order["orders"].to_numpy(float)
+    gap_hours = per_order["gap"].fillna(0.0).to_numpy(float) / orders
+    present = float((per_order["onshift"].to_numpy(float) / orders).sum())
+    if usd_per_order is None:
+        added, closed = gap_hours, gap_hours
+    else:
+        added = np.full(len(per_order), usd_per_order / pay)
+        closed = np.minimum(added, gap_hours)
     return {
-        "dasher_hours_added_share": float(added / present) if present else 0.0,
-        "cost_per_delivery_usd": float(ASSUMPTIONS["dasher_pay_per_hour"] * added / len(w)),
+        "dasher_hours_added_share": float(added.sum() / present) if present else 0.0,
+        "dasher_gap_closed_share": float(closed.sum() / gap_hours.sum() if gap_hours.any() else 1),
+        "cost_per_delivery_usd": float(pay * added.mean())
+        if usd_per_order is None
+        else float(usd_per_order),
     }
 
 
@@ -672,7 +820,14 @@ def _store_prep_ratio(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
     return w["store_id"].map(ratio).fillna(1.0).to_numpy(float)
 
 
-def _assumption_notes(action: str) -> tuple[str, ...]:
+def _assumption_notes(action: str, parameters: Mapping[str, float]) -> tuple[str, ...]:
+    pay = ASSUMPTIONS["dasher_pay_per_hour"]
+    if action == "peak_pay" and "usd_per_order" in parameters:
+        return (
+            f"${parameters['usd_per_order']:.2f} per order buys dasher hours at ${pay:.0f}/hour "
+            "in each region-hour of the scope; the wait for a dasher moves toward the baseline's "
+            "in proportion to the share of the on-shift-dasher gap those hours close (heuristic)",
+        )
     notes = {
         "revert_batching": (
             f"a batched order costs {ASSUMPTIONS['batched_dasher_time_share']:.0%} of a solo "
@@ -694,6 +849,10 @@ def _assumption_notes(action: str) -> tuple[str, ...]:
         "merchant_prep_fix": ("stores return to their baseline prep times (a merchant fix)",),
         "inventory_rollback": (
             "item issues return to each store's baseline rate; refunds follow issues",
+        ),
+        "suppress_skus": (
+            "hidden lines' substitutions, missing items and refunds disappear; their sales are "
+            f"lost at a {ASSUMPTIONS['line_contribution_margin']:.0%} contribution margin",
         ),
     }
     return notes.get(action, ())

@@ -2,7 +2,60 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+ParameterUnit = Literal["minutes", "usd", "share"]  # figure units (tools.base.Unit)
+_UNIT_TEXT = {"minutes": "minutes", "usd": "USD per order", "share": "share"}
+
+
+class ParameterError(ValueError):
+    """Parameters an action does not take, or values outside their range."""
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """A parameter of an action's what-if: its meaning, unit, default and allowed range."""
+
+    name: str
+    label: str  # what an answer calls it: "ETA buffer"
+    unit: ParameterUnit  # minutes; usd (per order); share (a fraction, shown as a percentage)
+    default: float | None  # None: the simulator derives it from the scope, or it is optional
+    minimum: float
+    maximum: float
+    description: str
+
+    def format(self, value: float) -> str:
+        """The value as an answer writes it: "3 minutes", "$3.00 per order", "40%"."""
+        if not math.isfinite(value):
+            return str(value)
+        if self.unit == "minutes":
+            return f"{round(value, 2):g} minute{'' if value == 1 else 's'}"
+        if self.unit == "usd":
+            return f"${value:.2f} per order"
+        return f"{round(100 * value, 1):g}%"
+
+    def range_text(self) -> str:
+        """The allowed range as an answer writes it: "0.5-30 minutes", "1%-50%"."""
+        if self.unit == "minutes":
+            return f"{self.minimum:g}-{self.maximum:g} minutes"
+        if self.unit == "usd":
+            return f"${self.minimum:.2f}-${self.maximum:.2f} per order"
+        return f"{100 * self.minimum:g}%-{100 * self.maximum:g}%"
+
+    def signature(self) -> str:
+        """Name, unit and range, for listings: "usd_per_order (USD per order, 0.25-20)"."""
+        return f"{self.name} ({_UNIT_TEXT[self.unit]}, {self.minimum:g}-{self.maximum:g})"
+
+    def check(self, value: float) -> None:
+        """Raise ParameterError when `value` is outside the range (or not a finite number)."""
+        if not (math.isfinite(value) and self.minimum <= value <= self.maximum):
+            article = "an" if self.label[0].lower() in "aeiou" else "a"
+            raise ParameterError(
+                f"{article} {self.label} of {self.format(value)} is outside {self.range_text()}"
+            )
 
 
 @dataclass(frozen=True)
@@ -10,16 +63,62 @@ class ActionSpec:
     """An action: the causes it undoes or mitigates, its what-if, and how to test it."""
 
     name: str
-    title: str
+    title: str  # with the parameters' defaults
     undoes: tuple[str, ...]  # cause kinds this action reverses
     mitigates: tuple[str, ...]  # cause kinds it softens without removing
     whatif: str  # analytics.whatif action
-    parameters: dict[str, float] = field(default_factory=dict)
+    parameter_specs: tuple[ParameterSpec, ...] = ()
+    # The title when parameters are given: a str.format template over the parameter names,
+    # each replaced by its formatted value ("Add {minutes} of buffer" -> "Add 3 minutes ...").
+    parameter_title: str = ""
     randomization: str = "switchback"  # switchback (marketplace policy) or store (merchant)
     tradeoff: str = ""
 
     def addresses(self, kind: str) -> bool:
         return kind in self.undoes or kind in self.mitigates
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        """Default parameter values (parameters without a fixed default are left out)."""
+        return {p.name: p.default for p in self.parameter_specs if p.default is not None}
+
+    def parameter(self, name: str) -> ParameterSpec:
+        return next(p for p in self.parameter_specs if p.name == name)
+
+    def signature(self) -> str:
+        """What the action takes: "usd_per_order (USD per order, 0.25-20)", or "no parameters"."""
+        return ", ".join(p.signature() for p in self.parameter_specs) or "no parameters"
+
+    def check_names(self, parameters: Mapping[str, float]) -> None:
+        """Raise ParameterError naming what the action takes when a parameter is not one of its."""
+        known = {p.name for p in self.parameter_specs}
+        unknown = [name for name in parameters if name not in known]
+        if unknown:
+            raise ParameterError(f"{self.name} takes {self.signature()}; got {', '.join(unknown)}")
+
+    def validate(self, parameters: Mapping[str, float]) -> dict[str, float]:
+        """The parameters as floats, after checking their names and ranges (ParameterError)."""
+        self.check_names(parameters)
+        for name, value in parameters.items():
+            self.parameter(name).check(float(value))
+        return {name: float(value) for name, value in parameters.items()}
+
+    def title_for(self, parameters: Mapping[str, float]) -> str:
+        """The title with the given parameters (the default title when they are the defaults)."""
+        defaults = self.parameters
+        if not self.parameter_title or all(defaults.get(k) == v for k, v in parameters.items()):
+            return self.title
+        values = {**defaults, **parameters}
+        return self.parameter_title.format(
+            **{p.name: p.format(values[p.name]) for p in self.parameter_specs if p.name in values}
+        )
+
+
+def supported_actions() -> str:
+    """Every action with its title and parameters, for an error that says what is supported."""
+    return "; ".join(
+        f"{spec.name} ({spec.title}; takes {spec.signature()})" for spec in ACTIONS.values()
+    )
 
 
 LATENESS_CAUSES = (
@@ -38,6 +137,20 @@ ACTIONS: dict[str, ActionSpec] = {
             undoes=("batching_threshold",),
             mitigates=(),
             whatif="revert_batching",
+            parameter_specs=(
+                ParameterSpec(
+                    "target_share",
+                    label="batched share",
+                    unit="share",
+                    default=None,  # the baseline's batched share: the old threshold
+                    minimum=0.0,
+                    maximum=0.9,
+                    description="Share of orders batched under the reduced threshold "
+                    "(default: the baseline's share).",
+                ),
+            ),
+            parameter_title="Reduce the batching threshold until {target_share} of orders are "
+            "batched in the affected scope",
             tradeoff="fewer shared routes: more dasher time per delivery",
         ),
         ActionSpec(
@@ -46,7 +159,18 @@ ACTIONS: dict[str, ActionSpec] = {
             undoes=(),
             mitigates=LATENESS_CAUSES,
             whatif="eta_buffer",
-            parameters={"minutes": 5.0},
+            parameter_specs=(
+                ParameterSpec(
+                    "minutes",
+                    label="ETA buffer",
+                    unit="minutes",
+                    default=5.0,
+                    minimum=0.5,
+                    maximum=30.0,
+                    description="Minutes added to every quoted ETA.",
+                ),
+            ),
+            parameter_title="Add {minutes} of buffer to quoted ETAs in the affected scope",
             tradeoff="longer quotes lower conversion",
         ),
         ActionSpec(
@@ -73,6 +197,20 @@ ACTIONS: dict[str, ActionSpec] = {
             undoes=("dasher_shortage",),
             mitigates=("demand_surge",),
             whatif="peak_pay",
+            parameter_specs=(
+                ParameterSpec(
+                    "usd_per_order",
+                    label="peak pay",
+                    unit="usd",
+                    default=None,  # without it: whatever restores the usual supply
+                    minimum=0.25,
+                    maximum=20.0,
+                    description="Extra dasher pay per order of the scope (default: the pay "
+                    "that brings on-shift dashers back to the baseline).",
+                ),
+            ),
+            parameter_title="Add {usd_per_order} of peak pay for dashers in the affected "
+            "regions and hours",
             tradeoff="incentive spend per delivery",
         ),
         ActionSpec(
@@ -89,7 +227,19 @@ ACTIONS: dict[str, ActionSpec] = {
             undoes=(),
             mitigates=("demand_surge",),
             whatif="throttle_demand",
-            parameters={"share": 0.15},
+            parameter_specs=(
+                ParameterSpec(
+                    "share",
+                    label="throttle",
+                    unit="share",
+                    default=0.15,
+                    minimum=0.01,
+                    maximum=0.5,
+                    description="Share of orders turned away by a narrower delivery radius.",
+                ),
+            ),
+            parameter_title="Throttle demand in the surge: narrower delivery radius for {share} "
+            "of orders",
             tradeoff="orders turned away",
         ),
         ActionSpec(
@@ -100,6 +250,28 @@ ACTIONS: dict[str, ActionSpec] = {
             whatif="inventory_rollback",
             randomization="store",
             tradeoff="selection shown to customers shrinks where stock is uncertain",
+        ),
+        ActionSpec(
+            "suppress_skus",
+            "Hide SKUs whose in-stock estimate is under 50%",
+            undoes=(),
+            mitigates=("inventory_drop",),
+            whatif="suppress_skus",
+            parameter_specs=(
+                ParameterSpec(
+                    "threshold",
+                    label="in-stock threshold",
+                    unit="share",
+                    default=0.5,
+                    minimum=0.05,
+                    maximum=0.95,
+                    description="SKUs whose in-stock estimate at their store is under it are "
+                    "hidden from customers.",
+                ),
+            ),
+            parameter_title="Hide SKUs whose in-stock estimate is under {threshold}",
+            randomization="store",
+            tradeoff="selection shrinks: hidden SKUs are sales lost",
         ),
     )
 }

@@ -12,8 +12,8 @@ from analytics.cohorts import CohortError
 from analytics.experiment_design import PRIMARY_METRICS
 from analytics.metrics import CX_SCORE, METRICS
 from analytics.whatif import ASSUMPTIONS, Interval, Simulator, WhatIfError, WhatIfResult, simulate
-from tools.actions import ACTIONS, ActionSpec
-from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
+from tools.actions import ACTIONS, ActionSpec, ParameterError, supported_actions
+from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
 
 MARGIN_PER_ORDER_USD = 5.0  # contribution margin of an order lost to longer quotes (assumption)
 _UNITS = {
@@ -26,6 +26,11 @@ _UNITS = {
     "cx_score": "points",
     "duration_min": "minutes",
     "quoted_min": "minutes",
+}
+# Parameters a what-if derives rather than takes (the registry gives the units of the others).
+_DERIVED_PARAMETER_UNITS: dict[str, Unit] = {
+    "quote_minutes_added": "minutes",
+    "mean_quote_minutes_added": "minutes",
 }
 
 
@@ -49,6 +54,36 @@ def _simulator(context: ToolContext, scope: Scope) -> Simulator:
             raise ToolError(f"cannot simulate: {error}") from None
 
     return context.shared.get(key, build)
+
+
+def _simulator_for(context: ToolContext, scope: Scope, spec: ActionSpec) -> Simulator:
+    """The scope's simulator, with its SKU lines when the action needs them (suppress_skus)."""
+    simulator = _simulator(context, scope)
+    if spec.whatif != "suppress_skus":
+        return simulator
+    key = ("sku_simulator", scope.model_dump_json(include=set(Scope.model_fields)))
+
+    def build() -> Simulator:
+        try:
+            return simulator.with_sku_lines(context.con)
+        except WhatIfError as error:
+            raise ToolError(f"cannot simulate: {error}") from None
+
+    return context.shared.get(key, build)
+
+
+def parameter_unit(action: str, name: str) -> Unit:
+    """The figure unit of an action's parameter: minutes, usd or share (ratio if unknown)."""
+    spec = ACTIONS.get(action)
+    if spec is not None and name in {p.name for p in spec.parameter_specs}:
+        return spec.parameter(name).unit
+    return _DERIVED_PARAMETER_UNITS.get(name, "ratio")
+
+
+def _known_action(action: str) -> ActionSpec:
+    if action not in ACTIONS:
+        raise ToolError(f"unknown action {action!r}; supported: {supported_actions()}")
+    return ACTIONS[action]
 
 
 class IntervalModel(BaseModel):
@@ -77,8 +112,12 @@ class WhatIfInput(Scope):
     action: str = Field(description=f"One of: {', '.join(ACTIONS)}.")
     parameters: dict[str, float] = Field(
         default_factory=dict,
-        description="e.g. {'target_share': 0.3} for revert_batching, {'minutes': 3} for "
-        "eta_buffer, {'share': 0.1} for throttle_demand.",
+        description="Parameters of the action, each within its range. "
+        + " ".join(
+            f"{spec.name} takes {p.signature()}: {p.description}"
+            for spec in ACTIONS.values()
+            for p in spec.parameter_specs
+        ),
     )
 
 
@@ -120,7 +159,10 @@ class WhatIfOutput(ToolOutput):
                 )
         figures["cost_usd_per_order"] = Figure(value=round(self.cost_usd_per_order, 2), unit="usd")
         for name, value in self.parameters.items():
-            figures[f"parameter.{name}"] = Figure(value=round(value, 4), unit="ratio")
+            figures[f"parameter.{name}"] = Figure(
+                value=round(value, 4),
+                unit=parameter_unit(self.action, name),
+            )
         return figures
 
     def table(self) -> list[dict[str, Any]]:
@@ -133,18 +175,19 @@ class WhatIfOutput(ToolOutput):
 def run_what_if(
     context: ToolContext, scope: Scope, spec: ActionSpec, parameters: dict[str, float]
 ) -> WhatIfOutput:
-    """Simulate one action of the library on a scope."""
-    simulator = _simulator(context, scope)
+    """Simulate one action of the library on a scope (parameters already checked)."""
+    simulator = _simulator_for(context, scope, spec)
     try:
         result = simulate(simulator, spec.whatif, **{**spec.parameters, **parameters})  # type: ignore[arg-type]
     except WhatIfError as error:
         raise ToolError(str(error)) from None
     cx = result.deltas["cx_score"]
+    title = spec.title_for(parameters)
     return WhatIfOutput(
-        summary=f"{spec.title}: CX {cx.estimate:+.2f} points (90% {cx.low:+.2f} to {cx.high:+.2f}) "
+        summary=f"{title}: CX {cx.estimate:+.2f} points (90% {cx.low:+.2f} to {cx.high:+.2f}) "
         f"on {result.orders:,} orders",
         action=spec.name,
-        title=spec.title,
+        title=title,
         parameters=result.parameters,
         orders=result.orders,
         observed=result.observed,
@@ -158,10 +201,14 @@ def run_what_if(
 @tool
 def what_if(context: ToolContext, args: WhatIfInput) -> WhatIfOutput:
     """Simulate an action on the incident's scope from models fitted on its baseline days:
-    change in CX score and each sub-metric and the efficiency cost, with 90% intervals."""
-    if args.action not in ACTIONS:
-        raise ToolError(f"unknown action {args.action!r}; known: {', '.join(ACTIONS)}")
-    return run_what_if(context, args, ACTIONS[args.action], args.parameters)
+    change in CX score and each sub-metric and the efficiency cost, with 90% intervals.
+    Parameters outside an action's range, or that it does not take, are an error."""
+    spec = _known_action(args.action)
+    try:
+        parameters = spec.validate(args.parameters)
+    except ParameterError as error:
+        raise ToolError(str(error)) from None
+    return run_what_if(context, args, spec, parameters)
 
 
 class CauseWeight(BaseModel):
@@ -227,7 +274,8 @@ class RecommendOutput(ToolOutput):
             )
             for name, value in r.parameters.items():
                 figures[f"{key}.{name}"] = Figure(
-                    value=value, unit="minutes" if name == "minutes" else "share"
+                    value=value,
+                    unit=parameter_unit(r.action, name),
                 )
         return figures
 
@@ -272,12 +320,18 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
     if not kinds:
         raise ToolError("no cause to act on")
     candidates = [spec for spec in ACTIONS.values() if any(spec.addresses(k) for k in kinds)]
-    simulated = []
+    simulated, failed = [], []
     for spec in candidates:
-        output, item = context.call(
-            "what_if", {**args.model_dump(exclude={"causes"}), "action": spec.name}
-        )
+        try:
+            output, item = context.call(
+                "what_if", {**args.model_dump(exclude={"causes"}), "action": spec.name}
+            )
+        except ToolError as error:  # e.g. suppress_skus on a warehouse without inventory data
+            failed.append((spec.name, error))
+            continue
         simulated.append((spec, output, item.id))
+    if not simulated:
+        raise failed[0][1]
     front = pareto_front(
         [(o.deltas["cx_score"].estimate, o.cost_usd_per_order) for _, o, _ in simulated]
     )
@@ -315,9 +369,10 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
         for rank, ((spec, output, evidence_id), on_front) in enumerate(ordered, start=1)
     ]
     top = recommendations[0]
+    not_simulated = "; ".join(f"{name} not simulated: {error}" for name, error in failed)
     return RecommendOutput(
         summary=f"top action: {top.title} (CX {top.cx_gain.estimate:+.2f}, "
-        f"${top.cost_usd_per_order:.2f}/order)",
+        f"${top.cost_usd_per_order:.2f}/order)" + (f"; {not_simulated}" if failed else ""),
         recommendations=recommendations,
     )
 
@@ -356,9 +411,11 @@ class SensitivityOutput(ToolOutput):
 def sensitivity(context: ToolContext, args: SensitivityInput) -> SensitivityOutput:
     """Step an action's parameter (e.g. the batched share a threshold allows, from today's back
     to the old one; or the ETA buffer in minutes) and report CX, on-time and cost at each."""
-    if args.action not in ACTIONS:
-        raise ToolError(f"unknown action {args.action!r}")
-    spec = ACTIONS[args.action]
+    spec = _known_action(args.action)
+    try:  # the values may step outside the what-if's range (a sweep may start from no action)
+        spec.check_names({args.parameter: 0.0})
+    except ParameterError as error:
+        raise ToolError(str(error)) from None
     rows = []
     for value in args.values:
         output = run_what_if(context, args, spec, {args.parameter: value})

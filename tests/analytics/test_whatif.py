@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
+import duckdb
+import pandas as pd
 import pytest
 
-from analytics.whatif import Interval, Simulator, WhatIfError, scope_orders, simulate
+from analytics.whatif import (
+    ASSUMPTIONS,
+    Interval,
+    Simulator,
+    WhatIfError,
+    scope_orders,
+    simulate,
+)
 from data.warehouse import open_warehouse
 from evals.counterfactual import exact_effect
 
@@ -150,3 +160,133 @@ def test_scope_orders_come_in_a_fixed_order(demo) -> None:
     finally:
         con.close()
     assert len(frame) > 1000 and frame["order_id"].is_monotonic_increasing
+
+
+@pytest.fixture(scope="module")
+def shortage(small_scenario, make_world):
+    """The dasher-shortage world's east lunch, with its simulator."""
+    con = open_warehouse(make_world(small_scenario("dasher_shortage")))
+    baseline = (SHORTAGE[0] - dt.timedelta(days=14), SHORTAGE[0])
+    yield Simulator.build(con, EAST_LUNCH, baseline, SHORTAGE)
+    con.close()
+
+
+def test_more_peak_pay_never_buys_less_gain_and_costs_exactly_its_amount(shortage) -> None:
+    paid = {usd: simulate(shortage, "peak_pay", usd_per_order=usd) for usd in (1.0, 3.0, 10.0)}
+    for metric in ("cx_score", "on_time_rate"):
+        gains = [paid[usd].deltas[metric].estimate for usd in (1.0, 3.0, 10.0)]
+        assert 0 < gains[0] < gains[1] < gains[2], (metric, gains)
+    closed = [paid[usd].efficiency["dasher_gap_closed_share"].estimate for usd in (1.0, 3.0, 10.0)]
+    assert 0 < closed[0] < closed[1] < closed[2] <= 1
+    for usd, result in paid.items():
+        cost = result.efficiency["cost_per_delivery_usd"]
+        assert (cost.estimate, cost.low, cost.high) == (usd, usd, usd)
+        assert result.parameters["usd_per_order"] == usd
+
+
+def test_peak_pay_above_every_region_hours_gap_is_the_full_restoration(shortage) -> None:
+    full = simulate(shortage, "peak_pay")
+    assert full.efficiency["cost_per_delivery_usd"].estimate < 20  # so $20 covers the gap
+    paid = simulate(shortage, "peak_pay", usd_per_order=20.0)
+    assert paid.efficiency["dasher_gap_closed_share"].estimate == pytest.approx(1.0)
+    for name, interval in full.deltas.items():
+        assert paid.deltas[name] == interval, name
+
+
+def test_full_restoration_costs_the_dasher_hours_of_the_whole_window(shortage) -> None:
+    """The bootstrap's cost per order centres on the cost over the whole incident window (a day
+    drawn twice pays its dasher hours twice): pay x sum of region-hour gaps / orders."""
+    incident, baseline = shortage.incident, shortage.baseline
+    usual = baseline.groupby(["region", "hour"])["onshift_dashers"].mean()
+    hours = incident.groupby(["region", "hour_start", "hour"])["onshift_dashers"].mean()
+    gaps = [max(0.0, usual[(r, h)] - now) for (r, _, h), now in hours.items()]
+    expected = ASSUMPTIONS["dasher_pay_per_hour"] * sum(gaps) / len(incident)
+    cost = simulate(shortage, "peak_pay").efficiency["cost_per_delivery_usd"]
+    assert cost.estimate == pytest.approx(expected, rel=0.1)
+    assert cost.low <= expected <= cost.high
+
+
+NORTH_GROCERY = {"region": ["north"], "category": ["grocery"]}
+INVENTORY_DROP = (dt.datetime(2025, 12, 28, 6), dt.datetime(2026, 1, 3))
+
+
+@pytest.fixture(scope="module")
+def inventory_world(small_scenario, make_world):
+    return make_world(small_scenario("inventory_drop"))
+
+
+@pytest.fixture(scope="module")
+def inventory(inventory_world):
+    """The inventory-drop world's north grocery, with its simulator and SKU lines."""
+    con = open_warehouse(inventory_world)
+    baseline = (INVENTORY_DROP[0] - dt.timedelta(days=14), INVENTORY_DROP[0])
+    simulator = Simulator.build(con, NORTH_GROCERY, baseline, INVENTORY_DROP)
+    yield simulator.with_sku_lines(con)
+    con.close()
+
+
+def test_a_higher_in_stock_threshold_hides_more_lines_and_gains_item_accuracy(inventory) -> None:
+    thresholds = (0.05, 0.5, 0.7, 0.8, 0.9, 0.95)
+    results = [simulate(inventory, "suppress_skus", threshold=t) for t in thresholds]
+    hidden = [r.efficiency["lines_hidden_share"].estimate for r in results]
+    accuracy = [r.deltas["item_accuracy"].estimate for r in results]
+    assert hidden == sorted(hidden) and hidden[0] < 0.001 and hidden[-1] > 0.1
+    # Hiding a handful of clean lines lowers accuracy by a hair (fewer lines, same issues).
+    assert all(later >= earlier - 1e-4 for earlier, later in itertools.pairwise(accuracy))
+    assert accuracy[0] == pytest.approx(0.0, abs=1e-4) and accuracy[-1] > 0.005
+    strict = results[-1]
+    assert strict.deltas["refund_rate"].estimate < 0
+    assert strict.deltas["support_rate"].estimate < 0
+    assert strict.deltas["cx_score"].estimate > 0
+    assert strict.deltas["on_time_rate"].estimate == 0  # timings are untouched
+    for result in results:
+        for name, interval in {**result.deltas, **result.efficiency}.items():
+            assert interval.low <= interval.estimate <= interval.high, (result.parameters, name)
+
+
+def test_suppression_costs_the_margin_of_the_hidden_lines_value(inventory) -> None:
+    lines = inventory.sku_lines
+    hidden = lines["in_stock_estimate"] < 0.9
+    lost = lines.loc[hidden, "line_value"].sum()
+    orders = len(inventory.incident)
+    result = simulate(inventory, "suppress_skus", threshold=0.9)
+    value_lost = result.efficiency["order_value_lost_share"]
+    cost = result.efficiency["cost_per_delivery_usd"]
+    assert value_lost.estimate == pytest.approx(lost / lines["line_value"].sum(), rel=0.1)
+    margin = ASSUMPTIONS["line_contribution_margin"]
+    assert cost.estimate == pytest.approx(margin * lost / orders, rel=0.1)
+    assert result.parameters == {"threshold": 0.9}
+
+
+def test_a_lines_estimate_is_its_stores_mean_in_the_window_else_in_the_baseline(
+    inventory, inventory_world
+) -> None:
+    events = pd.read_parquet(inventory_world / "inventory_events.parquet")
+    start, end = INVENTORY_DROP
+
+    def mean_in(low, high):
+        checks = events[(events["event_time"] >= low) & (events["event_time"] < high)]
+        return checks.groupby(["store_id", "sku_id"])["in_stock_prob"].mean()
+
+    recent, usual = mean_in(start, end), mean_in(start - dt.timedelta(days=14), start)
+    lines = inventory.sku_lines
+    keys = pd.MultiIndex.from_frame(lines[["store_id", "sku_id"]])
+    expected = recent.reindex(keys).fillna(usual.reindex(keys)).to_numpy()
+    from_baseline = recent.reindex(keys).isna().to_numpy() & usual.reindex(keys).notna().to_numpy()
+    assert from_baseline.sum() > 100  # the fallback is exercised
+    assert lines["in_stock_estimate"].to_numpy() == pytest.approx(expected, nan_ok=True)
+    unchecked = lines["in_stock_estimate"].isna().mean()
+    result = simulate(inventory, "suppress_skus", threshold=0.95)
+    assert result.efficiency["lines_hidden_share"].estimate <= 1 - unchecked  # unchecked: kept
+    assert any(f"{unchecked:.0%} of the scope's lines have no" in n for n in result.assumptions)
+
+
+def test_suppress_skus_without_inventory_tables_is_a_clear_error(inventory, simulator) -> None:
+    empty = duckdb.connect()
+    try:
+        with pytest.raises(WhatIfError, match="suppress_skus needs items and inventory_events"):
+            inventory.with_sku_lines(empty)
+    finally:
+        empty.close()
+    with pytest.raises(WhatIfError, match="with_sku_lines"):
+        simulate(simulator, "suppress_skus")
