@@ -1,4 +1,4 @@
-"""The change log: logged changes near a time, and whether their scope overlaps a slice."""
+"""The change log: logged changes in a time range, and whether their scope overlaps a slice."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ _SCOPE_DIMENSIONS = {
 
 @dataclass(frozen=True)
 class LoggedChange:
-    """One row of the change log, with its relation to a slice and an incident start."""
+    """One row of the change log, with its relation to a slice and (when a reference time was
+    given, usually an incident start) how many hours before that time it was logged."""
 
     change_id: str
     change_time: dt.datetime
@@ -32,7 +33,7 @@ class LoggedChange:
     old_value: str | None
     new_value: str | None
     description: str
-    hours_before_incident: float
+    hours_before_incident: float | None
     overlaps_slice: bool
 
 
@@ -54,26 +55,58 @@ def overlaps(scope: Mapping[str, list], filters: Mapping[str, FilterValue]) -> b
     return True
 
 
-def changes_near(
+def describe_scope(scope: Mapping[str, list]) -> str:
+    """A change's scope as text, e.g. 'category=grocery, hours=18-20' or 'marketplace-wide'.
+
+    >>> describe_scope({"category": ["grocery"], "hours": [18, 19, 20]})
+    'category=grocery, hours=18-20'
+    >>> describe_scope({})
+    'marketplace-wide'
+    """
+    parts = []
+    for key, values in scope.items():
+        if not values:
+            continue
+        values = list(values)
+        numbers = sorted(v for v in values if isinstance(v, int))
+        consecutive = (
+            len(numbers) == len(values) > 2 and numbers[-1] - numbers[0] == len(values) - 1
+        )
+        shown = f"{numbers[0]}-{numbers[-1]}" if consecutive else "/".join(map(str, values))
+        parts.append(f"{key}={shown}")
+    return ", ".join(parts) or "marketplace-wide"
+
+
+def has_change_log(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse holds a `changes` table."""
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'changes'"
+        ).fetchone()[0]
+    )
+
+
+def logged_changes(
     con: duckdb.DuckDBPyConnection,
-    incident_start: dt.datetime,
-    filters: Mapping[str, FilterValue],
-    before: dt.timedelta = dt.timedelta(days=3),
-    after: dt.timedelta = dt.timedelta(hours=6),
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    filters: Mapping[str, FilterValue] | None = None,
+    name: str | None = None,
+    reference: dt.datetime | None = None,
 ) -> list[LoggedChange]:
-    """Changes logged from `before` the incident start until `after` it, nearest first."""
-    exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'changes'"
-    ).fetchone()[0]
-    if not exists:
+    """Changes logged in [start, end] (either bound may be open), optionally only those named
+    `name`, latest first; each marked with whether its scope overlaps the slice `filters` and,
+    with a `reference` time, the hours from the change to it."""
+    if not has_change_log(con):
         return []
     rows = con.execute(
         "SELECT change_id, change_time, kind, name, scope, old_value, new_value, description "
-        "FROM changes WHERE change_time >= ? AND change_time <= ? ORDER BY change_time DESC",
-        [incident_start - before, incident_start + after],
+        "FROM changes WHERE (? IS NULL OR change_time >= ?) AND (? IS NULL OR change_time <= ?) "
+        "AND (? IS NULL OR name = ?) ORDER BY change_time DESC, change_id",
+        [start, start, end, end, name, name],
     ).fetchall()
     found = []
-    for change_id, when, kind, name, scope_json, old, new, description in rows:
+    for change_id, when, kind, change_name, scope_json, old, new, description in rows:
         try:
             scope = json.loads(scope_json or "{}")
         except json.JSONDecodeError:
@@ -83,13 +116,22 @@ def changes_near(
                 change_id=change_id,
                 change_time=when,
                 kind=kind,
-                name=name,
+                name=change_name,
                 scope=scope,
                 old_value=old,
                 new_value=new,
                 description=description,
-                hours_before_incident=(incident_start - when).total_seconds() / 3600,
-                overlaps_slice=overlaps(scope, filters),
+                hours_before_incident=(
+                    (reference - when).total_seconds() / 3600 if reference is not None else None
+                ),
+                overlaps_slice=overlaps(scope, filters or {}),
             )
         )
     return found
+
+
+def change_count(con: duckdb.DuckDBPyConnection) -> int:
+    """How many changes the log holds (0 without a change log)."""
+    if not has_change_log(con):
+        return 0
+    return int(con.execute("SELECT count(*) FROM changes").fetchone()[0])

@@ -24,7 +24,9 @@ from analytics.cohorts import FilterValue, canonical_dimension, dimension_column
 from data.schema import ORDER_FACTS
 from data.warehouse import FACT_COLUMNS
 
-Grain = Literal["hour", "day"]
+Grain = Literal["hour", "day"]  # the grains detection reads (alarms, incidents)
+# The grains a metric series may be read at: a detection grain, or a week (Monday to Sunday).
+SeriesGrain = Literal["hour", "day", "week"]
 
 
 @dataclass(frozen=True)
@@ -346,14 +348,16 @@ def cx_score_sql(prefix: str = "") -> str:
     return f"({' + '.join(weighted)}) / nullif({' + '.join(weights)}, 0)"
 
 
-def _period_sql(grain: Grain | None) -> str | None:
+def _period_sql(grain: SeriesGrain | None) -> str | None:
     if grain is None:
         return None
     if grain == "hour":
         return "hour_start"
     if grain == "day":
         return "CAST(day AS TIMESTAMP)"
-    raise MetricError(f"unknown grain {grain!r}; use 'hour' or 'day'")
+    if grain == "week":  # DuckDB's weeks start on Monday (ISO 8601)
+        return "CAST(date_trunc('week', day) AS TIMESTAMP)"
+    raise MetricError(f"unknown grain {grain!r}; use 'hour', 'day' or 'week'")
 
 
 # Outcome columns and when each becomes known (as SQL over `known_by`, the time of reading).
@@ -368,7 +372,9 @@ _OUTCOME_COLUMNS = (
 )
 
 
-def _facts_source(grain: Grain | None, maturity: dt.timedelta | None) -> tuple[str, list[object]]:
+def _facts_source(
+    grain: SeriesGrain | None, maturity: dt.timedelta | None
+) -> tuple[str, list[object]]:
     """order_facts as it was known `maturity` after each period ended (no later outcomes).
 
     Orders whose delivery outcome came later have their outcome columns nulled (they still
@@ -381,6 +387,9 @@ def _facts_source(grain: Grain | None, maturity: dt.timedelta | None) -> tuple[s
         known_by, parameters = f"hour_start + INTERVAL {3600 + seconds} SECOND", []
     elif grain == "day":
         known_by, parameters = f"CAST(day AS TIMESTAMP) + INTERVAL {86400 + seconds} SECOND", []
+    elif grain == "week":
+        known_by = f"{_period_sql('week')} + INTERVAL {7 * 86400 + seconds} SECOND"
+        parameters = []
     else:
         known_by, parameters = "CAST(? AS TIMESTAMP)", [None]
     resolved = f"(resolved_at IS NULL OR resolved_at <= {known_by})"
@@ -400,7 +409,7 @@ def _facts_source(grain: Grain | None, maturity: dt.timedelta | None) -> tuple[s
 
 def metrics_sql(
     metrics: Sequence[str],
-    grain: Grain | None,
+    grain: SeriesGrain | None,
     group_by: Sequence[str],
     where: str,
     source: str = "order_facts",
@@ -434,14 +443,15 @@ def metrics_sql(
 def metric_frame(
     con: duckdb.DuckDBPyConnection,
     metrics: Sequence[str] = (CX_SCORE, *CX_METRICS),
-    grain: Grain | None = "day",
+    grain: SeriesGrain | None = "day",
     filters: Mapping[str, FilterValue] | None = None,
     group_by: Sequence[str] = (),
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
     maturity: dt.timedelta | None = None,
 ) -> pd.DataFrame:
-    """Metrics per period (hour or day; None = the whole window) and per cohort group.
+    """Metrics per period (hour, day or week from Monday; None = the whole window) and per
+    cohort group.
 
     Columns: `period` (when a grain is given), one column per group-by dimension, `orders`, and
     for each metric `<name>_num`, `<name>_den`, `<name>_sq` (sum of squares, for means) and

@@ -7,7 +7,7 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from analytics.alarms import (
     DETECTION_METRICS,
@@ -19,6 +19,14 @@ from analytics.alarms import (
     scan_series,
 )
 from analytics.cohorts import CohortError
+from analytics.comparisons import (
+    ComparisonError,
+    cohort_query,
+    cx_score_of,
+    render_sql,
+    run,
+    sums_of,
+)
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.incidents import Incident, build_incidents
 from analytics.localization import (
@@ -31,18 +39,22 @@ from analytics.localization import (
     localize_volume,
 )
 from analytics.metrics import (
+    CX_COMPONENTS,
     CX_SCORE,
     METRICS,
     MetricError,
+    SeriesGrain,
     cx_coverage,
-    metric_frame,
     metric_gaps,
 )
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 
-Grain = Literal["hour", "day"]
+Grain = Literal["hour", "day"]  # detection grains
 GrainChoice = Literal["hour", "day", "auto"]
 _GRAIN_WORD = {"hour": "hourly", "day": "daily"}
+MAX_INCIDENT_FIGURES = 10  # incidents whose figures detect_incidents exposes (by severity)
+SERIES_ROWS = 200  # periods a series shows as figures and in its table (the latest ones)
+_PERIOD_FORMAT = {"hour": "%Y-%m-%dT%H:%M", "day": "%Y-%m-%d", "week": "%Y-%m-%d"}
 
 
 def _share_or_value(name: str, value: float) -> Figure:
@@ -65,7 +77,9 @@ class CxTimeseriesInput(BaseModel):
         "refund_rate, support_rate, rating, eta_abs_error_min, eta_bias_min, duration_min, "
         "batched_rate, prep_min, dasher_wait_min.",
     )
-    grain: Grain = "day"
+    grain: SeriesGrain = Field(
+        default="day", description="hour, day, or week (weeks start on Monday)."
+    )
     filters: dict[str, list[str | int]] = Field(
         default_factory=dict,
         description="Cohort filters, e.g. {'category': ['grocery'], 'hour': [18, 19, 20]}.",
@@ -74,42 +88,111 @@ class CxTimeseriesInput(BaseModel):
     end: dt.datetime | None = None
 
 
+class SeriesSummary(BaseModel):
+    """One metric over the whole series: its overall value (a ratio of the window's sums, not a
+    mean of periods), first and last period values, and the lowest and highest periods."""
+
+    overall: float | None = None
+    first: float | None = None
+    last: float | None = None
+    min: float | None = None
+    max: float | None = None
+    min_period: str | None = None
+    max_period: str | None = None
+
+
 class CxTimeseriesOutput(ToolOutput):
-    grain: Grain
+    grain: SeriesGrain
     metrics: list[str]
     filters: dict[str, list[str | int]]
     rows: list[dict[str, Any]]
+    overall: dict[str, SeriesSummary] = Field(default_factory=dict)
     unavailable: dict[str, list[str]] = Field(
         default_factory=dict, description="Asked-for metrics the data lacks, with what they need."
     )
     cx_coverage: str | None = Field(
         default=None, description="The CX score's parts, when some are missing."
     )
+    query: str = ""
 
     def figures(self) -> dict[str, Figure]:
         figures = {}
-        for row in self.rows[-40:]:
+        for row in self.rows[-SERIES_ROWS:]:
             period = row["period"]
             figures[f"orders@{period}"] = Figure(value=row["orders"], unit="orders")
             for name in self.metrics:
                 if row.get(name) is not None:
                     figures[f"{name}@{period}"] = _share_or_value(name, row[name])
+        for name, found in self.overall.items():
+            for key in ("overall", "first", "last", "min", "max"):
+                value = getattr(found, key)
+                if value is not None:
+                    figures[f"{name}.{key}"] = _share_or_value(name, value)
+            for key in ("min_period", "max_period"):
+                period = getattr(found, key)
+                if period is not None:
+                    figures[f"{name}.{key}"] = Figure(value=period, unit="datetime")
         return figures
 
     def table(self) -> list[dict[str, Any]]:
-        return self.rows[-40:]
+        return self.rows[-SERIES_ROWS:]
+
+    def sql(self) -> str | None:
+        return self.query or None
+
+
+def _series_summary(frame: Any, rows: list[dict[str, Any]], name: str) -> SeriesSummary:
+    """A metric's overall value over the frame's sums and its extremes over the rows."""
+    if name == CX_SCORE:
+        overall = cx_score_of({c: sums_of(frame, c).value for c in CX_COMPONENTS})
+    else:
+        overall = sums_of(frame, name).value
+    valued = [(row["period"], row[name]) for row in rows if row[name] is not None]
+    if not valued:
+        return SeriesSummary()
+    lowest = min(valued, key=lambda pair: pair[1])
+    highest = max(valued, key=lambda pair: pair[1])
+    return SeriesSummary(
+        overall=overall if math.isfinite(overall) else None,
+        first=valued[0][1],
+        last=valued[-1][1],
+        min=lowest[1],
+        max=highest[1],
+        min_period=lowest[0],
+        max_period=highest[0],
+    )
+
+
+def _mark_week_days(
+    context: ToolContext, rows: list[dict[str, Any]], start: dt.datetime, end: dt.datetime
+) -> str:
+    """Give each weekly row the days of data it covers in [start, end) (`days`); a note naming
+    the partial weeks."""
+    span = data_span(context.con)
+    first = max(start, span.first).date()
+    last = min(end - dt.timedelta(microseconds=1), span.last).date()
+    partial = []
+    for row in rows:
+        monday = dt.date.fromisoformat(row["period"])
+        row["days"] = (min(monday + dt.timedelta(days=6), last) - max(monday, first)).days + 1
+        if row["days"] < 7:
+            partial.append(f"{row['period']} ({row['days']} day{'s' if row['days'] > 1 else ''})")
+    return "weeks start on Monday" + (f"; partial weeks: {', '.join(partial)}" if partial else "")
 
 
 @tool
 def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseriesOutput:
-    """CX score and sub-metrics per hour or day, for the marketplace or a cohort."""
+    """CX score and sub-metrics per hour, day or week (weeks start on Monday; the first and last
+    may be partial), for the marketplace or a cohort; with each metric's value over the whole
+    window (a ratio of sums), its first and last values and its lowest and highest periods."""
+    start = args.start or dt.datetime(1900, 1, 1)
+    end = args.end or dt.datetime(9999, 1, 1)
     try:
-        frame = metric_frame(
-            context.con, args.metrics, args.grain, args.filters, start=args.start, end=args.end
-        )
-    except (MetricError, CohortError) as error:
+        sql, parameters = cohort_query(args.metrics, args.filters, start, end, grain=args.grain)
+        frame = run(context.con, sql, parameters)
+    except (ComparisonError, MetricError, CohortError) as error:
         raise ToolError(str(error)) from None
-    fmt = "%Y-%m-%d" if args.grain == "day" else "%Y-%m-%dT%H:%M"
+    fmt = _PERIOD_FORMAT[args.grain]
     rows = [
         {
             "period": row["period"].strftime(fmt),
@@ -124,10 +207,12 @@ def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseries
     where = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in args.filters.items()) or "all"
     gaps = metric_gaps(context.con)
     unavailable = {name: gaps[name] for name in args.metrics if name in gaps}
-    coverage = cx_coverage(context.con) if CX_SCORE in args.metrics else None
+    coverage = cx_coverage(context.con) if CX_SCORE in args.metrics and gaps else None
     notes = [f"unavailable: {', '.join(unavailable)}"] if unavailable else []
     if coverage is not None and coverage.missing:
         notes.append(coverage.describe())
+    if args.grain == "week" and rows:
+        notes.append(_mark_week_days(context, rows, start, end))
     return CxTimeseriesOutput(
         summary=f"{len(rows)} {args.grain}s of {', '.join(args.metrics)} for {where}"
         + "".join(f"; {note}" for note in notes),
@@ -135,8 +220,14 @@ def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseries
         metrics=args.metrics,
         filters=args.filters,
         rows=rows,
+        overall={
+            name: _series_summary(frame, rows, name)
+            for name in dict.fromkeys(args.metrics)
+            if name not in unavailable
+        },
         unavailable=unavailable,
         cx_coverage=coverage.describe() if coverage is not None and coverage.missing else None,
+        query=render_sql(sql, parameters),
     )
 
 
@@ -221,7 +312,19 @@ class DetectIncidentsInput(BaseModel):
         default=None, description="Read the data as known at this time (default: all of it)."
     )
     day: dt.date | None = Field(default=None, description="Only incidents active on this day.")
+    start: dt.date | None = Field(
+        default=None, description="Only incidents active on or after this day (inclusive)."
+    )
+    end: dt.date | None = Field(
+        default=None, description="Only incidents active on or before this day (inclusive)."
+    )
     min_severity: float = Field(default=0.0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> DetectIncidentsInput:
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
 
 
 class DetectIncidentsOutput(ToolOutput):
@@ -246,10 +349,14 @@ class DetectIncidentsOutput(ToolOutput):
             "data_start": Figure(value=self.data_start.isoformat(), unit="datetime"),
             "data_end": Figure(value=self.data_end.isoformat(), unit="datetime"),
         }
-        for incident in self.incidents[:5]:
+        for incident in self.incidents[:MAX_INCIDENT_FIGURES]:
             key = incident.incident_id
+            if incident.end is not None:
+                figures[f"{key}.end"] = Figure(value=incident.end.isoformat(), unit="datetime")
             figures.update(
                 {
+                    f"{key}.primary_metric": Figure(value=incident.primary_metric, unit="text"),
+                    f"{key}.primary_cohort": Figure(value=incident.primary_cohort, unit="text"),
                     f"{key}.start": Figure(value=incident.start.isoformat(), unit="datetime"),
                     f"{key}.detected_at": Figure(
                         value=incident.detected_at.isoformat(), unit="datetime"
@@ -333,37 +440,52 @@ def scan_cached(
     return context.shared.get(("scan", grain, as_of), scan)
 
 
+def _active(incidents: list[Incident], first: dt.date, last: dt.date) -> list[Incident]:
+    """The incidents active on some day in [first, last] (inclusive days)."""
+    window_start = dt.datetime.combine(first, dt.time())
+    window_end = dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1)
+    return [
+        i for i in incidents if i.start < window_end and (i.end is None or i.end > window_start)
+    ]
+
+
 @tool
 def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> DetectIncidentsOutput:
     """Scan CX and its sub-metrics (marketplace, each region, each category) for regressions
     with four detectors (z-score vs the seasonal baseline, EWMA, CUSUM, Bayesian change point),
-    merge alarms into incidents and rank them by severity. No data after `as_of` is used."""
+    merge alarms into incidents and rank them by severity. No data after `as_of` is used.
+    `day`, or a range of days `start`..`end` (inclusive), keeps the incidents active then."""
     try:
         span = data_span(context.con)
         grain, grain_reason = resolve_grain(context, args.grain)
         results, incidents, reading_time, alarm_count = scan_cached(context, grain, args.as_of)
     except DetectionError as error:
         raise ToolError(str(error)) from None
+    first_day, last_day = span.first.date(), span.last.date()
+    active = ""
     if args.day is not None:
-        first_day, last_day = span.first.date(), span.last.date()
         if not first_day <= args.day <= last_day:
             raise ToolError(f"{args.day} is outside the data ({first_day} to {last_day})")
-        day_start = dt.datetime.combine(args.day, dt.time())
-        day_end = day_start + dt.timedelta(days=1)
-        incidents = [
-            i for i in incidents if i.start < day_end and (i.end is None or i.end > day_start)
-        ]
+        incidents = _active(incidents, args.day, args.day)
+        active = f" active on {args.day}"
+    if args.start is not None or args.end is not None:
+        start, end = args.start or first_day, args.end or last_day
+        if end < first_day or start > last_day:
+            asked = f"{args.start or '...'} to {args.end or '...'}"
+            raise ToolError(f"{asked} is outside the data ({first_day} to {last_day})")
+        incidents = _active(incidents, start, end)
+        active += f" active {start} to {end}"
     incidents = [i for i in incidents if i.severity >= args.min_severity]
     summaries = [IncidentSummary.of(i, results) for i in incidents]
     if summaries:
         top = summaries[0]
         summary = (
-            f"{len(summaries)} incident(s); top {top.incident_id}: {top.primary_metric} in "
+            f"{len(summaries)} incident(s){active}; top {top.incident_id}: {top.primary_metric} in "
             f"{top.primary_cohort} from {top.start:%Y-%m-%d %H:%M}, severity {top.severity:g} "
             f"({top.severity_label})"
         )
     else:
-        summary = f"no incident found in {len(results)} series"
+        summary = f"no incident{active} found in {len(results)} series"
     gaps = metric_gaps(context.con)
     coverage = cx_coverage(context.con)
     if args.grain == "auto":

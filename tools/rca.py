@@ -8,11 +8,11 @@ import json
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from analytics.attribution import OUTCOMES, AttributionError, attribute
 from analytics.change_effects import ChangeEffectError, change_did
-from analytics.changes import changes_near, scope_filters
+from analytics.changes import describe_scope, logged_changes, scope_filters
 from analytics.cohorts import CohortError
 from analytics.drivers import DRIVERS, DriverError, Window
 from analytics.drivers import driver_shift as measure_shift
@@ -118,12 +118,41 @@ def driver_shift(context: ToolContext, args: DriverShiftInput) -> DriverShiftOut
 
 
 class ChangeLogInput(BaseModel):
-    """Arguments of change_log."""
+    """Arguments of change_log: a time to look around, or a range of change times, or both
+    (then changes near `around` within the range)."""
 
-    around: dt.datetime = Field(description="Usually the incident start.")
+    around: dt.datetime | None = Field(
+        default=None,
+        description="Usually the incident start: look from days_before it to hours_after it.",
+    )
+    start: dt.datetime | None = Field(default=None, description="Changes at or after this time.")
+    end: dt.datetime | None = Field(default=None, description="Changes at or before this time.")
+    name: str | None = Field(
+        default=None, description="Only changes with this name, e.g. batching_threshold."
+    )
     filters: dict[str, list[str | int]] = Field(default_factory=dict)
     days_before: float = Field(default=3.0, ge=0, le=30)
     hours_after: float = Field(default=6.0, ge=0, le=72)
+
+    @model_validator(mode="after")
+    def _around_or_range(self) -> ChangeLogInput:
+        if self.around is None and self.start is None and self.end is None:
+            raise ValueError("give `around` (a time) or a range (`start` and/or `end`)")
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+    def bounds(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The change times searched: near `around`, within [start, end] when given."""
+        lower, upper = self.start, self.end
+        if self.around is not None:
+            near = (
+                self.around - dt.timedelta(days=self.days_before),
+                self.around + dt.timedelta(hours=self.hours_after),
+            )
+            lower = max(near[0], lower) if lower else near[0]
+            upper = min(near[1], upper) if upper else near[1]
+        return lower, upper
 
 
 class ChangeRow(BaseModel):
@@ -135,8 +164,14 @@ class ChangeRow(BaseModel):
     old_value: str | None
     new_value: str | None
     description: str
-    hours_before_incident: float
+    hours_before_incident: float | None = Field(
+        default=None, description="Hours from the change to `around` (None without `around`)."
+    )
     overlaps_slice: bool
+
+    @property
+    def scope_text(self) -> str:
+        return describe_scope(self.scope)
 
 
 class ChangeLogOutput(ToolOutput):
@@ -145,13 +180,25 @@ class ChangeLogOutput(ToolOutput):
     def figures(self) -> dict[str, Figure]:
         figures = {"changes": Figure(value=len(self.changes), unit="count")}
         for change in self.changes:
-            figures[f"{change.change_id}.change_time"] = Figure(
+            key = change.change_id
+            figures[f"{key}.change_time"] = Figure(
                 value=change.change_time.isoformat(timespec="minutes"), unit="datetime"
             )
-            figures[f"{change.change_id}.hours_before_incident"] = Figure(
-                value=round(change.hours_before_incident, 1), unit="ratio"
-            )
-            figures[f"{change.change_id}.name"] = Figure(value=change.name, unit="text")
+            if change.hours_before_incident is not None:
+                figures[f"{key}.hours_before_incident"] = Figure(
+                    value=round(change.hours_before_incident, 1), unit="ratio"
+                )
+            texts = {
+                "name": change.name,
+                "kind": change.kind,
+                "old_value": change.old_value,
+                "new_value": change.new_value,
+                "description": change.description,
+                "scope": change.scope_text,
+            }
+            for field, text in texts.items():
+                if text:
+                    figures[f"{key}.{field}"] = Figure(value=text, unit="text")
         return figures
 
     def table(self) -> list[dict[str, Any]]:
@@ -161,6 +208,7 @@ class ChangeLogOutput(ToolOutput):
                 "time": c.change_time.isoformat(timespec="minutes"),
                 "kind": c.kind,
                 "name": c.name,
+                "scope": c.scope_text,
                 "old → new": f"{c.old_value} → {c.new_value}",
                 "overlaps slice": c.overlaps_slice,
             }
@@ -170,24 +218,29 @@ class ChangeLogOutput(ToolOutput):
 
 @tool
 def change_log(context: ToolContext, args: ChangeLogInput) -> ChangeLogOutput:
-    """Logged changes (policy, model, ops, merchant) shortly before or at a time, nearest
-    first, each marked with whether its scope overlaps the slice. A change near an incident is
-    a lead, not a cause: test it with diff_in_diff and the drivers."""
-    found = changes_near(
-        context.con,
-        args.around,
-        args.filters,
-        before=dt.timedelta(days=args.days_before),
-        after=dt.timedelta(hours=args.hours_after),
+    """Logged changes (policy, model, ops, merchant): shortly before or at a time (`around`,
+    nearest first), or in a range of change times (`start`, `end`, latest first), optionally
+    only those with a `name`; each with its scope, old and new value, and whether its scope
+    overlaps the slice. A change near an incident is a lead, not a cause: test it with
+    diff_in_diff and the drivers."""
+    lower, upper = args.bounds()
+    found = logged_changes(
+        context.con, lower, upper, args.filters, name=args.name, reference=args.around
     )
     rows = [ChangeRow(**vars(change)) for change in found]
     overlapping = [c for c in rows if c.overlaps_slice]
+    named = f" named {args.name}" if args.name else ""
+    if args.around is not None:
+        where = f"near {args.around:%Y-%m-%d %H:%M}"
+    else:
+        where = f"from {lower:%Y-%m-%d %H:%M}" if lower else ""
+        where += f" until {upper:%Y-%m-%d %H:%M}" if upper else ""
     return ChangeLogOutput(
-        summary=f"{len(rows)} change(s) logged near {args.around:%Y-%m-%d %H:%M}, "
+        summary=f"{len(rows)} change(s){named} logged {where.strip()}, "
         f"{len(overlapping)} overlapping the slice"
         + (
             f"; nearest: {overlapping[0].name} at {overlapping[0].change_time:%m-%d %H:%M}"
-            if overlapping
+            if overlapping and args.around is not None
             else ""
         ),
         changes=rows,
