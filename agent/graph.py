@@ -1,8 +1,10 @@
 """The agent's graph, wired in one screen and compiled once.
 
-parse_question -> detect -> hypothesize -> gather_evidence -> rank -> recommend -> plan
--> narrate -> check_grounding, with a short path to narrate when no incident is found and a
-router that sends follow-up turns (what-if, plan, SQL, drill-down) to follow_up.
+A diagnosis: parse_question -> detect -> hypothesize -> gather_evidence -> rank -> recommend ->
+plan -> narrate -> check_grounding, with a short path to narrate when nothing asked about
+regressed. Every other kind of question (lookup, trend, compare, rank, incidents, changes,
+what-if, plan, explain, sql, help, out of scope): parse_question -> answer -> narrate ->
+check_grounding, the answer node running that kind's handler (agent/answers/).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ builder.add_node("gather_evidence", nodes.gather_evidence)
 builder.add_node("rank", nodes.rank_causes)
 builder.add_node("recommend", nodes.recommend)
 builder.add_node("plan", nodes.plan_experiment)
-builder.add_node("follow_up", nodes.follow_up)
+builder.add_node("answer", nodes.answer)
 builder.add_node("narrate", nodes.narrate)
 builder.add_node("check_grounding", nodes.check_answer)
 
@@ -35,7 +37,7 @@ builder.add_edge("gather_evidence", "rank")
 builder.add_edge("rank", "recommend")
 builder.add_edge("recommend", "plan")
 builder.add_edge("plan", "narrate")
-builder.add_edge("follow_up", "narrate")
+builder.add_edge("answer", "narrate")
 builder.add_edge("narrate", "check_grounding")
 builder.add_conditional_edges("check_grounding", nodes.route_after_grounding, ["narrate", END])
 

@@ -36,7 +36,8 @@ figure is itself rounded). A number one unit off in its last decimal never match
   at most two significant digits) holds if a compatible cited figure satisfies it.
 - no arithmetic between figures: a percentage that is the ratio of two figures, a sum or a
   difference that no tool reported, fails.
-- numbers inside text figures (e.g. a change's "15 min detour") ground the same number and unit.
+- numbers inside text figures (e.g. a change's "15 min detour") ground the same number and unit,
+  and so do numbers in the message of a failed call ("0.5-30 minutes" in a what-if's refusal).
 
 Dates and times ("Jan 4", "January 4, 2026", "4 Jan", "2026-01-04", "1/4/2026", "January 2026",
 "18:00", "6 pm", "18:00-20:59", "2026-01-04 18:00", "Jan 4 at 18:00", "Jan 4-5", "hours 18-20"):
@@ -386,7 +387,8 @@ def _scan(text: str) -> Iterator[NumberMention]:
             literal = token["mnum"] or token["unum"]
             yield replace(_quantity(text, start, literal, sign, end, None, units=False), kind="usd")
         elif token["cohort"] or token["ident"]:
-            yield NumberMention(token.group(0), (start, end), token.group(0), "identifier")
+            name = token.group(0).rstrip(".:-")  # "hours=18-20:" ends a clause, not the name
+            yield NumberMention(name, (start, start + len(name)), name, "identifier")
         elif token["word"]:
             word = token["word"].lower()
             tens, _, ones = word.partition("-")
@@ -657,6 +659,11 @@ def _facts(item: EvidenceItem) -> _ItemFacts:
             hourly = "hour" in f"{name} {figure.label}".lower()
             fall = bool(_FALL_NAME.search(name.rsplit(".", 1)[-1]))
             quantities.append(_Quantity(source, figure.unit, value, hourly, fall))
+    if not item.ok:  # a failed call's message is its output: its numbers ground like a text figure
+        for mention in extract_numbers(item.summary):
+            if mention.kind in QUANTITY_KINDS:
+                value = Decimal(repr(float(mention.value)))
+                quantities.append(_Quantity(f"{item.id} summary", _KIND_UNIT[mention.kind], value))
     hours: set[int] = set()
     for path, value in _walk(item.args):
         moment = _parse_moment(value)

@@ -12,7 +12,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from agent.narrative import template_narrative
-from agent.parsing import ParsedQuestion, parse_question
+from agent.parsing import read_question
+from agent.question import KINDS, QuestionPlan
 from agent.settings import AgentSettings
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
@@ -46,34 +47,48 @@ class Backend(Protocol):
 
     name: str
 
-    def parse(self, question: str, data_start: dt.date, data_end: dt.date) -> ParsedQuestion: ...
+    def parse(
+        self,
+        question: str,
+        data_start: dt.date,
+        data_end: dt.date,
+        previous: QuestionPlan | None = None,
+        scope: QuestionPlan | None = None,
+    ) -> QuestionPlan: ...
 
     def narrate(
         self, question: str, facts: dict[str, Any], evidence: list[dict[str, Any]], feedback: str
     ) -> str: ...
 
-    def drilldown_sql(self, question: str, schema: str, context: dict[str, Any]) -> list[str]: ...
+    def write_sql(self, plan: str, schema: str) -> list[str]: ...
 
 
 class OfflineBackend:
-    """Deterministic: rule-based parsing, the template narrative, no extra drill-downs."""
+    """Deterministic: rule-based reading, the template narrative, SQL from the metric registry."""
 
     name = "offline"
 
-    def parse(self, question: str, data_start: dt.date, data_end: dt.date) -> ParsedQuestion:
-        return parse_question(question, data_start, data_end)
+    def parse(
+        self,
+        question: str,
+        data_start: dt.date,
+        data_end: dt.date,
+        previous: QuestionPlan | None = None,
+        scope: QuestionPlan | None = None,
+    ) -> QuestionPlan:
+        return read_question(question, data_start, data_end, previous, scope)
 
     def narrate(
         self, question: str, facts: dict[str, Any], evidence: list[dict[str, Any]], feedback: str
     ) -> str:
         return template_narrative(facts, evidence)
 
-    def drilldown_sql(self, question: str, schema: str, context: dict[str, Any]) -> list[str]:
+    def write_sql(self, plan: str, schema: str) -> list[str]:
         return []
 
 
 class DrilldownQueries(BaseModel):
-    """SQL queries an LLM proposes for a drill-down."""
+    """SQL queries an LLM proposes for a described question."""
 
     queries: list[str] = Field(default_factory=list, max_length=5)
 
@@ -105,26 +120,40 @@ class OpenAIBackend:
         except Exception as error:  # every provider failure becomes a fallback, never a crash
             raise LLMFailure(f"{step}: {_describe(error)}") from None
 
-    def parse(self, question: str, data_start: dt.date, data_end: dt.date) -> ParsedQuestion:
+    def parse(
+        self,
+        question: str,
+        data_start: dt.date,
+        data_end: dt.date,
+        previous: QuestionPlan | None = None,
+        scope: QuestionPlan | None = None,
+    ) -> QuestionPlan:
         from analytics.cohorts import DIMENSIONS
         from analytics.metrics import CX_SCORE, METRICS
         from data.world_config import CATEGORIES, REGIONS
         from tools.actions import ACTIONS
 
+        cap = self.settings.untrusted_text_cap
+        earlier = {
+            "previous": previous.model_dump(mode="json", exclude={"notes"}) if previous else None,
+            "scope": scope.model_dump(mode="json", exclude={"notes"}) if scope else None,
+        }
         text = prompt(
             "parse",
             question=untrusted(question, 2000),
             data_start=data_start,
             data_end=data_end,
-            metrics=", ".join([CX_SCORE, *METRICS]),
+            kinds=", ".join(KINDS),
+            metrics=", ".join([CX_SCORE, *METRICS, "orders"]),
             dimensions=", ".join(DIMENSIONS),
             regions=", ".join(REGIONS),
             categories=", ".join(CATEGORIES),
-            actions=", ".join(ACTIONS),
+            actions=", ".join(f"{name} ({spec.signature()})" for name, spec in ACTIONS.items()),
+            earlier=json.dumps(untrusted(earlier, cap), default=str),
         )
-        structured = self.chat.with_structured_output(ParsedQuestion, method="function_calling")
+        structured = self.chat.with_structured_output(QuestionPlan, method="function_calling")
         parsed = self._call("parse", lambda: structured.invoke(text))
-        if not isinstance(parsed, ParsedQuestion):
+        if not isinstance(parsed, QuestionPlan):
             raise LLMFailure("parse: the model returned no structured answer")
         return parsed
 
@@ -145,18 +174,17 @@ class OpenAIBackend:
             raise LLMFailure("narrate: empty reply")
         return content.strip()
 
-    def drilldown_sql(self, question: str, schema: str, context: dict[str, Any]) -> list[str]:
+    def write_sql(self, plan: str, schema: str) -> list[str]:
         text = prompt(
             "drilldown",
-            question=untrusted(question, 2000),
+            question=untrusted(plan, 2000),
             schema=schema,
-            context=json.dumps(untrusted(context, self.settings.untrusted_text_cap), default=str),
             max_queries=self.settings.max_drilldowns,
         )
         structured = self.chat.with_structured_output(DrilldownQueries, method="function_calling")
-        result = self._call("drill-down", lambda: structured.invoke(text))
+        result = self._call("sql", lambda: structured.invoke(text))
         if not isinstance(result, DrilldownQueries):
-            raise LLMFailure("drill-down: the model returned no structured answer")
+            raise LLMFailure("sql: the model returned no structured answer")
         return result.queries[: self.settings.max_drilldowns]
 
 

@@ -96,19 +96,10 @@ def _incident_lead(facts: dict[str, Any], ev: _Evidence, detect: str | None, key
 
 def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
     """The answer, built only from figures of the cited evidence items."""
+    if facts.get("text"):  # an answer handler's own template
+        return str(facts["text"])
     ev = _Evidence(evidence)
-    if facts.get("followup"):
-        return _followup(facts["followup"], ev)
     detect = facts.get("detect")
-    outside = facts.get("outside_data")
-    if outside:
-        day = dt.date.fromisoformat(outside["day"])
-        detect = outside["detect"]
-        first, last = ev.date(detect, "data_start"), ev.date(detect, "data_end")
-        return (
-            f"{day:%b} {day.day}, {day.year} is outside the data, which covers {first} to {last} "
-            f"[{detect}]. Ask about a day inside that range."
-        )
     if not facts.get("incident"):
         scanned = ev.count(detect, "series_scanned")
         day = facts.get("question_day")
@@ -202,29 +193,3 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
     if plan:
         parts.append(f"The experiment plan to test it is attached [{plan}].")
     return " ".join(parts)
-
-
-def _followup(followup: dict[str, Any], ev: _Evidence) -> str:
-    kind = followup["kind"]
-    evidence_id = followup.get("evidence")
-    if kind == "what_if":
-        return (
-            f"{followup['title']}: CX {ev.fixed(evidence_id, 'cx_score.estimate', 2, sign=True)} "
-            f"points (90% interval {ev.fixed(evidence_id, 'cx_score.low', 2, sign=True)} to "
-            f"{ev.fixed(evidence_id, 'cx_score.high', 2, sign=True)}) and on-time "
-            f"{ev.pp(evidence_id, 'on_time_rate.estimate')} over "
-            f"{ev.count(evidence_id, 'orders')} orders, at "
-            f"${ev.fixed(evidence_id, 'cost_usd_per_order', 2)} per order [{evidence_id}]."
-        )
-    if kind == "plan":
-        return (
-            f"The experiment plan [{evidence_id}]: {ev.value(evidence_id, 'unit_label')}, "
-            f"{ev.count(evidence_id, 'n_per_arm')} orders per arm to detect "
-            f"{ev.pp(evidence_id, 'effect')} on the primary metric (power "
-            f"{ev.fixed(evidence_id, 'power', 2)}, two-sided alpha "
-            f"{ev.fixed(evidence_id, 'alpha', 2)}), for at least "
-            f"{ev.count(evidence_id, 'min_days')} days and "
-            f"{ev.count(evidence_id, 'recommended_days')} recommended [{evidence_id}]. "
-            "The full plan (hypothesis, metrics, guardrails, ramp, decision rule) is attached."
-        )
-    return followup.get("text", "")

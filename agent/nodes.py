@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-import json
 import re
 import time
 from collections.abc import Callable
@@ -12,15 +12,17 @@ from typing import Any, Literal
 
 from langgraph.runtime import Runtime
 
+from agent.answers import ANSWERS, SHOWN_AS_IS, Answer, AnswerContext, ThreadIncident
+from agent.answers.diagnose import no_regression, outside_data, unreadable, wanted_by
 from agent.grounding import check_grounding
 from agent.llm import LLMFailure, OfflineBackend
 from agent.narrative import template_narrative
-from agent.parsing import ParsedQuestion
+from agent.question import Period, QuestionPlan
 from agent.state import AgentContext, AgentState
 from analytics.alarms import data_span
 from analytics.metrics import METRICS
 from tools.actions import ACTIONS
-from tools.base import ToolError
+from tools.base import ToolContext, ToolError
 from tools.hypotheses import LIBRARY
 from tools.investigation import (
     Investigation,
@@ -74,76 +76,187 @@ def _investigation(runtime: Runtime[AgentContext]) -> Investigation | None:
     return runtime.context.tools.cache.get(_INVESTIGATION)
 
 
+def _span(tools: ToolContext) -> tuple[dt.date, dt.date]:
+    """The data's first and last day (computed once per world)."""
+
+    def measure() -> tuple[dt.date, dt.date]:
+        span = data_span(tools.con)
+        return span.first.date(), span.last.date()
+
+    return tools.shared.get("data_span_days", measure)
+
+
 @traced("parse_question")
 def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Turn the question into intent, day, metric, scope and action (LLM or rules)."""
+    """Turn the question into a typed plan (LLM or rules), reading follow-ups against the
+    previous turn's plan and scope."""
     context = runtime.context
-    span = data_span(context.tools.con)
+    first, last = _span(context.tools)
     notes: list[str] = []
     question = state["question"]
+    previous = QuestionPlan.model_validate(state["plan"]) if state.get("plan") else None
+    scope = QuestionPlan.model_validate(state["scope"]) if state.get("scope") else previous
     try:
-        parsed = context.backend.parse(question, span.first.date(), span.last.date())
+        plan = context.backend.parse(question, first, last, previous, scope)
     except LLMFailure as error:
-        notes.append(f"LLM failed ({error}); the question was parsed offline")
-        parsed = _OFFLINE.parse(question, span.first.date(), span.last.date())
-    notes.extend(parsed.notes)
+        notes.append(f"LLM failed ({error}); the question was read offline")
+        plan = _OFFLINE.parse(question, first, last, previous, scope)
+    notes.extend(plan.notes)
     return {
-        "parsed": parsed.model_dump(mode="json"),
+        "plan": plan.model_dump(mode="json"),
+        "kind": plan.kind,
         "turn": state.get("turn", 0) + 1,
         "notes": notes,
         "narrative_attempts": 0,
         "facts": {},
         "answer": "",
+        "table": None,
+        "chart": None,
+        "allowed": [],
         "grounding": {},
         "retry": False,
         "narrator": "",
     }
 
 
-def route_after_parse(state: AgentState) -> Literal["detect", "follow_up"]:
-    """Follow-ups reuse the thread's incident; anything else is a fresh diagnosis."""
-    intent = state["parsed"]["intent"]
-    if intent in ("what_if", "plan", "show_sql", "drill_down", "unknown") and state.get("incident"):
-        return "follow_up"
-    return "detect"
+def route_after_parse(state: AgentState) -> Literal["detect", "answer"]:
+    """A diagnosis takes the investigation path; every other kind (and a question whose date
+    cannot be answered) goes to its answer handler."""
+    plan = state["plan"]
+    return "detect" if plan["kind"] == "diagnose" and not plan.get("problem") else "answer"
+
+
+def _thread_incident(state: AgentState) -> ThreadIncident | None:
+    """The incident this thread diagnosed last, for follow-ups that act on it."""
+    incident, sites, window = state.get("incident"), state.get("sites"), state.get("window")
+    if not incident or not sites or not window:
+        return None
+    return ThreadIncident(
+        incident_id=incident["id"],
+        filters=sites[0]["filters"],
+        start=dt.datetime.fromisoformat(window[0]),
+        end=dt.datetime.fromisoformat(window[1]),
+        metric=(state.get("scope") or {}).get("metric"),
+        causes=[c for c in state.get("causes", []) if c["status"] in ("supported", "weak")],
+        recommendations=state.get("recommendations", []),
+    )
+
+
+def _answer_context(state: AgentState, runtime: Runtime[AgentContext]) -> AnswerContext:
+    tools = runtime.context.tools
+    first, last = _span(tools)
+    backend = runtime.context.backend
+    writer = None
+    if backend.name != "offline":
+
+        def writer(plan: QuestionPlan, schema: str) -> list[str]:
+            try:
+                return backend.write_sql(plan.model_dump_json(), schema)
+            except LLMFailure:
+                return []
+
+    return AnswerContext(tools, first, last, _thread_incident(state), writer)
+
+
+def _answered(plan: QuestionPlan, answer: Answer, state: AgentState) -> dict[str, Any]:
+    """The state update of an answer handler's result."""
+    resolved = answer.resolved
+    allowed = [*_plan_dates(plan), *_plan_dates(resolved), *answer.allowed]
+    update: dict[str, Any] = {
+        "facts": {"kind": plan.kind, "text": answer.text, **answer.facts},
+        "kind": plan.kind,
+        "table": answer.table,
+        "chart": answer.chart,
+        "allowed": [str(a) for a in allowed],
+        "plan": resolved.model_dump(mode="json"),
+        "scope": resolved.model_dump(mode="json"),
+        "notes": _notes(state, *answer.notes),
+    }
+    if answer.experiment_plan is not None:
+        update["experiment_plan"] = answer.experiment_plan
+    return update
+
+
+def _plan_dates(plan: QuestionPlan) -> list[str]:
+    periods: list[Period] = [*plan.periods, *(s.period for s in plan.sides if s.period)]
+    return [d.isoformat() for p in periods for d in (p.start, p.end)]
+
+
+@traced("answer")
+def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Answer a question that is not a diagnosis with its kind's handler (typed tool calls,
+    cited template); a date that cannot be read or lies outside the data is said so."""
+    plan = QuestionPlan.model_validate(state["plan"])
+    context = _answer_context(state, runtime)
+    if plan.problem:
+        result = unreadable(plan, context)
+    elif any(
+        context.outside(p) for p in [*plan.periods, *(s.period for s in plan.sides if s.period)]
+    ):
+        result = outside_data(plan, context)
+    else:
+        result = ANSWERS[plan.kind](plan, context)
+    return _answered(plan, result, state)
 
 
 @traced("detect")
 def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Scan for incidents (as of the end of the data) and localize the one asked about."""
+    """Scan for incidents (as of the end of the data) and localize the one asked about: active
+    in the asked period, on the asked metric and cohort. None matching: the asked metric's
+    numbers and the nearest incident, without diagnosing another one."""
     tools = runtime.context.tools
-    parsed = ParsedQuestion.model_validate(state["parsed"])
-    span = data_span(tools.con)
-    if parsed.day is not None and not span.first.date() <= parsed.day <= span.last.date():
-        _, item = tools.call("detect_incidents", {"grain": "hour"})  # cites the data's span
-        facts = {"outside_data": {"day": parsed.day.isoformat(), "detect": item.id}}
-        return {"facts": facts, "found": False}  # the thread keeps its incident
-    investigation = find_incident(tools, day=parsed.day)
+    plan = QuestionPlan.model_validate(state["plan"])
+    context = _answer_context(state, runtime)
+    window = plan.period
+    if window is not None and context.outside(window):
+        return {**_answered(plan, outside_data(plan, context), state), "found": False}
+    if window is not None:
+        window = context.clip(window)[0]
+    investigation = find_incident(
+        tools,
+        day=window.start if window else None,
+        last_day=window.end if window else None,
+        wanted=wanted_by(plan),
+    )
     tools.cache[_INVESTIGATION] = investigation
+    if investigation.incident is None:
+        result = no_regression(plan, context, investigation.detection_id, window)
+        return {**_answered(plan, result, state), "found": False, "incident": None,
+                "causes": [], "recommendations": [], "experiment_plan": None}  # fmt: skip
+    incident = investigation.incident
+    localize_incident(
+        tools, investigation, metric=_slice_metric(plan, incident), focus=plan.filters or None
+    )
+    slices = investigation.slices.slices if investigation.slices else []
     facts: dict[str, Any] = {
         "detect": investigation.detection_id,
-        "question_day": parsed.day.isoformat() if parsed.day else None,
+        "question_day": window.start.isoformat() if window else None,
         "asked_day_detect": investigation.asked_day_detection_id,
+        "incident": incident.incident_id,
+        "primary_cohort": incident.primary_cohort,
+        "severity_label": incident.severity_label,
+        "slices": investigation.slices_id if slices else None,
+        "top_slice": slices[0].description if slices else incident.primary_cohort,
+        "slice_metric_label": METRICS[
+            investigation.slices.metric if investigation.slices else incident.slice_metric
+        ].label.lower(),
     }
-    if investigation.incident is None:
-        return {
-            "facts": facts, "found": False, "incident": None, "causes": [],
-            "recommendations": [], "experiment_plan": None,
-        }  # fmt: skip
-    localize_incident(tools, investigation)
-    incident = investigation.incident
-    slices = investigation.slices.slices if investigation.slices else []
-    facts.update(
-        incident=incident.incident_id,
-        primary_cohort=incident.primary_cohort,
-        severity_label=incident.severity_label,
-        slices=investigation.slices_id if slices else None,
-        top_slice=slices[0].description if slices else incident.primary_cohort,
-        slice_metric_label=METRICS[incident.slice_metric].label.lower(),
+    sites = [vars(site) for site in investigation.sites]
+    scope = plan.model_copy(
+        update={
+            "filters": sites[0]["filters"] if sites else plan.filters,
+            "periods": [_incident_period(investigation)],
+            "metric": investigation.slices.metric
+            if investigation.slices
+            else incident.slice_metric,
+        }
     )
     return {
         "facts": facts,
         "found": True,
+        "kind": "diagnose",
+        "allowed": _plan_dates(plan),
+        "scope": scope.model_dump(mode="json"),
         "incident": {
             "id": incident.incident_id,
             "start": incident.start.isoformat(),
@@ -168,9 +281,24 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
                 *([investigation.slices_id] if slices else []),
             ],
         },
-        "sites": [vars(site) for site in investigation.sites],
+        "sites": sites,
         "window": [t.isoformat() for t in investigation.window],  # type: ignore[union-attr]
     }
+
+
+def _slice_metric(plan: QuestionPlan, incident: Any) -> str | None:
+    """The asked metric when it is a share the incident alarmed on (its slices are sought on
+    it); else None (the incident's own slice metric)."""
+    metric = plan.metric
+    if metric in METRICS and METRICS[metric].unit == "share" and metric in incident.metrics:
+        return metric
+    return None
+
+
+def _incident_period(investigation: Investigation) -> Period:
+    start, end = investigation.window  # type: ignore[misc]
+    last = (end - dt.timedelta(seconds=1)).date()
+    return Period(start=start.date(), end=max(last, start.date()))
 
 
 def route_after_detect(state: AgentState) -> Literal["hypothesize", "narrate"]:
@@ -186,7 +314,7 @@ def hypothesize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     plan = plan_tests(investigation)
     runtime.context.tools.cache["plan"] = plan
     return {
-        "plan": [
+        "test_plan": [
             {
                 "tool": c.tool,
                 "purpose": c.purpose,
@@ -347,179 +475,28 @@ def plan_experiment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
     return {"facts": facts, "experiment_plan": output.markdown}
 
 
-@traced("follow_up")
-def follow_up(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Answer a follow-up with the thread's incident: what-if, plan, SQL or drill-down."""
-    parsed = ParsedQuestion.model_validate(state["parsed"])
-    tools = runtime.context.tools
-    site, window = state["sites"][0], state["window"]
-    facts = dict(state.get("facts", {}))
-    try:
-        if parsed.intent == "what_if":
-            action = parsed.action or _undo_action(state)
-            output, item = tools.call(
-                "what_if",
-                {"filters": site["filters"], "start": window[0], "end": window[1],
-                 "action": action, "parameters": parsed.parameters},
-            )  # fmt: skip
-            facts["followup"] = {"kind": "what_if", "evidence": item.id, "title": output.title}
-            return {"facts": facts}
-        if parsed.intent == "plan":
-            action = parsed.action or (state.get("recommendations") or [{}])[0].get("action")
-            action = action or _undo_action(state)
-            output, item = tools.call("experiment_plan", _plan_arguments(state, action))
-            facts["followup"] = {"kind": "plan", "evidence": item.id}
-            return {"facts": facts, "experiment_plan": output.markdown}
-        if parsed.intent == "unknown":
-            facts["followup"] = {"kind": "help", "text": _HELP}
-            return {"facts": facts}
-        if parsed.intent == "show_sql":
-            facts["followup"] = {"kind": "show_sql", "text": _sql_answer(state, tools)}
-            return {"facts": facts}
-        text, notes = _drill_down(state, runtime, parsed)
-        facts["followup"] = {"kind": "drill_down", "text": text}
-        return {"facts": facts, "notes": _notes(state, *notes)}
-    except ToolError as error:
-        facts["followup"] = {"kind": "error", "text": f"I could not answer that: {error}"}
-        return {"facts": facts}
-
-
-def _undo_action(state: AgentState) -> str:
-    for cause in state.get("causes", []):
-        for action in ACTIONS.values():
-            if cause["kind"] in action.undoes:
-                return action.name
-    return "eta_buffer"
-
-
-_HELP = (
-    "I did not recognize a question there. About this incident you can ask: what if we cut the "
-    "batching threshold back (or another action), write the experiment plan, show me the SQL, "
-    "or which stores (regions, hours) are worst. A new question with a day starts a new diagnosis."
-)
-
-
-def _sql_answer(state: AgentState, tools: Any) -> str:
-    """The trace of this conversation: every tool call in order, and the SQL that ran."""
-    calls = [
-        f"{item.id} {item.tool}({json.dumps(item.args, default=str, sort_keys=True)[:160]})"
-        for item in tools.ledger.items
-    ]
-    text = (
-        "Every number in this conversation came from these tool calls, in order; the typed "
-        "tools run the queries of the metric registry in analytics/, and hand-written "
-        "drill-down SQL is shown below it.\n\n```text\n" + "\n".join(calls) + "\n```"
-    )
-    ran = [item for item in tools.ledger.items if item.sql]
-    if not ran:
-        return text + "\n\nNo drill-down SQL ran yet: ask e.g. which stores are worst?"
-    blocks = [f"{item.id} ({item.tool}):\n```sql\n{item.sql}\n```" for item in ran]
-    return text + "\n\nDrill-down SQL:\n\n" + "\n\n".join(blocks)
-
-
-_DIMENSION_WORDS = {"store": "store_id", "stores": "store_id", "region": "region",
-                    "regions": "region", "hour": "hour", "hours": "hour",
-                    "category": "category", "categories": "category"}  # fmt: skip
-
-
-def _drill_down(
-    state: AgentState, runtime: Runtime[AgentContext], parsed: ParsedQuestion
-) -> tuple[str, list[str]]:
-    tools = runtime.context.tools
-    notes: list[str] = []
-    site, window = state["sites"][0], state["window"]
-    context = {"incident_window": window, "scope": site["filters"]}
-    queries: list[str] = []
-    backend = runtime.context.backend
-    if backend.name != "offline":
-        try:
-            queries = backend.drilldown_sql(parsed.model_dump_json(), _schema_text(), context)
-        except LLMFailure as error:
-            notes.append(f"LLM drill-down failed ({error}); used the built-in query")
-    if not queries:
-        queries = [_drill_down_sql(state["question"], site["filters"], window)]
-    answers = []
-    for sql in queries:
-        try:
-            output, item = tools.call("run_sql", {"sql": sql, "reason": state["question"][:200]})
-        except ToolError as error:  # an LLM's query that fails validation is skipped, visibly
-            notes.append(f"a proposed drill-down query was refused: {error}")
-            continue
-        answers.append(_rows_text(output, item.id) + f"\n\n```sql\n{item.sql or sql}\n```")
-    if not answers:
-        sql = _drill_down_sql(state["question"], site["filters"], window)
-        output, item = tools.call("run_sql", {"sql": sql, "reason": state["question"][:200]})
-        answers.append(_rows_text(output, item.id) + f"\n\n```sql\n{item.sql or sql}\n```")
-    return "\n".join(answers), notes
-
-
-def _drill_down_sql(question: str, filters: dict[str, list], window: list[str]) -> str:
-    words = re.findall(r"[a-z]+", question.lower())
-    dimension = next((_DIMENSION_WORDS[w] for w in words if w in _DIMENSION_WORDS), "store_id")
-    conditions = [f"order_time >= TIMESTAMP '{window[0]}'", f"order_time < TIMESTAMP '{window[1]}'"]
-    columns = {"store": "store_id", "hour": "hour", "region": "region", "category": "category",
-               "basket_size": "basket_size", "daypart": "daypart"}  # fmt: skip
-    for name, values in filters.items():
-        if name == dimension or columns.get(name) == dimension:
-            continue
-        rendered = ", ".join(
-            str(int(v)) if name == "hour" else "'" + str(v).replace("'", "''") + "'" for v in values
-        )
-        conditions.append(f"{columns.get(name, name)} IN ({rendered})")
-    return (
-        f"SELECT {dimension}, count(*) AS orders, "
-        "round(avg(CASE WHEN on_time THEN 1.0 WHEN NOT on_time THEN 0.0 END), 4) AS on_time_rate, "
-        "round(avg(CAST(canceled AS INTEGER)), 4) AS cancellation_rate "
-        f"FROM order_facts WHERE {' AND '.join(conditions)} "
-        f"GROUP BY {dimension} HAVING count(*) >= 20 ORDER BY on_time_rate ASC LIMIT 10"
-    )
-
-
-def _rows_text(output: Any, evidence_id: str) -> str:
-    rows = output.rows[:5]
-    if not rows:
-        return f"The drill-down returned no rows [{evidence_id}]."
-    key = output.columns[0]
-    lines = [f"Worst by on-time rate [{evidence_id}]:"]
-    for index, row in enumerate(rows):
-        parts = [f"{key} {row[key]}"]
-        if "orders" in row:
-            parts.append(f"{row['orders']:,} orders")
-        if row.get("on_time_rate") is not None:
-            parts.append(f"on-time {100 * row['on_time_rate']:.1f}%")
-        if row.get("cancellation_rate") is not None:
-            parts.append(f"canceled {100 * row['cancellation_rate']:.1f}%")
-        lines.append(f"- {', '.join(parts)} [{evidence_id}]" if index < 5 else "")
-    return "\n".join(lines)
-
-
-def _schema_text() -> str:
-    from data.schema import ORDER_FACTS
-
-    return "order_facts(" + ", ".join(f"{c.name} {c.type}" for c in ORDER_FACTS.columns) + ")"
-
-
 @traced("narrate")
 def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Write the cited answer (LLM if configured, else the template)."""
+    """Write the cited answer (LLM if configured, else the template): a handler's answer is its
+    own template; explanations, SQL, help and refusals are shown as they are."""
     attempts = state.get("narrative_attempts", 0) + 1
     backend = runtime.context.backend
     evidence = state.get("evidence", [])
+    facts = state.get("facts", {})
+    template = template_narrative(facts, evidence)
     feedback = ""
     if state.get("grounding") and not state["grounding"].get("ok", True):
         problems = "; ".join(
             p["text"] + ": " + p["reason"] for p in state["grounding"]["problems"][:10]
         )
         feedback = f"Your previous answer failed the number check: {problems}. Fix every one."
-    followup = state.get("facts", {}).get("followup", {}).get("kind")
-    if followup in ("show_sql", "drill_down", "help", "error"):  # tables and SQL, shown as is
-        answer = template_narrative(state.get("facts", {}), evidence)
-        return {"answer": answer, "narrative_attempts": attempts, "narrator": "template"}
+    if backend.name == "offline" or facts.get("kind") in SHOWN_AS_IS:
+        return {"answer": template, "narrative_attempts": attempts, "narrator": "template"}
     try:
-        answer = backend.narrate(state["question"], state.get("facts", {}), evidence, feedback)
+        answer = backend.narrate(state["question"], facts, evidence, feedback)
     except LLMFailure as error:
         return {
-            "answer": template_narrative(state.get("facts", {}), evidence),
+            "answer": template,
             "narrative_attempts": attempts,
             "notes": _notes(state, f"LLM failed ({error}); the answer is the template narrative"),
             "narrator": "template",
@@ -531,7 +508,7 @@ def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
 def check_answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Check every number of the answer against the evidence it cites."""
     evidence = runtime.context.tools.ledger.items
-    allowed = [state["parsed"]["day"]] if state["parsed"].get("day") else []
+    allowed = state.get("allowed", [])
     result = check_grounding(_without_code(state["answer"]), evidence, allowed=allowed)
     grounding = result.model_dump(mode="json")
     settings_attempts = runtime.context.max_narrations

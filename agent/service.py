@@ -16,8 +16,9 @@ from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
 MAX_QUESTION_CHARS = 4000
 _CONTRACT_DEFAULTS: dict[str, Any] = {
-    "incident": None, "causes": list, "recommendations": list, "experiment_plan": None,
-    "evidence": list, "grounding": dict, "trace": list, "notes": list,
+    "kind": "out_of_scope", "incident": None, "causes": list, "recommendations": list,
+    "experiment_plan": None, "evidence": list, "grounding": dict, "trace": list, "notes": list,
+    "table": None, "chart": None, "plan": dict,
 }  # fmt: skip
 
 

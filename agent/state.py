@@ -21,7 +21,11 @@ class AgentInput(TypedDict):
 class AgentOutput(TypedDict, total=False):
     """What a caller gets back (the `--json` contract of DESIGN.md)."""
 
+    kind: str  # the question's kind (agent/question.py): diagnose, lookup, trend, ...
     answer: str  # the narrative, citing evidence ids
+    table: list[dict[str, Any]] | None  # rows of a tabular answer (rank, trend, compare, ...)
+    chart: dict[str, Any] | None  # a trend's chart: x and y columns of `table`, label, grain
+    plan: dict[str, Any]  # the question plan as answered (defaults filled in)
     incident: dict[str, Any] | None  # start, metric, severity, slices
     causes: list[dict[str, Any]]  # ranked: kind, confidence, impact, evidence
     recommendations: list[dict[str, Any]]
@@ -40,14 +44,20 @@ class AgentState(TypedDict, total=False):
     """The graph's internal state (a superset of input and output)."""
 
     question: str  # this turn's question
-    parsed: dict[str, Any]  # the parsed question (intent, day, metric, filters, action)
+    plan: dict[str, Any]  # this turn's QuestionPlan (the previous turn's until parse replaces it)
+    scope: dict[str, Any]  # what a new kind of question inherits: the incident's scope after a
+    # diagnosis, else the last plan as answered
+    kind: str  # this turn's question kind
+    table: list[dict[str, Any]] | None  # this turn's tabular answer
+    chart: dict[str, Any] | None  # this turn's chart (a trend)
+    allowed: list[str]  # values an answer may state without a citation (the asked dates)
     turn: int  # 1 for the first question of a thread
     found: bool  # this turn's detection found an incident to investigate
     incident: dict[str, Any] | None  # the incident under investigation (kept across turns)
     incident_summary: dict[str, Any] | None  # the incident as the tools reported it
     sites: list[dict[str, Any]]  # slices where hypotheses are tested
     window: list[str]  # [start, end) of the incident window, ISO
-    plan: list[dict[str, Any]]  # the tool plan from the hypothesis library
+    test_plan: list[dict[str, Any]]  # the tool plan from the hypothesis library
     causes: list[dict[str, Any]]
     ruled_out: list[dict[str, Any]]
     recommendations: list[dict[str, Any]]

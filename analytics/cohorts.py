@@ -11,8 +11,15 @@ DIMENSIONS: dict[str, str] = {
     "hour": "hour",
     "basket_size": "basket_size",
     "store": "store_id",
+    "day": "day",
+    "weekday": "dayname(day)",
 }
-_ALIASES = {"store_id": "store", "hour_of_day": "hour", "time_of_day": "daypart"}
+_ALIASES = {
+    "store_id": "store",
+    "hour_of_day": "hour",
+    "time_of_day": "daypart",
+    "day_of_week": "weekday",
+}
 
 FilterValue = str | int | Sequence[str | int]
 

@@ -12,6 +12,7 @@ was measured.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -92,11 +93,19 @@ def find_incident(
     day: dt.date | None = None,
     grain: Grain = "auto",
     as_of: dt.datetime | None = None,
+    last_day: dt.date | None = None,
+    wanted: Callable[[IncidentSummary], bool] | None = None,
 ) -> Investigation:
-    """Detect incidents and pick the one to investigate (by id, or the most severe on `day`).
+    """Detect incidents and pick the one to investigate: by id, or the most severe active on
+    `day` (through `last_day` when a range is asked) that `wanted` accepts (the asked metric and
+    cohort; all when None).
 
     On ingested data the data-quality warnings and the tests adapted to the data are noted."""
-    detection, item = context.call("detect_incidents", {"grain": grain, "day": day, "as_of": as_of})
+    if last_day is not None and day is not None and last_day != day:
+        arguments = {"grain": grain, "start": day, "end": last_day, "as_of": as_of}
+    else:
+        arguments = {"grain": grain, "day": day, "as_of": as_of}
+    detection, item = context.call("detect_incidents", arguments)
     investigation = Investigation(detection=detection, detection_id=item.id)
     _adapt_to_data(context, investigation)
     candidates = detection.incidents
@@ -105,10 +114,12 @@ def find_incident(
         if not candidates:
             known = ", ".join(i.incident_id for i in detection.incidents) or "none"
             raise ToolError(f"no incident {incident_id!r}; detected: {known}")
+    elif wanted is not None:
+        candidates = [i for i in candidates if wanted(i)]
     if candidates:
         investigation.incident = candidates[0]
     elif day is not None and not incident_id:
-        _nearest_after(context, investigation, day, grain, as_of)
+        _nearest_after(context, investigation, last_day or day, grain, as_of, wanted)
     return investigation
 
 
@@ -118,6 +129,7 @@ def _nearest_after(
     day: dt.date,
     grain: Grain,
     as_of: dt.datetime | None,
+    wanted: Callable[[IncidentSummary], bool] | None = None,
 ) -> None:
     """No incident was active on `day`: investigate the most severe medium or high one that
     began within NEAREST_AFTER of the day's end instead (a drop that starts late in a day, or
@@ -127,7 +139,9 @@ def _nearest_after(
     later = [
         i
         for i in everything.incidents
-        if day_end <= i.start < day_end + NEAREST_AFTER and i.severity_label in SERIOUS
+        if day_end <= i.start < day_end + NEAREST_AFTER
+        and i.severity_label in SERIOUS
+        and (wanted is None or wanted(i))
     ]
     if not later:
         return
@@ -157,15 +171,22 @@ def _adapt_to_data(context: ToolContext, investigation: Investigation) -> None:
             investigation.notes += [f"data quality [{found[1]}]: {w}" for w in report.warnings]
 
 
-def localize_incident(context: ToolContext, investigation: Investigation) -> None:
-    """Top slices of the incident; they become the sites where hypotheses are tested."""
+def localize_incident(
+    context: ToolContext,
+    investigation: Investigation,
+    metric: str | None = None,
+    focus: dict[str, list] | None = None,
+) -> None:
+    """Top slices of the incident (on `metric` when given, else its slice metric); they become
+    the sites where hypotheses are tested, narrowed to the `focus` cohort when one was asked."""
     incident = investigation.incident
     assert incident is not None
     end = incident.end or investigation.detection.data_end + dt.timedelta(seconds=1)
     investigation.window = (incident.start, end)
-    found = _try(
-        context, "top_slices", {"incident_id": incident.incident_id, "grain": incident.grain}
-    )
+    arguments = {"incident_id": incident.incident_id, "grain": incident.grain}
+    if metric is not None and metric != incident.slice_metric:
+        arguments["metric"] = metric
+    found = _try(context, "top_slices", arguments)
     if isinstance(found, ToolError):
         investigation.notes.append(f"slices: {found}")
         found_slices: list[SliceSummary] = []
@@ -182,6 +203,28 @@ def localize_incident(context: ToolContext, investigation: Investigation) -> Non
         investigation.sites = [Site(filters=filters, description=incident.primary_cohort, orders=0)]
         investigation.notes.append("no significant slice: hypotheses tested on the primary cohort")
     _add_other_metric_sites(context, investigation)
+    if focus:
+        _narrow_sites(investigation, focus)
+
+
+def _narrow_sites(investigation: Investigation, focus: dict[str, list]) -> None:
+    """Each site intersected with the asked cohort (a site disjoint from it is dropped); the
+    asked cohort itself when none is left."""
+    narrowed = []
+    for site in investigation.sites:
+        if not _disjoint(site.filters, focus):
+            filters = {**focus, **site.filters}
+            for name in site.filters.keys() & focus.keys():
+                filters[name] = [v for v in site.filters[name] if v in focus[name]]
+            description = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items())
+            narrowed.append(Site(filters, description, site.orders, site.metric))
+    if not narrowed:
+        description = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in focus.items())
+        narrowed = [Site(dict(focus), description, 0)]
+        investigation.notes.append(
+            f"the incident's slices lie outside {description}: hypotheses tested there as asked"
+        )
+    investigation.sites = narrowed
 
 
 def _add_other_metric_sites(context: ToolContext, investigation: Investigation) -> None:

@@ -90,7 +90,7 @@ class RunSqlOutput(ToolOutput):
     truncated: bool
 
     def figures(self) -> dict[str, Figure]:
-        figures = {}
+        figures = {"row_count": Figure(value=self.row_count, unit="count")}
         for number, row in enumerate(self.rows[:FIGURE_ROWS], start=1):
             # Text cells are data (store names, free text): the label quotes a capped prefix.
             keys = [f"{k}={v[:40]}" for k, v in row.items() if isinstance(v, str)][:3]

@@ -78,7 +78,7 @@ def test_registered_tool_has_pydantic_models_a_docstring_description_and_a_json_
 
 INVALID_CALLS: dict[str, tuple[str, dict[str, Any]]] = {
     "severity above 100": ("detect_incidents", {"min_severity": 500}),
-    "unknown grain": ("cx_timeseries", {"grain": "week"}),
+    "unknown grain": ("cx_timeseries", {"grain": "month"}),
     "window missing": ("driver_shift", {"driver": "batched_rate"}),
     "hypotheses not a list": ("rank_causes", {"hypotheses": "batching_threshold"}),
 }
@@ -114,7 +114,7 @@ def test_evidence_ids_are_e1_e2_e3_in_call_order_including_failed_calls(
 ) -> None:
     context.call("cx_timeseries", {"grain": "day"})
     with pytest.raises(ToolError):
-        context.call("cx_timeseries", {"grain": "week"})
+        context.call("cx_timeseries", {"grain": "month"})
     context.call("change_log", {"around": "2026-01-04T18:00"})
 
     ledger = [(item.id, item.tool, item.ok) for item in context.ledger.items]

@@ -1,0 +1,25 @@
+"""One answer handler per question kind (the diagnosis is the graph's own path): plan -> tool
+calls -> figures -> the cited template answer. Both backends use the same handlers."""
+
+from __future__ import annotations
+
+from agent.answers import actions, events, meta, values
+from agent.answers.base import Answer, AnswerContext, Handler, ThreadIncident
+
+ANSWERS: dict[str, Handler] = {
+    "lookup": values.lookup,
+    "trend": values.trend,
+    "compare": values.compare,
+    "rank": values.rank,
+    "incidents": events.incidents,
+    "changes": events.changes,
+    "what_if": actions.what_if,
+    "plan": actions.plan,
+    "explain": meta.explain,
+    "sql": meta.sql,
+    "help": meta.help_answer,
+    "out_of_scope": meta.out_of_scope,
+}
+SHOWN_AS_IS = frozenset({"explain", "sql", "help", "out_of_scope"})  # never re-narrated by an LLM
+
+__all__ = ["ANSWERS", "SHOWN_AS_IS", "Answer", "AnswerContext", "ThreadIncident"]

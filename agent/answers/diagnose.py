@@ -1,0 +1,137 @@
+"""The parts of a diagnosis that decide what not to diagnose: which incidents a question asks
+about, the answer when none of them regressed (its numbers, and the nearest incident named but
+not diagnosed), and the answers for dates outside the data or that are no dates at all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from agent.answers.base import Answer, AnswerContext, failed, metric_of
+from agent.answers.format import change, cohort, day, figure, p_value, period, value
+from agent.answers.values import label
+from agent.question import ORDERS_METRIC, Period, QuestionPlan
+from analytics.alarms import DETECTION_METRICS
+from analytics.incidents import SERIOUS
+from analytics.metrics import CX_SCORE
+from tools.base import ToolError
+from tools.detection import IncidentSummary
+
+COHORT_DIMENSIONS = ("region", "category")  # what an incident's primary cohort can name
+
+
+def wanted_by(plan: QuestionPlan) -> Callable[[IncidentSummary], bool] | None:
+    """Which incidents answer the question: those that alarmed on the asked metric (the CX score
+    and metrics the detector does not scan accept any) and whose primary cohort does not exclude
+    the asked region or category. None when any incident does."""
+    metric = plan.metric
+    asked = {d: v for d, v in plan.filters.items() if d in COHORT_DIMENSIONS}
+    checks_metric = metric in DETECTION_METRICS and metric != CX_SCORE
+    if not checks_metric and not asked:
+        return None
+
+    def wanted(incident: IncidentSummary) -> bool:
+        if checks_metric and metric not in incident.metrics:
+            return False
+        dimension, _, value_ = incident.primary_cohort.partition("=")
+        return not (value_ and dimension in asked and value_ not in map(str, asked[dimension]))
+
+    return wanted
+
+
+def no_regression(
+    plan: QuestionPlan, context: AnswerContext, detection_id: str, window: Period | None
+) -> Answer:
+    """Nothing asked about regressed: say so with the asked metric's numbers against its
+    baseline, and name the nearest serious incident without diagnosing it."""
+    metric = metric_of(plan)
+    if metric == ORDERS_METRIC:
+        metric = CX_SCORE
+    resolved = plan.model_copy(update={"metric": metric})
+    scanned = context.tools.ledger.get(detection_id)
+    where = cohort(plan.filters)
+    when_text = period(window) if window else "in the data"
+    lead = (
+        f"No incident on {label(metric).lower()} in {where} was active {when_text}: "
+        f"{value(figure(scanned, 'series_scanned'))} metric series (marketplace, each region, "
+        f"each category) were scanned against their seasonal baselines [{detection_id}]."
+    )
+    parts = [lead]
+    if window is not None:
+        start, end = window.bounds()
+        try:
+            _, item = context.call(
+                "metric_summary",
+                {"metrics": [metric], "filters": plan.filters, "start": start, "end": end},
+            )
+            key = f"{metric}."
+            tested = figure(item, key + "p_value")
+            test = f", {p_value(float(tested.value))}" if tested is not None else ""
+            parts.append(
+                f"{label(metric)} there was {value(figure(item, key + 'value'))} against "
+                f"{value(figure(item, key + 'baseline'))} over the "
+                f"{item.args.get('baseline_days', 14)} days before "
+                f"({change(figure(item, key + 'delta'))}{test}) [{item.id}]."
+            )
+        except ToolError as error:
+            parts.append(failed(resolved, context, error, "measure it").text)
+    parts.append(_nearest(context, window))
+    return Answer(text=" ".join(p for p in parts if p), resolved=resolved)
+
+
+def _nearest(context: AnswerContext, window: Period | None) -> str:
+    """The serious incident nearest the asked period, named with its day (not diagnosed)."""
+    try:
+        output, item = context.call("detect_incidents", {"grain": "auto"})
+    except ToolError:
+        return ""
+    serious = [i for i in getattr(output, "incidents", []) if i.severity_label in SERIOUS]
+    if not serious:
+        return f"No medium or high severity incident was found anywhere in the data [{item.id}]."
+    if window is None:
+        nearest = serious[0]
+    else:
+        middle = window.bounds()[0]
+        nearest = min(serious, key=lambda i: abs((i.start - middle).total_seconds()))
+    key = nearest.incident_id
+    began = value(figure(item, f"{key}.start"))
+    severity = figure(item, f"{key}.severity")
+    score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
+    return (
+        f"The nearest incident is {key}: {label(nearest.primary_metric).lower()} in "
+        f"{nearest.primary_cohort}, from {began}, severity {score} out of 100 [{item.id}]. "
+        "Ask about its day to diagnose it."
+    )
+
+
+def outside_data(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A period outside the data: say which span the data covers."""
+    asked = next(
+        p
+        for p in [*plan.periods, *(s.period for s in plan.sides if s.period)]
+        if context.outside(p)
+    )
+    try:
+        _, item = context.call("describe_world", {})
+    except ToolError as error:
+        return failed(plan, context, error, "read the data's span")
+    text = (
+        f"{asked.describe()} is outside the data, which covers "
+        f"{day(figure(item, 'data_start'))} to {day(figure(item, 'data_end'))} [{item.id}]. "
+        "Ask about a day inside that range."
+    )
+    return Answer(text=text, resolved=plan)
+
+
+def unreadable(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A date that is no date ('Feb 30'): say so, and which span the data covers."""
+    try:
+        _, item = context.call("describe_world", {})
+    except ToolError as error:
+        return failed(plan, context, error, "read the data's span")
+    text = (
+        f"I cannot answer that: {plan.problem}. The data covers "
+        f"{day(figure(item, 'data_start'))} to {day(figure(item, 'data_end'))} [{item.id}]; "
+        "ask about a day inside that range."
+    )
+    numbers = [token for token in (plan.problem or "").replace("'", " ").split() if token.isdigit()]
+    return Answer(text=text, resolved=plan, allowed=numbers)

@@ -1,0 +1,229 @@
+"""Answers about the answers and the agent: explain (how a cited number or a metric was
+computed), sql (read-only SQL shown and run), help (what the world holds, what can be asked) and
+out-of-scope (a short reply, no tools)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from agent.answers.base import Answer, AnswerContext, failed, metric_of
+from agent.answers.format import day, figure, value
+from agent.answers.values import label
+from agent.question import ORDERS_METRIC, QuestionPlan
+from analytics.queries import described_query
+from tools.base import REGISTRY, EvidenceItem, ToolError
+
+MAX_SHOWN_FIGURES = 12
+EXAMPLES = (
+    "why did CX drop yesterday?",
+    "what was the on-time rate in grocery last week?",
+    "show on-time by day for the last two weeks",
+    "compare grocery and convenience cancellations last week",
+    "which stores were worst for on-time yesterday?",
+    "were there any incidents last week?",
+    "what changed last week, and what did the batching change do?",
+    "what if we pad ETAs for grocery by a few minutes?",
+    "write an experiment plan for peak pay at dinner",
+    "how did you compute the on-time rate?",
+    "give me the SQL for cancellations by region last week",
+)
+CAPABILITIES = (
+    "I answer questions about this marketplace's orders with the warehouse's own numbers, each "
+    "cited to the tool call that produced it: why a metric dropped (a diagnosis with causes, "
+    "fixes and an experiment plan), a metric's value against its baseline, a trend by hour, day "
+    "or week, a comparison of two cohorts or periods with a test, the worst or best stores, "
+    "regions, categories, hours or dayparts, the incidents and logged changes in a period and a "
+    "change's effect, what-ifs of an action with your parameters, experiment plans, how a number "
+    "was computed, and read-only SQL."
+)
+
+
+def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """How a cited number (by evidence id or by its value) or a metric was computed."""
+    ledger = context.tools.ledger
+    item = None
+    if plan.evidence_id:
+        item = next((i for i in ledger.items if i.id == plan.evidence_id), None)
+        if item is None:
+            known = f"E1 to E{len(ledger.items)}" if ledger.items else "none yet"
+            text = (
+                f"There is no {plan.evidence_id} in this conversation (evidence so far: {known})."
+            )
+            return Answer(text=text, resolved=plan)
+    elif plan.number:
+        item = _holding(ledger.items, plan.number)
+        if item is None and plan.metric is None:
+            text = (
+                f"No evidence item of this conversation holds {plan.number}; ask about an evidence "
+                "id (e.g. E2) or a metric (e.g. how is the on-time rate computed?)."
+            )
+            return Answer(text=text, resolved=plan)
+    if item is not None:
+        return _explain_item(plan, item)
+    metric = metric_of(plan)
+    if metric == ORDERS_METRIC:
+        metric = "cx_score"
+    try:
+        output, found = context.call("metric_definition", {"metric": metric})
+    except ToolError as error:
+        return failed(plan, context, error, f"explain {metric}")
+    text = f"{label(metric)}: {value(figure(found, 'definition')).rstrip('.')} [{found.id}]."
+    weight = figure(found, "cx_weight")
+    if weight is not None:
+        text += f" It weighs {value(weight)} in the CX score [{found.id}]."
+    weights = [(n, f) for n, f in found.figures.items() if n.startswith("weight.")]
+    if weights:
+        parts = ", ".join(f"{label(n.split('.', 1)[1]).lower()} {value(f)}" for n, f in weights)
+        text += f" Weights: {parts} [{found.id}]."
+    test = getattr(output, "test", "")
+    if test:
+        text += f" Comparisons of it are {test}."
+    example = getattr(output, "example_sql", "")
+    if example:
+        text += f"\n\nThe query behind it, per day:\n\n```sql\n{example}\n```"
+    return Answer(text=text, resolved=plan.model_copy(update={"metric": metric}))
+
+
+def _holding(items: list[EvidenceItem], number: str) -> EvidenceItem | None:
+    """The latest evidence item with a figure written as `number` ('67.1%', '5,340', '2.56')."""
+    wanted = re.sub(r"[\s,$+]|points?$|pp$|min$", "", number.lower())
+    for item in reversed(items):
+        if not item.ok:
+            continue
+        for found in item.figures.values():
+            shown = re.sub(r"[\s,$+]|points?$|pp$|min$", "", value(found).lower())
+            if shown and (shown == wanted or shown.rstrip("%") == wanted.rstrip("%")):
+                return item
+    if number == "last":
+        return next((item for item in reversed(items) if item.ok), None)
+    return None
+
+
+def _explain_item(plan: QuestionPlan, item: EvidenceItem) -> Answer:
+    """An evidence item's tool, arguments, method, figures and SQL."""
+    tool = REGISTRY.get(item.tool)
+    arguments = json.dumps(item.args, default=str, sort_keys=True)
+    lines = [f"{item.id} is a call to `{item.tool}`: {item.summary} [{item.id}]."]
+    lines.append(f"\nIts arguments:\n\n```json\n{arguments}\n```")
+    if tool is not None:
+        lines.append(
+            f"\nWhat the tool does (its documentation):\n\n```text\n{tool.description}\n```"
+        )
+    shown = list(item.figures.items())[:MAX_SHOWN_FIGURES]
+    if shown:
+        lines.append("\nIts figures, the only numbers an answer may cite from it:\n")
+        lines += [f"- {name}: {value(found)} [{item.id}]" for name, found in shown]
+        if len(item.figures) > MAX_SHOWN_FIGURES:
+            lines.append(f"- and {len(item.figures) - MAX_SHOWN_FIGURES} more in the inspector")
+    if item.sql:
+        lines.append(f"\nThe SQL it ran:\n\n```sql\n{item.sql}\n```")
+    return Answer(text="\n".join(lines), resolved=plan.model_copy(update={"evidence_id": item.id}))
+
+
+def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """The user's SELECT, or a query written for the described question, checked and run
+    read-only; with nothing described, the SQL behind the conversation's answers so far."""
+    if plan.sql is None and not (plan.metric or plan.dimension or plan.periods or plan.filters):
+        return _sql_so_far(plan, context)
+    queries = [plan.sql] if plan.sql else []
+    notes: list[str] = []
+    resolved = plan
+    if not queries:
+        window = context.clip(plan.period)[0] if plan.period else context.default_period()
+        resolved = plan.model_copy(update={"periods": [window]})
+        start, end = window.bounds()
+        metric = metric_of(plan)
+        if context.sql_writer is not None:
+            queries = context.sql_writer(resolved, _schema_text())
+        queries.append(described_query(metric, start, end, plan.filters, plan.dimension))
+    answers = []
+    for query in queries:
+        try:
+            output, item = context.call("run_sql", {"sql": query, "reason": "asked in the chat"})
+        except ToolError as error:
+            notes.append(f"a query was refused: {error}")
+            if plan.sql:
+                return failed(plan, context, error, "run that query")
+            continue
+        rows = getattr(output, "row_count", 0)
+        more = (
+            " (more rows exist: it was cut at the row cap)"
+            if getattr(output, "truncated", False)
+            else ""
+        )
+        answers.append(
+            f"The query ran read-only and returned {rows} rows{more} [{item.id}]; they are in the "
+            f"table.\n\n```sql\n{item.sql}\n```"
+        )
+        return Answer(text=answers[0], resolved=resolved, table=item.table, notes=notes)
+    return Answer(text="No query could be run; " + "; ".join(notes), resolved=resolved, notes=notes)
+
+
+def _schema_text() -> str:
+    from data.schema import ORDER_FACTS
+
+    return "order_facts(" + ", ".join(f"{c.name} {c.type}" for c in ORDER_FACTS.columns) + ")"
+
+
+def _sql_so_far(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    items = context.tools.ledger.items
+    with_sql = [item for item in items if item.sql][-5:]
+    calls = "\n".join(
+        f"{item.id} {item.tool}({json.dumps(item.args, default=str, sort_keys=True)[:160]})"
+        for item in items[-20:]
+    )
+    if not items:
+        text = (
+            "Nothing has run in this conversation yet. Ask a question first, or describe a query: "
+            "e.g. give me the SQL for cancellations by region last week."
+        )
+        return Answer(text=text, resolved=plan)
+    text = (
+        "Every number in this conversation came from these tool calls, in order:\n\n```text\n"
+        + calls
+        + "\n```"
+    )
+    if with_sql:
+        blocks = "\n\n".join(
+            f"{item.id} ({item.tool}):\n```sql\n{item.sql}\n```" for item in with_sql
+        )
+        text += "\n\nThe SQL they ran (latest last):\n\n" + blocks
+    return Answer(text=text, resolved=plan)
+
+
+def help_answer(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """What the world holds (describe_world) and what can be asked."""
+    try:
+        output, item = context.call("describe_world", {})
+    except ToolError as error:
+        return failed(plan, context, error, "describe the data")
+    unavailable = getattr(output, "metrics_unavailable", {})
+    missing = (
+        " Not available here: "
+        + ", ".join(f"{m} (no {', '.join(n)})" for m, n in unavailable.items())
+        + "."
+        if unavailable
+        else ""
+    )
+    text = (
+        f"This world holds {value(figure(item, 'orders'))} orders from "
+        f"{day(figure(item, 'data_start'))} to {day(figure(item, 'data_end'))}, in regions "
+        f"{value(figure(item, 'regions'))} and categories {value(figure(item, 'categories'))}, "
+        f"from {value(figure(item, 'stores'))} stores, with {value(figure(item, 'changes'))} "
+        f"logged changes [{item.id}].{missing}\n\n{CAPABILITIES}\n\nFor example:\n"
+        + "\n".join(f"- {example}" for example in EXAMPLES)
+    )
+    return Answer(text=text, resolved=plan, table=item.table)
+
+
+def out_of_scope(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A short reply naming what the agent can do; no tool runs."""
+    text = (
+        "That is outside what I can answer. "
+        + CAPABILITIES
+        + " Try: "
+        + "; ".join(EXAMPLES[:4])
+        + "."
+    )
+    return Answer(text=text, resolved=plan)

@@ -1,0 +1,306 @@
+"""Answers about a metric's values: lookup (value vs baseline), trend (a series), compare (two
+sides with a test) and rank (the worst or best groups of a dimension)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from agent.answers.base import (
+    HOURLY_DEFAULT_DAYS,
+    HOURLY_MAX_DAYS,
+    Answer,
+    AnswerContext,
+    failed,
+    metric_of,
+)
+from agent.answers.format import change, cohort, figure, p_value, period, table_rows, value, when
+from agent.question import ORDERS_METRIC, Period, QuestionPlan, Side
+from analytics.metrics import CX_SCORE, METRICS
+from tools.base import EvidenceItem, Figure, ToolError
+
+SIGNIFICANT_P = 0.05
+
+
+def label(metric: str) -> str:
+    """'On-time rate', 'CX score', 'Orders'."""
+    if metric == CX_SCORE:
+        return "CX score"
+    if metric == ORDERS_METRIC:
+        return "Orders"
+    return METRICS[metric].label
+
+
+def _window(plan: QuestionPlan, context: AnswerContext, days: int | None = None) -> Period:
+    """The plan's first period clipped to the data, or the default last days of the data."""
+    if plan.period is None:
+        return context.default_period(days) if days else context.default_period()
+    clipped, _ = context.clip(plan.period)
+    return clipped
+
+
+def _clip_notes(plan: QuestionPlan, context: AnswerContext) -> list[str]:
+    notes = []
+    for asked in plan.periods:
+        _, note = context.clip(asked)
+        if note:
+            notes.append(note)
+    return notes
+
+
+def _test_text(item: EvidenceItem, prefix: str) -> str:
+    """'(-5.2 pp, 95% interval -5.8 pp to -4.6 pp, p < 0.001)' or '(-0.85 points; no test)'."""
+    delta = figure(item, f"{prefix}delta") or figure(item, f"{prefix}difference")
+    parts = [change(delta)]
+    low, high = figure(item, f"{prefix}ci_low"), figure(item, f"{prefix}ci_high")
+    if low is not None and high is not None:
+        parts.append(f"95% interval {change(low)} to {change(high)}")
+    p = figure(item, f"{prefix}p_value")
+    if p is not None and isinstance(p.value, float):
+        parts.append(p_value(p.value))
+    return ", ".join(parts)
+
+
+def _significant(item: EvidenceItem, name: str) -> bool:
+    p = figure(item, name)
+    return p is not None and isinstance(p.value, float) and p.value < SIGNIFICANT_P
+
+
+def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A metric's value for a cohort and period, beside the days before it (metric_summary)."""
+    metric = metric_of(plan)
+    window = _window(plan, context)
+    resolved = plan.model_copy(update={"periods": [window], "metric": metric})
+    start, end = window.bounds()
+    asked = [CX_SCORE] if metric == ORDERS_METRIC else [metric]
+    try:
+        _, item = context.call(
+            "metric_summary",
+            {"metrics": asked, "filters": plan.filters, "start": start, "end": end},
+        )
+    except ToolError as error:
+        return failed(resolved, context, error, f"look up {label(metric).lower()}")
+    where, when_text = cohort(plan.filters), period(window)
+    days = item.args.get("baseline_days", 14)
+    if metric == ORDERS_METRIC:
+        text = (
+            f"Orders in {where} {when_text}: {value(figure(item, 'orders'))} orders [{item.id}], "
+            f"against {value(figure(item, 'baseline_orders'))} orders in the {days} days before "
+            f"[{item.id}]."
+        )
+    else:
+        key = f"{metric}."
+        text = (
+            f"{label(metric)} in {where} {when_text}: {value(figure(item, key + 'value'))} over "
+            f"{value(figure(item, 'orders'))} orders, against "
+            f"{value(figure(item, key + 'baseline'))} over the {days} days before "
+            f"({_test_text(item, key)}) [{item.id}]."
+        )
+        if _significant(item, key + "p_value") and _worse(metric, item, key + "delta"):
+            text += (
+                f" That is a significant change for the worse: ask why it dropped {when_text} "
+                "for a diagnosis."
+            )
+        elif not _significant(item, key + "p_value"):
+            text += " The difference is within what chance alone gives."
+    return Answer(
+        text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
+    )
+
+
+def _worse(metric: str, item: EvidenceItem, name: str) -> bool:
+    delta = figure(item, name)
+    if delta is None or isinstance(delta.value, str):
+        return False
+    higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
+    return (delta.value < 0) == higher_is_better and delta.value != 0
+
+
+def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A metric per hour, day or week over a range (cx_timeseries), with its extremes."""
+    metric = metric_of(plan)
+    notes = _clip_notes(plan, context)
+    window = plan.period
+    if window is not None:
+        window, _ = context.clip(window)
+    grain = plan.grain or ("hour" if window is not None and window.days <= 2 else "day")
+    if window is None:
+        days = HOURLY_DEFAULT_DAYS if grain == "hour" else None
+        window = context.default_period(days) if days else context.data_span()
+    if grain == "hour" and window.days > HOURLY_MAX_DAYS:
+        notes.append(f"an hourly series over {window.describe()} is long; showing its last days")
+        last_days = dt.timedelta(days=HOURLY_MAX_DAYS - 1)
+        window = Period(start=window.end - last_days, end=window.end)
+    resolved = plan.model_copy(update={"periods": [window], "metric": metric, "grain": grain})
+    start, end = window.bounds()
+    series = [CX_SCORE] if metric == ORDERS_METRIC else [metric]
+    try:
+        _, item = context.call(
+            "cx_timeseries",
+            {
+                "metrics": series,
+                "grain": grain,
+                "filters": plan.filters,
+                "start": start,
+                "end": end,
+            },
+        )
+    except ToolError as error:
+        return failed(resolved, context, error, f"chart {label(metric).lower()}")
+    where = cohort(plan.filters)
+    rows = item.table or []
+    column = "orders" if metric == ORDERS_METRIC else metric
+    chart = {"x": "period", "y": column, "label": label(metric), "grain": grain}
+    if metric == ORDERS_METRIC:
+        text = (
+            f"Orders per {grain} in {where} {period(window)}: the table lists each {grain} "
+            f"[{item.id}]."
+        )
+        return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
+    key = f"{metric}."
+    low, high = figure(item, key + "min_period"), figure(item, key + "max_period")
+    text = (
+        f"{label(metric)} in {where} per {grain} {period(window)}: "
+        f"{value(figure(item, key + 'overall'))} over the whole range [{item.id}]; lowest "
+        f"{value(figure(item, key + 'min'))} ({_period_label(low)}), highest "
+        f"{value(figure(item, key + 'max'))} ({_period_label(high)}) [{item.id}]; from "
+        f"{value(figure(item, key + 'first'))} in the first {grain} to "
+        f"{value(figure(item, key + 'last'))} in the last [{item.id}]."
+    )
+    return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
+
+
+def _period_label(found: Figure | None) -> str:
+    if found is None:
+        return "n/a"
+    text = str(found.value)
+    try:
+        return when(text)
+    except ValueError:
+        return text
+
+
+def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """Two sides (cohorts and/or periods) with the difference and a test (compare_metric)."""
+    metric = metric_of(plan)
+    if metric == ORDERS_METRIC:
+        metric = CX_SCORE
+    if len(plan.sides) != 2:
+        text = (
+            "Which two should I compare? Name two cohorts ('grocery vs convenience', 'north vs "
+            "south') or two periods ('last week vs the week before')."
+        )
+        return Answer(text=text, resolved=plan)
+    sides = []
+    for side in plan.sides:
+        window = side.period or plan.period or context.default_period()
+        window, _ = context.clip(window)
+        sides.append(side.model_copy(update={"period": window}))
+    resolved = plan.model_copy(update={"sides": sides, "metric": metric})
+    arguments = [
+        {"label": side.label, "filters": side.filters, "start": side.period.bounds()[0],
+         "end": side.period.bounds()[1]}
+        for side in sides if side.period is not None
+    ]  # fmt: skip
+    try:
+        _, item = context.call("compare_metric", {"metric": metric, "sides": arguments})
+    except ToolError as error:
+        return failed(resolved, context, error, f"compare {label(metric).lower()}")
+    first, second = sides
+    text = (
+        f"{label(metric)}: {_side_text(first)} {value(figure(item, 'a.value'))} over "
+        f"{value(figure(item, 'a.orders'))} orders, {_side_text(second)} "
+        f"{value(figure(item, 'b.value'))} over {value(figure(item, 'b.orders'))} orders "
+        f"[{item.id}]. The second minus the first: {_test_text(item, '')} [{item.id}]."
+    )
+    text += (
+        " The difference is unlikely to be chance."
+        if _significant(item, "p_value")
+        else " The difference is within what chance alone gives."
+    )
+    return Answer(
+        text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
+    )
+
+
+def _close(item: EvidenceItem, count: int) -> bool:
+    """Whether the ranked shares lie so close that one decimal would show them equal."""
+    shares = [
+        float(found.value)
+        for index in range(1, count + 1)
+        if (found := figure(item, f"r{index}.value")) is not None and found.unit == "share"
+    ]
+    return len(shares) > 1 and len({f"{100 * share:.1f}" for share in shares}) < len(shares)
+
+
+def _side_text(side: Side) -> str:
+    where = cohort(side.filters)
+    when_text = period(side.period) if side.period else ""
+    return f"{where} {when_text}".strip()
+
+
+def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """The worst or best groups of a dimension by a metric or an event count (rank_cohorts)."""
+    metric = metric_of(plan)
+    window = _window(plan, context)
+    dimension = plan.dimension or "store"
+    order = plan.order or "worst"
+    resolved = plan.model_copy(
+        update={"periods": [window], "metric": metric, "dimension": dimension, "order": order}
+    )
+    start, end = window.bounds()
+    arguments = {
+        "dimension": dimension, "metric": metric, "count": plan.count, "order": order,
+        "k": plan.k or 5, "filters": plan.filters, "start": start, "end": end,
+    }  # fmt: skip
+    try:
+        _, item = context.call("rank_cohorts", arguments)
+    except ToolError as error:
+        return failed(resolved, context, error, f"rank {dimension} groups")
+    rows = []
+    for index in range(1, (plan.k or 5) + 1):
+        name = figure(item, f"r{index}.name")
+        if name is None:
+            break
+        rows.append((index, str(name.value)))
+    precise = _close(item, len(rows))
+    shown = [
+        f"{name} {value(figure(item, f'r{index}.value'), precise)} "
+        f"({value(figure(item, f'r{index}.orders'))} orders)"
+        for index, name in rows
+    ]
+    standing_out = [
+        name
+        for index, name in rows
+        if (q := figure(item, f"r{index}.q_value")) is not None
+        and isinstance(q.value, float)
+        and q.value < SIGNIFICANT_P
+    ]
+    measure = f"number of {label(metric).lower()} events" if plan.count else label(metric).lower()
+    if not shown:
+        text = (
+            f"No {dimension} group in {cohort(plan.filters)} {period(window)} has enough orders "
+            f"to rank (at least {value(figure(item, 'min_orders'))} orders) [{item.id}]."
+        )
+        return Answer(text=text, resolved=resolved)
+    excluded = figure(item, "excluded_groups")
+    rule = f"groups with at least {value(figure(item, 'min_orders'))} orders"
+    if excluded is not None and excluded.value:
+        rule += f"; {value(excluded)} smaller groups left out"
+    text = (
+        f"{order.capitalize()} {dimension} groups by {measure} in {cohort(plan.filters)} "
+        f"{period(window)} ({rule}) [{item.id}]: {'; '.join(shown)} [{item.id}]."
+    )
+    overall = figure(item, "overall.value")
+    if overall is not None:
+        text += f" The whole cohort: {value(overall, precise)} [{item.id}]."
+    if rows and figure(item, "r1.q_value") is not None:
+        text += (
+            f" Different from the rest of the cohort beyond chance (multiple comparisons "
+            f"corrected): {', '.join(standing_out)} [{item.id}]."
+            if standing_out
+            else " None of them differs from the rest of the cohort beyond chance once multiple "
+            "comparisons are corrected for."
+        )
+    return Answer(
+        text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
+    )

@@ -1,0 +1,373 @@
+"""The reader's vocabulary: times of day, metric words, cohort words, actions and their
+parameters, as patterns over a cleaned (lower-cased, NFKC) question.
+
+- Clock ranges are [start, end): "18:00-20:00" and "6-8pm" are hours 18 and 19; "hours 18-20"
+  lists hour labels 18, 19 and 20. Dayparts (breakfast, lunch, dinner, late night) become a
+  daypart filter; other times of day (morning, afternoon, evening) become an hour filter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from agent.dates import NUMBER, TIMES_OF_DAY, Scanner, number
+from data.schema import DAYPARTS
+from data.world_config import CATEGORIES, REGIONS
+from tools.actions import ACTIONS
+
+# --- times of day ---------------------------------------------------------------------------
+
+_CLOCK = r"(?P<h{n}>\d{{1,2}})(?::(?P<m{n}>\d{{2}}))?\s*(?P<ap{n}>am|pm|a\.m\.|p\.m\.)?"
+_CLOCK_RANGE = re.compile(
+    r"\b(?:between\s+)?"
+    + _CLOCK.format(n=1)
+    + r"\s*(?:-|to|until|till|and)\s*"
+    + _CLOCK.format(n=2)
+    + r"(?!\w)"
+)
+_HOUR_LIST = re.compile(r"\bhours?\s+(?P<list>\d{1,2}(?:\s*(?:,|-|to|and|,\s*and)\s*\d{1,2})*)\b")
+_SINGLE_CLOCK = re.compile(
+    r"\b(?P<h1>\d{1,2})(?::(?P<m1>\d{2})\s*(?P<ap1>am|pm|a\.m\.|p\.m\.)?"
+    r"|\s*(?P<ap2>am|pm|a\.m\.|p\.m\.))(?!\w)"
+)
+_DAYPART_WORDS = re.compile(
+    r"\b(?P<word>breakfast|brunch|lunch(?:time)?|dinner(?:time)?|supper|late[\s-]*night"
+    r"|overnight|morning|afternoon|evening)s?\b"
+)
+_DAYPART_OF_WORD = {"breakfast": "breakfast", "brunch": "breakfast", "lunch": "lunch",
+                    "lunchtime": "lunch", "dinner": "dinner", "dinnertime": "dinner",
+                    "supper": "dinner", "overnight": "late_night"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TimeMention:
+    """A time range the question names: [start, end) hours, the filter it becomes (a daypart,
+    or hour labels), and whether it was given by the clock rather than in words."""
+
+    position: int
+    phrase: str
+    start: int
+    end: int
+    daypart: str | None = None
+    hours: tuple[int, ...] = ()
+    by_clock: bool = False
+
+
+def _hour_of(hour: str, minute: str | None, meridiem: str | None) -> int | None:
+    """The hour (0-24) of a clock reading, or None if it is not one."""
+    value = int(hour)
+    if meridiem:
+        if not 1 <= value <= 12:
+            return None
+        value = value % 12 + (12 if meridiem.startswith("p") else 0)
+    if value > 24 or (minute is not None and int(minute) > 59):
+        return None
+    return value
+
+
+def hours_between(start: int, end: int) -> tuple[int, ...]:
+    """Hour labels in [start, end), wrapping past midnight when end <= start."""
+    if end > start:
+        return tuple(range(start, end))
+    return (*range(start, 24), *range(0, end))
+
+
+def _clock_range(match: re.Match[str], notes: list[str]) -> TimeMention | None:
+    """'18:00-20:00', '6-8pm', 'between 11am and 2pm' as [start, end) hours."""
+    first, second = match["ap1"], match["ap2"]
+    h1, h2 = int(match["h1"]) % 12, int(match["h2"]) % 12
+    # A missing am/pm is the other end's, unless that would make the range run backwards.
+    if first and not second:
+        second = first if h2 >= h1 else ("pm" if first.startswith("a") else "am")
+    if second and not first:
+        first = second if h1 <= h2 else ("am" if second.startswith("p") else "pm")
+    start = _hour_of(match["h1"], match["m1"], first)
+    stop = _hour_of(match["h2"], match["m2"], second)
+    if start is not None and stop is not None:
+        stop += 1 if match["m2"] and int(match["m2"]) else 0  # 18:00-20:30 includes hour 20
+        stop = 24 if stop == 0 and start > 0 else stop
+        if start < 24 and stop <= 24 and stop != start:
+            hours = hours_between(start, stop)
+            phrase = match.group(0).strip()
+            return TimeMention(match.start(), phrase, start, stop, None, hours, by_clock=True)
+    notes.append(f"'{match.group(0).strip()}' is not a time range; ignored")
+    return None
+
+
+def _is_clock(match: re.Match[str]) -> bool:
+    """Whether a range has a colon or am/pm: without them "2-3" is a count or hour labels."""
+    return bool(match["ap1"] or match["ap2"] or match["m1"] or match["m2"])
+
+
+def time_mentions(scanner: Scanner, notes: list[str]) -> list[TimeMention]:
+    """Every time range the question names, in order."""
+    mentions: list[TimeMention] = []
+    for match in scanner.find(_CLOCK_RANGE, _is_clock):
+        mentions.extend(filter(None, [_clock_range(match, notes)]))
+    for match in scanner.find(_HOUR_LIST):
+        labels = [int(n) for n in re.findall(r"\d+", match["list"])]
+        if re.search(r"-|to", match["list"]) and len(labels) == 2:
+            labels = list(range(labels[0], labels[1] + 1))
+        if not labels or max(labels) > 23:
+            notes.append(f"'{match.group(0)}' names hours outside 0-23; ignored")
+            continue
+        mentions.append(
+            TimeMention(
+                match.start(), match.group(0), labels[0], labels[-1] + 1, None, tuple(labels), True
+            )
+        )
+    for match in scanner.find(_SINGLE_CLOCK):
+        hour = _hour_of(match["h1"], match["m1"], match["ap1"] or match["ap2"])
+        if hour is not None and hour < 24:
+            mentions.append(
+                TimeMention(match.start(), match.group(0), hour, hour + 1, None, (hour,), True)
+            )
+    for match in scanner.find(_DAYPART_WORDS):
+        word = match["word"]
+        daypart = "late_night" if word.startswith("late") else _DAYPART_OF_WORD.get(word, word)
+        if daypart in DAYPARTS:
+            start, end = DAYPARTS[daypart]
+            mentions.append(TimeMention(match.start(), match.group(0), start, end, daypart))
+        else:
+            start, end = TIMES_OF_DAY[word]
+            hours = hours_between(start, end)
+            mentions.append(TimeMention(match.start(), match.group(0), start, end, hours=hours))
+    return sorted(mentions, key=lambda mention: mention.position)
+
+
+# --- metrics, filters, actions --------------------------------------------------------------
+
+METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("eta_abs_error_min", r"\beta\s+(?:errors?|accuracy|mae)\b|\bmean\s+absolute\s+eta\b"),
+        ("eta_bias_min", r"\beta\s+bias\b|\b(?:over|under)[\s-]*quot\w*"),
+        ("on_time_rate", r"\bon[\s-]*time\b|\bontime\b|\blate\b(?![\s-]*night)|\blateness\b"
+                         r"|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*"),
+        ("cx_score", r"\bcx\b|\bcustomer[\s-]+experience\b|\bsatisf\w*|\bcsat\b"),
+        ("cancellation_rate", r"\bcancel\w*"),
+        ("refund_rate", r"\brefund\w*"),
+        ("item_accuracy", r"\bitem[\s-]*accuracy\b|\bmissing\s+(?:items?|lines?|products?)\b"
+                          r"|\bsubstitut\w*|\bsubs\b|\bwrong\s+(?:items?|products?)\b"
+                          r"|\bout[\s-]*of[\s-]*stocks?\b|\baccuracy\b"),
+        ("support_rate", r"\bsupport\b|\btickets?\b|\bcontacts?\b|\bcomplain\w*"),
+        ("rating", r"\bratings?\b|\bstars?\b|\brated\b|\breviews?\b"),
+        ("duration_min", r"\bslow\w*|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
+                         r"|\btook\s+longer\b|\blonger\s+deliver\w*"),
+        ("batched_rate", r"\bbatch(?:ed|ing)\s+(?:rate|share)\b|\bshare\s+batched\b"
+                         r"|\bbatched\s+orders\b"),
+        ("prep_min", r"\bprep(?:aration)?[\s-]*times?\b|\bprep\s+minutes\b"),
+        ("dasher_wait_min", r"\bdasher[\s-]*wait\w*|\bwait\w*\s+(?:time\s+)?for\s+dashers?\b"),
+    )
+)  # fmt: skip
+
+_REGION = re.compile(r"\b(?P<value>" + "|".join(REGIONS) + r")(?:ern)?\b")
+_REGION_WORDS = re.compile(r"\b(?P<word>[a-z][a-z-]*)\s+region\b")
+_NOT_REGION_NAMES = {"the", "a", "an", "each", "every", "which", "what", "that", "this",
+                     "one", "any", "same", "other", "worst", "best", "affected", "whole",
+                     "entire", "per", "by", "its", "their", "our", "my", "your",
+                     "whose"}  # fmt: skip
+_CATEGORY_WORDS = {"grocery": r"grocer(?:y|ies|s)?", "convenience": r"convenience|c-stores?",
+                   "retail": r"retail(?:ers?)?"}  # fmt: skip
+_CATEGORY = tuple(
+    (name, re.compile(r"\b(?:" + _CATEGORY_WORDS.get(name, re.escape(name)) + r")\b"))
+    for name in CATEGORIES
+)
+_BASKET = re.compile(
+    r"\b(?P<size>small(?:er)?|little|tiny|medium|mid-?sized?|large(?:r)?|big(?:ger)?|huge)"
+    r"\s+(?:baskets?|orders?|carts?)\b|\bbaskets?\s+(?:size\s+)?(?P<after>small|medium|large)\b"
+)
+_BASKET_SIZE = {"small": "small", "smaller": "small", "little": "small", "tiny": "small",
+                "medium": "medium", "large": "large", "larger": "large", "big": "large",
+                "bigger": "large", "huge": "large"}  # fmt: skip
+_STORE = re.compile(
+    r"\bs(?P<id>\d{3,6})\b|\bstore\s*(?:#\s*|no\.?\s*|number\s+|id\s+)?(?P<n>\d{1,6})\b"
+)
+
+_GAP = r"[^.?!;]{0,40}"
+ACTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("revert_batching",
+         r"\b(?:cut|reduc\w*|lower\w*|revert\w*|roll\w*\s*back|undo\w*|restor\w*|disabl\w*"
+         r"|turn\w*\s+off|stop\w*|tighten\w*|shrink\w*|decreas\w*|less|fewer|go\w*\s+back"
+         r"|pull\w*\s+back|back\s*out)\b" + _GAP + r"\bbatch\w*"
+         r"|\bbatch\w*" + _GAP + r"\b(?:back|revert\w*|roll\w*\s*back|undo\w*)\b"
+         r"|\bno\s+batching\b|\bunbatch\w*"),
+        ("eta_buffer",
+         r"\bbuffer\w*|\bpad\w*\b" + _GAP + r"\b(?:etas?|quotes?|estimates?|promises?)\b"
+         r"|\b(?:etas?|quotes?)\s+(?:by|with)\s+\S+\s+(?:more\s+)?min\w*"
+         r"|\b(?:lengthen\w*|extend\w*|longer)\b" + _GAP + r"\b(?:etas?|quotes?|promises?)\b"
+         r"|\badd\w*\b" + _GAP + r"\bmin\w*\s+(?:to|on)\s+(?:the\s+|our\s+|all\s+)?"
+         r"(?:etas?|quotes?|promises?)\b"),
+        ("prep_quote_fix",
+         r"\bprep\w*[\s-]*(?:time\s+)?(?:estimat\w*|quot\w*|predict\w*|forecast\w*|model\w*)"
+         r"|\b(?:estimat\w*|quot\w*)\s+(?:of\s+|for\s+)?(?:the\s+)?prep\w*"),
+        ("merchant_prep_fix",
+         r"\bmerchant[\s-]*prep[\s-]*fix\b|\bwork\w*\s+with\s+(?:the\s+)?(?:stores|merchants)\b"
+         r"|\b(?:fix\w*|restor\w*|speed\w*\s+up|improv\w*|reduc\w*|cut|lower\w*|shorten\w*)\s+"
+         r"(?:the\s+|their\s+|merchant\s+|store\s+)*prep\w*+"
+         r"(?!(?:[\s-]*times?)?[\s-]*(?:estimat|quot|predict|forecast|model))"),
+        ("peak_pay",
+         r"\bpeak[\s-]*pay\b|\b(?:dasher|driver|courier)s?\W*(?:incentiv\w*|bonus\w*|pay|boost\w*)"
+         r"|\bpa(?:y|id|ying)\s+(?:the\s+|our\s+)?(?:dashers|drivers|couriers)\b|\bincentiv\w*|\b(?:more|add\w*|extra|boost\w*)\s+(?:\w+\s+)?(?:dashers|drivers"
+         r"|couriers|supply)\b|\b(?:surge|boost)\s+pay\b"),
+        ("eta_rollback",
+         r"\b(?:roll\w*\s*back|revert\w*|undo\w*|restor\w*)\b" + _GAP +
+         r"\beta[\s-]*(?:model|version|change|update|release|deploy\w*)\b"
+         r"|\beta[\s-]*(?:model|version)\b" + _GAP + r"\b(?:roll\w*\s*back|revert\w*|undo\w*)\b"
+         r"|\b(?:old|previous|prior)\s+eta[\s-]*(?:model|version)\b"),
+        ("throttle_demand",
+         r"\bthrottl\w*|\b(?:narrow\w*|shrink\w*|reduc\w*|cut|tighten\w*|smaller)\b" + _GAP +
+         r"\b(?:radius|radii|delivery\s+(?:area|zone)s?)\b"
+         r"|\b(?:limit\w*|cap\w*|shed\w*)\s+(?:the\s+)?(?:demand|orders|volume)\b"),
+        ("suppress_skus",
+         r"\b(?:suppress\w*|hid(?:e|ing|den)?|delist\w*|remov\w*)\b" + _GAP
+         + r"\b(?:skus?|items?|products?|out[\s-]*of[\s-]*stock)"
+         r"|\bskus?\b" + _GAP + r"\b(?:suppress\w*|hid(?:e|den|ing))"),
+        ("inventory_rollback",
+         r"\b(?:roll\w*\s*back|revert\w*|undo\w*|restor\w*|fix\w*)\b" + _GAP + r"\binventory\b"
+         r"|\binventory[\s-]*(?:feed\s+)?(?:rollback|roll[\s-]*back|revert\w*)"),
+    )
+    if name in ACTIONS
+)  # fmt: skip
+_MINUTES = re.compile(r"(?<![\w.])(?P<n>" + NUMBER + r")[\s-]*(?:min(?:ute)?s?)\b")
+_PERCENT = re.compile(r"(?P<n>\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|pct\b)")
+_SHARE = re.compile(r"(?<![\w.])(?P<n>0?\.\d+)\s+(?:share|of\s+(?:the\s+)?orders)\b")
+_BATCHING_TARGET = re.compile(r"\bto\s+(?P<n>\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|pct\b)")
+
+
+# Strong cues, in priority order: the first that matches is the intent.
+def blank(text: str, pattern: re.Pattern[str]) -> tuple[str, bool]:
+    """The text with the pattern's matches replaced by spaces (so positions hold), and whether
+    there were any."""
+    blanked = pattern.sub(lambda match: " " * len(match.group(0)), text)
+    return blanked, blanked != text
+
+
+def first_match(patterns: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> list[str]:
+    """Names whose pattern matches, ordered by where they first match (ties: list order)."""
+    found = [(match.start(), index, name) for index, (name, pattern) in enumerate(patterns)
+             if (match := pattern.search(text))]  # fmt: skip
+    return [name for _, _, name in sorted(found)]
+
+
+def add_filter(filters: dict[str, list[str | int]], dimension: str, value: str | int) -> None:
+    values = filters.setdefault(dimension, [])
+    if value not in values:
+        values.append(value)
+
+
+def cohort_filters(text: str, notes: list[str]) -> dict[str, list[str | int]]:
+    """Regions, categories, basket sizes and store ids the question names, in order."""
+    found: list[tuple[int, str, str]] = []
+    found += [(m.start(), "region", m["value"]) for m in _REGION.finditer(text)]
+    for name, pattern in _CATEGORY:
+        found += [(m.start(), "category", name) for m in pattern.finditer(text)]
+    for match in _BASKET.finditer(text):
+        size = match["after"] or re.sub(r"-?sized?$", "", match["size"])
+        found.append((match.start(), "basket_size", _BASKET_SIZE.get(size, "medium")))
+    for match in _STORE.finditer(text):
+        found.append((match.start(), "store", f"S{int(match['id'] or match['n']):05d}"))
+    filters: dict[str, list[str | int]] = {}
+    for _, dimension, value in sorted(found):
+        add_filter(filters, dimension, value)
+    for match in _REGION_WORDS.finditer(text):
+        word = match["word"]
+        if word not in _NOT_REGION_NAMES and not _REGION.fullmatch(word):
+            notes.append(
+                f"'{match.group(0)}' is not a known region (known: {', '.join(REGIONS)}); ignored"
+            )
+    return filters
+
+
+_USD = re.compile(
+    r"\$\s*(?P<n>\d{1,4}(?:\.\d+)?)|(?P<m>\d{1,4}(?:\.\d+)?)\s*(?:dollars?|usd|bucks)\b"
+)
+_THRESHOLD = re.compile(
+    r"\b(?:under|below|less\s+than|lower\s+than|threshold\s+(?:of\s+)?|<)\s*"
+    r"(?P<n>\d{1,3}(?:\.\d+)?|\.\d+)\s*(?P<percent>%|percent\b)?"
+)
+
+
+def action_parameters(action: str, text: str) -> dict[str, float]:
+    """Numbers the question gives for its action, as written (the what-if tool checks their
+    ranges and says what is supported): minutes of ETA buffer, shares, dollars per order, an
+    in-stock threshold."""
+    if action == "eta_buffer" and (match := _MINUTES.search(text)):
+        return {"minutes": number(match["n"])}
+    if action == "throttle_demand" and (match := _PERCENT.search(text) or _SHARE.search(text)):
+        return {"share": float(match["n"]) / (100 if match.re is _PERCENT else 1)}
+    if action == "revert_batching" and (match := _BATCHING_TARGET.search(text)):
+        return {"target_share": float(match["n"]) / 100}
+    if action == "peak_pay" and (match := _USD.search(text)):
+        return {"usd_per_order": float(match["n"] or match["m"])}
+    if action == "suppress_skus" and (match := _THRESHOLD.search(text)):
+        value = float(match["n"])
+        return {"threshold": value / 100 if match["percent"] or value > 1 else value}
+    return {}
+
+
+# --- what a ranking, a trend or a breakdown is over -----------------------------------------
+
+DIMENSION_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("store", r"\b(?:stores?|merchants?|shops?|restaurants?)\b"),
+        ("region", r"\b(?:regions?|areas?|markets?|zones?|cities|city)\b"),
+        ("category", r"\b(?:categor(?:y|ies)|verticals?)\b"),
+        ("daypart", r"\b(?:dayparts?|day\s*parts?|meals?|meal\s+times?)\b"),
+        ("basket_size", r"\bbasket(?:\s+sizes?|s)?\b|\border\s+sizes?\b"),
+        ("hour", r"\bhours?(?:\s+of\s+(?:the\s+)?day)?\b|\btimes?\s+of\s+day\b"),
+        ("weekday", r"\bdays?\s+of\s+(?:the\s+)?week\b|\bweekdays?\b"),
+        ("day", r"\bdays?\b|\bdates?\b"),
+    )
+)  # fmt: skip
+GRAIN_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("hour", r"\bhourly\b|\b(?:by|per|each|every)\s+hour\b(?!\s+of)|\bhour\s+by\s+hour\b"),
+        ("day", r"\bdaily\b|\b(?:by|per|each|every)\s+day\b(?!\s+of)|\bday\s+by\s+day\b"),
+        ("week", r"\bweekly\b|\b(?:by|per|each|every)\s+week\b|\bweek\s+(?:by|over)\s+week\b"),
+    )
+)  # fmt: skip
+ORDER_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(pattern))
+    for name, pattern in (
+        ("worst", r"\b(?:worst|poorest|weakest|most\s+problematic|bottom|slowest|laggards?)\b"),
+        ("best", r"\b(?:best|strongest|fastest|healthiest)\b"),
+        ("highest", r"\b(?:highest|most|biggest|largest|busiest|top)\b"),
+        ("lowest", r"\b(?:lowest|fewest|least|smallest|quietest)\b"),
+    )
+)  # fmt: skip
+_K = re.compile(
+    r"\b(?:top|bottom|worst|best|first|highest|lowest)\s+(?P<n>" + NUMBER + r")\b"
+    r"|\b(?P<m>\d{1,2}|" + "|".join(("two", "three", "four", "five", "six", "seven", "eight",
+                                       "nine", "ten", "twelve", "fifteen", "twenty"))
+    + r")\s+(?:worst|best|slowest|fastest|biggest|busiest|highest|lowest|top|bottom)\b"
+)  # fmt: skip
+# Counts of events ("the most cancellations") rather than rates ("the highest cancellation rate").
+_EVENT_COUNT = re.compile(
+    r"\b(?:most|fewest|least|number\s+of|how\s+many|count\s+of|total)\s+(?:\w+\s+)?"
+    r"(?:cancel\w*s|refunds|tickets|contacts|complaints|late\s+(?:orders|deliveries)"
+    r"|orders|deliveries)\b"
+)
+ORDERS_WORDS = re.compile(
+    r"\b(?:order\s+(?:volume|counts?)|number\s+of\s+orders|how\s+many\s+orders|volume"
+    r"|busiest|quietest|most\s+orders|fewest\s+orders|orders\s+(?:did|were|came))\b"
+)
+
+
+def rank_size(text: str) -> int | None:
+    """The k of 'top 5', 'worst three', '3 worst', if any."""
+    match = _K.search(text)
+    if not match:
+        return None
+    value = int(number(match["n"] or match["m"]))
+    return value if 1 <= value <= 50 else None
+
+
+def counts_events(text: str) -> bool:
+    """Whether a ranking is by the number of events ('most cancellations')."""
+    return bool(_EVENT_COUNT.search(text))
