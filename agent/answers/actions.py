@@ -186,11 +186,12 @@ def plan(plan: QuestionPlan, context: AnswerContext) -> Answer:
         output, item = context.call("experiment_plan", arguments)
     except ToolError as error:
         return failed(resolved, context, error, f"plan an experiment for {action}")
+    tested = label(getattr(output, "metric", "on_time_rate")).lower()
     text = (
         f"Experiment plan for '{ACTIONS[action].title_for(plan.parameters)}' in "
         f"{cohort(filters)}, sized {why}: {value(figure(item, 'unit_label'))}, "
         f"{value(figure(item, 'n_per_arm'))} orders per arm to detect "
-        f"{change(figure(item, 'effect'))} in {label(getattr(output, 'metric', 'on_time_rate')).lower()} (power "
+        f"{change(figure(item, 'effect'))} in {tested} (power "
         f"{value(figure(item, 'power'))}, two-sided alpha {value(figure(item, 'alpha'))}), for at "
         f"least {value(figure(item, 'min_days'))} days and "
         f"{value(figure(item, 'recommended_days'))} recommended [{item.id}]. The full plan "
