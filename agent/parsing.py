@@ -101,6 +101,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
                       r"|alerts?|regressions?|outages?|trouble)\b|\bwere\s+there\s+(?:any\s+)?"
                       r"(?:issues?|problems?|anomal\w*|alerts?|regressions?|drops?|outages?)\b"
                       r"|\blist\s+(?:the\s+)?(?:regressions|anomalies|alerts|problems)\b"
+                      r"|\b(?:did|has|have)\s+(?:anything|something)\s+(?:go|gone|went)\s+wrong\b"
                       r"|\bwhen\s+did\s+[^?.]{0,40}\b(?:break|go\s+wrong)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
                     r"|\b(?:better|worse)\s+than\b|\bagainst\b"),
@@ -307,7 +308,15 @@ def read_question(
         return QuestionPlan(kind="sql", sql=select.group(0).strip(), notes=_capped(notes))
     if _looks_foreign(cleaned):
         notes.append("the question does not look like English; only English words are read")
-    reading = _read(cleaned, data_start, data_end, today or data_end, notes)
+    anchor = today or data_end
+    reading = _read(cleaned, data_start, data_end, anchor, notes)
+    origin = "today" if today else "the data's last day"
+    if reading.dates.first_relative is not None and reading.dates.periods:
+        period = reading.dates.periods[0]
+        notes.append(f"'{period.label}' is {period.describe()}, counting from {origin} ({anchor})")
+    for period in reading.dates.periods:
+        if period.end < data_start or period.start > data_end:
+            notes.append(f"{period.describe()} is outside the data ({data_start} to {data_end})")
     plan = _plan(reading, text, previous, scope or previous, notes)
     plan.notes = _capped([*notes, *plan.notes])
     return plan
@@ -336,16 +345,18 @@ def _plan(
     """The plan of a reading, merged with the previous turn where it follows up on it."""
     text = reading.text
     problem = reading.dates.problems[0] if reading.dates.problems else None
-    if reading.dates.first_relative is not None and reading.dates.periods:
-        period = reading.dates.periods[0]
-        notes.append(f"'{period.label}' is {period.describe()}, counting from the data's last day")
     follow_up = previous is not None and (
         reading.kind is None or bool(_FOLLOW_UP.search(text))
     ) and reading.kind not in ("help", "out_of_scope")  # fmt: skip
     kind = reading.kind or (previous.kind if follow_up and previous else None)
     if kind is None:
         kind = "lookup" if reading.has_content else "out_of_scope"
-    grounded = reading.has_content or previous is not None  # a follow-up inherits its content
+    grounded = (
+        reading.has_content
+        or previous is not None  # a follow-up inherits its content
+        or (kind == "rank" and bool(first_match(DIMENSION_WORDS, text)))
+        or (kind == "trend" and bool(first_match(GRAIN_WORDS, text)))
+    )
     if kind in ("lookup", "trend", "compare", "rank") and not grounded:
         kind = "out_of_scope"  # "what's the weather in Paris?"
     if kind == "diagnose" and not grounded and _WHY_ONLY.search(text):

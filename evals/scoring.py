@@ -21,7 +21,7 @@ INCIDENT_PATH = (
     "narrate", "check_grounding",
 )  # fmt: skip
 NO_INCIDENT_PATH = ("parse_question", "detect", "narrate", "check_grounding")
-FOLLOW_UP_PATH = ("parse_question", "follow_up", "narrate", "check_grounding")
+FOLLOW_UP_PATH = ("parse_question", "answer", "narrate", "check_grounding")
 INCIDENT_KEYS = ("id", "start", "severity_label", "metric", "cohort")
 # Checks that fail with the incident when none is reported: one miss line says it for all.
 FOLLOWS_THE_INCIDENT = ("top1", "top_k", "slice", "plan", "recommendation", "trajectory")

@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed
 from agent.answers.format import change, cohort, figure, value
-from agent.answers.values import label
+from agent.answers.values import named
 from agent.question import Filters, QuestionPlan
 from analytics.experiment_design import PRIMARY_METRICS
 from analytics.incidents import SERIOUS
@@ -186,7 +186,7 @@ def plan(plan: QuestionPlan, context: AnswerContext) -> Answer:
         output, item = context.call("experiment_plan", arguments)
     except ToolError as error:
         return failed(resolved, context, error, f"plan an experiment for {action}")
-    tested = label(getattr(output, "metric", "on_time_rate")).lower()
+    tested = named(getattr(output, "metric", "on_time_rate"))
     text = (
         f"Experiment plan for '{ACTIONS[action].title_for(plan.parameters)}' in "
         f"{cohort(filters)}, sized {why}: {value(figure(item, 'unit_label'))}, "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import change, cohort, day, figure, p_value, period, value
-from agent.answers.values import label
+from agent.answers.values import label, named
 from agent.question import ORDERS_METRIC, Period, QuestionPlan
 from analytics.alarms import DETECTION_METRICS
 from analytics.incidents import SERIOUS
@@ -51,7 +51,7 @@ def no_regression(
     where = cohort(plan.filters)
     when_text = period(window) if window else "in the data"
     lead = (
-        f"No incident on {label(metric).lower()} in {where} was active {when_text}: "
+        f"No incident on {named(metric)} in {where} was active {when_text}: "
         f"{value(figure(scanned, 'series_scanned'))} metric series (marketplace, each region, "
         f"each category) were scanned against their seasonal baselines [{detection_id}]."
     )
@@ -97,7 +97,7 @@ def _nearest(context: AnswerContext, window: Period | None) -> str:
     severity = figure(item, f"{key}.severity")
     score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
     return (
-        f"The nearest incident is {key}: {label(nearest.primary_metric).lower()} in "
+        f"The nearest incident is {key}: {named(nearest.primary_metric)} in "
         f"{nearest.primary_cohort}, from {began}, severity {score} out of 100 [{item.id}]. "
         "Ask about its day to diagnose it."
     )

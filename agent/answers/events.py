@@ -9,7 +9,7 @@ from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import change, cohort, figure, p_value, period, value, when
-from agent.answers.values import label
+from agent.answers.values import label, named
 from agent.question import Period, QuestionPlan
 from tools.base import EvidenceItem, ToolError
 
@@ -48,7 +48,7 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
         lines.append(
             f"{key} ({incident.severity_label}, severity {score} out of 100): "
-            f"{label(incident.primary_metric).lower()} in {incident.primary_cohort}, from "
+            f"{named(incident.primary_metric)} in {incident.primary_cohort}, from "
             f"{value(figure(item, f'{key}.start'))}, {until}"
         )
     count = value(figure(item, "incidents"))
@@ -60,7 +60,7 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
     if serious:
         top = serious[0]
         day = when(top.start.date().isoformat())
-        what = label(top.primary_metric).lower()
+        what = named(top.primary_metric)
         text += f" Ask why {what} dropped on {day} to diagnose {top.incident_id} [{item.id}]."
     return Answer(text=text, resolved=resolved, table=item.table)
 

@@ -9,7 +9,7 @@ import re
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import day, figure, value
-from agent.answers.values import label
+from agent.answers.values import label, named
 from agent.question import ORDERS_METRIC, QuestionPlan
 from analytics.queries import described_query
 from tools.base import REGISTRY, EvidenceItem, ToolError
@@ -74,7 +74,7 @@ def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
         text += f" It weighs {value(weight)} in the CX score [{found.id}]."
     weights = [(n, f) for n, f in found.figures.items() if n.startswith("weight.")]
     if weights:
-        parts = ", ".join(f"{label(n.split('.', 1)[1]).lower()} {value(f)}" for n, f in weights)
+        parts = ", ".join(f"{named(n.split('.', 1)[1])} {value(f)}" for n, f in weights)
         text += f" Weights: {parts} [{found.id}]."
     test = getattr(output, "test", "")
     if test:
@@ -171,7 +171,7 @@ def _sql_so_far(plan: QuestionPlan, context: AnswerContext) -> Answer:
     with_sql = [item for item in items if item.sql][-5:]
     calls = "\n".join(
         f"{item.id} {item.tool}({json.dumps(item.args, default=str, sort_keys=True)[:160]})"
-        for item in items[-20:]
+        for item in items[-60:]
     )
     if not items:
         text = (

@@ -30,6 +30,12 @@ def label(metric: str) -> str:
     return METRICS[metric].label
 
 
+def named(metric: str) -> str:
+    """The label inside a sentence: 'on-time rate', 'CX score', 'orders'."""
+    text = label(metric)
+    return text if text.startswith("CX") else text[0].lower() + text[1:]
+
+
 def _window(plan: QuestionPlan, context: AnswerContext, days: int | None = None) -> Period:
     """The plan's first period clipped to the data, or the default last days of the data."""
     if plan.period is None:
@@ -78,7 +84,7 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
             {"metrics": asked, "filters": plan.filters, "start": start, "end": end},
         )
     except ToolError as error:
-        return failed(resolved, context, error, f"look up {label(metric).lower()}")
+        return failed(resolved, context, error, f"look up {named(metric)}")
     where, when_text = cohort(plan.filters), period(window)
     days = item.args.get("baseline_days", 14)
     if metric == ORDERS_METRIC:
@@ -145,7 +151,7 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
             },
         )
     except ToolError as error:
-        return failed(resolved, context, error, f"chart {label(metric).lower()}")
+        return failed(resolved, context, error, f"chart {named(metric)}")
     where = cohort(plan.filters)
     rows = item.table or []
     column = "orders" if metric == ORDERS_METRIC else metric
@@ -204,7 +210,7 @@ def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
     try:
         _, item = context.call("compare_metric", {"metric": metric, "sides": arguments})
     except ToolError as error:
-        return failed(resolved, context, error, f"compare {label(metric).lower()}")
+        return failed(resolved, context, error, f"compare {named(metric)}")
     first, second = sides
     text = (
         f"{label(metric)}: {_side_text(first)} {value(figure(item, 'a.value'))} over "
@@ -275,7 +281,7 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
         and isinstance(q.value, float)
         and q.value < SIGNIFICANT_P
     ]
-    measure = f"number of {label(metric).lower()} events" if plan.count else label(metric).lower()
+    measure = f"number of {named(metric)} events" if plan.count else named(metric)
     if not shown:
         text = (
             f"No {dimension} group in {cohort(plan.filters)} {period(window)} has enough orders "

@@ -22,7 +22,7 @@ FULL_PATH = [
     "parse_question", "detect", "hypothesize", "gather_evidence", "rank", "recommend", "plan",
     "narrate", "check_grounding",
 ]  # fmt: skip
-FOLLOW_UP_PATH = ["parse_question", "follow_up", "narrate", "check_grounding"]
+ANSWER_PATH = ["parse_question", "answer", "narrate", "check_grounding"]
 SHORT_PATH = ["parse_question", "detect", "narrate", "check_grounding"]
 
 
@@ -96,7 +96,7 @@ def test_follow_ups_reuse_the_thread_incident(conversation) -> None:
     before = len(first["evidence"])
 
     what_if = agent.ask("what if we cut the batching threshold back?", thread_id="demo")
-    assert _nodes(what_if) == FOLLOW_UP_PATH
+    assert _nodes(what_if) == ANSWER_PATH
     assert len(what_if["evidence"]) == before  # the same simulation already ran: reused
     evidence = {item["id"]: item for item in what_if["evidence"]}
     cited = [evidence[i] for i in _cited(what_if["answer"])]
@@ -110,24 +110,34 @@ def test_follow_ups_reuse_the_thread_incident(conversation) -> None:
     assert other["grounding"]["ok"] and f"[{new[0]['id']}]" in other["answer"]
 
     plan = agent.ask("write the experiment plan", thread_id="demo")
-    assert _nodes(plan) == FOLLOW_UP_PATH
+    assert _nodes(plan) == ANSWER_PATH
     assert "switchback" in plan["answer"] and plan["grounding"]["ok"]
     assert "## Unit of randomization" in plan["experiment_plan"]
 
     stores = agent.ask("which stores are worst?", thread_id="demo")
-    sql_items = [item for item in stores["evidence"] if item["tool"] == "run_sql"]
-    assert len(sql_items) == 1 and "store_id" in sql_items[0]["args"]["sql"]
-    assert re.search(r"store_id S\d+", stores["answer"]) and stores["grounding"]["ok"]
+    assert stores["kind"] == "rank" and _nodes(stores) == ANSWER_PATH
+    ranked = [item for item in stores["evidence"] if item["tool"] == "rank_cohorts"]
+    assert len(ranked) == 1 and ranked[0]["args"]["dimension"] == "store"
+    assert ranked[0]["args"]["filters"] == first["incident"]["slices"][0]["filters"]
+    assert re.search(r"S\d{5} \d+\.\d+%", stores["answer"]) and stores["grounding"]["ok"]
+    assert [row["store"] for row in stores["table"]][:1] == [
+        ranked[0]["figures"]["r1.name"]["value"]
+    ]
 
     shown = agent.ask("show me the SQL", thread_id="demo")
+    assert shown["kind"] == "sql"
     assert "```sql" in shown["answer"] and "detect_incidents" in shown["answer"]
     assert shown["evidence"] == stores["evidence"]  # showing the trace runs nothing new
 
 
-def test_threads_are_independent(conversation) -> None:
-    agent, _ = conversation
+def test_a_what_if_in_a_new_thread_simulates_the_latest_incident_in_scope(conversation) -> None:
+    agent, first = conversation
     fresh = agent.ask("what if we cut the batching threshold back?", thread_id="someone-else")
-    assert _nodes(fresh) == FULL_PATH  # no incident in this thread yet: diagnose first
+    assert _nodes(fresh) == ANSWER_PATH  # a what-if, not a diagnosis
+    assert "rank_causes" not in {item["tool"] for item in fresh["evidence"]}
+    simulated = [item for item in fresh["evidence"] if item["tool"] == "what_if"]
+    assert simulated and simulated[0]["args"]["action"] == "revert_batching"
+    assert first["incident"]["id"] in fresh["answer"] and fresh["grounding"]["ok"]
 
 
 def test_a_day_outside_the_data_gets_a_clear_grounded_answer(conversation) -> None:
@@ -148,12 +158,16 @@ def test_malformed_questions_answer_without_raising(conversation, question: str)
 
 def test_a_quiet_world_takes_the_short_path(small_scenario, make_world) -> None:
     agent = Agent(make_world(small_scenario("null")), AgentSettings(llm="offline"))
-    quiet = agent.ask("did anything go wrong on Dec 20?", thread_id="quiet")
+    quiet = agent.ask("why did CX drop on Dec 20?", thread_id="quiet")
+    listed = agent.ask("did anything go wrong on Dec 20?", thread_id="listed")
     blip = agent.ask("why did CX drop on Dec 28?", thread_id="blip")
     agent.close()
     assert _nodes(quiet) == SHORT_PATH
-    assert quiet["answer"].startswith("No CX regression found on 2025-12-20")
+    assert quiet["answer"].startswith("No incident on CX score in the whole marketplace was active")
+    assert "Dec 20, 2025" in quiet["answer"] and "over the 14 days before" in quiet["answer"]
     assert quiet["grounding"]["ok"] and quiet["causes"] == []
+    assert listed["kind"] == "incidents" and _nodes(listed) == ANSWER_PATH
+    assert listed["answer"].startswith("No incident was active on Dec 20, 2025")
     # The small null world has one low-severity blip on Dec 28: investigated, nothing supported.
     if blip["incident"] is not None:
         assert blip["incident"]["severity_label"] == "low"
@@ -277,7 +291,7 @@ def test_a_grounded_llm_answer_is_kept(openai_env, demo_world: Path) -> None:
     agent.close()
     assert cassette.all_played
     parse_request = sent[0]
-    assert parse_request["tools"][0]["function"]["name"] == "ParsedQuestion"
+    assert parse_request["tools"][0]["function"]["name"] == "QuestionPlan"
     assert result["answer"].startswith("The batching policy change is the most likely cause")
     assert result["grounding"]["ok"] and not result["grounding"].get("replaced_llm_answer")
     assert result["causes"][0]["kind"] == "batching_threshold"
@@ -290,7 +304,7 @@ def test_malformed_arguments_and_a_429_fall_back_to_offline(openai_env, demo_wor
     agent.close()
     assert cassette.all_played
     notes = " ".join(result["notes"])
-    assert "parsed offline" in notes and "rate limited (HTTP 429)" in notes
+    assert "read offline" in notes and "rate limited (HTTP 429)" in notes
     assert result["causes"][0]["kind"] == "batching_threshold"
     assert "Most likely cause: batching policy" in result["answer"]
     assert result["grounding"]["ok"]
@@ -309,18 +323,17 @@ def test_openai_without_key_or_endpoint_answers_offline_with_a_note(
     agent.close()
 
 
-def test_llm_drill_down_sql_is_validated_and_a_write_is_refused(
-    openai_env, demo_world: Path
-) -> None:
+def test_llm_sql_is_validated_and_a_write_is_refused(openai_env, demo_world: Path) -> None:
     agent = Agent(demo_world)
     with _replay("openai_drilldown") as cassette:
         agent.ask(DEMO_QUESTION, thread_id="drill")
-        result = agent.ask("which stores are worst?", thread_id="drill")
+        result = agent.ask("give me the SQL for on-time by store", thread_id="drill")
     agent.close()
     assert cassette.all_played
+    assert result["kind"] == "sql"
     assert any("refused" in note and "DROP" in note.upper() for note in result["notes"])
     calls = [item for item in result["evidence"] if item["tool"] == "run_sql"]
     assert [item["ok"] for item in calls] == [False, True]  # the refusal is in the ledger too
-    assert "store_id" in calls[1]["sql"]
-    assert re.search(r"store_id S\d+", result["answer"]) and "```sql" in result["answer"]
+    assert "store_id" in calls[1]["sql"] and "```sql" in result["answer"]
+    assert result["table"] and "store_id" in result["table"][0]
     assert result["grounding"]["ok"]
