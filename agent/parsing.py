@@ -351,6 +351,14 @@ def _plan(
     kind = reading.kind or (previous.kind if follow_up and previous else None)
     if kind is None:
         kind = "lookup" if reading.has_content else "out_of_scope"
+    if (
+        kind == "lookup"
+        and re.search(r"\b(?:show|plot|chart|graph)\b", text)
+        and any(p.days > 1 for p in reading.dates.periods)
+    ):
+        kind = "trend"  # "show me CX for the last 10 days": a series, not one number
+    if re.match(r"\s*who\b", text) and not (reading.metric or reading.filters):
+        kind = "out_of_scope"  # "who won the super bowl?"
     grounded = (
         reading.has_content
         or previous is not None  # a follow-up inherits its content
@@ -467,6 +475,8 @@ def _fill_kind_fields(
         plan.count = counts_events(text) or (plan.count and base is not None)
         if plan.metric is None and plan.count:
             plan.metric = ORDERS_METRIC if re.search(r"\borders\b", text) else None
+    elif plan.kind == "lookup":
+        plan.count = counts_events(text)
     elif plan.kind == "trend":
         grains = first_match(GRAIN_WORDS, text)
         plan.grain = grains[0] if grains else plan.grain

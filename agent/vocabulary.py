@@ -275,7 +275,11 @@ def cohort_filters(text: str, notes: list[str]) -> dict[str, list[str | int]]:
         add_filter(filters, dimension, value)
     for match in _REGION_WORDS.finditer(text):
         word = match["word"]
-        if word not in _NOT_REGION_NAMES and not _REGION.fullmatch(word):
+        if (
+            word not in _NOT_REGION_NAMES
+            and not word.endswith("est")
+            and not _REGION.fullmatch(word)
+        ):
             notes.append(
                 f"'{match.group(0)}' is not a known region (known: {', '.join(REGIONS)}); ignored"
             )

@@ -48,6 +48,7 @@ class Metric:
     cx_weight: float = 0.0
     score: tuple[float, float] = (0.0, 0.0)  # 0-100 sub-score = intercept + slope * value
     square: str = ""  # SQL sum of squared values, for means (their variance); empty for rates
+    event_phrase: str = ""  # for a rate of orders, what its counted orders did: "were canceled"
 
 
 def _rate(name: str, label: str, event: str, among: str, higher_is_better: bool, **extra) -> Metric:
@@ -92,6 +93,7 @@ METRICS: dict[str, Metric] = {
             "on_time",
             True,
             description="Delivered orders arriving by promised_eta + 5 min / delivered orders.",
+            event_phrase="arrived on time",
             cx_weight=0.30,
             score=(0.0, 100.0),
         ),
@@ -116,6 +118,7 @@ METRICS: dict[str, Metric] = {
             "canceled",
             False,
             description="Canceled orders / orders.",
+            event_phrase="were canceled",
             cx_weight=0.15,
             score=(100.0, -100.0),
         ),
@@ -126,6 +129,7 @@ METRICS: dict[str, Metric] = {
             "refunded",
             False,
             description="Orders with refund_amount > 0 / orders.",
+            event_phrase="were refunded",
             cx_weight=0.15,
             score=(100.0, -100.0),
         ),
@@ -136,6 +140,7 @@ METRICS: dict[str, Metric] = {
             "support_contact",
             False,
             description="Orders with at least one support ticket / orders.",
+            event_phrase="contacted support",
             cx_weight=0.10,
             score=(100.0, -100.0),
         ),
@@ -183,6 +188,7 @@ METRICS: dict[str, Metric] = {
             f"duration_min > {SLOW_DELIVERY_MIN}",
             "duration_min",
             False,
+            event_phrase="were slow deliveries",
             description=f"Delivered orders taking over {SLOW_DELIVERY_MIN} min from order to "
             "arrival / delivered orders. A fixed threshold (a heuristic): where no ETA was "
             "promised it stands in for lateness when slices of a duration incident are sought.",
@@ -194,6 +200,7 @@ METRICS: dict[str, Metric] = {
             "batched",
             False,
             description="Orders carried together with another / orders (a driver).",
+            event_phrase="were batched",
         ),
         _mean(
             "prep_min",

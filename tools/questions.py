@@ -181,6 +181,9 @@ class MetricChange(BaseModel):
     relative_change: float | None
     n: float = Field(description="The denominator (for cx_score: days with orders).")
     baseline_n: float
+    events: float | None = Field(
+        default=None, description="For a rate of orders: the orders with the event (numerator)."
+    )
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
@@ -212,6 +215,8 @@ class MetricSummaryOutput(ToolOutput):
         for found in self.metrics:
             name = found.metric
             figures[f"{name}.n"] = Figure(value=found.n, unit="count")
+            if found.events is not None:
+                figures[f"{name}.events"] = Figure(value=round(found.events), unit="orders")
             for key in ("value", "baseline"):
                 value = getattr(found, key)
                 if value is not None:
@@ -251,6 +256,12 @@ class MetricSummaryOutput(ToolOutput):
         return "\n\n".join(self.queries) or None
 
 
+def _counts_orders(name: str) -> bool:
+    """Whether a metric is a share of orders, so its numerator counts orders with the event
+    (item accuracy counts item lines instead)."""
+    return name in METRICS and METRICS[name].unit == "share" and name != "item_accuracy"
+
+
 def _change(name: str, window: Measurement, baseline: Measurement | None) -> MetricChange:
     """Metric `name` in the window vs the baseline, tested (no test without a baseline)."""
     value = _finite(window.values[name])
@@ -263,6 +274,7 @@ def _change(name: str, window: Measurement, baseline: Measurement | None) -> Met
         relative_change=None,
         n=window.n(name),
         baseline_n=baseline.n(name) if baseline is not None else 0,
+        events=window.sums[name].numerator if _counts_orders(name) else None,
         method="no test: no data for it in the window",
     )
     if value is None:
@@ -553,6 +565,10 @@ class RankCohortsOutput(ToolOutput):
         for row in self.rows:
             key = f"r{row.rank}"
             figures[f"{key}.name"] = Figure(value=str(row.group), unit="text")
+            # The group as a cohort ("hour=18") and, for days, as a date an answer may write.
+            figures[f"{key}.cohort"] = Figure(value=f"{self.dimension}={row.group}", unit="text")
+            if self.dimension == "day":
+                figures[f"{key}.day"] = Figure(value=str(row.group), unit="datetime")
             figures[f"{key}.value"] = self._value(row.value)
             figures[f"{key}.orders"] = Figure(value=row.orders, unit="orders")
             if row.ci_low is not None and row.ci_high is not None:

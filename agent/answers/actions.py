@@ -57,7 +57,9 @@ def _scope(
         return filters, incident.start, incident.end, f"over incident {incident.incident_id}"
     found = _serious_incident(context, filters)
     if found is not None:
-        start, end, incident_id = found
+        start, end, incident_id, cohort_filters = found
+        if not filters:  # no scope asked: the incident's own cohort
+            return cohort_filters, start, end, f"over incident {incident_id}"
         return filters, start, end, f"over incident {incident_id}, the latest in that scope"
     window = context.default_period()
     start, end = window.bounds()
@@ -70,7 +72,9 @@ def _overlaps(first: Filters, second: Filters) -> bool:
 
 def _serious_incident(
     context: AnswerContext, filters: Filters
-) -> tuple[dt.datetime, dt.datetime, str] | None:
+) -> tuple[dt.datetime, dt.datetime, str, Filters] | None:
+    """The most severe medium or high incident whose cohort does not exclude `filters`: its
+    window, id and cohort."""
     try:
         output, _ = context.call("detect_incidents", {"grain": "auto"})
     except ToolError:
@@ -82,7 +86,7 @@ def _serious_incident(
             end = incident.end or dt.datetime.combine(
                 context.last_day + dt.timedelta(days=1), dt.time()
             )
-            return incident.start, end, incident.incident_id
+            return incident.start, end, incident.incident_id, scope
     return None
 
 

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
+from agent.answers.diagnose import wanted_by
 from agent.answers.format import change, cohort, figure, p_value, period, value, when
 from agent.answers.values import label, named
 from agent.question import Period, QuestionPlan
@@ -28,13 +29,15 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
     except ToolError as error:
         return failed(resolved, context, error, "list the incidents")
-    found = getattr(output, "incidents", [])
+    wanted = wanted_by(plan)
+    found = [i for i in getattr(output, "incidents", []) if wanted is None or wanted(i)]
     when_text = period(window)
+    scope = f" in a scope that includes {cohort(plan.filters)}" if plan.filters else ""
     if not found:
         text = (
-            f"No incident was active {when_text}: {value(figure(item, 'series_scanned'))} metric "
-            f"series (marketplace, each region, each category) stayed within their seasonal "
-            f"baselines [{item.id}]."
+            f"No incident was active {when_text}{scope}: "
+            f"{value(figure(item, 'series_scanned'))} metric series (marketplace, each region, "
+            f"each category) were scanned against their seasonal baselines [{item.id}]."
         )
         return Answer(text=text, resolved=resolved)
     lines = []
@@ -51,9 +54,10 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
             f"{named(incident.primary_metric)} in {incident.primary_cohort}, from "
             f"{value(figure(item, f'{key}.start'))}, {until}"
         )
-    count = value(figure(item, "incidents"))
     listed = "; ".join(lines)
-    text = f"{count} incident(s) were active {when_text} [{item.id}]: {listed} [{item.id}]."
+    text = (
+        f"Incidents active {when_text}{scope}, most severe first [{item.id}]: {listed} [{item.id}]."
+    )
     if len(found) > MAX_LISTED:
         text += f" The table lists the rest [{item.id}]."
     serious = [i for i in found if i.severity_label in ("medium", "high")]
@@ -130,7 +134,7 @@ def _effect(plan: QuestionPlan, resolved: QuestionPlan, context: AnswerContext) 
             f"[{log_item.id}]."
         )
         return Answer(text=text, resolved=resolved)
-    row = matching[-1]
+    row = max(matching, key=lambda found: found.change_time)
     lead = f"{_change_text(log_item, row.change_id)} [{log_item.id}]."
     metric = plan.metric if plan.metric in DID_METRICS else "on_time_rate"
     if row.scope:
@@ -192,7 +196,10 @@ def _before_after(
         f"[{item.id}]. A before/after difference is not an effect: anything else that changed "
         "then moves it too."
     )
-    return Answer(text=text, resolved=resolved.model_copy(update={"change": row.change_id}))
+    allowed = [d.isoformat() for p in (before, after) for d in (p.start, p.end)]
+    return Answer(
+        text=text, resolved=resolved.model_copy(update={"change": row.change_id}), allowed=allowed
+    )
 
 
 def _matching(asked: str, rows: list[Any]) -> list[Any]:

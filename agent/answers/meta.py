@@ -78,7 +78,7 @@ def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
         text += f" Weights: {parts} [{found.id}]."
     test = getattr(output, "test", "")
     if test:
-        text += f" Comparisons of it are {test}."
+        text += f" Comparisons of it use {test.removeprefix('compared with ')}."
     example = getattr(output, "example_sql", "")
     if example:
         text += f"\n\nThe query behind it, per day:\n\n```sql\n{example}\n```"

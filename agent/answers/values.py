@@ -101,16 +101,29 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
             f"{value(figure(item, key + 'baseline'))} over the {days} days before "
             f"({_test_text(item, key)}) [{item.id}]."
         )
-        if _significant(item, key + "p_value") and _worse(metric, item, key + "delta"):
-            text += (
-                f" That is a significant change for the worse: ask why it dropped {when_text} "
-                "for a diagnosis."
+        if plan.count and figure(item, key + "events") is not None and METRICS[metric].event_phrase:
+            text = (
+                f"{value(figure(item, key + 'events'))} orders in {where} {when_text} "
+                f"{METRICS[metric].event_phrase} [{item.id}]. " + text
             )
-        elif not _significant(item, key + "p_value"):
-            text += " The difference is within what chance alone gives."
+        text += _verdict(item, key, metric, when_text)
     return Answer(
         text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
     )
+
+
+def _verdict(item: EvidenceItem, key: str, metric: str, when_text: str) -> str:
+    """What the test says, in words; nothing claimed where no test ran."""
+    if figure(item, key + "p_value") is None:
+        return " No significance test ran (too few days to compare)." if metric == CX_SCORE else ""
+    if not _significant(item, key + "p_value"):
+        return " The difference is within what chance alone gives."
+    if _worse(metric, item, key + "delta"):
+        return (
+            f" That is a significant change for the worse: ask why it dropped {when_text} for a "
+            "diagnosis."
+        )
+    return " That is a significant change for the better."
 
 
 def _worse(metric: str, item: EvidenceItem, name: str) -> bool:
@@ -164,25 +177,29 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
         return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
     key = f"{metric}."
     low, high = figure(item, key + "min_period"), figure(item, key + "max_period")
+    lowest, highest = figure(item, key + "min"), figure(item, key + "max")
+    precise = value(lowest) == value(highest)  # one decimal would show a flat line
     text = (
         f"{label(metric)} in {where} per {grain} {period(window)}: "
-        f"{value(figure(item, key + 'overall'))} over the whole range [{item.id}]; lowest "
-        f"{value(figure(item, key + 'min'))} ({_period_label(low)}), highest "
-        f"{value(figure(item, key + 'max'))} ({_period_label(high)}) [{item.id}]; from "
-        f"{value(figure(item, key + 'first'))} in the first {grain} to "
-        f"{value(figure(item, key + 'last'))} in the last [{item.id}]."
+        f"{value(figure(item, key + 'overall'), precise)} over the whole range [{item.id}]; "
+        f"lowest {value(lowest, precise)} ({_period_label(low, grain)}), highest "
+        f"{value(highest, precise)} ({_period_label(high, grain)}) [{item.id}]; from "
+        f"{value(figure(item, key + 'first'), precise)} in the first {grain} to "
+        f"{value(figure(item, key + 'last'), precise)} in the last [{item.id}]."
     )
     return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
 
 
-def _period_label(found: Figure | None) -> str:
+def _period_label(found: Figure | None, grain: str) -> str:
+    """'Jan 4, 2026', 'Jan 4, 2026 18:00' or 'the week of Dec 29, 2025'."""
     if found is None:
         return "n/a"
     text = str(found.value)
     try:
-        return when(text)
+        shown = when(text)
     except ValueError:
         return text
+    return f"the week of {shown}" if grain == "week" else shown
 
 
 def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
@@ -218,14 +235,24 @@ def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
         f"{value(figure(item, 'b.value'))} over {value(figure(item, 'b.orders'))} orders "
         f"[{item.id}]. The second minus the first: {_test_text(item, '')} [{item.id}]."
     )
-    text += (
-        " The difference is unlikely to be chance."
-        if _significant(item, "p_value")
-        else " The difference is within what chance alone gives."
-    )
+    if figure(item, "p_value") is None:
+        text += " No significance test ran (too few days on a side to compare the CX score)."
+    elif _significant(item, "p_value"):
+        text += " The difference is unlikely to be chance."
+    else:
+        text += " The difference is within what chance alone gives."
     return Answer(
         text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
     )
+
+
+def _group_name(dimension: str, item: EvidenceItem, index: int) -> str:
+    """How a ranked group is written: 'north', 'S00042', 'hour=18', 'Jan 4, 2026'."""
+    if dimension == "day":
+        return value(figure(item, f"r{index}.day"))
+    if dimension == "hour":
+        return value(figure(item, f"r{index}.cohort"))
+    return value(figure(item, f"r{index}.name"))
 
 
 def _close(item: EvidenceItem, count: int) -> bool:
@@ -247,8 +274,11 @@ def _side_text(side: Side) -> str:
 def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """The worst or best groups of a dimension by a metric or an event count (rank_cohorts)."""
     metric = metric_of(plan)
-    window = _window(plan, context)
     dimension = plan.dimension or "store"
+    # Days of the week need several weeks to compare; other groups, the last week of data.
+    window = (
+        _window(plan, context) if plan.period or dimension != "weekday" else context.data_span()
+    )
     order = plan.order or "worst"
     resolved = plan.model_copy(
         update={"periods": [window], "metric": metric, "dimension": dimension, "order": order}
@@ -267,11 +297,15 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
         name = figure(item, f"r{index}.name")
         if name is None:
             break
-        rows.append((index, str(name.value)))
+        rows.append((index, _group_name(dimension, item, index)))
     precise = _close(item, len(rows))
     shown = [
-        f"{name} {value(figure(item, f'r{index}.value'), precise)} "
-        f"({value(figure(item, f'r{index}.orders'))} orders)"
+        f"{name} {value(figure(item, f'r{index}.value'), precise)}"
+        + (
+            ""
+            if metric == ORDERS_METRIC
+            else f" ({value(figure(item, f'r{index}.orders'))} orders)"
+        )
         for index, name in rows
     ]
     standing_out = [
@@ -281,7 +315,7 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
         and isinstance(q.value, float)
         and q.value < SIGNIFICANT_P
     ]
-    measure = f"number of {named(metric)} events" if plan.count else named(metric)
+    measure = f"number of orders counted in the {named(metric)}" if plan.count else named(metric)
     if not shown:
         text = (
             f"No {dimension} group in {cohort(plan.filters)} {period(window)} has enough orders "
