@@ -415,17 +415,23 @@ def chat(
         agent.close()
 
 
+CHAT_SUITE = "chat"  # `--suite chat`: the chat suite (evals/chat) instead of a directory
+
+
 @app.command("eval")
 def eval_suite(
     suite: Annotated[
-        Path | None, typer.Option(help="Suite directory (default: evals/scenarios).")
+        Path | None,
+        typer.Option(
+            help="Suite directory (default: evals/scenarios), or 'chat' for the chat suite."
+        ),
     ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the JSON report here.")
     ] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the Markdown report here.")] = None,
     only: Annotated[
-        list[str] | None, typer.Option(help="Run only this scenario (repeatable).")
+        list[str] | None, typer.Option(help="Run only this scenario or chat case (repeatable).")
     ] = None,
     random: Annotated[int | None, typer.Option(help="Run N random scenarios instead.")] = None,
     seed: Annotated[int, typer.Option(help="First seed of the random scenarios.")] = 0,
@@ -433,13 +439,17 @@ def eval_suite(
     llm: Annotated[str, typer.Option(help="Agent backend: offline or openai.")] = "offline",
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
-    """Run the seeded scenario suite against its ground truth; print the table, write JSON and
-    Markdown; exit 1 when a scenario misses its expected findings."""
-    from evals.command import run_eval
+    """Run the seeded scenario suite against its ground truth (or, with `--suite chat`, the chat
+    suite of questions per kind); print the table, write JSON and Markdown; exit 1 when a
+    scenario misses its expected findings (the chat suite: when it is under its targets)."""
+    from evals.command import run_chat_eval, run_eval
     from evals.suite import SUITE_DIR
 
     if llm not in ("offline", "openai"):
         raise _fail(ValueError(f"--llm must be offline or openai, not {llm!r}"))
+    if suite is not None and str(suite) == CHAT_SUITE:
+        code = run_chat_eval(console, json_path, markdown, only, llm)  # type: ignore[arg-type]
+        raise typer.Exit(code=code)
     code = run_eval(
         console, suite or SUITE_DIR, json_path, markdown, only, random, seed, orders_per_day,
         llm, jobs,  # type: ignore[arg-type]

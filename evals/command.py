@@ -11,11 +11,14 @@ from typing import Literal
 from rich.console import Console
 
 from agent.settings import AgentSettings
+from evals.chat import report as chat_report
+from evals.chat.cases import CASES_DIR, ChatSuiteError, load_chat_suite, world_scenario
+from evals.chat.runner import TurnResult, run_chat
 from evals.report import build_report, console_table, misses, summary_lines, write_reports
 from evals.runner import RunSettings, run_cases
 from evals.scoring import ScenarioScore
 from evals.suite import SUITE_DIR, SuiteError, load_suite, random_cases
-from evals.worlds import DEFAULT_CACHE
+from evals.worlds import DEFAULT_CACHE, cached_world
 
 RANDOM_TARGET = 0.95  # top-1 accuracy a random run must reach to exit 0
 
@@ -108,3 +111,64 @@ def run_eval(
         rate = report.summary.top1.rate or 0.0
         return 0 if rate >= RANDOM_TARGET else 1
     return 0 if all(r.passed for r in results) else 1
+
+
+def run_chat_eval(
+    console: Console,
+    json_path: Path | None = None,
+    markdown_path: Path | None = None,
+    names: list[str] | None = None,
+    llm: Literal["offline", "openai"] = "offline",
+    cache_dir: Path = DEFAULT_CACHE,
+    cases_dir: Path = CASES_DIR,
+) -> int:
+    """Run the chat suite (evals/chat/cases) on its worlds, generated or reused from the cache;
+    print the per-kind table and the failing turns, write the reports. The exit code: 0 when
+    the suite met its targets, 1 when under them, 2 for bad input."""
+    agent_settings = AgentSettings(llm=llm)
+    if llm == "openai" and (reason := llm_unavailable(agent_settings)):
+        console.print(f"[yellow]{reason}[/]", highlight=False)
+        return 0
+    try:
+        cases = load_chat_suite(cases_dir, names)
+    except ChatSuiteError as error:
+        console.print(f"[bold red]error:[/] {error}", highlight=False)
+        return 2
+    started = time.perf_counter()
+    worlds: dict[str, Path] = {}
+    for world in dict.fromkeys(loaded.world for loaded in cases):
+        worlds[world], seconds = cached_world(world_scenario(world), cache_dir)
+        made = f"generated in {seconds:.0f} s" if seconds else "cached"
+        console.print(f"world {world}: {worlds[world]} ({made})", highlight=False)
+    turns = sum(len(loaded.case.turns) for loaded in cases)
+    console.print(
+        f"{len(cases)} conversation(s), {turns} turn(s) on {len(worlds)} world(s); backend {llm}",
+        highlight=False,
+    )
+
+    def progress(result: TurnResult) -> None:
+        if not result.correct:
+            console.print(
+                f"  [red]MISS[/] {result.world}/{result.case}#{result.turn} "
+                f"({result.seconds:.2f} s)",
+                highlight=False,
+            )
+
+    results = run_chat(cases, worlds, llm, progress)
+    report = chat_report.build_report(
+        results,
+        time.perf_counter() - started,
+        command="cxagent " + shlex.join(sys.argv[1:]),
+        backend=llm,
+        worlds=worlds,
+    )
+    console.print(chat_report.console_table(report))
+    for line in chat_report.summary_lines(report):
+        console.print(line, highlight=False)
+    for line in chat_report.failing_lines(report):
+        console.print(f"failing {line}", style="red", highlight=False, markup=False)
+    json_path = json_path or cache_dir / "report-chat.json"
+    markdown_path = markdown_path or json_path.with_suffix(".md")
+    chat_report.write_reports(report, json_path, markdown_path)
+    console.print(f"wrote {json_path} and {markdown_path}", highlight=False)
+    return 0 if not report.summary.shortfalls else 1

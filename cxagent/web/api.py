@@ -174,7 +174,11 @@ def build_router(workbench: Workbench) -> APIRouter:
 
     @router.post("/ask")
     def ask(request: AskRequest) -> JSONResponse:
-        """Ask the agent; the answer cites evidence ids (the `cxagent ask --json` object)."""
+        """Ask the agent (the `cxagent ask --json` object): `kind` says what was asked
+        (diagnose, lookup, trend, compare, rank, incidents, changes, what_if, plan, explain,
+        sql, help, out_of_scope), `answer` is the narrative citing evidence ids, `table` holds
+        the rows of a tabular answer (else null), and `chart` names a trend's period and metric
+        columns of `table` (else null)."""
         thread_id = request.thread_id or uuid.uuid4().hex
         result = workbench.ask(request.question, thread_id)
         return _respond({**result, "thread_id": thread_id})

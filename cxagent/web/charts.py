@@ -1,4 +1,5 @@
-"""Plotly figures of the workbench: CX trends with markers, heatmaps, evidence and tradeoffs."""
+"""Plotly figures of the workbench: CX trends with markers, heatmaps, evidence, tradeoffs and
+the chat's trend answers."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from analytics.metrics import CX_SCORE, METRICS
 from tools.detection import IncidentSummary
 from tools.rca import ChangeRow, DiffInDiffOutput, RankedCause, ShapAttributionOutput
 from tools.recommend import Recommendation
@@ -25,14 +27,7 @@ LABELS = {
     "prep_min": "Merchant prep time (min)",
     "dasher_wait_min": "Dasher wait (min)",
 }
-SHARES = {
-    "on_time_rate",
-    "item_accuracy",
-    "cancellation_rate",
-    "refund_rate",
-    "support_rate",
-    "batched_rate",
-}
+SHARES = frozenset(name for name, metric in METRICS.items() if metric.unit == "share")
 STATUS_COLORS = {
     "supported": "#c0392b",
     "weak": "#e67e22",
@@ -82,7 +77,7 @@ def trend_figure(
             row=row,
             col=1,
         )
-        unit = "%" if metric in SHARES else ("stars" if metric == "rating" else "score")
+        unit = axis_unit(metric)
         figure.update_yaxes(title_text=unit, row=row, col=1)
     for incident in incidents:
         start, end = pd.Timestamp(incident.start), pd.Timestamp(incident.end or data_end)
@@ -111,6 +106,55 @@ def trend_figure(
         height=300 + 130 * (len(panels) - 1),
         title=f"CX by {grain}: incidents shaded, logged changes dotted",
     )
+    return figure
+
+
+def axis_unit(metric: str) -> str:
+    """What a metric's axis reads in: "%" for shares, else the registry's unit."""
+    if metric in SHARES:
+        return "%"
+    if metric in METRICS:
+        return METRICS[metric].unit
+    return "score" if metric == CX_SCORE else metric.replace("_", " ")
+
+
+def change_unit(metric: str) -> tuple[float, str]:
+    """How a change of a metric is shown: (scale, unit), e.g. (100, "pp") for a share."""
+    if metric in SHARES or metric.endswith(("_share", "_rate")):
+        return 100.0, "pp"
+    if metric.endswith("_usd"):
+        return 1.0, "$"
+    if metric.endswith("_min"):
+        return 1.0, "min"
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    return 1.0, {CX_SCORE: "points"}.get(metric, unit)
+
+
+def answer_trend_figure(rows: list[dict[str, Any]], chart: dict[str, Any]) -> go.Figure:
+    """A trend answer's series as a line: `chart` names the table's period column (x), the
+    metric column (y), its label and the grain; shares are drawn in percent."""
+    x, y = chart.get("x", "period"), chart["y"]
+    frame = pd.DataFrame(rows, columns=[x, y])
+    frame[x] = pd.to_datetime(frame[x])
+    unit = axis_unit(y)
+    figure = go.Figure(
+        go.Scatter(
+            x=frame[x],
+            y=shown(y, frame[y]),
+            name=chart.get("label") or label(y),
+            mode="lines+markers",
+            marker={"size": 5},
+            hovertemplate="%{x}<br>%{y:.1f}%<extra></extra>" if unit == "%" else None,
+        )
+    )
+    grain = chart.get("grain") or "period"
+    figure.update_layout(
+        **LAYOUT,
+        height=320,
+        title=f"{chart.get('label') or label(y)} by {grain}",
+        showlegend=False,
+    )
+    figure.update_yaxes(title_text=unit)
     return figure
 
 
@@ -149,7 +193,7 @@ def heatmap_figure(frame: pd.DataFrame, first: str, second: str, metric: str) ->
 
 
 def _higher_is_better(metric: str) -> bool:
-    return metric in ("on_time_rate", "item_accuracy", "rating", "cx_score")
+    return METRICS[metric].higher_is_better if metric in METRICS else metric == CX_SCORE
 
 
 def series_figure(

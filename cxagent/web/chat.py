@@ -1,16 +1,28 @@
-"""The agent's answer as chat messages: tool calls as collapsible steps, citations as links."""
+"""The agent's answer as chat messages: tool calls as collapsible steps, citations as links,
+then the answer's table (capped) and, for a trend, its chart."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import re
 from typing import Any
 
 import gradio as gr
 
+from analytics.metrics import CX_SCORE, METRICS
+from cxagent.web import charts
+from cxagent.web.workbench import Overview
+
 CITATION = re.compile(r"\[(E\d+(?:\s*,\s*E\d+)*)\]")
 EVIDENCE_ANCHOR = "#evidence-"
-MAX_TABLE_ROWS = 12
+MAX_TABLE_ROWS = 12  # rows of an evidence item's table shown in its step
+MAX_ANSWER_ROWS = 15  # rows of an answer's table shown in the chat
+ISO_MINUTE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::00)?$")
+# Columns of a table whose rows name a `metric` and hold a change of it (a what-if's deltas).
+CHANGE_COLUMNS = ("change", "delta", "90% low", "90% high", "95% low", "95% high")
+P_VALUE_COLUMNS = ("p", "q", "p_value", "q_value")
 
 
 def link_citations(text: str) -> str:
@@ -77,9 +89,89 @@ def evidence_markdown(item: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def answer_cell(column: str, value: Any, row: dict[str, Any]) -> str:
+    """One cell of an answer's table as a reader sees it: shares of a metric column in percent,
+    a metric's changes in its unit ('+6.0 pp', '+2.11 points'), counts with separators,
+    timestamps without the 'T'.
+
+    >>> answer_cell("on_time_rate", 0.8974, {})
+    '89.7%'
+    >>> answer_cell("change", 0.06, {"metric": "on_time_rate"})
+    '+6.0 pp'
+    >>> answer_cell("orders", 33083, {}), answer_cell("start", "2026-01-04T18:00", {})
+    ('33,083', '2026-01-04 18:00')
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str) and column == "metric" and (value in METRICS or value == CX_SCORE):
+        return charts.label(value)
+    if isinstance(value, str):
+        moment = ISO_MINUTE.match(value)
+        return _cell(f"{moment[1]} {moment[2]}" if moment else value)
+    if not isinstance(value, int | float):
+        return _cell(value)
+    metric = row.get("metric")
+    if column in CHANGE_COLUMNS and isinstance(metric, str):
+        scale, unit = charts.change_unit(metric)
+        return f"{scale * value:+.{1 if unit == 'pp' else 2}f} {unit}".strip()
+    if column in charts.SHARES:
+        return f"{100 * value:.1f}%"
+    if column in P_VALUE_COLUMNS:
+        return f"{value:.3g}"
+    if float(value).is_integer():
+        return f"{int(value):,}" if abs(value) >= 10_000 else str(int(value))
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
+def _header(column: str) -> str:
+    """A metric column is headed by its label ('On-time rate'), any other by its name."""
+    return charts.label(column) if column in METRICS or column == CX_SCORE else column
+
+
+def answer_table(
+    rows: list[dict[str, Any]], limit: int = MAX_ANSWER_ROWS, drawn: bool = False
+) -> str:
+    """An answer's rows as a Markdown table of at most `limit` rows, saying how many are not
+    shown (and that the chart has them all when `drawn`); numeric columns are right-aligned."""
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    numeric = {
+        column
+        for column in columns
+        if all(
+            isinstance(row.get(column), int | float | None)
+            and not isinstance(row.get(column), bool)
+            for row in rows
+        )
+    }
+    lines = [
+        "| " + " | ".join(_cell(_header(column)) for column in columns) + " |",
+        "|" + "".join("---:|" if column in numeric else "---|" for column in columns),
+    ]
+    lines += [
+        "| " + " | ".join(answer_cell(column, row.get(column), row) for column in columns) + " |"
+        for row in rows[:limit]
+    ]
+    if len(rows) > limit:
+        hidden = len(rows) - limit
+        also = "; the chart draws them all" if drawn else ""
+        plural = "s" if hidden > 1 else ""
+        lines += [
+            "",
+            f"*{hidden} more row{plural} not shown (the first {limit} of {len(rows)}){also}.*",
+        ]
+    return "\n".join(lines)
+
+
 def answer_messages(result: dict[str, Any], turn: int) -> list[gr.ChatMessage]:
     """The steps of one answer (one collapsed group per node with its tool calls), then the
-    cited answer with the grounding check and any notes."""
+    cited answer with its table, chart, grounding check and notes."""
+    return step_messages(result, turn) + answer_parts(result)
+
+
+def step_messages(result: dict[str, Any], turn: int) -> list[gr.ChatMessage]:
+    """One collapsed message per node that called tools, each call nested in it."""
     evidence = {item["id"]: item for item in result.get("evidence", [])}
     messages: list[gr.ChatMessage] = []
     for step in result.get("trace", []):
@@ -117,24 +209,71 @@ def answer_messages(result: dict[str, Any], turn: int) -> list[gr.ChatMessage]:
                     },
                 )
             )
+    return messages
+
+
+def answer_parts(result: dict[str, Any]) -> list[gr.ChatMessage]:
+    """The cited answer, then its table; a trend's chart goes between the two, so the
+    answer, its chart and its numbers read top to bottom. The grounding footer closes it."""
     grounding = result.get("grounding") or {}
     footer = (
-        f"\n\n<sub>Grounding: {grounding.get('grounded', 0)}/{grounding.get('numbers', 0)} "
-        f"numbers traced to cited evidence ({'ok' if grounding.get('ok') else 'NOT OK'}); "
-        f"backend {result.get('backend', '?')}. Click an [E#] to inspect it.</sub>"
+        f"\n\n<sub>Answer kind: {result.get('kind', '?')} · Grounding: "
+        f"{grounding.get('grounded', 0)}/{grounding.get('numbers', 0)} numbers traced to cited "
+        f"evidence ({'ok' if grounding.get('ok') else 'NOT OK'}); backend "
+        f"{result.get('backend', '?')}. Click an [E#] to inspect it.</sub>"
     )
+    text = link_citations(result.get("answer") or "(no answer)")
+    if result.get("experiment_plan"):
+        text += "\n\n*An experiment plan is attached: download it on the right.*"
     notes = "".join(f"\n\n> note: {note}" for note in result.get("notes", []))
-    plan = "\n\n*An experiment plan is attached: download it on the right.*"
-    messages.append(
-        gr.ChatMessage(
-            role="assistant",
-            content=link_citations(result.get("answer") or "(no answer)")
-            + (plan if result.get("experiment_plan") else "")
-            + notes
-            + footer,
-        )
+    rows = result.get("table") or []
+    chart = result.get("chart")
+    drawn = bool(chart and rows and chart.get("y") in rows[0])
+    table = answer_table(rows, drawn=drawn) if rows else ""
+    if drawn:
+        figure = charts.answer_trend_figure(rows, chart)
+        return [
+            gr.ChatMessage(role="assistant", content=text + notes),
+            gr.ChatMessage(role="assistant", content=gr.Plot(figure, show_label=False)),
+            gr.ChatMessage(role="assistant", content=table + footer),
+        ]
+    body = text + (f"\n\n{table}" if table else "") + notes + footer
+    return [gr.ChatMessage(role="assistant", content=body)]
+
+
+def _day(moment: dt.datetime, data_end: dt.datetime) -> str:
+    """A day as people write it ('Jan 4'), with the year when it is not the data's last year."""
+    return f"{moment:%b} {moment.day}" + (
+        "" if moment.year == data_end.year else f", {moment.year}"
     )
-    return messages
+
+
+def example_questions(overview: Overview) -> list[str]:
+    """One question of each kind, about days the served world holds: the most severe
+    incident's day (or the data's last day), the day before it, the change logged last before
+    it; nothing the overview has not already computed."""
+    detection = overview.detection
+    start, end = detection.data_start, detection.data_end
+    incident = detection.incidents[0] if detection.incidents else None
+    focus = incident.start if incident else end
+    other = focus - dt.timedelta(days=1)
+    if other < start:
+        other = focus + dt.timedelta(days=1)
+    earlier = [change.change_time for change in overview.changes if change.change_time <= focus]
+    changed = max(earlier, default=None)
+    _, _, value = incident.primary_cohort.partition("=") if incident else ("", "", "")
+    cohort = f"{value} " if value and "," not in value else ""
+    return [
+        f"why did CX drop on {_day(focus, end)}?",
+        "which regions were worst for on-time last week?",
+        "show CX by day for the last two weeks",
+        f"compare {cohort}on-time on {_day(focus, end)} with {_day(other, end)}",
+        "were there any incidents in the last two weeks?",
+        f"what changed on {_day(changed, end)}?" if changed else "what changed last week?",
+        "what if we add a 3 minute ETA buffer?",
+        "how did you compute the on-time rate?",
+        "give me the SQL for cancellations by region last week",
+    ]
 
 
 # Clicking a citation link opens the cited item in the evidence inspector (event delegation,

@@ -17,7 +17,7 @@ import gradio as gr
 import pandas as pd
 
 from cxagent.web import charts
-from cxagent.web.chat import answer_messages, evidence_markdown
+from cxagent.web.chat import answer_messages, evidence_markdown, example_questions
 from cxagent.web.summary import pm_summary
 from cxagent.web.workbench import (
     BASELINE_DAYS,
@@ -25,26 +25,24 @@ from cxagent.web.workbench import (
     DIMENSION_VALUES,
     DRIVER_METRICS,
     HEATMAP_PAIRS,
-    TUNABLE,
     UnknownIncident,
     Workbench,
 )
-from tools.actions import ACTIONS
+from tools.actions import ACTIONS, ParameterSpec
 from tools.base import ToolError
 
-EXAMPLES = [
-    "why did CX drop on Jan 4?",
-    "what if we cut the batching threshold back?",
-    "write the experiment plan",
-    "which stores are worst?",
-    "show me the SQL",
-]
 EVAL_TIMEOUT_S = 3600
 EVALS_MISSING = (
     "The eval runner is not in this build yet: run `cxagent eval` from a terminal once it "
     "lands (it prints the scenario table and writes JSON + Markdown)."
 )
-CSS = "#chat-answers { min-height: 560px; } .evidence-view { max-height: 560px; overflow: auto; }"
+# Answer tables in the chat: compact, headers on one line, wide tables scroll sideways.
+CSS = """
+#chat-answers { min-height: 560px; }
+.evidence-view { max-height: 560px; overflow: auto; }
+#chat-answers table { display: block; max-width: 100%; overflow-x: auto; font-size: 0.9em; }
+#chat-answers th, #chat-answers td { padding: 4px 10px; white-space: nowrap; }
+"""
 INCIDENT_TABS = ("incident", "rca", "recommendations", "plan", "pm")
 
 
@@ -53,15 +51,36 @@ def _grain(filters: dict[str, list[Any]]) -> str:
     return "day" if "hour" in filters else "hour"
 
 
-def _unit(name: str) -> tuple[float, str]:
-    """How a what-if change is shown: (scale, unit)."""
-    if name in charts.SHARES or name.endswith("_share") or name.endswith("_rate"):
-        return 100.0, "pp"
-    if name.endswith("_usd"):
-        return 1.0, "$"
-    if name.endswith("_min"):
-        return 1.0, "min"
-    return 1.0, {"cx_score": "points", "rating": "stars"}.get(name, "")
+# Slider steps of a what-if parameter, by its unit.
+PARAMETER_STEPS = {"minutes": 0.5, "usd": 0.25, "share": 0.01}
+
+
+def _parameter(action: str) -> ParameterSpec | None:
+    """The what-if parameter the Recommendations tab tunes: the action's first, if any."""
+    specs = ACTIONS[action].parameter_specs if action in ACTIONS else ()
+    return specs[0] if specs else None
+
+
+def parameter_slider(action: str) -> dict[str, Any]:
+    """gr.Slider settings for an action's parameter, from its declaration in the registry."""
+    spec = _parameter(action)
+    if spec is None:
+        return dict(minimum=0.0, maximum=1.0, value=0.0, label=f"{action}: (no parameter)",
+                    info="this action takes no parameter", interactive=False)  # fmt: skip
+    step = PARAMETER_STEPS.get(spec.unit, 0.01)
+    if spec.default is None:
+        value, default = round((spec.minimum + spec.maximum) / 2 / step) * step, spec.description
+    else:
+        value, default = spec.default, f"default {spec.format(spec.default)}"
+    return {
+        "minimum": spec.minimum,
+        "maximum": spec.maximum,
+        "value": value,
+        "step": step,
+        "label": f"{action}: {spec.name}",
+        "info": f"{spec.label}, {spec.range_text()}; {default}",
+        "interactive": True,
+    }
 
 
 def _cohort_filters(cohort: str) -> dict[str, list[Any]]:
@@ -174,8 +193,8 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
         history = [*(history or []), gr.ChatMessage(role="user", content=message)]
         pending = gr.ChatMessage(
             role="assistant",
-            content="detect → hypothesize → gather evidence → rank → recommend → plan → narrate",
-            metadata={"title": "Investigating…", "status": "pending"},
+            content="reading the question, then calling the typed tools and citing their figures",
+            metadata={"title": "Working…", "status": "pending"},
         )
         yield [*history, pending], "", session, gr.skip()
         try:
@@ -190,6 +209,11 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
             path = wb.export("experiment_plan.md", result["experiment_plan"])
             download = gr.DownloadButton(value=str(path), visible=True)
         yield [*history, *answer_messages(result, turn)], "", session, download
+
+    def ask_example(
+        sample: list[str], history: list[Any], session: dict[str, Any]
+    ) -> Generator[tuple[Any, ...], None, None]:
+        yield from respond(sample[0] if sample else "", history, session)
 
     def open_evidence(evidence_id: str, session: dict[str, Any]) -> str:
         key = (evidence_id or "").strip().upper()
@@ -341,29 +365,26 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
         return text, table, charts.tradeoff_figure(ranked.recommendations)
 
     def tune(action: str) -> tuple[gr.Slider, gr.Checkbox]:
-        name, low, high, default = TUNABLE.get(action, ("(no parameter)", 0.0, 1.0, None))
-        slider = gr.Slider(
-            minimum=low,
-            maximum=high,
-            value=default if default is not None else (low + high) / 4,
-            label=f"{action}: {name}",
-            interactive=action in TUNABLE,
+        spec = _parameter(action)
+        checked = spec is not None and spec.default is not None
+        return gr.Slider(**parameter_slider(action)), gr.Checkbox(
+            value=checked, interactive=spec is not None
         )
-        return slider, gr.Checkbox(value=default is not None, interactive=action in TUNABLE)
 
     def run_what_if(
         incident_id: str, action: str, value: float, use_value: bool
     ) -> tuple[str, pd.DataFrame]:
         parameters = {}
-        if action in TUNABLE and use_value:
-            parameters[TUNABLE[action][0]] = float(value)
+        spec = _parameter(action)
+        if spec is not None and use_value:
+            parameters[spec.name] = float(value)
         try:
             output, evidence_id = wb.what_if(incident_id, action, parameters)
         except ToolError as error:
             return f"What-if failed: {error}", _frame(None)
         rows = []
         for name, interval in {**output.deltas, **output.efficiency}.items():
-            scale, unit = _unit(name)
+            scale, unit = charts.change_unit(name)
             rows.append(
                 {"change of": name, "unit": unit}
                 | {
@@ -380,12 +401,13 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
         return text, _frame(rows)
 
     def run_sweep(incident_id: str, action: str) -> Any:
-        if action not in TUNABLE:
+        spec = _parameter(action)
+        if spec is None:
             return None
-        name, low, high, _ = TUNABLE[action]
+        low, high = spec.minimum, spec.maximum
         values = [round(low + (high - low) * k / 5, 4) for k in range(6)]
-        rows, _ = wb.sweep(incident_id, action, name, values)
-        return charts.sweep_figure(rows, name)
+        rows, _ = wb.sweep(incident_id, action, spec.name, values)
+        return charts.sweep_figure(rows, spec.name)
 
     def plan_view(incident_id: str | None, action: str | None) -> tuple[Any, ...]:
         if not incident_id:
@@ -450,6 +472,7 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
     default_metrics = ["on_time_rate", "cancellation_rate"]
     first_trend, first_incidents, first_changes = dashboard("day", default_metrics)
     incident_ids = [i.incident_id for i in wb.incidents()]
+    examples = example_questions(wb.overview())
     with gr.Blocks(title="cx-agent workbench") as blocks:
         session = gr.State({})
         active = gr.State("dashboard")
@@ -489,13 +512,19 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
                     )
                     with gr.Row():
                         question = gr.Textbox(
-                            placeholder="Ask: why did CX drop on Jan 4?",
+                            placeholder=f"Ask: {examples[0]}",
                             show_label=False,
                             scale=5,
                             elem_id="chat-input",
                         )
                         send = gr.Button("Ask", variant="primary", scale=1, elem_id="chat-send")
-                    gr.Examples(EXAMPLES, inputs=question)
+                    chips = gr.Dataset(
+                        components=[question],
+                        samples=[[example] for example in examples],
+                        samples_per_page=len(examples),
+                        label="Try (click to ask)",
+                        elem_id="chat-examples",
+                    )
                 with gr.Column(scale=2):
                     plan_download = gr.DownloadButton(
                         "Download experiment plan (.md)",
@@ -550,10 +579,7 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
                     use_value = gr.Checkbox(
                         value=False, label="Set the parameter (off: the action's own default)"
                     )
-                    value = gr.Slider(
-                        0.0, 1.0, value=0.25, label="revert_batching: target_share",
-                        elem_id="whatif-value",
-                    )  # fmt: skip
+                    value = gr.Slider(**parameter_slider("revert_batching"), elem_id="whatif-value")
                 with gr.Row():
                     what_if_button = gr.Button("Run what-if", variant="primary")
                     sweep_button = gr.Button("Sweep the parameter")
@@ -587,6 +613,7 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
         chat_outputs = [chatbot, question, session, plan_download]
         question.submit(respond, [question, chatbot, session], chat_outputs)
         send.click(respond, [question, chatbot, session], chat_outputs)
+        chips.click(ask_example, [chips, chatbot, session], chat_outputs)
         evidence_open.click(open_evidence, [evidence_id, session], evidence_view)
         evidence_id.submit(open_evidence, [evidence_id, session], evidence_view)
 

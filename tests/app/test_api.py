@@ -1,8 +1,10 @@
-"""The REST API over real HTTP: incidents, RCA, recommendations, plan, PM brief, the agent, the
-OpenAPI docs, clear 4xx errors, and two conversations at once."""
+"""The REST API over real HTTP: incidents, RCA, recommendations, plan, PM brief, the agent (its
+answer's kind, table and chart), the OpenAPI docs, clear 4xx errors, and two conversations at
+once."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -173,6 +175,54 @@ def test_openapi_documents_every_route(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
 
 
+def _strict_json(text: str) -> Any:
+    """JSON as the standard has it: NaN and Infinity are not numbers there."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_ask_returns_a_ranking_as_its_kind_and_table_rows(client: httpx.Client) -> None:
+    response = client.post(
+        "/api/ask", json={"question": "which regions were worst for on-time last week?"}
+    )
+
+    body = _strict_json(response.text)
+    assert response.status_code == 200
+    assert body["kind"] == "rank"
+    assert body["chart"] is None
+    table = body["table"]
+    assert {row["region"] for row in table} == {"north", "south", "east", "west", "central"}
+    assert [row["rank"] for row in table] == list(range(1, len(table) + 1))
+    assert all(isinstance(row["orders"], int) and row["orders"] > 0 for row in table)
+    assert table[0]["region"] in body["answer"]
+
+
+def test_ask_returns_a_trend_with_a_chart_over_its_table(client: httpx.Client) -> None:
+    response = client.post(
+        "/api/ask", json={"question": "show on-time by day for the last two weeks"}
+    )
+
+    body = _strict_json(response.text)
+    assert body["kind"] == "trend"
+    chart, table = body["chart"], body["table"]
+    assert chart == {"x": "period", "y": "on_time_rate", "label": "On-time rate", "grain": "day"}
+    assert len(table) == 14
+    assert all(0.0 <= row[chart["y"]] <= 1.0 for row in table)  # a share, not a percentage
+    periods = [row[chart["x"]] for row in table]
+    assert periods == sorted(periods) and periods[-1].startswith("2026-01-05")
+
+
+def test_ask_answers_without_a_table_say_so_with_null(client: httpx.Client) -> None:
+    body = client.post("/api/ask", json={"question": "how did you compute the on-time rate?"})
+
+    answer = _strict_json(body.text)
+    assert answer["kind"] == "explain"
+    assert answer["table"] is None and answer["chart"] is None
+
+
 def test_two_users_asking_at_once_each_get_their_own_conversation(client: httpx.Client) -> None:
     questions = {"alice": DEMO_QUESTION, "bob": "why did CX drop on Dec 10?"}
 
@@ -195,11 +245,13 @@ def test_two_users_asking_at_once_each_get_their_own_conversation(client: httpx.
     assert alice["incident"]["id"] == DEMO_INCIDENT
     assert alice["grounding"]["ok"] is True
     assert _cited(alice["answer"]) <= {item["id"] for item in alice["evidence"]}
-    assert bob["incident"] is None
-    assert DEMO_INCIDENT not in bob["answer"]
+    # Bob's day had no incident: his answer may point at the nearest one but diagnoses nothing.
+    assert bob["incident"] is None and bob["causes"] == []
+    assert "Most likely cause" not in bob["answer"]
     assert bob["evidence"][0]["id"] == "E1" and alice["evidence"][0]["id"] == "E1"
     # Alice's follow-up builds on her own incident and evidence, untouched by Bob's question.
-    assert [step["node"] for step in follow_up["trace"]][1] == "follow_up"
+    assert follow_up["kind"] == "what_if"
+    assert "detect" not in [step["node"] for step in follow_up["trace"]]  # no new investigation
     assert follow_up["evidence"][: len(alice["evidence"])] == alice["evidence"]
     what_ifs = {item["id"] for item in follow_up["evidence"] if item["tool"] == "what_if"}
     assert _cited(follow_up["answer"]) & what_ifs

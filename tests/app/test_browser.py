@@ -1,6 +1,7 @@
 """The workbench in a real browser (Playwright driving Debian's Chromium): the dashboard, the
 demo question in the chat with its tool-call steps and citations, the plan download, the PM
-brief, and a second user's separate conversation."""
+brief, a second user's separate conversation, and answers of other kinds: a ranking's table, a
+trend's chart, and an example chip asked with one click."""
 
 from __future__ import annotations
 
@@ -62,6 +63,26 @@ def chat_page(browser: object, base_url: str) -> Iterator[tuple[object, float]]:
     page.get_by_text("Most likely cause").wait_for(timeout=ANSWER_TIMEOUT_MS)
     yield page, time.perf_counter() - started
     context.close()
+
+
+@pytest.fixture(scope="module")
+def kinds_page(browser: object, base_url: str) -> Iterator[object]:
+    """The chat in a conversation of its own, for questions of other kinds than a diagnosis."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(base_url + "/")
+    page.get_by_role("tab", name="Chat").click()
+    yield page
+    context.close()
+
+
+def _ask(page: object, question: str, kind: str) -> object:
+    """Ask in the chat and wait for the answer of that kind; returns the chat."""
+    page.locator("#chat-input textarea").fill(question)
+    page.locator("#chat-send").click()
+    chat = page.locator("#chat-answers")
+    chat.get_by_text(f"Answer kind: {kind}").wait_for(timeout=ANSWER_TIMEOUT_MS)
+    return chat
 
 
 def test_dashboard_shows_the_cx_trend_and_the_demo_incident(browser: object, base_url: str) -> None:
@@ -157,7 +178,7 @@ def test_a_what_if_rerun_uses_the_parameter_given(chat_page: tuple) -> None:
     page.locator("#whatif-value input[type=number]").press("Enter")
     page.get_by_role("button", name="Run what-if").click()
     summary = page.locator("#whatif-summary")
-    summary.get_by_text("Add 5 minutes of buffer").wait_for(timeout=60_000)
+    summary.get_by_text("Add 3 minutes of buffer").wait_for(timeout=60_000)
 
     assert "(minutes=3)" in summary.inner_text()
     assert page.locator("#whatif-table").get_by_text("quoted_min").filter(visible=True).count()
@@ -186,3 +207,39 @@ def test_a_second_user_has_a_conversation_of_their_own(
     assert page.locator("#chat-answers").get_by_text("Most likely cause").count() == 0
     assert first.locator("#chat-answers").get_by_text("Most likely cause").count() == 1
     page.close()
+
+
+def test_a_ranking_answer_shows_its_rows_as_a_table(kinds_page: object) -> None:
+    chat = _ask(kinds_page, "which regions were worst for on-time last week?", "rank")
+
+    for region in ("north", "south", "east", "west", "central"):
+        assert chat.get_by_role("cell", name=region, exact=True).first.is_visible()
+    assert chat.get_by_role("columnheader", name="region", exact=True).first.is_visible()
+    assert chat.get_by_role("columnheader", name="95% interval").first.is_visible()
+    rank = chat.locator("table").filter(has_text="central").last
+    assert re.search(r"\d+\.\d%", rank.inner_text())  # shares as percentages
+
+
+def test_a_trend_answer_draws_its_chart_in_the_chat(kinds_page: object) -> None:
+    chat = _ask(kinds_page, "show on-time by day for the last two weeks", "trend")
+    plot = chat.locator(".js-plotly-plot").last
+    plot.wait_for(timeout=30_000)
+
+    assert "On-time rate by day" in plot.inner_text()
+    table = chat.locator("table").filter(has_text="2026-01-05").last
+    assert table.get_by_role("columnheader", name="On-time rate").is_visible()
+    cells = [text.strip() for text in table.locator("td").all_inner_texts()]
+    assert sum(bool(re.fullmatch(r"\d{2}\.\d%", cell)) for cell in cells) == 14
+
+
+def test_an_example_chip_asks_its_question_in_one_click(kinds_page: object) -> None:
+    chips = kinds_page.locator("#chat-examples")
+    # The chips name days of the served world: its incident's day and the change before it.
+    assert chips.get_by_text("why did CX drop on Jan 4?").is_visible()
+    chips.get_by_text("what changed on Jan 3?").click()
+    chat = kinds_page.locator("#chat-answers")
+    chat.get_by_text("Answer kind: changes").wait_for(timeout=ANSWER_TIMEOUT_MS)
+
+    assert chat.get_by_role("cell", name="batching_threshold").first.is_visible()
+    assert chat.get_by_text("what changed on Jan 3?").count() >= 1  # asked as the user
+    assert kinds_page.locator("#chat-input textarea").input_value() == ""

@@ -186,7 +186,7 @@ def test_max_rows_above_the_cap_is_lowered_to_1000(context: ToolContext) -> None
 
     assert context.ledger.items[-1].args["max_rows"] == 1000
     assert (output.row_count, output.truncated) == (1000, True)
-    assert len(output.figures()) == 0 and len(output.table()) == sql_tool.TABLE_ROWS
+    assert set(output.figures()) == {"row_count"} and len(output.table()) == sql_tool.TABLE_ROWS
 
 
 def test_slow_query_is_stopped_with_a_clear_error(
