@@ -174,6 +174,7 @@ _NTH_WEEK_OF = re.compile(
     + _MONTH
     + _YEAR
 )
+_YEAR_ONLY = re.compile(r"\b(?:in|during|for|of|over)\s+(?P<year>(?:19|20)\d{2})\b(?!\s*[-/])")
 _SINCE = re.compile(r"\b(?:since|starting|after|from)\s+$")
 _RANGE_JOIN = re.compile(r"^\s*(?:-|to|until|till|through|thru|and)\s*$")
 _RANGE_OPEN = re.compile(r"\b(?:between|from)\s+$")
@@ -322,6 +323,11 @@ def _ranges(scanner: Scanner, reader: _Reader) -> list[DateMention]:
         else:
             start = first_day + dt.timedelta(days=7 * (_NTH[match["nth"]] - 1))
         add(match, Period(start=start, end=start + dt.timedelta(days=6), label=match.group(0)))
+    for match in scanner.find(_YEAR_ONLY):
+        year = int(match["year"])
+        add(
+            match, Period(start=dt.date(year, 1, 1), end=dt.date(year, 12, 31), label=match["year"])
+        )
     for match in scanner.find(_HOLIDAYS_RANGE):
         christmas_eve = reader.yearless(12, 24)
         end = christmas_eve + dt.timedelta(days=8) if christmas_eve else None

@@ -328,8 +328,23 @@ def ask(
         console.print(f"[dim]experiment plan written to {plan_out}[/]")
 
 
+SHOWN_ROWS = 25
+
+
 def _print_answer(result: dict, markdown: type) -> None:
     console.print(markdown(result.get("answer") or "(no answer)"))
+    rows = result.get("table") or []
+    if rows and result.get("kind") != "help":
+        table = Table(title_justify="left")
+        for column in rows[0]:
+            table.add_column(str(column), no_wrap=True)
+        for row in rows[:SHOWN_ROWS]:
+            table.add_row(
+                *(f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in row.values())
+            )
+        console.print(table)
+        if len(rows) > SHOWN_ROWS:
+            console.print(f"[dim]{len(rows) - SHOWN_ROWS} more rows in --json[/]")
     grounding = result.get("grounding", {})
     console.print(
         f"[dim]grounding: {grounding.get('grounded', 0)}/{grounding.get('numbers', 0)} numbers "

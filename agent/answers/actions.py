@@ -90,6 +90,11 @@ def _serious_incident(
     return None
 
 
+def _supported() -> str:
+    """The action library, one action per line (shown as quoted reference, not as claims)."""
+    return supported_actions().replace("; ", "\n")
+
+
 def _signed(found: Figure | None) -> str:
     return "n/a" if found is None or isinstance(found.value, str) else f"{found.value:+.2f}"
 
@@ -99,9 +104,9 @@ def what_if(plan: QuestionPlan, context: AnswerContext) -> Answer:
     action = _which_action(plan, context)
     if action is None:
         text = (
-            "Which action should I simulate? Supported: "
-            + supported_actions()
-            + ". For example: what if we add a 3 minute ETA buffer for grocery?"
+            "Which action should I simulate? These are supported (name, what it does, what it "
+            f"takes):\n\n```text\n{_supported()}\n```\n\nFor example: what if we pad ETAs in "
+            "grocery by a few minutes?"
         )
         return Answer(text=text, resolved=plan)
     filters, start, end, why = _scope(plan, context)
@@ -154,7 +159,10 @@ def plan(plan: QuestionPlan, context: AnswerContext) -> Answer:
     action's what-if there (experiment_plan)."""
     action = _which_action(plan, context)
     if action is None:
-        text = "Which action should the experiment test? Supported: " + supported_actions() + "."
+        text = (
+            "Which action should the experiment test? These are supported:\n\n```text\n"
+            f"{_supported()}\n```"
+        )
         return Answer(text=text, resolved=plan)
     filters, start, end, why = _scope(plan, context)
     resolved = plan.model_copy(update={"action": action, "filters": filters})

@@ -8,11 +8,11 @@ import json
 import re
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
-from agent.answers.format import day, figure, value
+from agent.answers.format import change, day, figure, value
 from agent.answers.values import label, named
 from agent.question import ORDERS_METRIC, QuestionPlan
 from analytics.queries import described_query
-from tools.base import REGISTRY, EvidenceItem, ToolError
+from tools.base import REGISTRY, EvidenceItem, Figure, ToolError
 
 MAX_SHOWN_FIGURES = 12
 EXAMPLES = (
@@ -100,6 +100,14 @@ def _holding(items: list[EvidenceItem], number: str) -> EvidenceItem | None:
     return None
 
 
+_DIFFERENCES = ("delta", "difference", "ci_low", "ci_high", "vs_rest", "estimate", "low", "high")
+
+
+def _shown(name: str, found: Figure) -> str:
+    """A figure in a listing: differences signed ('-6.2 pp'), values as values ('81.3%')."""
+    return change(found) if name.rsplit(".", 1)[-1] in _DIFFERENCES else value(found)
+
+
 def _explain_item(plan: QuestionPlan, item: EvidenceItem) -> Answer:
     """An evidence item's tool, arguments, method, figures and SQL."""
     tool = REGISTRY.get(item.tool)
@@ -113,9 +121,9 @@ def _explain_item(plan: QuestionPlan, item: EvidenceItem) -> Answer:
     shown = list(item.figures.items())[:MAX_SHOWN_FIGURES]
     if shown:
         lines.append("\nIts figures, the only numbers an answer may cite from it:\n")
-        lines += [f"- {name}: {value(found)} [{item.id}]" for name, found in shown]
+        lines += [f"- {name}: {_shown(name, found)} [{item.id}]" for name, found in shown]
         if len(item.figures) > MAX_SHOWN_FIGURES:
-            lines.append(f"- and {len(item.figures) - MAX_SHOWN_FIGURES} more in the inspector")
+            lines.append("- and the rest in the evidence inspector")
     if item.sql:
         lines.append(f"\nThe SQL it ran:\n\n```sql\n{item.sql}\n```")
     return Answer(text="\n".join(lines), resolved=plan.model_copy(update={"evidence_id": item.id}))

@@ -255,6 +255,21 @@ def _group_name(dimension: str, item: EvidenceItem, index: int) -> str:
     return value(figure(item, f"r{index}.name"))
 
 
+def _standing_out(
+    item: EvidenceItem, rows: list[tuple[int, str]], metric: str
+) -> tuple[list[str], list[str]]:
+    """The shown groups that differ from the rest of the cohort (BH q < 0.05): worse, better."""
+    higher_is_better = metric in (CX_SCORE, ORDERS_METRIC) or METRICS[metric].higher_is_better
+    worse, better = [], []
+    for index, name in rows:
+        q, versus = figure(item, f"r{index}.q_value"), figure(item, f"r{index}.vs_rest")
+        if q is None or versus is None or isinstance(versus.value, str):
+            continue
+        if float(q.value) < SIGNIFICANT_P and versus.value:
+            (better if (versus.value > 0) == higher_is_better else worse).append(name)
+    return worse, better
+
+
 def _close(item: EvidenceItem, count: int) -> bool:
     """Whether the ranked shares lie so close that one decimal would show them equal."""
     shares = [
@@ -308,13 +323,7 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
         for index, name in rows
     ]
-    standing_out = [
-        name
-        for index, name in rows
-        if (q := figure(item, f"r{index}.q_value")) is not None
-        and isinstance(q.value, float)
-        and q.value < SIGNIFICANT_P
-    ]
+    worse, better = _standing_out(item, rows, metric)
     measure = f"number of orders counted in the {named(metric)}" if plan.count else named(metric)
     if not shown:
         text = (
@@ -334,13 +343,17 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     if overall is not None:
         text += f" The whole cohort: {value(overall, precise)} [{item.id}]."
     if rows and figure(item, "r1.q_value") is not None:
-        text += (
-            f" Different from the rest of the cohort beyond chance (multiple comparisons "
-            f"corrected): {', '.join(standing_out)} [{item.id}]."
-            if standing_out
-            else " None of them differs from the rest of the cohort beyond chance once multiple "
-            "comparisons are corrected for."
-        )
+        if not (worse or better):
+            text += (
+                " None of them differs from the rest of the cohort beyond chance once multiple "
+                "comparisons are corrected for."
+            )
+        for names, how in ((worse, "worse"), (better, "better")):
+            if names:
+                text += (
+                    f" {how.capitalize()} than the rest of the cohort beyond chance (multiple "
+                    f"comparisons corrected): {', '.join(names)} [{item.id}]."
+                )
     return Answer(
         text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
     )
