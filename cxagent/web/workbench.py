@@ -62,12 +62,6 @@ HEATMAP_PAIRS: dict[str, tuple[str, str]] = {
     "basket size x category": ("basket_size", "category"),
     "daypart x region": ("daypart", "region"),
 }
-# Actions whose what-if takes a parameter: (name, low, high, default or None = the tool's own).
-TUNABLE: dict[str, tuple[str, float, float, float | None]] = {
-    "revert_batching": ("target_share", 0.0, 1.0, None),
-    "eta_buffer": ("minutes", 0.0, 20.0, 5.0),
-    "throttle_demand": ("share", 0.0, 0.5, 0.15),
-}
 
 
 class UnknownIncident(KeyError):
