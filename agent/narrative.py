@@ -137,6 +137,11 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
             f"{ev.pct(slices, 'slice1.current_value')} over {ev.count(slices, 'slice1.orders')} "
             f"orders [{slices}]."
         )
+    focus = facts.get("focus")
+    if focus:
+        parts.append(
+            f"As asked about {focus['asked']}, the causes below were tested in {focus['site']}."
+        )
     rank = facts.get("rank")
     causes = facts.get("causes", [])
     for position, cause in enumerate(causes[:2]):

@@ -14,6 +14,7 @@ from langgraph.runtime import Runtime
 
 from agent.answers import ANSWERS, SHOWN_AS_IS, Answer, AnswerContext, ThreadIncident
 from agent.answers.diagnose import no_regression, outside_data, unreadable, wanted_by
+from agent.answers.format import cohort
 from agent.grounding import check_grounding
 from agent.llm import LLMFailure, OfflineBackend
 from agent.narrative import template_narrative
@@ -242,6 +243,8 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         ].label.lower(),
     }
     sites = [vars(site) for site in investigation.sites]
+    if plan.filters and sites:
+        facts["focus"] = {"asked": cohort(plan.filters), "site": cohort(sites[0]["filters"])}
     scope = plan.model_copy(
         update={
             "filters": sites[0]["filters"] if sites else plan.filters,

@@ -278,3 +278,11 @@ def test_today_is_the_data_s_last_day(agent: Agent) -> None:
     result = ask(agent, "what was CX today?")
     start = dt.datetime.fromisoformat(result["evidence"][-1]["args"]["start"])
     assert start.date() == dt.date(2026, 1, 5)
+
+
+def test_a_diagnosis_asked_about_a_cohort_tests_its_causes_inside_it(agent: Agent) -> None:
+    result = ask(agent, "why did on-time drop in the north on Jan 4?")
+    assert result["kind"] == "diagnose" and result["incident"] is not None
+    assert "As asked about region=north" in result["answer"]
+    shifts = [i for i in result["evidence"] if i["tool"] == "driver_shift"]
+    assert shifts and all(i["args"]["filters"].get("region") == ["north"] for i in shifts)
