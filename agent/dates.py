@@ -174,11 +174,17 @@ _NTH_WEEK_OF = re.compile(
     + _MONTH
     + _YEAR
 )
+_BEFORE_PREVIOUS = re.compile(
+    r"\b(?:the\s+|a\s+)?(?P<unit>day|week|month)\s+(?:before|prior|earlier)\b"
+    r"(?!\s+(?:yesterday|last|that|this))"
+)
 _YEAR_ONLY = re.compile(r"\b(?:in|during|for|of|over)\s+(?P<year>(?:19|20)\d{2})\b(?!\s*[-/])")
 _SINCE = re.compile(r"\b(?:since|starting|after|from)\s+$")
 _RANGE_JOIN = re.compile(r"^\s*(?:-|to|until|till|through|thru|and)\s*$")
 _RANGE_OPEN = re.compile(r"\b(?:between|from)\s+$")
-_VERSUS = re.compile(r"^\s*(?:,\s*)?(?:vs\.?|versus|compared\s+(?:to|with)|against|or)\s*$")
+_VERSUS = re.compile(
+    r"^\s*(?:,\s*)?(?:vs\.?|versus|compared\s+(?:to|with)|against|or|than|with)\s*$"
+)
 TIMES_OF_DAY = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 22)}
 _RELATIVE_OFFSETS = {"today": 0, "tonight": 0, "this morning": 0, "this afternoon": 0,
                      "this evening": 0, "yesterday": 1, "last night": 1,
@@ -199,6 +205,7 @@ class DateMention:
     period: Period | None
     relative: bool = False
     hours: tuple[int, int] | None = None
+    before_previous: str | None = None  # "the week before": the unit to step back from the last
 
 
 @dataclass
@@ -323,6 +330,11 @@ def _ranges(scanner: Scanner, reader: _Reader) -> list[DateMention]:
         else:
             start = first_day + dt.timedelta(days=7 * (_NTH[match["nth"]] - 1))
         add(match, Period(start=start, end=start + dt.timedelta(days=6), label=match.group(0)))
+    for match in scanner.find(_BEFORE_PREVIOUS):
+        mentions.append(
+            DateMention(match.start(), match.end(), match.group(0).strip(), None, True,
+                        before_previous=match["unit"])
+        )  # fmt: skip
     for match in scanner.find(_YEAR_ONLY):
         year = int(match["year"])
         add(
@@ -456,6 +468,9 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
     index = 0
     while index < len(mentions):
         mention = mentions[index]
+        if mention.before_previous and combined and combined[-1].period is not None:
+            earlier = _step_back(combined[-1].period, mention.before_previous, mention.phrase)
+            mention = DateMention(mention.start, mention.end, mention.phrase, earlier, True)
         following = mentions[index + 1] if index + 1 < len(mentions) else None
         before = text[: mention.start]
         joiner = text[mention.end : following.start] if following else ""
@@ -482,6 +497,17 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
         combined.append(mention)
         index += 1
     return combined
+
+
+def _step_back(period: Period, unit: str, label: str) -> Period:
+    """The period one day, week or month before `period` ('last week ... the week before')."""
+    if unit == "month":
+        end = period.start - dt.timedelta(days=1)
+        return _month_period(end.year, end.month, label)
+    step = dt.timedelta(days=1 if unit == "day" else 7)
+    if unit == "week" and period.days != 7:
+        step = dt.timedelta(days=period.days)
+    return Period(start=period.start - step, end=period.end - step, label=label)
 
 
 @dataclass(frozen=True)

@@ -189,11 +189,12 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     cited template); a date that cannot be read or lies outside the data is said so."""
     plan = QuestionPlan.model_validate(state["plan"])
     context = _answer_context(state, runtime)
-    if plan.problem:
+    periods = [*plan.periods, *(s.period for s in plan.sides if s.period)]
+    if plan.kind in ("out_of_scope", "help"):
+        result = ANSWERS[plan.kind](plan, context)
+    elif plan.problem:
         result = unreadable(plan, context)
-    elif any(
-        context.outside(p) for p in [*plan.periods, *(s.period for s in plan.sides if s.period)]
-    ):
+    elif any(context.outside(p) for p in periods):
         result = outside_data(plan, context)
     else:
         result = ANSWERS[plan.kind](plan, context)
@@ -217,7 +218,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         tools,
         day=window.start if window else None,
         last_day=window.end if window else None,
-        wanted=wanted_by(plan),
+        wanted=wanted_by(plan, context),
     )
     tools.cache[_INVESTIGATION] = investigation
     if investigation.incident is None:

@@ -62,6 +62,9 @@ DEFAULT_RANK_SIZE = 5
 _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern))
     for kind, pattern in (
+        ("out_of_scope", r"\b(?:poems?|jokes?|songs?|haikus?|limericks?|recipes?|essays?"
+                         r"|translat\w*|stock\s+price|bitcoin|horoscope)\b"
+                         r"|\bwho\s+(?:won|is|was|are|were)\b"),
         ("help", r"^(?:hi|hello|hey|hiya|yo|howdy|greetings|good\s+(?:morning|afternoon|evening)"
                  r"|thanks?(?:\s+you)?|thank\s+you|ok(?:ay)?|cool|great)(?:\s+there)?[\s!.?]*$"
                  r"|^\s*help\b|\bwhat\s+(?:can|could|should)\s+(?:you|i)\s+(?:do|ask|answer)\b"
@@ -95,7 +98,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
                     r"(?:change|rollout|release|deploy\w*|update)\s+(?:help|hurt|matter|work"
                     r"|do\s+anything|cause|break|affect|responsible|make)"
                     r"|\bwhat\s+did\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout|release|deploy\w*"
-                    r"|update)\s+do\b|\bc\d{4}\b"),
+                    r"|update)\b[^?.]{0,30}?\bdo\b|\bc\d{4}\b"),
         ("incidents", r"\bincidents?\b|\b(?:anything|something)\s+(?:wrong|off|broken|odd|weird"
                       r"|unusual|going\s+on|bad)\b|\bany\s+(?:issues?|problems?|anomal\w*"
                       r"|alerts?|regressions?|outages?|trouble)\b|\bwere\s+there\s+(?:any\s+)?"
@@ -104,7 +107,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
                       r"|\b(?:did|has|have)\s+(?:anything|something)\s+(?:go|gone|went)\s+wrong\b"
                       r"|\bwhen\s+did\s+[^?.]{0,40}\b(?:break|go\s+wrong)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
-                    r"|\b(?:better|worse)\s+than\b|\bagainst\b"),
+                    r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
+                    r"\bthan\b|\bagainst\b"),
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
                  r"|slowest|fastest|biggest|quietest)\b[^.?!]{0,40}\b(?:stores?|regions?|hours?"
                  r"|categor(?:y|ies)|dayparts?|merchants?|baskets?|markets?|areas?|days?|meals?"
@@ -357,8 +361,6 @@ def _plan(
         and any(p.days > 1 for p in reading.dates.periods)
     ):
         kind = "trend"  # "show me CX for the last 10 days": a series, not one number
-    if re.match(r"\s*who\b", text) and not (reading.metric or reading.filters):
-        kind = "out_of_scope"  # "who won the super bowl?"
     grounded = (
         reading.has_content
         or previous is not None  # a follow-up inherits its content
@@ -369,6 +371,12 @@ def _plan(
         kind = "out_of_scope"  # "what's the weather in Paris?"
     if kind == "diagnose" and not grounded and _WHY_ONLY.search(text):
         kind = "out_of_scope"  # "why is the sky blue?"; "what happened?" stays a diagnosis
+    if kind == "out_of_scope":
+        if not reading.has_content:
+            notes.append(
+                "nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'"
+            )
+        return QuestionPlan(kind=kind)
     if follow_up and previous is not None and reading.kind is None:
         kind = _follow_up_kind(text, previous)
     plan = QuestionPlan(
@@ -444,14 +452,22 @@ def _inherit(plan: QuestionPlan, base: QuestionPlan, reading: _Reading) -> None:
 
 
 def _shift_periods(plan: QuestionPlan, text: str, follow_up: bool) -> None:
-    """'the day before', 'the week after': move the inherited periods."""
-    if not follow_up or not plan.periods:
+    """'the day before', 'the week after': move the inherited periods (and a comparison's)."""
+    if not follow_up or not (plan.periods or plan.sides):
         return
-    for pattern, days in _SHIFTS:
-        if pattern.search(text):
-            step = dt.timedelta(days=days)
-            plan.periods = [Period(start=p.start + step, end=p.end + step) for p in plan.periods]
-            return
+    days = next((days for pattern, days in _SHIFTS if pattern.search(text)), None)
+    if days is None:
+        return
+    step = dt.timedelta(days=days)
+
+    def moved(period: Period) -> Period:
+        return Period(start=period.start + step, end=period.end + step)
+
+    plan.periods = [moved(p) for p in plan.periods]
+    plan.sides = [
+        side.model_copy(update={"period": moved(side.period)}) if side.period else side
+        for side in plan.sides
+    ]
 
 
 def _fill_kind_fields(

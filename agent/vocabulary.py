@@ -174,10 +174,13 @@ _CATEGORY = tuple(
     (name, re.compile(r"\b(?:" + _CATEGORY_WORDS.get(name, re.escape(name)) + r")\b"))
     for name in CATEGORIES
 )
+_SIZE_WORD = r"small(?:er)?|little|tiny|medium|mid-?sized?|large(?:r)?|big(?:ger)?|huge"
+# "small baskets", "small and large baskets", "small, medium or large orders", "basket size large"
 _BASKET = re.compile(
-    r"\b(?P<size>small(?:er)?|little|tiny|medium|mid-?sized?|large(?:r)?|big(?:ger)?|huge)"
-    r"\s+(?:baskets?|orders?|carts?)\b|\bbaskets?\s+(?:size\s+)?(?P<after>small|medium|large)\b"
+    r"\b(?P<sizes>(?:(?:" + _SIZE_WORD + r")\s*(?:,|and|or|vs\.?|versus)?\s*)+)"
+    r"(?:baskets?|orders?|carts?)\b|\bbaskets?\s+(?:size\s+)?(?P<after>small|medium|large)\b"
 )
+_SIZE = re.compile(r"\b(?:" + _SIZE_WORD + r")\b")
 _BASKET_SIZE = {"small": "small", "smaller": "small", "little": "small", "tiny": "small",
                 "medium": "medium", "large": "large", "larger": "large", "big": "large",
                 "bigger": "large", "huge": "large"}  # fmt: skip
@@ -266,8 +269,10 @@ def cohort_filters(text: str, notes: list[str]) -> dict[str, list[str | int]]:
     for name, pattern in _CATEGORY:
         found += [(m.start(), "category", name) for m in pattern.finditer(text)]
     for match in _BASKET.finditer(text):
-        size = match["after"] or re.sub(r"-?sized?$", "", match["size"])
-        found.append((match.start(), "basket_size", _BASKET_SIZE.get(size, "medium")))
+        sizes = [match["after"]] if match["after"] else _SIZE.findall(match["sizes"])
+        for offset, size in enumerate(sizes):
+            size = re.sub(r"-?sized?$", "", size)
+            found.append((match.start() + offset, "basket_size", _BASKET_SIZE.get(size, "medium")))
     for match in _STORE.finditer(text):
         found.append((match.start(), "store", f"S{int(match['id'] or match['n']):05d}"))
     filters: dict[str, list[str | int]] = {}
@@ -290,7 +295,7 @@ _USD = re.compile(
     r"\$\s*(?P<n>\d{1,4}(?:\.\d+)?)|(?P<m>\d{1,4}(?:\.\d+)?)\s*(?:dollars?|usd|bucks)\b"
 )
 _THRESHOLD = re.compile(
-    r"\b(?:under|below|less\s+than|lower\s+than|threshold\s+(?:of\s+)?|<)\s*"
+    r"(?:\b(?:under|below|less\s+than|lower\s+than|threshold)\b|<)[^?.\d]{0,40}?"
     r"(?P<n>\d{1,3}(?:\.\d+)?|\.\d+)\s*(?P<percent>%|percent\b)?"
 )
 

@@ -14,6 +14,7 @@ harm spreads over its whole scope while the late orders cluster in its most frag
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import duckdb
@@ -75,14 +76,22 @@ class LocalizedSlice:
 
     def describe(self) -> str:
         """E.g. 'category=grocery, hour=18-20'."""
-        parts = []
-        for name, values in self.filters.items():
-            if name == "hour" and len(values) > 1:
-                first, last = _hour_run(values)
-                parts.append(f"hour={first:02d}-{last:02d}")
-            else:
-                parts.append(f"{name}={'/'.join(str(v) for v in values)}")
-        return ", ".join(parts)
+        return describe_slice(self.filters)
+
+
+def describe_slice(filters: Mapping[str, Sequence[str | int]]) -> str:
+    """Cohort filters as a slice is named: 'category=grocery, hour=18-20' (an hour run as a
+    range, wrapping at midnight)."""
+    parts = []
+    for name, values in filters.items():
+        present = {int(v) for v in values} if name == "hour" else set()
+        one_run = sum((h - 1) % 24 not in present for h in present) == 1
+        if name == "hour" and len(values) > 1 and one_run:
+            first, last = _hour_run(list(values))
+            parts.append(f"hour={first:02d}-{last:02d}")
+        else:
+            parts.append(f"{name}={'/'.join(str(v) for v in values)}")
+    return ", ".join(parts)
 
 
 def _hour_run(hours: list) -> tuple[int, int]:

@@ -52,17 +52,21 @@ from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 Grain = Literal["hour", "day"]  # detection grains
 GrainChoice = Literal["hour", "day", "auto"]
 _GRAIN_WORD = {"hour": "hourly", "day": "daily"}
+SHARE_DIGITS = 6  # a share figure's decimals (answers show 3: a percentage at one decimal)
+MEAN_DIGITS = 4  # minutes and stars (answers show one or two)
 MAX_INCIDENT_FIGURES = 10  # incidents whose figures detect_incidents exposes (by severity)
 SERIES_ROWS = 200  # periods a series shows as figures and in its table (the latest ones)
 _PERIOD_FORMAT = {"hour": "%Y-%m-%dT%H:%M", "day": "%Y-%m-%d", "week": "%Y-%m-%d"}
 
 
 def _share_or_value(name: str, value: float) -> Figure:
+    """A metric's value as a figure, kept two digits finer than answers show it (a share as a
+    percentage at one decimal, minutes at one), so the shown value is rounded once, not twice."""
     if name == CX_SCORE:
         return Figure(value=round(value, 2), unit="score", label="CX score")
     unit = METRICS[name].unit
     return Figure(
-        value=round(value, 4) if unit == "share" else round(value, 2),
+        value=round(value, SHARE_DIGITS) if unit == "share" else round(value, MEAN_DIGITS),
         unit="share" if unit == "share" else ("stars" if unit == "stars" else "minutes"),
         label=METRICS[name].label,
     )

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from analytics.incidents import SERIOUS, SLICE_METRIC
+from analytics.localization import describe_slice
 from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
 from data.quality import is_ingested
+from data.schema import DAYPARTS
 from tools.base import ToolContext, ToolError
 from tools.detection import DetectIncidentsOutput, IncidentSummary, SliceSummary, TopSlicesOutput
 from tools.hypotheses import LIBRARY, DriverCheck, Hypothesis
@@ -210,16 +212,17 @@ def localize_incident(
 def _narrow_sites(investigation: Investigation, focus: dict[str, list]) -> None:
     """Each site intersected with the asked cohort (a site disjoint from it is dropped); the
     asked cohort itself when none is left."""
+    focus = _hours_for_dayparts(focus)
     narrowed = []
     for site in investigation.sites:
-        if not _disjoint(site.filters, focus):
-            filters = {**focus, **site.filters}
-            for name in site.filters.keys() & focus.keys():
-                filters[name] = [v for v in site.filters[name] if v in focus[name]]
-            description = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items())
-            narrowed.append(Site(filters, description, site.orders, site.metric))
+        site_filters = _hours_for_dayparts(site.filters)
+        if not _disjoint(site_filters, focus):
+            filters = {**focus, **site_filters}
+            for name in site_filters.keys() & focus.keys():
+                filters[name] = [v for v in site_filters[name] if v in focus[name]]
+            narrowed.append(Site(filters, describe_slice(filters), site.orders, site.metric))
     if not narrowed:
-        description = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in focus.items())
+        description = describe_slice(focus)
         narrowed = [Site(dict(focus), description, 0)]
         investigation.notes.append(
             f"the incident's slices lie outside {description}: hypotheses tested there as asked"
@@ -250,6 +253,23 @@ def _add_other_metric_sites(context: ToolContext, investigation: Investigation) 
             site = Site(top.filters, top.description, top.orders, metric=name)
             investigation.sites.append(site)
             added += 1
+
+
+def _hours_for_dayparts(filters: dict[str, list]) -> dict[str, list]:
+    """Dayparts written as their hours, so 'dinner' meets a slice of hours 18-20 (and drivers
+    measured by hour, such as dasher supply, stay testable)."""
+    if "daypart" not in filters:
+        return dict(filters)
+    hours = sorted({h for part in filters["daypart"] for h in _daypart_hours(str(part))})
+    rest = {name: values for name, values in filters.items() if name != "daypart"}
+    if "hour" in rest:
+        hours = [h for h in rest["hour"] if h in hours]
+    return {**rest, "hour": hours}
+
+
+def _daypart_hours(daypart: str) -> list[int]:
+    start, end = DAYPARTS[daypart]
+    return list(range(start, end)) if end > start else [*range(start, 24), *range(0, end)]
 
 
 def _disjoint(first: dict[str, list], second: dict[str, list]) -> bool:

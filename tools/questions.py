@@ -42,7 +42,7 @@ from analytics.metrics import (
     metrics_sql,
 )
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
-from tools.detection import _share_or_value
+from tools.detection import MEAN_DIGITS, SHARE_DIGITS, _share_or_value
 
 _METRIC_NAMES = f"{CX_SCORE}, {', '.join(METRICS)}"
 _FILTERS_DESCRIPTION = "Cohort filters, e.g. {'category': ['grocery'], 'hour': [18, 19, 20]}."
@@ -57,9 +57,11 @@ def _delta_figure(name: str, value: float) -> Figure:
         return Figure(value=round(value, 2), unit="points", label="CX score difference")
     unit = METRICS[name].unit
     if unit == "share":
-        return Figure(value=round(value, 4), unit="share", label=f"{METRICS[name].label} change")
+        return Figure(
+            value=round(value, SHARE_DIGITS), unit="share", label=f"{METRICS[name].label} change"
+        )
     return Figure(
-        value=round(value, 2),
+        value=round(value, MEAN_DIGITS),
         unit="stars" if unit == "stars" else "minutes",
         label=f"{METRICS[name].label} change",
     )

@@ -8,6 +8,7 @@ import datetime as dt
 from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed
+from agent.answers.diagnose import incident_scope
 from agent.answers.format import change, cohort, figure, value
 from agent.answers.values import named
 from agent.question import Filters, QuestionPlan
@@ -80,9 +81,10 @@ def _serious_incident(
     except ToolError:
         return None
     for incident in getattr(output, "incidents", []):
-        dimension, _, cohort_value = incident.primary_cohort.partition("=")
-        scope = {dimension: [cohort_value]} if cohort_value else {}
-        if incident.severity_label in SERIOUS and _overlaps(filters, scope):
+        if incident.severity_label not in SERIOUS:
+            continue
+        scope = incident_scope(incident, context)
+        if _overlaps(filters, scope):
             end = incident.end or dt.datetime.combine(
                 context.last_day + dt.timedelta(days=1), dt.time()
             )

@@ -9,33 +9,53 @@ from collections.abc import Callable
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import change, cohort, day, figure, p_value, period, value
 from agent.answers.values import label, named
-from agent.question import ORDERS_METRIC, Period, QuestionPlan
+from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
 from analytics.alarms import DETECTION_METRICS
 from analytics.incidents import SERIOUS
 from analytics.metrics import CX_SCORE
 from tools.base import ToolError
 from tools.detection import IncidentSummary
 
-COHORT_DIMENSIONS = ("region", "category")  # what an incident's primary cohort can name
 
-
-def wanted_by(plan: QuestionPlan) -> Callable[[IncidentSummary], bool] | None:
+def wanted_by(
+    plan: QuestionPlan, context: AnswerContext | None = None
+) -> Callable[[IncidentSummary], bool] | None:
     """Which incidents answer the question: those that alarmed on the asked metric (the CX score
-    and metrics the detector does not scan accept any) and whose primary cohort does not exclude
-    the asked region or category. None when any incident does."""
+    and metrics the detector does not scan accept any) and whose scope meets the asked cohort.
+    The scope is the incident's top slice (top_slices, as its investigation would localize it)
+    when `context` is given, else its primary cohort. None when any incident does."""
     metric = plan.metric
-    asked = {d: v for d, v in plan.filters.items() if d in COHORT_DIMENSIONS}
     checks_metric = metric in DETECTION_METRICS and metric != CX_SCORE
-    if not checks_metric and not asked:
+    if not checks_metric and not plan.filters:
         return None
 
     def wanted(incident: IncidentSummary) -> bool:
         if checks_metric and metric not in incident.metrics:
             return False
-        dimension, _, value_ = incident.primary_cohort.partition("=")
-        return not (value_ and dimension in asked and value_ not in map(str, asked[dimension]))
+        scope = incident_scope(incident, context)
+        return all(
+            set(map(str, plan.filters[dimension])) & set(map(str, scope[dimension]))
+            for dimension in plan.filters.keys() & scope.keys()
+        )
 
     return wanted
+
+
+def incident_scope(incident: IncidentSummary, context: AnswerContext | None) -> Filters:
+    """Where an incident lies: its top slice's filters (e.g. region=south, category=convenience)
+    from top_slices; its primary cohort when no context is given or no slice is significant."""
+    if context is not None:
+        try:
+            output, _ = context.call(
+                "top_slices", {"incident_id": incident.incident_id, "grain": incident.grain}
+            )
+            slices = getattr(output, "slices", [])
+            if slices:
+                return dict(slices[0].filters)
+        except ToolError:
+            pass
+    dimension, _, value_ = incident.primary_cohort.partition("=")
+    return {dimension: [value_]} if value_ else {}
 
 
 def no_regression(

@@ -29,7 +29,7 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
     except ToolError as error:
         return failed(resolved, context, error, "list the incidents")
-    wanted = wanted_by(plan)
+    wanted = wanted_by(plan, context)
     found = [i for i in getattr(output, "incidents", []) if wanted is None or wanted(i)]
     when_text = period(window)
     scope = f" in a scope that includes {cohort(plan.filters)}" if plan.filters else ""

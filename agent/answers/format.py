@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from agent.question import Filters, Period
+from analytics.localization import describe_slice
 from tools.base import EvidenceItem, Figure
 
 
@@ -90,23 +91,8 @@ def figure(item: EvidenceItem, name: str) -> Figure | None:
 
 
 def cohort(filters: Filters) -> str:
-    """'grocery, north, hours 18-20' or 'the whole marketplace'."""
-    if not filters:
-        return "the whole marketplace"
-    parts = []
-    for dimension, values in filters.items():
-        if dimension == "hour":
-            hours = sorted(int(v) for v in values)
-            contiguous = hours == list(range(hours[0], hours[-1] + 1))
-            shown = (
-                f"{hours[0]}-{hours[-1]}"
-                if contiguous and len(hours) > 2
-                else ", ".join(map(str, hours))
-            )
-            parts.append(f"hour={shown}")
-        else:
-            parts.append(f"{dimension}={'/'.join(map(str, values))}")
-    return ", ".join(parts)
+    """'category=grocery, hour=18-20' or 'the whole marketplace'."""
+    return describe_slice(filters) if filters else "the whole marketplace"
 
 
 def period(window: Period) -> str:

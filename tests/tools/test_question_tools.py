@@ -72,9 +72,9 @@ def test_metric_summary_value_and_baseline_equal_plain_sql_with_a_matching_z_tes
         )
     (base_on_time, base_n, base_orders), (on_time, n, orders) = counts
     figures = item.figures
-    assert figures["on_time_rate.value"].value == round(on_time / n, 4)
-    assert figures["on_time_rate.baseline"].value == round(base_on_time / base_n, 4)
-    assert figures["on_time_rate.delta"].value == round(on_time / n - base_on_time / base_n, 4)
+    assert figures["on_time_rate.value"].value == round(on_time / n, 6)
+    assert figures["on_time_rate.baseline"].value == round(base_on_time / base_n, 6)
+    assert figures["on_time_rate.delta"].value == round(on_time / n - base_on_time / base_n, 6)
     assert figures["on_time_rate.delta"].unit == "share"
     assert (figures["orders"].value, figures["baseline_orders"].value) == (orders, base_orders)
     assert figures["on_time_rate.n"].value == n
@@ -346,12 +346,12 @@ def test_weekly_series_starts_on_mondays_with_overall_values_as_ratios_of_sums(
         "SELECT count(*) FILTER (WHERE on_time), count(on_time) FROM order_facts "
         "WHERE category = 'grocery' AND hour IN (18, 19, 20)",
     )
-    assert item.figures["on_time_rate.overall"].value == round(on_time / n, 4)
+    assert item.figures["on_time_rate.overall"].value == round(on_time / n, 6)
     values = {row["period"]: row["on_time_rate"] for row in output.rows}
     lowest = min(values, key=values.__getitem__)
     assert item.figures["on_time_rate.min_period"].value == lowest
-    assert item.figures["on_time_rate.min"].value == round(values[lowest], 4)
-    assert item.figures["on_time_rate.last"].value == round(output.rows[-1]["on_time_rate"], 4)
+    assert item.figures["on_time_rate.min"].value == round(values[lowest], 6)
+    assert item.figures["on_time_rate.last"].value == round(output.rows[-1]["on_time_rate"], 6)
     assert "weeks start on Monday; partial weeks: 2025-12-01 (" in output.summary
     assert output.rows[0]["days"] < 7 and "?" not in item.sql
 
