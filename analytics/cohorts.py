@@ -54,3 +54,30 @@ def where_clause(filters: Mapping[str, FilterValue]) -> tuple[str, list[object]]
         conditions.append(f"{column} IN ({placeholders})")
         parameters.extend(values)
     return (" AND ".join(conditions) or "TRUE"), parameters
+
+
+def hour_run(hours: list) -> tuple[int, int]:
+    """First and last hour of a run of hours, wrapping at midnight (23, 0, 1 -> 23, 1)."""
+    present = {int(h) for h in hours}
+    starts = [h for h in sorted(present) if (h - 1) % 24 not in present]
+    if len(starts) != 1:  # not one run: the range it spans
+        return min(present), max(present)
+    last = starts[0]
+    while (last + 1) % 24 in present and (last + 1) % 24 != starts[0]:
+        last = (last + 1) % 24
+    return starts[0], last
+
+
+def describe_slice(filters: Mapping[str, Sequence[str | int]]) -> str:
+    """Cohort filters as a slice is named: 'category=grocery, hour=18-20' (an hour run as a
+    range, wrapping at midnight)."""
+    parts = []
+    for name, values in filters.items():
+        present = {int(v) for v in values} if name == "hour" else set()
+        one_run = sum((h - 1) % 24 not in present for h in present) == 1
+        if name == "hour" and len(values) > 1 and one_run:
+            first, last = hour_run(list(values))
+            parts.append(f"hour={first:02d}-{last:02d}")
+        else:
+            parts.append(f"{name}={'/'.join(str(v) for v in values)}")
+    return ", ".join(parts)

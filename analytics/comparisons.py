@@ -26,7 +26,13 @@ from statsmodels.stats.proportion import (
     proportion_confint,
 )
 
-from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
+from analytics.cohorts import (
+    FilterValue,
+    canonical_dimension,
+    describe_slice,
+    dimension_column,
+    where_clause,
+)
 from analytics.metrics import (
     CX_COMPONENTS,
     CX_SCORE,
@@ -92,12 +98,12 @@ def render_sql(sql: str, parameters: Sequence[object], pretty: bool = True) -> s
 
 
 def describe_filters(filters: Mapping[str, FilterValue]) -> str:
-    """Cohort filters as text, e.g. 'category=grocery, hour=18/19/20' ('all orders' if none)."""
-    parts = []
-    for name, value in filters.items():
-        values = [value] if isinstance(value, str | int) else list(value)
-        parts.append(f"{name}={'/'.join(map(str, values))}")
-    return ", ".join(parts) or "all orders"
+    """Cohort filters as text, e.g. 'category=grocery, hour=18-20' ('all orders' if none)."""
+    listed = {
+        name: [value] if isinstance(value, str | int) else list(value)
+        for name, value in filters.items()
+    }
+    return describe_slice(listed) or "all orders"
 
 
 # --- sums and the CX score ---------------------------------------------------------------------

@@ -14,7 +14,6 @@ harm spreads over its whole scope while the late orders cluster in its most frag
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import duckdb
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics.cohorts import dimension_column
+from analytics.cohorts import describe_slice, dimension_column, hour_run
 from analytics.metrics import METRICS, metric
 from analytics.slicing import (
     BASE_DEN,
@@ -77,33 +76,6 @@ class LocalizedSlice:
     def describe(self) -> str:
         """E.g. 'category=grocery, hour=18-20'."""
         return describe_slice(self.filters)
-
-
-def describe_slice(filters: Mapping[str, Sequence[str | int]]) -> str:
-    """Cohort filters as a slice is named: 'category=grocery, hour=18-20' (an hour run as a
-    range, wrapping at midnight)."""
-    parts = []
-    for name, values in filters.items():
-        present = {int(v) for v in values} if name == "hour" else set()
-        one_run = sum((h - 1) % 24 not in present for h in present) == 1
-        if name == "hour" and len(values) > 1 and one_run:
-            first, last = _hour_run(list(values))
-            parts.append(f"hour={first:02d}-{last:02d}")
-        else:
-            parts.append(f"{name}={'/'.join(str(v) for v in values)}")
-    return ", ".join(parts)
-
-
-def _hour_run(hours: list) -> tuple[int, int]:
-    """First and last hour of a run of hours, wrapping at midnight (23, 0, 1 -> 23, 1)."""
-    present = {int(h) for h in hours}
-    starts = [h for h in sorted(present) if (h - 1) % 24 not in present]
-    if len(starts) != 1:  # not one run: the range it spans
-        return min(present), max(present)
-    last = starts[0]
-    while (last + 1) % 24 in present and (last + 1) % 24 != starts[0]:
-        last = (last + 1) % 24
-    return starts[0], last
 
 
 @dataclass(frozen=True)
@@ -486,7 +458,7 @@ def _extended_band(
     if not hours or "hour" not in frame:
         return found
     present = {int(h) for h in hours}
-    first, last = _hour_run(list(present))
+    first, last = hour_run(list(present))
     if len(present) >= 24 or len(present) != (last - first) % 24 + 1:
         return found
     others = {k: v for k, v in found.filters.items() if k != "hour"}

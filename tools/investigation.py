@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from analytics.cohorts import describe_slice
 from analytics.incidents import SERIOUS, SLICE_METRIC
-from analytics.localization import describe_slice
 from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
 from data.quality import is_ingested

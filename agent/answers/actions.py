@@ -11,7 +11,7 @@ from agent.answers.base import Answer, AnswerContext, failed
 from agent.answers.diagnose import incident_scope
 from agent.answers.format import change, cohort, figure, value
 from agent.answers.values import named
-from agent.question import Filters, QuestionPlan
+from agent.question import Filters, Period, QuestionPlan
 from analytics.experiment_design import PRIMARY_METRICS
 from analytics.incidents import SERIOUS
 from analytics.metrics import CX_SCORE, METRICS
@@ -67,6 +67,12 @@ def _scope(
     return filters, start, end, f"over {window.describe()} (no incident in that scope)"
 
 
+def _days(start: dt.datetime, end: dt.datetime) -> Period:
+    """The whole days a [start, end) window touches."""
+    last = (end - dt.timedelta(microseconds=1)).date()
+    return Period(start=start.date(), end=max(last, start.date()))
+
+
 def _overlaps(first: Filters, second: Filters) -> bool:
     return all(set(first[d]) & set(second[d]) for d in first.keys() & second.keys())
 
@@ -112,7 +118,9 @@ def what_if(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
         return Answer(text=text, resolved=plan)
     filters, start, end, why = _scope(plan, context)
-    resolved = plan.model_copy(update={"action": action, "filters": filters})
+    resolved = plan.model_copy(
+        update={"action": action, "filters": filters, "periods": [_days(start, end)]}
+    )
     arguments = {
         "action": action, "parameters": plan.parameters, "filters": filters,
         "start": start, "end": end,
@@ -138,7 +146,7 @@ def what_if(plan: QuestionPlan, context: AnswerContext) -> Answer:
     notes = [f"what-if assumption: {a}" for a in assumptions]
     return Answer(
         text=text,
-        resolved=resolved.model_copy(update={"periods": plan.periods}),
+        resolved=resolved,
         table=item.table,
         notes=notes,
         facts={"window": [start.isoformat(), end.isoformat()]},
@@ -167,7 +175,9 @@ def plan(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
         return Answer(text=text, resolved=plan)
     filters, start, end, why = _scope(plan, context)
-    resolved = plan.model_copy(update={"action": action, "filters": filters})
+    resolved = plan.model_copy(
+        update={"action": action, "filters": filters, "periods": [_days(start, end)]}
+    )
     arguments: dict[str, Any] = {
         "action": action, "description": ACTIONS[action].title_for(plan.parameters),
         "filters": filters, "start": start, "end": end,

@@ -9,7 +9,7 @@ import math
 from typing import Any
 
 from agent.question import Filters, Period
-from analytics.localization import describe_slice
+from analytics.cohorts import describe_slice
 from tools.base import EvidenceItem, Figure
 
 
