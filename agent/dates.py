@@ -166,7 +166,7 @@ _LAST_N = re.compile(
 _NAMED_RANGE = re.compile(
     r"\b(?P<phrase>(?:last|previous|this|past|current)\s+(?:week(?:end)?|month)|the\s+weekend"
     r"(?!\s+(?:of|starting|beginning|before|after)\b)|over\s+the\s+weekend"
-    r"|week\s+before\s+last)\b"
+    r"|week\s+before\s+last|recently|lately|of\s+late)\b"
 )
 _WEEK_OF = re.compile(r"\b(?:the\s+)?week\s+(?:of|starting|beginning)\s+$")
 _NTH_WEEK_OF = re.compile(
@@ -365,7 +365,7 @@ def _named_range(phrase: str, reader: _Reader) -> Period | None:
         return Period(start=start, end=start + dt.timedelta(days=6), label=phrase)
     if phrase in ("this week", "current week"):
         return Period(start=monday, end=anchor, label=phrase)
-    if phrase == "past week":
+    if phrase in ("past week", "recently", "lately", "of late"):
         return Period(start=anchor - dt.timedelta(days=6), end=anchor, label=phrase)
     if phrase.endswith("weekend"):
         saturday = anchor - dt.timedelta(days=(anchor.weekday() - 5) % 7)
@@ -505,8 +505,6 @@ def _step_back(period: Period, unit: str, label: str) -> Period:
         end = period.start - dt.timedelta(days=1)
         return _month_period(end.year, end.month, label)
     step = dt.timedelta(days=1 if unit == "day" else 7)
-    if unit == "week" and period.days != 7:
-        step = dt.timedelta(days=period.days)
     return Period(start=period.start - step, end=period.end - step, label=label)
 
 

@@ -91,6 +91,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
                      r"|\bwhat\s+(?:drove|is\s+driving|was\s+driving)\b"),
         ("changes", r"\bwhat\s+(?:was\s+|got\s+|has\s+been\s+|have\s+we\s+)?(?:changed|changes?"
                     r"|deployed|shipped|released|rolled\s+out)\b|\bchange[\s-]?log\b"
+                    r"|\b(?:did|has|have)\s+(?:anything|something|much)\s+(?:change|been\s+changed"
+                    r"|been\s+(?:deployed|released|shipped))\b"
                     r"|\b(?:any|recent|logged|which|list\s+(?:the\s+)?)\s*(?:changes|deploy\w*"
                     r"|releases?|rollouts?)\b|\bdid\s+we\s+(?:change|deploy|ship|release|roll)\b"
                     r"|\b(?:effect|impact)\s+of\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout"
@@ -177,7 +179,8 @@ _CHANGE_NAME = re.compile(
 )
 _NOT_CHANGE_NAMES = {"the", "a", "an", "that", "this", "any", "which", "what", "last", "recent",
                      "logged", "did", "does", "do", "has", "have", "was", "is", "how", "of",
-                     "effect", "impact", "our", "we", "us", "big", "new"}  # fmt: skip
+                     "effect", "impact", "our", "we", "us", "big", "new", "anything",
+                     "something", "nothing", "everything", "much"}  # fmt: skip
 _WHY_ONLY = re.compile(
     r"^(?!.*\b(?:what\s+happened|went\s+wrong|going\s+on|root\s+cause|diagnos"
     r"|investigat|incident|regression|drop|dip|spike)).*\bwhy\b"
@@ -532,6 +535,10 @@ def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
     both, the cohort against the whole marketplace."""
     if len(plan.periods) == 2:
         first, second = plan.periods
+        if any(len(values) == 2 for values in plan.filters.values()):
+            notes.append(
+                "two periods and two cohorts named; compared the periods, cohorts together"
+            )
         return [
             Side(label=first.label or first.describe(), filters=plan.filters, period=first),
             Side(label=second.label or second.describe(), filters=plan.filters, period=second),

@@ -158,7 +158,8 @@ METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("batched_rate", r"\bbatch(?:ed|ing)\s+(?:rate|share)\b|\bshare\s+batched\b"
                          r"|\bbatched\s+orders\b"),
         ("prep_min", r"\bprep(?:aration)?[\s-]*times?\b|\bprep\s+minutes\b"),
-        ("dasher_wait_min", r"\bdasher[\s-]*wait\w*|\bwait\w*\s+(?:time\s+)?for\s+dashers?\b"),
+        ("dasher_wait_min", r"\bdashers?[\s-]*wait\w*|\bwait\w*\s+(?:time\s+)?for\s+(?:a\s+)?"
+                            r"(?:dashers?|drivers?|couriers?)\b"),
     )
 )  # fmt: skip
 
@@ -351,7 +352,7 @@ ORDER_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )  # fmt: skip
 _K = re.compile(
-    r"\b(?:top|bottom|worst|best|first|highest|lowest)\s+(?P<n>" + NUMBER + r")\b"
+    r"\b(?:top|bottom|worst|best|first|highest|lowest|which)\s+(?P<n>" + NUMBER + r")\b"
     r"|\b(?P<m>\d{1,2}|" + "|".join(("two", "three", "four", "five", "six", "seven", "eight",
                                        "nine", "ten", "twelve", "fifteen", "twenty"))
     + r")\s+(?:worst|best|slowest|fastest|biggest|busiest|highest|lowest|top|bottom)\b"

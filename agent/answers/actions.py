@@ -5,6 +5,7 @@ incident in that scope, or the last week of data)."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed
@@ -35,10 +36,21 @@ def _which_action(plan: QuestionPlan, context: AnswerContext) -> str | None:
     return None
 
 
-def _scope(
-    plan: QuestionPlan, context: AnswerContext
-) -> tuple[Filters, dt.datetime, dt.datetime, str]:
-    """Where and when to simulate, and a phrase saying why that window."""
+@dataclass(frozen=True)
+class _Window:
+    """Where and when an action is simulated, why there, and the days asked or defaulted to
+    (None for an incident's own window)."""
+
+    filters: Filters
+    start: dt.datetime
+    end: dt.datetime
+    why: str
+    days: Period | None = None
+
+
+def _scope(plan: QuestionPlan, context: AnswerContext) -> _Window:
+    """The asked days (or the thread's incident, or the latest serious incident in the asked
+    scope, or the last week of data) and the asked cohort (or that incident's top slice)."""
     incident = context.incident
     filters = plan.filters
     if not filters and incident is not None and not plan.period:
@@ -46,31 +58,35 @@ def _scope(
     inherited = (
         incident is not None
         and plan.period is not None
-        and (
-            (plan.period.start, plan.period.end) == (incident.period().start, incident.period().end)
-        )
+        and (plan.period.start, plan.period.end) == (incident.period().start, incident.period().end)
     )
     if plan.period is not None and not inherited:
         window, _ = context.clip(plan.period)
         start, end = window.bounds()
-        return filters, start, end, f"over {window.describe()}"
+        return _Window(filters, start, end, f"over {window.describe()}", window)
     if incident is not None and _overlaps(filters, incident.filters):
-        return filters, incident.start, incident.end, f"over incident {incident.incident_id}"
+        return _Window(
+            filters, incident.start, incident.end, f"over incident {incident.incident_id}"
+        )
     found = _serious_incident(context, filters)
     if found is not None:
-        start, end, incident_id, cohort_filters = found
-        if not filters:  # no scope asked: the incident's own cohort
-            return cohort_filters, start, end, f"over incident {incident_id}"
-        return filters, start, end, f"over incident {incident_id}, the latest in that scope"
+        start, end, incident_id, slice_filters = found
+        if not filters:  # no scope asked: the incident's own slice
+            return _Window(slice_filters, start, end, f"over incident {incident_id}")
+        return _Window(
+            filters, start, end, f"over incident {incident_id}, the latest in that scope"
+        )
     window = context.default_period()
     start, end = window.bounds()
-    return filters, start, end, f"over {window.describe()} (no incident in that scope)"
+    return _Window(
+        filters, start, end, f"over {window.describe()} (no incident in that scope)", window
+    )
 
 
-def _days(start: dt.datetime, end: dt.datetime) -> Period:
-    """The whole days a [start, end) window touches."""
-    last = (end - dt.timedelta(microseconds=1)).date()
-    return Period(start=start.date(), end=max(last, start.date()))
+def _periods(plan: QuestionPlan, window: _Window) -> list[Period]:
+    """The periods a follow-up inherits: the simulated days, or the asked ones when the window
+    was an incident's (so the next turn finds that incident again)."""
+    return [window.days] if window.days is not None else list(plan.periods)
 
 
 def _overlaps(first: Filters, second: Filters) -> bool:
@@ -117,9 +133,10 @@ def what_if(plan: QuestionPlan, context: AnswerContext) -> Answer:
             "grocery by a few minutes?"
         )
         return Answer(text=text, resolved=plan)
-    filters, start, end, why = _scope(plan, context)
+    window = _scope(plan, context)
+    filters, start, end, why = window.filters, window.start, window.end, window.why
     resolved = plan.model_copy(
-        update={"action": action, "filters": filters, "periods": [_days(start, end)]}
+        update={"action": action, "filters": filters, "periods": _periods(plan, window)}
     )
     arguments = {
         "action": action, "parameters": plan.parameters, "filters": filters,
@@ -174,9 +191,10 @@ def plan(plan: QuestionPlan, context: AnswerContext) -> Answer:
             f"{_supported()}\n```"
         )
         return Answer(text=text, resolved=plan)
-    filters, start, end, why = _scope(plan, context)
+    window = _scope(plan, context)
+    filters, start, end, why = window.filters, window.start, window.end, window.why
     resolved = plan.model_copy(
-        update={"action": action, "filters": filters, "periods": [_days(start, end)]}
+        update={"action": action, "filters": filters, "periods": _periods(plan, window)}
     )
     arguments: dict[str, Any] = {
         "action": action, "description": ACTIONS[action].title_for(plan.parameters),

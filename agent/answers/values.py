@@ -233,7 +233,8 @@ def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
         f"{label(metric)}: {_side_text(first)} {value(figure(item, 'a.value'))} over "
         f"{value(figure(item, 'a.orders'))} orders, {_side_text(second)} "
         f"{value(figure(item, 'b.value'))} over {value(figure(item, 'b.orders'))} orders "
-        f"[{item.id}]. The second minus the first: {_test_text(item, '')} [{item.id}]."
+        f"[{item.id}]. {_side_label(second, first)} minus {_side_label(first, second)}: "
+        f"{_test_text(item, '')} [{item.id}]."
     )
     if figure(item, "p_value") is None:
         text += " No significance test ran (too few days on a side to compare the CX score)."
@@ -253,6 +254,11 @@ def _group_name(dimension: str, item: EvidenceItem, index: int) -> str:
     if dimension == "hour":
         return value(figure(item, f"r{index}.cohort"))
     return value(figure(item, f"r{index}.name"))
+
+
+def _volume(orders: str, plan: QuestionPlan) -> str:
+    """' of 844 orders' after a count, ' (844 orders)' after a rate."""
+    return f" of {orders} orders" if plan.count else f" ({orders} orders)"
 
 
 def _standing_out(
@@ -278,6 +284,16 @@ def _close(item: EvidenceItem, count: int) -> bool:
         if (found := figure(item, f"r{index}.value")) is not None and found.unit == "share"
     ]
     return len(shares) > 1 and len({f"{100 * share:.1f}" for share in shares}) < len(shares)
+
+
+def _side_label(side: Side, other: Side) -> str:
+    """How a difference names a side: by what sets it apart from the other side."""
+    when_text = side.period.describe() if side.period else ""
+    if side.filters == other.filters:
+        return when_text
+    if side.period == other.period or not when_text:
+        return cohort(side.filters)
+    return f"{cohort(side.filters)} {when_text}"
 
 
 def _side_text(side: Side) -> str:
@@ -319,12 +335,19 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
         + (
             ""
             if metric == ORDERS_METRIC
-            else f" ({value(figure(item, f'r{index}.orders'))} orders)"
+            else _volume(value(figure(item, f"r{index}.orders")), plan)
         )
         for index, name in rows
     ]
     worse, better = _standing_out(item, rows, metric)
-    measure = f"number of orders counted in the {named(metric)}" if plan.count else named(metric)
+    phrase = METRICS[metric].event_phrase if metric in METRICS else ""
+    measure = (
+        f"number of orders that {phrase}"
+        if plan.count and phrase
+        else f"number of orders counted in the {named(metric)}"
+        if plan.count
+        else named(metric)
+    )
     if not shown:
         text = (
             f"No {dimension} group in {cohort(plan.filters)} {period(window)} has enough orders "

@@ -518,3 +518,48 @@ def test_model_rejects_what_the_agent_cannot_use(fields: dict[str, Any]) -> None
 def test_model_canonicalizes_dimension_aliases() -> None:
     parsed = QuestionPlan.model_validate({"filters": {"store_id": ["S00001"], "store": ["S2"]}})
     assert parsed.filters == {"store": ["S00001", "S2"]}
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        pytest.param("did anything change recently?", {"kind": "changes", "change": None},
+                     id="anything-changed-recently"),
+        pytest.param("which 3 stores had the most support contacts this week?",
+                     {"kind": "rank", "k": 3, "count": True, "metric": "support_rate"},
+                     id="which-k-by-count"),
+        pytest.param("how long did orders wait for dashers in the west yesterday?",
+                     {"metric": "dasher_wait_min", "filters": {"region": ["west"]}},
+                     id="wait-for-dashers"),
+        pytest.param("what if we hide SKUs under an in-stock estimate of 0.6?",
+                     {"action": "suppress_skus", "parameters": {"threshold": 0.6}},
+                     id="threshold-worded-later"),
+        pytest.param("compare refunds of small and large baskets",
+                     {"filters": {"basket_size": ["small", "large"]}}, id="two-basket-sizes"),
+        pytest.param("write me a poem about groceries", {"kind": "out_of_scope", "filters": {}},
+                     id="poem"),
+        pytest.param("who won the world cup in 2022?", {"kind": "out_of_scope", "periods": []},
+                     id="who-won"),
+    ],
+)  # fmt: skip
+def test_more_phrasings_are_read(question: str, expected: dict[str, Any]) -> None:
+    parsed = parse(question)
+    assert {field: getattr(parsed, field) for field in expected} == expected, parsed.notes
+
+
+def test_the_week_before_steps_back_from_the_period_named_before_it() -> None:
+    weeks = parse("was on-time worse last week than the week before?")
+    assert weeks.kind == "compare"
+    assert [(p.start, p.end) for p in weeks.periods] == [
+        (D(2025, 12, 29), D(2026, 1, 4)),
+        (D(2025, 12, 22), D(2025, 12, 28)),
+    ]
+    days = parse("compare CX yesterday vs the week before")
+    assert [p.start for p in days.periods] == [D(2026, 1, 4), D(2025, 12, 28)]
+    assert parse("CX recently").period == Period(start=D(2025, 12, 30), end=END, label="recently")
+
+
+def test_a_comparison_follow_up_moves_both_sides() -> None:
+    first = parse("compare grocery and convenience on-time last week")
+    before = parse("and the week before?", previous=first)
+    assert [s.period.start for s in before.sides if s.period] == [D(2025, 12, 22)] * 2
