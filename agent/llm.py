@@ -15,6 +15,7 @@ from agent.narrative import template_narrative
 from agent.parsing import read_question
 from agent.question import KINDS, QuestionPlan
 from agent.settings import AgentSettings
+from agent.vocabulary import SYNTHETIC, Vocabulary
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -54,6 +55,7 @@ class Backend(Protocol):
         data_end: dt.date,
         previous: QuestionPlan | None = None,
         scope: QuestionPlan | None = None,
+        vocabulary: Vocabulary = SYNTHETIC,
     ) -> QuestionPlan: ...
 
     def narrate(
@@ -75,8 +77,9 @@ class OfflineBackend:
         data_end: dt.date,
         previous: QuestionPlan | None = None,
         scope: QuestionPlan | None = None,
+        vocabulary: Vocabulary = SYNTHETIC,
     ) -> QuestionPlan:
-        return read_question(question, data_start, data_end, previous, scope)
+        return read_question(question, data_start, data_end, previous, scope, vocabulary=vocabulary)
 
     def narrate(
         self, question: str, facts: dict[str, Any], evidence: list[dict[str, Any]], feedback: str
@@ -127,10 +130,10 @@ class OpenAIBackend:
         data_end: dt.date,
         previous: QuestionPlan | None = None,
         scope: QuestionPlan | None = None,
+        vocabulary: Vocabulary = SYNTHETIC,
     ) -> QuestionPlan:
         from analytics.cohorts import DIMENSIONS
         from analytics.metrics import CX_SCORE, METRICS
-        from data.world_config import CATEGORIES, REGIONS
         from tools.actions import ACTIONS
 
         cap = self.settings.untrusted_text_cap
@@ -146,8 +149,8 @@ class OpenAIBackend:
             kinds=", ".join(KINDS),
             metrics=", ".join([CX_SCORE, *METRICS, "orders"]),
             dimensions=", ".join(DIMENSIONS),
-            regions=", ".join(REGIONS),
-            categories=", ".join(CATEGORIES),
+            regions=untrusted(", ".join(vocabulary.regions[:60]), 2000),
+            categories=untrusted(", ".join(vocabulary.categories[:120]), 3000),
             actions=", ".join(f"{name} ({spec.signature()})" for name, spec in ACTIONS.items()),
             earlier=json.dumps(untrusted(earlier, cap), default=str),
         )

@@ -20,7 +20,9 @@ from agent.llm import LLMFailure, OfflineBackend
 from agent.narrative import template_narrative
 from agent.question import Period, QuestionPlan
 from agent.state import AgentContext, AgentState
+from agent.vocabulary import Vocabulary
 from analytics.alarms import data_span
+from analytics.comparisons import world_profile
 from analytics.metrics import METRICS
 from tools.actions import ACTIONS
 from tools.base import ToolContext, ToolError
@@ -87,6 +89,16 @@ def _span(tools: ToolContext) -> tuple[dt.date, dt.date]:
     return tools.shared.get("data_span_days", measure)
 
 
+def _vocabulary(tools: ToolContext) -> Vocabulary:
+    """The world's regions and categories, as the reader matches them (once per world)."""
+
+    def read() -> Vocabulary:
+        profile = world_profile(tools.con)
+        return Vocabulary(regions=profile.regions, categories=profile.categories)
+
+    return tools.shared.get("vocabulary", read)
+
+
 @traced("parse_question")
 def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Turn the question into a typed plan (LLM or rules), reading follow-ups against the
@@ -97,11 +109,12 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     question = state["question"]
     previous = QuestionPlan.model_validate(state["plan"]) if state.get("plan") else None
     scope = QuestionPlan.model_validate(state["scope"]) if state.get("scope") else previous
+    vocabulary = _vocabulary(context.tools)
     try:
-        plan = context.backend.parse(question, first, last, previous, scope)
+        plan = context.backend.parse(question, first, last, previous, scope, vocabulary)
     except LLMFailure as error:
         notes.append(f"LLM failed ({error}); the question was read offline")
-        plan = _OFFLINE.parse(question, first, last, previous, scope)
+        plan = _OFFLINE.parse(question, first, last, previous, scope, vocabulary)
     notes.extend(plan.notes)
     return {
         "plan": plan.model_dump(mode="json"),

@@ -43,6 +43,8 @@ from agent.vocabulary import (
     METRIC_PATTERNS,
     ORDER_WORDS,
     ORDERS_WORDS,
+    SYNTHETIC,
+    Vocabulary,
     action_parameters,
     add_filter,
     blank,
@@ -114,8 +116,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
                  r"|slowest|fastest|biggest|quietest)\b[^.?!]{0,40}\b(?:stores?|regions?|hours?"
                  r"|categor(?:y|ies)|dayparts?|merchants?|baskets?|markets?|areas?|days?|meals?"
-                 r"|weekdays?)\b|\bwhich\s+(?:\w+\s+){0,2}(?:stores?|regions?|hours?|categor(?:y"
-                 r"|ies)|dayparts?|merchants?|baskets?|markets?|areas?|days?|meals?|weekdays?)\b"
+                 r"|weekdays?|cuisines?|verticals?)\b|\bwhich\s+(?:\w+\s+){0,2}(?:stores?|regions?|hours?|categor(?:y"
+                 r"|ies)|dayparts?|merchants?|baskets?|markets?|areas?|days?|meals?|weekdays?|cuisines?|verticals?)\b"
                  r"|\brank\w*|\bbreak\s*(?:it\s+|that\s+|this\s+)?down\b|\bbreakdown\b"
                  r"|\bsplit\s+(?:it\s+|that\s+)?by\b|\bper\s+(?:store|region|category|daypart"
                  r"|basket)\b|\bby\s+(?:store|region|categor(?:y|ie)|daypart|basket(?:\s+size)?"
@@ -236,14 +238,16 @@ class _Reading:
         return bool(self.metric or self.has_scope or self.action)
 
 
-def _filters_and_times(scanner: Scanner, dates: DateReading, notes: list[str]) -> Filters:
+def _filters_and_times(
+    scanner: Scanner, dates: DateReading, notes: list[str], vocabulary: Vocabulary
+) -> Filters:
     """Cohort filters, with the dayparts and hours the question names."""
     times = time_mentions(scanner, notes)
     for mention in dates.hours:
         assert mention.hours is not None
         start, end = mention.hours
         times.append(_TimeOfDay(mention.start, start, end))
-    filters = cohort_filters(scanner.text, notes)
+    filters = cohort_filters(scanner.text, notes, vocabulary)
     for mention in sorted(times, key=lambda m: m.position):
         if getattr(mention, "daypart", None):
             add_filter(filters, "daypart", mention.daypart)
@@ -266,11 +270,18 @@ class _TimeOfDay:
         return hours_between(self.start, self.end)
 
 
-def _read(text: str, first: dt.date, last: dt.date, anchor: dt.date, notes: list[str]) -> _Reading:
+def _read(
+    text: str,
+    first: dt.date,
+    last: dt.date,
+    anchor: dt.date,
+    notes: list[str],
+    vocabulary: Vocabulary,
+) -> _Reading:
     """The cues, dates, cohort, metric and action of one cleaned question."""
     scanner = Scanner(text)
     dates = read_dates(scanner, first, last, anchor, notes)
-    filters = _filters_and_times(scanner, dates, notes)
+    filters = _filters_and_times(scanner, dates, notes, vocabulary)
     metrics = first_match(METRIC_PATTERNS, text)
     if not metrics and ORDERS_WORDS.search(text):
         metrics = [ORDERS_METRIC]
@@ -295,12 +306,14 @@ def read_question(
     previous: QuestionPlan | None = None,
     scope: QuestionPlan | None = None,
     today: dt.date | None = None,
+    vocabulary: Vocabulary = SYNTHETIC,
 ) -> QuestionPlan:
     """Read a question by rules (see the module docstring); never raises on user text.
 
     `previous` is the last turn's plan and `scope` what a new kind inherits after it (the
     incident's scope after a diagnosis; else the previous plan). Relative dates count from
-    `today`, or from `data_end` (the data's "today") when it is None.
+    `today`, or from `data_end` (the data's "today") when it is None. `vocabulary` holds the
+    world's regions and categories.
     """
     notes: list[str] = []
     cleaned = _clean(text, notes)
@@ -316,7 +329,7 @@ def read_question(
     if _looks_foreign(cleaned):
         notes.append("the question does not look like English; only English words are read")
     anchor = today or data_end
-    reading = _read(cleaned, data_start, data_end, anchor, notes)
+    reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
     origin = "today" if today else "the data's last day"
     if reading.dates.first_relative is not None and reading.dates.periods:
         period = reading.dates.periods[0]

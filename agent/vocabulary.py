@@ -8,6 +8,7 @@ parameters, as patterns over a cleaned (lower-cased, NFKC) question.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -163,7 +164,49 @@ METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     )
 )  # fmt: skip
 
-_REGION = re.compile(r"\b(?P<value>" + "|".join(REGIONS) + r")(?:ern)?\b")
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The cohort values of the world being asked about: its regions and categories (the
+    synthetic world's by default; a real export's from its warehouse)."""
+
+    regions: tuple[str, ...] = tuple(REGIONS)
+    categories: tuple[str, ...] = tuple(CATEGORIES)
+
+
+SYNTHETIC = Vocabulary()
+# Values that read as other words in a question: never taken as a region or category name.
+_NOT_COHORT_VALUES = {"other", "unknown", "none", "null", "fast", "breakfast", "lunch", "dinner",
+                      "all", "any", "late night", "late_night"}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _value_patterns(
+    values: tuple[str, ...], synonyms: bool
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """One pattern per usable value, longest first (so 'market 10' wins over 'market 1')."""
+    usable = [v for v in values if v and v.casefold() not in _NOT_COHORT_VALUES][:500]
+    patterns = []
+    for value in sorted(usable, key=len, reverse=True):
+        body = re.escape(value.casefold()).replace(r"\ ", r"[\s_-]+").replace(r"\-", r"[\s_-]+")
+        if synonyms:
+            body = _CATEGORY_WORDS.get(value, body)
+        patterns.append((value, re.compile(r"(?<![\w-])(?:" + body + r")(?:ern)?(?![\w-])")))
+    return tuple(patterns)
+
+
+def _mentions(text: str, values: tuple[str, ...], synonyms: bool) -> list[tuple[int, str]]:
+    """(position, value) of each named value, a shorter name never inside a longer one's span."""
+    taken: list[tuple[int, int]] = []
+    found = []
+    for value, pattern in _value_patterns(values, synonyms):
+        for match in pattern.finditer(text):
+            if not any(start < match.end() and match.start() < end for start, end in taken):
+                taken.append(match.span())
+                found.append((match.start(), value))
+    return found
+
+
 _REGION_WORDS = re.compile(r"\b(?P<word>[a-z][a-z-]*)\s+region\b")
 _NOT_REGION_NAMES = {"the", "a", "an", "each", "every", "which", "what", "that", "this",
                      "one", "any", "same", "other", "worst", "best", "affected", "whole",
@@ -171,10 +214,6 @@ _NOT_REGION_NAMES = {"the", "a", "an", "each", "every", "which", "what", "that",
                      "whose"}  # fmt: skip
 _CATEGORY_WORDS = {"grocery": r"grocer(?:y|ies|s)?", "convenience": r"convenience|c-stores?",
                    "retail": r"retail(?:ers?)?"}  # fmt: skip
-_CATEGORY = tuple(
-    (name, re.compile(r"\b(?:" + _CATEGORY_WORDS.get(name, re.escape(name)) + r")\b"))
-    for name in CATEGORIES
-)
 _SIZE_WORD = r"small(?:er)?|little|tiny|medium|mid-?sized?|large(?:r)?|big(?:ger)?|huge"
 # "small baskets", "small and large baskets", "small, medium or large orders", "basket size large"
 _BASKET = re.compile(
@@ -263,12 +302,13 @@ def add_filter(filters: dict[str, list[str | int]], dimension: str, value: str |
         values.append(value)
 
 
-def cohort_filters(text: str, notes: list[str]) -> dict[str, list[str | int]]:
+def cohort_filters(
+    text: str, notes: list[str], vocabulary: Vocabulary = SYNTHETIC
+) -> dict[str, list[str | int]]:
     """Regions, categories, basket sizes and store ids the question names, in order."""
     found: list[tuple[int, str, str]] = []
-    found += [(m.start(), "region", m["value"]) for m in _REGION.finditer(text)]
-    for name, pattern in _CATEGORY:
-        found += [(m.start(), "category", name) for m in pattern.finditer(text)]
+    found += [(at, "region", value) for at, value in _mentions(text, vocabulary.regions, False)]
+    found += [(at, "category", v) for at, v in _mentions(text, vocabulary.categories, True)]
     for match in _BASKET.finditer(text):
         sizes = [match["after"]] if match["after"] else _SIZE.findall(match["sizes"])
         for offset, size in enumerate(sizes):
@@ -281,14 +321,10 @@ def cohort_filters(text: str, notes: list[str]) -> dict[str, list[str | int]]:
         add_filter(filters, dimension, value)
     for match in _REGION_WORDS.finditer(text):
         word = match["word"]
-        if (
-            word not in _NOT_REGION_NAMES
-            and not word.endswith("est")
-            and not _REGION.fullmatch(word)
-        ):
-            notes.append(
-                f"'{match.group(0)}' is not a known region (known: {', '.join(REGIONS)}); ignored"
-            )
+        known = {region.casefold() for region in vocabulary.regions}
+        if word not in _NOT_REGION_NAMES and not word.endswith("est") and word not in known:
+            shown = ", ".join(vocabulary.regions[:12])
+            notes.append(f"'{match.group(0)}' is not a known region (known: {shown}); ignored")
     return filters
 
 
@@ -324,9 +360,9 @@ def action_parameters(action: str, text: str) -> dict[str, float]:
 DIMENSION_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(pattern))
     for name, pattern in (
-        ("store", r"\b(?:stores?|merchants?|shops?|restaurants?)\b"),
+        ("store", r"\b(?:stores?|merchants?|shops?|restaurants?)\b(?!\s+(?:categor|types?))"),
         ("region", r"\b(?:regions?|areas?|markets?|zones?|cities|city)\b"),
-        ("category", r"\b(?:categor(?:y|ies)|verticals?)\b"),
+        ("category", r"\b(?:categor(?:y|ies)|verticals?|cuisines?|store\s+types?)\b"),
         ("daypart", r"\b(?:dayparts?|day\s*parts?|meals?|meal\s+times?)\b"),
         ("basket_size", r"\bbasket(?:\s+sizes?|s)?\b|\border\s+sizes?\b"),
         ("hour", r"\bhours?(?:\s+of\s+(?:the\s+)?day)?\b|\btimes?\s+of\s+day\b"),
@@ -365,7 +401,9 @@ _EVENT_COUNT = re.compile(
 )
 ORDERS_WORDS = re.compile(
     r"\b(?:order\s+(?:volume|counts?)|number\s+of\s+orders|how\s+many\s+orders|volume"
-    r"|busiest|quietest|most\s+orders|fewest\s+orders|orders\s+(?:did|were|came))\b"
+    r"|busiest|quietest|most\s+orders|fewest\s+orders|orders\s+(?:did|were|came)"
+    r"|orders\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
+    r"orders)\b"
 )
 
 

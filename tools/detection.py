@@ -136,6 +136,12 @@ class CxTimeseriesOutput(ToolOutput):
                 period = getattr(found, key)
                 if period is not None:
                     figures[f"{name}.{key}"] = Figure(value=period, unit="datetime")
+        shown = self.rows[-SERIES_ROWS:]
+        if shown:  # the busiest and quietest periods, in orders
+            for key, pick in (("min", min), ("max", max)):
+                row = pick(shown, key=lambda r: r["orders"])
+                figures[f"orders.{key}"] = Figure(value=row["orders"], unit="orders")
+                figures[f"orders.{key}_period"] = Figure(value=row["period"], unit="datetime")
         return figures
 
     def table(self) -> list[dict[str, Any]]:

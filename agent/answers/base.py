@@ -9,12 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.question import Filters, Period, QuestionPlan
-from analytics.metrics import CX_SCORE
+from analytics.metrics import CX_SCORE, usable_metrics
 from tools.base import EvidenceItem, ToolContext, ToolError, ToolOutput
 
 DEFAULT_DAYS = 7  # a lookup, ranking or comparison without a period covers the last week of data
 HOURLY_DEFAULT_DAYS = 2  # an hourly trend without a period covers the last two days
 HOURLY_MAX_DAYS = 14  # an hourly trend over more days is cut to the last ones (a table, a chart)
+DEFAULT_METRICS = (CX_SCORE, "on_time_rate", "duration_min")  # the first the data supports
 
 
 @dataclass
@@ -66,6 +67,15 @@ class AnswerContext:
             f"the data covers only {clipped.describe()} of {period.describe()}; answered for that"
         )
 
+    def default_metric(self) -> str:
+        """The metric a question that names none is about (once per world)."""
+
+        def choose() -> str:
+            usable = usable_metrics(self.tools.con, DEFAULT_METRICS)
+            return usable[0] if usable else CX_SCORE
+
+        return self.tools.shared.get("default_metric", choose)
+
     def outside(self, period: Period) -> bool:
         return period.end < self.first_day or period.start > self.last_day
 
@@ -88,8 +98,10 @@ class Answer:
 Handler = Callable[[QuestionPlan, AnswerContext], Answer]
 
 
-def metric_of(plan: QuestionPlan) -> str:
-    return plan.metric or CX_SCORE
+def metric_of(plan: QuestionPlan, context: AnswerContext) -> str:
+    """The asked metric, else the CX score, or where the data lacks it the first of
+    DEFAULT_METRICS it supports (delivery duration needs only arrival times)."""
+    return plan.metric or context.default_metric()
 
 
 def failed(plan: QuestionPlan, context: AnswerContext, error: ToolError, what: str) -> Answer:

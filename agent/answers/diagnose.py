@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
-from agent.answers.format import change, cohort, day, figure, p_value, period, value
+from agent.answers.format import change, cohort, cohort_name, day, figure, p_value, period, value
 from agent.answers.values import label, named
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
 from analytics.alarms import DETECTION_METRICS
@@ -63,9 +63,9 @@ def no_regression(
 ) -> Answer:
     """Nothing asked about regressed: say so with the asked metric's numbers against its
     baseline, and name the nearest serious incident without diagnosing it."""
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     if metric == ORDERS_METRIC:
-        metric = CX_SCORE
+        metric = context.default_metric()
     resolved = plan.model_copy(update={"metric": metric})
     scanned = context.tools.ledger.get(detection_id)
     where = cohort(plan.filters)
@@ -118,8 +118,8 @@ def _nearest(context: AnswerContext, window: Period | None) -> str:
     score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
     return (
         f"The nearest incident is {key}: {named(nearest.primary_metric)} in "
-        f"{nearest.primary_cohort}, from {began}, severity {score} out of 100 [{item.id}]. "
-        "Ask about its day to diagnose it."
+        f"{cohort_name(nearest.primary_cohort)}, from {began}, severity {score} out of 100 "
+        f"[{item.id}]. Ask about its day to diagnose it."
     )
 
 

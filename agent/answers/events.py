@@ -9,8 +9,8 @@ from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.diagnose import wanted_by
-from agent.answers.format import change, cohort, figure, p_value, period, value, when
-from agent.answers.values import label, named
+from agent.answers.format import change, cohort, cohort_name, figure, p_value, period, value, when
+from agent.answers.values import label, named, worsened
 from agent.question import Period, QuestionPlan
 from tools.base import EvidenceItem, ToolError
 
@@ -51,7 +51,7 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
         lines.append(
             f"{key} ({incident.severity_label}, severity {score} out of 100): "
-            f"{named(incident.primary_metric)} in {incident.primary_cohort}, from "
+            f"{named(incident.primary_metric)} in {cohort_name(incident.primary_cohort)}, from "
             f"{value(figure(item, f'{key}.start'))}, {until}"
         )
     listed = "; ".join(lines)
@@ -65,7 +65,8 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         top = serious[0]
         day = when(top.start.date().isoformat())
         what = named(top.primary_metric)
-        text += f" Ask why {what} dropped on {day} to diagnose {top.incident_id} [{item.id}]."
+        moved = worsened(top.primary_metric)
+        text += f" Ask why {what} {moved} on {day} to diagnose {top.incident_id} [{item.id}]."
     return Answer(text=text, resolved=resolved, table=item.table)
 
 
@@ -173,7 +174,7 @@ def _outcome(metric: str) -> str:
 def _before_after(
     plan: QuestionPlan, resolved: QuestionPlan, context: AnswerContext, row: Any, lead: str
 ) -> Answer:
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     moment = row.change_time.date()
     step = dt.timedelta(days=BEFORE_AFTER_DAYS)
     before = Period(start=moment - step, end=moment - dt.timedelta(days=1))

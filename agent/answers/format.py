@@ -95,6 +95,11 @@ def cohort(filters: Filters) -> str:
     return describe_slice(filters) if filters else "the whole marketplace"
 
 
+def cohort_name(name: str) -> str:
+    """An incident's cohort as written: 'category=grocery', or 'the whole marketplace'."""
+    return "the whole marketplace" if name in ("all", "") else name
+
+
 def period(window: Period) -> str:
     """'on Jan 4, 2026' or 'from Dec 29, 2025 to Jan 4, 2026'."""
     text = window.describe()

@@ -61,7 +61,7 @@ def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
             return Answer(text=text, resolved=plan)
     if item is not None:
         return _explain_item(plan, item)
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     if metric == ORDERS_METRIC:
         metric = "cx_score"
     try:
@@ -141,7 +141,7 @@ def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
         window = context.clip(plan.period)[0] if plan.period else context.default_period()
         resolved = plan.model_copy(update={"periods": [window]})
         start, end = window.bounds()
-        metric = metric_of(plan)
+        metric = metric_of(plan, context)
         if context.sql_writer is not None:
             queries = context.sql_writer(resolved, _schema_text())
         queries.append(described_query(metric, start, end, plan.filters, plan.dimension))

@@ -36,6 +36,12 @@ def named(metric: str) -> str:
     return text if text.startswith("CX") else text[0].lower() + text[1:]
 
 
+def worsened(metric: str) -> str:
+    """'dropped' for a metric where higher is better, 'rose' for one where lower is."""
+    better_high = metric == CX_SCORE or metric not in METRICS or METRICS[metric].higher_is_better
+    return "dropped" if better_high else "rose"
+
+
 def _window(plan: QuestionPlan, context: AnswerContext, days: int | None = None) -> Period:
     """The plan's first period clipped to the data, or the default last days of the data."""
     if plan.period is None:
@@ -73,11 +79,11 @@ def _significant(item: EvidenceItem, name: str) -> bool:
 
 def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """A metric's value for a cohort and period, beside the days before it (metric_summary)."""
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     window = _window(plan, context)
     resolved = plan.model_copy(update={"periods": [window], "metric": metric})
     start, end = window.bounds()
-    asked = [CX_SCORE] if metric == ORDERS_METRIC else [metric]
+    asked = [context.default_metric()] if metric == ORDERS_METRIC else [metric]
     try:
         _, item = context.call(
             "metric_summary",
@@ -120,8 +126,8 @@ def _verdict(item: EvidenceItem, key: str, metric: str, when_text: str) -> str:
         return " The difference is within what chance alone gives."
     if _worse(metric, item, key + "delta"):
         return (
-            f" That is a significant change for the worse: ask why it dropped {when_text} for a "
-            "diagnosis."
+            f" That is a significant change for the worse: ask why it {worsened(metric)} "
+            f"{when_text} for a diagnosis."
         )
     return " That is a significant change for the better."
 
@@ -136,7 +142,7 @@ def _worse(metric: str, item: EvidenceItem, name: str) -> bool:
 
 def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """A metric per hour, day or week over a range (cx_timeseries), with its extremes."""
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     notes = _clip_notes(plan, context)
     window = plan.period
     if window is not None:
@@ -151,7 +157,7 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
         window = Period(start=window.end - last_days, end=window.end)
     resolved = plan.model_copy(update={"periods": [window], "metric": metric, "grain": grain})
     start, end = window.bounds()
-    series = [CX_SCORE] if metric == ORDERS_METRIC else [metric]
+    series = [context.default_metric()] if metric == ORDERS_METRIC else [metric]
     try:
         _, item = context.call(
             "cx_timeseries",
@@ -171,8 +177,11 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
     chart = {"x": "period", "y": column, "label": label(metric), "grain": grain}
     if metric == ORDERS_METRIC:
         text = (
-            f"Orders per {grain} in {where} {period(window)}: the table lists each {grain} "
-            f"[{item.id}]."
+            f"Orders per {grain} in {where} {period(window)}: fewest "
+            f"{value(figure(item, 'orders.min'))} "
+            f"({_period_label(figure(item, 'orders.min_period'), grain)}), most "
+            f"{value(figure(item, 'orders.max'))} "
+            f"({_period_label(figure(item, 'orders.max_period'), grain)}) [{item.id}]."
         )
         return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
     key = f"{metric}."
@@ -204,9 +213,9 @@ def _period_label(found: Figure | None, grain: str) -> str:
 
 def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """Two sides (cohorts and/or periods) with the difference and a test (compare_metric)."""
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     if metric == ORDERS_METRIC:
-        metric = CX_SCORE
+        metric = context.default_metric()
     if len(plan.sides) != 2:
         text = (
             "Which two should I compare? Name two cohorts ('grocery vs convenience', 'north vs "
@@ -304,7 +313,7 @@ def _side_text(side: Side) -> str:
 
 def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """The worst or best groups of a dimension by a metric or an event count (rank_cohorts)."""
-    metric = metric_of(plan)
+    metric = metric_of(plan, context)
     dimension = plan.dimension or "store"
     # Days of the week need several weeks to compare; other groups, the last week of data.
     window = (
