@@ -69,6 +69,26 @@ def _shoot(page: object, path: Path) -> None:
     print(f"wrote {path}")
 
 
+def _chat_kinds(browser: object, url: str, path: Path) -> None:
+    """A fresh conversation: a ranking (its table), then a trend (its chart and table)."""
+    page = browser.new_page(viewport=VIEWPORT)
+    page.goto(url)
+    page.locator("#dashboard-trend .js-plotly-plot").wait_for(timeout=WAIT_MS)
+    page.get_by_role("tab", name="Chat").click()
+    chat = page.locator("#chat-answers")
+    for question, ready in (
+        ("which regions were worst for on-time last week?", "#chat-answers table"),
+        ("show on-time by day for the last week", "#chat-answers .js-plotly-plot"),
+    ):
+        page.locator("#chat-input textarea").fill(question)
+        page.locator("#chat-send").click()
+        page.locator(ready).last.wait_for(timeout=WAIT_MS)
+    chat.get_by_text("per day from").wait_for(timeout=WAIT_MS)
+    time.sleep(1.5)
+    _shoot(page, path)
+    page.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--world", type=Path, default=Path("worlds/demo"))
@@ -109,6 +129,8 @@ def main() -> None:
         step.evaluate("node => node.scrollIntoView({block: 'start'})")
         time.sleep(0.5)
         _shoot(page, arguments.out / "2b_chat_tool_call.png")
+
+        _chat_kinds(browser, url, arguments.out / "2c_chat_kinds.png")
 
         for label, (name, ready) in TABS.items():
             page.get_by_role("tab", name=label).click()
