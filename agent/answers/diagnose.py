@@ -4,6 +4,7 @@ not diagnosed), and the answers for dates outside the data or that are no dates 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
@@ -130,28 +131,25 @@ def outside_data(plan: QuestionPlan, context: AnswerContext) -> Answer:
         for p in [*plan.periods, *(s.period for s in plan.sides if s.period)]
         if context.outside(p)
     )
-    try:
-        _, item = context.call("describe_world", {})
-    except ToolError as error:
-        return failed(plan, context, error, "read the data's span")
-    text = (
-        f"{asked.describe()} is outside the data, which covers "
-        f"{day(figure(item, 'data_start'))} to {day(figure(item, 'data_end'))} [{item.id}]. "
-        "Ask about a day inside that range."
-    )
-    return Answer(text=text, resolved=plan)
+    return _with_span(plan, context, f"{asked.describe()} is outside the data")
 
 
 def unreadable(plan: QuestionPlan, context: AnswerContext) -> Answer:
-    """A date that is no date ('Feb 30'): say so, and which span the data covers."""
+    """A date that is no date ('Feb 30'): say so, and which span the data covers. The numbers
+    of the user's own phrase, quoted back, need no citation."""
+    answer = _with_span(plan, context, f"I cannot answer that: {plan.problem}")
+    answer.allowed = re.findall(r"\d+", plan.problem or "")
+    return answer
+
+
+def _with_span(plan: QuestionPlan, context: AnswerContext, lead: str) -> Answer:
+    """`lead`, then the span the data covers (describe_world) and where to ask instead."""
     try:
         _, item = context.call("describe_world", {})
     except ToolError as error:
         return failed(plan, context, error, "read the data's span")
     text = (
-        f"I cannot answer that: {plan.problem}. The data covers "
-        f"{day(figure(item, 'data_start'))} to {day(figure(item, 'data_end'))} [{item.id}]; "
-        "ask about a day inside that range."
+        f"{lead}. The data covers {day(figure(item, 'data_start'))} to "
+        f"{day(figure(item, 'data_end'))} [{item.id}]; ask about a day inside that range."
     )
-    numbers = [token for token in (plan.problem or "").replace("'", " ").split() if token.isdigit()]
-    return Answer(text=text, resolved=plan, allowed=numbers)
+    return Answer(text=text, resolved=plan)
