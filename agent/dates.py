@@ -411,6 +411,8 @@ def _singles(scanner: Scanner, reader: _Reader) -> list[DateMention]:
         if month <= 12:
             date = reader.calendar_date(match.group(0), match["year"], month, day)
             add(match, _day(date, match.group(0)))
+        else:
+            reader.problems.append(f"'{match.group(0)}' is not a date")
     for match in scanner.find(_HOLIDAY):
         name = match["holiday"]
         if name in _FIXED_HOLIDAYS:

@@ -138,7 +138,8 @@ def unreadable(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """A date that is no date ('Feb 30'): say so, and which span the data covers. The numbers
     of the user's own phrase, quoted back, need no citation."""
     answer = _with_span(plan, context, f"I cannot answer that: {plan.problem}")
-    answer.allowed = re.findall(r"\d+", plan.problem or "")
+    problem = plan.problem or ""
+    answer.allowed = [*re.findall(r"'([^']+)'", problem), *re.findall(r"\d+", problem)]
     return answer
 
 
