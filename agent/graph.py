@@ -4,7 +4,9 @@ A diagnosis: parse_question -> detect -> hypothesize -> gather_evidence -> rank 
 plan -> narrate -> check_grounding, with a short path to narrate when nothing asked about
 regressed. Every other kind of question (lookup, trend, compare, rank, incidents, changes,
 what-if, plan, explain, sql, help, out of scope): parse_question -> answer -> narrate ->
-check_grounding, the answer node running that kind's handler (agent/answers/).
+check_grounding, the answer node running that kind's handler (agent/answers/). With an LLM:
+parse_question -> tool_loop (the model calls the typed tools, `investigate` running the
+diagnosis nodes) -> check_grounding (numbers and conclusion) -> narrate again or the offline path.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ builder.add_node("rank", nodes.rank_causes)
 builder.add_node("recommend", nodes.recommend)
 builder.add_node("plan", nodes.plan_experiment)
 builder.add_node("answer", nodes.answer)
+builder.add_node("tool_loop", nodes.tool_loop)
 builder.add_node("narrate", nodes.narrate)
 builder.add_node("check_grounding", nodes.check_answer)
 
@@ -38,7 +41,10 @@ builder.add_edge("rank", "recommend")
 builder.add_edge("recommend", "plan")
 builder.add_edge("plan", "narrate")
 builder.add_edge("answer", "narrate")
-builder.add_edge("narrate", "check_grounding")
-builder.add_conditional_edges("check_grounding", nodes.route_after_grounding, ["narrate", END])
+builder.add_conditional_edges("tool_loop", nodes.route_after_loop)
+builder.add_conditional_edges("narrate", nodes.route_after_narrate)
+builder.add_conditional_edges(
+    "check_grounding", nodes.route_after_grounding, ["narrate", "detect", "answer", END]
+)
 
 graph = builder.compile(checkpointer=InMemorySaver())

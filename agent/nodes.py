@@ -5,27 +5,42 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 import time
 from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.runtime import Runtime
+from pydantic import BaseModel, ValidationError
 
 from agent.answers import ANSWERS, SHOWN_AS_IS, Answer, AnswerContext, ThreadIncident
 from agent.answers.diagnose import no_regression, outside_data, unreadable, wanted_by
 from agent.answers.format import cohort
+from agent.answers.values import label
 from agent.grounding import check_grounding
-from agent.llm import LLMFailure, OfflineBackend
+from agent.llm import LLMFailure, LoopLimits, MalformedCall, OfflineBackend, untrusted
+from agent.loop import (
+    INVESTIGATE,
+    InvestigateInput,
+    answer_kind,
+    answer_table,
+    callable_tools,
+    loop_messages,
+    shown,
+    tool_schemas,
+)
+from agent.meaning import check_meaning, cites_evidence
 from agent.narrative import template_narrative
 from agent.question import Period, QuestionPlan
+from agent.settings import AgentSettings
 from agent.state import AgentContext, AgentState
 from agent.vocabulary import Vocabulary
 from analytics.alarms import data_span
 from analytics.comparisons import world_profile
 from analytics.metrics import METRICS
 from tools.actions import ACTIONS
-from tools.base import ToolContext, ToolError
+from tools.base import REGISTRY, ToolContext, ToolError
 from tools.hypotheses import LIBRARY
 from tools.investigation import (
     Investigation,
@@ -51,18 +66,22 @@ def traced(name: str) -> Callable[[Node], Node]:
             ledger = runtime.context.tools.ledger
             before, started = len(ledger.items), time.perf_counter()
             update = node(state, runtime)
+            trace = [] if name == "parse_question" else list(state.get("trace", []))
+            # A node that ran other nodes (the loop's investigation) returns their entries:
+            # keep them, and list here only the calls they did not.
+            inner = update.get("trace") or trace
+            theirs = {c["id"] for entry in inner[len(trace) :] for c in entry["tool_calls"]}
             calls = [
                 {"id": item.id, "tool": item.tool, "ok": item.ok, "seconds": item.seconds,
                  "summary": item.summary, **({"sql": item.sql} if item.sql else {})}
-                for item in ledger.items[before:]
+                for item in ledger.items[before:] if item.id not in theirs
             ]  # fmt: skip
             entry = {
                 "node": name,
                 "seconds": round(time.perf_counter() - started, 3),
                 "tool_calls": calls,
             }
-            trace = [] if name == "parse_question" else list(state.get("trace", []))
-            update["trace"] = [*trace, entry]
+            update["trace"] = [*inner, entry]
             update["evidence"] = [item.model_dump(mode="json") for item in ledger.items]
             return update
 
@@ -109,16 +128,23 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     question = state["question"]
     previous = QuestionPlan.model_validate(state["plan"]) if state.get("plan") else None
     scope = QuestionPlan.model_validate(state["scope"]) if state.get("scope") else previous
-    vocabulary = _vocabulary(context.tools)
-    try:
-        plan = context.backend.parse(question, first, last, previous, scope, vocabulary)
-    except LLMFailure as error:
-        notes.append(f"LLM failed ({error}); the question was read offline")
-        plan = _OFFLINE.parse(question, first, last, previous, scope, vocabulary)
+    # The rules read every question (routing, follow-ups, refusals); with an LLM its tool loop
+    # then answers, the reader's plan given to it as a hint.
+    plan = _OFFLINE.parse(question, first, last, previous, scope, _vocabulary(context.tools))
     notes.extend(plan.notes)
+    use_loop = (
+        context.backend.name != "offline"
+        and plan.kind not in ("out_of_scope", "help")
+        and not plan.problem
+    )
     return {
         "plan": plan.model_dump(mode="json"),
         "kind": plan.kind,
+        "use_loop": use_loop,
+        "offline": not use_loop,
+        "loop_failed": False,
+        "fallback": False,
+        "usage": {},
         "turn": state.get("turn", 0) + 1,
         "notes": notes,
         "narrative_attempts": 0,
@@ -133,9 +159,15 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     }
 
 
-def route_after_parse(state: AgentState) -> Literal["detect", "answer"]:
-    """A diagnosis takes the investigation path; every other kind (and a question whose date
-    cannot be answered) goes to its answer handler."""
+def route_after_parse(state: AgentState) -> Literal["tool_loop", "detect", "answer"]:
+    """With an LLM, its tool loop answers; offline (and for refusals and unreadable dates) a
+    diagnosis takes the investigation path and every other kind its answer handler."""
+    if state.get("use_loop"):
+        return "tool_loop"
+    return _offline_route(state)
+
+
+def _offline_route(state: AgentState) -> Literal["detect", "answer"]:
     plan = state["plan"]
     return "detect" if plan["kind"] == "diagnose" and not plan.get("problem") else "answer"
 
@@ -212,6 +244,137 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     else:
         result = ANSWERS[plan.kind](plan, context)
     return _answered(plan, result, state)
+
+
+_DIAGNOSIS_KEYS = (
+    "facts", "found", "incident", "causes", "recommendations", "experiment_plan", "sites",
+    "window", "scope", "test_plan", "allowed", "notes", "trace",
+)  # fmt: skip
+
+
+@traced("tool_loop")
+def tool_loop(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """The LLM answers by calling tools in a bounded loop (native function calling): each call
+    validated and recorded as evidence; `investigate` runs the diagnosis nodes. A failed loop
+    (LLM failure, a second malformed call, a cap) hands the question to the offline path."""
+    context = runtime.context
+    settings = context.settings or AgentSettings()
+    tools = context.tools
+    plan = QuestionPlan.model_validate(state["plan"])
+    local: dict[str, Any] = dict(state)  # what the investigation nodes work on
+
+    def execute(name: str, arguments: dict[str, Any]) -> str:
+        if name not in callable_tools():
+            raise MalformedCall(
+                f"unknown tool {name!r}; known: {', '.join(sorted(callable_tools()))}"
+            )
+        if name == INVESTIGATE:
+            return _investigate(local, runtime, _validated(InvestigateInput, arguments))
+        checked = _validated(REGISTRY[name].input_model, arguments)
+        try:
+            _, item = tools.call(name, checked)
+        except ToolError:
+            item = tools.ledger.items[-1]  # the refusal is evidence too; the model reads why
+        return shown(item, settings)
+
+    limits = LoopLimits(settings.llm_max_steps, settings.llm_time_budget_s, settings.llm_max_tokens)
+    messages = loop_messages(
+        state["question"], plan, state.get("history", []), _span(tools), settings
+    )
+    try:
+        result = context.backend.run_tools(messages, tool_schemas(), execute, limits, context.usage)
+    except LLMFailure as error:
+        note = f"LLM tool loop failed ({error}); answered offline"
+        return {"loop_failed": True, "offline": True, "notes": _notes(state, note),
+                "usage": _usage(context)}  # fmt: skip
+    kind = answer_kind(result.calls, plan)
+    update: dict[str, Any] = {key: local[key] for key in _DIAGNOSIS_KEYS if key in local}
+    if INVESTIGATE not in result.calls:
+        update["facts"] = {"kind": kind}
+    update.update(
+        answer=result.text,
+        narrator=context.backend.name,
+        narrative_attempts=1,
+        kind=kind,
+        table=answer_table(tools.ledger.items, result.calls),
+        chart=_chart(tools.ledger.items, kind),
+        usage=_usage(context),
+    )
+    update["facts"] = {**update["facts"], "loop_calls": result.calls}
+    return update
+
+
+def _validated(model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
+    try:
+        return model.model_validate(arguments)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise MalformedCall(f"invalid arguments: {problems}") from None
+
+
+def _investigate(
+    local: dict[str, Any], runtime: Runtime[AgentContext], arguments: BaseModel
+) -> str:
+    """The diagnosis nodes run on `local` for the asked days, metric and cohort; the model gets
+    the incident, the ranked causes and recommendations with their evidence ids, and the
+    template answer as a cited draft."""
+    asked: InvestigateInput = arguments  # type: ignore[assignment]
+    periods = []
+    if asked.first_day is not None:
+        last = asked.last_day or asked.first_day
+        periods = [Period(start=min(asked.first_day, last), end=max(asked.first_day, last))]
+    plan = QuestionPlan(
+        kind="diagnose", metric=asked.metric, filters=asked.filters, periods=periods
+    )
+    local["plan"] = plan.model_dump(mode="json")
+    for node in (detect, hypothesize, gather_evidence, rank_causes, recommend, plan_experiment):
+        if node is not detect and not local.get("found"):
+            break
+        local.update(node(local, runtime))  # type: ignore[arg-type]
+    draft = template_narrative(local.get("facts", {}), local.get("evidence", []))
+    summary = {
+        "incident": local.get("incident"),
+        "causes": [
+            {k: c[k] for k in ("kind", "status", "confidence", "evidence")}
+            for c in local.get("causes", [])
+        ],
+        "recommendations": [
+            {k: r.get(k) for k in ("action", "title", "evidence_id")}
+            for r in local.get("recommendations", [])
+        ],
+        "draft_answer": draft,
+    }
+    settings = runtime.context.settings or AgentSettings()
+    text = json.dumps(untrusted(summary, max(settings.untrusted_text_cap, 4000)), default=str)
+    return f"<data>\n{text}\n</data>"
+
+
+def _chart(items: list[Any], kind: str) -> dict[str, Any] | None:
+    """A trend's chart: the last series the loop read."""
+    if kind != "trend":
+        return None
+    series = next((i for i in reversed(items) if i.ok and i.tool == "cx_timeseries"), None)
+    if series is None:
+        return None
+    metric = (series.args.get("metrics") or ["cx_score"])[0]
+    return {"x": "period", "y": metric, "label": label(metric), "grain": series.args.get("grain")}
+
+
+def _usage(context: AgentContext) -> dict[str, int]:
+    usage = context.usage
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "calls": usage.calls,
+    }
+
+
+def route_after_loop(state: AgentState) -> Literal["check_grounding", "detect", "answer"]:
+    """A loop that answered is checked; one that failed hands over to the offline path."""
+    return _offline_route(state) if state.get("loop_failed") else "check_grounding"
 
 
 @traced("detect")
@@ -494,63 +657,116 @@ def plan_experiment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
 
 @traced("narrate")
 def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Write the cited answer (LLM if configured, else the template): a handler's answer is its
-    own template; explanations, SQL, help and refusals are shown as they are."""
+    """Write the cited answer: the template offline (and for explanations, SQL, help and
+    refusals, shown as the handlers wrote them); with an LLM, its answer again with the
+    checker's problems as feedback."""
     attempts = state.get("narrative_attempts", 0) + 1
     backend = runtime.context.backend
     evidence = state.get("evidence", [])
     facts = state.get("facts", {})
-    template = template_narrative(facts, evidence)
+    if backend.name == "offline" or state.get("offline") or facts.get("kind") in SHOWN_AS_IS:
+        answer = template_narrative(facts, evidence)
+        return {"answer": answer, "narrative_attempts": attempts, "narrator": "template",
+                "fallback": False}  # fmt: skip
+    problems = (state.get("grounding") or {}).get("problems", [])
     feedback = ""
-    if state.get("grounding") and not state["grounding"].get("ok", True):
-        problems = "; ".join(
-            p["text"] + ": " + p["reason"] for p in state["grounding"]["problems"][:10]
-        )
-        feedback = f"Your previous answer failed the number check: {problems}. Fix every one."
-    if backend.name == "offline" or facts.get("kind") in SHOWN_AS_IS:
-        return {"answer": template, "narrative_attempts": attempts, "narrator": "template"}
+    if problems:
+        listed = "; ".join(f"{p['text']}: {p['reason']}" for p in problems[:10])
+        feedback = f"Your previous answer failed the checks: {listed}. Fix every one."
     try:
-        answer = backend.narrate(state["question"], facts, evidence, feedback)
+        answer = backend.narrate(
+            state["question"], facts, evidence, feedback, runtime.context.usage
+        )
     except LLMFailure as error:
+        note = f"LLM failed ({error}); the answer is the template narrative"
+        if not _has_template(facts):
+            return {"fallback": True, "offline": True, "narrative_attempts": attempts,
+                    "notes": _notes(state, note), "usage": _usage(runtime.context)}  # fmt: skip
         return {
-            "answer": template,
+            "answer": template_narrative(facts, evidence),
             "narrative_attempts": attempts,
-            "notes": _notes(state, f"LLM failed ({error}); the answer is the template narrative"),
+            "notes": _notes(state, note),
             "narrator": "template",
+            "fallback": False,
+            "usage": _usage(runtime.context),
         }
-    return {"answer": answer, "narrative_attempts": attempts, "narrator": backend.name}
+    return {"answer": answer, "narrative_attempts": attempts, "narrator": backend.name,
+            "fallback": False, "usage": _usage(runtime.context)}  # fmt: skip
+
+
+def _has_template(facts: dict[str, Any]) -> bool:
+    """Whether the facts hold an offline answer (a handler's text or a diagnosis)."""
+    return bool(facts.get("text") or facts.get("detect"))
+
+
+def route_after_narrate(state: AgentState) -> Literal["check_grounding", "detect", "answer"]:
+    """An LLM that failed while re-narrating an answer with no template: the offline path."""
+    return _offline_route(state) if state.get("fallback") else "check_grounding"
 
 
 @traced("check_grounding")
 def check_answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Check every number of the answer against the evidence it cites."""
+    """Check every number of the answer against the evidence it cites, and a diagnosis's
+    conclusion against the ranking (agent/meaning.py); an LLM answer must cite evidence when
+    the turn made tool calls. A failing LLM answer is narrated again (bounded), then replaced by
+    the template, or answered by the offline path when it has none."""
     evidence = runtime.context.tools.ledger.items
     allowed = state.get("allowed", [])
-    result = check_grounding(_without_code(state["answer"]), evidence, allowed=allowed)
+    facts = state.get("facts", {})
+    answer = state.get("answer", "")
+    result = check_grounding(_without_code(answer), evidence, allowed=allowed)
     grounding = result.model_dump(mode="json")
-    settings_attempts = runtime.context.max_narrations
-    if result.ok or state.get("narrator") in ("template", "offline"):
-        return {"grounding": grounding, "retry": False}
-    if state.get("narrative_attempts", 1) < settings_attempts:
-        return {"grounding": grounding, "retry": True}  # narrate again, problems as feedback
-    fallback = template_narrative(state.get("facts", {}), state.get("evidence", []))
+    problems = list(grounding.get("problems", []))
+    problems += [{"text": "conclusion", "reason": p} for p in check_meaning(answer, facts)]
+    made_calls = any(step.get("tool_calls") for step in state.get("trace", []))
+    templated = state.get("narrator") in ("template", "offline")
+    if not templated and made_calls and not cites_evidence(answer, evidence):
+        problems.append({"text": "citations", "reason": "the answer cites no evidence item"})
+    grounding.update(ok=not problems, problems=problems)
+    if not problems or templated:
+        return {"grounding": grounding, "retry": False, "fallback": False,
+                "history": _history(state)}  # fmt: skip
+    if state.get("narrative_attempts", 1) < runtime.context.max_narrations:
+        return {"grounding": grounding, "retry": True, "fallback": False}  # problems as feedback
+    note = f"the LLM's answer failed its checks ({len(problems)} problem(s)); replaced"
+    if not _has_template(facts):
+        return {"grounding": grounding, "retry": False, "fallback": True, "offline": True,
+                "notes": _notes(state, note + " by the offline answer")}  # fmt: skip
+    fallback = template_narrative(facts, state.get("evidence", []))
     recheck = check_grounding(_without_code(fallback), evidence, allowed=allowed)
     return {
         "answer": fallback,
         "retry": False,
         "narrator": "template",
         "grounding": recheck.model_dump(mode="json") | {"replaced_llm_answer": True},
-        "notes": _notes(
-            state,
-            f"the LLM's answer had {result.numbers - result.grounded} ungrounded number(s); "
-            "replaced by the template answer",
-        ),
+        "fallback": False,
+        "notes": _notes(state, note + " by the template answer"),
+        "history": _history(state, fallback),
     }
 
 
-def route_after_grounding(state: AgentState) -> Literal["narrate", "__end__"]:
-    """Regenerate an ungrounded LLM answer (bounded); otherwise finish."""
-    return "narrate" if state.get("retry") else "__end__"
+MAX_HISTORY = 20  # turns a thread keeps for the LLM's prompt (it quotes only the last few)
+
+
+def _history(state: AgentState, answer: str | None = None) -> list[dict[str, Any]]:
+    turn = {
+        "question": state["question"][:500],
+        "kind": state.get("kind", ""),
+        "answer": (answer if answer is not None else state.get("answer", ""))[:1000],
+    }
+    return [*state.get("history", []), turn][-MAX_HISTORY:]
+
+
+def route_after_grounding(
+    state: AgentState,
+) -> Literal["narrate", "detect", "answer", "__end__"]:
+    """Narrate an LLM answer that failed the checks again (bounded); with no template to fall
+    back on, answer on the offline path; otherwise finish."""
+    if state.get("retry"):
+        return "narrate"
+    if state.get("fallback"):
+        return _offline_route(state)
+    return "__end__"
 
 
 def _without_code(text: str) -> str:

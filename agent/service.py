@@ -50,6 +50,7 @@ class Agent:
             tools=self._tools(thread_id),
             backend=self.backend,
             max_narrations=self.settings.narrative_attempts,
+            settings=self.settings,
         )
         output = dict(graph.invoke({"question": question}, config, context=context))
         for key, empty in _CONTRACT_DEFAULTS.items():

@@ -25,3 +25,13 @@ class AgentSettings(BaseSettings):
     narrative_attempts: int = Field(default=2, ge=1, le=5)  # LLM narrations before the template
     max_drilldowns: int = Field(default=2, ge=0, le=5)  # extra SQL the LLM may ask for
     untrusted_text_cap: int = Field(default=200, ge=20, le=2000)  # characters of data text
+    # The LLM's tool loop: model turns per answer, wall time, tokens, and what it is shown.
+    llm_max_steps: int = Field(default=8, ge=1, le=30)
+    llm_time_budget_s: float = Field(default=120.0, gt=0, le=1800)
+    llm_max_tokens: int = Field(default=60_000, ge=1_000, le=2_000_000)  # prompt + completion
+    llm_tool_rows: int = Field(default=20, ge=1, le=200)  # table rows of a tool result it sees
+    llm_history_turns: int = Field(default=3, ge=0, le=20)  # earlier turns quoted in the prompt
+    # Conversations (agent/threads.py): threads stored in WORLD/threads.sqlite (the least
+    # recently answered beyond this are deleted), and tool contexts held in memory (LRU).
+    max_threads: int = Field(default=500, ge=1, le=1_000_000)
+    max_open_threads: int = Field(default=64, ge=1, le=10_000)

@@ -5,10 +5,11 @@ Everything here is JSON-friendly so the checkpointer can keep a thread between t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypedDict
 
-from agent.llm import Backend
+from agent.llm import Backend, Usage
+from agent.settings import AgentSettings
 from tools.base import ToolContext
 
 
@@ -34,6 +35,7 @@ class AgentOutput(TypedDict, total=False):
     grounding: dict[str, Any]  # numbers, grounded, ok, problems
     trace: list[dict[str, Any]]  # nodes and their tool calls, in order
     notes: list[str]  # fallbacks, caveats, ignored input
+    usage: dict[str, int]  # LLM tokens of this answer: prompt_tokens, completion_tokens, calls
 
 
 def _replace(_old: Any, new: Any) -> Any:
@@ -51,6 +53,11 @@ class AgentState(TypedDict, total=False):
     table: list[dict[str, Any]] | None  # this turn's tabular answer
     chart: dict[str, Any] | None  # this turn's chart (a trend)
     allowed: list[str]  # values an answer may state without a citation (the asked dates)
+    use_loop: bool  # this turn is answered by the LLM's tool loop
+    offline: bool  # answer with the offline path's template (no LLM narration) this turn
+    loop_failed: bool  # the LLM's tool loop failed: the offline path answers instead
+    fallback: bool  # the LLM's answer failed its checks and has no template: answer offline
+    history: list[dict[str, Any]]  # earlier turns (question, kind, answer), the last few
     turn: int  # 1 for the first question of a thread
     found: bool  # this turn's detection found an incident to investigate
     incident: dict[str, Any] | None  # the incident under investigation (kept across turns)
@@ -80,3 +87,5 @@ class AgentContext:
     tools: ToolContext
     backend: Backend
     max_narrations: int = 2  # LLM narrations before falling back to the template
+    settings: AgentSettings | None = None  # the agent's (the environment's when None)
+    usage: Usage = field(default_factory=Usage)  # this answer's LLM tokens

@@ -73,6 +73,7 @@ class ActionSpec:
     parameter_title: str = ""
     randomization: str = "switchback"  # switchback (marketplace policy) or store (merchant)
     tradeoff: str = ""
+    words: tuple[str, ...] = ()  # how an answer names this action ("batching"), lower case
 
     def addresses(self, kind: str) -> bool:
         return kind in self.undoes or kind in self.mitigates
@@ -152,6 +153,7 @@ ACTIONS: dict[str, ActionSpec] = {
             parameter_title="Reduce the batching threshold until {target_share} of orders are "
             "batched in the affected scope",
             tradeoff="fewer shared routes: more dasher time per delivery",
+            words=("batching",),
         ),
         ActionSpec(
             "eta_buffer",
@@ -172,6 +174,7 @@ ACTIONS: dict[str, ActionSpec] = {
             ),
             parameter_title="Add {minutes} of buffer to quoted ETAs in the affected scope",
             tradeoff="longer quotes lower conversion",
+            words=("buffer", "pad"),
         ),
         ActionSpec(
             "prep_quote_fix",
@@ -181,6 +184,7 @@ ACTIONS: dict[str, ActionSpec] = {
             whatif="prep_quote_fix",
             randomization="store",
             tradeoff="longer quotes at those stores lower conversion",
+            words=("prep-time estimates", "prep estimates", "prep-time quotes", "prep quote"),
         ),
         ActionSpec(
             "merchant_prep_fix",
@@ -190,6 +194,7 @@ ACTIONS: dict[str, ActionSpec] = {
             whatif="merchant_prep_fix",
             randomization="store",
             tradeoff="merchant operations effort; no marketplace cost",
+            words=("prep times", "prep time", "merchant"),
         ),
         ActionSpec(
             "peak_pay",
@@ -212,6 +217,7 @@ ACTIONS: dict[str, ActionSpec] = {
             parameter_title="Add {usd_per_order} of peak pay for dashers in the affected "
             "regions and hours",
             tradeoff="incentive spend per delivery",
+            words=("peak pay", "incentive"),
         ),
         ActionSpec(
             "eta_rollback",
@@ -220,6 +226,7 @@ ACTIONS: dict[str, ActionSpec] = {
             mitigates=(),
             whatif="eta_rollback",
             tradeoff="quotes return to their old, longer level",
+            words=("eta model", "roll back the eta", "rollback"),
         ),
         ActionSpec(
             "throttle_demand",
@@ -241,6 +248,7 @@ ACTIONS: dict[str, ActionSpec] = {
             parameter_title="Throttle demand in the surge: narrower delivery radius for {share} "
             "of orders",
             tradeoff="orders turned away",
+            words=("throttl", "radius"),
         ),
         ActionSpec(
             "inventory_rollback",
@@ -250,6 +258,7 @@ ACTIONS: dict[str, ActionSpec] = {
             whatif="inventory_rollback",
             randomization="store",
             tradeoff="selection shown to customers shrinks where stock is uncertain",
+            words=("inventory",),
         ),
         ActionSpec(
             "suppress_skus",
@@ -272,6 +281,7 @@ ACTIONS: dict[str, ActionSpec] = {
             parameter_title="Hide SKUs whose in-stock estimate is under {threshold}",
             randomization="store",
             tradeoff="selection shrinks: hidden SKUs are sales lost",
+            words=("hide", "suppress", "skus"),
         ),
     )
 }

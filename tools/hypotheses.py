@@ -49,6 +49,7 @@ class Hypothesis:
     features: tuple[str, ...] = ()
     change_names: tuple[str, ...] = ()
     fallback: Fallback | None = None
+    words: tuple[str, ...] = ()  # how an answer names this cause ("batching"), lower case
 
     def for_data(self, present: Collection[str]) -> tuple[Hypothesis, str | None]:
         """This hypothesis as testable on data holding the 'table.column's `present`: its
@@ -105,6 +106,7 @@ LIBRARY: dict[str, Hypothesis] = {
                 note="no pickup legs or distances to measure detours; tested on the batched share, "
                 "which a busier fleet also raises",
             ),
+            words=("batching", "batch"),
         ),
         Hypothesis(
             kind="prep_time_drift",
@@ -119,6 +121,7 @@ LIBRARY: dict[str, Hypothesis] = {
             ),
             features=("prep_min",),
             change_names=("merchant_workflow", "prep_time", "menu_sync"),
+            words=("prep",),
         ),
         Hypothesis(
             kind="dasher_shortage",
@@ -143,6 +146,7 @@ LIBRARY: dict[str, Hypothesis] = {
                 note="no dasher_supply table; tested on the market state logged with each order "
                 "(deliveries.onshift_dashers)",
             ),
+            words=("dasher shortage", "shortage", "too few dashers", "dasher supply"),
         ),
         Hypothesis(
             kind="inventory_drop",
@@ -157,6 +161,7 @@ LIBRARY: dict[str, Hypothesis] = {
             ),
             features=("in_stock_prob",),
             change_names=("inventory_feed", "inventory_model", "catalog"),
+            words=("inventory", "in-stock", "out of stock", "stock"),
         ),
         Hypothesis(
             kind="eta_model_bias",
@@ -173,6 +178,7 @@ LIBRARY: dict[str, Hypothesis] = {
             ),
             features=("quoted_min", "new_eta_model"),
             change_names=("eta_model", "eta_model_version"),
+            words=("eta model", "quotes too short", "eta regression"),
         ),
         Hypothesis(
             kind="demand_surge",
@@ -187,6 +193,7 @@ LIBRARY: dict[str, Hypothesis] = {
             ),
             features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
             change_names=("marketing_promo", "promo", "campaign"),
+            words=("surge", "demand"),
         ),
     )
 }  # fmt: skip

@@ -272,14 +272,15 @@ def test_an_llm_answer_with_invented_numbers_is_rejected(openai_env, demo_world:
     agent.close()
     assert cassette.all_played and cassette.play_count == 3 and len(sent) == 3
     feedback = sent[2]["messages"][0]["content"]
-    assert "42.7" in feedback and "failed the number check" in feedback
+    assert "42.7" in feedback and "failed the checks" in feedback
+    assert "recommended action (revert_batching)" in feedback  # the conclusion check, too
     assert "42.7" not in result["answer"] and "12,345" not in result["answer"]
     assert "Most likely cause: batching policy" in result["answer"]  # the template answer
     assert result["grounding"]["ok"] and result["grounding"]["replaced_llm_answer"]
-    assert any("ungrounded" in note for note in result["notes"])
-    assert result["backend"] == "openai"
-    assert [s["node"] for s in result["trace"]][-4:] == [
-        "narrate", "check_grounding", "narrate", "check_grounding"
+    assert any("failed its checks" in note for note in result["notes"])
+    assert result["backend"] == "openai" and result["usage"]["calls"] == 3
+    assert [s["node"] for s in result["trace"]][-5:] == [
+        "plan", "tool_loop", "check_grounding", "narrate", "check_grounding"
     ]  # fmt: skip
 
 
@@ -290,21 +291,32 @@ def test_a_grounded_llm_answer_is_kept(openai_env, demo_world: Path) -> None:
         result = agent.ask(DEMO_QUESTION)
     agent.close()
     assert cassette.all_played
-    parse_request = sent[0]
-    assert parse_request["tools"][0]["function"]["name"] == "QuestionPlan"
+    offered = {tool["function"]["name"] for tool in sent[0]["tools"]}
+    assert {"investigate", "metric_summary", "rank_cohorts", "run_sql"} <= offered
+    assert "rank_causes" not in offered  # internal to the investigation
     assert result["answer"].startswith("The batching policy change is the most likely cause")
     assert result["grounding"]["ok"] and not result["grounding"].get("replaced_llm_answer")
-    assert result["causes"][0]["kind"] == "batching_threshold"
+    assert result["kind"] == "diagnose" and result["causes"][0]["kind"] == "batching_threshold"
+    assert result["experiment_plan"] and result["recommendations"][0]["action"] == "revert_batching"
+    nodes = [s["node"] for s in result["trace"]]
+    assert nodes[:2] == ["parse_question", "detect"] and nodes[-2:] == [
+        "tool_loop",
+        "check_grounding",
+    ]
+    assert result["usage"] == {"prompt_tokens": 200, "completion_tokens": 100, "calls": 2}
 
 
 def test_malformed_arguments_and_a_429_fall_back_to_offline(openai_env, demo_world: Path) -> None:
     agent = Agent(demo_world)
-    with _replay("openai_rate_limited") as cassette:
+    sent: list[dict[str, Any]] = []
+    with _replay("openai_rate_limited", sent) as cassette:
         result = agent.ask(DEMO_QUESTION)
     agent.close()
     assert cassette.all_played
+    returned = [m for m in sent[1]["messages"] if m["role"] == "tool"]
+    assert returned and returned[0]["content"].startswith("error: malformed tool call")
     notes = " ".join(result["notes"])
-    assert "read offline" in notes and "rate limited (HTTP 429)" in notes
+    assert "LLM tool loop failed" in notes and "rate limited (HTTP 429)" in notes
     assert result["causes"][0]["kind"] == "batching_threshold"
     assert "Most likely cause: batching policy" in result["answer"]
     assert result["grounding"]["ok"]
@@ -331,9 +343,9 @@ def test_llm_sql_is_validated_and_a_write_is_refused(openai_env, demo_world: Pat
     agent.close()
     assert cassette.all_played
     assert result["kind"] == "sql"
-    assert any("refused" in note and "DROP" in note.upper() for note in result["notes"])
     calls = [item for item in result["evidence"] if item["tool"] == "run_sql"]
     assert [item["ok"] for item in calls] == [False, True]  # the refusal is in the ledger too
-    assert "store_id" in calls[1]["sql"] and "```sql" in result["answer"]
+    assert "not allowed" in calls[0]["summary"] or "DROP" in calls[0]["summary"].upper()
+    assert "store_id" in calls[1]["sql"] and f"[{calls[1]['id']}]" in result["answer"]
     assert result["table"] and "store_id" in result["table"][0]
     assert result["grounding"]["ok"]
