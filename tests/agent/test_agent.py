@@ -322,6 +322,17 @@ def test_malformed_arguments_and_a_429_fall_back_to_offline(openai_env, demo_wor
     assert result["grounding"]["ok"]
 
 
+def test_a_refusal_is_answered_offline_with_a_note(openai_env, demo_world: Path) -> None:
+    agent = Agent(demo_world)
+    with _replay("openai_refusal") as cassette:
+        result = agent.ask("which regions were worst for on-time last week?")
+    agent.close()
+    assert cassette.all_played
+    assert any("the model refused" in note for note in result["notes"])
+    assert result["kind"] == "rank" and result["grounding"]["ok"]
+    assert result["answer"].startswith("Worst region groups")
+
+
 def test_openai_without_key_or_endpoint_answers_offline_with_a_note(
     monkeypatch: pytest.MonkeyPatch, demo_world: Path
 ) -> None:
