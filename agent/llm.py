@@ -3,7 +3,6 @@ OpenAI-compatible endpoint). Every LLM step may fail; callers fall back to the o
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import re
@@ -14,13 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
-
 from agent.narrative import template_narrative
-from agent.parsing import read_question
-from agent.question import KINDS, QuestionPlan
 from agent.settings import AgentSettings
-from agent.vocabulary import SYNTHETIC, Vocabulary
 
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -103,16 +97,6 @@ class Backend(Protocol):
 
     name: str
 
-    def parse(
-        self,
-        question: str,
-        data_start: dt.date,
-        data_end: dt.date,
-        previous: QuestionPlan | None = None,
-        scope: QuestionPlan | None = None,
-        vocabulary: Vocabulary = SYNTHETIC,
-    ) -> QuestionPlan: ...
-
     def narrate(
         self,
         question: str,
@@ -121,8 +105,6 @@ class Backend(Protocol):
         feedback: str,
         usage: Usage | None = None,
     ) -> str: ...
-
-    def write_sql(self, plan: str, schema: str) -> list[str]: ...
 
     def run_tools(
         self,
@@ -135,20 +117,9 @@ class Backend(Protocol):
 
 
 class OfflineBackend:
-    """Deterministic: rule-based reading, the template narrative, SQL from the metric registry."""
+    """Deterministic: the template narrative; no tool loop (the planner answers offline)."""
 
     name = "offline"
-
-    def parse(
-        self,
-        question: str,
-        data_start: dt.date,
-        data_end: dt.date,
-        previous: QuestionPlan | None = None,
-        scope: QuestionPlan | None = None,
-        vocabulary: Vocabulary = SYNTHETIC,
-    ) -> QuestionPlan:
-        return read_question(question, data_start, data_end, previous, scope, vocabulary=vocabulary)
 
     def narrate(
         self,
@@ -159,9 +130,6 @@ class OfflineBackend:
         usage: Usage | None = None,
     ) -> str:
         return template_narrative(facts, evidence)
-
-    def write_sql(self, plan: str, schema: str) -> list[str]:
-        return []
 
     def run_tools(
         self,
@@ -174,15 +142,9 @@ class OfflineBackend:
         raise LLMFailure("the offline backend has no tool loop; its planner answers instead")
 
 
-class DrilldownQueries(BaseModel):
-    """SQL queries an LLM proposes for a described question."""
-
-    queries: list[str] = Field(default_factory=list, max_length=5)
-
-
 class OpenAIBackend:
-    """Any OpenAI-compatible chat endpoint through langchain-openai (tool-calling for
-    structured output); no retries: a failure falls back to offline at once."""
+    """Any OpenAI-compatible chat endpoint through langchain-openai: the tool loop (native
+    function calling) and re-narration; no retries: a failure falls back to offline at once."""
 
     name = "openai"
 
@@ -206,43 +168,6 @@ class OpenAIBackend:
             return function()
         except Exception as error:  # every provider failure becomes a fallback, never a crash
             raise LLMFailure(f"{step}: {_describe(error)}") from None
-
-    def parse(
-        self,
-        question: str,
-        data_start: dt.date,
-        data_end: dt.date,
-        previous: QuestionPlan | None = None,
-        scope: QuestionPlan | None = None,
-        vocabulary: Vocabulary = SYNTHETIC,
-    ) -> QuestionPlan:
-        from analytics.cohorts import DIMENSIONS
-        from analytics.metrics import CX_SCORE, METRICS
-        from tools.actions import ACTIONS
-
-        cap = self.settings.untrusted_text_cap
-        earlier = {
-            "previous": previous.model_dump(mode="json", exclude={"notes"}) if previous else None,
-            "scope": scope.model_dump(mode="json", exclude={"notes"}) if scope else None,
-        }
-        text = prompt(
-            "parse",
-            question=untrusted(question, 2000),
-            data_start=data_start,
-            data_end=data_end,
-            kinds=", ".join(KINDS),
-            metrics=", ".join([CX_SCORE, *METRICS, "orders"]),
-            dimensions=", ".join(DIMENSIONS),
-            regions=untrusted(", ".join(vocabulary.regions[:60]), 2000),
-            categories=untrusted(", ".join(vocabulary.categories[:120]), 3000),
-            actions=", ".join(f"{name} ({spec.signature()})" for name, spec in ACTIONS.items()),
-            earlier=json.dumps(untrusted(earlier, cap), default=str),
-        )
-        structured = self.chat.with_structured_output(QuestionPlan, method="function_calling")
-        parsed = self._call("parse", lambda: structured.invoke(text))
-        if not isinstance(parsed, QuestionPlan):
-            raise LLMFailure("parse: the model returned no structured answer")
-        return parsed
 
     def narrate(
         self,
@@ -277,19 +202,6 @@ class OpenAIBackend:
         usage: Usage,
     ) -> LoopResult:
         return _loop(self.chat, messages, schemas, execute, limits, usage, self._call)
-
-    def write_sql(self, plan: str, schema: str) -> list[str]:
-        text = prompt(
-            "drilldown",
-            question=untrusted(plan, 2000),
-            schema=schema,
-            max_queries=self.settings.max_drilldowns,
-        )
-        structured = self.chat.with_structured_output(DrilldownQueries, method="function_calling")
-        result = self._call("sql", lambda: structured.invoke(text))
-        if not isinstance(result, DrilldownQueries):
-            raise LLMFailure("sql: the model returned no structured answer")
-        return result.queries[: self.settings.max_drilldowns]
 
 
 def _loop(

@@ -19,7 +19,7 @@ from agent.answers.diagnose import no_regression, outside_data, unreadable, want
 from agent.answers.format import cohort
 from agent.answers.values import label
 from agent.grounding import check_grounding
-from agent.llm import LLMFailure, LoopLimits, MalformedCall, OfflineBackend, untrusted
+from agent.llm import LLMFailure, LoopLimits, MalformedCall, untrusted
 from agent.loop import (
     INVESTIGATE,
     InvestigateInput,
@@ -32,6 +32,7 @@ from agent.loop import (
 )
 from agent.meaning import check_meaning, cites_evidence
 from agent.narrative import template_narrative
+from agent.parsing import read_question
 from agent.question import Period, QuestionPlan
 from agent.settings import AgentSettings
 from agent.state import AgentContext, AgentState
@@ -53,7 +54,6 @@ from tools.investigation import (
 )
 
 Node = Callable[[AgentState, Runtime[AgentContext]], dict[str, Any]]
-_OFFLINE = OfflineBackend()
 _INVESTIGATION = "investigation"
 
 
@@ -130,7 +130,9 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
     scope = QuestionPlan.model_validate(state["scope"]) if state.get("scope") else previous
     # The rules read every question (routing, follow-ups, refusals); with an LLM its tool loop
     # then answers, the reader's plan given to it as a hint.
-    plan = _OFFLINE.parse(question, first, last, previous, scope, _vocabulary(context.tools))
+    plan = read_question(
+        question, first, last, previous, scope, vocabulary=_vocabulary(context.tools)
+    )
     notes.extend(plan.notes)
     use_loop = (
         context.backend.name != "offline"
@@ -191,17 +193,7 @@ def _thread_incident(state: AgentState) -> ThreadIncident | None:
 def _answer_context(state: AgentState, runtime: Runtime[AgentContext]) -> AnswerContext:
     tools = runtime.context.tools
     first, last = _span(tools)
-    backend = runtime.context.backend
-    writer = None
-    if backend.name != "offline":
-
-        def writer(plan: QuestionPlan, schema: str) -> list[str]:
-            try:
-                return backend.write_sql(plan.model_dump_json(), schema)
-            except LLMFailure:
-                return []
-
-    return AnswerContext(tools, first, last, _thread_incident(state), writer)
+    return AnswerContext(tools, first, last, _thread_incident(state))
 
 
 def _answered(plan: QuestionPlan, answer: Answer, state: AgentState) -> dict[str, Any]:

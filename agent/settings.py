@@ -23,7 +23,6 @@ class AgentSettings(BaseSettings):
     )
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
     narrative_attempts: int = Field(default=2, ge=1, le=5)  # LLM narrations before the template
-    max_drilldowns: int = Field(default=2, ge=0, le=5)  # extra SQL the LLM may ask for
     untrusted_text_cap: int = Field(default=200, ge=20, le=2000)  # characters of data text
     # The LLM's tool loop: model turns per answer, wall time, tokens, and what it is shown.
     llm_max_steps: int = Field(default=8, ge=1, le=30)

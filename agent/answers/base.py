@@ -43,7 +43,6 @@ class AnswerContext:
     first_day: dt.date
     last_day: dt.date
     incident: ThreadIncident | None = None
-    sql_writer: Callable[[QuestionPlan, str], list[str]] | None = None  # an LLM's SQL, if any
 
     def call(self, name: str, arguments: dict[str, Any]) -> tuple[ToolOutput, EvidenceItem]:
         """Call a tool (its evidence is recorded; a ToolError propagates)."""

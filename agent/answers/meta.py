@@ -142,8 +142,6 @@ def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
         resolved = plan.model_copy(update={"periods": [window]})
         start, end = window.bounds()
         metric = metric_of(plan, context)
-        if context.sql_writer is not None:
-            queries = context.sql_writer(resolved, _schema_text())
         queries.append(described_query(metric, start, end, plan.filters, plan.dimension))
     answers = []
     for query in queries:
@@ -166,12 +164,6 @@ def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
         return Answer(text=answers[0], resolved=resolved, table=item.table, notes=notes)
     return Answer(text="No query could be run; " + "; ".join(notes), resolved=resolved, notes=notes)
-
-
-def _schema_text() -> str:
-    from data.schema import ORDER_FACTS
-
-    return "order_facts(" + ", ".join(f"{c.name} {c.type}" for c in ORDER_FACTS.columns) + ")"
 
 
 def _sql_so_far(plan: QuestionPlan, context: AnswerContext) -> Answer:
