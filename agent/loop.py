@@ -117,13 +117,11 @@ def shown(item: EvidenceItem, settings: AgentSettings) -> str:
 
 def answer_kind(calls: list[str], plan: QuestionPlan) -> str:
     """The kind of a loop's answer: the last answering tool it called (an investigation wins);
-    without any, the reader's kind, or out of scope when the model called nothing at all."""
+    without any, the reader's kind."""
     if INVESTIGATE in calls:
         return "diagnose"
     kinds = [TOOL_KINDS[name] for name in calls if name in TOOL_KINDS]
-    if kinds:
-        return kinds[-1]
-    return plan.kind if calls else "out_of_scope"
+    return kinds[-1] if kinds else plan.kind
 
 
 def answer_table(items: list[EvidenceItem], calls: list[str]) -> list[dict[str, Any]] | None:

@@ -656,7 +656,8 @@ def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     backend = runtime.context.backend
     evidence = state.get("evidence", [])
     facts = state.get("facts", {})
-    if backend.name == "offline" or state.get("offline") or facts.get("kind") in SHOWN_AS_IS:
+    shown_as_is = bool(facts.get("text")) and facts.get("kind") in SHOWN_AS_IS
+    if backend.name == "offline" or state.get("offline") or shown_as_is:
         answer = template_narrative(facts, evidence)
         return {"answer": answer, "narrative_attempts": attempts, "narrator": "template",
                 "fallback": False}  # fmt: skip
@@ -714,6 +715,10 @@ def check_answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     templated = state.get("narrator") in ("template", "offline")
     if not templated and made_calls and not cites_evidence(answer, evidence):
         problems.append({"text": "citations", "reason": "the answer cites no evidence item"})
+    if not templated and not made_calls:  # the rules routed it to the model as answerable
+        problems.append(
+            {"text": "tools", "reason": "the answer called no tool: it has no evidence"}
+        )
     grounding.update(ok=not problems, problems=problems)
     if not problems or templated:
         return {"grounding": grounding, "retry": False, "fallback": False,

@@ -22,6 +22,9 @@ INCIDENT_PATH = (
 )  # fmt: skip
 NO_INCIDENT_PATH = ("parse_question", "detect", "narrate", "check_grounding")
 FOLLOW_UP_PATH = ("parse_question", "answer", "narrate", "check_grounding")
+# With an LLM the tool loop answers: a diagnosis runs the investigation's nodes inside it.
+LLM_INCIDENT_PATH = (*INCIDENT_PATH[:-2], "tool_loop", "check_grounding")
+LLM_NO_INCIDENT_PATH = ("parse_question", "detect", "tool_loop", "check_grounding")
 INCIDENT_KEYS = ("id", "start", "severity_label", "metric", "cohort")
 # Checks that fail with the incident when none is reported: one miss line says it for all.
 FOLLOWS_THE_INCIDENT = ("top1", "top_k", "slice", "plan", "recommendation", "trajectory")
@@ -98,6 +101,14 @@ class ScenarioScore(BaseModel):
 def counted_causes(answer: dict[str, Any]) -> list[str]:
     """Cause kinds the agent holds (supported or weak), in its rank order."""
     return [c["kind"] for c in answer.get("causes") or [] if c.get("status") in COUNTED]
+
+
+def _follow_up_path_ok(path: list[str], backend: str) -> bool:
+    """Offline, a follow-up takes the answer path; with an LLM, the tool loop (or, when the
+    model does not answer it, the offline path after the loop)."""
+    if backend == "openai":
+        return path[:2] == ["parse_question", "tool_loop"] and path[-1] == "check_grounding"
+    return tuple(path) == FOLLOW_UP_PATH
 
 
 def collapse_retries(nodes: list[str]) -> list[str]:
@@ -240,7 +251,7 @@ def score(
             result.plan_complete,
             f"expected all {len(PLAN_SECTIONS)} plan sections; got {result.plan_sections}",
         )
-        path = INCIDENT_PATH
+        path = LLM_INCIDENT_PATH if result.backend == "openai" else INCIDENT_PATH
     else:
         serious = measured.false_alarms.serious if measured.false_alarms else 0
         check(
@@ -249,7 +260,7 @@ def score(
             f"expected no incident; the agent reported {incident.get('id') if incident else 'none'}"
             f" and the scan holds {serious} medium+ incident(s)",
         )
-        path = NO_INCIDENT_PATH
+        path = LLM_NO_INCIDENT_PATH if result.backend == "openai" else NO_INCIDENT_PATH
     if expected.ruled_out:
         held = [kind for kind in expected.ruled_out if kind in found]
         check("decoy", not held, f"expected {expected.ruled_out} ruled out; still held: {held}")
@@ -277,7 +288,7 @@ def score(
             "follow_up",
             bool(follow.get("answer"))
             and bool(follow_grounding.get("ok"))
-            and tuple(follow_path) == FOLLOW_UP_PATH,
+            and _follow_up_path_ok(follow_path, result.backend),
             f"expected a grounded answer via {list(FOLLOW_UP_PATH)}; got {follow_path}, "
             f"grounding ok {follow_grounding.get('ok')}",
         )

@@ -176,10 +176,18 @@ def test_a_long_conversation_does_not_grow_the_prompt(world: Path, llm: Scripted
     sizes = []
     try:
         for turn in range(10):
-            llm.play(says(f"Answer number {'x' * 50} with words only, turn {turn}." * 20))
-            agent.ask(f"what was CX on Jan {turn % 4 + 1}? {'and more context ' * 20}", "long")
-            sizes.append(sum(len(m["content"] or "") for m in llm.requests[-1]["messages"]))
+            llm.play(calls(LOOKUP), says(f"The lookup holds it [E1]. {'More words. ' * 60}"))
+            agent.ask(f"what was on-time last week? {'and more context ' * 20}{turn}", "long")
+            first = llm.requests[-2]["messages"]  # the turn's opening request
+            sizes.append(sum(len(m["content"] or "") for m in first))
     finally:
         agent.close()
     assert sizes[3] > sizes[0]  # earlier turns are quoted...
     assert max(sizes[4:]) <= max(sizes[:4]) * 1.05  # ...but only the last three, capped
+
+
+def test_an_answer_that_calls_no_tool_is_not_taken(world: Path, llm: ScriptedLLM) -> None:
+    llm.play(says("All regions did fine."), says("Still fine."))
+    result = ask(agent_for(world, llm), "which regions were worst for on-time last week?")
+    assert result["answer"].startswith("Worst region groups")
+    assert any("replaced by the offline answer" in note for note in result["notes"])
