@@ -11,8 +11,9 @@ diagnosis nodes) -> check_grounding (numbers and conclusion) -> narrate again or
 
 from __future__ import annotations
 
-from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
 
 from agent import nodes
 from agent.state import AgentContext, AgentInput, AgentOutput, AgentState
@@ -47,4 +48,8 @@ builder.add_conditional_edges(
     "check_grounding", nodes.route_after_grounding, ["narrate", "detect", "answer", END]
 )
 
-graph = builder.compile(checkpointer=InMemorySaver())
+
+def compile_graph(checkpointer: BaseCheckpointSaver) -> CompiledStateGraph:
+    """The graph saving its threads to `checkpointer` (each agent passes its world's store,
+    agent/threads.py)."""
+    return builder.compile(checkpointer=checkpointer)

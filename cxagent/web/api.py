@@ -6,7 +6,7 @@ import math
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from cxagent.web.workbench import Analysis, UnknownIncident, Workbench
 from tools.base import ToolError
 
 MARKDOWN = "text/markdown; charset=utf-8"
+THREAD_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 
 class AskRequest(BaseModel):
@@ -29,7 +30,7 @@ class AskRequest(BaseModel):
     )
     thread_id: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        pattern=THREAD_ID,
         description="Conversation id (a new one is made when absent).",
     )
 
@@ -182,5 +183,17 @@ def build_router(workbench: Workbench) -> APIRouter:
         thread_id = request.thread_id or uuid.uuid4().hex
         result = workbench.ask(request.question, thread_id)
         return _respond({**result, "thread_id": thread_id})
+
+    @router.get("/threads/{thread_id}")
+    def thread(
+        thread_id: str = Path(pattern=THREAD_ID, description="The thread_id of /api/ask."),
+    ) -> JSONResponse:
+        """A conversation, kept across restarts: its `turns` in order (turn, question, kind,
+        answer, grounding, answered_at) and `evidence`, the thread's ledger that the answers
+        cite. An unknown thread is a 404 that names no other thread."""
+        conversation = workbench.conversation(thread_id)
+        if conversation is None:
+            raise HTTPException(status_code=404, detail="no conversation with this thread id")
+        return _respond(conversation)
 
     return router

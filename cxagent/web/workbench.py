@@ -126,7 +126,8 @@ class Workbench:
 
     def __init__(self, world_dir: Path | str, settings: AgentSettings | None = None) -> None:
         self.world_dir = Path(world_dir)
-        self.agent = Agent(self.world_dir, settings)  # fails clearly without a warehouse
+        # Fails clearly without a warehouse; conversations survive a restart (threads.sqlite).
+        self.agent = Agent(self.world_dir, settings, keep_threads=True)
         self.export_dir = Path(tempfile.mkdtemp(prefix="cxagent-web-"))
         self._explore = ToolContext(world_dir=self.world_dir, shared=self.agent.shared)
         self._lock = threading.Lock()
@@ -359,6 +360,10 @@ class Workbench:
             lock = self._thread_locks.setdefault(thread_id, threading.Lock())
         with lock, one_thread():
             return self.agent.ask(question, thread_id)
+
+    def conversation(self, thread_id: str) -> dict[str, Any] | None:
+        """A conversation's turns and evidence ledger, or None for a thread not stored."""
+        return self.agent.conversation(thread_id)
 
     def export(self, name: str, text: str) -> Path:
         """Write a Markdown export into a fresh folder of the workbench's export directory."""
