@@ -89,7 +89,6 @@ def ingest(
         sources = {name: str(mapping.source_path(name)) for name in counts}
         con = open_warehouse(staging)
         try:
-            con.execute("SET enable_progress_bar = false")
             report = quality_report(con, source={"mapping": str(mapping.path), **sources})
         finally:
             con.close()

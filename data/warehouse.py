@@ -8,6 +8,7 @@ the metrics that need it report themselves unavailable.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,8 +219,31 @@ def build_warehouse(world_dir: Path, threads: int = 2, memory_limit: str = "4GB"
     return path
 
 
+# Every analysis connection is a sandbox: an in-memory database with the warehouse attached
+# read-only, no file or network access (no read_csv, COPY, ATTACH, extension install or load),
+# bounded memory and threads, and its configuration locked so a query cannot lift any of it.
+# Attaching (rather than opening the file) keeps the sandbox's settings off the process's shared
+# database instance for the file, which writers such as ingestion open with their own. The SQL
+# checker is the first wall; this is the second.
+ANALYSIS_CONFIG: dict[str, object] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "memory_limit": os.environ.get("CXAGENT_DUCKDB_MEMORY", "4GB"),
+    "threads": max(1, min(4, os.cpu_count() or 1)),
+}
+WAREHOUSE_CATALOG = "warehouse"
+# Run once the warehouse is attached (ATTACH itself is external access): from then on no file,
+# no network, no other database, and no SET that could undo it.
+SANDBOX_STATEMENTS: tuple[str, ...] = (
+    "SET enable_progress_bar = false",
+    "SET enable_external_access = false",
+    "SET lock_configuration = true",
+)
+
+
 def open_warehouse(world_dir: Path | str) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a world's warehouse; a clear error if there is none."""
+    """A read-only, sandboxed connection to a world's warehouse (ANALYSIS_CONFIG, then
+    SANDBOX_STATEMENTS); a clear error if there is none."""
     world_dir = Path(world_dir)
     path = world_dir / WAREHOUSE_FILE if world_dir.is_dir() else world_dir
     if not path.is_file():
@@ -227,10 +251,31 @@ def open_warehouse(world_dir: Path | str) -> duckdb.DuckDBPyConnection:
             f"no warehouse at {path}; create one with "
             f"`cxagent generate --scenario demo --out {world_dir}`"
         )
+    con = duckdb.connect(":memory:", config=ANALYSIS_CONFIG)
     try:
-        return duckdb.connect(str(path), read_only=True)
+        con.execute(f"ATTACH '{_quoted(path)}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
+        con.execute(f"USE {WAREHOUSE_CATALOG}")
     except duckdb.Error as error:
+        con.close()
         raise WarehouseError(f"cannot open {path}: {error}") from None
+    for statement in SANDBOX_STATEMENTS:
+        con.execute(statement)
+    return con
+
+
+def warehouse_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A cursor on a sandboxed connection that reads the attached warehouse (a cursor starts
+    in the in-memory database; USE is not configuration, so the lock allows it)."""
+    cursor = con.cursor()
+    if cursor.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [WAREHOUSE_CATALOG]
+    ).fetchone()[0]:
+        cursor.execute(f"USE {WAREHOUSE_CATALOG}")
+    return cursor
+
+
+def _quoted(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def replace_tables(world_dir: Path | str, tables: dict[str, object]) -> None:

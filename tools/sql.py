@@ -37,6 +37,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from data.schema import ORDER_FACTS, TABLES
+from data.warehouse import warehouse_cursor
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
 
 TIME_LIMIT_SECONDS = 5.0
@@ -283,7 +284,7 @@ def run_sql(context: ToolContext, args: RunSqlInput) -> RunSqlOutput:
     network reads; at most max_rows rows come back, and a query is stopped after 5 seconds.
     Every numeric cell of the first 20 rows is a figure named r<row>.<column>.
     """
-    cursor = context.con.cursor()
+    cursor = warehouse_cursor(context.con)
     try:
         catalog, tables = cursor.execute(
             "SELECT current_database(), list(table_name) FROM information_schema.tables "

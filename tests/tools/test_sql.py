@@ -12,6 +12,7 @@ import sqlglot
 
 import tools.sql as sql_tool
 from data.scenario import Scenario
+from data.warehouse import warehouse_cursor
 from tools.base import REGISTRY, ToolContext, ToolError
 from tools.sql import RunSqlOutput, figure_unit
 
@@ -299,9 +300,9 @@ def test_a_cte_hiding_a_delete_fails_in_duckdb_too_if_validation_let_it_through(
 )
 def test_writes_fail_on_the_connection_run_sql_uses(write: str, context: ToolContext) -> None:
     orders_before = context.con.execute("SELECT count(*) FROM orders").fetchone()
-    cursor = context.con.cursor()
+    cursor = warehouse_cursor(context.con)
 
-    with pytest.raises(ToolError, match="read-only mode"):
+    with pytest.raises(ToolError, match="read-only"):
         sql_tool.run_capped(cursor, write, seconds=5.0)
 
     cursor.close()
