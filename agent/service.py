@@ -3,8 +3,17 @@
 
 from __future__ import annotations
 
+import importlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.tracers.context import register_configure_hook
 
 from agent.graph import compile_graph
 from agent.llm import make_backend
@@ -12,7 +21,7 @@ from agent.settings import AgentSettings
 from agent.state import AgentContext
 from agent.threads import ThreadStore, thread_config
 from data.warehouse import open_warehouse
-from tools.base import WorldCache
+from tools.base import ToolContext, ToolError, WorldCache
 from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
 MAX_QUESTION_CHARS = 4000
@@ -88,3 +97,82 @@ class Agent:
         """Close the threads' warehouse connections and the thread database (the agent stays
         usable: both reopen on the next question)."""
         self.threads.close()
+
+    def warm_up(self) -> threading.Thread:
+        """Make the first diagnosis fast: import the model libraries it fits with (about a
+        second, here, so that no imports run concurrently with a question's), then start the
+        world's incident scan in a background thread (every diagnosis starts from it; a
+        question asked meanwhile waits for it instead of scanning again). Returns the thread."""
+        for module in _MODEL_MODULES:
+            importlib.import_module(module)
+
+        def scan() -> None:
+            context = ToolContext(world_dir=self.world_dir, shared=self.shared)
+            try:
+                context.call("detect_incidents", {"grain": "auto"})
+            except ToolError:
+                pass  # recorded; the question that needs the scan reports the problem
+            finally:
+                context.close()
+
+        thread = threading.Thread(target=scan, name="cxagent-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def ask_stream(self, question: str, thread_id: str = "default") -> Iterator[dict[str, Any]]:
+        """`ask`, with its progress: yields {"step": entry} as each node of the turn completes
+        (the entry `ask` puts in `trace`: node, seconds, tool calls), then {"result": what
+        `ask` returns}."""
+        return stream_steps(lambda: self.ask(question, thread_id))
+
+
+# What a diagnosis fits and explains models with: imported where they are used (a command that
+# fits no model does not load them), and by warm_up ahead of the first question.
+_MODEL_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection", "shap")
+
+# Node-by-node progress of a run of the graph, from LangChain's callbacks: a handler set in this
+# context variable is added to every run started in its context (register_configure_hook).
+_STEP_HANDLER: ContextVar[BaseCallbackHandler | None] = ContextVar("cxagent_steps", default=None)
+register_configure_hook(_STEP_HANDLER, inheritable=True)
+
+
+class _StepHandler(BaseCallbackHandler):
+    """Passes each node's trace entry on as the node finishes (nodes return the turn's trace with
+    their own entry last)."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None]) -> None:
+        self.emit = emit
+        self.nodes: dict[UUID, str] = {}
+
+    def on_chain_start(self, serialized: Any, inputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        node = (kwargs.get("metadata") or {}).get("langgraph_node")
+        if node is not None and kwargs.get("name") == node:
+            self.nodes[run_id] = node
+
+    def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        node = self.nodes.pop(run_id, None)
+        trace = outputs.get("trace") if node and isinstance(outputs, dict) else None
+        if trace and trace[-1].get("node") == node:
+            self.emit(trace[-1])
+
+
+def stream_steps(run: Callable[[], dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Run `run` (an ask) in a worker thread; yield {"step": entry} for each node of the graph as
+    it completes, then {"result": run's result}. An exception of `run` is raised here."""
+    events: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+
+    def work() -> None:
+        _STEP_HANDLER.set(_StepHandler(lambda entry: events.put(("step", entry))))
+        try:
+            events.put(("result", run()))
+        except BaseException as error:  # handed to the caller's thread
+            events.put(("error", error))
+
+    threading.Thread(target=work, name="cxagent-ask", daemon=True).start()
+    while True:
+        kind, value = events.get()
+        if kind == "error":
+            raise value
+        yield {kind: value}
+        if kind == "result":
+            return

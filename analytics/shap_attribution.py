@@ -22,20 +22,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-import shap
 from scipy import special
-from sklearn.base import clone
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
 
 ModelKind = Literal["gbm", "logistic"]
 Encoding = Literal["numeric", "boolean", "one-hot"]
@@ -176,6 +172,12 @@ def shap_shift(
     sample_outcome = outcome_values[sampled]
     _validate_sample(sample_is_incident, sample_outcome, outcome)
     design, membership = _design_matrix(frame.iloc[sampled], features, encodings)
+
+    # scikit-learn and shap are imported here, not with the module: a command that attributes
+    # nothing does not pay for them (~1 s).
+    from sklearn.base import clone
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     # Single-threaded: these fits take ~0.1 s, and on a busy 2-core machine OpenMP threads
     # contending with other processes made them up to 20x slower.
@@ -416,6 +418,11 @@ def _design_matrix(
 
 
 def _estimator(model: ModelKind, seed: int) -> Pipeline | HistGradientBoostingClassifier:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     if model == "logistic":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     # Shallow trees: TreeSHAP's cost grows with depth squared and leaves, and a few thousand rows
@@ -427,6 +434,9 @@ def _explain(
     fitted: Pipeline | HistGradientBoostingClassifier, design: np.ndarray
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """SHAP values (rows x columns), base value and raw output, all in log-odds."""
+    import shap
+    from sklearn.pipeline import Pipeline
+
     if isinstance(fitted, Pipeline):
         scaled = fitted[0].transform(design)
         # The (mean, cov) form keeps the exact background mean; a data matrix would be

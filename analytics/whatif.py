@@ -28,18 +28,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LinearRegression, LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from analytics.cohorts import FilterValue, where_clause
 from analytics.metrics import METRICS
 from analytics.sku_suppression import MissingTables, hidden_by_order, scope_sku_lines
+
+if TYPE_CHECKING:  # scikit-learn is imported where models are fitted (a what-if), not here
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import LinearRegression, LogisticRegression
 
 Action = Literal[
     "revert_batching",
@@ -73,11 +75,12 @@ ASSUMPTIONS = {
 }
 
 
-# Model fits and predictions run with one OpenMP thread: the gradient-boosting predictions are
-# many small calls, where OpenMP's thread start-up and spinning cost more than they save (the
-# batching what-if took 1.4-2.0 s with two threads and 0.75-0.86 s with one on a busy 2-core
-# machine; results are identical).
-_single_threaded = threadpool_limits.wrap(limits=1, user_api="openmp")
+# Model fits and predictions run with one thread, OpenMP and BLAS alike: the gradient-boosting
+# predictions are many small calls, where OpenMP's thread start-up and spinning cost more than
+# they save (the batching what-if took 1.4-2.0 s with two threads and 0.75-0.86 s with one on a
+# busy 2-core machine), and the logistic outcome fits are small matrix products, where two BLAS
+# threads made each fit 15-20x slower (0.2-0.33 s instead of 0.01-0.02 s). Results are identical.
+_single_threaded = threadpool_limits.wrap(limits=1)
 
 
 class WhatIfError(ValueError):
@@ -167,11 +170,17 @@ class _Fitted:
     ticket_if_canceled: float  # baseline support-contact rate of canceled minus delivered orders
 
 
-class _Stars(LinearRegression):
+class _Stars:
     """Linear stars model whose predictions stay on the 1-5 scale."""
 
-    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803 (scikit-learn's name)
-        return np.clip(super().predict(X), 1.0, 5.0)
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Stars:  # noqa: N803 (scikit-learn's name)
+        from sklearn.linear_model import LinearRegression
+
+        self.linear: LinearRegression = LinearRegression().fit(X, y)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        return np.clip(self.linear.predict(X), 1.0, 5.0)
 
 
 def _lateness_basis(lateness: np.ndarray) -> np.ndarray:
@@ -198,19 +207,32 @@ def _time_to_pickup(frame: pd.DataFrame) -> np.ndarray:
     return (frame["prep_min"].fillna(0) + frame["dasher_wait_min"].fillna(0)).to_numpy(float)
 
 
-def _predicted_lateness(timing: HistGradientBoostingRegressor, frame: pd.DataFrame) -> np.ndarray:
-    features = frame[list(TIMING_FEATURES)].fillna(0).to_numpy(float)
-    rest = timing.predict(features)  # minutes after pickup (drive, detour, handoff)
+def _predicted_lateness(
+    timing: HistGradientBoostingRegressor, frame: pd.DataFrame, rest: np.ndarray | None = None
+) -> np.ndarray:
+    """Predicted minutes late of each order; `rest` is the timing model's prediction for the
+    rows when it is known already (see Simulator.predicted)."""
+    if rest is None:
+        rest = timing.predict(_features(frame, TIMING_FEATURES))  # minutes after pickup
     return rest + _time_to_pickup(frame) - frame["quoted_min"].fillna(0).to_numpy(float)
+
+
+def _features(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+    return frame[list(names)].fillna(0).to_numpy(float)
 
 
 def _day_bootstrap(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     """Resample whole days with replacement (orders of a day share supply and demand shocks)."""
+    return frame.iloc[_day_bootstrap_positions(frame, rng)]
+
+
+def _day_bootstrap_positions(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+    """Row positions of a resample of whole days (_day_bootstrap)."""
     days = frame["order_time"].dt.floor("D")
     unique = days.unique()
     chosen = rng.choice(unique, size=len(unique), replace=True)
     groups = {day: index for day, index in frame.groupby(days).groups.items()}
-    return frame.loc[np.concatenate([groups[day] for day in chosen])]
+    return frame.index.get_indexer(np.concatenate([groups[day] for day in chosen]))
 
 
 def _fit(
@@ -220,6 +242,9 @@ def _fit(
     customer's response to timing and item issues (cancellations, tickets, stars) on baseline
     and incident days pooled, so the curves are known over the lateness the incident reached.
     Assumption: a cause acts on customers only through timing and item issues."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression
+
     resampled = _day_bootstrap(baseline, rng)
     sample = resampled.sample(
         n=min(len(resampled), max_rows), replace=False, random_state=int(rng.integers(2**31))
@@ -281,6 +306,10 @@ class Simulator:
     windows: tuple[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]] | None = None
     # The incident orders' item lines with in-stock estimates (suppress_skus), see with_sku_lines.
     sku_lines: pd.DataFrame | None = None
+    # Each fit's duration and timing models on every incident order (see predicted).
+    _predictions: dict[tuple[int, str], np.ndarray] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     @_single_threaded
@@ -326,6 +355,17 @@ class Simulator:
         except MissingTables as error:
             raise WhatIfError(f"suppress_skus needs items and inventory_events: {error}") from None
         return replace(self, sku_lines=lines)
+
+    def predicted(self, fit: int, model: Literal["duration", "timing"]) -> np.ndarray:
+        """Fit `fit`'s duration or timing model on every incident order (rows of `incident`),
+        computed once: every action's bootstrap draws rows of it, and a gradient-boosting
+        prediction of a row does not depend on the other rows predicted with it."""
+        key = (fit, model)
+        if key not in self._predictions:
+            names = DURATION_FEATURES if model == "duration" else TIMING_FEATURES
+            estimator = getattr(self.fits[fit], model)
+            self._predictions[key] = estimator.predict(_features(self.incident, names))
+        return self._predictions[key]
 
     @property
     def incident(self) -> pd.DataFrame:
@@ -385,16 +425,20 @@ def cx_from_values(values: Mapping[str, float]) -> float:
 
 
 def _timing_effects(
-    fitted: _Fitted, w: pd.DataFrame, faster: np.ndarray, longer_quote: np.ndarray
+    fitted: _Fitted,
+    w: pd.DataFrame,
+    faster: np.ndarray,
+    longer_quote: np.ndarray,
+    timing_rest: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Metric deltas when each incident order arrives `faster` minutes sooner and is quoted
-    `longer_quote` minutes more."""
+    `longer_quote` minutes more (`timing_rest`: the timing model on `w`, when known)."""
     delivered = w["delivered"].to_numpy()
     lateness = w["eta_error_min"].to_numpy(float)
     new_lateness = lateness - faster - longer_quote
     on_time_now = (lateness[delivered] <= GRACE_MIN).mean()
     on_time_new = (new_lateness[delivered] <= GRACE_MIN).mean()
-    predicted_late = _predicted_lateness(fitted.timing, w)
+    predicted_late = _predicted_lateness(fitted.timing, w, timing_rest)
     # Calibrate to the incident regime: the baseline model misses what changed (e.g. longer
     # detours); delivered orders show by how much, per batched group, and canceled orders share it.
     batched = w["batched"].fillna(0).to_numpy() > 0
@@ -440,10 +484,20 @@ def _relative_gap(predicted: float, observed: float) -> float:
     return float(abs(predicted / observed - 1.0)) if observed > 0 else 0.0
 
 
-def _duration_change(fitted: _Fitted, w: pd.DataFrame, changed: pd.DataFrame) -> np.ndarray:
-    """Model minutes saved per order when drivers change from `w` to `changed`."""
-    now = fitted.duration.predict(w[list(DURATION_FEATURES)].fillna(0).to_numpy(float))
-    then = fitted.duration.predict(changed[list(DURATION_FEATURES)].fillna(0).to_numpy(float))
+def _duration_change(
+    fitted: _Fitted, w: pd.DataFrame, changed: pd.DataFrame, now: np.ndarray | None = None
+) -> np.ndarray:
+    """Model minutes saved per order when drivers change from `w` to `changed` (`now`: the
+    duration model on `w`, when known). Only the rows whose drivers changed are predicted again:
+    the others' prediction is `now`'s."""
+    features = _features(w, DURATION_FEATURES)
+    if now is None:
+        now = fitted.duration.predict(features)
+    changed_features = _features(changed, DURATION_FEATURES)
+    moved = (changed_features != features).any(axis=1)
+    then = now.copy()
+    if moved.any():
+        then[moved] = fitted.duration.predict(changed_features[moved])
     return now - then
 
 
@@ -468,8 +522,11 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             f"{unchecked:.0%} of the scope's lines have no in-stock estimate (their SKU was never "
             "checked at their store) and are kept"
         )
-    for fitted in simulator.fits:
-        w = _day_bootstrap(full, rng).reset_index(drop=True)
+    for index, fitted in enumerate(simulator.fits):
+        positions = _day_bootstrap_positions(full, rng)
+        w = full.iloc[positions].reset_index(drop=True)
+        duration_now = simulator.predicted(index, "duration")[positions]
+        timing_rest = simulator.predicted(index, "timing")[positions]
         faster = np.zeros(len(w))
         longer_quote = np.zeros(len(w))
         efficiency: dict[str, float] = {}
@@ -481,16 +538,16 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             unbatch = batched & (rng.random(len(w)) > keep)
             changed = w.copy()
             changed.loc[unbatch, "batched"] = 0
-            residual = w["duration_min"].to_numpy(float) - fitted.duration.predict(
-                w[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
-            )
+            residual = w["duration_min"].to_numpy(float) - duration_now
             delivered_batched = batched & w["delivered"].to_numpy()
             extra = max(0.0, np.nanmean(residual[delivered_batched]) - fitted.batched_residual)
             # The longer detours shrink as far as the threshold goes back (linear in the share).
             old_share = float(base["batched"].mean())
             reverted = (current - target) / (current - old_share) if current > old_share else 1.0
             extra *= min(1.0, max(0.0, reverted))
-            faster = _duration_change(fitted, w, changed) + np.where(batched, extra, 0.0)
+            faster = _duration_change(fitted, w, changed, duration_now) + np.where(
+                batched, extra, 0.0
+            )
             solo_minutes = float(w.loc[~batched & w["delivered"], "duration_min"].mean())
             share = ASSUMPTIONS["batched_dasher_time_share"]
             minutes_now = solo_minutes * (1 - (1 - share) * batched.mean())
@@ -514,7 +571,7 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
         elif action == "merchant_prep_fix":
             changed = w.copy()
             changed["prep_min"] = w["prep_min"] * _store_prep_ratio(base, w)
-            faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
+            faster = np.maximum(_duration_change(fitted, w, changed, duration_now), 0.0)
         elif action == "inventory_rollback":
             faster = np.zeros(len(w))
         elif action == "peak_pay":
@@ -534,10 +591,10 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             changed["busy_share"] = np.minimum(1.0, w["busy_share"] * (1 - share))
             efficiency = {"order_volume_share": -share}
             parameters = {**parameters, "share": share}
-            faster = np.maximum(_duration_change(fitted, w, changed), 0.0)
+            faster = np.maximum(_duration_change(fitted, w, changed, duration_now), 0.0)
         else:
             raise WhatIfError(f"unknown action {action!r}")
-        effects = _timing_effects(fitted, w, faster, longer_quote)
+        effects = _timing_effects(fitted, w, faster, longer_quote, timing_rest)
         if action == "inventory_rollback":
             effects.update(_inventory_rollback(fitted, base, w))
         if hidden is not None:

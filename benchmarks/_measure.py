@@ -61,10 +61,14 @@ def measure_call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Measureme
     return Measurement(wall, peak_kib / KIB_PER_MIB, result, process.exitcode or 0)
 
 
-def measure_command(argv: Sequence[str], env: dict[str, str] | None = None) -> Measurement:
-    """Run a command to completion; peak RSS is that process tree's (from wait4's rusage)."""
+def measure_command(
+    argv: Sequence[str], env: dict[str, str] | None = None, quiet: bool = False
+) -> Measurement:
+    """Run a command to completion (its output discarded when `quiet`); peak RSS is that process
+    tree's (from wait4's rusage)."""
     started = time.perf_counter()
-    process = subprocess.Popen(list(argv), env=env)
+    output = subprocess.DEVNULL if quiet else None
+    process = subprocess.Popen(list(argv), env=env, stdout=output)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return Measurement(

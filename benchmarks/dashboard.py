@@ -1,4 +1,4 @@
-"""Dashboard first render (target <= 2 s) and chat answer (target <= 6 s) on the demo world.
+"""Dashboard first render (target <= 2 s) and chat answer (target <= 4 s) on the demo world.
 
 Four figures, medians over --runs:
 - cold compute: a fresh workbench computes what the dashboard shows (incident scan, daily and
@@ -8,7 +8,8 @@ Four figures, medians over --runs:
 - browser: a new browser context opens the served app until the CX trend is drawn (what a user
   sees on a first visit; the figure is part of the page's config). Needs /usr/bin/chromium.
 - chat: in a new browser context (a new conversation), from sending the demo question to the
-  answer shown.
+  answer shown: the server's first answer (the first diagnosis of the incident) and the median
+  of the later conversations (the incident's tool results are shared by every conversation).
 
     .venv/bin/python benchmarks/dashboard.py [--world DIR] [--runs 5]
 """
@@ -35,7 +36,7 @@ from _measure import measure_call  # noqa: E402
 TARGET_S = 2.0
 CHROMIUM = Path("/usr/bin/chromium")
 QUESTION = "why did CX drop on Jan 4?"
-CHAT_TARGET_S = 6.0
+CHAT_TARGET_S = 4.0
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -177,10 +178,11 @@ def main() -> None:
           f"{'met' if median <= TARGET_S else 'NOT met'}; load average {load} on "
           f"{os.cpu_count()} CPUs")  # fmt: skip
 
-    chats = chat_runs(world, arguments.runs)
-    chat = statistics.median(chats)
-    print(f"chat answer in the browser: median {chat:.2f} s over {len(chats)} new conversations "
-          f"(runs: {', '.join(f'{c:.2f}' for c in chats)}); target <= {CHAT_TARGET_S:.0f} s: "
+    chats = chat_runs(world, arguments.runs + 1)
+    chat = statistics.median(chats[1:])
+    print(f"chat answer in the browser: the server's first {chats[0]:.2f} s, then a median "
+          f"{chat:.2f} s over {len(chats) - 1} new conversations (runs: "
+          f"{', '.join(f'{c:.2f}' for c in chats)}); target <= {CHAT_TARGET_S:.0f} s: "
           f"{'met' if chat <= CHAT_TARGET_S else 'NOT met'}")  # fmt: skip
 
 

@@ -16,8 +16,6 @@ from rich.table import Table
 
 from analytics.cohorts import CohortError
 from analytics.metrics import CX_SCORE, MetricError, cx_coverage, metric_frame, metric_gaps
-from data.generator import WorldExistsError, generate_world
-from data.scenario import ScenarioError, load_scenario, parse_scenario
 from data.warehouse import WarehouseError, open_warehouse
 
 app = typer.Typer(
@@ -27,7 +25,16 @@ app = typer.Typer(
 )
 console = Console(width=160) if not Console().is_terminal else Console()
 errors = Console(stderr=True, soft_wrap=True)  # an error stays on one line
-USER_ERRORS = (ScenarioError, WarehouseError, WorldExistsError, CohortError, MetricError)
+
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix (a bad scenario or filter, no warehouse): printed on one
+    line, exit code 2. Read when an error is raised, so that a command imports only what it uses
+    (the world generator is for `generate`)."""
+    from data.generator import WorldExistsError
+    from data.scenario import ScenarioError
+
+    return (ScenarioError, WarehouseError, WorldExistsError, CohortError, MetricError)
 
 
 def _fail(error: Exception) -> typer.Exit:
@@ -48,6 +55,9 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
 ) -> None:
     """Generate a synthetic world: Parquet tables, the DuckDB warehouse and truth.json."""
+    from data.generator import generate_world
+    from data.scenario import load_scenario, parse_scenario
+
     try:
         chosen = load_scenario(scenario)
         overrides = {"orders_per_day": orders_per_day, "days": days, "seed": seed}
@@ -70,7 +80,7 @@ def generate(
             counts = generate_world(
                 chosen, out, progress=lambda done, total: progress.update(task, completed=done)
             )
-    except USER_ERRORS as error:
+    except user_errors() as error:
         raise _fail(error) from None
     seconds = time.perf_counter() - started
     summary = ", ".join(f"{name} {count:,}" for name, count in counts.items())
@@ -117,7 +127,7 @@ def cx(
             group_by=[by] if by else [],
         )
         coverage, gaps = cx_coverage(con), metric_gaps(con)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         raise _fail(error) from None
     if last:
         periods = sorted(frame["period"].unique())[-last:]
@@ -193,7 +203,7 @@ def incidents(
             for incident in detected.incidents
             if incident.severity_label != "low"
         }
-    except (*USER_ERRORS, ToolError, ValueError) as error:
+    except (*user_errors(), ToolError, ValueError) as error:
         raise _fail(error) from None
     finally:
         context.close()
@@ -253,7 +263,7 @@ def incidents(
         )
         try:
             replace_tables(world, {"incidents": incident_rows, "incident_slices": slice_rows})
-        except USER_ERRORS as error:
+        except user_errors() as error:
             raise _fail(error) from None
         console.print(f"stored {len(incident_rows)} incident(s) in {world}/warehouse.duckdb")
 
@@ -281,7 +291,7 @@ def rca(
     try:
         when = dt.date.fromisoformat(day) if day else None
         found = investigate(context, incident_id=incident, day=when)
-    except (*USER_ERRORS, ToolError, ValueError) as error:
+    except (*user_errors(), ToolError, ValueError) as error:
         raise _fail(error) from None
     finally:
         context.close()
@@ -311,7 +321,7 @@ def ask(
     try:
         agent = Agent(world)
         result = agent.ask(question)
-    except (*USER_ERRORS, ValueError) as error:
+    except (*user_errors(), ValueError) as error:
         raise _fail(error) from None
     agent.close()
     if trace:
@@ -374,7 +384,7 @@ def recommend(
         agent = Agent(world)
         question = f"why did CX drop on {when.isoformat()}?" if when else "what went wrong?"
         result = agent.ask(question)
-    except (*USER_ERRORS, ValueError) as error:
+    except (*user_errors(), ValueError) as error:
         raise _fail(error) from None
     agent.close()
     incident = result.get("incident")
@@ -415,7 +425,7 @@ def chat(
 
     try:
         agent = Agent(world)
-    except (*USER_ERRORS, ValueError) as error:
+    except (*user_errors(), ValueError) as error:
         raise _fail(error) from None
     console.print(
         "[dim]ask e.g. why did CX drop on Jan 4? · what if we cut the batching threshold back? "
@@ -490,7 +500,7 @@ def ingest(
         result = ingest_world(mapping, out)
         with open_warehouse(out) as con:
             coverage, gaps, grain = cx_coverage(con), metric_gaps(con), choose_grain(con)
-    except (IngestError, MappingError, *USER_ERRORS) as error:
+    except (IngestError, MappingError, *user_errors()) as error:
         raise _fail(error) from None
     counts = ", ".join(f"{name} {rows:,}" for name, rows in result.row_counts.items())
     console.print(f"wrote {out} in {result.seconds:.1f} s: {counts}", highlight=False)
@@ -515,7 +525,7 @@ def serve(
 
     try:
         serve_workbench(world, host=host, port=port)
-    except USER_ERRORS as error:
+    except user_errors() as error:
         raise _fail(error) from None
 
 

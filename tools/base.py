@@ -5,14 +5,21 @@ models; its docstring is the description an LLM reads. Every call through `ToolC
 is recorded in the ledger as an evidence item with a stable id (E1, E2, ...), its arguments,
 a one-line summary, its named figures (the only numbers a narrative may cite), an optional
 small table, the SQL it ran (if any) and its wall time.
+
+Tools are deterministic for the same warehouse and arguments, so their results are computed once
+per world and shared: `ToolContext.call` looks a call up in the world's `WorldCache` first, and a
+result another conversation computed is recorded here as this conversation's own evidence item.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import re
+import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +28,7 @@ from typing import Any, Literal, get_type_hints
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.warehouse import open_warehouse
+from data.warehouse import WAREHOUSE_FILE, open_warehouse
 
 Unit = Literal[
     "share",  # a fraction 0-1, shown as a percentage
@@ -82,18 +89,33 @@ class EvidenceItem(BaseModel):
 
 
 class ToolError(ValueError):
-    """A tool call that cannot be answered; the message is shown to the user or the LLM."""
+    """A tool call that cannot be answered; the message is shown to the user or the LLM.
+
+    `item` is the evidence item that recorded the failure (set by ToolContext.call)."""
+
+    item: EvidenceItem | None = None
+
+
+class TransientToolError(ToolError):
+    """A failure that another try may not repeat (a query stopped at its time limit): it is
+    recorded like any error but never shared with other conversations."""
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A registered tool: name, description (the docstring), input and output models, function."""
+    """A registered tool: name, description (the docstring), input and output models, function.
+
+    `shared`: the output depends only on the warehouse and the arguments, so one conversation's
+    result answers every conversation on the world (ToolContext.call looks it up in the
+    WorldCache first). Tools that read anything else (a file beside the warehouse) say False.
+    """
 
     name: str
     description: str
     input_model: type[BaseModel]
     output_model: type[ToolOutput]
     function: Callable[[ToolContext, BaseModel], ToolOutput]
+    shared: bool = True
 
     def json_schema(self) -> dict[str, Any]:
         """OpenAI-style function schema of the tool."""
@@ -105,25 +127,33 @@ class Tool:
 
 
 REGISTRY: dict[str, Tool] = {}
+ToolFunction = Callable[..., ToolOutput]
 
 
-def tool(function: Callable[..., ToolOutput]) -> Callable[..., ToolOutput]:
-    """Register `function(context, args: InputModel) -> OutputModel` as a tool."""
-    hints = get_type_hints(function)
-    parameters = list(inspect.signature(function).parameters)
-    input_model = hints[parameters[1]]
-    output_model = hints["return"]
-    name = function.__name__
-    if name in REGISTRY:
-        raise ValueError(f"tool {name} is registered twice")
-    REGISTRY[name] = Tool(
-        name=name,
-        description=inspect.cleandoc(function.__doc__ or name),
-        input_model=input_model,
-        output_model=output_model,
-        function=function,
-    )
-    return function
+def tool(
+    function: ToolFunction | None = None, *, shared: bool = True
+) -> ToolFunction | Callable[[ToolFunction], ToolFunction]:
+    """Register `function(context, args: InputModel) -> OutputModel` as a tool: `@tool`, or
+    `@tool(shared=False)` for a tool whose output is not a function of the warehouse and its
+    arguments alone."""
+
+    def register(function: ToolFunction) -> ToolFunction:
+        hints = get_type_hints(function)
+        parameters = list(inspect.signature(function).parameters)
+        name = function.__name__
+        if name in REGISTRY:
+            raise ValueError(f"tool {name} is registered twice")
+        REGISTRY[name] = Tool(
+            name=name,
+            description=inspect.cleandoc(function.__doc__ or name),
+            input_model=hints[parameters[1]],
+            output_model=hints["return"],
+            function=function,
+            shared=shared,
+        )
+        return function
+
+    return register(function) if function is not None else register
 
 
 class Ledger:
@@ -146,41 +176,193 @@ class Ledger:
         raise KeyError(f"no evidence {evidence_id}")
 
 
-class WorldCache:
-    """Results that depend only on the world and the arguments (detection scans, the data span,
-    what-if simulators), computed once and shared by every conversation on that world.
+# The world cache's default bound: entries and their approximate size (see approximate_bytes).
+# A diagnosis of the demo incident stores 33 values in ~16 MB (its what-if simulator ~12 MB, the
+# scan ~3 MB), so the bound keeps some 30 investigations and every chat answer of a session.
+DEFAULT_MAX_ENTRIES = 4096
+DEFAULT_MAX_BYTES = 512 * 2**20
+_LARGE_COLLECTION = 1000  # items beyond this are sized from a sample of their first 200
 
-    Thread-safe: concurrent callers of the same key wait for the first to finish.
+
+def warehouse_fingerprint(path: Path) -> tuple[int, ...]:
+    """Identity, size and modification time of a warehouse file and of its write-ahead log (one
+    stat each): any write, append or replacement changes it. Empty when there is no file."""
+    stamp: tuple[int, ...] = ()
+    for part in (path, path.with_name(path.name + ".wal")):
+        try:
+            status = part.stat()
+        except OSError:
+            continue
+        stamp += (status.st_ino, status.st_size, status.st_mtime_ns)
+    return stamp
+
+
+def approximate_bytes(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
+    """Approximate memory held by `value`: arrays and frames by their buffers, containers, models
+    and objects by their parts (to a depth of 10), anything else by sys.getsizeof."""
+    seen = set() if _seen is None else _seen
+    if id(value) in seen or _depth > 10:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, str | bytes | bytearray):
+        return sys.getsizeof(value)
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):  # numpy arrays
+        return nbytes
+    memory_usage = getattr(value, "memory_usage", None)
+    if callable(memory_usage) and hasattr(value, "dtypes"):  # pandas frames and series
+        used = memory_usage(index=True, deep=True)
+        return int(getattr(used, "sum", lambda: used)())
+    if isinstance(value, dict):
+        items = [part for pair in value.items() for part in pair]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    elif hasattr(value, "__dict__"):
+        items = list(vars(value).values())
+    else:
+        return sys.getsizeof(value)
+    size = sys.getsizeof(value)
+    sample = items[:200] if len(items) > _LARGE_COLLECTION else items
+    parts = sum(approximate_bytes(item, seen, _depth + 1) for item in sample)
+    return size + parts * len(items) // max(len(sample), 1)
+
+
+@dataclass
+class _Entry:
+    value: Any
+    size: int
+
+
+class WorldCache:
+    """Results that depend only on the world and the arguments (tool outputs, detection scans,
+    the data span, what-if simulators), computed once and shared by every conversation on that
+    world.
+
+    Thread-safe: concurrent callers of the same key wait for the first to finish. Bounded: least
+    recently used values are dropped beyond `max_entries` values or `max_bytes` approximate
+    bytes (approximate_bytes); a single value larger than `max_bytes` is returned, not kept.
+    Keyed by the warehouse: once bound to a world (ToolContext does it), every lookup checks the
+    warehouse file's fingerprint (one stat) and drops everything when the file changed, so an
+    appended or rebuilt world is never answered from results of the old data.
     """
 
-    def __init__(self) -> None:
-        self._values: dict[Any, Any] = {}
+    def __init__(
+        self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.generation = 0  # bumped each time a change of the warehouse drops the values
+        self.hits = 0
+        self.misses = 0
+        self._values: OrderedDict[Any, _Entry] = OrderedDict()
+        self._bytes = 0
         self._locks: dict[Any, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._warehouse: Path | None = None
+        self._fingerprint: tuple[int, ...] | None = None
+
+    def bind(self, world_dir: Path) -> None:
+        """Key this cache to a world's warehouse file (once; one cache serves one world)."""
+        path = warehouse_path(world_dir)
+        with self._lock:
+            if self._warehouse is None:
+                self._warehouse = path
+            elif self._warehouse != path:
+                raise ValueError(f"this WorldCache serves {self._warehouse}, not {path}")
+
+    def refresh(self) -> int:
+        """Check the warehouse's fingerprint; drop every value if it changed. The generation."""
+        if self._warehouse is None:
+            return self.generation
+        fingerprint = warehouse_fingerprint(self._warehouse)
+        with self._lock:
+            if fingerprint != self._fingerprint:
+                if self._fingerprint is not None:
+                    self._values.clear()
+                    self._bytes = 0
+                    self.generation += 1
+                self._fingerprint = fingerprint
+            return self.generation
 
     def get(self, key: Any, compute: Callable[[], Any]) -> Any:
         """The value under `key`, computing it with `compute()` the first time."""
+        generation = self.refresh()
         with self._lock:
             if key in self._values:
-                return self._values[key]
+                return self._hit(key)
             key_lock = self._locks.setdefault(key, threading.Lock())
         with key_lock:
             with self._lock:
                 if key in self._values:
-                    return self._values[key]
-            value = compute()  # an exception leaves nothing cached
-            with self._lock:
-                self._values[key] = value
+                    return self._hit(key)
+                self.misses += 1
+            try:
+                value = compute()  # an exception leaves nothing cached
+            finally:
+                with self._lock:
+                    self._locks.pop(key, None)
+            self._store(key, value, generation)
             return value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def bytes(self) -> int:
+        """Approximate bytes held (the sum of the values' approximate_bytes)."""
+        return self._bytes
+
+    def _hit(self, key: Any) -> Any:
+        self.hits += 1
+        self._values.move_to_end(key)
+        return self._values[key].value
+
+    def _store(self, key: Any, value: Any, generation: int) -> None:
+        if not getattr(value, "shareable", True):
+            return
+        size = approximate_bytes(value)
+        with self._lock:
+            if generation != self.generation or size > self.max_bytes:
+                return  # computed on data that has changed since, or too large to keep
+            self._values[key] = _Entry(value, size)
+            self._bytes += size
+            while len(self._values) > self.max_entries or self._bytes > self.max_bytes:
+                _, dropped = self._values.popitem(last=False)
+                self._bytes -= dropped.size
+
+
+def warehouse_path(world_dir: Path) -> Path:
+    """The warehouse file of a world directory (or the file itself when given one)."""
+    world_dir = Path(world_dir)
+    return world_dir / WAREHOUSE_FILE if world_dir.suffix != ".duckdb" else world_dir
+
+
+EVIDENCE_ID = re.compile(r"\bE\d+\b")
+
+
+@dataclass(frozen=True)
+class SharedResult:
+    """A shared tool call as the WorldCache keeps it: the output (or the error's message), the
+    tool calls it made itself (name, arguments, evidence id in the conversation that ran it) and
+    the evidence fields its item records. `shareable` is False for an output that quotes
+    evidence ids of its conversation that neither its arguments nor its own calls gave it: it
+    answers that conversation only, and the cache does not keep it."""
+
+    output: ToolOutput | None
+    error: str | None
+    nested: tuple[tuple[str, dict[str, Any], str], ...]
+    record: dict[str, Any]
+    shareable: bool = True
 
 
 @dataclass
 class ToolContext:
     """What a tool may touch: the world directory, a read-only warehouse connection, the ledger.
 
-    Connections are per thread (DuckDB connections are not shared across threads). `cache`
-    holds this conversation's working state; `shared` holds world-level results that every
-    conversation on the same world may reuse (pass one WorldCache to all of them).
+    Connections are per thread (DuckDB connections are not shared across threads) and reopened
+    when the warehouse changes. `cache` holds this conversation's working state; `shared` holds
+    world-level results that every conversation on the same world reuses (pass one WorldCache
+    to all of them): tool outputs, scans and simulators.
     """
 
     world_dir: Path
@@ -191,13 +373,22 @@ class ToolContext:
     _answers: dict[tuple[str, str], tuple[ToolOutput, EvidenceItem]] = field(
         default_factory=dict, repr=False
     )
+    _generation: int = field(default=-1, repr=False)
+
+    def __post_init__(self) -> None:
+        self.world_dir = Path(self.world_dir)
+        self.shared.bind(self.world_dir)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         connection = getattr(self._local, "con", None)
+        generation = self.shared.generation
+        if connection is not None and self._local.generation != generation:
+            connection.close()  # opened on a warehouse file that has changed since
+            connection = None
         if connection is None:
             connection = open_warehouse(self.world_dir)
-            self._local.con = connection
+            self._local.con, self._local.generation = connection, generation
         return connection
 
     def close(self) -> None:
@@ -212,7 +403,10 @@ class ToolContext:
     ) -> tuple[ToolOutput, EvidenceItem]:
         """Validate arguments, run the tool, record the evidence; errors are recorded too.
 
-        Asking the same tool the same arguments again returns the first answer and its id.
+        Asking the same tool the same arguments again in this conversation returns the first
+        answer and its id. A shared tool's result computed in another conversation on the world
+        is reused: this conversation records its own evidence item for it (and for the tool
+        calls the tool made itself), without running the tool again.
         """
         if name not in REGISTRY:
             raise ToolError(f"unknown tool {name!r}; known: {', '.join(sorted(REGISTRY))}")
@@ -226,30 +420,170 @@ class ToolContext:
                 f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
                 for e in error.errors()
             )
-            self.ledger.record(
+            item = self.ledger.record(
                 tool=name, args=raw, summary=f"invalid arguments: {problems}",
                 seconds=time.perf_counter() - started, ok=False,
             )  # fmt: skip
-            raise ToolError(f"{name}: invalid arguments: {problems}") from None
-        key = (name, json.dumps(args.model_dump(mode="json"), sort_keys=True))
+            failure = ToolError(f"{name}: invalid arguments: {problems}")
+            raise self._failed(failure, name, raw, item) from None
+        arguments_json = args.model_dump(mode="json")
+        key = (name, json.dumps(arguments_json, sort_keys=True))
+        self._sync_with_world()
         if key in self._answers:  # the same question twice: reuse the evidence
-            return self._answers[key]
+            output, item = self._answers[key]
+            self._note(name, arguments_json, item)
+            return output, item
+        if registered.shared:
+            output, item = self._shared_call(registered, args, key, started)
+        else:
+            output, item = self._run(registered, args, started)
+        self._answers[key] = (output, item)
+        self._note(name, arguments_json, item)
+        return output, item
+
+    def _run(
+        self, registered: Tool, args: BaseModel, started: float
+    ) -> tuple[ToolOutput, EvidenceItem]:
+        """Run a tool that is not shared and record its item."""
+        arguments_json = args.model_dump(mode="json")
         try:
             output = registered.function(self, args)
         except ToolError as error:
-            self.ledger.record(
-                tool=name, args=args.model_dump(mode="json"), summary=str(error),
-                seconds=time.perf_counter() - started, ok=False,
-            )  # fmt: skip
-            raise
+            raise self._record_failure(error, registered.name, arguments_json, started) from None
         item = self.ledger.record(
-            tool=name,
-            args=args.model_dump(mode="json"),
-            summary=output.summary,
-            figures=output.figures(),
-            table=output.table(),
-            sql=output.sql(),
+            tool=registered.name, args=arguments_json, **_record_fields(output),
             seconds=round(time.perf_counter() - started, 4),
-        )
-        self._answers[key] = (output, item)
+        )  # fmt: skip
         return output, item
+
+    def _shared_call(
+        self, registered: Tool, args: BaseModel, key: tuple[str, str], started: float
+    ) -> tuple[ToolOutput, EvidenceItem]:
+        """Look the call up in the world cache (computing it on a miss) and record its item."""
+        name, arguments_json = registered.name, args.model_dump(mode="json")
+        computed_here = False
+
+        def compute() -> SharedResult:
+            nonlocal computed_here
+            computed_here = True
+            return self._compute(registered, args)
+
+        try:
+            result: SharedResult = self.shared.get(("tool", *key), compute)
+        except TransientToolError as error:
+            raise self._record_failure(error, name, arguments_json, started) from None
+        output = result.output
+        record = result.record
+        if not computed_here:  # another conversation ran it: replay its own calls here
+            mapping = self._replay(result.nested)
+            if output is not None and any(old != new for old, new in mapping.items()):
+                output = _renumbered(output, mapping)
+                record = _record_fields(output)
+        if result.error is not None or output is None:
+            error = ToolError(result.error or f"{name} failed")
+            raise self._record_failure(error, name, arguments_json, started) from None
+        item = self.ledger.record(
+            tool=name, args=arguments_json, **record,
+            seconds=round(time.perf_counter() - started, 4),
+        )  # fmt: skip
+        return output, item
+
+    def _compute(self, registered: Tool, args: BaseModel) -> SharedResult:
+        """Run a shared tool, keeping the calls it makes itself; a ToolError is a result too (the
+        same arguments fail the same way), a TransientToolError is not."""
+        frames = self._frames()
+        frames.append([])
+        try:
+            output = registered.function(self, args)
+        except TransientToolError:
+            raise
+        except ToolError as error:
+            return SharedResult(None, str(error), tuple(frames[-1]), {})
+        finally:
+            nested = tuple(frames.pop())
+        known = {evidence_id for *_, evidence_id in nested}
+        known |= set(EVIDENCE_ID.findall(args.model_dump_json()))
+        quoted = set(EVIDENCE_ID.findall(output.model_dump_json()))
+        return SharedResult(output, None, nested, _record_fields(output), quoted <= known)
+
+    def _replay(self, nested: tuple[tuple[str, dict[str, Any], str], ...]) -> dict[str, str]:
+        """Make a shared result's own tool calls in this conversation (each one a lookup too);
+        the ids they had where the result was computed -> their ids here."""
+        mapping: dict[str, str] = {}
+        frames = self._frames()
+        frames.append([])  # the replayed calls belong to the result, not to an enclosing call
+        try:
+            for name, arguments, evidence_id in nested:
+                try:
+                    _, item = self.call(name, arguments)
+                except ToolError as error:
+                    if error.item is None:
+                        raise
+                    item = error.item
+                mapping[evidence_id] = item.id
+        finally:
+            frames.pop()
+        return mapping
+
+    def _record_failure(
+        self, error: ToolError, name: str, arguments_json: dict[str, Any], started: float
+    ) -> ToolError:
+        item = self.ledger.record(
+            tool=name, args=arguments_json, summary=str(error),
+            seconds=time.perf_counter() - started, ok=False,
+        )  # fmt: skip
+        return self._failed(error, name, arguments_json, item)
+
+    def _failed(
+        self, error: ToolError, name: str, arguments: dict[str, Any], item: EvidenceItem
+    ) -> ToolError:
+        error.item = item
+        self._note(name, arguments, item)
+        return error
+
+    def _frames(self) -> list[list[tuple[str, dict[str, Any], str]]]:
+        """This thread's stack of tool calls being computed, each collecting the calls it makes."""
+        frames = getattr(self._local, "frames", None)
+        if frames is None:
+            frames = self._local.frames = []
+        return frames
+
+    def _note(self, name: str, arguments: dict[str, Any], item: EvidenceItem) -> None:
+        """Tell the tool call being computed in this thread (if any) that it made this call."""
+        frames = self._frames()
+        if frames:
+            frames[-1].append((name, arguments, item.id))
+
+    def _sync_with_world(self) -> None:
+        """Check the warehouse (one stat); answers given on data that has changed are dropped."""
+        generation = self.shared.refresh()
+        if generation != self._generation:
+            self._answers.clear()
+            self._generation = generation
+
+
+def _record_fields(output: ToolOutput) -> dict[str, Any]:
+    """What an evidence item records of a tool's output."""
+    return {
+        "summary": output.summary,
+        "figures": output.figures(),
+        "table": output.table(),
+        "sql": output.sql(),
+    }
+
+
+def _renumbered(output: ToolOutput, mapping: dict[str, str]) -> ToolOutput:
+    """The output with the evidence ids it quotes (of the calls it made) renumbered."""
+    changed = {old: new for old, new in mapping.items() if old != new}
+    pattern = re.compile(r"\b(" + "|".join(map(re.escape, changed)) + r")\b")
+
+    def renumber(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub(lambda match: changed[match.group(1)], value)
+        if isinstance(value, dict):
+            return {key: renumber(part) for key, part in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(renumber(part) for part in value)
+        return value
+
+    return type(output).model_validate(renumber(output.model_dump()))

@@ -65,7 +65,7 @@ class DataQualityOutput(ToolOutput):
         ]  # fmt: skip
 
 
-@tool
+@tool(shared=False)  # reads the ingestion's quality report, a file beside the warehouse
 def data_quality(context: ToolContext, args: DataQualityInput) -> DataQualityOutput:
     """Data-quality report of the warehouse: rows, null rates and date range per table, the
     tables and columns the data lacks, suspicious facts (more busy than on-shift dashers,

@@ -38,7 +38,15 @@ from sqlglot.errors import SqlglotError
 
 from data.schema import ORDER_FACTS, TABLES
 from data.warehouse import warehouse_cursor
-from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
+from tools.base import (
+    Figure,
+    ToolContext,
+    ToolError,
+    ToolOutput,
+    TransientToolError,
+    Unit,
+    tool,
+)
 
 TIME_LIMIT_SECONDS = 5.0
 MAX_ROWS = 1000
@@ -261,7 +269,7 @@ def run_capped(
         columns = [column[0] for column in result.description]
         return columns, result.fetchall()
     except duckdb.InterruptException:
-        raise ToolError(
+        raise TransientToolError(
             f"the query ran longer than {seconds:g} s and was stopped; aggregate more or "
             "filter to a smaller window"
         ) from None

@@ -212,6 +212,43 @@ def step_messages(result: dict[str, Any], turn: int) -> list[gr.ChatMessage]:
     return messages
 
 
+def progress_messages(steps: list[dict[str, Any]], turn: int) -> list[gr.ChatMessage]:
+    """An answer still being worked on: one message per node done so far (its tool calls as
+    one-line summaries, ids and times), then a pending message naming what runs next."""
+    messages: list[gr.ChatMessage] = []
+    for step in steps:
+        calls = step.get("tool_calls", [])
+        if not calls:
+            continue
+        lines = [
+            f"- **{call['id']} · `{call['tool']}`** ({call.get('seconds', 0):.2f} s)"
+            + ("" if call.get("ok", True) else " — failed")
+            + f": {_cell(call.get('summary', ''))}"
+            for call in calls
+        ]
+        messages.append(
+            gr.ChatMessage(
+                role="assistant",
+                content="\n".join(lines),
+                metadata={
+                    "title": f"Step: {step['node'].replace('_', ' ')}",
+                    "id": f"t{turn}-{step['node']}",
+                    "status": "done",
+                    "duration": step.get("seconds", 0.0),
+                },
+            )
+        )
+    done = ", ".join(step["node"].replace("_", " ") for step in steps) or "nothing yet"
+    messages.append(
+        gr.ChatMessage(
+            role="assistant",
+            content=f"{len(steps)} step(s) done: {done}",
+            metadata={"title": "Working…", "status": "pending"},
+        )
+    )
+    return messages
+
+
 def answer_parts(result: dict[str, Any]) -> list[gr.ChatMessage]:
     """The cited answer, then its table; a trend's chart goes between the two, so the
     answer, its chart and its numbers read top to bottom. The grounding footer closes it."""

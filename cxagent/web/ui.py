@@ -17,7 +17,12 @@ import gradio as gr
 import pandas as pd
 
 from cxagent.web import charts
-from cxagent.web.chat import answer_messages, evidence_markdown, example_questions
+from cxagent.web.chat import (
+    answer_messages,
+    evidence_markdown,
+    example_questions,
+    progress_messages,
+)
 from cxagent.web.summary import pm_summary
 from cxagent.web.workbench import (
     BASELINE_DAYS,
@@ -197,8 +202,15 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
             metadata={"title": "Working…", "status": "pending"},
         )
         yield [*history, pending], "", session, gr.skip()
+        steps: list[dict[str, Any]] = []
+        result: dict[str, Any] = {}
         try:
-            result = wb.ask(message, thread)
+            for event in wb.ask_stream(message, thread):  # each node's step as it completes
+                if "step" in event:
+                    steps.append(event["step"])
+                    yield [*history, *progress_messages(steps, turn)], "", session, gr.skip()
+                else:
+                    result = event["result"]
         except (ValueError, ToolError) as error:
             history.append(gr.ChatMessage(role="assistant", content=f"I could not answer: {error}"))
             yield history, "", session, gr.skip()

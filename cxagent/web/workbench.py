@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from agent.service import Agent
+from agent.service import Agent, stream_steps
 from agent.settings import AgentSettings
 from data.schema import DAYPARTS
 from data.world_config import CATEGORIES, REGIONS
@@ -128,6 +128,7 @@ class Workbench:
         self.world_dir = Path(world_dir)
         # Fails clearly without a warehouse; conversations survive a restart (threads.sqlite).
         self.agent = Agent(self.world_dir, settings, keep_threads=True)
+        self.agent.warm_up()  # model libraries now, the incident scan in the background
         self.export_dir = Path(tempfile.mkdtemp(prefix="cxagent-web-"))
         self._explore = ToolContext(world_dir=self.world_dir, shared=self.agent.shared)
         self._lock = threading.Lock()
@@ -360,6 +361,11 @@ class Workbench:
             lock = self._thread_locks.setdefault(thread_id, threading.Lock())
         with lock, one_thread():
             return self.agent.ask(question, thread_id)
+
+    def ask_stream(self, question: str, thread_id: str) -> Iterator[dict[str, Any]]:
+        """`ask`, yielding {"step": trace entry} as each node completes, then {"result": ...}
+        (Agent.ask_stream; turns of one thread still run one at a time)."""
+        return stream_steps(lambda: self.ask(question, thread_id))
 
     def conversation(self, thread_id: str) -> dict[str, Any] | None:
         """A conversation's turns and evidence ledger, or None for a thread not stored."""
