@@ -145,11 +145,6 @@ def main() -> None:
         f"runs {', '.join(f'{m.wall_s:.2f}' for m in cli)}; peak RSS "
         f"{max(m.peak_rss_mib for m in cli):,.0f} MiB)"
     )
-    lookup = [sys.executable, "-m", "cxagent", "ask", LOOKUP, "--world", str(args.world)]
-    lookups = [measure_command([*lookup, "--json"], quiet=True).wall_s for _ in range(args.runs)]
-    print(
-        f"     a question that fits no model ({LOOKUP!r}), cold: {statistics.median(lookups):.2f} s"
-    )
     imports = []
     for _ in range(args.runs):
         started = time.perf_counter()
@@ -158,6 +153,11 @@ def main() -> None:
     print(
         f"     of which a fresh interpreter importing agent.service: "
         f"{statistics.median(imports):.2f} s"
+    )
+    lookup = [sys.executable, "-m", "cxagent", "ask", LOOKUP, "--world", str(args.world)]
+    lookups = [measure_command([*lookup, "--json"], quiet=True).wall_s for _ in range(args.runs)]
+    print(
+        f"     a question that fits no model ({LOOKUP!r}), cold: {statistics.median(lookups):.2f} s"
     )
     print(
         f"     heavy modules imported by `cxagent ask {LOOKUP!r}`: "
