@@ -28,6 +28,7 @@ from analytics.detection import (
     run_detectors,
 )
 from analytics.metrics import CX_SCORE, Grain, metric_frame, usable_metrics
+from data.quality import latest_present
 
 DETECTION_METRICS: tuple[str, ...] = (
     CX_SCORE,
@@ -59,12 +60,19 @@ class DataSpan:
     last: dt.datetime
 
 
-def data_span(con: duckdb.DuckDBPyConnection) -> DataSpan:
-    """The time range the warehouse's orders cover."""
-    first, last = con.execute("SELECT min(order_time), max(order_time) FROM order_facts").fetchone()
+def data_span(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) -> DataSpan:
+    """The time range the warehouse's orders cover, up to the present: orders dated in the
+    future (which the data-quality report flags) do not extend it, so relative dates and "the
+    last N days" count from the last real day. `now` is local time (default: UTC now plus
+    14 hours, see `latest_present`); when every order is in the future, all of them count."""
+    first, last, last_present = con.execute(
+        "SELECT min(order_time), max(order_time), max(order_time) FILTER (WHERE order_time <= ?) "
+        "FROM order_facts",
+        [latest_present(now)],
+    ).fetchone()
     if first is None:
         raise DetectionError("the warehouse holds no orders")
-    return DataSpan(first=first, last=last)
+    return DataSpan(first=first, last=last_present or last)
 
 
 def latest_mature_period_end(

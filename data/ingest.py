@@ -6,12 +6,15 @@ zone to the marketplace's local time. Every problem found is collected and repor
 each naming the file, the column and what is wrong: a missing file or column, an expression
 that fails, values that do not convert (unparseable timestamps with their count and sample
 rows), null or duplicate keys. The world is written to a temporary directory and renamed into
-place, so a failed ingest leaves nothing behind.
+place, so a failed ingest leaves nothing behind; the temporary directory of an ingest that was
+killed (SIGKILL skips every cleanup) is removed by the next ingest to the same place. Error
+messages quote column names and clipped sample values, never a stretch of a file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import glob
 import json
 import os
 import re
@@ -20,6 +23,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -33,6 +37,12 @@ _MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found')
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
             "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
 SAMPLE_ROWS = 3
+SAMPLE_CHARS = 40  # longest stretch of a data value an error message quotes
+MAX_LISTED_COLUMNS = 100
+MESSAGE_CHARS = 300  # of a DuckDB error's first line
+# What a column name looks like (letters, digits, spaces and a little punctuation, not too
+# long); anything else in a header is more likely a file's first line than names.
+_COLUMN_NAME = re.compile(r"\w[\w .,()/%#&+$-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,8 @@ def ingest(
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    sweep_stale_staging(out_dir)
+    staging = out_dir.with_name(f"{_staging_prefix(out_dir)}{os.getpid()}")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
@@ -87,9 +98,12 @@ def ingest(
         counts = load_tables(mapping, staging, threads, memory_limit)
         build_warehouse(staging, threads=threads, memory_limit=memory_limit)
         sources = {name: str(mapping.source_path(name)) for name in counts}
+        local_now = dt.datetime.now(ZoneInfo(mapping.local_timezone)).replace(tzinfo=None)
         con = open_warehouse(staging)
         try:
-            report = quality_report(con, source={"mapping": str(mapping.path), **sources})
+            report = quality_report(
+                con, source={"mapping": str(mapping.path), **sources}, now=local_now
+            )
         finally:
             con.close()
         report.save(staging)
@@ -99,6 +113,38 @@ def ingest(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return IngestResult(out_dir, counts, report, time.perf_counter() - started, sources)
+
+
+def _staging_prefix(out_dir: Path) -> str:
+    """Staging directories of `out_dir` are named this plus the pid of the process writing."""
+    return f".{out_dir.name}.tmp-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging directories (and their DuckDB spill) of `out_dir` whose process is
+    gone: a SIGKILLed ingest or generate cannot clean up after itself. A staging directory of
+    a live process is left alone, as is this process's own (a dead ingest's pid taken by a new
+    process keeps its directory until that process ends). Returns what was removed."""
+    prefix = _staging_prefix(out_dir)
+    removed = []
+    for candidate in sorted(out_dir.parent.glob(f"{glob.escape(prefix)}*")):
+        pid = candidate.name.removeprefix(prefix)
+        if not candidate.is_dir() or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        if not _alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
 
 
 def _write_manifest(
@@ -157,7 +203,35 @@ def _naive_time(raw_type: str) -> bool:
 
 
 def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
+    """DuckDB's message cut to its first line (later lines can quote the file), capped, with
+    control characters escaped."""
+    line = str(error).strip().splitlines()[0]
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+    return shown[:MESSAGE_CHARS] + "..." if len(shown) > MESSAGE_CHARS else shown
+
+
+def _header(columns: list[str]) -> str:
+    """The file's columns for an error message, listed only when they look like column names:
+    a file that is not a CSV with a header (a key, a log) has its first line read as names,
+    and an error must not repeat the contents of a file."""
+    if all(_COLUMN_NAME.fullmatch(column) for column in columns):
+        shown = columns[:MAX_LISTED_COLUMNS]
+        more = f" and {len(columns) - len(shown)} more" if len(columns) > len(shown) else ""
+        return f"the file's columns: {', '.join(shown)}{more}"
+    return (
+        f"the file's header has {len(columns)} column(s) that do not look like column names "
+        "(is it a CSV file with a header row? see read_options for delim and header)"
+    )
+
+
+def _sample(value: object) -> str:
+    """A data value as an error message quotes it: clipped and with control characters
+    escaped (repr), so a message cannot carry a long stretch of a file or terminal escapes.
+    Conversion failures keep their samples because the user needs them to fix the mapping."""
+    if isinstance(value, str):
+        return repr(value[:SAMPLE_CHARS] + "..." if len(value) > SAMPLE_CHARS else value)
+    text = repr(value)
+    return text[:SAMPLE_CHARS] + "..." if len(text) > SAMPLE_CHARS else text
 
 
 class _Loader:
@@ -173,6 +247,14 @@ class _Loader:
         self.con.execute(f"SET temp_directory = {_quoted(str(self.spill))}")
         self.con.execute("SET preserve_insertion_order = false")
         self.con.execute("SET enable_progress_bar = false")
+        # The session reads the mapping's sources and writes the staging directory, nothing
+        # else: no other file, no extension download, whatever a mapping's SQL says.
+        sources = sorted({str(mapping.source_path(table)) for table in mapping.tables})
+        self.con.execute("SET allowed_paths = ?", [sources])
+        self.con.execute("SET allowed_directories = ?", [[f"{staging}{os.sep}"]])
+        self.con.execute("SET autoinstall_known_extensions = false")
+        self.con.execute("SET autoload_known_extensions = false")
+        self.con.execute("SET enable_external_access = false")
         self.problems: list[Problem] = []
         self.views: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
         self.uses = Counter(self._source_key(table) for table in mapping.tables)
@@ -245,7 +327,7 @@ class _Loader:
                 self.problem(
                     path, label,
                     f"column {missing.group(1)!r} is not in the file (expression "
-                    f"{expression!r}); the file's columns: {', '.join(columns)}",
+                    f"{expression!r}); {_header(columns)}",
                 )  # fmt: skip
             else:
                 self.problem(path, label, f"expression {expression!r} fails: {_first_line(error)}")
@@ -261,9 +343,9 @@ class _Loader:
         view, source_columns, path = source
         where = "TRUE"
         if spec.where:
-            if self.bind(path, view, source_columns, spec.where, f"{table}.where", "TRUE") is None:
-                return None
             where = f"({spec.where})"
+            if self.bind(path, view, source_columns, where, f"{table}.where", "TRUE") is None:
+                return None
         schema = TABLES[table]
         mapped = [c for c in schema.column_names if c in spec.columns]
         raw_types: dict[str, str] = {}
@@ -402,7 +484,9 @@ class _Loader:
                 f"WHERE {failing[column]} LIMIT {SAMPLE_ROWS}"
             ).fetchall()
             rows = "; ".join(
-                ", ".join(f"{name}={value!r}" for name, value in zip(names, row, strict=True))
+                ", ".join(
+                    f"{name}={_sample(value)}" for name, value in zip(names, row, strict=True)
+                )
                 for row in samples
             )
             target = schema.column(column).type
@@ -441,7 +525,7 @@ class _Loader:
                 f"HAVING count(*) > 1 ORDER BY n DESC, {key_list} LIMIT {SAMPLE_ROWS}"
             ).fetchall()
             shown = "; ".join(
-                f"{'+'.join(repr(v) for v in row[:-1])} x{row[-1]}" for row in samples
+                f"{'+'.join(_sample(v) for v in row[:-1])} x{row[-1]}" for row in samples
             )
             self.problem(
                 path, label,

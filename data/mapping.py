@@ -3,18 +3,38 @@ computed from the source's columns (a DuckDB SQL expression), plus the time zone
 
 A source path is relative to the mapping file and may use environment variables, `${NAME}` or
 `${NAME:-default}`, so a mapping can point at data that lives outside the repository.
+
+Every column expression and `where` becomes part of the ingest's SQL text, so each must be one
+SQL expression over the current source row: several statements, a statement (COPY, ATTACH,
+SET, ...), a subquery or a function that reads files or tables are refused when the mapping is
+read, before any SQL runs. `read_options` keys must be plain option names.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import duckdb
+import sqlglot
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.tokens import Token, TokenType
 
 from data.schema import TABLES
 
@@ -39,6 +59,168 @@ def _zone(name: str) -> str:
     return name
 
 
+_DUCKDB = Dialect.get_or_raise("duckdb")
+_ONE = "must be one SQL expression"
+# Tokens that open a statement rather than an expression, as sqlglot's own parser decides.
+_STATEMENT_TOKENS = (
+    frozenset(_DUCKDB.parser_class.STATEMENT_PARSERS) | frozenset(_DUCKDB.tokenizer_class.COMMANDS)
+) - {TokenType.SEMICOLON}
+_READS_BEYOND_THE_ROW = (exp.Query, exp.Subquery, exp.Table, exp.From, exp.Lateral, exp.Values)
+# Functions that read files, tables, other queries or the session: DuckDB's table functions (see
+# _table_functions) and their relatives, including those of extensions that are not loaded here.
+_FORBIDDEN_PREFIXES = (
+    *("read_", "parquet_", "sniff_", "duckdb_", "pragma_", "iceberg_", "delta_", "sqlite_"),
+    *("postgres_", "mysql_", "st_read", "http_", "json_execute"),
+)
+_FORBIDDEN_NAMES = frozenset(
+    {"glob", "query", "query_table", "getenv", "current_setting", "checkpoint"}
+    | {"force_checkpoint", "enable_profiling", "disable_profiling"}
+    | {"enable_logging", "disable_logging"}
+)
+_OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}", re.IGNORECASE)
+_OPTION_VALUE_CHARS = 1000
+
+
+@functools.cache
+def _table_functions() -> frozenset[str]:
+    """Names DuckDB knows only as table functions (read_csv, glob, query, ...)."""
+    with duckdb.connect() as con:
+        rows = con.execute(
+            "SELECT function_name, bool_and(function_type IN ('table', 'table_macro')) "
+            "FROM duckdb_functions() GROUP BY 1"
+        ).fetchall()
+    return frozenset(name.lower() for name, table_only in rows if table_only)
+
+
+def _forbidden_function(name: str) -> bool:
+    name = name.lower()
+    return (
+        name in _FORBIDDEN_NAMES
+        or name in _table_functions()
+        or name.startswith(_FORBIDDEN_PREFIXES)
+        or name.endswith("_scan")
+    )
+
+
+def _function_names(root: exp.Expression, text: str) -> list[str]:
+    """Every function the expression calls, as DuckDB tokenizes it (a name followed by a
+    parenthesis) and as sqlglot reads it, so that the two parsers cannot disagree about it."""
+    tokens = duckdb.tokenize(text)
+    ends = [start for start, _ in tokens[1:]] + [len(text)]
+    code = [i for i, (_, kind) in enumerate(tokens) if kind != duckdb.token_type.comment]
+    names = [
+        text[tokens[i][0] : ends[i]].strip().strip('"')
+        for i, following in zip(code, code[1:], strict=False)
+        if tokens[i][1] != duckdb.token_type.string_const
+        and text[tokens[following][0] :].startswith("(")
+    ]
+    return names + [
+        node.name if isinstance(node, exp.Anonymous) else node.sql_name().lower()
+        for node in root.find_all(exp.Func)
+    ]
+
+
+def _statements(tokens: list[Token]) -> list[list[Token]]:
+    """The tokens of each statement (semicolons split them; empty ones dropped)."""
+    statements: list[list[Token]] = [[]]
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            statements.append([])
+        else:
+            statements[-1].append(token)
+    return [statement for statement in statements if statement]
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "AEIOU" else f"a {kind}"
+
+
+def _duckdb_refusal(text: str) -> str | None:
+    """Why DuckDB, which runs the text inside a SELECT, does not read it as one expression."""
+    try:
+        wrapped = duckdb.extract_statements(f"SELECT ({text})")
+    except duckdb.Error as error:
+        message = str(error)
+        try:  # the message of the text alone does not point at the parenthesis added here
+            duckdb.extract_statements(f"SELECT {text}")
+        except duckdb.Error as bare_error:
+            message = str(bare_error)
+        return f"does not parse: {message.strip().splitlines()[0]}"
+    if len(wrapped) == 1:
+        return None
+    kinds = [s.type.name for s in wrapped[1:] if s.type.name != "SELECT"]
+    named = f", {_a(kinds[0])} among them" if kinds else ""
+    return f"{_ONE}; DuckDB reads {len(wrapped)} statements in it{named}"
+
+
+def one_expression(text: str) -> str:
+    """`text` if it is one SQL expression over the current source row; otherwise ValueError
+    saying what it is instead (several statements, a statement, a subquery, a file read).
+
+    >>> one_expression("subtotal / 100.0")
+    'subtotal / 100.0'
+    >>> one_expression("TRUE; COPY (SELECT 1) TO 'x.csv'")
+    Traceback (most recent call last):
+    ...
+    ValueError: must be one SQL expression; found 2 statements separated by ';', a COPY among them
+    """
+    if not text.strip():
+        raise ValueError("the expression is empty")
+    try:
+        statements = _statements(_DUCKDB.tokenize(text))
+        kinds = [s[0].text.upper() for s in statements if s[0].token_type in _STATEMENT_TOKENS]
+        if len(statements) > 1:
+            named = f", {_a(kinds[0])} among them" if kinds else ""
+            raise ValueError(f"{_ONE}; found {len(statements)} statements separated by ';'{named}")
+        if kinds:  # DuckDB reading it as an expression means a column named like a keyword
+            word = statements[0][0].text
+            hint = f' (if {word} is a column, write "{word}")' if not _duckdb_refusal(text) else ""
+            raise ValueError(f"{_ONE}; found {_a(kinds[0])} statement{hint}")
+        parsed = [statement for statement in sqlglot.parse(text, read="duckdb") if statement]
+    except sqlglot.errors.SqlglotError as error:
+        reason = str(error).strip().splitlines()[0]
+        raise ValueError(
+            _duckdb_refusal(text) or f"cannot be checked ({reason}); write it in plainer SQL"
+        ) from None
+    if len(parsed) != 1:
+        raise ValueError(f"{_ONE}; found {len(parsed) or 'none'}")
+    (root,) = parsed
+    if isinstance(root, exp.Command | exp.DDL | exp.DML | exp.Summarize):
+        raise ValueError(f"{_ONE}; found {_a(root.key.upper())} statement")
+    beyond = next(root.find_all(*_READS_BEYOND_THE_ROW), None)
+    if beyond is not None:
+        raise ValueError(
+            f"{_ONE} over the source's columns; found a subquery or table "
+            f"({beyond.sql(dialect='duckdb')[:60]!r}), which reads beyond the row"
+        )
+    forbidden = next((n for n in _function_names(root, text) if _forbidden_function(n)), None)
+    if forbidden:
+        raise ValueError(
+            f"{_ONE} over the source's columns; found {forbidden}(), which reads files, "
+            "tables or settings"
+        )
+    refusal = _duckdb_refusal(text)
+    if refusal:
+        raise ValueError(refusal)
+    return text
+
+
+def _read_option(name: str, value: str | int | float | bool) -> None:
+    """A read_csv option must be a plain name with a printable or finite value."""
+    if not _OPTION_NAME.fullmatch(name):
+        raise ValueError(f"{name[:40]!r} is not an option name (letters, digits and _, e.g. delim)")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{name}: {value} is not a finite number")
+    if isinstance(value, str):
+        if len(value) > _OPTION_VALUE_CHARS:
+            raise ValueError(f"{name}: the value is longer than {_OPTION_VALUE_CHARS} characters")
+        if any(not c.isprintable() and c not in "\t\r\n" for c in value):
+            raise ValueError(f"{name}: the value holds control characters")
+
+
+SqlExpression = Annotated[str, AfterValidator(one_expression)]
+
+
 class TableMapping(BaseModel):
     """One of our tables: its source file and an SQL expression per column."""
 
@@ -48,8 +230,12 @@ class TableMapping(BaseModel):
     format: Literal["csv", "parquet"] | None = Field(
         default=None, description="Default: from the file's extension."
     )
-    columns: dict[str, str] = Field(description="Our column -> SQL over the source's columns.")
-    where: str | None = Field(default=None, description="Keep only source rows matching this.")
+    columns: dict[str, SqlExpression] = Field(
+        description="Our column -> one SQL expression over the source's columns."
+    )
+    where: SqlExpression | None = Field(
+        default=None, description="Keep only source rows matching this SQL expression."
+    )
     source_timezone: str | None = Field(default=None, description="Overrides the file's zone.")
     read_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Extra read_csv options, e.g. {delim: ';'}."
@@ -60,13 +246,14 @@ class TableMapping(BaseModel):
     def _known_zone(cls, value: str | None) -> str | None:
         return value if value is None else _zone(value)
 
-    @field_validator("columns")
+    @field_validator("read_options")
     @classmethod
-    def _expressions_are_not_empty(cls, columns: dict[str, str]) -> dict[str, str]:
-        for name, expression in columns.items():
-            if not str(expression).strip():
-                raise ValueError(f"column {name!r} has an empty expression")
-        return columns
+    def _plain_options(
+        cls, options: dict[str, str | int | float | bool]
+    ) -> dict[str, str | int | float | bool]:
+        for name, value in options.items():
+            _read_option(name, value)
+        return options
 
 
 class Mapping(BaseModel):

@@ -1,9 +1,10 @@
 """The data-quality report of a warehouse: row counts, null rates, date ranges and suspicious facts.
 
 Suspicious facts are rows that are possible in a file but not in a marketplace (more busy
-dashers than on-shift dashers, arrivals before the order, negative baskets), orphan foreign
-keys, orders without a delivery, partial first or last days and days with no orders. They are
-warnings for whoever reads an analysis of the data, not errors: ingestion keeps the rows.
+dashers than on-shift dashers, arrivals before the order, negative baskets, times in the
+future), orphan foreign keys, orders without a delivery, partial first or last days and days
+with no orders. They are warnings for whoever reads an analysis of the data, not errors:
+ingestion keeps the rows.
 """
 
 from __future__ import annotations
@@ -32,6 +33,18 @@ TIME_COLUMNS = {
     "changes": "change_time",
     "dasher_supply": "hour_start",
 }
+
+# Times are the marketplace's local time, which runs up to 14 hours ahead of UTC (Kiribati):
+# without the marketplace's zone, a time is in the future once it is later than that.
+AHEAD_OF_UTC = dt.timedelta(hours=14)
+
+
+def latest_present(now: dt.datetime | None = None) -> dt.datetime:
+    """The latest local time (naive) that is not in the future: `now` when given (the
+    marketplace's local time), else UTC now plus 14 hours, which no zone's clock has passed."""
+    if now is not None:
+        return now
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None) + AHEAD_OF_UTC
 
 
 @dataclass(frozen=True)
@@ -258,10 +271,43 @@ def _day_findings(con: duckdb.DuckDBPyConnection) -> list[Finding]:
     return findings
 
 
+def _future_findings(
+    con: duckdb.DuckDBPyConnection,
+    present: dict[str, dict[str, str]],
+    tables: dict[str, TableQuality],
+    now: dt.datetime,
+) -> list[Finding]:
+    """Rows whose time column is later than `now`: a wrong clock, zone or date format. Only
+    the time a row happened is checked (a quoted ETA of an order in flight is ahead by design)."""
+    findings = []
+    for table, column in TIME_COLUMNS.items():
+        if column not in present.get(table, {}):
+            continue
+        rows, latest = con.execute(
+            f'SELECT count(*), max("{column}") FROM {table} WHERE "{column}" > ?', [now]
+        ).fetchone()
+        if rows:
+            total = tables[table].rows
+            findings.append(
+                Finding(
+                    check=f"future_{column}",
+                    table=table,
+                    rows=int(rows),
+                    share=round(rows / total, 6) if total else 0.0,
+                    message=f"{column} in the future (after {now:%Y-%m-%d %H:%M}, the latest "
+                    f"{latest:%Y-%m-%d %H:%M})",
+                )
+            )
+    return findings
+
+
 def quality_report(
-    con: duckdb.DuckDBPyConnection, source: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    source: dict[str, str] | None = None,
+    now: dt.datetime | None = None,
 ) -> DataQualityReport:
-    """The data-quality report of a warehouse (its source tables and order_facts)."""
+    """The data-quality report of a warehouse (its source tables and order_facts); `now` is
+    the local time against which rows count as in the future (see `latest_present`)."""
     present = _columns(con)
     tables = {name: _table_quality(con, name, present[name]) for name in TABLES if name in present}
     findings: list[Finding] = []
@@ -312,6 +358,7 @@ def quality_report(
             findings.append(found)
     if "orders" in present:
         findings.extend(_day_findings(con))
+    findings.extend(_future_findings(con, present, tables, latest_present(now)))
     return DataQualityReport(
         tables=tables,
         missing_tables=[name for name in TABLES if name not in present],

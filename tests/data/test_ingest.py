@@ -216,13 +216,13 @@ def test_a_column_the_file_lacks_is_named_with_the_file_and_its_columns(export: 
     assert "the file's columns: id, created_at, store" in problem
 
 
-def test_an_expression_that_does_not_parse_is_reported_with_duckdbs_reason(export: Path) -> None:
+def test_an_expression_that_does_not_parse_is_refused_with_duckdbs_reason(export: Path) -> None:
     mapping = _mapping(export, orders={**ORDER_COLUMNS, "basket_value": "subtotal_cents /"})
 
-    with pytest.raises(IngestError) as error:
+    with pytest.raises(MappingError) as error:
         ingest(mapping, export / "world")
-    (problem,) = _problems(error)
-    assert "orders.basket_value: expression 'subtotal_cents /' fails: Parser Error" in problem
+    assert "tables.orders.columns.basket_value: does not parse: Parser Error" in str(error.value)
+    assert not (export / "world").exists()
 
 
 def test_an_expression_that_fails_on_the_data_names_its_column(export: Path) -> None:
