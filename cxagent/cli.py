@@ -16,6 +16,7 @@ from rich.table import Table
 
 from analytics.cohorts import CohortError
 from analytics.metrics import CX_SCORE, MetricError, cx_coverage, metric_frame, metric_gaps
+from cxagent.terminal import SafeConsole
 from data.warehouse import WarehouseError, open_warehouse
 
 app = typer.Typer(
@@ -23,8 +24,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-console = Console(width=160) if not Console().is_terminal else Console()
-errors = Console(stderr=True, soft_wrap=True)  # an error stays on one line
+console = SafeConsole(width=160) if not Console().is_terminal else SafeConsole()
+errors = SafeConsole(stderr=True, soft_wrap=True)  # an error stays on one line
 
 
 def user_errors() -> tuple[type[Exception], ...]:

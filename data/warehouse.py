@@ -9,6 +9,8 @@ the metrics that need it report themselves unavailable.
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,6 +190,7 @@ def build_warehouse(world_dir: Path, threads: int = 2, memory_limit: str = "4GB"
     """
     world_dir = Path(world_dir)
     path = world_dir / WAREHOUSE_FILE
+    release_warehouse(path)
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
@@ -232,6 +235,11 @@ ANALYSIS_CONFIG: dict[str, object] = {
     "threads": max(1, min(4, os.cpu_count() or 1)),
 }
 WAREHOUSE_CATALOG = "warehouse"
+MAX_SANDBOXES = 8  # warehouse files with a sandbox held open in this process (LRU)
+_SANDBOXES: OrderedDict[Path, tuple[tuple[int, int, int], duckdb.DuckDBPyConnection]] = (
+    OrderedDict()
+)
+_SANDBOXES_LOCK = threading.Lock()
 # Run once the warehouse is attached (ATTACH itself is external access): from then on no file,
 # no network, no other database, and no SET that could undo it.
 SANDBOX_STATEMENTS: tuple[str, ...] = (
@@ -242,8 +250,12 @@ SANDBOX_STATEMENTS: tuple[str, ...] = (
 
 
 def open_warehouse(world_dir: Path | str) -> duckdb.DuckDBPyConnection:
-    """A read-only, sandboxed connection to a world's warehouse (ANALYSIS_CONFIG, then
-    SANDBOX_STATEMENTS); a clear error if there is none."""
+    """A read-only, sandboxed connection to a world's warehouse; a clear error if there is none.
+
+    Connections are cursors on one sandboxed database per warehouse file and process (its
+    buffer pool and catalog shared: 64 open connections cost about 8 MB, not 650). A rebuilt
+    or replaced file (another size, mtime or inode) gets a new sandbox; cursors on the old one
+    keep reading it until they close. Closing a connection never closes the sandbox."""
     world_dir = Path(world_dir)
     path = world_dir / WAREHOUSE_FILE if world_dir.is_dir() else world_dir
     if not path.is_file():
@@ -251,16 +263,41 @@ def open_warehouse(world_dir: Path | str) -> duckdb.DuckDBPyConnection:
             f"no warehouse at {path}; create one with "
             f"`cxagent generate --scenario demo --out {world_dir}`"
         )
-    con = duckdb.connect(":memory:", config=ANALYSIS_CONFIG)
-    try:
-        con.execute(f"ATTACH '{_quoted(path)}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
-        con.execute(f"USE {WAREHOUSE_CATALOG}")
-    except duckdb.Error as error:
-        con.close()
-        raise WarehouseError(f"cannot open {path}: {error}") from None
-    for statement in SANDBOX_STATEMENTS:
-        con.execute(statement)
-    return con
+    return warehouse_cursor(_sandbox(path.resolve()))
+
+
+def _sandbox(path: Path) -> duckdb.DuckDBPyConnection:
+    """The process's sandboxed database for this file version (made on first use)."""
+    stat = path.stat()
+    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _SANDBOXES_LOCK:
+        known = _SANDBOXES.get(path)
+        if known is not None and known[0] == version:
+            _SANDBOXES.move_to_end(path)
+            return known[1]
+        con = duckdb.connect(":memory:", config=ANALYSIS_CONFIG)
+        try:
+            con.execute(f"ATTACH '{_quoted(path)}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
+            con.execute(f"USE {WAREHOUSE_CATALOG}")
+        except duckdb.Error as error:
+            con.close()
+            raise WarehouseError(f"cannot open {path}: {error}") from None
+        for statement in SANDBOX_STATEMENTS:
+            con.execute(statement)
+        # A dropped sandbox is not closed: its open cursors keep it alive until they close.
+        _SANDBOXES[path] = (version, con)
+        while len(_SANDBOXES) > MAX_SANDBOXES:
+            _SANDBOXES.popitem(last=False)
+        return con
+
+
+def release_warehouse(path: Path) -> None:
+    """Close this process's sandbox on a warehouse file (and the connections on it) so a writer
+    can open the file: DuckDB refuses a second handle on a file attached in the process."""
+    with _SANDBOXES_LOCK:
+        known = _SANDBOXES.pop(path.resolve(), None)
+    if known is not None:
+        known[1].close()
 
 
 def warehouse_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
@@ -281,11 +318,13 @@ def _quoted(path: Path) -> str:
 def replace_tables(world_dir: Path | str, tables: dict[str, object]) -> None:
     """Replace derived tables (e.g. incidents) in a world's warehouse, in one transaction.
 
-    Values are pandas DataFrames. Open read-only connections to the file must be closed first.
+    Values are pandas DataFrames. This process's connections to the file are closed first
+    (release_warehouse).
     """
     path = Path(world_dir) / WAREHOUSE_FILE
     if not path.is_file():
         raise WarehouseError(f"no warehouse at {path}")
+    release_warehouse(path)
     con = duckdb.connect(str(path))
     try:
         con.execute("BEGIN TRANSACTION")

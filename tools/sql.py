@@ -48,8 +48,12 @@ from tools.base import (
     tool,
 )
 
-TIME_LIMIT_SECONDS = 5.0
+TIME_LIMIT_SECONDS = 5.0  # the whole call: running, fetching and converting the rows
 MAX_ROWS = 1000
+MAX_RESULT_BYTES = 2_000_000  # rows beyond this much text and numbers are not fetched
+MAX_CELL_CHARS = 10_000  # a longer cell (as text) stops the query inside DuckDB
+MAX_COLUMNS = 200
+FETCH_BATCH = 100
 FIGURE_ROWS = 20  # numeric cells of the first rows become citable figures
 TABLE_ROWS = 50  # rows kept in the evidence item's table
 
@@ -92,7 +96,7 @@ class RunSqlInput(BaseModel):
 
 class RunSqlOutput(ToolOutput):
     query: str  # the checked query as sqlglot regenerated it
-    executed_sql: str  # what ran: the query wrapped in the row cap
+    executed_sql: str  # what ran: the query wrapped in the row cap and the cell-size guard
     columns: list[str]
     rows: list[dict[str, Any]]
     row_count: int
@@ -258,25 +262,56 @@ def _unique(names: list[str]) -> list[str]:
     return unique
 
 
+def _cell_guarded(sql: str) -> str:
+    """`sql` with every cell measured in DuckDB: one longer than MAX_CELL_CHARS (as text) stops
+    the query there, before a gigabyte string reaches Python. Names and types are kept."""
+    too_long = f"a cell of the result holds more than {MAX_CELL_CHARS:,} characters; select less"
+    return (
+        f"SELECT CASE WHEN strlen(CAST(COLUMNS(*) AS VARCHAR)) > {MAX_CELL_CHARS} "
+        f"THEN error('{too_long}') ELSE COLUMNS(*) END FROM ({sql}) AS capped"
+    )
+
+
+def _size(record: tuple[Any, ...]) -> int:
+    """Approximate bytes of a fetched row: text and bytes by length, anything else 8."""
+    return sum(len(value) if isinstance(value, str | bytes) else 8 for value in record)
+
+
 def run_capped(
-    cursor: duckdb.DuckDBPyConnection, sql: str, seconds: float
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of `sql` run on `cursor`, interrupted after `seconds` (ToolError)."""
+    cursor: duckdb.DuckDBPyConnection, sql: str, seconds: float, max_bytes: int = MAX_RESULT_BYTES
+) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    """Column names and rows of `sql` run on `cursor`, and whether rows were left unfetched at
+    `max_bytes`. The query is interrupted after `seconds`, fetching included (a
+    TransientToolError); more than MAX_COLUMNS columns is a ToolError."""
     timer = threading.Timer(seconds, cursor.interrupt)
     timer.start()
     try:
         result = cursor.execute(sql)
         columns = [column[0] for column in result.description]
-        return columns, result.fetchall()
+        if len(columns) > MAX_COLUMNS:
+            raise ToolError(f"the query returns {len(columns)} columns; at most {MAX_COLUMNS}")
+        records: list[tuple[Any, ...]] = []
+        size = 0
+        while batch := result.fetchmany(FETCH_BATCH):
+            for record in batch:
+                size += _size(record)
+                if size > max_bytes:
+                    return columns, records, True
+                records.append(record)
+        return columns, records, False
     except duckdb.InterruptException:
         raise TransientToolError(
             f"the query ran longer than {seconds:g} s and was stopped; aggregate more or "
             "filter to a smaller window"
         ) from None
     except duckdb.Error as error:
-        raise ToolError(f"the query failed: {error}") from None
+        raise ToolError(f"the query failed: {_first_line(error)}") from None
     finally:
         timer.cancel()
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:500]
 
 
 @tool
@@ -301,17 +336,24 @@ def run_sql(context: ToolContext, args: RunSqlInput) -> RunSqlOutput:
         warehouse_tables = {name.lower() for name in tables or []} & KNOWN_TABLES
         query = check_query(args.sql, warehouse_tables, catalog)
         capped = exp.select("*").from_(query.subquery("q", copy=True)).limit(args.max_rows + 1)
-        executed_sql = capped.sql(dialect="duckdb", comments=False)
-        names, records = run_capped(cursor, executed_sql, TIME_LIMIT_SECONDS)
+        executed_sql = _cell_guarded(capped.sql(dialect="duckdb", comments=False))
+        names, records, over_bytes = run_capped(
+            cursor, executed_sql, TIME_LIMIT_SECONDS, max_bytes=MAX_RESULT_BYTES
+        )
     finally:
         cursor.close()
-    truncated = len(records) > args.max_rows
+    truncated = len(records) > args.max_rows or over_bytes
     columns = _unique(names)
     rows = [
         {name: _json_safe(value) for name, value in zip(columns, record, strict=True)}
         for record in records[: args.max_rows]
     ]
-    note = f", truncated at max_rows={args.max_rows} (more rows exist)" if truncated else ""
+    if over_bytes:
+        note = f", truncated at {MAX_RESULT_BYTES:,} bytes (more rows exist; select fewer columns)"
+    elif truncated:
+        note = f", truncated at max_rows={args.max_rows} (more rows exist)"
+    else:
+        note = ""
     return RunSqlOutput(
         summary=f"query returned {len(rows)} rows x {len(columns)} columns{note}",
         query=query.sql(dialect="duckdb", comments=False),

@@ -15,6 +15,16 @@ from fastapi import FastAPI, Request, Response
 from agent.settings import AgentSettings
 from cxagent.web.api import build_router
 from cxagent.web.chat import CITATION_SCRIPT
+from cxagent.web.guard import (
+    Guard,
+    ServeConfigError,
+    ServeSettings,
+    allowed_host_names,
+    check_serving,
+    eval_button_shown,
+    install_error_handlers,
+    token_landing,
+)
 from cxagent.web.ui import CSS, build_ui
 from cxagent.web.workbench import Workbench
 
@@ -43,11 +53,19 @@ def _plotly_chunks() -> list[str]:
     return [chunk.name for chunk in sorted(assets.glob("PlotlyPlot-*.js"))]
 
 
-def create_app(world: Path | str, settings: AgentSettings | None = None) -> FastAPI:
-    """The FastAPI app serving one world: /api/* (docs at /docs) and the Gradio UI at /.
+def create_app(
+    world: Path | str,
+    settings: AgentSettings | None = None,
+    serving: ServeSettings | None = None,
+    host: str = DEFAULT_HOST,
+) -> FastAPI:
+    """The FastAPI app serving one world: /api/* (docs at /docs) and the Gradio UI at /, behind
+    the guard (cxagent/web/guard.py: Host check, token, size and concurrency limits) for `host`.
 
     Computes the world's overview (incidents, CX series, changes) before it returns, so the
     dashboard is part of the first page a browser gets."""
+    serving = serving or ServeSettings()
+    check_serving(host, serving)
     workbench = Workbench(world, settings)
     app = FastAPI(
         title="cx-agent",
@@ -56,7 +74,9 @@ def create_app(world: Path | str, settings: AgentSettings | None = None) -> Fast
         version="0.1.0",
     )
     app.state.workbench = workbench
-    app.include_router(build_router(workbench))
+    api = build_router(workbench)
+    app.include_router(api)
+    install_error_handlers(app)
     preload = ", ".join(f"</assets/{name}>; rel=modulepreload" for name in _plotly_chunks())
 
     @app.middleware("http")
@@ -69,21 +89,34 @@ def create_app(world: Path | str, settings: AgentSettings | None = None) -> Fast
     os.environ.setdefault("GRADIO_TEMP_DIR", str(workbench.export_dir / "gradio"))
     app = gr.mount_gradio_app(
         app,
-        build_ui(workbench),
+        build_ui(workbench, eval_button=eval_button_shown(host, serving)),
         path="/",
         allowed_paths=[str(workbench.export_dir)],
         css=CSS,
         head=CITATION_SCRIPT,
         footer_links=["api"],
     )
+    landing = token_landing(serving)
+    if landing is not None:
+        app.middleware("http")(landing)
+    app.add_middleware(
+        Guard, settings=serving, hosts=allowed_host_names(host, serving), api_routes=api.routes
+    )
     return app
 
 
 def serve(world: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
     """Start the UI and the REST API (blocks until interrupted)."""
+    serving = ServeSettings()
+    try:
+        check_serving(host, serving)
+    except ServeConfigError as error:
+        raise SystemExit(f"cx-agent: {error}") from None
     chosen = resolve_world(world)
-    app = create_app(chosen)
+    app = create_app(chosen, serving=serving, host=host)
     print(f"cx-agent workbench on http://{host}:{port}/ (REST docs at /docs), world {chosen}")
+    if serving.token is not None:
+        print("clients must send the token: open the page once as /?token=<CXAGENT_TOKEN>")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 

@@ -37,6 +37,11 @@ from tools.actions import ACTIONS, ParameterSpec
 from tools.base import ToolError
 
 EVAL_TIMEOUT_S = 3600
+EVALS_GATED = (
+    "The suite is started from a terminal here (`cxagent eval`): this server is reachable "
+    "beyond this machine, so the page does not offer minutes of CPU to every visitor "
+    "(CXAGENT_EVAL_BUTTON=true offers it). The last report it wrote shows below."
+)
 EVALS_MISSING = (
     "The eval runner is not in this build yet: run `cxagent eval` from a terminal once it "
     "lands (it prints the scenario table and writes JSON + Markdown)."
@@ -120,8 +125,10 @@ def last_eval_report() -> Path | None:
     return report if report.is_file() else None
 
 
-def build_ui(workbench: Workbench) -> gr.Blocks:
-    """The Blocks app over one workbench (mount it with gr.mount_gradio_app)."""
+def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
+    """The Blocks app over one workbench (mount it with gr.mount_gradio_app). Without
+    `eval_button` the Evals tab shows the last report only: the suite (minutes of CPU) cannot
+    be started from the page or its API."""
     wb = workbench
 
     # -- handlers --------------------------------------------------------------------------
@@ -613,8 +620,11 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
                 pm_file = gr.DownloadButton("Download brief (.md)", visible=False)
                 pm_text = gr.Markdown(elem_id="pm-summary")
             with gr.Tab("Evals", id="evals") as evals_tab:
-                gr.Markdown("Runs the seeded scenario suite (`cxagent eval`); takes minutes.")
-                evals_button = gr.Button("Run the suite", elem_id="evals-run")
+                if eval_button:
+                    gr.Markdown("Runs the seeded scenario suite (`cxagent eval`); takes minutes.")
+                    evals_button = gr.Button("Run the suite", elem_id="evals-run")
+                else:
+                    gr.Markdown(EVALS_GATED)
                 evals_text = gr.Markdown(elem_id="evals-status")
 
         # -- events ----------------------------------------------------------------------
@@ -698,7 +708,8 @@ def build_ui(workbench: Workbench) -> gr.Blocks:
             plan_view, [incident_pick, plan_action], [plan_text, plan_file, plan_action]
         )
         evals_tab.select(evals_status, None, evals_text)
-        evals_button.click(run_evals, None, evals_text, concurrency_limit=1)
+        if eval_button:
+            evals_button.click(run_evals, None, evals_text, concurrency_limit=1)
     blocks.queue(default_concurrency_limit=4)
     return blocks
 

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ CX_SUBMETRICS = (
 )
 DASHBOARD_METRICS = ("cx_score", *CX_SUBMETRICS)
 DRIVER_METRICS = ("batched_rate", "prep_min", "dasher_wait_min")
+THREAD_LOCKS = 64  # locks that serialize the turns of a conversation (see Workbench.ask)
 BASELINE_DAYS = 14  # the tools' default baseline before an incident
 # Values of each dimension a heatmap or breakdown steps through (the default world's vocabulary).
 DIMENSION_VALUES: dict[str, tuple[str | int, ...]] = {
@@ -136,7 +138,10 @@ class Workbench:
         self._overview_lock = threading.Lock()
         self._analyses: dict[str, Analysis] = {}
         self._analysis_locks: dict[str, threading.Lock] = {}
-        self._thread_locks: dict[str, threading.Lock] = {}
+        # Turns of one conversation run one at a time: a fixed set of locks, a thread's chosen
+        # by its id, so the locks stay bounded however many conversations come (two threads
+        # that share a lock merely take turns).
+        self._thread_locks = [threading.Lock() for _ in range(THREAD_LOCKS)]
 
     # -- world overview -------------------------------------------------------------------
     def overview(self) -> Overview:
@@ -357,8 +362,7 @@ class Workbench:
     # -- chat ------------------------------------------------------------------------------
     def ask(self, question: str, thread_id: str) -> dict[str, Any]:
         """Ask the agent in a conversation thread (turns of one thread run one at a time)."""
-        with self._lock:
-            lock = self._thread_locks.setdefault(thread_id, threading.Lock())
+        lock = self._thread_locks[zlib.crc32(thread_id.encode()) % THREAD_LOCKS]
         with lock, one_thread():
             return self.agent.ask(question, thread_id)
 

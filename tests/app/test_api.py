@@ -255,3 +255,10 @@ def test_two_users_asking_at_once_each_get_their_own_conversation(client: httpx.
     assert follow_up["evidence"][: len(alice["evidence"])] == alice["evidence"]
     what_ifs = {item["id"] for item in follow_up["evidence"] if item["tool"] == "what_if"}
     assert _cited(follow_up["answer"]) & what_ifs
+
+
+def test_on_loopback_the_page_offers_the_eval_suite(base_url: str) -> None:
+    config = httpx.get(f"{base_url}/config", timeout=60).text
+
+    assert "evals-run" in config
+    assert "CXAGENT_EVAL_BUTTON" not in config

@@ -20,6 +20,8 @@ from data.warehouse import (
     replace_tables,
     warehouse_cursor,
 )
+from tools.base import ToolContext, ToolError
+from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
 ScenarioFactory = Callable[..., Scenario]
 WorldFactory = Callable[[Scenario], Path]
@@ -134,3 +136,35 @@ def test_a_missing_or_broken_file_is_a_clear_error(tmp_path: Path) -> None:
     broken.write_bytes(b"not a database at all" * 100)
     with pytest.raises(WarehouseError, match="cannot open"):
         open_warehouse(tmp_path)
+
+
+@pytest.fixture
+def tool_context(world: Path) -> Iterator[ToolContext]:
+    fresh = ToolContext(world_dir=world)
+    yield fresh
+    fresh.close()
+
+
+def test_a_gigantic_cell_is_stopped_inside_duckdb_not_converted(
+    tool_context: ToolContext,
+) -> None:
+    with pytest.raises(ToolError, match="more than 10,000 characters"):
+        tool_context.call("run_sql", {"sql": "SELECT repeat('x', 200000000) AS blob"})
+
+
+def test_a_result_is_capped_in_bytes_as_well_as_rows(tool_context: ToolContext) -> None:
+    output, item = tool_context.call(
+        "run_sql",
+        {"sql": "SELECT i, repeat('x', 9000) AS text FROM range(1000) t(i)", "max_rows": 1000},
+    )
+
+    assert 200 <= output.row_count < 1000  # about 2 MB of 9 kB rows
+    assert output.truncated
+    assert "truncated at 2,000,000 bytes" in output.summary
+    assert item.ok
+
+
+def test_a_result_with_too_many_columns_is_refused(tool_context: ToolContext) -> None:
+    columns = ", ".join(f"{n} AS c{n}" for n in range(300))
+    with pytest.raises(ToolError, match="300 columns; at most 200"):
+        tool_context.call("run_sql", {"sql": f"SELECT {columns}"})

@@ -61,8 +61,9 @@ def test_aggregate_query_returns_rows_figures_and_its_sql_is_recorded_in_the_led
     item = context.ledger.items[-1]
     assert (item.tool, item.ok) == ("run_sql", True)
     assert item.sql == output.sql() == output.executed_sql
-    assert item.sql.startswith("SELECT * FROM (SELECT region, COUNT(*) AS orders")
-    assert item.sql.endswith("LIMIT 201")
+    assert "FROM (SELECT * FROM (SELECT region, COUNT(*) AS orders" in item.sql
+    assert item.sql.endswith("LIMIT 201) AS capped")
+    assert item.sql.startswith("SELECT CASE WHEN strlen(CAST(COLUMNS(*) AS VARCHAR)) > 10000")
     assert output.columns == ["region", "orders", "duration_min", "on_time_rate"]
     assert output.row_count == len(expected) == len(output.rows) > 1
     assert not output.truncated
@@ -173,7 +174,7 @@ def test_row_cap_truncates_keeps_the_order_and_says_so(context: ToolContext) -> 
     assert output.truncated and output.row_count == 5
     assert [tuple(row.values()) for row in output.rows] == top_five
     assert "truncated at max_rows=5" in output.summary
-    assert output.executed_sql.endswith("LIMIT 6")
+    assert output.executed_sql.endswith("LIMIT 6) AS capped")
 
 
 def test_exactly_max_rows_is_not_truncated(context: ToolContext) -> None:
