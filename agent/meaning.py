@@ -99,6 +99,8 @@ def _leading_words(causes: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 def cites_evidence(answer: str, evidence: Any) -> bool:
-    """Whether the answer cites at least one existing evidence item."""
+    """Whether the answer cites at least one existing evidence item of a call that succeeded
+    (a failed call, e.g. a refused query, is evidence of nothing about the data)."""
     result = check_grounding(answer, evidence)
-    return bool(set(result.citations) - set(result.unknown_citations))
+    succeeded = {item.id for item in evidence if item.ok}
+    return bool((set(result.citations) - set(result.unknown_citations)) & succeeded)
