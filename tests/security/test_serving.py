@@ -255,3 +255,37 @@ def test_beyond_loopback_the_page_cannot_start_the_eval_suite(client: httpx.Clie
 
     assert "evals-run" not in config
     assert "CXAGENT_EVAL_BUTTON" in config
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason="no /usr/bin/chromium (run `make chromium`)")
+@pytest.mark.filterwarnings("ignore:.*no_silent_downcasting.*")
+def test_a_browser_with_the_token_link_uses_the_whole_workbench(
+    served: tuple[str, object], tmp_path: Path
+) -> None:
+    """The link sets the cookie; the page, its Gradio queue and the chat then work with it."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    environment = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run"],
+            env=environment,
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            refused = page.goto(served[0] + "/")
+            assert refused is not None and refused.status == 401
+
+            page.goto(f"{served[0]}/?token={TOKEN}")
+            assert "token=" not in page.url
+            page.get_by_role("tab", name="Chat").click()
+            page.locator("#chat-input textarea").fill("how many orders last week?")
+            page.locator("#chat-send").click()
+            chat = page.locator("#chat-answers")
+            chat.get_by_text("Answer kind: lookup").wait_for(timeout=90_000)
+            assert "orders" in chat.inner_text()
+        finally:
+            browser.close()
