@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from tools.result_store import ResultStoreSettings
 
 
-class AgentSettings(BaseSettings):
-    """CXAGENT_* variables; OPENAI_API_KEY / OPENAI_BASE_URL are read too."""
+class AgentSettings(ResultStoreSettings):
+    """CXAGENT_* variables; OPENAI_API_KEY / OPENAI_BASE_URL are read too. `result_cache`
+    (CXAGENT_RESULT_CACHE) is declared with the result store, which reads it itself when a
+    world's WorldCache is bound (tools may not import the agent)."""
 
     model_config = SettingsConfigDict(env_prefix="CXAGENT_", extra="ignore")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,16 @@ SMALL_ORDERS_PER_DAY = 3000
 
 ScenarioFactory = Callable[..., Scenario]
 WorldFactory = Callable[[Scenario], Path]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_result_store() -> Iterator[None]:
+    """Tool results are not kept on disk (CXAGENT_RESULT_CACHE=off): the session's worlds are
+    shared between tests, and a test counting tool runs must not find another test's results.
+    Tests of the result store turn it on for their own worlds."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CXAGENT_RESULT_CACHE", "off")
+        yield
 
 
 @pytest.fixture(scope="session")

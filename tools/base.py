@@ -9,6 +9,8 @@ small table, the SQL it ran (if any) and its wall time.
 Tools are deterministic for the same warehouse and arguments, so their results are computed once
 per world and shared: `ToolContext.call` looks a call up in the world's `WorldCache` first, and a
 result another conversation computed is recorded here as this conversation's own evidence item.
+The WorldCache also keeps each result on disk in the world directory (tools/result_store.py), so
+a fresh process answers from what an earlier process computed on the same warehouse.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from data.warehouse import WAREHOUSE_FILE, open_warehouse
+from tools.result_store import ResultStore, ResultStoreSettings
 
 Unit = Literal[
     "share",  # a fraction 0-1, shown as a percentage
@@ -185,15 +188,18 @@ _LARGE_COLLECTION = 1000  # items beyond this are sized from a sample of their f
 
 
 def warehouse_fingerprint(path: Path) -> tuple[int, ...]:
-    """Identity, size and modification time of a warehouse file and of its write-ahead log (one
-    stat each): any write, append or replacement changes it. Empty when there is no file."""
+    """Identity (device, inode), size, modification and change times of a warehouse file and of
+    its write-ahead log (one stat each): any write, append or replacement changes it, and so
+    does setting the modification time back (the change time cannot be set). Empty when there
+    is no file."""
     stamp: tuple[int, ...] = ()
     for part in (path, path.with_name(path.name + ".wal")):
         try:
             status = part.stat()
         except OSError:
             continue
-        stamp += (status.st_ino, status.st_size, status.st_mtime_ns)
+        stamp += (status.st_dev, status.st_ino, status.st_size)
+        stamp += (status.st_mtime_ns, status.st_ctime_ns)
     return stamp
 
 
@@ -244,13 +250,23 @@ class WorldCache:
     Keyed by the warehouse: once bound to a world (ToolContext does it), every lookup checks the
     warehouse file's fingerprint (one stat) and drops everything when the file changed, so an
     appended or rebuilt world is never answered from results of the old data.
+
+    Kept on disk: with `persist` (default: the CXAGENT_RESULT_CACHE setting, on), tool results
+    are also stored in the world's ResultStore under the warehouse's fingerprint, where a fresh
+    process finds them (ToolContext reads and writes them; other values stay in memory).
     """
 
     def __init__(
-        self, max_entries: int = DEFAULT_MAX_ENTRIES, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        *,
+        persist: bool | None = None,
     ) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
+        self.persist = persist
+        self.store: ResultStore | None = None  # the world's results on disk, set by bind
         self.generation = 0  # bumped each time a change of the warehouse drops the values
         self.hits = 0
         self.misses = 0
@@ -265,10 +281,34 @@ class WorldCache:
         """Key this cache to a world's warehouse file (once; one cache serves one world)."""
         path = warehouse_path(world_dir)
         with self._lock:
-            if self._warehouse is None:
-                self._warehouse = path
-            elif self._warehouse != path:
+            if self._warehouse == path:
+                return
+            if self._warehouse is not None:
                 raise ValueError(f"this WorldCache serves {self._warehouse}, not {path}")
+            self._warehouse = path
+            persist = self.persist
+            if persist is None:
+                persist = ResultStoreSettings().result_cache
+            self.store = ResultStore.open(path.parent) if persist else None
+
+    @property
+    def stamp(self) -> str:
+        """The warehouse's fingerprint as of the last lookup, as the result store keys it."""
+        return ".".join(map(str, self._fingerprint or ()))
+
+    def read_stored(self, tool: str, arguments: str, stamp: str) -> dict[str, Any] | None:
+        """A tool result's payload stored on disk for this warehouse stamp, or None."""
+        if self.store is None or not stamp:
+            return None
+        return self.store.read(stamp, tool, arguments)
+
+    def write_stored(self, tool: str, arguments: str, payload: dict[str, Any], stamp: str) -> None:
+        """Store a tool result computed on the warehouse with `stamp`, if the file still has it
+        (a result computed while the warehouse changed is not kept)."""
+        if self.store is None or not stamp or self._warehouse is None:
+            return
+        if ".".join(map(str, warehouse_fingerprint(self._warehouse))) == stamp:
+            self.store.write(stamp, tool, arguments, payload)
 
     def refresh(self) -> int:
         """Check the warehouse's fingerprint; drop every value if it changed. The generation."""
@@ -465,8 +505,16 @@ class ToolContext:
 
         def compute() -> SharedResult:
             nonlocal computed_here
+            stamp = self.shared.stamp
+            stored = _from_payload(registered, self.shared.read_stored(name, key[1], stamp))
+            if stored is not None:  # computed by an earlier process: replayed below
+                return stored
             computed_here = True
-            return self._compute(registered, args)
+            result = self._compute(registered, args)
+            payload = _to_payload(registered, result)
+            if payload is not None:
+                self.shared.write_stored(name, key[1], payload, stamp)
+            return result
 
         try:
             result: SharedResult = self.shared.get(("tool", *key), compute)
@@ -560,6 +608,62 @@ class ToolContext:
         if generation != self._generation:
             self._answers.clear()
             self._generation = generation
+
+
+def _to_payload(registered: Tool, result: SharedResult) -> dict[str, Any] | None:
+    """What the result store keeps of a shared result: its output as JSON and the calls it made.
+    None for what is not stored: errors (an error may come from this process's state, such as
+    memory, rather than from the data), results that answer one conversation only, and outputs
+    that JSON does not give back exactly."""
+    if result.output is None or result.error is not None or not result.shareable:
+        return None
+    output = result.output.model_dump(mode="json")
+    try:
+        again = registered.output_model.model_validate(output)
+    except (ValidationError, ValueError, TypeError):
+        return None
+    if _canonical(again) != _canonical(result.output):
+        return None
+    nested = [[name, arguments, evidence_id] for name, arguments, evidence_id in result.nested]
+    return {"output": output, "nested": nested}
+
+
+def _from_payload(registered: Tool, payload: dict[str, Any] | None) -> SharedResult | None:
+    """A stored payload back as a SharedResult, or None when it is not one this tool could have
+    stored (JSON validated by the output model; nothing in it is executed)."""
+    if payload is None:
+        return None
+    nested = payload.get("nested")
+    if not isinstance(nested, list) or not all(_is_call(call) for call in nested):
+        return None
+    try:
+        output = registered.output_model.model_validate(payload.get("output"))
+    except (ValidationError, ValueError, TypeError):
+        return None
+    calls = tuple((name, arguments, evidence_id) for name, arguments, evidence_id in nested)
+    return SharedResult(output, None, calls, _record_fields(output))
+
+
+def _is_call(call: Any) -> bool:
+    """A stored nested call: [registered tool name, arguments object, evidence id]."""
+    return (
+        isinstance(call, list)
+        and len(call) == 3
+        and call[0] in REGISTRY
+        and isinstance(call[1], dict)
+        and isinstance(call[2], str)
+        and EVIDENCE_ID.fullmatch(call[2]) is not None
+    )
+
+
+def _canonical(output: ToolOutput) -> str:
+    """An output and the evidence fields it records, as JSON text (keys in their order, NaN
+    written as NaN)."""
+    record = _record_fields(output)
+    record["figures"] = {
+        name: part.model_dump(mode="json") for name, part in record["figures"].items()
+    }
+    return json.dumps([output.model_dump(mode="json"), record], default=str)
 
 
 def _record_fields(output: ToolOutput) -> dict[str, Any]:
