@@ -26,6 +26,7 @@ uses stated assumptions (see ASSUMPTIONS).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
@@ -221,34 +222,50 @@ def _features(frame: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
     return frame[list(names)].fillna(0).to_numpy(float)
 
 
-def _day_bootstrap(frame: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Resample whole days with replacement (orders of a day share supply and demand shocks)."""
-    return frame.iloc[_day_bootstrap_positions(frame, rng)]
+class _Days:
+    """The rows of each day of a frame, found once: a bootstrap resamples whole days with
+    replacement (orders of a day share supply and demand shocks)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        days = frame["order_time"].dt.floor("D")
+        self.days = days.unique()
+        positions = frame.groupby(days).indices
+        self.rows = [positions[day] for day in self.days]
+
+    def resample(self, rng: np.random.Generator) -> np.ndarray:
+        """Row positions of a resample of whole days, in the order the days were drawn."""
+        chosen = rng.choice(len(self.days), size=len(self.days), replace=True)
+        return np.concatenate([self.rows[day] for day in chosen])
 
 
-def _day_bootstrap_positions(frame: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
-    """Row positions of a resample of whole days (_day_bootstrap)."""
-    days = frame["order_time"].dt.floor("D")
-    unique = days.unique()
-    chosen = rng.choice(unique, size=len(unique), replace=True)
-    groups = {day: index for day, index in frame.groupby(days).groups.items()}
-    return frame.index.get_indexer(np.concatenate([groups[day] for day in chosen]))
+def _subsample(positions: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """At most `max_rows` of `positions`, drawn without replacement (as DataFrame.sample draws
+    rows, seeded from `rng`)."""
+    drawn = pd.Series(positions).sample(
+        n=min(len(positions), max_rows), replace=False, random_state=int(rng.integers(2**31))
+    )
+    return drawn.to_numpy()
 
 
 def _fit(
-    baseline: pd.DataFrame, incident: pd.DataFrame, rng: np.random.Generator, max_rows: int = 6000
-) -> _Fitted:
+    baseline: pd.DataFrame,
+    incident: pd.DataFrame,
+    days: tuple[_Days, _Days],
+    rng: np.random.Generator,
+    max_rows: int = 6000,
+) -> tuple[_Fitted, np.ndarray]:
     """Timing models on resampled baseline days (how orders move when nothing is wrong); the
     customer's response to timing and item issues (cancellations, tickets, stars) on baseline
     and incident days pooled, so the curves are known over the lateness the incident reached.
-    Assumption: a cause acts on customers only through timing and item issues."""
+    Assumption: a cause acts on customers only through timing and item issues. `days` are the
+    baseline's and the incident's (_Days). Returns the fit and its timing model's prediction for
+    every incident order (the resampled incident rows take theirs from it: a gradient-boosting
+    prediction of a row does not depend on the other rows)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression
 
-    resampled = _day_bootstrap(baseline, rng)
-    sample = resampled.sample(
-        n=min(len(resampled), max_rows), replace=False, random_state=int(rng.integers(2**31))
-    )
+    baseline_days, incident_days = days
+    sample = baseline.iloc[_subsample(baseline_days.resample(rng), max_rows, rng)]
     delivered = sample[sample["delivered"] & sample["duration_min"].notna()]
     features = delivered[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
     duration = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
@@ -260,14 +277,15 @@ def _fit(
         delivered[list(TIMING_FEATURES)].fillna(0).to_numpy(float),
         delivered["duration_min"].to_numpy(float) - _time_to_pickup(delivered),
     )
-    recent = _day_bootstrap(incident, rng)
-    recent = recent.sample(
-        n=min(len(recent), max_rows), replace=False, random_state=int(rng.integers(2**31))
+    timing_incident = timing.predict(_features(incident, TIMING_FEATURES))
+    recent_rows = _subsample(incident_days.resample(rng), max_rows, rng)
+    pooled = pd.concat([sample, incident.iloc[recent_rows]], ignore_index=True)
+    timing_pooled = np.concatenate(
+        [timing.predict(_features(sample, TIMING_FEATURES)), timing_incident[recent_rows]]
     )
-    pooled = pd.concat([sample, recent], ignore_index=True)
     outcomes = pooled[pooled["delivered"] & pooled["duration_min"].notna()]
     cancel = LogisticRegression(max_iter=1000).fit(
-        _lateness_basis(_predicted_lateness(timing, pooled)),
+        _lateness_basis(_predicted_lateness(timing, pooled, timing_pooled)),
         pooled["canceled"].astype(int).to_numpy(),
     )
     support = LogisticRegression(max_iter=1000).fit(
@@ -279,7 +297,7 @@ def _fit(
         _outcome_basis(rated["eta_error_min"].to_numpy(float), rated),
         rated["stars"].to_numpy(float),
     )
-    return _Fitted(
+    fitted = _Fitted(
         duration=duration,
         timing=timing,
         cancel=cancel,
@@ -293,6 +311,7 @@ def _fit(
         if pooled["canceled"].any()
         else 0.0,
     )
+    return fitted, timing_incident
 
 
 @dataclass
@@ -340,10 +359,13 @@ class Simulator:
             lacking = ", ".join(name for name, present in outcomes.items() if not present)
             raise WhatIfError(f"what-if needs {lacking} in the data")
         rng = np.random.default_rng(seed)
-        base = frame[frame["window"] == "baseline"]
-        recent = frame[frame["window"] == "incident"]
-        fits = [_fit(base, recent, rng) for _ in range(replicates)]
-        return cls(frame=frame, fits=fits, seed=seed, filters=filters, windows=(baseline, incident))
+        simulator = cls(frame, [], seed, filters, windows=(baseline, incident))
+        days = (_Days(simulator.baseline), simulator.incident_days)
+        for index in range(replicates):
+            fitted, timing = _fit(simulator.baseline, simulator.incident, days, rng)
+            simulator.fits.append(fitted)
+            simulator._predictions[(index, "timing")] = timing
+        return simulator
 
     def with_sku_lines(self, con: duckdb.DuckDBPyConnection) -> Simulator:
         """This simulator (same fits) with its incident orders' item lines and the inventory
@@ -358,8 +380,9 @@ class Simulator:
 
     def predicted(self, fit: int, model: Literal["duration", "timing"]) -> np.ndarray:
         """Fit `fit`'s duration or timing model on every incident order (rows of `incident`),
-        computed once: every action's bootstrap draws rows of it, and a gradient-boosting
-        prediction of a row does not depend on the other rows predicted with it."""
+        computed once (the timing model's by build): every action's bootstrap draws rows of it,
+        and a gradient-boosting prediction of a row does not depend on the other rows predicted
+        with it."""
         key = (fit, model)
         if key not in self._predictions:
             names = DURATION_FEATURES if model == "duration" else TIMING_FEATURES
@@ -367,13 +390,18 @@ class Simulator:
             self._predictions[key] = estimator.predict(_features(self.incident, names))
         return self._predictions[key]
 
-    @property
+    @functools.cached_property
     def incident(self) -> pd.DataFrame:
         return self.frame[self.frame["window"] == "incident"]
 
-    @property
+    @functools.cached_property
     def baseline(self) -> pd.DataFrame:
         return self.frame[self.frame["window"] == "baseline"]
+
+    @functools.cached_property
+    def incident_days(self) -> _Days:
+        """The incident window's rows of each day, which every action's bootstrap resamples."""
+        return _Days(self.incident)
 
     def observed(self) -> dict[str, float]:
         """Current metric values in the scope's incident window."""
@@ -523,7 +551,7 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             "checked at their store) and are kept"
         )
     for index, fitted in enumerate(simulator.fits):
-        positions = _day_bootstrap_positions(full, rng)
+        positions = simulator.incident_days.resample(rng)
         w = full.iloc[positions].reset_index(drop=True)
         duration_now = simulator.predicted(index, "duration")[positions]
         timing_rest = simulator.predicted(index, "timing")[positions]
