@@ -12,8 +12,11 @@ ignored, and replaced when the result is computed again.
 
 Safe under concurrent processes: an entry is written to a temporary file and renamed into place
 (readers see the old file or the new one, never half of one); two processes computing the same
-entry write the same content. Bounded: beyond MAX_STORE_ENTRIES files or MAX_STORE_BYTES, the
-least recently used entries (file modification time, touched on every hit) are deleted.
+entry write the same content. Bounded: at a process's first write and every PRUNE_EVERY writes
+after, a store beyond MAX_STORE_ENTRIES files or MAX_STORE_BYTES is cut to 90% of both, least
+recently used entries first (file modification time, touched on every hit). The 10% headroom
+takes the writes between two prunings (listing a full store costs ~13 ms, too much for every
+write of a diagnosis).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ MAX_STORE_ENTRIES = 4096
 MAX_STORE_BYTES = 64 * 2**20
 MAX_ENTRY_BYTES = 4 * 2**20  # larger entries are neither written nor read
 STALE_TEMPORARY_S = 600  # a temporary file this old belongs to a writer that died
+PRUNE_EVERY = 16  # writes of one process between two prunings
+PRUNED_TO = 0.9  # share of the bounds a pruning leaves
 # What a tool's result can depend on besides the warehouse and its arguments: the source of the
 # layers a tool may import, and the libraries that fit, explain and query.
 CODE_PACKAGES = ("tools", "analytics", "data")
@@ -84,6 +89,7 @@ class ResultStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.writes = 0
 
     @classmethod
     def open(cls, world_dir: Path) -> ResultStore | None:
@@ -148,12 +154,15 @@ class ResultStore:
         except OSError:
             Path(temporary).unlink(missing_ok=True)
             return False
-        self.prune()
+        self.writes += 1
+        if (self.writes - 1) % PRUNE_EVERY == 0:  # the first write, then every PRUNE_EVERY
+            self.prune()
         return True
 
     def prune(self) -> None:
-        """Delete the least recently used entries beyond the bounds, and temporary files of
-        writers that died. Another process pruning at the same time is harmless."""
+        """Over the bounds, delete the least recently used entries down to PRUNED_TO of them;
+        and temporary files of writers that died. Another process pruning at the same time is
+        harmless."""
         entries: list[tuple[float, int, str]] = []
         try:
             with os.scandir(self.directory) as listing:
@@ -173,7 +182,8 @@ class ResultStore:
         if len(entries) <= MAX_STORE_ENTRIES and total <= MAX_STORE_BYTES:
             return
         entries.sort()
-        while entries and (len(entries) > MAX_STORE_ENTRIES or total > MAX_STORE_BYTES):
+        keep_entries, keep_bytes = MAX_STORE_ENTRIES * PRUNED_TO, MAX_STORE_BYTES * PRUNED_TO
+        while entries and (len(entries) > keep_entries or total > keep_bytes):
             _, size, path = entries.pop(0)
             _remove(path)
             total -= size

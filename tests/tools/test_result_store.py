@@ -239,6 +239,7 @@ def test_the_store_keeps_to_its_bound_dropping_the_least_recently_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(result_store, "MAX_STORE_ENTRIES", 3)
+    monkeypatch.setattr(result_store, "PRUNE_EVERY", 1)
     store = ResultStore.open(tmp_path)
     assert store is not None
     for number, name in enumerate("abc"):
@@ -246,9 +247,10 @@ def test_the_store_keeps_to_its_bound_dropping_the_least_recently_used(
         path = store._path("stamp", name, "{}")
         result_store.os.utime(path, (1_000_000 + number, 1_000_000 + number))
     assert store.read("stamp", "a", "{}") == {"n": 0}  # a hit: "a" is now the most recent
-    store.write("stamp", "d", "{}", {"n": 3})
-    assert len(_entries(tmp_path)) == 3
-    assert store.read("stamp", "b", "{}") is None  # the least recently used went
+    store.write("stamp", "d", "{}", {"n": 3})  # 4 entries: cut to 90% of 3
+    assert len(_entries(tmp_path)) == 2
+    assert store.read("stamp", "b", "{}") is None  # the least recently used went first
+    assert store.read("stamp", "c", "{}") is None
     assert store.read("stamp", "a", "{}") == {"n": 0}
     monkeypatch.setattr(result_store, "MAX_STORE_BYTES", 1)
     store.write("stamp", "e", "{}", {"n": 4})
