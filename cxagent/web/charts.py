@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from analytics.metrics import CX_SCORE, METRICS
+from cxagent.web.escaping import plotly_text
 from tools.detection import IncidentSummary
 from tools.rca import ChangeRow, DiffInDiffOutput, RankedCause, ShapAttributionOutput
 from tools.recommend import Recommendation
@@ -97,7 +98,8 @@ def trend_figure(
     for change in changes:
         figure.add_vline(x=change.change_time, line_dash="dot", line_color="#8e44ad", opacity=0.6)
         figure.add_annotation(
-            x=change.change_time, y=1.0, yref="paper", text=f"{change.change_id} {change.name}",
+            x=change.change_time, y=1.0, yref="paper",
+            text=plotly_text(f"{change.change_id} {change.name}"),
             showarrow=False, textangle=-90, xanchor="right", yanchor="top",
             font={"size": 9, "color": "#8e44ad"},
         )  # fmt: skip
@@ -134,6 +136,7 @@ def answer_trend_figure(rows: list[dict[str, Any]], chart: dict[str, Any]) -> go
     """A trend answer's series as a line: `chart` names the table's period column (x), the
     metric column (y), its label and the grain; shares are drawn in percent."""
     x, y = chart.get("x", "period"), chart["y"]
+    title = plotly_text(chart.get("label") or label(y))
     frame = pd.DataFrame(rows, columns=[x, y])
     frame[x] = pd.to_datetime(frame[x])
     unit = axis_unit(y)
@@ -141,7 +144,7 @@ def answer_trend_figure(rows: list[dict[str, Any]], chart: dict[str, Any]) -> go
         go.Scatter(
             x=frame[x],
             y=shown(y, frame[y]),
-            name=chart.get("label") or label(y),
+            name=title,
             mode="lines+markers",
             marker={"size": 5},
             hovertemplate="%{x}<br>%{y:.1f}%<extra></extra>" if unit == "%" else None,
@@ -151,7 +154,7 @@ def answer_trend_figure(rows: list[dict[str, Any]], chart: dict[str, Any]) -> go
     figure.update_layout(
         **LAYOUT,
         height=320,
-        title=f"{chart.get('label') or label(y)} by {grain}",
+        title=f"{title} by {plotly_text(grain)}",
         showlegend=False,
     )
     figure.update_yaxes(title_text=unit)
@@ -171,8 +174,8 @@ def heatmap_figure(frame: pd.DataFrame, first: str, second: str, metric: str) ->
         figure.add_trace(
             go.Heatmap(
                 z=scale * table.to_numpy(),
-                x=[str(c) for c in table.columns],
-                y=[str(i) for i in table.index],
+                x=[plotly_text(c) for c in table.columns],
+                y=[plotly_text(i) for i in table.index],
                 customdata=orders.to_numpy(),
                 colorscale="RdBu" if _higher_is_better(metric) else "RdBu_r",
                 zmid=0,
@@ -199,7 +202,8 @@ def _higher_is_better(metric: str) -> bool:
 def series_figure(
     frame: pd.DataFrame, metrics: list[str], start: dt.datetime, title: str
 ) -> go.Figure:
-    """A cohort's series, one panel per metric, with the incident start marked."""
+    """A cohort's series, one panel per metric, with the incident start marked; `title` is
+    shown as text (it names the cohort's values)."""
     figure = make_subplots(
         rows=len(metrics), cols=1, shared_xaxes=True, subplot_titles=[label(m) for m in metrics]
     )
@@ -216,7 +220,9 @@ def series_figure(
             col=1,
         )
     figure.add_vline(x=start, line_dash="dash", line_color=STATUS_COLORS["supported"])
-    figure.update_layout(**LAYOUT, height=200 + 160 * len(metrics), title=title, showlegend=False)
+    figure.update_layout(
+        **LAYOUT, height=200 + 160 * len(metrics), title=plotly_text(title), showlegend=False
+    )
     return figure
 
 
@@ -266,7 +272,9 @@ def event_study_figure(did: DiffInDiffOutput) -> go.Figure:
     figure.update_layout(
         **LAYOUT,
         height=320,
-        title=f"{did.change_id} {did.name}: {did.outcome} in scope vs control, by day (95% CI)",
+        title=plotly_text(
+            f"{did.change_id} {did.name}: {did.outcome} in scope vs control, by day (95% CI)"
+        ),
         xaxis_title="days since the change",
         yaxis_title="pp",
     )
@@ -277,7 +285,7 @@ def shap_figure(shap: ShapAttributionOutput) -> go.Figure:
     """SHAP shift: each feature's contribution to the change of the bad-outcome rate."""
     features = sorted(shap.features, key=lambda f: abs(f.contribution))[-10:]
     names = ["residual (not explained)"] + [
-        f.feature for f in features
+        plotly_text(f.feature) for f in features
     ]  # the top bar is the largest
     values = [100 * shap.residual] + [100 * f.contribution for f in features]
     figure = go.Figure(

@@ -13,6 +13,7 @@ import gradio as gr
 
 from analytics.metrics import CX_SCORE, METRICS
 from cxagent.web import charts
+from cxagent.web.escaping import code_block, markdown_answer, markdown_text
 from cxagent.web.workbench import Overview
 
 CITATION = re.compile(r"\[(E\d+(?:\s*,\s*E\d+)*)\]")
@@ -45,8 +46,8 @@ def _value(figure: dict[str, Any]) -> str:
 
 
 def _cell(value: Any) -> str:
-    text = f"{value:.4g}" if isinstance(value, float) else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A value in a Markdown table or line: shown as its text, never as Markdown or HTML."""
+    return markdown_text(f"{value:.4g}" if isinstance(value, float) else value)
 
 
 def evidence_markdown(item: dict[str, Any]) -> str:
@@ -58,19 +59,17 @@ def evidence_markdown(item: dict[str, Any]) -> str:
         _cell(item.get("summary", "")),
         "",
         "Arguments:",
-        "```json",
-        json.dumps(item.get("args", {}), default=str),
-        "```",
+        code_block(json.dumps(item.get("args", {}), default=str), "json"),
     ]
     figures = item.get("figures") or {}
     if figures:
         lines += ["", "| figure | value | unit |", "|---|---|---|"]
         lines += [
-            f"| {_cell(name)} | {_cell(_value(figure))} | {figure.get('unit', '')} |"
+            f"| {_cell(name)} | {_cell(_value(figure))} | {_cell(figure.get('unit', ''))} |"
             for name, figure in figures.items()
         ]
     if item.get("sql"):
-        lines += ["", "SQL:", "```sql", item["sql"], "```"]
+        lines += ["", "SQL:", code_block(item["sql"], "sql")]
     table = item.get("table") or []
     if table:
         columns = list(table[0])
@@ -79,7 +78,7 @@ def evidence_markdown(item: dict[str, Any]) -> str:
             "",
             f"Table ({len(table)} rows{head}):",
             "",
-            "| " + " | ".join(columns) + " |",
+            "| " + " | ".join(map(_cell, columns)) + " |",
             "|" + "---|" * len(columns),
         ]
         lines += [
@@ -259,10 +258,10 @@ def answer_parts(result: dict[str, Any]) -> list[gr.ChatMessage]:
         f"evidence ({'ok' if grounding.get('ok') else 'NOT OK'}); backend "
         f"{result.get('backend', '?')}. Click an [E#] to inspect it.</sub>"
     )
-    text = link_citations(result.get("answer") or "(no answer)")
+    text = link_citations(markdown_answer(result.get("answer") or "(no answer)"))
     if result.get("experiment_plan"):
         text += "\n\n*An experiment plan is attached: download it on the right.*"
-    notes = "".join(f"\n\n> note: {note}" for note in result.get("notes", []))
+    notes = "".join(f"\n\n> note: {markdown_text(note)}" for note in result.get("notes", []))
     rows = result.get("table") or []
     chart = result.get("chart")
     drawn = bool(chart and rows and chart.get("y") in rows[0])

@@ -1,10 +1,12 @@
 """The product manager's brief of an incident: what broke, for whom, since when, what it costs,
-what to do and how urgent it is, in business terms (no model internals or test statistics)."""
+what to do and how urgent it is, in business terms (no model internals or test statistics).
+Values from the data (cohorts, the change log) are escaped: the brief shows them as text."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cxagent.web.escaping import markdown_text
 from cxagent.web.workbench import Workbench
 from tools.base import ToolError
 from tools.hypotheses import LIBRARY
@@ -27,16 +29,20 @@ PRIORITY = {
 
 
 def describe_scope(filters: dict[str, list[Any]]) -> str:
-    """'grocery orders placed 18:00-20:59 in all regions' from cohort filters."""
-    parts = []
-    if "category" in filters:
-        parts.append("/".join(map(str, filters["category"])) + " orders")
-    else:
-        parts.append("orders")
+    """'grocery orders placed 18:00-20:59 in all regions' from cohort filters, as Markdown that
+    shows the filters' values as text."""
+
+    def values(name: str) -> str:
+        readable = (
+            str(value).replace("_", " ") if name == "daypart" else value for value in filters[name]
+        )
+        return "/".join(map(markdown_text, readable))
+
+    parts = [f"{values('category')} orders" if "category" in filters else "orders"]
     if "basket_size" in filters:
-        parts.append("with " + "/".join(map(str, filters["basket_size"])) + " baskets")
+        parts.append(f"with {values('basket_size')} baskets")
     if "daypart" in filters:
-        parts.append("at " + "/".join(str(v).replace("_", " ") for v in filters["daypart"]))
+        parts.append(f"at {values('daypart')}")
     if "hour" in filters:
         hours = sorted(int(h) for h in filters["hour"])
         if hours == list(range(hours[0], hours[-1] + 1)):
@@ -45,10 +51,9 @@ def describe_scope(filters: dict[str, list[Any]]) -> str:
             parts.append("placed in hours " + ", ".join(f"{h:02d}" for h in hours))
     if "store" in filters:
         parts.append(f"at {len(filters['store'])} store(s)")
-    if "region" in filters:
-        parts.append("in the " + "/".join(map(str, filters["region"])) + " region(s)")
-    else:
-        parts.append("in all regions")
+    parts.append(
+        f"in the {values('region')} region(s)" if "region" in filters else "in all regions"
+    )
     return " ".join(parts)
 
 
@@ -150,12 +155,12 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
                 "engineers' experiment plan has the details."
             )
         except ToolError as error:
-            lines.append(f"The experiment plan could not be written: {error}")
+            lines.append(f"The experiment plan could not be written: {markdown_text(error)}")
     lines += [
         "",
         "---",
-        f"*From cx-agent's analysis of {workbench.world_dir.name}; figures are estimates from "
-        "the order data, with the engineers' evidence behind each.*",
+        f"*From cx-agent's analysis of {markdown_text(workbench.world_dir.name)}; figures are "
+        "estimates from the order data, with the engineers' evidence behind each.*",
         "",
     ]
     return "\n".join(lines)
@@ -168,8 +173,10 @@ def _logged_change(analysis: Any, kind: str) -> str:
     names = LIBRARY[kind].change_names
     for change in changes.changes:
         if change.overlaps_slice and change.name in names:
+            logged = (change.description or change.name, change.old_value, change.new_value)
+            what, old, new = map(markdown_text, logged)
             return (
                 f"It follows the change logged {change.change_time:%b %d %H:%M} "
-                f"({change.description or change.name}: {change.old_value} -> {change.new_value})."
+                f"({what}: {old} -> {new})."
             )
     return ""

@@ -23,6 +23,7 @@ from cxagent.web.chat import (
     example_questions,
     progress_messages,
 )
+from cxagent.web.escaping import code_block, code_span, markdown_answer, markdown_text
 from cxagent.web.summary import pm_summary
 from cxagent.web.workbench import (
     BASELINE_DAYS,
@@ -54,6 +55,9 @@ CSS = """
 #chat-answers th, #chat-answers td { padding: 4px 10px; white-space: nowrap; }
 """
 INCIDENT_TABS = ("incident", "rca", "recommendations", "plan", "pm")
+# Views that show data render no LaTeX: the app writes none, and `$$...$$` in a store's name
+# would otherwise be typeset (Gradio finds it before parsing the Markdown).
+NO_LATEX: list[dict[str, str | bool]] = []
 
 
 def _grain(filters: dict[str, list[Any]]) -> str:
@@ -136,7 +140,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         overview = wb.overview()
         detection = overview.detection
         return (
-            f"## cx-agent workbench · world `{wb.world_dir.name}`\n"
+            f"## cx-agent workbench · world {code_span(wb.world_dir.name)}\n"
             f"Data {detection.data_start:%Y-%m-%d} to {detection.data_end:%Y-%m-%d} · "
             f"{len(detection.incidents)} incident(s) · {len(overview.changes)} logged change(s) · "
             f"agent backend `{wb.agent.backend.name}` · REST API at [/docs](/docs)"
@@ -202,7 +206,8 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         session = dict(session or {})
         thread = session.setdefault("thread", uuid.uuid4().hex)
         turn = session.get("turn", 0) + 1
-        history = [*(history or []), gr.ChatMessage(role="user", content=message)]
+        asked = "\n".join(map(markdown_text, message.splitlines()))  # shown as typed
+        history = [*(history or []), gr.ChatMessage(role="user", content=asked)]
         pending = gr.ChatMessage(
             role="assistant",
             content="reading the question, then calling the typed tools and citing their figures",
@@ -219,7 +224,8 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 else:
                     result = event["result"]
         except (ValueError, ToolError) as error:
-            history.append(gr.ChatMessage(role="assistant", content=f"I could not answer: {error}"))
+            answer = f"I could not answer: {markdown_text(error)}"
+            history.append(gr.ChatMessage(role="assistant", content=answer))
             yield history, "", session, gr.skip()
             return
         session.update(turn=turn, evidence={e["id"]: e for e in result.get("evidence", [])})
@@ -238,7 +244,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         key = (evidence_id or "").strip().upper()
         item = (session or {}).get("evidence", {}).get(key)
         if item is None:
-            return f"No evidence item `{key or '?'}` in this conversation yet."
+            return f"No evidence item {code_span(key or '?')} in this conversation yet."
         return evidence_markdown(item)
 
     def incident_view(incident_id: str | None, pair: str, dimension: str) -> tuple[Any, ...]:
@@ -269,8 +275,9 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         chosen = filters[0] if filters else _cohort_filters(incident.primary_cohort)
         drill_figure, breakdown = drill(incident_id, chosen, dimension)
         text = (
-            f"### {incident_id}: {incident.primary_metric} @ {incident.primary_cohort}\n"
-            f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}; {slices.summary} "
+            f"### {incident_id}: {incident.primary_metric} @ "
+            f"{markdown_text(incident.primary_cohort)}\n"
+            f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}; {markdown_text(slices.summary)} "
             f"[{item.id}]. Click a slice row to drill into it."
         )
         return text, table, heatmap, filters, chosen, drill_figure, breakdown
@@ -351,7 +358,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
             charts.series_figure(
                 drivers, list(DRIVER_METRICS), start, f"Drivers in the slice, by {_grain(scope)}"
             ),
-            analysis.report,
+            markdown_answer(analysis.report),
             evidence,
         )
 
@@ -361,8 +368,9 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         analysis = wb.recommendations(incident_id)
         ranked = analysis.recommendations
         if ranked is None:
-            return "; ".join(analysis.notes) or "No recommendation.", _frame(None), None
-        text = f"{ranked.summary} [{analysis.recommendations_id}]"
+            notes = markdown_text("; ".join(analysis.notes)) or "No recommendation."
+            return notes, _frame(None), None
+        text = f"{markdown_text(ranked.summary)} [{analysis.recommendations_id}]"
         table = _frame(
             [
                 {
@@ -400,7 +408,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         try:
             output, evidence_id = wb.what_if(incident_id, action, parameters)
         except ToolError as error:
-            return f"What-if failed: {error}", _frame(None)
+            return f"What-if failed: {markdown_text(error)}", _frame(None)
         rows = []
         for name, interval in {**output.deltas, **output.efficiency}.items():
             scale, unit = charts.change_unit(name)
@@ -416,7 +424,10 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 }  # fmt: skip
             )
         used = ", ".join(f"{k}={v:g}" for k, v in output.parameters.items()) or "defaults"
-        text = f"{output.summary}; ${output.cost_usd_per_order:.2f}/order ({used}) [{evidence_id}]"
+        text = (
+            f"{markdown_text(output.summary)}; ${output.cost_usd_per_order:.2f}/order "
+            f"({used}) [{evidence_id}]"
+        )
         return text, _frame(rows)
 
     def run_sweep(incident_id: str, action: str) -> Any:
@@ -437,17 +448,18 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         action = action if action in choices else (choices[0] if ranked else None)
         if action is None:
             return (
-                "No recommended action to test: " + "; ".join(analysis.notes),
+                "No recommended action to test: " + markdown_text("; ".join(analysis.notes)),
                 gr.DownloadButton(visible=False),
                 gr.Dropdown(choices=choices, value=None),
             )
         try:
             output, evidence_id = wb.plan(incident_id, action)
         except ToolError as error:
-            return f"No plan: {error}", gr.DownloadButton(visible=False), gr.skip()
+            return f"No plan: {markdown_text(error)}", gr.DownloadButton(visible=False), gr.skip()
         path = wb.export(f"experiment_plan_{incident_id}_{action}.md", output.markdown)
         return (
-            output.markdown + f"\n\n<sub>Every number above is a figure of {evidence_id}.</sub>",
+            markdown_answer(output.markdown)
+            + f"\n\n<sub>Every number above is a figure of {evidence_id}.</sub>",
             gr.DownloadButton(value=str(path), visible=True),
             gr.Dropdown(choices=choices, value=action),
         )
@@ -466,7 +478,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         if report is None:
             return "Ready: **Run the suite** calls `cxagent eval` and shows its report."
         when = dt.datetime.fromtimestamp(report.stat().st_mtime)
-        return f"*Last run, {when:%Y-%m-%d %H:%M}:*\n\n" + report.read_text()
+        return f"*Last run, {when:%Y-%m-%d %H:%M}:*\n\n" + markdown_answer(report.read_text())
 
     def run_evals() -> str:
         if not eval_command_available():
@@ -482,9 +494,9 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         verdict = {0: "every scenario met its expected findings", 1: "some scenarios missed"}
         status = verdict.get(done.returncode, f"failed (exit {done.returncode})")
         if report:
-            return f"`cxagent eval`: {status}.\n\n{report}"
+            return f"`cxagent eval`: {status}.\n\n{markdown_answer(report)}"
         output = (done.stdout + done.stderr)[-6000:]
-        return f"`cxagent eval`: {status}.\n\n```text\n{output}\n```"
+        return f"`cxagent eval`: {status}.\n\n{code_block(output, 'text')}"
 
     # -- layout: the world is read-only, so the dashboard is drawn once, into the page config,
     # and a first visit needs no round trip to the server ----------------------------------
@@ -498,7 +510,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         slice_filters = gr.State([])
         chosen_slice = gr.State({})
         with gr.Row():
-            gr.Markdown(header())
+            gr.Markdown(header(), latex_delimiters=NO_LATEX)
             incident_pick = gr.Dropdown(
                 incident_ids,
                 value=incident_ids[0] if incident_ids else None,
@@ -527,7 +539,11 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
             with gr.Tab("Chat", id="chat") as chat_tab, gr.Row():
                 with gr.Column(scale=3):
                     chatbot = gr.Chatbot(
-                        label="Agent", elem_id="chat-answers", height=600, buttons=["copy"]
+                        label="Agent",
+                        elem_id="chat-answers",
+                        height=600,
+                        buttons=["copy"],
+                        latex_delimiters=NO_LATEX,
                     )
                     with gr.Row():
                         question = gr.Textbox(
@@ -559,9 +575,10 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                         "Citations like [E3] in an answer open here.",
                         elem_id="evidence-view",
                         elem_classes="evidence-view",
+                        latex_delimiters=NO_LATEX,
                     )
             with gr.Tab("Incident", id="incident") as incident_tab:
-                incident_text = gr.Markdown()
+                incident_text = gr.Markdown(latex_delimiters=NO_LATEX)
                 slices_table = gr.Dataframe(label="Top slices", interactive=False)
                 pair = gr.Dropdown(list(HEATMAP_PAIRS), value="category x hour", label="Heatmap")
                 heatmap = gr.Plot(elem_id="incident-heatmap")
@@ -571,7 +588,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 drill_plot = gr.Plot()
                 breakdown_table = gr.Dataframe(label="Breakdown", interactive=False)
             with gr.Tab("Root cause", id="rca") as rca_tab:
-                rca_text = gr.Markdown(elem_id="rca-headline")
+                rca_text = gr.Markdown(elem_id="rca-headline", latex_delimiters=NO_LATEX)
                 causes_table = gr.Dataframe(label="Ranked causes", interactive=False)
                 with gr.Row():
                     causes_plot = gr.Plot(elem_id="rca-causes")
@@ -580,11 +597,11 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                     shap_plot = gr.Plot()
                     drivers_plot = gr.Plot()
                 with gr.Accordion("RCA report (Markdown)", open=False):
-                    report = gr.Markdown()
+                    report = gr.Markdown(elem_id="rca-report", latex_delimiters=NO_LATEX)
                 with gr.Accordion("Evidence ledger", open=False):
                     ledger = gr.Dataframe(interactive=False)
             with gr.Tab("Recommendations", id="recommendations") as recommendations_tab:
-                recommendations_text = gr.Markdown()
+                recommendations_text = gr.Markdown(latex_delimiters=NO_LATEX)
                 recommendations_table = gr.Dataframe(label="What-if per action", interactive=False)
                 tradeoff = gr.Plot(elem_id="recommendations-tradeoff")
                 gr.Markdown("#### Re-run a what-if")
@@ -602,7 +619,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 with gr.Row():
                     what_if_button = gr.Button("Run what-if", variant="primary")
                     sweep_button = gr.Button("Sweep the parameter")
-                what_if_text = gr.Markdown(elem_id="whatif-summary")
+                what_if_text = gr.Markdown(elem_id="whatif-summary", latex_delimiters=NO_LATEX)
                 what_if_table = gr.Dataframe(
                     _frame(None, ["change of", "unit", "estimate", "90% low", "90% high"]),
                     interactive=False,
@@ -614,18 +631,18 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 plan_file = gr.DownloadButton(
                     "Download plan (.md)", visible=False, elem_id="plan-download"
                 )
-                plan_text = gr.Markdown(elem_id="plan-text")
+                plan_text = gr.Markdown(elem_id="plan-text", latex_delimiters=NO_LATEX)
             with gr.Tab("PM summary", id="pm") as pm_tab:
                 gr.Markdown("*Read-only brief for product managers: business terms only.*")
                 pm_file = gr.DownloadButton("Download brief (.md)", visible=False)
-                pm_text = gr.Markdown(elem_id="pm-summary")
+                pm_text = gr.Markdown(elem_id="pm-summary", latex_delimiters=NO_LATEX)
             with gr.Tab("Evals", id="evals") as evals_tab:
                 if eval_button:
                     gr.Markdown("Runs the seeded scenario suite (`cxagent eval`); takes minutes.")
                     evals_button = gr.Button("Run the suite", elem_id="evals-run")
                 else:
                     gr.Markdown(EVALS_GATED)
-                evals_text = gr.Markdown(elem_id="evals-status")
+                evals_text = gr.Markdown(elem_id="evals-status", latex_delimiters=NO_LATEX)
 
         # -- events ----------------------------------------------------------------------
         dashboard_outputs = [trend, incidents_table, changes_table]
