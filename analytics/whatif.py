@@ -270,8 +270,11 @@ def _fit(
     features = delivered[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
     duration = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
     duration.fit(features, delivered["duration_min"].to_numpy(float))
-    residual = delivered["duration_min"].to_numpy(float) - duration.predict(features)
     batched = delivered["batched"].fillna(0).to_numpy() > 0
+    batched_residual = 0.0  # mean duration residual of batched orders (the only ones predicted)
+    if batched.any():
+        durations = delivered["duration_min"].to_numpy(float)[batched]
+        batched_residual = float((durations - duration.predict(features[batched])).mean())
     timing = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
     timing.fit(
         delivered[list(TIMING_FEATURES)].fillna(0).to_numpy(float),
@@ -303,7 +306,7 @@ def _fit(
         cancel=cancel,
         support=support,
         stars=stars,
-        batched_residual=float(residual[batched].mean()) if batched.any() else 0.0,
+        batched_residual=batched_residual,
         ticket_if_canceled=float(
             pooled.loc[pooled["canceled"], "support_contact"].mean()
             - pooled.loc[pooled["delivered"], "support_contact"].mean()
