@@ -59,6 +59,7 @@ class Agent:
             persist=keep_threads,
             max_threads=self.settings.max_threads,
             max_open=self.settings.max_open_threads,
+            max_idle_s=self.settings.max_idle_thread_s,
         )
         self.notes.extend(self.threads.notes)
         self.graph = compile_graph(self.threads.checkpointer)

@@ -35,6 +35,8 @@ class AgentSettings(ResultStoreSettings):
     llm_tool_rows: int = Field(default=20, ge=1, le=200)  # table rows of a tool result it sees
     llm_history_turns: int = Field(default=3, ge=0, le=20)  # earlier turns quoted in the prompt
     # Conversations (agent/threads.py): threads stored in WORLD/threads.sqlite (the least
-    # recently answered beyond this are deleted), and tool contexts held in memory (LRU).
+    # recently answered beyond this are deleted), and tool contexts held in memory (LRU, and
+    # let go after this many idle seconds; the thread stays on disk and reopens when asked).
     max_threads: int = Field(default=500, ge=1, le=1_000_000)
     max_open_threads: int = Field(default=64, ge=1, le=10_000)
+    max_idle_thread_s: float = Field(default=1800.0, gt=0, le=7 * 86_400)

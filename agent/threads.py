@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -142,9 +143,9 @@ def _writable_file(world_dir: Path) -> tuple[Path | None, str]:
 
 class ThreadStore:
     """One world's conversations: the checkpointer the graph saves turns to, and the tool
-    contexts of recently used threads (at most `max_open`; the least recently used are let go,
-    their state stays in the store). At most `max_threads` threads are stored: when a thread
-    opens, the threads answered least recently beyond that are deleted.
+    contexts of recently used threads (at most `max_open`, none idle longer than `max_idle_s`;
+    the others are let go, their state stays in the store). At most `max_threads` threads are
+    stored: when a thread opens, the threads answered least recently beyond that are deleted.
 
     `persist` keeps threads in WORLD/threads.sqlite; without it, or where that file cannot be
     written (a read-only or missing directory), they live in memory and `notes` says so.
@@ -159,11 +160,13 @@ class ThreadStore:
         persist: bool,
         max_threads: int = 500,
         max_open: int = 64,
+        max_idle_s: float = 1800.0,
     ) -> None:
         self.world_dir = world_dir
         self.shared = shared
         self.max_threads = max_threads
         self.max_open = max_open
+        self.max_idle_s = max_idle_s
         self.notes: list[str] = []
         self.location = IN_MEMORY
         if persist:
@@ -179,6 +182,7 @@ class ThreadStore:
         serde = JsonPlusSerializer(allowed_msgpack_modules=None)
         self.checkpointer = SqliteSaver(self._connect(), serde=serde)
         self._contexts: OrderedDict[str, ThreadTools] = OrderedDict()
+        self._last_used: dict[str, float] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -193,6 +197,9 @@ class ThreadStore:
         """The thread's tool context: the open one, or one rebuilt from its last checkpoint."""
         with self._lock:
             self._reopen()
+            now = time.monotonic()
+            self._let_go_idle(now)
+            self._last_used[thread_id] = now
             if thread_id in self._contexts:
                 self._contexts.move_to_end(thread_id)
                 return self._contexts[thread_id]
@@ -202,9 +209,19 @@ class ThreadStore:
             context = ThreadTools.restore(self.world_dir, self.shared, evidence)
             self._contexts[thread_id] = context
             while len(self._contexts) > self.max_open:
-                _, least_recent = self._contexts.popitem(last=False)
+                least_recent_id, least_recent = self._contexts.popitem(last=False)
+                self._last_used.pop(least_recent_id, None)
                 least_recent.close()
             return context
+
+    def _let_go_idle(self, now: float) -> None:
+        """Close the contexts unused for more than max_idle_s (least recently used first)."""
+        while self._contexts:
+            oldest = next(iter(self._contexts))
+            if now - self._last_used.get(oldest, now) <= self.max_idle_s:
+                return
+            self._contexts.pop(oldest).close()
+            self._last_used.pop(oldest, None)
 
     def _make_room(self, thread_id: str) -> None:
         """Delete the threads beyond the newest `max_threads - 1` other ones."""
@@ -214,6 +231,7 @@ class ThreadStore:
         for old in oldest:
             self.checkpointer.delete_thread(old)
             dropped = self._contexts.pop(old, None)
+            self._last_used.pop(old, None)
             if dropped is not None:
                 dropped.close()
 

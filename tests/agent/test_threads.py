@@ -159,6 +159,27 @@ def test_a_tool_context_let_go_comes_back_from_the_store(restarted, tmp_path: Pa
     assert follow_up["grounding"]["ok"]
 
 
+def test_a_tool_context_idle_too_long_is_let_go_and_comes_back(
+    restarted, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = _copy(restarted["world"], tmp_path / "idle")
+    agent = _agent(world, max_idle_thread_s=60)
+    clock = [1_000.0]
+    monkeypatch.setattr("agent.threads.time.monotonic", lambda: clock[0])
+    first = agent.ask(LOOKUP, thread_id="x")
+    clock[0] += 30
+    agent.ask(LOOKUP, thread_id="y")
+    assert list(agent.threads.open_thread_ids()) == ["x", "y"]  # x idle 30 s: kept
+
+    clock[0] += 45  # x idle 75 s, y 45 s
+    agent.ask(LOOKUP, thread_id="z")
+    assert list(agent.threads.open_thread_ids()) == ["y", "z"]
+    follow_up = agent.ask("and the week before?", thread_id="x")
+    agent.close()
+    assert follow_up["evidence"][:1] == first["evidence"]
+    assert follow_up["grounding"]["ok"]
+
+
 def test_concurrent_threads_are_each_stored_whole(restarted, tmp_path: Path) -> None:
     world = _copy(restarted["world"], tmp_path / "concurrent")
     agent = _agent(world)
