@@ -487,6 +487,14 @@ def eval_suite(
 def ingest(
     mapping: Annotated[Path, typer.Option(help="Mapping file (YAML): sources, columns, zones.")],
     out: Annotated[Path, typer.Option(help="Directory to write the world to.")],
+    append: Annotated[
+        bool,
+        typer.Option(
+            "--append",
+            help="Add the mapping's new rows to the world at --out (rows whose key it already "
+            "holds are skipped; the world is unchanged if anything fails).",
+        ),
+    ] = False,
 ) -> None:
     """Build a world from your own CSV/Parquet files through a mapping file (see README, "Use
     your own data"); print the data-quality report and what the data can support."""
@@ -497,6 +505,9 @@ def ingest(
     from data.mapping import MappingError
     from data.quality import QUALITY_FILE
 
+    if append:
+        _append_rows(mapping, out)
+        return
     try:
         result = ingest_world(mapping, out)
         with open_warehouse(out) as con:
@@ -511,6 +522,29 @@ def ingest(
         console.print(f"unavailable metrics: {', '.join(gaps)}", highlight=False)
     console.print(f"detection grain: {grain.grain} ({grain.reason})", highlight=False)
     console.print(f"report saved to {out / QUALITY_FILE}", highlight=False)
+
+
+def _append_rows(mapping: Path, out: Path) -> None:
+    """`ingest --append`: merge the mapping's rows into the world at `out` and say what changed."""
+    from data.append import AppendError
+    from data.append import append as append_world
+    from data.ingest import IngestError
+    from data.mapping import MappingError
+
+    try:
+        result = append_world(mapping, out)
+    except (AppendError, IngestError, MappingError, *user_errors()) as error:
+        raise _fail(error) from None
+    added = ", ".join(f"{name} +{rows:,}" for name, rows in result.added.items())
+    read = sum(result.read.values())
+    if result.changed:
+        console.print(f"appended to {out} in {result.seconds:.1f} s: {added}", highlight=False)
+    else:
+        console.print(
+            f"nothing new for {out} ({read:,} rows read, every key already there; "
+            f"{result.seconds:.1f} s)",
+            highlight=False,
+        )
 
 
 @app.command()
