@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -13,6 +13,8 @@ from watching.alert import SeverityLabel, SimilarIncident
 from watching.feedback import Feedback
 
 MAX_SIMILAR = 3
+CHANGE_LOOKBACK_HOURS = 72  # a change logged this long before an incident's start is "near"
+SCOPE_DIMENSIONS = {"hours": "hour", "store_ids": "store"}  # change-log scope keys -> filters
 # Weights of what two incidents share; a candidate needs a slice, cause or change in common.
 SLICE_WEIGHT = 1.0
 CAUSE_WEIGHT = 1.0
@@ -84,6 +86,36 @@ def _slice_of(record: IncidentRecord) -> Filters:
 def describe_filters(filters: Filters) -> str:
     """'category=grocery, hour=18/19/20'."""
     return ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items()) or "all"
+
+
+class LoggedChange(Protocol):
+    """A row of the change log (tools.rca.ChangeRow has these)."""
+
+    change_id: str
+    change_time: dt.datetime
+    scope: dict[str, Any]
+
+
+def changes_near(
+    start: dt.datetime,
+    filters: Filters,
+    changes: Iterable[LoggedChange],
+    hours: float = CHANGE_LOOKBACK_HOURS,
+) -> list[str]:
+    """Ids of the changes logged in the `hours` before `start` (up to it) whose scope is the
+    whole marketplace or overlaps the slice `filters`."""
+    near = []
+    for change in changes:
+        if not start - dt.timedelta(hours=hours) <= change.change_time <= start:
+            continue
+        scope = {SCOPE_DIMENSIONS.get(k, k): v for k, v in (change.scope or {}).items()}
+        disjoint = any(
+            dimension in filters and not _values(values) & _values(filters[dimension])
+            for dimension, values in scope.items()
+        )
+        if not disjoint:
+            near.append(change.change_id)
+    return near
 
 
 def outcome(record: IncidentRecord, as_of: dt.datetime | None = None) -> str:

@@ -8,13 +8,15 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.service import MAX_QUESTION_CHARS
-from cxagent.web.summary import pm_summary
+from cxagent.web.summary import pm_summary, shown_cause
 from cxagent.web.workbench import Analysis, UnknownIncident, Workbench
 from tools.base import ToolError
+from watching.feedback import Feedback, FeedbackRequest, FeedbackStore
 
 MARKDOWN = "text/markdown; charset=utf-8"
 THREAD_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -172,6 +174,34 @@ def build_router(workbench: Workbench) -> APIRouter:
         """The product manager's brief of the incident (Markdown)."""
         known(incident_id)
         return PlainTextResponse(pm_summary(workbench, incident_id), media_type=MARKDOWN)
+
+    @router.post("/incidents/{incident_id}/feedback", status_code=201)
+    def add_feedback(incident_id: str, request: FeedbackRequest) -> JSONResponse:
+        """Say whether the incident's top cause is right, wrong (and which one is: a cause kind
+        or 'other') or not quite, with a comment. `judged_cause` defaults to the top cause the
+        workbench shows (computing the RCA if it has not run). Returns the stored feedback."""
+        known(incident_id)
+        fields = request.model_dump()
+        fields["judged_cause"] = fields["judged_cause"] or shown_cause(workbench, incident_id)
+        try:
+            feedback = Feedback(incident_id=incident_id, **fields)
+        except ValidationError as error:
+            raise RequestValidationError(error.errors()) from None
+        stored = FeedbackStore.open(workbench.world_dir).add(feedback)
+        return JSONResponse(json_safe(stored.model_dump()), status_code=201)
+
+    @router.get("/incidents/{incident_id}/feedback")
+    def feedback(incident_id: str) -> JSONResponse:
+        """An incident's feedback, oldest first, and `latest`, the one that counts."""
+        known(incident_id)
+        given = FeedbackStore.open(workbench.world_dir).for_incident(incident_id)
+        return _respond(
+            {
+                "incident_id": incident_id,
+                "latest": given[-1].model_dump() if given else None,
+                "feedback": [item.model_dump() for item in given],
+            }
+        )
 
     @router.post("/ask")
     def ask(request: AskRequest) -> JSONResponse:

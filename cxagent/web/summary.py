@@ -11,6 +11,7 @@ from cxagent.web.workbench import Workbench
 from tools.base import ToolError
 from tools.hypotheses import LIBRARY
 from tools.recommend import MARGIN_PER_ORDER_USD
+from watching.feedback import OTHER_CAUSE, VERDICT_LABELS, Feedback, FeedbackStore
 
 PLAIN_CAUSES = {
     "batching_threshold": "a batching policy change: more orders share one courier trip, "
@@ -21,6 +22,7 @@ PLAIN_CAUSES = {
     "eta_model_bias": "the delivery time we promise customers became too optimistic",
     "demand_surge": "an unusual surge of orders (e.g. weather) that the fleet could not absorb",
 }
+MAX_FEEDBACK_SHOWN = 5  # the brief's latest feedbacks on an incident
 PRIORITY = {
     "high": ("P1", "decide today"),
     "medium": ("P2", "decide this week"),
@@ -156,6 +158,7 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
             )
         except ToolError as error:
             lines.append(f"The experiment plan could not be written: {markdown_text(error)}")
+    lines += ["", "## Feedback", "", *feedback_lines(workbench, incident_id)]
     lines += [
         "",
         "---",
@@ -164,6 +167,44 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def shown_cause(workbench: Workbench, incident_id: str) -> str | None:
+    """The top cause the workbench shows for an incident (the one feedback judges), if any."""
+    leading = workbench.analysis(incident_id).leading_causes()
+    return leading[0].kind if leading else None
+
+
+def _plain_cause(kind: str) -> str:
+    if kind == OTHER_CAUSE:
+        return "another cause"
+    return PLAIN_CAUSES.get(kind, LIBRARY[kind].title if kind in LIBRARY else kind)
+
+
+def _verdict(feedback: Feedback) -> str:
+    """A feedback's verdict in business terms."""
+    if feedback.verdict == "right":
+        return "the cause is right"
+    named = f": {_plain_cause(feedback.correct_cause)}" if feedback.correct_cause else ""
+    if feedback.verdict == "wrong":
+        return f"the cause is wrong{named}"
+    return f"{VERDICT_LABELS[feedback.verdict]}" + (f" (also{named[1:]})" if named else "")
+
+
+def feedback_lines(workbench: Workbench, incident_id: str) -> list[str]:
+    """The team's feedback on the diagnosis, newest first (the first one counts), as Markdown
+    lines with the comments and authors shown as text."""
+    given = FeedbackStore.open(workbench.world_dir).for_incident(incident_id)
+    if not given:
+        return ["No feedback yet: the team can mark the cause right, wrong or not quite."]
+    lines = [f"The team's latest verdict: **{_verdict(given[-1])}**."]
+    for feedback in reversed(given[-MAX_FEEDBACK_SHOWN:]):
+        who = f", {markdown_text(feedback.author)}" if feedback.author else ""
+        said = f': "{markdown_text(feedback.comment)}"' if feedback.comment else ""
+        lines.append(f"- {feedback.created_at:%b %d %H:%M} UTC{who}: {_verdict(feedback)}{said}")
+    if len(given) > MAX_FEEDBACK_SHOWN:
+        lines.append(f"- and {len(given) - MAX_FEEDBACK_SHOWN} earlier feedback(s).")
+    return lines
 
 
 def _logged_change(analysis: Any, kind: str) -> str:

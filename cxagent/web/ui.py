@@ -24,6 +24,12 @@ from cxagent.web.chat import (
     progress_messages,
 )
 from cxagent.web.escaping import code_block, code_span, markdown_answer, markdown_text
+from cxagent.web.feedback_view import (
+    VERDICT_CHOICES,
+    feedback_markdown,
+    similar_markdown,
+    submit_feedback,
+)
 from cxagent.web.summary import pm_summary
 from cxagent.web.workbench import (
     BASELINE_DAYS,
@@ -36,6 +42,7 @@ from cxagent.web.workbench import (
 )
 from tools.actions import ACTIONS, ParameterSpec
 from tools.base import ToolError
+from watching.feedback import CAUSE_CHOICES, MAX_AUTHOR_CHARS, MAX_COMMENT_CHARS
 
 EVAL_TIMEOUT_S = 3600
 EVALS_GATED = (
@@ -249,7 +256,8 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
 
     def incident_view(incident_id: str | None, pair: str, dimension: str) -> tuple[Any, ...]:
         if not incident_id:
-            return "No incident detected.", _frame(None), None, [], {}, None, _frame(None)
+            return ("No incident detected.", _frame(None), None, [], {}, None, _frame(None),
+                    "", "")  # fmt: skip
         incident = wb.incident(incident_id)
         slices, item = wb.slices(incident_id)
         start, end = wb.window(incident)
@@ -280,7 +288,16 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
             f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}; {markdown_text(slices.summary)} "
             f"[{item.id}]. Click a slice row to drill into it."
         )
-        return text, table, heatmap, filters, chosen, drill_figure, breakdown
+        return (
+            text, table, heatmap, filters, chosen, drill_figure, breakdown,
+            feedback_markdown(wb, incident_id), similar_markdown(wb, incident_id, chosen),
+        )  # fmt: skip
+
+    def send_feedback(
+        incident_id: str | None, verdict: str | None, cause: str | None, comment: str, author: str
+    ) -> tuple[str, str]:
+        status = submit_feedback(wb, incident_id, verdict, cause, comment, author)
+        return status, feedback_markdown(wb, incident_id) if incident_id else ""
 
     def drill(
         incident_id: str, filters: dict[str, list[Any]], dimension: str
@@ -587,6 +604,30 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 )
                 drill_plot = gr.Plot()
                 breakdown_table = gr.Dataframe(label="Breakdown", interactive=False)
+                gr.Markdown("#### Was the top cause (Root cause tab) right?")
+                with gr.Row():
+                    verdict = gr.Radio(
+                        VERDICT_CHOICES, label="The top cause is", elem_id="feedback-verdict"
+                    )
+                    right_cause = gr.Dropdown(
+                        list(CAUSE_CHOICES),
+                        value=None,
+                        label="The right cause (when wrong or not quite)",
+                        elem_id="feedback-cause",
+                    )
+                with gr.Row():
+                    comment = gr.Textbox(
+                        label="Comment", lines=2, max_length=MAX_COMMENT_CHARS, scale=3,
+                        elem_id="feedback-comment",
+                    )  # fmt: skip
+                    author = gr.Textbox(
+                        label="Your name (optional)", max_length=MAX_AUTHOR_CHARS, scale=1,
+                        elem_id="feedback-author",
+                    )  # fmt: skip
+                feedback_send = gr.Button("Send feedback", elem_id="feedback-send")
+                feedback_status = gr.Markdown(elem_id="feedback-status", latex_delimiters=NO_LATEX)
+                feedback_text = gr.Markdown(elem_id="feedback-view", latex_delimiters=NO_LATEX)
+                similar_text = gr.Markdown(elem_id="similar-incidents", latex_delimiters=NO_LATEX)
             with gr.Tab("Root cause", id="rca") as rca_tab:
                 rca_text = gr.Markdown(elem_id="rca-headline", latex_delimiters=NO_LATEX)
                 causes_table = gr.Dataframe(label="Ranked causes", interactive=False)
@@ -668,6 +709,8 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                     chosen_slice,
                     drill_plot,
                     breakdown_table,
+                    feedback_text,
+                    similar_text,
                 ],
             ),
             "rca": (
@@ -715,6 +758,11 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
         )
         breakdown_by.change(
             drill, [incident_pick, chosen_slice, breakdown_by], [drill_plot, breakdown_table]
+        )
+        feedback_send.click(
+            send_feedback,
+            [incident_pick, verdict, right_cause, comment, author],
+            [feedback_status, feedback_text],
         )
         action.change(tune, action, [value, use_value])
         what_if_button.click(
