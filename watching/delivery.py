@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, Field
@@ -250,7 +250,7 @@ class Outbox:
                     if periods >= 1:
                         alert = Alert.model_validate_json(row["alert"])
                         alert = alert.model_copy(update={"as_of": now})
-                        key = f"{row['alert_key']}:reminder:{periods}"
+                        key = f"{row['alert_key'].rstrip(':')}:reminder:{periods}"
                         added += self._insert(db, route, alert, key, now, reminder=True)
             db.execute(
                 "UPDATE deliveries SET status = 'cancelled', hold = 'incident resolved'"
@@ -273,7 +273,7 @@ class Outbox:
             report.reminders = self._add_reminders(routes, local_now)
             self._release_stale_claims()
             blocked: set[tuple[str, str]] = set()
-            with httpx.Client(follow_redirects=False) as client:
+            with contextlib.closing(HttpClient()) as client:
                 while (row := self._claim_next(local_now, blocked)) is not None:
                     outcome, delivery = self._deliver(row, routes, local_now, client)
                     getattr(report, outcome).append(delivery)
@@ -314,7 +314,7 @@ class Outbox:
         return row
 
     def _deliver(
-        self, row: sqlite3.Row, routes: Routes, now: dt.datetime, client: httpx.Client
+        self, row: sqlite3.Row, routes: Routes, now: dt.datetime, client: HttpClient
     ) -> tuple[Literal["sent", "deferred", "failed"], Delivery]:
         route = routes.get(row["route"])
         attempts = row["attempts"]
@@ -446,7 +446,25 @@ class Outbox:
 # --- sending -------------------------------------------------------------------------------------
 
 
-def send(route: AnyRoute, alert: Alert, reminder: bool, client: httpx.Client, key: str) -> None:
+class HttpClient:
+    """One HTTP client for a flush, made at the first HTTP send (making one loads TLS roots)."""
+
+    def __init__(self) -> None:
+        self._client: httpx.Client | None = None
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        """POST through the shared client; redirects are not followed (a 3xx is a failure)."""
+        if self._client is None:
+            self._client = httpx.Client(follow_redirects=False)
+        return self._client.post(url, **kwargs)
+
+    def close(self) -> None:
+        """Close the client, if one was made."""
+        if self._client is not None:
+            self._client.close()
+
+
+def send(route: AnyRoute, alert: Alert, reminder: bool, client: HttpClient, key: str) -> None:
     """Send one alert over `route`; DeliveryError (no secret in its reason) if it did not go."""
     if isinstance(route, EmailRoute):
         _send_email(route, alert, reminder, key)
@@ -456,7 +474,7 @@ def send(route: AnyRoute, alert: Alert, reminder: bool, client: httpx.Client, ke
     except KeyError as error:
         raise DeliveryError(str(error.args[0])) from None
     render = slack_message if isinstance(route, SlackRoute) else webhook_payload
-    payload = render(alert, reminder)
+    payload = render(alert, reminder, key)
     headers = {"User-Agent": "cx-agent-watcher", "X-CX-Alert-Key": key}
     try:
         response = client.post(url, json=payload, headers=headers, timeout=route.timeout_seconds)

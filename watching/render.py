@@ -118,8 +118,10 @@ def _http_link(link: str | None) -> str | None:
     return link if link and re.fullmatch(r"https?://[^\s<>|]+", link) else None
 
 
-def slack_message(alert: Alert, reminder: bool = False) -> dict[str, Any]:
-    """The incoming-webhook payload: a header, the facts, similar incidents, a workbench button."""
+def slack_message(alert: Alert, reminder: bool = False, key: str | None = None) -> dict[str, Any]:
+    """The incoming-webhook payload: a header, the facts, similar incidents, a workbench button.
+
+    (`key`, the delivery's key, is not shown: the sender puts it in a header.)"""
     title = slack_escape(headline(alert, reminder))
     fields = [_mrkdwn(f"*{label}*\n{slack_escape(text)}") for label, text in facts(alert, reminder)]
     blocks: list[dict[str, Any]] = [
@@ -160,11 +162,12 @@ def plain_text(alert: Alert, reminder: bool = False) -> str:
     return "\n".join(lines)
 
 
-def webhook_payload(alert: Alert, reminder: bool = False) -> dict[str, Any]:
-    """The generic webhook's JSON object: the alert's fields, its key, `reminder` and `text`."""
+def webhook_payload(alert: Alert, reminder: bool = False, key: str | None = None) -> dict[str, Any]:
+    """The generic webhook's JSON object: the alert's fields, `key` (the delivery's: the alert's
+    own, or a reminder's), `reminder` and `text` (the plain-text rendering)."""
     return {
         **alert.model_dump(mode="json"),
-        "key": alert.key,
+        "key": key or alert.key,
         "reminder": reminder,
         "text": plain_text(alert, reminder),
     }
