@@ -38,6 +38,7 @@ from analytics.metrics import (
     CX_SCORE,
     METRICS,
     SeriesGrain,
+    analysis_source,
     metric,
     metrics_sql,
 )
@@ -224,11 +225,13 @@ def cohort_query(
     end: dt.datetime,
     grain: SeriesGrain | None = None,
     group_by: Sequence[str] = (),
+    source: str = "order_facts",
 ) -> tuple[str, list[object]]:
-    """The metric_frame query of `metrics` for a cohort and window, and its parameters."""
+    """The metric_frame query of `metrics` for a cohort and window, and its parameters;
+    `source` is analytics.metrics.analysis_source of the connection it will run on."""
     check_metrics(metrics)
     where, parameters = where_clause(filters)
-    return metrics_sql(metrics, grain, group_by, where), [*parameters, start, end]
+    return metrics_sql(metrics, grain, group_by, where, source), [*parameters, start, end]
 
 
 def measure(
@@ -241,7 +244,9 @@ def measure(
     """`metrics` over a cohort and window, read by day and summed (ratios of sums, so the
     window's value is exact; the days also give the CX score's day-to-day variation)."""
     asked = list(dict.fromkeys(metrics))
-    sql, parameters = cohort_query(asked, filters, start, end, grain="day")
+    sql, parameters = cohort_query(
+        asked, filters, start, end, grain="day", source=analysis_source(con)
+    )
     frame = run(con, sql, parameters)
     sums = {name: sums_of(frame, name) for name in registry_metrics(asked)}
     values = {name: sums[name].value for name in asked if name != CX_SCORE}

@@ -8,6 +8,10 @@ CX score (0-100) = 0.30 on-time + 0.25 item accuracy + 0.15 (1 - cancellation) +
 + 0.10 (1 - support contact) + 0.05 rating, each sub-score on 0-100 (rates as 100 x rate or
 100 x (1 - rate), rating as 100 x (stars - 1) / 4). Where a sub-score is unavailable (the data
 lacks it, or a bucket has none of its denominator) the weights of the others are renormalized.
+A sub-score whose data is degenerate over the whole warehouse (constant over at least
+CONSTANT_MIN_ORDERS orders, or present for under NEAR_EMPTY_SHARE of the orders) is left out the
+same way, and named with why: a mapping that writes `canceled_flag: "false"` says nothing about
+cancellations, and a constant 100 would only flatten the score.
 """
 
 from __future__ import annotations
@@ -239,7 +243,8 @@ def metric(name: str) -> Metric:
 
 
 def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
-    """Per metric, whether the warehouse holds data for every column it requires."""
+    """Per metric, whether the warehouse holds usable data for every column it requires (a CX
+    sub-score whose data is degenerate is not available: see `degenerate_metrics`)."""
     columns = sorted({column for m in METRICS.values() for column in m.requires})
     counts = con.execute(
         "SELECT "
@@ -247,7 +252,56 @@ def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
         + " FROM order_facts"
     ).fetchone()
     present = {column for column, count in zip(columns, counts, strict=True) if count}
-    return {name: all(c in present for c in m.requires) for name, m in METRICS.items()}
+    degenerate = degenerate_metrics(con)
+    return {
+        name: all(c in present for c in m.requires) and name not in degenerate
+        for name, m in METRICS.items()
+    }
+
+
+CONSTANT_MIN_ORDERS = 500  # below this, a rare event's zero count is plausible (1% -> 0.7%)
+NEAR_EMPTY_SHARE = 0.01  # a sub-score whose data covers under 1% of the orders is left out
+
+
+def _show_value(m: Metric, value: float) -> str:
+    return f"{100 * value:.0f}%" if m.unit == "share" else f"{value:g} {m.unit}"
+
+
+def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Per CX sub-score whose data is degenerate over the whole warehouse, why: constant over at
+    least CONSTANT_MIN_ORDERS orders (a mapped constant, e.g. `canceled_flag: "false"`) or
+    present for under NEAR_EMPTY_SHARE of the orders. Sub-scores with no data are not listed
+    (they are simply unavailable)."""
+    parts = ["count(*)"]
+    for name in CX_COMPONENTS:
+        m = METRICS[name]
+        value = f"({m.numerator}) / nullif({m.denominator}, 0)"
+        parts += [f"{m.denominator}", value]
+        if m.square:  # a mean is constant when every value is its mean
+            column = m.requires[0]
+            parts.append(f"min({column}) = max({column})")
+        else:  # a ratio is constant when its numerator is 0 or all of its denominator
+            parts.append(f"{value} IN (0, 1)")
+    row = con.execute(f"SELECT {', '.join(parts)} FROM order_facts").fetchone()
+    orders = int(row[0])
+    found = {}
+    for index, name in enumerate(CX_COMPONENTS):
+        denominator, value, constant = row[1 + 3 * index : 4 + 3 * index]
+        denominator = int(denominator or 0)
+        m = METRICS[name]
+        if not denominator:
+            continue
+        if denominator < NEAR_EMPTY_SHARE * orders:
+            found[name] = (
+                f"nearly empty: held by {denominator:,} of {orders:,} orders "
+                f"({denominator / orders:.1%})"
+            )
+        elif constant and denominator >= CONSTANT_MIN_ORDERS:
+            found[name] = (
+                f"constant: the {m.label.lower()} is {_show_value(m, float(value))} "
+                f"over all {denominator:,} orders"
+            )
+    return found
 
 
 def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str]) -> set[str]:
@@ -275,18 +329,25 @@ def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str
 
 def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Per unavailable metric, what it lacks: the source columns ('table.column') that are
-    absent or empty, or else the order_facts columns that hold no data."""
+    absent or empty, or else the order_facts columns that hold no data; for a CX sub-score
+    left out as degenerate, its source columns and why ('deliveries.canceled_flag is constant:
+    ...')."""
     sources = {column.name: column.requires for column in FACT_COLUMNS}
     needed = {r for m in METRICS.values() for c in m.requires for r in sources.get(c, ())}
     present = columns_with_data(con, needed)
     tables = {
         row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     }
+    degenerate = degenerate_metrics(con)
     gaps = {}
     for name, usable in available_metrics(con).items():
         if usable:
             continue
         wanted = [r for c in METRICS[name].requires for r in sources.get(c, ())]
+        if name in degenerate:
+            columns = ", ".join(dict.fromkeys(wanted)) or ", ".join(METRICS[name].requires)
+            gaps[name] = [f"{columns} is {degenerate[name]}"]
+            continue
         missing = [
             r if r.split(".")[0] in tables else f"{r.split('.')[0]} table"
             for r in wanted
@@ -299,18 +360,21 @@ def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class CxCoverage:
-    """Which CX sub-scores a warehouse supports: their renormalized weights, and what the
-    missing ones lack (source columns)."""
+    """Which CX sub-scores a warehouse supports: their renormalized weights, what the missing
+    ones lack (source columns, or why their data was left out), and which were left out as
+    degenerate (constant or nearly empty)."""
 
     weights: dict[str, float]
     missing: dict[str, list[str]]
+    left_out: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One sentence naming the parts of the CX score, e.g. for a tool summary."""
         if not self.missing:
             return "CX score over all six sub-scores"
         lacking = "; ".join(
-            f"{METRICS[name].label.lower()} (no {', '.join(needs)})"
+            f"{METRICS[name].label.lower()} "
+            + (f"(left out: {needs[0]})" if name in self.left_out else f"(no {', '.join(needs)})")
             for name, needs in self.missing.items()
         )
         if not self.weights:
@@ -324,11 +388,13 @@ class CxCoverage:
 def cx_coverage(con: duckdb.DuckDBPyConnection) -> CxCoverage:
     """The CX sub-scores the warehouse supports, with renormalized weights."""
     gaps = metric_gaps(con)
+    degenerate = degenerate_metrics(con)
     present = [name for name in CX_COMPONENTS if name not in gaps]
     total = sum(METRICS[name].cx_weight for name in present)
     return CxCoverage(
         weights={name: round(METRICS[name].cx_weight / total, 4) for name in present},
         missing={name: gaps[name] for name in CX_COMPONENTS if name in gaps},
+        left_out=tuple(name for name in CX_COMPONENTS if name in degenerate),
     )
 
 
@@ -379,16 +445,36 @@ _OUTCOME_COLUMNS = (
 )
 
 
+def _left_out_columns(con: duckdb.DuckDBPyConnection) -> tuple[str, ...]:
+    """The order_facts columns of the CX sub-scores left out as degenerate."""
+    degenerate = degenerate_metrics(con)
+    return tuple(dict.fromkeys(c for name in degenerate for c in METRICS[name].requires))
+
+
+def analysis_source(con: duckdb.DuckDBPyConnection) -> str:
+    """order_facts for metric queries: the columns of sub-scores left out as degenerate read
+    as NULL, so every reading of them (and of the CX score) treats them as unavailable."""
+    return _facts_source(None, None, _left_out_columns(con))[0]
+
+
 def _facts_source(
-    grain: SeriesGrain | None, maturity: dt.timedelta | None
+    grain: SeriesGrain | None, maturity: dt.timedelta | None, left_out: Sequence[str] = ()
 ) -> tuple[str, list[object]]:
-    """order_facts as it was known `maturity` after each period ended (no later outcomes).
+    """order_facts as it was known `maturity` after each period ended (no later outcomes), with
+    the `left_out` columns NULL.
 
     Orders whose delivery outcome came later have their outcome columns nulled (they still
     count as orders); tickets and ratings count only if created by then.
     """
+    nulled = {name: f"CAST(NULL AS {ORDER_FACTS.column(name).type})" for name in left_out}
     if maturity is None:
-        return "order_facts", []
+        if not nulled:
+            return "order_facts", []
+        columns = [
+            f"{nulled[c.name]} AS {c.name}" if c.name in nulled else c.name
+            for c in ORDER_FACTS.columns
+        ]
+        return f"(SELECT {', '.join(columns)} FROM order_facts) AS facts", []
     seconds = int(maturity.total_seconds())
     if grain == "hour":
         known_by, parameters = f"hour_start + INTERVAL {3600 + seconds} SECOND", []
@@ -406,6 +492,7 @@ def _facts_source(
         f"ELSE coalesce(first_ticket_at <= {known_by}, false) END"
     )
     replaced["stars"] = f"CASE WHEN rated_at <= {known_by} THEN stars END"
+    replaced.update(nulled)
     columns = [
         f"{replaced[c.name]} AS {c.name}" if c.name in replaced else c.name
         for c in ORDER_FACTS.columns
@@ -465,7 +552,8 @@ def metric_frame(
     `<name>` (the ratio); `cx_score` when asked. The window is [start, end) on order_time;
     cohort filters are {dimension: value or values}. With `maturity`, each period is read as it
     was known that long after it ended (for the whole window: after `end`), so no outcome
-    recorded later is used: the view a detector had at the time.
+    recorded later is used: the view a detector had at the time. CX sub-scores left out as
+    degenerate (`degenerate_metrics`) read as unavailable.
     """
     for name in metrics:
         if name != CX_SCORE:
@@ -473,7 +561,7 @@ def metric_frame(
     where, parameters = where_clause(filters or {})
     lower = start or dt.datetime(1900, 1, 1)
     upper = end or dt.datetime(9999, 1, 1)
-    source, source_parameters = _facts_source(grain, maturity)
+    source, source_parameters = _facts_source(grain, maturity, _left_out_columns(con))
     if source_parameters:
         known_by = upper + maturity if end is not None and maturity is not None else upper
         source_parameters = [known_by] * len(source_parameters)

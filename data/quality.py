@@ -2,9 +2,10 @@
 
 Suspicious facts are rows that are possible in a file but not in a marketplace (more busy
 dashers than on-shift dashers, arrivals before the order, negative baskets, times in the
-future), orphan foreign keys, orders without a delivery, partial first or last days and days
-with no orders. They are warnings for whoever reads an analysis of the data, not errors:
-ingestion keeps the rows.
+future), orphan foreign keys, orders without a delivery, partial first or last days, days
+with no orders, and degenerate columns (null in every row or nearly every row, or one value in
+every row: a mapping that writes a constant, e.g. `canceled_flag: "false"`). They are warnings
+for whoever reads an analysis of the data, not errors: ingestion keeps the rows.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from data.schema import TABLES
 QUALITY_FILE = "data_quality.json"
 LONG_DELIVERY_MINUTES = 240  # door-to-door beyond 4 hours is a logging problem, not a delivery
 PARTIAL_DAY_SHARE = 0.5  # a first or last day below half the median day is partly covered
+NEAR_EMPTY_NULL_RATE = 0.99  # a column null in at least 99% of its rows is nearly empty
+CONSTANT_MIN_ROWS = 500  # one value over fewer rows may be chance (a rare flag never set)
+# Flags and measures that never vary are suspect (warnings); a constant label or version is
+# merely worth knowing (info).
+_MEASURE_TYPES = ("BOOLEAN", "INTEGER", "BIGINT", "DOUBLE", "FLOAT", "DECIMAL")
 TIME_COLUMNS = {
     "orders": "order_time",
     "deliveries": "actual_eta",
@@ -85,12 +91,15 @@ ROW_CHECKS: tuple[RowCheck, ...] = (
 
 
 class ColumnQuality(BaseModel):
-    """One column's type and how much of it is missing."""
+    """One column's type, how much of it is missing and whether its values are all one."""
 
     name: str
     type: str
     nulls: int
     null_rate: float
+    constant: str | None = Field(
+        default=None, description="The one value of every non-null row, quoted and clipped."
+    )
 
 
 class TableQuality(BaseModel):
@@ -191,25 +200,36 @@ def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, str]]:
     return tables
 
 
+def _shown(value: object) -> str:
+    """A data value quoted for a message: repr-escaped and clipped to 40 characters."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
 def _table_quality(
     con: duckdb.DuckDBPyConnection, name: str, present: dict[str, str]
 ) -> TableQuality:
     names = list(present)
     time_column = TIME_COLUMNS.get(name) if TIME_COLUMNS.get(name) in present else None
-    parts = ["count(*)", *(f'count("{c}")' for c in names)]
+    parts = ["count(*)"]
+    for column in names:  # count, and whether the non-null values are all one (and which)
+        parts += [f'count("{column}")', f'min("{column}") = max("{column}")', f'min("{column}")']
     if time_column:
         parts += [f"min({time_column})", f"max({time_column})"]
     values = con.execute(f"SELECT {', '.join(parts)} FROM {name}").fetchone()
     rows = int(values[0])
-    columns = [
-        ColumnQuality(
-            name=column,
-            type=present[column],
-            nulls=rows - int(count),
-            null_rate=round((rows - int(count)) / rows, 6) if rows else 0.0,
+    columns = []
+    for index, column in enumerate(names):
+        count, same, value = values[1 + 3 * index : 4 + 3 * index]
+        columns.append(
+            ColumnQuality(
+                name=column,
+                type=present[column],
+                nulls=rows - int(count),
+                null_rate=round((rows - int(count)) / rows, 6) if rows else 0.0,
+                constant=_shown(value) if same and count >= CONSTANT_MIN_ROWS else None,
+            )
         )
-        for column, count in zip(names, values[1 : 1 + len(names)], strict=True)
-    ]
     return TableQuality(
         name=name,
         rows=rows,
@@ -219,6 +239,37 @@ def _table_quality(
         first=values[-2] if time_column else None,
         last=values[-1] if time_column else None,
     )
+
+
+def _column_findings(tables: dict[str, TableQuality]) -> list[Finding]:
+    """Degenerate columns: null in every row, nearly empty, or one value in every row."""
+    findings = []
+    for table in tables.values():
+        for column in table.columns:
+            if not table.rows:
+                continue
+            if column.nulls == table.rows:
+                check, message, rows = "all_null", f"{column.name} is null", column.nulls
+            elif column.null_rate >= NEAR_EMPTY_NULL_RATE:
+                check, message = "near_empty", f"{column.name} is null (nearly empty)"
+                rows = column.nulls
+            elif column.constant is not None:
+                check, rows = "constant", table.rows - column.nulls
+                message = f"{column.name} holds one value ({column.constant})"
+            else:
+                continue
+            measure = column.type.startswith(_MEASURE_TYPES)
+            findings.append(
+                Finding(
+                    check=f"{check}_{table.name}_{column.name}",
+                    table=table.name,
+                    rows=rows,
+                    share=round(rows / table.rows, 6),
+                    message=message,
+                    level="warning" if check != "constant" or measure else "info",
+                )
+            )
+    return findings
 
 
 def _count_finding(
@@ -310,7 +361,7 @@ def quality_report(
     the local time against which rows count as in the future (see `latest_present`)."""
     present = _columns(con)
     tables = {name: _table_quality(con, name, present[name]) for name in TABLES if name in present}
-    findings: list[Finding] = []
+    findings: list[Finding] = _column_findings(tables)
     applicable: dict[str, list[RowCheck]] = {}
     for check in ROW_CHECKS:
         columns = present.get(check.table, {})

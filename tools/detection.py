@@ -44,6 +44,7 @@ from analytics.metrics import (
     METRICS,
     MetricError,
     SeriesGrain,
+    analysis_source,
     cx_coverage,
     metric_gaps,
 )
@@ -198,7 +199,14 @@ def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseries
     start = args.start or dt.datetime(1900, 1, 1)
     end = args.end or dt.datetime(9999, 1, 1)
     try:
-        sql, parameters = cohort_query(args.metrics, args.filters, start, end, grain=args.grain)
+        sql, parameters = cohort_query(
+            args.metrics,
+            args.filters,
+            start,
+            end,
+            grain=args.grain,
+            source=analysis_source(context.con),
+        )
         frame = run(context.con, sql, parameters)
     except (ComparisonError, MetricError, CohortError) as error:
         raise ToolError(str(error)) from None

@@ -70,7 +70,8 @@ def data_quality(context: ToolContext, args: DataQualityInput) -> DataQualityOut
     """Data-quality report of the warehouse: rows, null rates and date range per table, the
     tables and columns the data lacks, suspicious facts (more busy than on-shift dashers,
     arrivals before the order, orphan keys, partial days) and the metrics the data cannot
-    support. Read it before trusting an analysis of real data."""
+    support (CX sub-scores whose data is constant or nearly empty are left out of the CX
+    score). Read it before trusting an analysis of real data."""
     report = load_report(context.world_dir) or quality_report(context.con)
     gaps = metric_gaps(context.con)
     coverage = cx_coverage(context.con)
@@ -79,6 +80,7 @@ def data_quality(context: ToolContext, args: DataQualityInput) -> DataQualityOut
         f"{len(report.tables)} tables, {len(warnings)} warning(s)"
         + (f" (first: {warnings[0].describe()})" if warnings else "")
         + (f"; unavailable metrics: {', '.join(gaps)}" if gaps else "")
+        + (f"; {coverage.describe()}" if coverage.left_out else "")
     )
     return DataQualityOutput(
         summary=summary,

@@ -37,6 +37,7 @@ from analytics.metrics import (
     CX_SCORE,
     METRICS,
     MetricError,
+    analysis_source,
     cx_coverage,
     metric_gaps,
     metrics_sql,
@@ -664,7 +665,12 @@ def rank_cohorts(context: ToolContext, args: RankCohortsInput) -> RankCohortsOut
             sql, parameters = orders_query(args.dimension, args.filters, start, end)
         else:
             sql, parameters = cohort_query(
-                [metric], args.filters, start, end, group_by=[args.dimension]
+                [metric],
+                args.filters,
+                start,
+                end,
+                group_by=[args.dimension],
+                source=analysis_source(context.con),
             )
         frame = run(context.con, sql, parameters)
         ranking = rank_groups(

@@ -1,0 +1,140 @@
+"""Degenerate columns from a stranger's mapping (a constant canceled flag, a rating table that
+covers a handful of orders, a column null in every row) are found by the data-quality report and
+left out of the CX score, which is then computed from the sub-scores that carry information."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from analytics.comparisons import measure
+from analytics.metrics import CX_SCORE, cx_coverage, metric_frame, metric_gaps, usable_metrics
+from data.ingest import ingest
+from data.quality import load_report
+from data.warehouse import open_warehouse
+
+ORDERS = 1200  # above CONSTANT_MIN_ORDERS: a flag never set over this many orders is suspect
+START = dt.datetime(2026, 1, 5)
+
+
+def _export(folder: Path, canceled: str) -> None:
+    """orders.csv (a quote per order, null cuisines) and ratings.csv (5 ratings), seed 3."""
+    rng = np.random.default_rng(3)
+    lines = ["id,created_at,market,cuisine,quoted_at,delivered_at,canceled,tip"]
+    for index in range(ORDERS):
+        created = START + dt.timedelta(minutes=int(index * 14 + rng.integers(0, 10)))
+        quoted = created + dt.timedelta(minutes=40)
+        late = int(rng.integers(-15, 25))
+        delivered = quoted + dt.timedelta(minutes=late)
+        cuisine = "" if index % 7 == 0 else ("thai" if index % 2 else "pizza")
+        flag = canceled if canceled != "random" else str(bool(rng.random() < 0.05)).lower()
+        lines.append(
+            f"{index},{created:%Y-%m-%d %H:%M:%S},m{index % 3},{cuisine},"
+            f"{quoted:%Y-%m-%d %H:%M:%S},{delivered:%Y-%m-%d %H:%M:%S},{flag},"
+        )
+    (folder / "orders.csv").write_text("\n".join(lines) + "\n")
+    ratings = ["rating_ref,order_ref,stars,rated_at"]
+    for index in range(5):
+        rated = START + dt.timedelta(minutes=index * 14 + 90)
+        ratings.append(f"r{index},{index},{1 + index % 5},{rated:%Y-%m-%d %H:%M:%S}")
+    (folder / "ratings.csv").write_text("\n".join(ratings) + "\n")
+
+
+def _world(tmp_path: Path, canceled_flag: str, canceled: str = "false") -> Path:
+    """Ingest the export through a mapping whose deliveries.canceled_flag is `canceled_flag`."""
+    _export(tmp_path, canceled)
+    mapping = {
+        "source_timezone": "UTC",
+        "local_timezone": "UTC",
+        "tables": {
+            "orders": {
+                "source": "orders.csv",
+                "columns": {
+                    "order_id": "CAST(id AS VARCHAR)",
+                    "region": "market",
+                    "category": "coalesce(cuisine, 'unknown')",
+                    "order_time": "created_at",
+                    "promised_eta": "quoted_at",
+                    "basket_value": "CAST(tip AS DOUBLE)",  # an empty column: null everywhere
+                },
+            },
+            "deliveries": {
+                "source": "orders.csv",
+                "columns": {
+                    "order_id": "CAST(id AS VARCHAR)",
+                    "actual_eta": "delivered_at",
+                    "canceled_flag": canceled_flag,
+                },
+            },
+            "ratings": {
+                "source": "ratings.csv",
+                "columns": {
+                    "rating_id": "rating_ref",
+                    "order_id": "CAST(order_ref AS VARCHAR)",
+                    "stars": "stars",
+                    "rating_time": "rated_at",
+                },
+            },
+        },
+    }
+    path = tmp_path / "mapping.yaml"
+    path.write_text(yaml.safe_dump(mapping))
+    out = tmp_path / "world"
+    ingest(path, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def constant_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _world(tmp_path_factory.mktemp("constant"), "false")  # as in the issue
+
+
+def test_report_flags_the_constant_flag_and_the_empty_column(constant_world: Path) -> None:
+    report = load_report(constant_world)
+    assert report is not None
+    found = {finding.check: finding for finding in report.findings}
+    constant = found["constant_deliveries_canceled_flag"]
+    assert (constant.level, constant.rows, constant.share) == ("warning", ORDERS, 1.0)
+    assert "'false'" in constant.describe()
+    empty = found["all_null_orders_basket_value"]
+    assert (empty.level, empty.rows) == ("warning", ORDERS)
+    # nulls mapped to 'unknown' are a value like any other, not a degenerate column
+    assert not any("category" in check for check in found)
+
+
+def test_constant_and_nearly_empty_sub_scores_are_left_out_of_cx(constant_world: Path) -> None:
+    with open_warehouse(constant_world) as con:
+        coverage, gaps = cx_coverage(con), metric_gaps(con)
+        whole = metric_frame(con, [CX_SCORE, "on_time_rate"], grain=None)
+        window = measure(con, [CX_SCORE, "on_time_rate"], {}, START, START + dt.timedelta(days=30))
+        scanned = usable_metrics(con, [CX_SCORE, "cancellation_rate", "rating", "on_time_rate"])
+    assert coverage.weights == {"on_time_rate": 1.0}
+    assert set(coverage.left_out) == {"cancellation_rate", "rating"}
+    text = coverage.describe()
+    assert "cancellation rate (left out: deliveries.canceled_flag is constant" in text
+    assert f"0% over all {ORDERS:,} orders" in text
+    assert f"mean rating (left out: ratings.stars is nearly empty: held by 5 of {ORDERS:,}" in text
+    assert gaps["cancellation_rate"][0].startswith("deliveries.canceled_flag is constant")
+    on_time = float(whole["on_time_rate"].iloc[0])
+    assert 0.3 < on_time < 0.9
+    # the CX score is the on-time sub-score alone, not diluted by a constant 100 or 5 ratings
+    assert float(whole[CX_SCORE].iloc[0]) == pytest.approx(100 * on_time)
+    assert window.values[CX_SCORE] == pytest.approx(100 * on_time)
+    assert scanned == (CX_SCORE, "on_time_rate")
+
+
+def test_a_varying_cancellation_flag_stays_in_cx(tmp_path: Path) -> None:
+    world = _world(tmp_path, "canceled", canceled="random")
+    with open_warehouse(world) as con:
+        coverage = cx_coverage(con)
+    assert coverage.left_out == ("rating",)
+    assert coverage.weights == pytest.approx(
+        {"on_time_rate": 0.30 / 0.45, "cancellation_rate": 0.15 / 0.45}, abs=1e-4
+    )
+    report = load_report(world)
+    assert report is not None
+    assert not any(f.check.startswith("constant_deliveries") for f in report.findings)
