@@ -141,9 +141,9 @@ def _conditions(described: str) -> set[tuple[str, str]]:
             continue
         for value in values.split("/"):
             pairs.add((dimension, value))
-            first, dash, last = value.partition("-")
-            if dimension == "hour" and dash and first.isdigit() and last.isdigit():
-                span = (int(last) - int(first)) % 24
+            first, _, last = value.partition("-")
+            if dimension == "hour" and first.isdigit() and (last or first).isdigit():
+                span = (int(last or first) - int(first)) % 24
                 for hour in ((int(first) + step) % 24 for step in range(span + 1)):
                     pairs |= {(dimension, str(hour)), (dimension, f"{hour:02d}")}
     return pairs
