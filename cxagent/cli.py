@@ -442,6 +442,7 @@ def chat(
 
 
 CHAT_SUITE = "chat"  # `--suite chat`: the chat suite (evals/chat) instead of a directory
+FEEDBACK_SUITE = "feedback"  # `--suite feedback`: users' feedback on a world's incidents
 
 
 @app.command("eval")
@@ -449,8 +450,12 @@ def eval_suite(
     suite: Annotated[
         Path | None,
         typer.Option(
-            help="Suite directory (default: evals/scenarios), or 'chat' for the chat suite."
+            help="Suite directory (default: evals/scenarios), 'chat' for the chat suite, or "
+            "'feedback' for the feedback on --world's incidents."
         ),
+    ] = None,
+    world: Annotated[
+        Path | None, typer.Option(help="The world of --suite feedback (default: worlds/demo).")
     ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the JSON report here.")
@@ -466,15 +471,20 @@ def eval_suite(
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
 ) -> None:
     """Run the seeded scenario suite against its ground truth (or, with `--suite chat`, the chat
-    suite of questions per kind); print the table, write JSON and Markdown; exit 1 when a
-    scenario misses its expected findings (the chat suite: when it is under its targets)."""
-    from evals.command import run_chat_eval, run_eval
+    suite of questions per kind; with `--suite feedback`, users' latest feedback on each incident
+    of --world as a case); print the table, write JSON and Markdown; exit 1 when a scenario
+    misses its expected findings (the chat suite: when it is under its targets)."""
+    from evals.command import run_chat_eval, run_eval, run_feedback_eval
     from evals.suite import SUITE_DIR
 
     if llm not in ("offline", "openai"):
         raise _fail(ValueError(f"--llm must be offline or openai, not {llm!r}"))
     if suite is not None and str(suite) == CHAT_SUITE:
         code = run_chat_eval(console, json_path, markdown, only, llm)  # type: ignore[arg-type]
+        raise typer.Exit(code=code)
+    if suite is not None and str(suite) == FEEDBACK_SUITE:
+        chosen = world or Path("worlds/demo")
+        code = run_feedback_eval(console, chosen, json_path, markdown, llm)  # type: ignore[arg-type]
         raise typer.Exit(code=code)
     code = run_eval(
         console, suite or SUITE_DIR, json_path, markdown, only, random, seed, orders_per_day,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 import time
@@ -11,9 +12,12 @@ from typing import Literal
 from rich.console import Console
 
 from agent.settings import AgentSettings
+from data.warehouse import WAREHOUSE_FILE
 from evals.chat import report as chat_report
 from evals.chat.cases import CASES_DIR, ChatSuiteError, load_chat_suite, world_scenario
 from evals.chat.runner import TurnResult, run_chat
+from evals.feedback import console_table as feedback_table
+from evals.feedback import json_report, markdown_report, run_feedback_suite, summary_line
 from evals.report import build_report, console_table, misses, summary_lines, write_reports
 from evals.runner import RunSettings, run_cases
 from evals.scoring import ScenarioScore
@@ -172,3 +176,37 @@ def run_chat_eval(
     chat_report.write_reports(report, json_path, markdown_path)
     console.print(f"wrote {json_path} and {markdown_path}", highlight=False)
     return 0 if not report.summary.shortfalls else 1
+
+
+def run_feedback_eval(
+    console: Console,
+    world: Path,
+    json_path: Path | None = None,
+    markdown_path: Path | None = None,
+    llm: Literal["offline", "openai"] = "offline",
+) -> int:
+    """Run the feedback suite (evals/feedback.py) on a world: each incident's latest feedback
+    as a question, scored top-1 against the cause users confirmed or named; print the table,
+    write the reports (default: beside the world's feedback). The exit code: 0 when every scored
+    case passed (or none has feedback), 1 otherwise, 2 for a directory with no world."""
+    if not (world / WAREHOUSE_FILE).is_file():
+        console.print(f"[bold red]error:[/] no world in {world} (no {WAREHOUSE_FILE})")
+        return 2
+    if llm == "openai" and (reason := llm_unavailable(AgentSettings(llm=llm))):
+        console.print(f"[yellow]{reason}[/]", highlight=False)
+        return 0
+    report = run_feedback_suite(world, llm)
+    if not report.results:
+        console.print(f"no feedback on the incidents of {world}: no case to run", highlight=False)
+    else:
+        console.print(feedback_table(report))
+    console.print(summary_line(report), highlight=False)
+    for reason in report.skipped:
+        console.print(f"skipped {reason}", highlight=False, markup=False)
+    json_path = json_path or world / "watch" / "report-feedback.json"
+    markdown_path = markdown_path or json_path.with_suffix(".md")
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(json_report(report), indent=2), encoding="utf-8")
+    markdown_path.write_text(markdown_report(report), encoding="utf-8")
+    console.print(f"wrote {json_path} and {markdown_path}", highlight=False)
+    return 0 if report.passed else 1
