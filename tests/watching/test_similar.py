@@ -4,6 +4,7 @@ feedback; later incidents, disjoint slices and strangers are left out."""
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from watching.feedback import Feedback
 from watching.similar import (
     IncidentRecord,
+    changes_near,
     cohort_filters,
     outcome,
     similar_incidents,
@@ -135,3 +137,23 @@ def test_an_incident_that_ended_after_the_new_one_was_detected_was_still_open() 
 
     assert outcome(old, NEW.detected_at) == "still open"
     assert outcome(old) == "resolved after 48 h"
+
+
+def test_changes_near_the_start_are_those_logged_before_it_that_touch_the_slice() -> None:
+    def change(change_id: str, hours_before: float, **scope: Any) -> SimpleNamespace:
+        return SimpleNamespace(
+            change_id=change_id, change_time=DAY - dt.timedelta(hours=hours_before), scope=scope
+        )
+
+    changes = [
+        change("C-BATCHING", 21, category=["grocery"], hours=[18, 19, 20]),
+        change("C-RELEASE", 50),
+        change("C-RETAIL", 5, category=["retail"]),
+        change("C-NIGHT", 5, hours=[2, 3]),
+        change("C-OLD", 100),
+        change("C-AFTER", -1),
+    ]
+
+    near = changes_near(DAY, {"category": ["grocery"], "hour": [18, 19, 20]}, changes)
+
+    assert near == ["C-BATCHING", "C-RELEASE"]
