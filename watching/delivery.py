@@ -182,9 +182,12 @@ class Outbox:
     # --- enqueue -------------------------------------------------------------------------------
 
     def enqueue(self, alerts: Sequence[Alert], routes: Routes, now: dt.datetime) -> int:
-        """Queue each alert for every route that takes it (event, severity, filters); returns
-        the rows added. A (route, alert key) already queued is not added again (dedupe). A row
-        enqueued in a route's quiet hours is due when they end."""
+        """Queue each alert for every route that takes it; returns the rows added.
+
+        A route takes an opened or escalated alert that passes its events, severity and
+        filters, and a resolved one (if it takes resolved events) when it was told of the
+        incident, whatever the severity at the end. A (route, alert key) already queued is not
+        added again (dedupe). A row queued in a route's quiet hours is due when they end."""
         local_now = routes.local(now)
         added = 0
         with self._transaction() as db:
@@ -195,9 +198,20 @@ class Outbox:
                         (alert.incident_id, _stamp(local_now)),
                     )
                 for route in routes.routes:
-                    if route.admit(alert):
+                    if self._takes(db, route, alert):
                         added += self._insert(db, route, alert, alert.key, local_now)
         return added
+
+    @staticmethod
+    def _takes(db: sqlite3.Connection, route: AnyRoute, alert: Alert) -> bool:
+        if alert.event != "resolved":
+            return route.admit(alert)
+        told = db.execute(
+            "SELECT 1 FROM deliveries WHERE route = ? AND incident_id = ? AND reminder = 0"
+            " AND event != 'resolved' AND status != 'cancelled' LIMIT 1",
+            (route.name, alert.incident_id),
+        ).fetchone()
+        return told is not None and "resolved" in route.events
 
     @staticmethod
     def _insert(
@@ -513,8 +527,10 @@ def _send_email(route: EmailRoute, alert: Alert, reminder: bool, key: str) -> No
                 smtp.starttls(context=ssl.create_default_context())
             if credentials is not None:
                 smtp.login(*credentials)
-            smtp.send_message(message)
+            refused = smtp.send_message(message)
     except KeyError as error:
         raise DeliveryError(str(error.args[0])) from None
     except (OSError, smtplib.SMTPException) as error:
         raise DeliveryError(f"SMTP: {type(error).__name__}: {clip(str(error), 160)}") from None
+    if refused:  # the others got it: sending again would repeat it to them
+        logger.warning("alert %s to route %s: refused by %s", key, route.name, sorted(refused))

@@ -293,7 +293,6 @@ def test_min_severity_and_filters_choose_the_routes(
         make_alert(incident_id="a", severity_label="medium"),  # grocery, hour 18-20
         make_alert(incident_id="b", metric="rating", metric_label="Rating"),
         make_alert(incident_id="c", cohort="region=north", top_slice="region=north, hour=08"),
-        make_alert(incident_id="d", event="resolved", severity_label="low"),
     ]
     outbox.enqueue(alerts, routes, T0)
     taken = {(row.route, row.incident_id) for row in outbox.rows()}
@@ -301,14 +300,37 @@ def test_min_severity_and_filters_choose_the_routes(
         ("high-only", "b"),
         ("high-only", "c"),
         ("grocery-cx", "a"),
-        ("grocery-cx", "d"),
         ("dinner-hours", "a"),
         ("dinner-hours", "b"),
-        ("dinner-hours", "d"),
         ("no-resolved", "a"),
         ("no-resolved", "b"),
         ("no-resolved", "c"),
     }
+
+
+def test_resolved_goes_to_the_routes_told_of_the_incident(
+    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_HOOK_URL", receiver.url)
+    routes = routes_file(
+        tmp_path,
+        """
+        routes:
+          - {name: high-only, kind: webhook, url_env: TEST_HOOK_URL, min_severity: high}
+          - {name: medium-up, kind: webhook, url_env: TEST_HOOK_URL, min_severity: medium}
+          - {name: no-resolved, kind: webhook, url_env: TEST_HOOK_URL, events: [opened]}
+        """,
+    )
+    outbox = Outbox.open(tmp_path / "world")
+    outbox.enqueue([make_alert(severity_label="medium")], routes, T0)
+    # it ends at low severity: still news to those told it opened, and only to them
+    resolved = make_alert(event="resolved", severity_label="low", end=T0)
+    assert outbox.enqueue([resolved], routes, T0 + MINUTE) == 1
+    assert [(r.route, r.event) for r in outbox.rows()] == [
+        ("medium-up", "opened"),
+        ("no-resolved", "opened"),
+        ("medium-up", "resolved"),
+    ]
 
 
 def test_resolved_waits_while_the_opened_alert_is_unsent(
