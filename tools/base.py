@@ -338,10 +338,10 @@ class WorldCache:
                 self.misses += 1
             try:
                 value = compute()  # an exception leaves nothing cached
+                self._store(key, value, generation)  # before the key's lock goes: no recompute
             finally:
                 with self._lock:
                     self._locks.pop(key, None)
-            self._store(key, value, generation)
             return value
 
     def __len__(self) -> int:

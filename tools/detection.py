@@ -18,6 +18,7 @@ from analytics.alarms import (
     data_span,
     scan_series,
 )
+from analytics.asof import incidents_as_of
 from analytics.cohorts import CohortError
 from analytics.comparisons import (
     ComparisonError,
@@ -137,6 +138,12 @@ class CxTimeseriesOutput(ToolOutput):
                 period = getattr(found, key)
                 if period is not None:
                     figures[f"{name}.{key}"] = Figure(value=period, unit="datetime")
+        for name, needs in self.unavailable.items():  # why a series holds no values
+            figures[f"{name}.unavailable"] = Figure(
+                value=f"missing {', '.join(needs)}", unit="text"
+            )
+        if self.cx_coverage:
+            figures["cx_coverage"] = Figure(value=self.cx_coverage, unit="text")
         shown = self.rows[-SERIES_ROWS:]
         if shown:  # the busiest and quietest periods, in orders
             for key, pick in (("min", min), ("max", max)):
@@ -443,13 +450,19 @@ def resolve_grain(context: ToolContext, grain: GrainChoice) -> tuple[Grain, str]
 def scan_cached(
     context: ToolContext, grain: Grain, as_of: dt.datetime | None
 ) -> tuple[list[SeriesResult], list[Incident], dt.datetime, int]:
-    """Detection results for (grain, as_of), computed once per world (shared by conversations)."""
+    """Detection results for (grain, as_of), computed once per world (shared by conversations).
+    An earlier `as_of` is cut from the scan of all the data (analytics/asof.py: the same
+    results as a scan made then), so a replay or an as-of question reads the warehouse once."""
 
     def scan() -> tuple[list[SeriesResult], list[Incident], dt.datetime, int]:
         settings = DetectorSettings()
         span = data_span(context.con)
         data_end = span.last + PERIOD_LENGTH[grain] + settings.maturity
         reading_time = min(as_of or data_end, data_end)
+        if dt.datetime.combine(span.first.date(), dt.time()) < reading_time < data_end:
+            final, _, _, _ = scan_cached(context, grain, None)
+            cut, incidents, alarm_count = incidents_as_of(final, grain, reading_time, settings)
+            return cut, incidents, reading_time, alarm_count
         results = scan_series(context.con, grain, reading_time, settings)
         alarms = alarms_frame(results, grain, settings)
         incidents = build_incidents(results, alarms, grain, reading_time, settings)
