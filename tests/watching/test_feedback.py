@@ -24,6 +24,15 @@ from data.scenario import Scenario
 from watching.feedback import FEEDBACK_FILE, MAX_COMMENT_CHARS, Feedback, FeedbackStore
 
 DEMO_INCIDENT = "INC-20260104-1800"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 def test_the_store_keeps_every_feedback_and_the_latest_counts(tmp_path: Path) -> None:
@@ -109,8 +118,8 @@ def feedback_world(
 
 
 @pytest.fixture(scope="module")
-def client(feedback_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The workbench served on 127.0.0.1 (as tests/app/conftest.py serves it), and a client."""
+def served(feedback_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the workbench served on 127.0.0.1 (as tests/app/conftest.py serves it)."""
     saved = {key: os.environ.get(key) for key in ("GRADIO_TEMP_DIR", "GRADIO_ANALYTICS_ENABLED")}
     os.environ.update(
         GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio")), GRADIO_ANALYTICS_ENABLED="False"
@@ -130,8 +139,7 @@ def client(feedback_world: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the workbench did not start")
         time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=180) as session:
-        yield session
+    yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=15)
     app.state.workbench.close()
@@ -140,6 +148,12 @@ def client(feedback_world: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def client(served: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served, timeout=180) as session:
+        yield session
 
 
 def _post(client: httpx.Client, body: dict[str, Any], incident: str = DEMO_INCIDENT) -> Any:
@@ -215,3 +229,38 @@ def test_the_pm_brief_shows_the_feedback_as_text(client: httpx.Client) -> None:
     assert "&lt;img src=x onerror=alert(1)&gt;" in section
     assert "\\[see\\](http\\://x.example)" in section  # a link written as text
     assert "<img" not in brief
+
+
+@pytest.mark.skipif(not CHROMIUM.is_file(), reason=f"{CHROMIUM} is missing (`make chromium`)")
+@pytest.mark.filterwarnings("ignore:.*no_silent_downcasting.*")
+@pytest.mark.filterwarnings("ignore:The copy keyword is deprecated")
+def test_the_incident_tab_takes_feedback_and_shows_it_as_text(
+    served: str, tmp_path: Path, feedback_world: Path
+) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    home = {key: str(tmp_path) for key in ("HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME")}
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=home
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(served + "/")
+        page.get_by_role("tab", name="Incident").click()
+        page.locator("#similar-incidents").get_by_text("Similar").or_(
+            page.locator("#similar-incidents").get_by_text("No similar")
+        ).wait_for(timeout=60_000)
+        page.locator("#feedback-verdict").get_by_text("wrong", exact=True).click()
+        page.locator("#feedback-cause input").click()
+        page.get_by_role("option", name="dasher_shortage").click()
+        page.locator("#feedback-comment textarea").fill("<b>bold</b> claim")
+        page.locator("#feedback-send").click()
+        page.locator("#feedback-status").get_by_text("Stored").wait_for(timeout=60_000)
+        view = page.locator("#feedback-view")
+        view.get_by_text("<b>bold</b> claim").wait_for(timeout=10_000)
+
+        assert "cause wrong, was dasher_shortage" in view.inner_text()
+        assert view.locator("b").count() == 0
+        browser.close()
+    stored = FeedbackStore.open(feedback_world).latest(DEMO_INCIDENT)
+    assert stored is not None and stored.correct_cause == "dasher_shortage"
+    assert stored.comment == "<b>bold</b> claim"
