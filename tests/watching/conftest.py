@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from watching.alert import Alert, SimilarIncident
 
@@ -121,6 +122,36 @@ def smtp_server() -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1, stopped after the test."""
     mailbox = _Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield SmtpServer("127.0.0.1", controller.port, mailbox)
+    controller.stop()
+
+
+SMTP_LOGIN = ("alerts", "smtp-s3cret")
+
+
+def _check_login(
+    server: object, session: object, envelope: object, mechanism: str, auth_data: Any
+) -> AuthResult:
+    given = (auth_data.login.decode(), auth_data.password.decode())
+    # handled=False: the server answers (235 or 535) itself
+    ok = isinstance(auth_data, LoginPassword) and given == SMTP_LOGIN
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_login_server() -> Iterator[SmtpServer]:
+    """An aiosmtpd server on 127.0.0.1 that takes mail only after a login as SMTP_LOGIN
+    (over plain SMTP: a test has no certificate for STARTTLS)."""
+    mailbox = _Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=_check_login,
+        auth_required=True,
+        auth_require_tls=False,
+    )
     controller.start()
     yield SmtpServer("127.0.0.1", controller.port, mailbox)
     controller.stop()

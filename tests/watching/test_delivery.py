@@ -132,6 +132,38 @@ def test_email_route_sends_subject_and_plain_body(
     assert f"Open in the workbench: {make_alert().link}" in body
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_email_login_reads_its_credentials_from_the_environment(
+    tmp_path: Path,
+    smtp_login_server: SmtpServer,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    routes = routes_file(
+        tmp_path,
+        f"""
+        routes:
+          - name: oncall
+            kind: email
+            smtp_host: {smtp_login_server.host}
+            smtp_port: {smtp_login_server.port}
+            from: cx-agent@example.com
+            to: [oncall@example.com]
+            username_env: TEST_SMTP_USER
+            password_env: TEST_SMTP_PASSWORD
+        """,
+    )
+    monkeypatch.setenv("TEST_SMTP_USER", "alerts")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+    outbox = Outbox.open(tmp_path / "world")
+    outbox.enqueue([make_alert()], routes, T0)
+    (failure,) = outbox.flush(routes, T0).failed
+    assert failure.reason.startswith("SMTP: SMTPAuthenticationError")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "smtp-s3cret")
+    assert [d.attempts for d in outbox.flush(routes, T0 + MINUTE).sent] == [2]
+    assert len(smtp_login_server.mailbox.messages) == 1
+
+
 def test_same_alert_twice_is_delivered_once(
     tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
