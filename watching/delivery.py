@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS resolved (
     incident_id TEXT PRIMARY KEY,
     at TEXT NOT NULL
 );
+PRAGMA user_version = 1;
 """
 
 AnyRoute = SlackRoute | WebhookRoute | EmailRoute
@@ -187,7 +188,11 @@ class Outbox:
         A route takes an opened or escalated alert that passes its events, severity and
         filters, and a resolved one (if it takes resolved events) when it was told of the
         incident, whatever the severity at the end. A (route, alert key) already queued is not
-        added again (dedupe). A row queued in a route's quiet hours is due when they end."""
+        added again (dedupe). A row queued in a route's quiet hours is due when they end.
+
+        Unlike `flush`, this raises (sqlite3.Error) if the outbox cannot be written, so that
+        the caller keeps the alerts and enqueues them again at its next tick (dedupe makes
+        that safe)."""
         local_now = routes.local(now)
         added = 0
         with self._transaction() as db:
