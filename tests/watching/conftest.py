@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -40,6 +41,7 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     fail_next: int = 0
     status_after_failures: int = 200
+    delay_seconds: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def accepted(self) -> list[Received]:
@@ -58,6 +60,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 headers["x-answered"] = str(status)
                 receiver.requests.append(Received(self.path, headers, json.loads(raw)))
+            time.sleep(receiver.delay_seconds)
             body = b"ok" if status == 200 else b"receiver down"
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -440,6 +441,28 @@ def test_outbox_survives_a_new_process(
     assert [(r.status, r.attempts) for r in again.rows()] == [("sent", 2)]
     assert again.flush(routes, T0 + 60 * MINUTE).sent == []
     assert len(receiver.accepted()) == 1
+
+
+def test_two_watchers_flushing_one_outbox_send_each_alert_once(
+    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    receiver.delay_seconds = 0.05
+    alerts = [make_alert(incident_id=f"inc-{n}") for n in range(8)]
+    first, second = Outbox.open(tmp_path / "world"), Outbox.open(tmp_path / "world")
+    first.enqueue(alerts, routes, T0)
+    reports = []
+    threads = [
+        threading.Thread(target=lambda o=outbox: reports.append(o.flush(routes, T0)))
+        for outbox in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(len(r.sent) for r in reports) == 8 and not any(r.errors for r in reports)
+    received = sorted(r.body["incident_id"] for r in receiver.requests)
+    assert received == [a.incident_id for a in alerts]
 
 
 def test_secret_url_comes_from_the_environment_and_is_never_stored(
