@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,6 +129,37 @@ def smtp_server() -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1, stopped after the test."""
     mailbox = _Mailbox()
     controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield SmtpServer("127.0.0.1", controller.port, mailbox)
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """An aiosmtpd server on 127.0.0.1 that requires STARTTLS, then a login as SMTP_LOGIN; its
+    self-signed certificate (for IP 127.0.0.1) is made trusted through SSL_CERT_FILE."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    mailbox = _Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        tls_context=tls,
+        require_starttls=True,
+        authenticator=_check_login,
+        auth_required=True,
+    )
     controller.start()
     yield SmtpServer("127.0.0.1", controller.port, mailbox)
     controller.stop()

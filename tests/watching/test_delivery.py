@@ -165,6 +165,36 @@ def test_email_login_reads_its_credentials_from_the_environment(
     assert len(smtp_login_server.mailbox.messages) == 1
 
 
+def test_email_starttls_then_login(
+    tmp_path: Path,
+    smtp_tls_server: SmtpServer,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = f"""
+        routes:
+          - name: oncall
+            kind: email
+            smtp_host: {smtp_tls_server.host}
+            smtp_port: {smtp_tls_server.port}
+            from: cx-agent@example.com
+            to: [oncall@example.com]
+            username_env: TEST_SMTP_USER
+            password_env: TEST_SMTP_PASSWORD
+            starttls: STARTTLS
+        """
+    monkeypatch.setenv("TEST_SMTP_USER", "alerts")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "smtp-s3cret")
+    plain = routes_file(tmp_path, body.replace("STARTTLS", "false"))
+    outbox = Outbox.open(tmp_path / "world")
+    outbox.enqueue([make_alert()], plain, T0)
+    (failure,) = outbox.flush(plain, T0).failed  # the server refuses mail before STARTTLS
+    assert failure.reason.startswith("SMTP: ")
+    secure = routes_file(tmp_path, body.replace("STARTTLS", "true"))
+    assert len(outbox.flush(secure, T0 + MINUTE).sent) == 1
+    assert len(smtp_tls_server.mailbox.messages) == 1
+
+
 def test_same_alert_twice_is_delivered_once(
     tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
