@@ -492,8 +492,10 @@ def send(route: AnyRoute, alert: Alert, reminder: bool, client: HttpClient, key:
         url = route.url()
     except KeyError as error:
         raise DeliveryError(str(error.args[0])) from None
-    render = slack_message if isinstance(route, SlackRoute) else webhook_payload
-    payload = render(alert, reminder, key)
+    if isinstance(route, SlackRoute):
+        payload = slack_message(alert, reminder)
+    else:
+        payload = webhook_payload(alert, reminder, key)
     headers = {"User-Agent": "cx-agent-watcher", "X-CX-Alert-Key": key}
     try:
         response = client.post(url, json=payload, headers=headers, timeout=route.timeout_seconds)

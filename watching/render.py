@@ -115,13 +115,13 @@ def _mrkdwn(text: str) -> dict[str, Any]:
 
 
 def _http_link(link: str | None) -> str | None:
-    return link if link and re.fullmatch(r"https?://[^\s<>|]+", link) else None
+    # Slack refuses a button URL over 3,000 characters; < > | would end a Slack link early
+    usable = link is not None and len(link) <= 3000 and re.fullmatch(r"https?://[^\s<>|]+", link)
+    return link if usable else None
 
 
-def slack_message(alert: Alert, reminder: bool = False, key: str | None = None) -> dict[str, Any]:
-    """The incoming-webhook payload: a header, the facts, similar incidents, a workbench button.
-
-    (`key`, the delivery's key, is not shown: the sender puts it in a header.)"""
+def slack_message(alert: Alert, reminder: bool = False) -> dict[str, Any]:
+    """The incoming-webhook payload: a header, the facts, similar incidents, a workbench button."""
     title = slack_escape(headline(alert, reminder))
     fields = [_mrkdwn(f"*{label}*\n{slack_escape(text)}") for label, text in facts(alert, reminder)]
     blocks: list[dict[str, Any]] = [
