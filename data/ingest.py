@@ -33,7 +33,8 @@ from data.quality import QUALITY_FILE, DataQualityReport, quality_report
 from data.schema import TABLES
 from data.warehouse import WAREHOUSE_FILE, build_warehouse, open_warehouse
 
-_MISSING_COLUMN = re.compile(r'Referenced column "?([^"\s]+)"? not found')
+# DuckDB quotes the name without escaping: it may hold spaces, parentheses or quotes.
+_MISSING_COLUMN = re.compile(r'Referenced column (?:"(.+?)"|(\S+)) not found')
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
             "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
 SAMPLE_ROWS = 3
@@ -324,9 +325,10 @@ class _Loader:
         except duckdb.Error as error:
             missing = _MISSING_COLUMN.search(str(error))
             if missing:
+                name = missing.group(1) or missing.group(2)
                 self.problem(
                     path, label,
-                    f"column {missing.group(1)!r} is not in the file (expression "
+                    f"column {name!r} is not in the file (expression "
                     f"{expression!r}); {_header(columns)}",
                 )  # fmt: skip
             else:
@@ -343,9 +345,9 @@ class _Loader:
         view, source_columns, path = source
         where = "TRUE"
         if spec.where:
-            where = f"({spec.where})"
-            if self.bind(path, view, source_columns, where, f"{table}.where", "TRUE") is None:
+            if self.bind(path, view, source_columns, where, f"{table}.where", spec.where) is None:
                 return None
+            where = f"({spec.where})"
         schema = TABLES[table]
         mapped = [c for c in schema.column_names if c in spec.columns]
         raw_types: dict[str, str] = {}
