@@ -2,13 +2,17 @@
 
 It is the offline backend's answer and the fallback when an LLM's answer fails the grounding
 check. Numbers are formatted from figures exactly as the grounding checker reads them (shares as
-percentages at one decimal, minutes at one decimal, CX points at two).
+percentages at one decimal, minutes at one decimal, CX points at two). A figure the evidence
+lacks (or holds as NaN) drops the clause that would state it: no sentence prints None.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any
+
+from analytics.metrics import METRICS
 
 
 class _Evidence:
@@ -18,10 +22,14 @@ class _Evidence:
         self.items = {item["id"]: item for item in items}
 
     def value(self, evidence_id: str | None, name: str) -> Any:
+        """The figure's value; None where it is absent or not a finite number."""
         if evidence_id is None or evidence_id not in self.items:
             return None
         figure = self.items[evidence_id].get("figures", {}).get(name)
-        return None if figure is None else figure["value"]
+        value = None if figure is None else figure["value"]
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
 
     def pct(self, evidence_id: str | None, name: str) -> str | None:
         value = self.value(evidence_id, name)
@@ -57,39 +65,54 @@ class _Evidence:
         return dt.datetime.fromisoformat(str(value)).strftime("%Y-%m-%d %H:%M")
 
 
-def _driver_text(ev: _Evidence, evidence_id: str, label: str, unit: str) -> str:
+def _filled(*values: str | None) -> bool:
+    """Whether every formatted value is there (a clause with a missing one is left out)."""
+    return all(value is not None for value in values)
+
+
+def _values(ev: _Evidence, evidence_id: str | None, names: tuple[str, str], unit: str) -> list:
+    """Two figures written in their unit ('87.6%', '25.8 min', '0.91'); None where absent."""
     if unit == "share":
-        before, after = ev.pct(evidence_id, "baseline"), ev.pct(evidence_id, "incident")
-    elif unit == "minutes":
-        before = f"{ev.fixed(evidence_id, 'baseline', 1)} min"
-        after = f"{ev.fixed(evidence_id, 'incident', 1)} min"
-    else:
-        before, after = ev.fixed(evidence_id, "baseline", 2), ev.fixed(evidence_id, "incident", 2)
+        return [ev.pct(evidence_id, name) for name in names]
+    if unit == "minutes":
+        return [
+            None if (v := ev.fixed(evidence_id, name, 1)) is None else f"{v} min" for name in names
+        ]
+    return [ev.fixed(evidence_id, name, 2) for name in names]
+
+
+def _driver_text(ev: _Evidence, evidence_id: str, label: str, unit: str) -> str:
+    before, after = _values(ev, evidence_id, ("baseline", "incident"), unit)
+    if not _filled(before, after):
+        return ""
     return f"{label.lower()} went from {before} to {after} [{evidence_id}]"
 
 
 def _incident_lead(facts: dict[str, Any], ev: _Evidence, detect: str | None, key: str) -> str:
     """CX expected vs observed; where the data has no CX score, the primary metric's. Names
     the CX score's missing parts when some are."""
-    cohort = facts["primary_cohort"]
-    if ev.value(detect, f"{key}.cx_expected") is not None:
-        lead = (
-            f"CX in {cohort} fell from {ev.fixed(detect, f'{key}.cx_expected', 2)} "
-            f"expected to {ev.fixed(detect, f'{key}.cx_observed', 2)} [{detect}]."
-        )
+    cohort = facts.get("primary_cohort") or "all"
+    where = "the marketplace" if cohort == "all" else cohort
+    expected, observed = (ev.fixed(detect, f"{key}.cx_{n}", 2) for n in ("expected", "observed"))
+    if _filled(expected, observed):
+        lead = f"CX in {where} fell from {expected} expected to {observed} [{detect}]."
     else:
         figure = ev.items.get(detect or "", {}).get("figures", {}).get(f"{key}.primary_expected")
-        unit = figure["unit"] if figure else ""
-        if unit == "share":
-            values = [ev.pct(detect, f"{key}.primary_{n}") for n in ("expected", "observed")]
-        elif unit == "minutes":
-            values = [f"{ev.fixed(detect, f'{key}.primary_{n}', 1)} min"
-                      for n in ("expected", "observed")]  # fmt: skip
-        else:
-            values = [ev.fixed(detect, f"{key}.primary_{n}", 2) for n in ("expected", "observed")]
-        label = figure["label"] if figure and figure.get("label") else "The primary metric"
-        where = "the marketplace" if cohort == "all" else cohort
-        lead = f"{label} in {where} went from {values[0]} expected to {values[1]} [{detect}]."
+        names = (f"{key}.primary_expected", f"{key}.primary_observed")
+        values = _values(ev, detect, names, figure["unit"] if figure else "")
+        metric = ev.value(detect, f"{key}.primary_metric")
+        label = (
+            figure["label"]
+            if figure and figure.get("label")
+            else METRICS[metric].label
+            if metric in METRICS
+            else "CX"
+        )
+        lead = (
+            f"{label} in {where} went from {values[0]} expected to {values[1]} [{detect}]."
+            if _filled(*values)
+            else f"{label} in {where} regressed [{detect}]."
+        )
     coverage = ev.value(detect, "cx_coverage")
     return f"{lead} {coverage} [{detect}]." if coverage else lead
 
@@ -104,6 +127,8 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
         scanned = ev.count(detect, "series_scanned")
         day = facts.get("question_day")
         where = f" on {day}" if day else ""
+        if scanned is None:
+            return f"No CX regression found{where} [{detect}]."
         return (
             f"No CX regression found{where}: {scanned} metric series (marketplace, each region, "
             f"each category) stayed within their seasonal baselines [{detect}]."
@@ -118,24 +143,28 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
         if asked and facts.get("question_day")
         else []
     )
-    parts += [
-        f"{_incident_lead(facts, ev, detect, key)} Incident {key} "
-        f"began {ev.when(detect, f'{key}.start')} and was detected at "
-        f"{ev.when(detect, f'{key}.detected_at')}, severity "
-        f"{ev.fixed(detect, f'{key}.severity', 1)} out of 100 [{detect}]."
+    began, detected = ev.when(detect, f"{key}.start"), ev.when(detect, f"{key}.detected_at")
+    severity = ev.fixed(detect, f"{key}.severity", 1)
+    timing = [
+        *([f"began {began}"] if began else []),
+        *([f"was detected at {detected}"] if detected else []),
     ]
+    sentence = f"Incident {key}" + (f" {' and '.join(timing)}" if timing else " was found")
+    if severity is not None:
+        sentence += f", severity {severity} out of 100"
+    parts += [f"{_incident_lead(facts, ev, detect, key)} {sentence} [{detect}]."]
     if facts.get("severity_label") == "low":
         parts.append(
             "Its severity is low: a change this small also shows up by chance in quiet weeks, "
             "so treat it as noise unless a cause below is supported."
         )
     slices = facts.get("slices")
-    if slices and ev.value(slices, "slice1.orders") is not None:
+    before, after = ev.pct(slices, "slice1.baseline_value"), ev.pct(slices, "slice1.current_value")
+    orders = ev.count(slices, "slice1.orders")
+    if slices and facts.get("top_slice") and _filled(before, after, orders):
         parts.append(
             f"It concentrates in {facts['top_slice']}, where the {facts['slice_metric_label']} "
-            f"went from {ev.pct(slices, 'slice1.baseline_value')} to "
-            f"{ev.pct(slices, 'slice1.current_value')} over {ev.count(slices, 'slice1.orders')} "
-            f"orders [{slices}]."
+            f"went from {before} to {after} over {orders} orders [{slices}]."
         )
     focus = facts.get("focus")
     if focus:
@@ -145,56 +174,69 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
     rank = facts.get("rank")
     causes = facts.get("causes", [])
     for position, cause in enumerate(causes[:2]):
-        lead = "Most likely cause" if position == 0 else "Also contributing"
-        sentence = (
-            f"{lead}: {cause['title'].lower()} (confidence "
-            f"{ev.fixed(rank, cause['kind'] + '.confidence', 2)}) [{rank}]"
-        )
-        if cause.get("primary"):
-            sentence += "; " + _driver_text(
-                ev, cause["primary"], cause["primary_label"], cause["primary_unit"]
-            )
-        change = cause.get("change")
-        if change:
-            sentence += (
-                f"; {change['name']} was changed at "
-                f"{ev.when(change['evidence'], change['change_id'] + '.change_time')} "
-                f"[{change['evidence']}]"
-            )
-        did = cause.get("did")
-        if did:
-            sentence += (
-                f", and in that change's scope the {cause['did_outcome']} moved "
-                f"{ev.pp(did, 'estimate')} against comparable orders (95% interval "
-                f"{ev.pp(did, 'ci_low')} to {ev.pp(did, 'ci_high')}) [{did}]"
-            )
-        parts.append(sentence + ".")
+        parts.append(_cause_text(ev, rank, cause, position) + ".")
     if rank and not causes:
         parts.append(f"No hypothesis of the library is supported by the evidence [{rank}].")
     if facts.get("ruled_out"):
         parts.append(f"Ruled out: {', '.join(facts['ruled_out'])} [{rank}].")
     for missing in facts.get("not_testable", []):
         parts.append(f"Not testable: {missing['kind']} ({missing['reason']}) [{rank}].")
-    recommend = facts.get("recommend")
-    recommendations = facts.get("recommendations", [])
-    if recommend and recommendations:
-        top = recommendations[0]
-        action = top["action"]
-        parts.append(
-            f"Recommended: {top['title'][0].lower() + top['title'][1:]}, worth "
-            f"{ev.fixed(recommend, action + '.cx_gain', 2, sign=True)} CX points (90% interval "
-            f"{ev.fixed(recommend, action + '.cx_gain_low', 2, sign=True)} to "
-            f"{ev.fixed(recommend, action + '.cx_gain_high', 2, sign=True)}) at "
-            f"${ev.fixed(recommend, action + '.cost_usd_per_order', 2)} per order [{recommend}]."
-        )
-        if len(recommendations) > 1:
-            other = recommendations[1]
-            parts.append(
-                f"Alternative: {other['title'][0].lower() + other['title'][1:]}, worth "
-                f"{ev.fixed(recommend, other['action'] + '.cx_gain', 2, sign=True)} CX points "
-                f"[{recommend}]."
-            )
+    parts += _recommendation_texts(ev, facts.get("recommend"), facts.get("recommendations", []))
     plan = facts.get("plan")
     if plan:
         parts.append(f"The experiment plan to test it is attached [{plan}].")
     return " ".join(parts)
+
+
+def _cause_text(ev: _Evidence, rank: str | None, cause: dict[str, Any], position: int) -> str:
+    """'Most likely cause: ... (confidence 0.56) [E21]; its driver, change and diff-in-diff.'"""
+    lead = "Most likely cause" if position == 0 else "Also contributing"
+    confidence = ev.fixed(rank, cause["kind"] + ".confidence", 2)
+    sentence = f"{lead}: {cause['title'].lower()}" + (
+        f" (confidence {confidence})" if confidence is not None else ""
+    )
+    sentence += f" [{rank}]"
+    if cause.get("primary"):
+        driver = _driver_text(ev, cause["primary"], cause["primary_label"], cause["primary_unit"])
+        sentence += f"; {driver}" if driver else ""
+    change = cause.get("change")
+    changed_at = change and ev.when(change["evidence"], change["change_id"] + ".change_time")
+    if change and changed_at:
+        sentence += f"; {change['name']} was changed at {changed_at} [{change['evidence']}]"
+    did = cause.get("did")
+    estimate, low, high = (ev.pp(did, name) for name in ("estimate", "ci_low", "ci_high"))
+    if did and _filled(estimate, low, high):
+        sentence += (
+            f", and in that change's scope the {cause['did_outcome']} moved {estimate} against "
+            f"comparable orders (95% interval {low} to {high}) [{did}]"
+        )
+    return sentence
+
+
+def _recommendation_texts(
+    ev: _Evidence, recommend: str | None, recommendations: list[dict[str, Any]]
+) -> list[str]:
+    """The top recommendation with its CX gain, interval and cost, and the alternative."""
+    if not recommend or not recommendations:
+        return []
+    texts = []
+    top = recommendations[0]
+    gain, low, high = (
+        ev.fixed(recommend, f"{top['action']}.{name}", 2, sign=True)
+        for name in ("cx_gain", "cx_gain_low", "cx_gain_high")
+    )
+    cost = ev.fixed(recommend, f"{top['action']}.cost_usd_per_order", 2)
+    if _filled(gain, low, high, cost):
+        texts.append(
+            f"Recommended: {top['title'][0].lower() + top['title'][1:]}, worth {gain} CX points "
+            f"(90% interval {low} to {high}) at ${cost} per order [{recommend}]."
+        )
+    if len(recommendations) > 1:
+        other = recommendations[1]
+        gain = ev.fixed(recommend, f"{other['action']}.cx_gain", 2, sign=True)
+        if gain is not None:
+            texts.append(
+                f"Alternative: {other['title'][0].lower() + other['title'][1:]}, worth {gain} "
+                f"CX points [{recommend}]."
+            )
+    return texts

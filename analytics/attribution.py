@@ -70,9 +70,13 @@ class Attribution:
         return {f.feature: f.probability_contribution for f in self.shift.features}
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    query = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
-    return bool(con.execute(query, [name]).fetchone()[0])
+def _has_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str, ...]) -> bool:
+    """Whether `table` exists with every one of `columns` (an optional table may lack some)."""
+    query = (
+        "SELECT count(DISTINCT column_name) FROM information_schema.columns "
+        "WHERE table_name = ? AND list_contains(?, column_name)"
+    )
+    return con.execute(query, [table, list(columns)]).fetchone()[0] == len(columns)
 
 
 def order_features(
@@ -88,7 +92,7 @@ def order_features(
     outcome, defined = OUTCOMES[metric]
     condition, parameters = where_clause(filters)
     stock_join, stock_feature = "", FEATURES["in_stock_prob"]
-    if _has_table(con, "inventory_events") and _has_table(con, "stores"):
+    if _has_columns(con, "inventory_events", ("store_id", "event_time", "in_stock_prob")):
         stock_join = (
             "LEFT JOIN (SELECT store_id, CAST(event_time AS DATE) AS day, "
             "avg(CAST(in_stock_prob AS DECIMAL(18, 12))) AS in_stock_prob "

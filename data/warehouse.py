@@ -150,18 +150,22 @@ def order_facts_sql(available: set[str]) -> str:
             parts.append("count(*) FILTER (WHERE missing_flag) AS missing_lines")
         if "items.refund_amount" in available:
             parts.append("sum(refund_amount) AS refund_amount")
-        ctes.append(f"ic AS (SELECT {', '.join(parts)} FROM items GROUP BY order_id)")
+        items = _padded("items", available)
+        ctes.append(f"ic AS (SELECT {', '.join(parts)} FROM {items} GROUP BY order_id)")
         joins.append("LEFT JOIN ic ON ic.order_id = o.order_id")
     if "support_events" in tables:
         ctes.append(
             "tc AS (SELECT order_id, count(*) AS tickets, min(ticket_created) AS first_ticket_at "
-            "FROM support_events GROUP BY order_id)"
+            f"FROM {_padded('support_events', available)} GROUP BY order_id)"
         )
         joins.append("LEFT JOIN tc ON tc.order_id = o.order_id")
     if "ratings" in tables:
+        timed = "ratings.rating_time" in available
+        # an order's latest rating; without rating times, its best
+        stars = "arg_max(stars, rating_time)" if timed else "max(stars)"
         ctes.append(
-            "rt AS (SELECT order_id, arg_max(stars, rating_time) AS stars, "
-            "max(rating_time) AS rated_at FROM ratings GROUP BY order_id)"
+            f"rt AS (SELECT order_id, {stars} AS stars, max(rating_time) AS rated_at "
+            f"FROM {_padded('ratings', available)} GROUP BY order_id)"
         )
         joins.append("LEFT JOIN rt ON rt.order_id = o.order_id")
     if "deliveries" in tables:

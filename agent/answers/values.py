@@ -31,9 +31,9 @@ def label(metric: str) -> str:
 
 
 def named(metric: str) -> str:
-    """The label inside a sentence: 'on-time rate', 'CX score', 'orders'."""
+    """The label inside a sentence: 'on-time rate', 'CX score', 'ETA error (MAE)', 'orders'."""
     text = label(metric)
-    return text if text.startswith("CX") else text[0].lower() + text[1:]
+    return text if text[:2].isupper() else text[0].lower() + text[1:]  # acronyms keep their case
 
 
 def worsened(metric: str) -> str:
@@ -185,6 +185,11 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
         return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
     key = f"{metric}."
+    if figure(item, key + "overall") is None:  # no period holds a value: say why
+        why = figure(item, key + "unavailable") or figure(item, "cx_coverage")
+        text = f"{label(metric)} in {where} per {grain} {period(window)}: no values [{item.id}]"
+        text += f"; {why.value} [{item.id}]." if why is not None else "."
+        return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
     low, high = figure(item, key + "min_period"), figure(item, key + "max_period")
     lowest, highest = figure(item, key + "min"), figure(item, key + "max")
     precise = value(lowest) == value(highest)  # one decimal would show a flat line

@@ -1,0 +1,67 @@
+"""The failure reported in issue 17: DoorDash's 2015 sample through another reasonable mapping (a
+constant `canceled_flag: "false"`, null cuisines mapped to 'unknown') answered "The primary
+metric in category=african went from None expected to None", severity 0.0, for the Super Bowl
+evening. The constant flag is now found and left out of the CX score, and the answer is the
+duration incident with its numbers, every one grounded."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.service import Agent
+from agent.settings import AgentSettings
+from data.ingest import IngestResult, ingest
+from data.mapping import load_mapping
+
+MAPPING = Path(__file__).resolve().parents[2] / "examples" / "doordash_2015" / "mapping_alt.yaml"
+
+
+def _sample() -> Path:
+    return load_mapping(MAPPING).source_path("orders")
+
+
+pytestmark = pytest.mark.skipif(
+    not _sample().is_file(),
+    reason=f"the DoorDash sample is not at {_sample()} (set CXAGENT_DOORDASH_CSV to its path)",
+)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> IngestResult:
+    return ingest(MAPPING, tmp_path_factory.mktemp("doordash_alt") / "world")
+
+
+@pytest.fixture(scope="module")
+def answer(ingested: IngestResult) -> Iterator[dict[str, Any]]:
+    agent = Agent(ingested.out_dir, AgentSettings(llm="offline"))
+    try:
+        yield agent.ask("why did delivery times spike on Feb 1?", thread_id="superbowl")
+    finally:
+        agent.close()
+
+
+def test_the_constant_flag_is_reported(ingested: IngestResult) -> None:
+    found = {f.check: f for f in ingested.report.findings}
+    flag = found["constant_deliveries_canceled_flag"]
+    assert (flag.level, flag.rows) == ("warning", 19_743)
+
+
+def test_the_super_bowl_evening_is_answered_with_grounded_numbers(answer: dict[str, Any]) -> None:
+    text = answer["answer"]
+    assert answer["grounding"]["ok"], answer["grounding"]
+    assert "None" not in text and "category=african" not in text
+    assert answer["incident"]["metric"] == "duration_min"
+    assert answer["incident"]["severity"] >= 50
+    lead = re.match(
+        r"Delivery duration in the marketplace went from (\d+\.\d) min expected to (\d+\.\d) min",
+        text,
+    )
+    assert lead, text
+    assert float(lead[2]) - float(lead[1]) > 4  # minutes longer than expected
+    assert "cancellation rate (left out: deliveries.canceled_flag is constant" in text
+    assert re.search(r"It concentrates in hour=1\d-2\d, where the slow-delivery rate", text), text
