@@ -61,7 +61,7 @@ def facts(alert: Alert, reminder: bool = False) -> list[tuple[str, str]]:
     """The alert's facts as (label, plain text) lines, data text clipped but not escaped."""
     lines = [
         ("Metric", f"{clip(alert.metric_label)} in {clip(alert.cohort)}"),
-        ("Severity", f"{alert.severity_label} ({alert.severity:.2f})"),
+        ("Severity", f"{alert.severity_label} ({alert.severity:.1f})"),
         ("Started", f"{alert.start:%Y-%m-%d %H:%M}"),
     ]
     if alert.expected is not None or alert.observed is not None:
