@@ -13,6 +13,8 @@ from slices; benchmarks/ingest_properties.py draws hundreds from the whole files
 
 from __future__ import annotations
 
+import copy
+import functools
 import gzip
 import re
 import shutil
@@ -25,7 +27,7 @@ from typing import Any
 import duckdb
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
@@ -45,8 +47,9 @@ SLICES = {
     "india": ("TRUE", 4_000),
 }  # fmt: skip
 BROKEN_SLICE_ROWS = 1_000  # a broken mapping fails before the data matters
-VALID_EXAMPLES = 6
+VALID_EXAMPLES = 10
 INVALID_EXAMPLES = 24
+SEED = 17  # the same cases on every run (derandomize would draw mostly the simplest ones)
 # Zones with whole, half and quarter hour offsets on both sides of UTC; none changes its offset
 # between 2015-01-21 and 2015-02-18 or between 2022-02-11 and 2022-04-06.
 ZONES = (
@@ -119,11 +122,14 @@ class Case:
     mutation: str | None = None  # for an invalid case: what was broken
 
     def mapping(self) -> dict[str, Any]:
-        return {
-            "source_timezone": self.layout.source_zone,
-            "local_timezone": self.local_zone,
-            "tables": self.tables,
-        }
+        """The mapping file's content (a copy: a breakage edits it, not the case)."""
+        return copy.deepcopy(
+            {
+                "source_timezone": self.layout.source_zone,
+                "local_timezone": self.local_zone,
+                "tables": self.tables,
+            }
+        )
 
     def describe(self) -> str:
         """One line saying what the case is, for reports."""
@@ -210,7 +216,7 @@ def doordash_cases(draw: st.DrawFn) -> Case:
         for column in ("created_at", "actual_delivery_time"):
             layout.names[f"{column}:date"] = f"{layout.names[column]} date"
             layout.names[f"{column}:time"] = f"{layout.names[column]} time"
-    number = _typer(layout)
+    number = functools.partial(_typed, layout)
     order_id = draw(st.sampled_from(("CAST({} AS VARCHAR)", "'dd-' || CAST({} AS BIGINT)")))
     order_id = order_id.format(number("column00", "BIGINT"))
     order_time = _doordash_time(layout, "created_at")
@@ -285,11 +291,6 @@ def doordash_cases(draw: st.DrawFn) -> Case:
     return Case("doordash", layout, local_zone, tables, "SELECT count(*) FROM base", extra)
 
 
-def _typer(layout: Layout) -> Callable[[str, str], str]:
-    """`_typed` bound to a layout."""
-    return lambda column, sql_type: _typed(layout, column, sql_type)
-
-
 def _draw_optional(
     draw: st.DrawFn, choices: dict[str, tuple[str, ...]], keep: float
 ) -> dict[str, str]:
@@ -334,7 +335,6 @@ def india_cases(draw: st.DrawFn) -> Case:
         "store_id": (f"printf('%.4f,%.4f', {latitude}, {longitude})", "'one kitchen'"),
         "region": (city, f"coalesce({city}, 'unknown')", "'india'"),
         "category": (kind, "'food'"),
-        "user_id": (f"trim({col('Delivery_person_ID')})",),
     }
     optional_deliveries = {
         "actual_eta": (f"({order_time}) + to_minutes({minutes})",),
@@ -383,8 +383,8 @@ def _set(table: str, column: str, value: str) -> Callable[[Case, dict[str, Any]]
     return edit
 
 
-def _old_name(case: Case) -> str:
-    """A source column the written file does not have under that name."""
+def _typo(case: Case) -> str:
+    """A source column the written file does not have: a misspelt name."""
     key = "created_at" if case.sample == "doordash" else "Time_Orderd"
     return f'"{key}_typo"'
 
@@ -424,7 +424,7 @@ NO_VALUE = ("rows have no value", "fails on the data")  # null, or a strict pars
 BREAKAGES: dict[str, Breakage] = {
     "column not in the file": Breakage(
         IngestError, "orders.order_time", ("is not in the file",), _always,
-        lambda case, m: _set("orders", "order_time", _old_name(case))(case, m),
+        lambda case, m: _set("orders", "order_time", _typo(case))(case, m),
     ),
     "unknown time zone": Breakage(
         MappingError, "local_timezone", ("unknown time zone",), _always,
@@ -669,7 +669,6 @@ pytestmark = pytest.mark.skipif(
 _SETTINGS = {
     "database": None,  # nothing written into the repository
     "deadline": None,
-    "derandomize": True,  # the same cases on every run
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
 }
 
@@ -712,6 +711,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> _Folders:
     return _Folders(tmp_path_factory.mktemp("cases"))
 
 
+@seed(SEED)
 @settings(max_examples=VALID_EXAMPLES, **_SETTINGS)
 @given(case=valid_cases())
 def test_a_valid_mapping_ingests_the_expected_rows_and_answers_grounded(
@@ -720,6 +720,7 @@ def test_a_valid_mapping_ingests_the_expected_rows_and_answers_grounded(
     check_valid(case, slices[case.sample], folders())
 
 
+@seed(SEED)
 @settings(max_examples=INVALID_EXAMPLES, **_SETTINGS)
 @given(case=invalid_cases())
 def test_a_broken_mapping_fails_naming_the_file_the_column_and_the_problem(
