@@ -242,9 +242,12 @@ def metric(name: str) -> Metric:
     return METRICS[name]
 
 
-def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
+def available_metrics(
+    con: duckdb.DuckDBPyConnection, degenerate: Mapping[str, str] | None = None
+) -> dict[str, bool]:
     """Per metric, whether the warehouse holds usable data for every column it requires (a CX
-    sub-score whose data is degenerate is not available: see `degenerate_metrics`)."""
+    sub-score whose data is degenerate is not available; `degenerate`, when the caller has
+    it, is `degenerate_metrics(con)`)."""
     columns = sorted({column for m in METRICS.values() for column in m.requires})
     counts = con.execute(
         "SELECT "
@@ -252,7 +255,7 @@ def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
         + " FROM order_facts"
     ).fetchone()
     present = {column for column, count in zip(columns, counts, strict=True) if count}
-    degenerate = degenerate_metrics(con)
+    degenerate = degenerate_metrics(con) if degenerate is None else degenerate
     return {
         name: all(c in present for c in m.requires) and name not in degenerate
         for name, m in METRICS.items()
@@ -275,22 +278,25 @@ def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     parts = ["count(*)"]
     for name in CX_COMPONENTS:
         m = METRICS[name]
-        value = f"({m.numerator}) / nullif({m.denominator}, 0)"
-        parts += [f"{m.denominator}", value]
-        if m.square:  # a mean is constant when every value is its mean
+        if m.square:  # a mean is constant when its least and greatest values are one
             column = m.requires[0]
-            parts.append(f"min({column}) = max({column})")
+            parts += [f"count({column})", f"min({column})", f"max({column})"]
         else:  # a ratio is constant when its numerator is 0 or all of its denominator
-            parts.append(f"{value} IN (0, 1)")
+            parts += [m.denominator, m.numerator, "NULL"]
     row = con.execute(f"SELECT {', '.join(parts)} FROM order_facts").fetchone()
     orders = int(row[0])
     found = {}
     for index, name in enumerate(CX_COMPONENTS):
-        denominator, value, constant = row[1 + 3 * index : 4 + 3 * index]
-        denominator = int(denominator or 0)
         m = METRICS[name]
+        denominator, first, last = row[1 + 3 * index : 4 + 3 * index]
+        denominator = int(denominator or 0)
         if not denominator:
             continue
+        if m.square:
+            value, constant = float(first), first == last
+        else:
+            value = float(first or 0) / denominator
+            constant = value in (0.0, 1.0)
         if denominator < NEAR_EMPTY_SHARE * orders:
             found[name] = (
                 f"nearly empty: held by {denominator:,} of {orders:,} orders "
@@ -298,7 +304,7 @@ def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             )
         elif constant and denominator >= CONSTANT_MIN_ORDERS:
             found[name] = (
-                f"constant: the {m.label.lower()} is {_show_value(m, float(value))} "
+                f"constant: the {m.label.lower()} is {_show_value(m, value)} "
                 f"over all {denominator:,} orders"
             )
     return found
@@ -327,7 +333,9 @@ def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str
     return found
 
 
-def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+def metric_gaps(
+    con: duckdb.DuckDBPyConnection, degenerate: Mapping[str, str] | None = None
+) -> dict[str, list[str]]:
     """Per unavailable metric, what it lacks: the source columns ('table.column') that are
     absent or empty, or else the order_facts columns that hold no data; for a CX sub-score
     left out as degenerate, its source columns and why ('deliveries.canceled_flag is constant:
@@ -338,9 +346,9 @@ def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     tables = {
         row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     }
-    degenerate = degenerate_metrics(con)
+    degenerate = degenerate_metrics(con) if degenerate is None else degenerate
     gaps = {}
-    for name, usable in available_metrics(con).items():
+    for name, usable in available_metrics(con, degenerate).items():
         if usable:
             continue
         wanted = [r for c in METRICS[name].requires for r in sources.get(c, ())]
@@ -387,8 +395,8 @@ class CxCoverage:
 
 def cx_coverage(con: duckdb.DuckDBPyConnection) -> CxCoverage:
     """The CX sub-scores the warehouse supports, with renormalized weights."""
-    gaps = metric_gaps(con)
     degenerate = degenerate_metrics(con)
+    gaps = metric_gaps(con, degenerate)
     present = [name for name in CX_COMPONENTS if name not in gaps]
     total = sum(METRICS[name].cx_weight for name in present)
     return CxCoverage(
