@@ -5,7 +5,7 @@ check and run and for the user to read and reuse."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
@@ -24,10 +24,12 @@ def described_query(
     dimension: str | None = None,
     grain: Literal["hour", "day", "week"] | None = None,
     limit: int = 200,
+    left_out: Collection[str] = (),
 ) -> str:
     """One SELECT: the metric (or order counts) per `dimension` group or per `grain` period, in
     [start, end) and the cohort. The CX score is computed from its sub-scores' ratios with the
-    registry's weights (renormalized over the available ones), as everywhere else."""
+    registry's weights (renormalized over the available ones), as everywhere else; sub-scores
+    in `left_out` (analytics.metrics.degenerate_metrics) are written as NULL."""
     keys: list[tuple[str, str]] = []
     if dimension:
         keys.append((dimension_column(dimension), canonical_dimension(dimension)))
@@ -44,7 +46,9 @@ def described_query(
         sql = inner + group + order
     elif metric_name == CX_SCORE:
         rates = [
-            f"{METRICS[n].numerator} / nullif({METRICS[n].denominator}, 0) AS {n}"
+            f"CAST(NULL AS DOUBLE) AS {n}"
+            if n in left_out
+            else f"{METRICS[n].numerator} / nullif({METRICS[n].denominator}, 0) AS {n}"
             for n in CX_COMPONENTS
         ]
         inner = (

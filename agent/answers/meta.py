@@ -11,6 +11,7 @@ from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import change, day, figure, value
 from agent.answers.values import label, named
 from agent.question import ORDERS_METRIC, QuestionPlan
+from analytics.metrics import degenerate_metrics
 from analytics.queries import described_query
 from tools.base import REGISTRY, EvidenceItem, Figure, ToolError
 
@@ -142,7 +143,10 @@ def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
         resolved = plan.model_copy(update={"periods": [window]})
         start, end = window.bounds()
         metric = metric_of(plan, context)
-        queries.append(described_query(metric, start, end, plan.filters, plan.dimension))
+        left_out = degenerate_metrics(context.tools.con)
+        queries.append(
+            described_query(metric, start, end, plan.filters, plan.dimension, left_out=left_out)
+        )
     answers = []
     for query in queries:
         try:
