@@ -30,10 +30,11 @@ def series_as_of(
     midnight, so the periods starting before the last known period end are the known ones)."""
     end = pd.Timestamp(latest_mature_period_end(as_of, grain, settings.maturity))
     cut = []
+    memo: dict[tuple[Any, ...], Any] = {}
     for result in results:
         period = result.residuals.period
         known = int(np.searchsorted(period.values, np.datetime64(end), side="left"))
-        cut.append(_truncated(result, len(period), known))
+        cut.append(_truncated(result, len(period), known, memo))
     return cut
 
 
@@ -47,16 +48,24 @@ def incidents_as_of(
     return cut, build_incidents(cut, alarms, grain, as_of, settings), len(alarms)
 
 
-def _truncated(value: Any, length: int, keep: int) -> Any:
+def _truncated(value: Any, length: int, keep: int, memo: dict[tuple[Any, ...], Any]) -> Any:
     """`value` with every per-period sequence (an array or index as long as the series) cut to
-    its first `keep` periods, inside dataclasses and dicts."""
-    if isinstance(value, (np.ndarray, pd.Index)) and len(value) == length:
+    its first `keep` periods, inside dataclasses and dicts. `memo` cuts each period index once
+    (the series' indexes are equal: the scan's complete periods)."""
+    if isinstance(value, pd.Index) and len(value) == length:
+        # Every series runs over the same complete periods: equal ends and length, equal index.
+        ends = np.asarray(value)[[0, -1]] if length else ()
+        key = (length, *ends.tolist()) if length else (0,)
+        if key not in memo:
+            memo[key] = value[:keep]
+        return memo[key]
+    if isinstance(value, np.ndarray) and len(value) == length:
         return value[:keep]
     if isinstance(value, dict):
-        return {key: _truncated(item, length, keep) for key, item in value.items()}
+        return {key: _truncated(item, length, keep, memo) for key, item in value.items()}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         changes = {
-            f.name: _truncated(getattr(value, f.name), length, keep)
+            f.name: _truncated(getattr(value, f.name), length, keep, memo)
             for f in dataclasses.fields(value)
         }
         return dataclasses.replace(value, **changes)

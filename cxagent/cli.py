@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +19,9 @@ from analytics.cohorts import CohortError
 from analytics.metrics import CX_SCORE, MetricError, cx_coverage, metric_frame, metric_gaps
 from cxagent.terminal import SafeConsole
 from data.warehouse import WarehouseError, open_warehouse
+
+if TYPE_CHECKING:
+    from watching.routes import Routes
 
 app = typer.Typer(
     help="cx-agent: find why customer experience dropped, with evidence.",
@@ -555,6 +559,99 @@ def _append_rows(mapping: Path, out: Path) -> None:
             f"{result.seconds:.1f} s)",
             highlight=False,
         )
+
+
+@app.command()
+def watch(
+    world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
+    routes: Annotated[
+        Path | None,
+        typer.Option(help="Alert routes (YAML; see README, Alerts). Without it nothing is sent."),
+    ] = None,
+    every: Annotated[str, typer.Option(help="Time between ticks, e.g. 15m, 1h.")] = "15m",
+    once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
+    replay_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay the world hour by hour from this time (ISO) on a simulated "
+            "clock, then exit."
+        ),
+    ] = None,
+    replay_to: Annotated[
+        str | None, typer.Option(help="End of the replay (ISO; default: the end of the data).")
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(
+            help="Replay speed: simulated hours per real hour (default: as fast as it runs)."
+        ),
+    ] = None,
+    min_severity: Annotated[
+        str, typer.Option(help="Track incidents from this severity: low, medium or high.")
+    ] = "medium",
+) -> None:
+    """Watch for incidents: as-of detection on a schedule, new incidents investigated, alerts
+    sent to the routes (deduped, retried, held in quiet hours). With --replay-from, walk a
+    finished world hour by hour and show what would have been sent when."""
+    from watching.routes import RoutesError, parse_duration
+    from watching.watcher import TickReport, Watcher, replay_dir
+
+    try:
+        watcher_routes = _load_routes(routes, world)
+        interval = parse_duration(every)
+        start = dt.datetime.fromisoformat(replay_from) if replay_from else None
+        end = dt.datetime.fromisoformat(replay_to) if replay_to else None
+        if min_severity not in ("low", "medium", "high"):
+            raise ValueError(f"--min-severity must be low, medium or high, not {min_severity!r}")
+        open_warehouse(world).close()
+    except (RoutesError, ValueError, *user_errors()) as error:
+        raise _fail(error) from None
+    import tools.catalog  # noqa: F401 (registers the tools the watcher calls)
+
+    def show(report: TickReport) -> None:
+        if report.changed or once or start is None:
+            console.print(report.line(), highlight=False, markup=False)
+        for alert in report.alerts:
+            console.print(f"   {alert.event}: {alert.headline()}", highlight=False, markup=False)
+
+    watcher = Watcher(
+        world,
+        watcher_routes,
+        state_dir=replay_dir(world) if start is not None else None,
+        min_severity=min_severity,  # type: ignore[arg-type]
+        link_base=os.environ.get("CXAGENT_PUBLIC_URL", "http://127.0.0.1:7860"),
+    )
+    try:
+        if start is not None:
+            reports = watcher.replay(start, end, speed=speed, on_tick=show)
+            alerts = sum(len(r.alerts) for r in reports)
+            sent = sum(len(r.delivery.sent) for r in reports if r.delivery)
+            console.print(
+                f"replayed {len(reports)} hour(s): {alerts} alert(s), {sent} delivery(ies) sent",
+                highlight=False,
+            )
+        elif once:
+            show(watcher.tick())
+        else:
+            console.print(f"watching {world} every {every} (Ctrl-C to stop)", highlight=False)
+            watcher.run(interval, on_tick=show)
+    except KeyboardInterrupt:
+        console.print("stopped", highlight=False)
+    finally:
+        watcher.close()
+
+
+def _load_routes(path: Path | None, world: Path) -> Routes | None:
+    """The routes file read in the world's local time zone (UTC when the world names none)."""
+    from watching.routes import load_routes
+
+    if path is None:
+        return None
+    manifest = world / "world.json"
+    zone = None
+    if manifest.exists():
+        zone = json.loads(manifest.read_text()).get("local_timezone")
+    return load_routes(path, timezone=zone)
 
 
 @app.command()

@@ -324,8 +324,9 @@ class WorldCache:
                 self._fingerprint = fingerprint
             return self.generation
 
-    def get(self, key: Any, compute: Callable[[], Any]) -> Any:
-        """The value under `key`, computing it with `compute()` the first time."""
+    def get(self, key: Any, compute: Callable[[], Any], size: int | None = None) -> Any:
+        """The value under `key`, computing it with `compute()` the first time. `size` (bytes)
+        stands in for measuring the value: for views into a value the cache already holds."""
         generation = self.refresh()
         with self._lock:
             if key in self._values:
@@ -338,7 +339,7 @@ class WorldCache:
                 self.misses += 1
             try:
                 value = compute()  # an exception leaves nothing cached
-                self._store(key, value, generation)  # before the key's lock goes: no recompute
+                self._store(key, value, generation, size)  # before the key's lock goes
             finally:
                 with self._lock:
                     self._locks.pop(key, None)
@@ -357,10 +358,10 @@ class WorldCache:
         self._values.move_to_end(key)
         return self._values[key].value
 
-    def _store(self, key: Any, value: Any, generation: int) -> None:
+    def _store(self, key: Any, value: Any, generation: int, size: int | None = None) -> None:
         if not getattr(value, "shareable", True):
             return
-        size = approximate_bytes(value)
+        size = approximate_bytes(value) if size is None else size
         with self._lock:
             if generation != self.generation or size > self.max_bytes:
                 return  # computed on data that has changed since, or too large to keep

@@ -43,6 +43,7 @@ from analytics.metrics import (
     CX_COMPONENTS,
     CX_SCORE,
     METRICS,
+    CxCoverage,
     MetricError,
     SeriesGrain,
     analysis_source,
@@ -459,6 +460,8 @@ def scan_cached(
         span = data_span(context.con)
         data_end = span.last + PERIOD_LENGTH[grain] + settings.maturity
         reading_time = min(as_of or data_end, data_end)
+        if as_of is not None and reading_time == data_end:
+            return scan_cached(context, grain, None)  # all the data is known by then
         if dt.datetime.combine(span.first.date(), dt.time()) < reading_time < data_end:
             final, _, _, _ = scan_cached(context, grain, None)
             cut, incidents, alarm_count = incidents_as_of(final, grain, reading_time, settings)
@@ -468,7 +471,19 @@ def scan_cached(
         incidents = build_incidents(results, alarms, grain, reading_time, settings)
         return results, incidents, reading_time, len(alarms)
 
-    return context.shared.get(("scan", grain, as_of), scan)
+    # An earlier time's results are views into the full scan's arrays: not measured again.
+    size = _VIEW_BYTES if as_of is not None else None
+    return context.shared.get(("scan", grain, as_of), scan, size=size)
+
+
+_VIEW_BYTES = 4 << 20  # what an as-of cut holds beyond the full scan's arrays (its own shells)
+
+
+def data_support(context: ToolContext) -> tuple[dict[str, list[str]], CxCoverage]:
+    """The world's metric gaps and CX coverage, read once per warehouse (shared)."""
+    return context.shared.get(
+        "data_support", lambda: (metric_gaps(context.con), cx_coverage(context.con))
+    )
 
 
 def _active(incidents: list[Incident], first: dt.date, last: dt.date) -> list[Incident]:
@@ -517,8 +532,7 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         )
     else:
         summary = f"no incident{active} found in {len(results)} series"
-    gaps = metric_gaps(context.con)
-    coverage = cx_coverage(context.con)
+    gaps, coverage = data_support(context)
     if args.grain == "auto":
         summary += f"; {grain_reason}"
     if coverage.missing:
@@ -550,6 +564,11 @@ class TopSlicesInput(BaseModel):
     start: dt.datetime | None = None
     end: dt.datetime | None = None
     grain: Grain = "hour"
+    as_of: dt.datetime | None = Field(
+        default=None,
+        description="With incident_id: the incident as detected at this time, its window "
+        "ending there (nothing later is read).",
+    )
 
 
 class SliceSummary(BaseModel):
@@ -687,7 +706,7 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
     where orders per hour rose against the same hours of earlier weeks (volume_slices); a slice
     where volume surged and that carries the drop leads the list, as the incident's scope."""
     if args.incident_id:
-        _, incidents, reading_time, _ = scan_cached(context, args.grain, None)
+        _, incidents, reading_time, _ = scan_cached(context, args.grain, args.as_of)
         matches = [i for i in incidents if i.incident_id == args.incident_id]
         if not matches:
             known = ", ".join(i.incident_id for i in incidents) or "none"
@@ -696,6 +715,8 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
         metric_name = args.metric or incident.slice_metric
         start = incident.start
         end = incident.end or data_span(context.con).last + dt.timedelta(seconds=1)
+        if args.as_of is not None:
+            end = min(end, args.as_of)
     else:
         if not (args.metric and args.start and args.end):
             raise ToolError("give an incident_id, or a metric with start and end")

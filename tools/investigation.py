@@ -75,6 +75,9 @@ class Investigation:
     # Set when no incident was active on the asked day and one that began soon after it is
     # investigated instead: the id of the scan that found nothing on the day.
     asked_day_detection_id: str | None = None
+    # The time the investigation is made as of (None: all the data): windows end there and the
+    # incident is the one known then, so nothing later is read.
+    as_of: dt.datetime | None = None
 
 
 def _try(context: ToolContext, name: str, arguments: dict[str, Any]) -> tuple[Any, str] | ToolError:
@@ -108,7 +111,9 @@ def find_incident(
     else:
         arguments = {"grain": grain, "day": day, "as_of": as_of}
     detection, item = context.call("detect_incidents", arguments)
-    investigation = Investigation(detection=detection, detection_id=item.id)
+    investigation = Investigation(
+        detection=detection, detection_id=item.id, as_of=detection.as_of if as_of else None
+    )
     _adapt_to_data(context, investigation)
     candidates = detection.incidents
     if incident_id:
@@ -184,8 +189,12 @@ def localize_incident(
     incident = investigation.incident
     assert incident is not None
     end = incident.end or investigation.detection.data_end + dt.timedelta(seconds=1)
+    if investigation.as_of is not None:
+        end = min(end, investigation.as_of)
     investigation.window = (incident.start, end)
-    arguments = {"incident_id": incident.incident_id, "grain": incident.grain}
+    arguments: dict[str, Any] = {"incident_id": incident.incident_id, "grain": incident.grain}
+    if investigation.as_of is not None:
+        arguments["as_of"] = investigation.as_of
     if metric is not None and metric != incident.slice_metric:
         arguments["metric"] = metric
     found = _try(context, "top_slices", arguments)
