@@ -211,6 +211,44 @@ def _first_line(error: Exception) -> str:
     return shown[:MESSAGE_CHARS] + "..." if len(shown) > MESSAGE_CHARS else shown
 
 
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_CONVERTING = re.compile(
+    r'Error when converting column "(.+?)"\. Could not convert string "(.*?)" to \'(\w+)\''
+)
+_FIELDS_FOUND = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def _read_error(error: Exception) -> str | None:
+    """A CSV row DuckDB could not read, explained without quoting the row: its line, the
+    column and value (clipped) that did not convert or its number of fields, and the
+    read_options that help. None when `error` is not such a failure.
+
+    A type is detected from the first rows (20,480 by default), so a footer or a junk row
+    further down fails the whole read, not one column's expression."""
+    text = str(error)
+    line = _CSV_LINE.search(text)
+    if not line:
+        return None
+    where = f"line {int(line.group(1)):,} of the file"
+    converting = _CONVERTING.search(text)
+    if converting:
+        column, value, sql_type = converting.groups()
+        return (
+            f"{where}: column {_sample(column)} holds {_sample(value)}, not {sql_type} as "
+            "detected from the file's first rows; read the file as text (read_options "
+            "{all_varchar: true}, converting in the expressions with TRY_CAST) or detect "
+            "types over every row (read_options {sample_size: -1})"
+        )
+    fields = _FIELDS_FOUND.search(text)
+    if fields:
+        return (
+            f"{where} has {fields.group(2)} fields where the header has {fields.group(1)}; "
+            "pad short rows with nulls (read_options {null_padding: true}) and leave them out "
+            "with where, or skip the rows that do not parse (read_options {ignore_errors: true})"
+        )
+    return f"{where}: {_first_line(error)}"
+
+
 def _header(columns: list[str]) -> str:
     """The file's columns for an error message, listed only when they look like column names:
     a file that is not a CSV with a header (a key, a log) has its first line read as names,
@@ -261,6 +299,7 @@ class _Loader:
         self.uses = Counter(self._source_key(table) for table in mapping.tables)
         self.shared: set[str] = set()  # views of files that several tables read
         self.materialized: dict[str, str] = {}  # shared view -> a table of its rows
+        self.unreadable: set[str] = set()  # shared views whose file failed to parse
 
     def _source_key(self, table: str) -> tuple[str, str, str]:
         options = json.dumps(self.mapping.tables[table].read_options, sort_keys=True)
@@ -305,11 +344,16 @@ class _Loader:
         """What to select from: a file several tables read is parsed once into a table."""
         if view not in self.shared:
             return view
+        if view in self.unreadable:  # already reported with the first table reading it
+            return None
         if view not in self.materialized:
             try:
                 self.con.execute(f"CREATE TEMP TABLE {view}_rows AS SELECT * FROM {view}")
             except duckdb.Error as error:
-                self.problem(path, table, f"cannot read: {_first_line(error)}")
+                self.unreadable.add(view)
+                self.problem(
+                    path, table, f"cannot read: {_read_error(error) or _first_line(error)}"
+                )
                 return None
             self.materialized[view] = f"{view}_rows"
         return self.materialized[view]
@@ -437,7 +481,12 @@ class _Loader:
     def _locate_failure(
         self, path: Path, table: str, view: str, where: str, mapped: list[str], error: Exception
     ) -> None:
-        """Find which column's expression failed on the data (each alone)."""
+        """Find which column's expression failed on the data (each alone), unless the file
+        itself could not be parsed."""
+        unreadable = _read_error(error)
+        if unreadable:
+            self.problem(path, table, f"cannot read: {unreadable}")
+            return
         found = False
         for column in mapped:
             expression = self.mapping.tables[table].columns[column]

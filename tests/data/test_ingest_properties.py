@@ -763,3 +763,38 @@ def test_a_missing_column_whose_name_has_spaces_is_named_whole(tmp_path: Path) -
     assert problem.column == "orders.order_time"
     assert "column 'Created (UTC)' is not in the file" in problem.problem
     assert "the file's columns: Order ID, Created At" in problem.problem
+
+
+@pytest.mark.parametrize(
+    ("footer", "explained"),
+    [
+        (
+            "TOTAL,x,x,x,n/a,n/a,n/a,n/a,n/a,n/a,n/a,x,x,n/a,x,x,x,x,x,x",
+            "column 'Restaurant_latitude' holds 'n/a', not DOUBLE as detected from the file's "
+            "first rows; read the file as text (read_options {all_varchar: true}",
+        ),
+        ("TOTAL,45593", "has 2 fields where the header has 20; pad short rows with nulls"),
+    ],
+    ids=["a value of another type", "a short row"],
+)
+def test_a_junk_row_past_the_rows_types_are_detected_from_is_explained_once(
+    tmp_path: Path, footer: str, explained: str
+) -> None:
+    export = tmp_path / "train.csv"
+    export.write_bytes(SAMPLES["india"].read_bytes() + f"{footer}\r\n".encode())
+    orders = {"order_id": "trim(ID)", "order_time": "Order_Date + TRY_CAST(Time_Orderd AS TIME)"}
+    mapping = {
+        "local_timezone": "Asia/Kolkata",
+        "tables": {
+            "orders": {"source": "train.csv", "columns": orders},
+            "deliveries": {"source": "train.csv", "columns": {"order_id": "trim(ID)"}},
+        },
+    }
+    (tmp_path / "mapping.yaml").write_text(yaml.safe_dump(mapping))
+    with pytest.raises(IngestError) as raised:
+        ingest(tmp_path / "mapping.yaml", tmp_path / "world")
+    (problem,) = raised.value.problems  # the file, read once for both tables
+    assert (problem.file, problem.column) == (str(export), "orders")
+    assert problem.problem.startswith("cannot read: line 45,595 of the file")
+    assert explained in problem.problem
+    assert "TOTAL" not in problem.problem  # the row itself is not quoted
