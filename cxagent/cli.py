@@ -661,13 +661,22 @@ def serve(
     ] = None,
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
     host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0: all).")] = "127.0.0.1",
+    watch: Annotated[
+        Path | None,
+        typer.Option(help="Alert routes (YAML): also run the watcher in the background."),
+    ] = None,
+    watch_every: Annotated[str, typer.Option(help="Time between the watcher's ticks.")] = "15m",
 ) -> None:
     """Start the workbench: the Gradio UI at / and the REST API under /api (docs at /docs)."""
+    from cxagent.web.server import resolve_world
     from cxagent.web.server import serve as serve_workbench
+    from watching.routes import RoutesError, parse_duration
 
     try:
-        serve_workbench(world, host=host, port=port)
-    except user_errors() as error:
+        routes = _load_routes(watch, resolve_world(world)) if watch is not None else None
+        every = parse_duration(watch_every)
+        serve_workbench(world, host=host, port=port, watch_routes=routes, watch_every=every)
+    except (RoutesError, ValueError, *user_errors()) as error:
         raise _fail(error) from None
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ from cxagent.web.guard import (
 )
 from cxagent.web.ui import CSS, build_ui
 from cxagent.web.workbench import Workbench
+from watching.routes import Routes
+from watching.watcher import TickReport, Watcher
 
 DEFAULT_WORLD = Path("worlds/demo")  # where `make demo` puts the demo world
 DEFAULT_HOST = "127.0.0.1"
@@ -105,8 +109,15 @@ def create_app(
     return app
 
 
-def serve(world: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
-    """Start the UI and the REST API (blocks until interrupted)."""
+def serve(
+    world: Path | None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    watch_routes: Routes | None = None,
+    watch_every: dt.timedelta | None = None,
+) -> None:
+    """Start the UI and the REST API (blocks until interrupted); with `watch_routes`, the
+    watcher too, in the background, every `watch_every` (default 15 min)."""
     serving = ServeSettings()
     try:
         check_serving(host, serving)
@@ -117,7 +128,44 @@ def serve(world: Path | None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
     print(f"cx-agent workbench on http://{host}:{port}/ (REST docs at /docs), world {chosen}")
     if serving.token is not None:
         print("clients must send the token: open the page once as /?token=<CXAGENT_TOKEN>")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    stop = threading.Event()
+    if watch_routes is not None:
+        every = watch_every or dt.timedelta(minutes=15)
+        start_watcher(app, watch_routes, every, stop, link_base=f"http://{host}:{port}")
+        print(f"watching every {every}, alerts to {len(watch_routes.routes)} route(s)")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        stop.set()
+
+
+def start_watcher(
+    app: FastAPI, routes: Routes, every: dt.timedelta, stop: threading.Event, link_base: str
+) -> threading.Thread:
+    """Run the world's watcher in a background thread until `stop` is set, sharing the
+    workbench's tool results; each tick's line is printed and the last report kept in
+    `app.state.watch_report`."""
+    workbench: Workbench = app.state.workbench
+    watcher = Watcher(
+        workbench.world_dir,
+        routes,
+        shared=workbench.agent.shared,
+        link_base=os.environ.get("CXAGENT_PUBLIC_URL", link_base),
+    )
+
+    def on_tick(report: TickReport) -> None:
+        app.state.watch_report = report
+        print(f"watch: {report.line()}", flush=True)
+
+    def run() -> None:
+        try:
+            watcher.run(every, on_tick=on_tick, stop=stop)
+        finally:
+            watcher.close()
+
+    thread = threading.Thread(target=run, name="cxagent-watcher", daemon=True)
+    thread.start()
+    return thread
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -120,3 +120,31 @@ def test_the_cli_replays_and_reports_each_alert(
     assert "opened: CX incident" in done.output and "replayed 10 hour(s)" in done.output
     assert [json.dumps(r.body) for r in receiver.accepted()]
     assert bad.exit_code == 2 and "not a duration" in bad.output
+
+
+def test_the_served_workbench_runs_the_watcher_in_the_background(
+    demo: Path, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from cxagent.web.server import create_app, start_watcher
+
+    routes = load_routes(_webhook(tmp_path, receiver, monkeypatch))
+    world = _copy(demo, tmp_path / "served")
+    app = create_app(world)
+    stop = threading.Event()
+    thread = start_watcher(app, routes, dt.timedelta(hours=1), stop, link_base="http://h:1")
+    for _ in range(600):  # the first tick runs at once; wait for it (at most 60 s)
+        if getattr(app.state, "watch_report", None) is not None:
+            break
+        stop.wait(0.1)
+    stop.set()
+    thread.join(timeout=30)
+    app.state.workbench.close()
+
+    report = app.state.watch_report
+    assert not report.errors and report.open_incidents
+    bodies = [r.body for r in receiver.accepted()]
+    assert [b["event"] for b in bodies] == ["opened"] * len(report.opened) and bodies
+    assert all(b["link"].startswith("http://h:1/api/summary/") for b in bodies)
+    assert (world / "watch" / "state.sqlite").exists()
