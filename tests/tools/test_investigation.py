@@ -339,3 +339,24 @@ def test_world_without_inventory_events_makes_inventory_drop_not_testable_naming
     assert "inventory_events" in inventory.reasons[0]
     not_testable = render_report(investigation, context.ledger).split("## Not testable", 1)[1]
     assert "inventory_events" in not_testable.split("\n## ", 1)[0]
+
+
+def test_an_investigation_as_of_a_time_reads_nothing_after_it(small_scenario, make_world) -> None:
+    world = make_world(small_scenario("demo"))
+    as_of = dt.datetime(2026, 1, 4, 21)
+    context = ToolContext(world_dir=world)
+    investigation = investigate(context, day=as_of.date(), as_of=as_of)
+    context.close()
+
+    assert investigation.incident is not None and investigation.as_of == as_of
+    assert investigation.incident.detected_at <= as_of
+    assert investigation.window is not None and investigation.window[1] <= as_of
+    ends = [
+        dt.datetime.fromisoformat(str(item.args[key]))
+        for item in context.ledger.items
+        for key in ("end", "as_of")
+        if item.args.get(key) and item.ok
+    ]
+    assert ends and max(ends) <= as_of
+    slices = [i for i in context.ledger.items if i.tool == "top_slices"]
+    assert slices and all(i.args.get("as_of") for i in slices)
