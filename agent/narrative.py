@@ -9,7 +9,9 @@ lacks (or holds as NaN) drops the clause that would state it: no sentence prints
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import re
 from typing import Any
 
 from analytics.metrics import METRICS
@@ -30,6 +32,12 @@ class _Evidence:
         if isinstance(value, float) and not math.isfinite(value):
             return None
         return value
+
+    def mentions(self, text: str) -> bool:
+        """Whether `text` (an identifier such as 'hour=17-21') occurs in some item, as the
+        grounding checker looks for identifiers."""
+        pattern = rf"(?<![\w-]){re.escape(text.lower())}(?![\w-])"
+        return any(re.search(pattern, json.dumps(item).lower()) for item in self.items.values())
 
     def pct(self, evidence_id: str | None, name: str) -> str | None:
         value = self.value(evidence_id, name)
@@ -168,8 +176,12 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
         )
     focus = facts.get("focus")
     if focus:
+        asked = focus["asked"]  # an asked cohort no tool read (hours 17-21) is not named
         parts.append(
-            f"As asked about {focus['asked']}, the causes below were tested in {focus['site']}."
+            f"As asked about {asked}, the causes below were tested in {focus['site']}."
+            if ev.mentions(asked)
+            else f"The causes below were tested in {focus['site']}, the incident's slice "
+            "within the cohort asked about."
         )
     rank = facts.get("rank")
     causes = facts.get("causes", [])
