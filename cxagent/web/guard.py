@@ -39,9 +39,12 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 TOKEN_COOKIE = "cxagent_token"
 TOKEN_PARAMETER = "token"
 API_PREFIX = "/api"
-# Calls that may run a diagnosis or a simulation (seconds of CPU each); cached answers return
-# at once but still hold a slot for those milliseconds.
-COSTLY_PATHS = re.compile(r"^/api/(ask|rca/|recommendations/|plan/|summary/)")
+# Calls that may run a diagnosis or a simulation (seconds of CPU each; a feedback's judged
+# cause defaults to the top cause); cached answers return at once but still hold a slot for
+# those milliseconds.
+COSTLY_PATHS = re.compile(
+    r"^/api/(ask|rca/|recommendations/|plan/|summary/|incidents/[^/]+/feedback)"
+)
 
 
 class ServeSettings(BaseSettings):
