@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agent.answers import ANSWERS
 from agent.narrative import template_narrative
 from agent.service import Agent
 from agent.settings import AgentSettings
@@ -37,7 +38,9 @@ QUESTIONS = (
     "write an experiment plan for lowering the batching threshold",
     "how is the refund rate defined?",
     "give me the SQL for cancellation rate by region this week",
+    "how many orders did we get last week?",
     "hello",
+    "write me a poem about groceries",
 )
 FOLLOW_UPS = ("what if we add dashers?", "write the experiment plan", "show me the SQL")
 FORBIDDEN = re.compile(
@@ -181,6 +184,7 @@ def texts(parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     """Per variant and question: the answer, notes, plan and evidence summaries; tools seen."""
     collected: dict[str, list[tuple[str, str]]] = {}
     tools_seen: set[str] = set()
+    kinds_seen: set[str] = set()
     for name, variant in VARIANTS.items():
         root = tmp_path_factory.mktemp(name)
         (root / "mapping.yaml").write_text(yaml.safe_dump(_mapping(parquet, variant)))
@@ -193,6 +197,7 @@ def texts(parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
                 for turn in turns:
                     result = agent.ask(turn, thread_id=f"{name}:{question}")
                     results.append(result)
+                    kinds_seen.add(result["kind"])
                     pieces = collected.setdefault(f"{name} | {turn}", [])
                     for text in (result["answer"], *result["notes"], result["experiment_plan"]):
                         pieces.append(("answer", text or ""))
@@ -203,7 +208,7 @@ def texts(parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
             agent.close()
         collected[f"{name} | sensitivity"] = [("sensitivity", _sensitivity(world, results))]
         tools_seen.add("sensitivity")
-    return {"texts": collected, "tools": tools_seen}
+    return {"texts": collected, "tools": tools_seen, "kinds": kinds_seen}
 
 
 def test_no_answer_or_summary_prints_a_missing_value(texts: dict[str, Any]) -> None:
@@ -216,8 +221,9 @@ def test_no_answer_or_summary_prints_a_missing_value(texts: dict[str, Any]) -> N
     assert not found, "\n".join(found)
 
 
-def test_every_tool_of_the_registry_was_summarized(texts: dict[str, Any]) -> None:
+def test_every_tool_and_answer_template_was_rendered(texts: dict[str, Any]) -> None:
     assert set(REGISTRY) - texts["tools"] == set()
+    assert {*ANSWERS, "diagnose"} - texts["kinds"] == set()
 
 
 def test_the_template_drops_clauses_whose_figures_are_missing() -> None:
