@@ -101,6 +101,7 @@ class Watcher:
         self.outbox = Outbox(self.state_dir / "outbox.sqlite")
         self.feedback = FeedbackStore.open(self.world_dir)
         self._unsent: list[Alert] = []
+        self._investigate_as_of: dt.datetime | None = None
 
     def close(self) -> None:
         self.state.close()
@@ -119,6 +120,9 @@ class Watcher:
             report.seconds = time.perf_counter() - started
             return report
         report = TickReport(as_of=detection.as_of, seconds=0.0)
+        # On all the data, investigations are asked as the agent asks them (no as_of), so a
+        # conversation about a new incident reuses the watcher's results.
+        self._investigate_as_of = as_of
         try:
             self._update(context, detection.incidents, report)
         finally:
@@ -249,7 +253,7 @@ class Watcher:
         record = _bare_record(incident)
         try:
             investigation = investigate(
-                context, incident_id=incident.incident_id, as_of=report.as_of
+                context, incident_id=incident.incident_id, as_of=self._investigate_as_of
             )
         except ToolError as error:
             report.errors.append(f"{incident.incident_id} not investigated: {error}")
