@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import duckdb
@@ -299,8 +299,8 @@ def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             constant = value in (0.0, 1.0)
         if denominator < NEAR_EMPTY_SHARE * orders:
             found[name] = (
-                f"nearly empty: held by {denominator:,} of {orders:,} orders "
-                f"({denominator / orders:.1%})"
+                f"nearly empty: held by {denominator:,} of {orders:,} orders, "
+                f"{denominator / orders:.1%}"
             )
         elif constant and denominator >= CONSTANT_MIN_ORDERS:
             found[name] = (
@@ -353,8 +353,9 @@ def metric_gaps(
             continue
         wanted = [r for c in METRICS[name].requires for r in sources.get(c, ())]
         if name in degenerate:
-            columns = ", ".join(dict.fromkeys(wanted)) or ", ".join(METRICS[name].requires)
-            gaps[name] = [f"{columns} is {degenerate[name]}"]
+            kind, _, detail = degenerate[name].partition(": ")
+            varying = "a varying" if kind == "constant" else "enough"
+            gaps[name] = [f"{varying} {_sources_of(name)} ({detail})"]
             continue
         missing = [
             r if r.split(".")[0] in tables else f"{r.split('.')[0]} table"
@@ -366,15 +367,22 @@ def metric_gaps(
     return gaps
 
 
+def _sources_of(name: str) -> str:
+    """The source columns behind a metric ('deliveries.canceled_flag'), for messages."""
+    sources = {column.name: column.requires for column in FACT_COLUMNS}
+    wanted = [r for c in METRICS[name].requires for r in sources.get(c, ())]
+    return ", ".join(dict.fromkeys(wanted)) or ", ".join(METRICS[name].requires)
+
+
 @dataclass(frozen=True)
 class CxCoverage:
     """Which CX sub-scores a warehouse supports: their renormalized weights, what the missing
-    ones lack (source columns, or why their data was left out), and which were left out as
-    degenerate (constant or nearly empty)."""
+    ones lack (source columns), and those left out as degenerate, with why ('deliveries.
+    canceled_flag is constant: ...')."""
 
     weights: dict[str, float]
     missing: dict[str, list[str]]
-    left_out: tuple[str, ...] = ()
+    left_out: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """One sentence naming the parts of the CX score, e.g. for a tool summary."""
@@ -382,7 +390,11 @@ class CxCoverage:
             return "CX score over all six sub-scores"
         lacking = "; ".join(
             f"{METRICS[name].label.lower()} "
-            + (f"(left out: {needs[0]})" if name in self.left_out else f"(no {', '.join(needs)})")
+            + (
+                f"(left out: {self.left_out[name]})"
+                if name in self.left_out
+                else f"(no {', '.join(needs)})"
+            )
             for name, needs in self.missing.items()
         )
         if not self.weights:
@@ -402,7 +414,11 @@ def cx_coverage(con: duckdb.DuckDBPyConnection) -> CxCoverage:
     return CxCoverage(
         weights={name: round(METRICS[name].cx_weight / total, 4) for name in present},
         missing={name: gaps[name] for name in CX_COMPONENTS if name in gaps},
-        left_out=tuple(name for name in CX_COMPONENTS if name in degenerate),
+        left_out={
+            name: f"{_sources_of(name)} is {degenerate[name]}"
+            for name in CX_COMPONENTS
+            if name in degenerate
+        },
     )
 
 

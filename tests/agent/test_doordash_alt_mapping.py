@@ -71,8 +71,9 @@ def test_the_super_bowl_evening_is_answered_with_grounded_numbers(answer: dict[s
 
 
 def test_an_evening_asked_in_words_is_answered_grounded(agent: Agent) -> None:
-    """The evening read as hours 17-21 is not the slice's hours (18-21): the answer says where
-    the causes were tested without naming a cohort no evidence holds."""
+    """The evening is read as hours 17-21, which need not be the slice's hours (18-21 before
+    the detection rework): the answer says where the causes were tested without naming a
+    cohort no evidence holds."""
     result = agent.ask(
         "what happened on the Super Bowl evening, Feb 1, when deliveries took far longer than "
         "usual?",
@@ -80,4 +81,4 @@ def test_an_evening_asked_in_words_is_answered_grounded(agent: Agent) -> None:
     )
     assert result["grounding"]["ok"], result["grounding"]["problems"]
     assert "None" not in result["answer"]
-    assert "The causes below were tested in hour=" in result["answer"]
+    assert "the causes below were tested in hour=" in result["answer"].lower()

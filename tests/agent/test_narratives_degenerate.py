@@ -261,3 +261,20 @@ def test_the_template_drops_clauses_whose_figures_are_missing() -> None:
         "Delivery duration in category=african regressed [E1]. Incident INC-20150201-0000 "
         "began 2015-02-01 00:00 [E1]. Most likely cause: dasher shortage [E9]."
     ), text
+
+
+def test_an_asked_cohort_no_evidence_holds_is_not_named() -> None:
+    """'the Super Bowl evening' read as hour=17-21 while the slice tested is hour=18-21: naming
+    the asked hours would be an identifier the grounding checker finds in no evidence."""
+    key = "INC-20150201-0000"
+    evidence = [
+        {"id": "E1", "summary": f"1 incident(s); top {key}", "figures": {}},
+        {"id": "E3", "summary": "top: hour=18-21", "figures": {}},
+    ]
+    facts = {"incident": key, "detect": "E1", "primary_cohort": "all"}
+    unasked = {**facts, "focus": {"asked": "hour=17-21", "site": "hour=18-21"}}
+    text = template_narrative(unasked, evidence)
+    assert "hour=17-21" not in text
+    assert "The causes below were tested in hour=18-21, the incident's slice within" in text
+    asked = {**facts, "focus": {"asked": "hour=18-21", "site": "hour=18-21"}}
+    assert "As asked about hour=18-21, the causes" in template_narrative(asked, evidence)
