@@ -194,6 +194,7 @@ def incidents(
     from tools.base import ToolContext, ToolError
     from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
     from tools.detection import IncidentSummary, SliceSummary
+    from tools.report import expected_vs_observed
 
     context = ToolContext(world_dir=world)
     try:
@@ -216,7 +217,7 @@ def incidents(
         title=f"Incidents ({grain}ly detection, data as of {detected.as_of:%Y-%m-%d %H:%M})",
         title_justify="left",
     )
-    for header in ("incident", "start", "end", "detected", "severity", "primary", "CX exp → obs"):
+    for header in ("incident", "start", "end", "detected", "severity", "primary", "expected → obs"):
         table.add_column(header, no_wrap=True)
     for incident in detected.incidents:
         table.add_row(
@@ -226,7 +227,9 @@ def incidents(
             f"{incident.detected_at:%m-%d %H:%M}",
             f"{incident.severity:g} {incident.severity_label}",
             f"{incident.primary_metric} @ {incident.primary_cohort}",
-            f"{incident.cx_expected:.2f} → {incident.cx_observed:.2f}",
+            " → ".join(found[1:]) + f" {found[0]}"
+            if (found := expected_vs_observed(incident))
+            else "",
         )
     console.print(table if detected.incidents else "no incident found")
     for key, found in slices.items():
@@ -355,7 +358,10 @@ def _print_answer(result: dict, markdown: type) -> None:
             table.add_column(str(column), no_wrap=True)
         for row in rows[:SHOWN_ROWS]:
             table.add_row(
-                *(f"{cell:.4g}" if isinstance(cell, float) else str(cell) for cell in row.values())
+                *(
+                    f"{cell:.4g}" if isinstance(cell, float) else "" if cell is None else str(cell)
+                    for cell in row.values()
+                )
             )
         console.print(table)
         if len(rows) > SHOWN_ROWS:

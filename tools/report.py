@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
+from analytics.metrics import METRICS
 from tools.base import EvidenceItem, Ledger
+from tools.detection import IncidentSummary
 from tools.hypotheses import LIBRARY
 from tools.investigation import Investigation
 
@@ -19,6 +23,19 @@ def _value(value: float, unit: str) -> str:
     return f"{value:.3g}"
 
 
+def expected_vs_observed(incident: IncidentSummary) -> tuple[str, str, str] | None:
+    """What the incident leads with, expected and observed: the CX score, or where the data
+    has none, its primary metric ('Delivery duration', '44.9 min', '54.2 min'); None when
+    neither has values."""
+    if math.isfinite(incident.cx_expected) and math.isfinite(incident.cx_observed):
+        return "CX score", f"{incident.cx_expected:.2f}", f"{incident.cx_observed:.2f}"
+    expected, observed = incident.primary_expected, incident.primary_observed
+    spec = METRICS.get(incident.primary_metric)
+    if spec is None or expected is None or observed is None:
+        return None
+    return spec.label, _value(expected, spec.unit), _value(observed, spec.unit)
+
+
 def _driver_row(item: EvidenceItem) -> str:
     figures = item.figures
     unit = item.figures["baseline"].unit
@@ -29,6 +46,11 @@ def _driver_row(item: EvidenceItem) -> str:
         f"{float(figures['relative_change'].value):+.1%} | {float(figures['z'].value):+.1f} | "
         f"{float(figures['specificity'].value):.2f} | {item.id} |"
     )
+
+
+def _lead(incident: IncidentSummary) -> str:
+    found = expected_vs_observed(incident)
+    return "" if found is None else f"; {found[0]} {found[1]} expected vs {found[2]} observed"
 
 
 def render_report(investigation: Investigation, ledger: Ledger) -> str:
@@ -51,8 +73,7 @@ def render_report(investigation: Investigation, ledger: Ledger) -> str:
         f"{', '.join(incident.metrics)} [{investigation.detection_id}]",
         f"- **When**: from {incident.start:%Y-%m-%d %H:%M} ({end}), detected "
         f"{incident.detected_at:%Y-%m-%d %H:%M} [{investigation.detection_id}]",
-        f"- **Where**: worst cohort {incident.primary_cohort}; CX score "
-        f"{incident.cx_expected:.2f} expected vs {incident.cx_observed:.2f} observed "
+        f"- **Where**: worst cohort {incident.primary_cohort}{_lead(incident)} "
         f"[{investigation.detection_id}]",
         f"- **Severity**: {incident.severity:g}/100 ({incident.severity_label}), "
         f"{incident.impact_orders:g} order-equivalents of CX lost [{investigation.detection_id}]",

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from agent.service import Agent
 from agent.settings import AgentSettings
+from cxagent.cli import app
 from data.ingest import IngestResult, ingest
 from data.mapping import load_mapping
 
@@ -82,3 +84,17 @@ def test_an_evening_asked_in_words_is_answered_grounded(agent: Agent) -> None:
     assert result["grounding"]["ok"], result["grounding"]["problems"]
     assert "None" not in result["answer"]
     assert "the causes below were tested in hour=" in result["answer"].lower()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["incidents", "--no-store"], ["rca", "--day", "2015-02-01"]],
+    ids=["incidents", "rca"],
+)
+def test_the_command_line_shows_the_duration_not_a_nan_cx(
+    ingested: IngestResult, command: list[str]
+) -> None:
+    result = CliRunner().invoke(app, [*command, "--world", str(ingested.out_dir)])
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"\bnan\b|\bNone\b", result.output), result.output
+    assert re.search(r"\d+\.\d min(?: expected vs | → )\d+\.\d min", result.output), result.output
