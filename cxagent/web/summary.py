@@ -4,13 +4,16 @@ Values from the data (cohorts, the change log) are escaped: the brief shows them
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from analytics.metrics import METRICS
 from cxagent.web.escaping import markdown_text
 from cxagent.web.workbench import Workbench
 from tools.base import ToolError
 from tools.hypotheses import LIBRARY
 from tools.recommend import MARGIN_PER_ORDER_USD
+from tools.report import expected_vs_observed
 from watching.feedback import OTHER_CAUSE, VERDICT_LABELS, Feedback, FeedbackStore
 
 PLAIN_CAUSES = {
@@ -67,6 +70,78 @@ def _pct(share: float) -> str:
     return f"{100 * share:.1f}%"
 
 
+def _known(change: dict[str, float]) -> bool:
+    """Whether a window change has both values (the data supports the metric there)."""
+    return math.isfinite(change["baseline"]) and math.isfinite(change["incident"])
+
+
+def _shown(metric: str, value: float) -> str:
+    return _pct(value) if METRICS[metric].unit == "share" else f"{value:.1f} {METRICS[metric].unit}"
+
+
+def _what_broke(
+    who: str, on_time: dict[str, float], canceled: dict[str, float], slow: dict[str, float],
+    slice_metric: str,
+) -> str:  # fmt: skip
+    """The change in words, from what the data supports: on-time and cancellations, else the
+    metric the incident's slices were sought on (e.g. the slow-delivery rate)."""
+    if _known(on_time):
+        text = (
+            f"Deliveries arrive late more often: {_pct(on_time['baseline'])} of {who} arrived on "
+            f"time in the two weeks before, {_pct(on_time['incident'])} since the incident began."
+        )
+    elif _known(slow):
+        text = (
+            f"{METRICS[slice_metric].label} of {who}: {_shown(slice_metric, slow['baseline'])} "
+            f"in the two weeks before, {_shown(slice_metric, slow['incident'])} since the "
+            "incident began."
+        )
+    else:
+        text = "The incident's metrics have no values for these orders."
+    if _known(canceled):
+        text += (
+            f" Cancellations went from {_pct(canceled['baseline'])} to "
+            f"{_pct(canceled['incident'])}."
+        )
+    return text
+
+
+def _impact(
+    incident: Any, on_time: dict[str, float], canceled: dict[str, float],
+    slow: dict[str, float], slice_metric: str,
+) -> list[str]:  # fmt: skip
+    """Extra late orders, cancellations and their margin, and the lead metric's drop, each
+    where the data supports it."""
+    lines = []
+    orders = (on_time if _known(on_time) else slow)["incident_orders"]
+    if _known(on_time):
+        extra_late = max(0.0, -on_time["delta"]) * orders
+        lines.append(f"- About {extra_late:,.0f} more late orders than the usual rate would give.")
+    elif _known(slow) and METRICS[slice_metric].event_phrase:
+        worse = -slow["delta"] if METRICS[slice_metric].higher_is_better else slow["delta"]
+        lines.append(
+            f"- About {max(0.0, worse) * orders:,.0f} more orders that "
+            f"{METRICS[slice_metric].event_phrase} than the usual rate would give."
+        )
+    if _known(canceled):
+        extra_canceled = max(0.0, canceled["delta"]) * orders
+        lines.append(
+            f"- About {extra_canceled:,.0f} more cancellations, about "
+            f"${extra_canceled * MARGIN_PER_ORDER_USD:,.0f} of contribution margin lost (at "
+            f"${MARGIN_PER_ORDER_USD:.2f} per order, a planning assumption), plus the repeat "
+            "orders that late deliveries cost, which this does not count."
+        )
+    lead = expected_vs_observed(incident)
+    if lead is not None:
+        what = "customer-experience score" if lead[0] == "CX score" else lead[0].lower()
+        unit = " of 100" if lead[0] == "CX score" else ""
+        lines.append(
+            f"- The {what} of the worst-hit group went from {lead[1]} (expected) to "
+            f"{lead[2]}{unit}."
+        )
+    return lines
+
+
 def pm_summary(workbench: Workbench, incident_id: str) -> str:
     """Markdown brief of one incident for a product manager."""
     analysis = workbench.recommendations(incident_id)
@@ -75,9 +150,9 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
     who = describe_scope(scope)
     on_time = workbench.window_change(incident_id, "on_time_rate", scope)
     canceled = workbench.window_change(incident_id, "cancellation_rate", scope)
-    orders, days = on_time["incident_orders"], max(on_time["incident_days"], 1)
-    extra_late = max(0.0, -on_time["delta"]) * orders
-    extra_canceled = max(0.0, canceled["delta"]) * orders
+    slow = workbench.window_change(incident_id, incident.slice_metric, scope)
+    volume = on_time if _known(on_time) else slow
+    orders, days = volume["incident_orders"], max(volume["incident_days"], 1)
     priority, urgency = PRIORITY.get(incident.severity_label, ("P3", "monitor"))
     if incident.end is None and incident.severity_label != "low":
         urgency += "; still ongoing"
@@ -89,9 +164,7 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
         "",
         "## What broke",
         "",
-        f"Deliveries arrive late more often: {_pct(on_time['baseline'])} of {who} arrived on "
-        f"time in the two weeks before, {_pct(on_time['incident'])} since the incident began. "
-        f"Cancellations went from {_pct(canceled['baseline'])} to {_pct(canceled['incident'])}.",
+        _what_broke(who, on_time, canceled, slow, incident.slice_metric),
         "",
         "## Who is affected",
         "",
@@ -105,13 +178,7 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
         "",
         "## Impact",
         "",
-        f"- About {extra_late:,.0f} more late orders and {extra_canceled:,.0f} more "
-        "cancellations than the usual rates would give.",
-        f"- About ${extra_canceled * MARGIN_PER_ORDER_USD:,.0f} of contribution margin lost to "
-        f"the extra cancellations (at ${MARGIN_PER_ORDER_USD:.2f} per order, a planning "
-        "assumption), plus the repeat orders that late deliveries cost, which this does not count.",
-        f"- The customer-experience score of the worst-hit group fell from "
-        f"{incident.cx_expected:.1f} (expected) to {incident.cx_observed:.1f} of 100.",
+        *_impact(incident, on_time, canceled, slow, incident.slice_metric),
         "",
         "## Why",
         "",

@@ -42,6 +42,8 @@ from cxagent.web.workbench import (
 )
 from tools.actions import ACTIONS, ParameterSpec
 from tools.base import ToolError
+from tools.detection import IncidentSummary
+from tools.report import expected_vs_observed
 from watching.feedback import CAUSE_CHOICES, MAX_AUTHOR_CHARS, MAX_COMMENT_CHARS
 
 EVAL_TIMEOUT_S = 3600
@@ -174,7 +176,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                     "end": f"{i.end:%Y-%m-%d %H:%M}" if i.end else "ongoing",
                     "severity": f"{i.severity:g} ({i.severity_label})",
                     "worst": f"{i.primary_metric} @ {i.primary_cohort}",
-                    "CX expected -> observed": f"{i.cx_expected:.2f} -> {i.cx_observed:.2f}",
+                    "expected -> observed": _expected_observed(i),
                 }
                 for i in detection.incidents
             ],
@@ -185,7 +187,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
                 "end",
                 "severity",
                 "worst",
-                "CX expected -> observed",
+                "expected -> observed",
             ],
         )
         changes = _frame(
@@ -793,3 +795,9 @@ def _when_active(
             raise gr.Error(str(error)) from None
 
     return run
+
+
+def _expected_observed(incident: IncidentSummary) -> str:
+    """'92.33 -> 89.84 CX score', or where the data has no CX score the lead metric's."""
+    found = expected_vs_observed(incident)
+    return f"{found[1]} -> {found[2]} {found[0]}" if found else ""

@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from agent.service import Agent
 from agent.settings import AgentSettings
 from cxagent.cli import app
+from cxagent.web.summary import pm_summary
+from cxagent.web.workbench import Workbench
 from data.ingest import IngestResult, ingest
 from data.mapping import load_mapping
 
@@ -98,3 +100,15 @@ def test_the_command_line_shows_the_duration_not_a_nan_cx(
     assert result.exit_code == 0, result.output
     assert not re.search(r"\bnan\b|\bNone\b", result.output), result.output
     assert re.search(r"\d+\.\d min(?: expected vs | → )\d+\.\d min", result.output), result.output
+
+
+def test_the_pm_brief_reads_the_duration_incident_without_nan(ingested: IngestResult) -> None:
+    workbench = Workbench(ingested.out_dir)
+    try:
+        incident = next(i for i in workbench.incidents() if i.primary_metric == "duration_min")
+        brief = pm_summary(workbench, incident.incident_id)
+    finally:
+        workbench.close()
+    assert not re.search(r"\bnan\b|\bNone\b", brief), brief
+    assert re.search(r"Slow-delivery rate of .*: \d+\.\d% in the two weeks before", brief), brief
+    assert re.search(r"delivery duration of the worst-hit group went from \d+\.\d min", brief)
