@@ -4,12 +4,13 @@ The new rows are read exactly as `ingest` reads them (the same mapping rules, ty
 and error messages), then each table is merged with the world's by its primary key: a row whose
 key the world already holds is skipped, so running the same append twice adds nothing the
 second time (idempotent on order id, and on each table's own key). Everything is built in a
-staging directory beside the world (the merged Parquet tables, a new warehouse, the quality
-report); the world is touched only when all of it succeeded, by renaming the files into place,
-the warehouse last. An error at any point before leaves the world as it was; a crash inside the
-renames (milliseconds) can leave new Parquet files beside the old warehouse, and rerunning the
-same append completes it. The world's other files (conversations, stored results, the
-watcher's state) are kept.
+staging directory beside the world: a copy of the warehouse with the new rows inserted and
+order_facts recomputed for the orders they touch, the changed tables' Parquet files and the
+quality report; the world is touched only when all of it succeeded, by
+renaming the files into place, the warehouse last. An error at any point before leaves the
+world as it was; a crash inside the renames (milliseconds) can leave new Parquet files beside
+the old warehouse, and rerunning the same append completes it. The world's other files
+(conversations, stored results, the watcher's state) are kept.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from data.ingest import _staging_prefix, load_tables, sweep_stale_staging
 from data.mapping import load_mapping
 from data.quality import QUALITY_FILE, quality_report
 from data.schema import TABLES
-from data.warehouse import WAREHOUSE_FILE, build_warehouse, open_warehouse, release_warehouse
+from data.warehouse import (
+    WAREHOUSE_FILE,
+    _existing_columns,
+    open_warehouse,
+    order_facts_sql,
+    release_warehouse,
+)
 
 
 class AppendError(ValueError):
@@ -71,10 +78,7 @@ def append(
         read = load_tables(mapping, staging / "new", threads, memory_limit)
         added = _merge(world_dir, staging, read, threads, memory_limit)
         if any(added.values()):
-            _link_unchanged(world_dir, staging, changed=set(added))
-            build_warehouse(staging, threads=threads, memory_limit=memory_limit)
-            zone = mapping.local_timezone
-            _write_quality(world_dir, staging, zone)
+            _write_quality(world_dir, staging, mapping.local_timezone)
             _write_manifest(world_dir, staging, mapping_path, read, added)
             _commit(world_dir, staging, changed=set(added))
     finally:
@@ -85,62 +89,84 @@ def append(
 def _merge(
     world_dir: Path, staging: Path, read: dict[str, int], threads: int, memory_limit: str
 ) -> dict[str, int]:
-    """Write `staging/<table>.parquet` = the world's rows plus the new rows with unseen keys,
-    for each table read that adds any; return the rows added per table."""
+    """In a copy of the world's warehouse (`staging`), add the new rows whose keys it lacks
+    (the first of each key among them) and update order_facts; write each changed table's
+    Parquet file there too. Returns the rows added per table (none: nothing is written)."""
+    target = staging / WAREHOUSE_FILE
+    release_warehouse(target)  # a sandbox left on this path by an ingest that staged here
+    shutil.copy2(world_dir / WAREHOUSE_FILE, target)
     added: dict[str, int] = {}
-    con = duckdb.connect()
+    con = duckdb.connect(str(target))
     try:
         con.execute(f"SET threads = {threads}")
         con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET enable_progress_bar = false")
+        present = set(_column(con, "SELECT table_name FROM duckdb_tables()"))
+        con.execute("CREATE TEMP TABLE touched (order_id VARCHAR)")
         for name in read:
-            key = TABLES[name].primary_key
-            if not key:
-                raise AppendError(f"table {name} has no key to append by")
-            new, old = staging / "new" / f"{name}.parquet", world_dir / f"{name}.parquet"
-            columns = ", ".join(key)
-            # The first row of each key among the new ones, then only the keys the world lacks.
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM read_parquet(?) "
-                f"QUALIFY row_number() OVER (PARTITION BY {columns}) = 1",
-                [str(new)],
-            )
-            if old.exists():
+            rows = _add_rows(con, name, staging / "new" / f"{name}.parquet", name in present)
+            if rows:
+                added[name] = rows
+        if added:
+            _update_order_facts(con, full=any(name not in present for name in added))
+            for name in added:
                 con.execute(
-                    f"DELETE FROM fresh WHERE ({columns}) IN "
-                    f"(SELECT ({columns}) FROM read_parquet(?))",
-                    [str(old)],
+                    f"COPY {name} TO '{_quoted(staging / f'{name}.parquet')}' (FORMAT parquet)"
                 )
-            count = con.execute("SELECT count(*) FROM fresh").fetchone()[0]  # type: ignore[index]
-            if not count:
-                continue
-            added[name] = int(count)
-            union = (
-                "SELECT * FROM read_parquet(?) UNION ALL BY NAME SELECT * FROM fresh"
-                if old.exists()
-                else "SELECT * FROM fresh"
-            )
-            target = staging / f"{name}.parquet"
-            arguments = [str(old)] if old.exists() else []
-            con.execute(f"COPY ({union}) TO '{_quoted(target)}' (FORMAT parquet)", arguments)
+            con.execute("CHECKPOINT")
     finally:
         con.close()
     return added
 
 
+def _add_rows(con: duckdb.DuckDBPyConnection, name: str, new: Path, present: bool) -> int:
+    """Insert the rows of `new` whose key table `name` lacks; the number inserted."""
+    key = TABLES[name].primary_key
+    if not key:
+        raise AppendError(f"table {name} has no key to append by")
+    columns = ", ".join(key)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE fresh AS SELECT * FROM read_parquet(?) "
+        f"QUALIFY row_number() OVER (PARTITION BY {columns}) = 1",
+        [str(new)],
+    )
+    if present:
+        con.execute(f"DELETE FROM fresh WHERE ({columns}) IN (SELECT ({columns}) FROM {name})")
+    count = int(con.execute("SELECT count(*) FROM fresh").fetchone()[0])  # type: ignore[index]
+    if not count:
+        return 0
+    fresh = _column(con, "DESCRIBE fresh")
+    if not present:  # an optional table the world did not have
+        body = ", ".join(f"{c.name} {c.type}" for c in TABLES[name].columns if c.name in fresh)
+        con.execute(f"CREATE TABLE {name} ({body})")
+    kept = set(_column(con, f"DESCRIBE {name}"))
+    names = ", ".join(c for c in fresh if c in kept)
+    con.execute(f"INSERT INTO {name} ({names}) SELECT {names} FROM fresh")
+    if "order_id" in fresh:
+        con.execute("INSERT INTO touched SELECT DISTINCT CAST(order_id AS VARCHAR) FROM fresh")
+    return count
+
+
+def _update_order_facts(con: duckdb.DuckDBPyConnection, full: bool) -> None:
+    """order_facts recomputed for the orders the new rows touch (the new orders, and those a
+    new delivery, item, ticket or rating belongs to); all of it when a table is new (its
+    columns change every order's facts)."""
+    available = _existing_columns(con)
+    if full:
+        con.execute(f"CREATE OR REPLACE TABLE order_facts AS {order_facts_sql(available)}")
+        return
+    touched = "SELECT order_id FROM touched"
+    con.execute(f"DELETE FROM order_facts WHERE order_id IN ({touched})")
+    con.execute(f"INSERT INTO order_facts {order_facts_sql(available, only=touched)}")
+
+
+def _column(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
+    """The first column of a query's rows."""
+    return [row[0] for row in con.execute(query).fetchall()]
+
+
 def _quoted(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _link_unchanged(world_dir: Path, staging: Path, changed: set[str]) -> None:
-    """The world's other tables beside the merged ones, hard-linked (copied where links fail)."""
-    for name in TABLES:
-        source = world_dir / f"{name}.parquet"
-        if name in changed or not source.exists():
-            continue
-        try:
-            os.link(source, staging / source.name)
-        except OSError:
-            shutil.copy2(source, staging / source.name)
 
 
 def _write_quality(world_dir: Path, staging: Path, zone: str) -> None:
@@ -167,16 +193,13 @@ def _write_manifest(
     """The world's manifest with this append recorded (and its row counts updated)."""
     path = world_dir / MANIFEST_FILE
     manifest = json.loads(path.read_text()) if path.exists() else {}
-    con = duckdb.connect()
+    con = duckdb.connect(str(staging / WAREHOUSE_FILE), read_only=True)
     try:
+        tables = set(_column(con, "SELECT table_name FROM duckdb_tables()"))
         counts = {
-            name: int(
-                con.execute(  # type: ignore[index]
-                    "SELECT count(*) FROM read_parquet(?)", [str(staging / f"{name}.parquet")]
-                ).fetchone()[0]
-            )
+            name: int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
             for name in TABLES
-            if (staging / f"{name}.parquet").exists()
+            if name in tables and name != "order_facts"
         }
     finally:
         con.close()

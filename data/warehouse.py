@@ -138,9 +138,17 @@ def _padded(table: str, available: set[str]) -> str:
     return f"(SELECT *, {nulls} FROM {table})"
 
 
-def order_facts_sql(available: set[str]) -> str:
-    """The SELECT that materializes order_facts from whatever source tables and columns exist."""
+def order_facts_sql(available: set[str], only: str | None = None) -> str:
+    """The SELECT that materializes order_facts from whatever source tables and columns exist;
+    with `only` (a query of order ids), just those orders' facts."""
     tables = {name.split(".")[0] for name in available}
+
+    def rows(table: str) -> str:
+        padded = _padded(table, available)
+        if only is None:
+            return padded
+        return f"(SELECT * FROM {padded} WHERE order_id IN ({only}))"
+
     ctes, joins = [], []
     if "items" in tables:
         parts = ["order_id", "count(*) AS item_lines"]
@@ -150,13 +158,13 @@ def order_facts_sql(available: set[str]) -> str:
             parts.append("count(*) FILTER (WHERE missing_flag) AS missing_lines")
         if "items.refund_amount" in available:
             parts.append("sum(refund_amount) AS refund_amount")
-        items = _padded("items", available)
+        items = rows("items")
         ctes.append(f"ic AS (SELECT {', '.join(parts)} FROM {items} GROUP BY order_id)")
         joins.append("LEFT JOIN ic ON ic.order_id = o.order_id")
     if "support_events" in tables:
         ctes.append(
             "tc AS (SELECT order_id, count(*) AS tickets, min(ticket_created) AS first_ticket_at "
-            f"FROM {_padded('support_events', available)} GROUP BY order_id)"
+            f"FROM {rows('support_events')} GROUP BY order_id)"
         )
         joins.append("LEFT JOIN tc ON tc.order_id = o.order_id")
     if "ratings" in tables:
@@ -165,11 +173,11 @@ def order_facts_sql(available: set[str]) -> str:
         stars = "arg_max(stars, rating_time)" if timed else "max(stars)"
         ctes.append(
             f"rt AS (SELECT order_id, {stars} AS stars, max(rating_time) AS rated_at "
-            f"FROM {_padded('ratings', available)} GROUP BY order_id)"
+            f"FROM {rows('ratings')} GROUP BY order_id)"
         )
         joins.append("LEFT JOIN rt ON rt.order_id = o.order_id")
     if "deliveries" in tables:
-        deliveries = _padded("deliveries", available)
+        deliveries = rows("deliveries")
         joins.insert(0, f"LEFT JOIN {deliveries} d ON d.order_id = o.order_id")
     select = []
     for column in FACT_COLUMNS:
@@ -180,7 +188,7 @@ def order_facts_sql(available: set[str]) -> str:
             select.append(f"CAST(NULL AS {sql_type}) AS {column.name}")
     with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
     return (
-        f"{with_clause}SELECT {', '.join(select)} FROM {_padded('orders', available)} o "
+        f"{with_clause}SELECT {', '.join(select)} FROM {rows('orders')} o "
         f"{' '.join(joins)} "
         "ORDER BY o.order_time, o.order_id"
     )

@@ -95,6 +95,18 @@ def test_an_append_adds_the_new_days_and_a_second_run_adds_nothing(
     assert first.read["orders"] >= first.added["orders"]
     assert after[0] == pytest.approx(full[0], abs=10)  # type: ignore[index]
     assert not again.changed and _orders(world) == after
+    whole = ingest(everything, base / "whole")  # the same rows ingested in one go
+    con = duckdb.connect()
+    con.execute(f"ATTACH '{world / 'warehouse.duckdb'}' AS appended (READ_ONLY)")
+    con.execute(f"ATTACH '{whole.out_dir / 'warehouse.duckdb'}' AS ingested (READ_ONLY)")
+    for table in ("orders", "deliveries", "order_facts"):
+        for first, second in (("appended", "ingested"), ("ingested", "appended")):
+            extra = con.execute(
+                f"SELECT count(*) FROM (SELECT * FROM {first}.{table} "
+                f"EXCEPT ALL SELECT * FROM {second}.{table})"
+            ).fetchone()
+            assert extra == (0,), (table, first)
+    con.close()
     assert (world / "threads.sqlite").read_bytes() == b"kept"
     assert '"appends"' in (world / "world.json").read_text()
 
