@@ -17,6 +17,9 @@ cancellations, and a constant 100 would only flatten the score.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -274,7 +277,54 @@ def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Per CX sub-score whose data is degenerate over the whole warehouse, why: constant over at
     least CONSTANT_MIN_ORDERS orders (a mapped constant, e.g. `canceled_flag: "false"`) or
     present for under NEAR_EMPTY_SHARE of the orders. Sub-scores with no data are not listed
-    (they are simply unavailable)."""
+    (they are simply unavailable).
+
+    Every metric query asks this (analysis_source), so the answer is kept per warehouse file,
+    keyed by its path, inode, size and times (a changed or replaced file is read again)."""
+    stamp = _file_stamp(con)
+    with _DEGENERATE_LOCK:
+        if stamp is not None and stamp in _DEGENERATE:
+            _DEGENERATE.move_to_end(stamp)
+            return dict(_DEGENERATE[stamp])
+    found = _degenerate_metrics(con)
+    if stamp is not None:
+        with _DEGENERATE_LOCK:
+            _DEGENERATE[stamp] = dict(found)
+            while len(_DEGENERATE) > _DEGENERATE_FILES:
+                _DEGENERATE.popitem(last=False)
+    return found
+
+
+_DEGENERATE: OrderedDict[tuple[object, ...], dict[str, str]] = OrderedDict()
+_DEGENERATE_LOCK = threading.Lock()
+_DEGENERATE_FILES = 16
+
+
+def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
+    """The one database file the connection reads, with its identity, size and times (and
+    its write-ahead log's); None for an in-memory database or several files."""
+    paths = [
+        row[0]
+        for row in con.execute(
+            "SELECT path FROM duckdb_databases() WHERE NOT internal AND path IS NOT NULL "
+            "AND path <> ''"
+        ).fetchall()
+    ]
+    if len(paths) != 1:
+        return None
+    stamp: tuple[object, ...] = (paths[0],)
+    for path in (paths[0], f"{paths[0]}.wal"):
+        try:
+            status = os.stat(path)
+        except OSError:
+            stamp += (None,)
+            continue
+        stamp += (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns,
+                  status.st_ctime_ns)  # fmt: skip
+    return stamp
+
+
+def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     parts = ["count(*)"]
     for name in CX_COMPONENTS:
         m = METRICS[name]

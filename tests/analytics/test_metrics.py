@@ -258,3 +258,30 @@ def test_warehouse_without_items_tickets_or_ratings_reports_those_metrics_unavai
     frame = metric_frame(con, grain="day").set_index("period")
     # Only on-time and cancellation remain: (0.30 * 50 + 0.15 * 100 * 2/3) / 0.45 on day 1.
     assert frame.loc["2026-01-01", "cx_score"] == pytest.approx((15 + 10) / 0.45)
+
+
+def test_degenerate_metrics_are_read_again_when_the_warehouse_changes(
+    small_scenario, make_world, tmp_path
+) -> None:
+    import shutil
+
+    import duckdb
+
+    from analytics.metrics import degenerate_metrics
+    from data.warehouse import open_warehouse, release_warehouse
+
+    world = tmp_path / "world"
+    shutil.copytree(make_world(small_scenario("null", days=7)), world)
+    with open_warehouse(world) as con:
+        before = degenerate_metrics(con)
+    release_warehouse(world / "warehouse.duckdb")
+    writer = duckdb.connect(str(world / "warehouse.duckdb"))
+    writer.execute("UPDATE order_facts SET canceled = false")
+    writer.execute("CHECKPOINT")
+    writer.close()
+    with open_warehouse(world) as con:
+        after = degenerate_metrics(con)
+        again = degenerate_metrics(con)
+
+    assert "cancellation_rate" not in before
+    assert after["cancellation_rate"].startswith("constant") and again == after
