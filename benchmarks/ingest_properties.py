@@ -18,6 +18,8 @@ it writes is in a temporary directory.
 from __future__ import annotations
 
 import argparse
+import itertools
+import math
 import os
 import shutil
 import sys
@@ -47,6 +49,7 @@ def _run(
 ) -> list[tuple[properties.Case, str | None, float]]:
     """Check `count` drawn cases; (case, failure message or None, seconds) for each."""
     outcomes: list[tuple[properties.Case, str | None, float]] = []
+    counter = itertools.count()
 
     @seed(random_seed)
     @settings(
@@ -58,7 +61,7 @@ def _run(
     )
     @given(case=strategy)
     def each(case: properties.Case) -> None:
-        folder = work / f"case{len(outcomes)}"
+        folder = work / f"case{next(counter)}"
         started = time.perf_counter()
         try:
             check(case, bases[case.sample], folder)
@@ -96,7 +99,7 @@ def _report(title: str, outcomes: list[tuple[properties.Case, str | None, float]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--valid", type=int, default=200)
-    parser.add_argument("--invalid", type=int, default=100)
+    parser.add_argument("--invalid", type=int, default=100, help="spread over the breakages")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--slices", action="store_true", help="draw from make test's slices")
     args = parser.parse_args()
@@ -117,8 +120,13 @@ def main() -> int:
             }
         valid = _run(properties.valid_cases(), properties.check_valid, bases, args.valid,
                      args.seed, work)  # fmt: skip
-        invalid = _run(properties.invalid_cases(), properties.check_invalid, bases,
-                       args.invalid, args.seed, work)  # fmt: skip
+        each = math.ceil(args.invalid / len(properties.BREAKAGES))
+        invalid = [
+            outcome
+            for breakage in sorted(properties.BREAKAGES)
+            for outcome in _run(properties.broken_cases(breakage), properties.check_invalid,
+                                bases, each, args.seed, work)
+        ]  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
     source = "make test's slices" if args.slices else "the whole samples"
