@@ -614,6 +614,16 @@ def watch(
         raise _fail(error) from None
     import tools.catalog  # noqa: F401 (registers the tools the watcher calls)
 
+    for route in watcher_routes.routes if watcher_routes is not None else []:
+        if route.missing_secrets():
+            names = ", ".join(route.missing_secrets())
+            errors.print(
+                f"warning: route {route.name!r} needs {names} (not set): its alerts wait in the "
+                "outbox and are retried until it is",
+                highlight=False,
+                markup=False,
+            )
+
     def show(report: TickReport) -> None:
         if report.changed or once or start is None:
             console.print(report.line(), highlight=False, markup=False)
