@@ -126,3 +126,16 @@ class WatchState:
         with self._transaction() as db:
             row = db.execute("SELECT as_of FROM ticks ORDER BY rowid DESC LIMIT 1").fetchone()
         return dt.datetime.fromisoformat(row[0]) if row else None
+
+
+def stored_records(world_dir: Path) -> dict[str, IncidentRecord]:
+    """The incident records the world's watcher stored (with their investigated slice, cause,
+    action and changes), by id; empty when no watcher has run on the world."""
+    path = Path(world_dir) / "watch" / STATE_FILE
+    if not path.exists():
+        return {}
+    state = WatchState(path.parent)
+    try:
+        return {incident_id: known.record for incident_id, known in state.tracked().items()}
+    finally:
+        state.close()

@@ -20,6 +20,7 @@ from watching.similar import (
     describe_filters,
     similar_incidents,
 )
+from watching.state import stored_records
 
 MAX_SHOWN = 5  # feedbacks listed under the form, newest first
 VERDICT_CHOICES = [(label, verdict) for verdict, label in VERDICT_LABELS.items()]
@@ -104,6 +105,9 @@ def similar_markdown(
         )
         for incident in workbench.incidents()
     }
+    # The watcher's records, where it ran, carry the investigated slice, cause and changes.
+    watched = stored_records(workbench.world_dir)
+    records.update({key: record for key, record in watched.items() if key in records})
     current = incident_record(
         workbench.incident(incident_id), workbench, slice_filters, latest.get(incident_id)
     )

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import tools.catalog  # noqa: F401 (registers the tools)
 from cxagent.cli import app
 from watching.routes import load_routes
+from watching.state import stored_records
 from watching.watcher import Watcher
 
 if TYPE_CHECKING:
@@ -147,4 +148,7 @@ def test_the_served_workbench_runs_the_watcher_in_the_background(
     bodies = [r.body for r in receiver.accepted()]
     assert [b["event"] for b in bodies] == ["opened"] * len(report.opened) and bodies
     assert all(b["link"].startswith("http://h:1/api/summary/") for b in bodies)
-    assert (world / "watch" / "state.sqlite").exists()
+    stored = stored_records(world)  # what the workbench's similar incidents read
+    assert {r.top_cause for r in stored.values() if r.incident_id in report.opened} == {
+        "batching_threshold"
+    }
