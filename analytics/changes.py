@@ -77,13 +77,38 @@ def describe_scope(scope: Mapping[str, list]) -> str:
     return ", ".join(parts) or "marketplace-wide"
 
 
+# What a change log without a column reads in its place: a change is named by its id.
+_STAND_INS = {
+    "kind": "'unknown'",
+    "name": "change_id",
+    "scope": "'{}'",
+    "old_value": "CAST(NULL AS VARCHAR)",
+    "new_value": "CAST(NULL AS VARCHAR)",
+    "description": "''",
+}
+
+
+def _change_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'changes'"
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def has_change_log(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether the warehouse holds a `changes` table."""
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'changes'"
-        ).fetchone()[0]
+    """Whether the warehouse holds a `changes` table that says when each change was made."""
+    return "change_time" in _change_columns(con)
+
+
+def changes_source(con: duckdb.DuckDBPyConnection) -> str:
+    """The change log with every column of the schema (stand-ins for those it lacks) for a
+    FROM clause; call only where `has_change_log`."""
+    present = _change_columns(con)
+    columns = ", ".join(
+        name if name in present or name not in _STAND_INS else f"{_STAND_INS[name]} AS {name}"
+        for name in ("change_id", "change_time", *_STAND_INS)
     )
+    return f"(SELECT {columns} FROM changes) AS changes"
 
 
 def logged_changes(
@@ -101,7 +126,8 @@ def logged_changes(
         return []
     rows = con.execute(
         "SELECT change_id, change_time, kind, name, scope, old_value, new_value, description "
-        "FROM changes WHERE (? IS NULL OR change_time >= ?) AND (? IS NULL OR change_time <= ?) "
+        f"FROM {changes_source(con)} "
+        "WHERE (? IS NULL OR change_time >= ?) AND (? IS NULL OR change_time <= ?) "
         "AND (? IS NULL OR name = ?) ORDER BY change_time DESC, change_id",
         [start, start, end, end, name, name],
     ).fetchall()

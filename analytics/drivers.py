@@ -37,6 +37,13 @@ _INVENTORY = (
     "e.store_id, CAST(NULL AS VARCHAR) AS basket_size, CAST(NULL AS VARCHAR) AS daypart, "
     "{value} AS x FROM inventory_events e JOIN stores s ON s.store_id = e.store_id"
 )
+# What _INVENTORY reads besides a driver's value: an optional table may lack any of it.
+_INVENTORY_NEEDS = (
+    "stores.region",
+    "stores.category",
+    "inventory_events.event_time",
+    "inventory_events.store_id",
+)
 # Batched orders only: minutes from pickup (prep plus dasher wait) to arrival, minus what a solo
 # order of the same distance took in the same region and hour (a least-squares line fitted on
 # the solo orders). This is the detour a batching threshold allows; load and supply do not
@@ -118,9 +125,9 @@ DRIVERS: dict[str, DriverSpec] = {
                    ("dasher_supply.online_dashers", "dasher_supply.open_orders")),
         DriverSpec("in_stock_prob", "Estimated in-stock probability", "share", "mean",
                    _INVENTORY, "in_stock_prob",
-                   ("inventory_events.in_stock_prob", "stores.region")),
+                   ("inventory_events.in_stock_prob", *_INVENTORY_NEEDS)),
         DriverSpec("oos_rate", "Out-of-stock checks", "share", "share", _INVENTORY,
-                   "CAST(oos_flag AS INTEGER)", ("inventory_events.oos_flag", "stores.region")),
+                   "CAST(oos_flag AS INTEGER)", ("inventory_events.oos_flag", *_INVENTORY_NEEDS)),
         DriverSpec("item_issue_rate", "Lines substituted or missing", "share", "mean",
                    _ORDER_FACTS,
                    "CASE WHEN delivered AND item_lines > 0 THEN "

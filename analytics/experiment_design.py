@@ -514,8 +514,9 @@ def _guardrail_baselines(
     for column, key in (("quoted_min", "quoted_eta_min"), ("duration_min", "delivery_min")):
         if frame[column].notna().any():
             baselines[key] = float(frame[column].mean())
-    has_supply = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'dasher_supply'"
+    has_supply = con.execute(  # a supply table without dasher counts cannot give this rate
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_name = 'dasher_supply' AND column_name = 'online_dashers'"
     ).fetchone()[0]
     if has_supply:
         regions = {k: v for k, v in filters.items() if canonical_dimension(k) == "region"}

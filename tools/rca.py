@@ -12,7 +12,13 @@ from pydantic import BaseModel, Field, model_validator
 
 from analytics.attribution import OUTCOMES, AttributionError, attribute
 from analytics.change_effects import ChangeEffectError, change_did
-from analytics.changes import describe_scope, logged_changes, scope_filters
+from analytics.changes import (
+    changes_source,
+    describe_scope,
+    has_change_log,
+    logged_changes,
+    scope_filters,
+)
 from analytics.cohorts import CohortError
 from analytics.drivers import DRIVERS, DriverError, Window
 from analytics.drivers import driver_shift as measure_shift
@@ -311,9 +317,11 @@ def diff_in_diff(context: ToolContext, args: DiffInDiffInput) -> DiffInDiffOutpu
     day x region clustered errors, a parallel pre-trend test and an event study by day."""
     row = (
         context.con.execute(
-            "SELECT change_time, name, scope FROM changes WHERE change_id = ?", [args.change_id]
+            f"SELECT change_time, name, scope FROM {changes_source(context.con)} "
+            "WHERE change_id = ?",
+            [args.change_id],
         ).fetchone()
-        if _has_changes(context)
+        if has_change_log(context.con)
         else None
     )
     if row is None:
@@ -363,11 +371,6 @@ def diff_in_diff(context: ToolContext, args: DiffInDiffInput) -> DiffInDiffOutpu
 
 
 _PRE_TREND = {True: "parallel", False: "not parallel", None: "untested"}
-
-
-def _has_changes(context: ToolContext) -> bool:
-    query = "SELECT count(*) FROM information_schema.tables WHERE table_name = 'changes'"
-    return bool(context.con.execute(query).fetchone()[0])
 
 
 class ShapAttributionInput(SliceWindow):
