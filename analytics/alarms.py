@@ -1,13 +1,12 @@
 """Scan the warehouse for alarms: every detection target, for the marketplace and each cohort.
 
-Targets are the CX score and its key sub-metrics, for the whole marketplace, per region and per
-category (and, when asked, per region x category), so an incident confined to one region is not
-diluted away in the total. A crossed cohort is named by its dimensions and
-values joined with COHORT_JOIN ("region,category" / "south,convenience").
-
-Crossed cohorts are supported but off by default (COHORT_DIMENSIONS): scanning them found a
-region x category incident hours earlier, but their noise alarms merged into real incidents and
-widened the windows the slice finder reads (kept for the lead's review, see the report).
+Targets are the CX score and its key sub-metrics, for the whole marketplace, per region, per
+category and per crossed cohort (region x category, category x daypart), so an incident confined
+to one corner is not diluted away in the total. A crossed cohort is named by its dimensions and
+values joined with COHORT_JOIN ("region,category" / "south,convenience"). Each series is read
+per period and over trailing windows (analytics.detection); a cohort's grain is the shortest
+window its volume supports. Crossed cohorts' alarms join an incident only with alarms of
+cohorts they overlap (analytics.incidents), so their noise does not widen a real incident.
 """
 
 from __future__ import annotations
@@ -20,12 +19,14 @@ import numpy as np
 import pandas as pd
 
 from analytics.detection import (
-    DETECTORS,
     PERIOD_LENGTH,
+    WINDOW_NAMES,
     DetectorSettings,
     Residuals,
     residuals,
+    rolled,
     run_detectors,
+    window_alarms,
 )
 from analytics.metrics import CX_SCORE, Grain, metric_frame, usable_metrics
 from data.quality import latest_present
@@ -40,8 +41,20 @@ DETECTION_METRICS: tuple[str, ...] = (
     "duration_min",
 )
 COHORT_JOIN = ","
-COHORT_DIMENSIONS: tuple[str, ...] = ("region", "category")
-CROSSED_DIMENSIONS: tuple[str, ...] = ("region,category",)
+# Each store, named with its region and category: scanned only when asked (see the README's
+# detection section: per-store windows did not see five drifting stores sooner than their
+# region x category cohort, and multiplied the scan's time by ten).
+STORE_DIMENSION = "region,category,store"
+CROSSED_DIMENSIONS: tuple[str, ...] = ("region,category", "category,daypart")
+COHORT_DIMENSIONS: tuple[str, ...] = ("region", "category", *CROSSED_DIMENSIONS)
+# Stores are scanned on what a store's own trouble moves (slow kitchens, missing stock): the
+# sub-metrics, not the CX score, so a store never leads an incident's severity.
+DIMENSION_METRICS: dict[str, tuple[str, ...]] = {STORE_DIMENSION: ("on_time_rate", "item_accuracy")}
+# How a window of periods is named in the grain a cohort is read at.
+WINDOW_GRAIN = {("hour", 1): "hourly", ("hour", 6): "6-hourly", ("hour", 24): "daily",
+                ("hour", 168): "weekly",
+                ("day", 1): "daily", ("day", 7): "weekly"}  # fmt: skip
+JUDGED_SHARE = 0.5  # a window is a cohort's grain when at least this share of its periods is judged
 ALARM_COLUMNS = [
     "metric", "dimension", "cohort", "period", "known_at", "detectors", "votes", "z", "value",
     "expected", "orders", "run_start",
@@ -117,7 +130,8 @@ def choose_grain(
 
 @dataclass
 class SeriesResult:
-    """One target series: its residuals and detector votes (kept for charts and evidence)."""
+    """One target series: its residuals and detector votes (kept for charts and evidence), and
+    its trailing windows' residuals (by window length in periods)."""
 
     metric: str
     dimension: str
@@ -126,6 +140,83 @@ class SeriesResult:
     votes: np.ndarray
     fired: dict[str, np.ndarray] = field(default_factory=dict)
     run_start: np.ndarray = field(default_factory=lambda: np.array([]))
+    windows: dict[int, Residuals] = field(default_factory=dict)
+    alarm: np.ndarray = field(default_factory=lambda: np.array([], dtype=bool))
+    grain: str = ""  # the shortest window judged on most periods: "hourly", "daily", "weekly"
+
+
+def judged_grain(
+    base: Residuals, windows: dict[int, Residuals], grain: Grain, settings: DetectorSettings
+) -> str:
+    """The shortest window (a period, or a trailing window) whose volume gives a verdict on at
+    least JUDGED_SHARE of the periods after the first two weeks ("" when none does)."""
+    skip = 14 * (24 if grain == "hour" else 1)
+    for window, series in ((1, base), *sorted(windows.items())):
+        judged = np.isfinite(series.z[skip:])
+        if judged.size and judged.mean() >= JUDGED_SHARE:
+            return WINDOW_GRAIN[(grain, window)]
+    return ""
+
+
+def cohort_grains(results: list[SeriesResult]) -> dict[str, str]:
+    """Each scanned cohort ("all", "region=south", ...) and the finest grain at which any of its
+    metrics gets a verdict ("hourly", "6-hourly", "daily", "weekly"; "" when none does)."""
+    order = ("hourly", "6-hourly", "daily", "weekly", "")
+    grains: dict[str, str] = {}
+    for result in results:
+        name = (
+            "all"
+            if result.dimension == "all"
+            else COHORT_JOIN.join(
+                f"{d}={v}"
+                for d, v in zip(
+                    result.dimension.split(COHORT_JOIN), result.cohort.split(COHORT_JOIN),
+                    strict=True,
+                )
+            )
+        )  # fmt: skip
+        known = grains.get(name, "")
+        grains[name] = min(known, result.grain, key=order.index) if name in grains else result.grain
+    return grains
+
+
+def _series_result(
+    frames: dict[int, pd.DataFrame],
+    name: str,
+    key: tuple[str, str],
+    grain: Grain,
+    settings: DetectorSettings,
+    components: dict[int, dict[str, dict[str, np.ndarray]]],
+) -> SeriesResult:
+    """Residuals, detector votes and trailing-window alarms of one metric in one cohort, from
+    its period frame and trailing sums (`frames` by window length; 1 = single periods);
+    `components` keeps each metric's expectations per window for the cohort's other series."""
+    series = residuals(frames[1], name, grain, settings, components=components[1])
+    votes = run_detectors(series.z, settings)
+    windows = {
+        window: residuals(
+            frame, name, grain, settings, window, series.dispersion, components[window]
+        )
+        for window, frame in frames.items()
+        if window > 1
+    }
+    fired = dict(votes.fired)
+    alarm = votes.alarm.copy()
+    for window, found in windows.items():
+        fired[WINDOW_NAMES[window]] = window_alarms(found.z, settings)
+        alarm |= fired[WINDOW_NAMES[window]]
+    return SeriesResult(
+        metric=name,
+        dimension=key[0],
+        cohort=key[1],
+        residuals=series,
+        votes=votes.votes,
+        fired=fired,
+        run_start=votes.run_start,
+        windows=windows,
+        alarm=alarm,
+        grain=judged_grain(series, windows, grain, settings),
+    )
 
 
 def _complete_periods(
@@ -163,31 +254,27 @@ def scan_series(
     frames = {
         ("all", "all"): metric_frame(con, metrics, grain, end=end, maturity=settings.maturity)
     }
+    scanned = {("all", "all"): metrics}
     for dimension in dimensions:
         columns = dimension.split(COHORT_JOIN)
+        wanted = tuple(m for m in metrics if m in DIMENSION_METRICS.get(dimension, metrics))
+        if not wanted:
+            continue
         grouped = metric_frame(
-            con, metrics, grain, group_by=columns, end=end, maturity=settings.maturity
+            con, wanted, grain, group_by=columns, end=end, maturity=settings.maturity
         )
         for cohort, frame in grouped.groupby(columns):
             name = COHORT_JOIN.join(str(value) for value in cohort)
             frames[(dimension, name)] = frame.drop(columns=columns)
+            scanned[(dimension, name)] = wanted
     results = []
-    for (dimension, cohort), frame in frames.items():
+    for key, frame in frames.items():
         complete = _complete_periods(frame, start, end, grain)
-        for name in metrics:
-            series = residuals(complete, name, grain, settings)
-            votes = run_detectors(series.z, settings)
-            results.append(
-                SeriesResult(
-                    metric=name,
-                    dimension=dimension,
-                    cohort=cohort,
-                    residuals=series,
-                    votes=votes.votes,
-                    fired=votes.fired,
-                    run_start=votes.run_start,
-                )
-            )
+        windows = {1: complete} | {w: rolled(complete, w) for w in settings.windows(grain)}
+        components: dict[int, dict[str, dict[str, np.ndarray]]] = {w: {} for w in windows}
+        results.extend(
+            _series_result(windows, name, key, grain, settings, components) for name in scanned[key]
+        )
     return results
 
 
@@ -199,9 +286,14 @@ def alarms_frame(
     length = PERIOD_LENGTH[grain]
     for result in results:
         series = result.residuals
-        for index in np.flatnonzero(result.votes >= settings.min_votes):
+        for index in np.flatnonzero(result.alarm):
             period = series.period[index].to_pydatetime()
             run_start = result.run_start[index]
+            fired = [d for d in result.fired if result.fired[d][index]]
+            # A window alarm reads the window's own values; its change began at the window start.
+            window = max((w for w in result.windows if WINDOW_NAMES[w] in fired), default=1)
+            read = result.windows.get(window, series)
+            first = series.period[max(0, index - window + 1)].to_pydatetime()
             rows.append(
                 {
                     "metric": result.metric,
@@ -209,15 +301,15 @@ def alarms_frame(
                     "cohort": result.cohort,
                     "period": period,
                     "known_at": period + length + settings.maturity,
-                    "detectors": ",".join(d for d in DETECTORS if result.fired[d][index]),
+                    "detectors": ",".join(fired),
                     "votes": int(result.votes[index]),
-                    "z": float(series.z[index]),
-                    "value": float(series.value[index]),
-                    "expected": float(series.expected[index]),
-                    "orders": float(series.orders[index]),
+                    "z": float(np.nanmax([s.z[index] for s in (series, read)])),
+                    "value": float(read.value[index]),
+                    "expected": float(read.expected[index]),
+                    "orders": float(read.orders[index]),
                     "run_start": series.period[run_start].to_pydatetime()
-                    if run_start >= 0
-                    else period,
+                    if run_start >= 0 and window == 1
+                    else first,
                 }
             )
     frame = pd.DataFrame(rows, columns=ALARM_COLUMNS)

@@ -17,6 +17,14 @@ history. Residuals are oriented so that positive means worse. Four detectors run
 
 A period alarms when at least `min_votes` detectors fire. The false-alarm rates above assume
 independent standard-normal residuals; the measured rate on null worlds is in benchmarks/.
+
+Longer windows: the same residuals are also computed over trailing sums of 6, 24 and 168 hours (7
+days at a daily grain), read at every period, against the same window of the trailing weeks. A
+window alarms when its z passes `window_z_limit` (a moving-sum scan statistic; a heuristic
+threshold set on null worlds, as overlapping windows make its z autocorrelated). A drift too
+slow for the hourly detectors, or a cohort too small for an hourly verdict, is seen there; a
+cohort's grain is the shortest window its volume supports (`min_units` orders).
+
 Every computation at a period uses only that period and earlier ones, so results as of a time
 do not change when later data arrives.
 """
@@ -33,6 +41,7 @@ from scipy import stats
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
 DETECTORS = ("zscore", "ewma", "cusum", "bocpd")
+WINDOW_NAMES = {6: "6h_window", 24: "day_window", 168: "week_window", 7: "week_window"}
 _MEDIAN_CHI2_1 = 0.45494  # median of a chi-square with 1 degree of freedom
 PERIODS_PER_WEEK = {"hour": 168, "day": 7}
 PERIOD_LENGTH = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
@@ -58,6 +67,13 @@ class DetectorSettings:
     min_votes: int = 2
     dispersion_days: int = 14
     maturity: dt.timedelta = dt.timedelta(hours=1)
+    hour_windows: tuple[int, ...] = (6, 24, 168)  # trailing windows, in periods, at an hourly grain
+    day_windows: tuple[int, ...] = (7,)  # ... at a daily grain
+    window_z_limit: float = 5.0
+
+    def windows(self, grain: Grain) -> tuple[int, ...]:
+        """The trailing windows (in periods) scanned beside single periods at `grain`."""
+        return self.hour_windows if grain == "hour" else self.day_windows
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,7 @@ class Residuals:
     expected: np.ndarray
     z: np.ndarray
     orders: np.ndarray
+    dispersion: np.ndarray | None = None  # the variance inflation applied to z (>= 1)
 
 
 def _shifted(values: np.ndarray, lag: int) -> np.ndarray:
@@ -81,16 +98,20 @@ def _shifted(values: np.ndarray, lag: int) -> np.ndarray:
 def _pooled(frame: pd.DataFrame, name: str, lags: range) -> tuple[np.ndarray, ...]:
     """Numerator, denominator and sum of squares summed over the periods `lags` before each."""
     columns = [f"{name}_num", f"{name}_den", f"{name}_sq"]
-    series = [frame[c].to_numpy(float) if c in frame else np.zeros(len(frame)) for c in columns]
-    pooled = [np.zeros(len(frame)) for _ in columns]
-    for lag in lags:
-        for total, values in zip(pooled, series, strict=True):
-            total += np.nan_to_num(_shifted(values, lag))
+    pooled = []
+    for column in columns:
+        total = np.zeros(len(frame))
+        if column in frame:
+            values = np.nan_to_num(frame[column].to_numpy(float))
+            for lag in lags:
+                if lag < len(values):
+                    total[lag:] += values[: len(values) - lag]
+        pooled.append(total)
     return tuple(pooled)
 
 
-def _history(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, ...]:
-    """Numerator, denominator and sum of squares summed over every earlier period."""
+def _history(frame: pd.DataFrame, name: str, skip: int = 1) -> tuple[np.ndarray, ...]:
+    """Numerator, denominator and sum of squares summed over the periods `skip` or more before."""
     columns = [f"{name}_num", f"{name}_den", f"{name}_sq"]
     out = []
     for column in columns:
@@ -98,18 +119,19 @@ def _history(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, ...]:
         if values is None:
             out.append(np.zeros(len(frame)))
         else:
-            out.append(np.cumsum(values) - values)
+            out.append(np.nan_to_num(_shifted(np.cumsum(values), skip)))
     return tuple(out)
 
 
 def _component(
-    frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings
+    frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings, window: int = 1
 ) -> dict[str, np.ndarray]:
     """Observed value, seasonal expectation and the variance of their difference for one metric.
 
     The expectation pools the same hour of the week (or weekday) over the trailing weeks, shrunk
     toward the same hour of the day over the trailing week with `prior_units` pseudo-orders, so
-    a slot with few orders (3 a.m.) does not produce a degenerate rate of 0 or 1.
+    a slot with few orders (3 a.m.) does not produce a degenerate rate of 0 or 1. For a trailing
+    `window` of periods, the references start `window` periods back so they never overlap it.
     """
     num = frame[f"{name}_num"].to_numpy(float)
     den = frame[f"{name}_den"].to_numpy(float)
@@ -118,8 +140,10 @@ def _component(
     base_num, base_den, base_sq = _pooled(
         frame, name, range(week, week * settings.season_weeks + 1, week)
     )
-    ref_num, ref_den, ref_sq = _pooled(frame, name, range(day, week + 1, day))
-    all_num, all_den, all_sq = _history(frame, name)
+    ref_num, ref_den, ref_sq = _pooled(
+        frame, name, range(max(day, -(-window // day) * day), week + 1, day)
+    )
+    all_num, all_den, all_sq = _history(frame, name, skip=window)
     prior = settings.prior_units
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(den > 0, num / den, np.nan)
@@ -175,15 +199,32 @@ def _cx_component_sum(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.n
 
 
 def residuals(
-    frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings
+    frame: pd.DataFrame,
+    name: str,
+    grain: Grain,
+    settings: DetectorSettings,
+    window: int = 1,
+    dispersion_floor: np.ndarray | None = None,
+    components: dict[str, dict[str, np.ndarray]] | None = None,
 ) -> Residuals:
-    """Standardized residuals of metric `name` in a complete, evenly spaced period frame."""
+    """Standardized residuals of metric `name` in a complete, evenly spaced period frame (of
+    trailing sums over `window` periods when `window` > 1, see `rolled`). A window's
+    overdispersion is at least its single periods' (`dispersion_floor`): sums of independent
+    overdispersed periods are as overdispersed, and the window's own estimate needs months.
+    `components` keeps each metric's expectation for this frame, so the CX score and its parts
+    compute it once."""
+    components = {} if components is None else components
+
+    def component(metric_name: str) -> dict[str, np.ndarray]:
+        if metric_name not in components:
+            components[metric_name] = _component(frame, metric_name, grain, settings, window)
+        return components[metric_name]
+
     if name == CX_SCORE:
-        parts = {c: _component(frame, c, grain, settings) for c in CX_COMPONENTS}
-        series = _cx_component_sum(parts)
+        series = _cx_component_sum({c: component(c) for c in CX_COMPONENTS})
         higher_is_better = True
     else:
-        series = _component(frame, name, grain, settings)
+        series = component(name)
         higher_is_better = METRICS[name].higher_is_better
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = (series["value"] - series["expected"]) / np.sqrt(series["variance"])
@@ -193,24 +234,49 @@ def residuals(
     per_day = 24 if grain == "hour" else 1
     squared = pd.Series(raw**2)
     # Two days of hours, or three days: short real histories (a month of daily data) get a
-    # noise estimate by their second judged week.
+    # noise estimate by their second judged week. A window's residuals overlap, so their noise
+    # is read over at least four windows and only from windows that ended before this one began.
+    span = max(settings.dispersion_days * per_day, 4 * window)
+    early = per_day * 2 if per_day > 1 else 3
     dispersion = (
-        squared.rolling(
-            settings.dispersion_days * per_day, min_periods=per_day * 2 if per_day > 1 else 3
-        )
-        .median()
-        .shift(1)
-        .to_numpy()
+        squared.rolling(span, min_periods=max(early, window)).median().shift(window).to_numpy()
         / _MEDIAN_CHI2_1
     )
-    z = raw / np.sqrt(np.maximum(dispersion, 1.0))
+    if dispersion_floor is not None:
+        dispersion = np.fmax(dispersion, dispersion_floor)
+    dispersion = np.maximum(dispersion, 1.0)
     return Residuals(
         period=pd.DatetimeIndex(frame["period"]),
         value=series["value"],
         expected=series["expected"],
-        z=z,
+        z=raw / np.sqrt(dispersion),
         orders=frame["orders"].to_numpy(float),
+        dispersion=dispersion,
     )
+
+
+def rolled(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Trailing sums over `window` periods of a complete period frame's counts (NaN until a
+    full window is there), with the same columns."""
+    if window == 1:
+        return frame
+    columns = {}
+    for column in frame.columns:
+        values = frame[column].to_numpy()
+        if column.endswith(("_num", "_den", "_sq")) or column == "orders":
+            total = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values.astype(float)))])
+            summed = np.full(len(values), np.nan)
+            summed[window - 1 :] = total[window:] - total[: len(values) - window + 1]
+            columns[column] = summed
+        else:
+            columns[column] = values
+    return pd.DataFrame(columns)
+
+
+def window_alarms(z: np.ndarray, settings: DetectorSettings) -> np.ndarray:
+    """Where a trailing window's z passes the window limit."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(z) & (z > settings.window_z_limit)
 
 
 def ewma_chart(z: np.ndarray, smoothing: float) -> np.ndarray:

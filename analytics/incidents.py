@@ -1,15 +1,23 @@
 """Incidents: alarms across metrics and cohorts merged into ranked, scored incidents.
 
-Severity (0-100) is a heuristic from the CX lost: impact = sum over the incident's periods of
-(expected - observed CX score) x orders / 100 in the cohort that loses most, i.e. size (CX
-points per order) x duration (periods) x breadth (orders affected), in "order-equivalents" of
-a fully broken order. severity = 100 x (1 - exp(-impact / (1% of the mean daily orders))); low < 25,
-medium 25-60, high >= 60.
+Alarms merge when they are at most MERGE_GAP apart and their cohorts overlap (no dimension set
+to two different values: "region=south" overlaps "category=convenience" and "all", not
+"region=west,category=retail"), so noise in one corner does not join an incident in another.
+An incident ends where its primary metric recovers to the level expected when it began (see
+`_recovered_end`), so a drop that lasts weeks stays one open incident even after the seasonal
+baseline has learned it and the alarms stop.
 
-Without a CX score (real data lacking all its parts) the incident's lead metric stands in for it:
-impact = extra bad orders (share metrics: worse rate x orders) or orders x relative excess
-capped at 1 (means, e.g. delivery duration 50% over its expected value counts half an order),
-in the cohort that carries most of it.
+Severity (0-100) is a heuristic in one unit for every metric, order-equivalents of a fully
+broken order (a heuristic scale): impact = sum over the incident's periods of (expected -
+observed CX score) x orders / 100 in the cohort that loses most (size x duration x breadth);
+and, so that a metric the CX score cannot see (delivery duration or ETA error on data with no
+on-time rate) weighs the same, at least the primary metric's own loss: extra bad orders for
+a share, orders x relative excess capped at 1 for a mean (a delivery 50% slower than expected
+counts half an order), times the CX weight of the component it is or stands in for.
+severity = 100 x (1 - exp(-impact / scale)), scale = 1% of the mean daily orders but at least
+MIN_SEVERITY_SCALE order-equivalents (so in a marketplace of a few hundred orders a day, where
+one region's bad day loses a few orders by chance, that is not an incident worth a page);
+low < 25, medium 25-60, high >= 60.
 """
 
 from __future__ import annotations
@@ -20,12 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.alarms import COHORT_JOIN, SeriesResult
+from analytics.alarms import COHORT_JOIN, JUDGED_SHARE, SeriesResult
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
+CROSSED_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=1)}
 QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
+MIN_SEVERITY_SCALE = 30.0  # order-equivalents; a heuristic floor, binding below 3,000 orders/day
+RECOVERED_SHARE = 0.5  # back within half of the incident's gap to the level before it
+RECOVERED_Z = 2.0  # ... or within 2 sds of the reading's noise in the week before, if more
 SEVERITY_LEVELS = (("high", 60.0), ("medium", 25.0), ("low", 0.0))
 SERIOUS = ("medium", "high")  # the labels worth an investigation
 # What the slice finder localizes for an incident led by a metric that is not a simple share.
@@ -94,22 +106,72 @@ def cohort_filters(name: str) -> dict[str, str]:
 
 
 def _cx_loss(
-    result: SeriesResult, start: dt.datetime, stop: dt.datetime
+    result: SeriesResult, start: dt.datetime, stop: dt.datetime, grain: Grain = "hour"
 ) -> tuple[float, float, float]:
-    """(order-equivalents lost, mean expected CX, mean observed CX) over [start, stop)."""
-    series = result.residuals
-    window = (series.period >= start) & (series.period < stop)
-    valid = window & np.isfinite(series.value) & np.isfinite(series.expected)
-    if not valid.any():
-        return 0.0, float("nan"), float("nan")
-    orders = series.orders[valid]
-    lost = float(((series.expected[valid] - series.value[valid]) * orders).sum() / 100)
-    weights = orders / orders.sum()
-    return (
-        max(0.0, lost),
-        float((series.expected[valid] * weights).sum()),
-        float((series.value[valid] * weights).sum()),
-    )
+    """(order-equivalents lost, mean expected CX, mean observed CX) over [start, stop). Hourly,
+    from the hours; daily (a low-volume marketplace, whose days often lack a verdict on a part
+    of the CX score), from the day or trailing-window reading that shows most loss, a window's
+    overlapping sums divided by its length."""
+    best = (0.0, float("nan"), float("nan"))
+    readings = [(1, result.residuals)]
+    if grain == "day":
+        readings += sorted(result.windows.items())
+    for window, series in readings:
+        inside = (series.period >= start) & (series.period < stop)
+        valid = inside & np.isfinite(series.value) & np.isfinite(series.expected)
+        if not valid.any():
+            continue
+        orders = series.orders[valid]
+        gap = series.expected[valid] - series.value[valid]
+        lost = max(0.0, float((gap * orders).sum() / 100 / window))
+        weights = orders / orders.sum()
+        if lost > best[0] or not np.isfinite(best[1]):
+            best = (
+                lost,
+                float((series.expected[valid] * weights).sum()),
+                float((series.value[valid] * weights).sum()),
+            )
+    return best
+
+
+def overlapping(first: str, second: str) -> bool:
+    """Whether two cohort names can hold the same orders (no dimension with two values)."""
+    a, b = cohort_filters(first), cohort_filters(second)
+    return all(b.get(name, value) == value for name, value in a.items())
+
+
+def group_alarms(alarms: pd.DataFrame, grain: Grain) -> list[pd.DataFrame]:
+    """Alarms in groups: an alarm joins every open group that holds a cohort overlapping its
+    own, merging them; otherwise it opens a group. A group stays open MERGE_GAP after its last
+    alarm, or only CROSSED_GAP while it holds crossed cohorts alone (there are many of them,
+    so a lone noise alarm in one is likely: it must not pull a later incident's start back)."""
+    groups: list[tuple[list[int], set[str], dt.datetime]] = []
+    ordered = alarms.sort_values(["period", "known_at"])
+    names = [cohort_name(d, c) for d, c in zip(ordered.dimension, ordered.cohort, strict=True)]
+
+    def open_for(group: tuple[list[int], set[str], dt.datetime], period: dt.datetime) -> bool:
+        crossed_only = all(COHORT_JOIN in name for name in group[1])
+        return period - group[2] <= (CROSSED_GAP if crossed_only else MERGE_GAP)[grain]
+
+    for position, (index, period) in enumerate(zip(ordered.index, ordered.period, strict=True)):
+        name = names[position]
+        joined = [
+            group
+            for group in groups
+            if open_for(group, period) and any(overlapping(name, other) for other in group[1])
+        ]
+        if not joined:
+            groups.append(([index], {name}, period))
+            continue
+        first = joined[0]
+        for other in joined[1:]:
+            first[0].extend(other[0])
+            first[1].update(other[1])
+            groups.remove(other)
+        first[0].append(index)
+        first[1].add(name)
+        groups[groups.index(first)] = (first[0], first[1], max(first[2], period))
+    return [alarms.loc[sorted(rows)] for rows, _, _ in groups]
 
 
 def build_incidents(
@@ -123,74 +185,196 @@ def build_incidents(
     settings = settings or DetectorSettings()
     if alarms.empty:
         return []
-    length = PERIOD_LENGTH[grain]
     cx_series = {(r.dimension, r.cohort): r for r in results if r.metric == CX_SCORE}
     marketplace = cx_series.get(("all", "all")) or next(
         (r for r in results if (r.dimension, r.cohort) == ("all", "all")), None
     )
     daily_orders = _mean_daily_orders(marketplace, grain)
-    groups: list[pd.DataFrame] = []
-    ordered = alarms.sort_values("period")
-    current, last = [], None
-    for _, row in ordered.iterrows():
-        if last is not None and row.period - last > MERGE_GAP[grain]:
-            groups.append(pd.DataFrame(current))
-            current = []
-        current.append(row)
-        last = row.period if last is None else max(last, row.period)
-    groups.append(pd.DataFrame(current))
-
     scanned = {r.metric for r in results}  # a metric the data cannot support is not scanned
-    incidents = []
-    for group in groups:
-        start = group.period.min().to_pydatetime()
-        last_period = group.period.max().to_pydatetime()
-        ongoing = as_of - group.known_at.max().to_pydatetime() < QUIET_BEFORE_END[grain]
-        stop = last_period + length
-        losses = {key: _cx_loss(result, start, stop) for key, result in cx_series.items()}
-        if losses:
-            impact = max(loss for loss, _, _ in losses.values())
-            worst = _carrier(
-                {key: loss for key, (loss, _, _) in losses.items()},
-                {key: float(result.residuals.orders.sum()) for key, result in cx_series.items()},
-            )
-            _, cx_expected, cx_observed = losses[worst]
-        else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
-            worst, impact = _lead_metric_loss(results, group, start, stop)
-            cx_expected, cx_observed = float("nan"), float("nan")
-        primary_metric = _leading_component(results, worst, start, stop) or _strongest_alarm(
-            group, worst
-        )
-        severity = 100.0 * (1.0 - np.exp(-impact / max(1.0, 0.01 * daily_orders)))
-        incidents.append(
-            Incident(
-                incident_id=f"INC-{start:%Y%m%d-%H%M}",
-                grain=grain,
-                start=start,
-                end=None if ongoing else stop,
-                detected_at=group.known_at.min().to_pydatetime(),
-                metrics=tuple(sorted(set(group.metric))),
-                cohorts=tuple(
-                    sorted(
-                        {
-                            cohort_name(d, c)
-                            for d, c in zip(group.dimension, group.cohort, strict=True)
-                        }
-                    )
-                ),
-                primary_metric=primary_metric,
-                primary_cohort=cohort_name(*worst),
-                impact_orders=round(impact, 1),
-                severity=round(float(severity), 1),
-                severity_label=severity_label(severity),
-                alarm_count=len(group),
-                peak_z=round(float(group.z.max()), 2),
-                cx_expected=round(cx_expected, 2),
-                cx_observed=round(cx_observed, 2),
-                slice_fallback=_slice_metric(primary_metric) not in scanned,
-            )
-        )
+    incidents = [
+        _incident(results, group, cx_series, grain, as_of, settings, daily_orders, scanned)
+        for group in group_alarms(alarms, grain)
+    ]
     return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))
+
+
+def _incident(
+    results: list[SeriesResult],
+    group: pd.DataFrame,
+    cx_series: dict[tuple[str, str], SeriesResult],
+    grain: Grain,
+    as_of: dt.datetime,
+    settings: DetectorSettings,
+    daily_orders: float,
+    scanned: set[str],
+) -> Incident:
+    """One group of alarms as an incident: its window, primary metric and cohort, severity."""
+    length = PERIOD_LENGTH[grain]
+    start = group.period.min().to_pydatetime()
+    stop = group.period.max().to_pydatetime() + length
+    losses = {key: _cx_loss(result, start, stop, grain) for key, result in cx_series.items()}
+    if losses:
+        impact = max(loss for loss, _, _ in losses.values())
+        worst = _carrier(
+            {key: loss for key, (loss, _, _) in losses.items()},
+            {key: float(result.residuals.orders.sum()) for key, result in cx_series.items()},
+        )
+    else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
+        worst, impact = _lead_metric_loss(results, group, start, stop)
+    primary_metric = _primary_metric(results, group, worst, start, stop)
+    primary = _series(results, primary_metric, worst)
+    if primary is not None:
+        floor = _last_period_alarm(group, grain, primary, settings)
+        stop = _recovered_end(primary, start, stop, grain, floor)
+        if SLICE_METRIC.get(primary_metric) not in scanned:  # a loss the CX score cannot see
+            impact = max(impact, _metric_loss(primary, start, stop))
+    if losses:
+        impact = max(impact, *(_cx_loss(r, start, stop, grain)[0] for r in cx_series.values()))
+        _, cx_expected, cx_observed = _cx_loss(cx_series[worst], start, stop, grain)
+    else:
+        cx_expected, cx_observed = float("nan"), float("nan")
+    ongoing = as_of - (stop + settings.maturity) < QUIET_BEFORE_END[grain]
+    severity = 100.0 * (1.0 - np.exp(-impact / max(MIN_SEVERITY_SCALE, 0.01 * daily_orders)))
+    cohorts = {cohort_name(d, c) for d, c in zip(group.dimension, group.cohort, strict=True)}
+    return Incident(
+        incident_id=f"INC-{start:%Y%m%d-%H%M}",
+        grain=grain,
+        start=start,
+        end=None if ongoing else stop,
+        detected_at=group.known_at.min().to_pydatetime(),
+        metrics=tuple(sorted(set(group.metric))),
+        cohorts=tuple(sorted(cohorts)),
+        primary_metric=primary_metric,
+        primary_cohort=cohort_name(*worst),
+        impact_orders=round(impact, 1),
+        severity=round(float(severity), 1),
+        severity_label=severity_label(severity),
+        alarm_count=len(group),
+        peak_z=round(float(group.z.max()), 2),
+        cx_expected=round(cx_expected, 2),
+        cx_observed=round(cx_observed, 2),
+        slice_fallback=_slice_metric(primary_metric) not in scanned,
+    )
+
+
+def _series(results: list[SeriesResult], metric: str, key: tuple[str, str]) -> SeriesResult | None:
+    return next((r for r in results if r.metric == metric and (r.dimension, r.cohort) == key), None)
+
+
+def _primary_metric(
+    results: list[SeriesResult],
+    group: pd.DataFrame,
+    cohort: tuple[str, str],
+    start: dt.datetime,
+    stop: dt.datetime,
+) -> str:
+    """The metric that moved most: among the group's alarmed metrics (the CX score only when
+    nothing else alarmed), the CX component that lost most CX points in the cohort, else the
+    strongest alarm's metric."""
+    alarmed = set(group.metric) - {CX_SCORE}
+    leading = _leading_component(results, cohort, start, stop, alarmed)
+    return leading or _strongest_alarm(group, cohort)
+
+
+def _last_period_alarm(
+    group: pd.DataFrame, grain: Grain, primary: SeriesResult, settings: DetectorSettings
+) -> dt.datetime | None:
+    """The end of the last period the single-period detectors alarmed on (enough votes) in the
+    primary metric's series (window alarms lag; other cohorts' alarms may be noise)."""
+    single = group[
+        (group.votes >= settings.min_votes)
+        & (group.metric == primary.metric)
+        & (group.dimension == primary.dimension)
+        & (group.cohort == primary.cohort)
+    ]
+    if single.empty:
+        return None
+    return single.period.max().to_pydatetime() + PERIOD_LENGTH[grain]
+
+
+def _recovered_end(
+    result: SeriesResult,
+    start: dt.datetime,
+    stop: dt.datetime,
+    grain: Grain,
+    floor: dt.datetime | None = None,
+) -> dt.datetime:
+    """Where the primary metric recovers, read over a day or more (a day, else the shortest
+    trailing window with a verdict: single hours are too noisy to say when a metric is back).
+
+    The level to recover to is the detector's expectation when the incident began, held fixed
+    (the seasonal baseline learns a drop that lasts weeks; the incident must not end because of
+    it). The incident lasts through the last period whose value is still worse than that level
+    by more than RECOVERED_SHARE of the gap over its alarmed periods [start, stop), until a
+    whole window (at least a day) reads it recovered; past `stop` when the metric stays down.
+    A gap within RECOVERED_Z sds of the reading's noise over the week before counts as
+    recovered, and only a drop whose half is above that is followed past its last alarm, so
+    an incident made of noise does not stretch over later noise or a later incident.
+    A window of w periods that reads the drop at t says the drop reached t - w + 1, so the end
+    is the last such window's first period plus one (an early rather than a late estimate), or
+    `floor` (the end of the last period a single-period detector alarmed on) if later.
+    `stop` when no reading has a verdict on most of [start, stop) (a heuristic rule)."""
+    length = PERIOD_LENGTH[grain]
+    readings = [(1, result.residuals), *sorted(result.windows.items())]
+    worse = 1.0 if _direction(result.metric) == "lower" else -1.0
+    for window, series in [(w, r) for w, r in readings if w * length >= dt.timedelta(days=1)]:
+        verdict = np.isfinite(series.expected) & np.isfinite(series.value)
+        judged = np.flatnonzero((series.period >= start) & verdict)
+        during = (series.period >= start) & (series.period < stop)
+        if judged.size == 0 or verdict[during].mean() < JUDGED_SHARE:
+            continue
+        level = series.expected[judged[0]]
+        gap = worse * (series.value - level)
+        alarmed = judged[series.period[judged] < stop]
+        before = (series.period < start) & (series.period >= start - dt.timedelta(days=7))
+        noise = np.nanstd(series.value[before & verdict] - series.expected[before & verdict])
+        half_gap = RECOVERED_SHARE * float(np.mean(gap[alarmed]))
+        noise_gap = RECOVERED_Z * float(noise) if np.isfinite(noise) else 0.0
+        threshold = max(half_gap, noise_gap)
+        if threshold <= 0:
+            return stop
+        # Only a drop well above the noise (its half still over RECOVERED_Z sds) is followed
+        # past its last alarm: a noise alarm's gap must not chain into a later incident.
+        walk = judged if half_gap >= noise_gap else alarmed
+        last, calm = alarmed[0], 0
+        for index in walk:
+            if gap[index] > threshold:
+                last, calm = index, 0
+            else:
+                calm += 1
+                if calm >= max(window, round(dt.timedelta(days=1) / length)) and (
+                    series.period[index] >= stop
+                ):
+                    break
+        # A window ending at `last` still read the drop, so the drop reached its first period
+        # at least: the end read no later than the data shows it.
+        end = series.period[last].to_pydatetime() + length - (window - 1) * length
+        return max(start + length, end, floor or start)
+    return stop
+
+
+def _direction(name: str) -> str:
+    return "higher" if name == CX_SCORE or METRICS[name].higher_is_better else "lower"
+
+
+def _metric_loss(result: SeriesResult, start: dt.datetime, stop: dt.datetime) -> float:
+    """A metric's loss over [start, stop) in CX-weighted order-equivalents (module docstring):
+    0 for the CX score, whose loss is counted as such."""
+    if result.metric == CX_SCORE:
+        return 0.0
+    series = result.residuals
+    window = (series.period >= start) & (series.period < stop)
+    valid = window & np.isfinite(series.value) & np.isfinite(series.expected)
+    worse = -1.0 if METRICS[result.metric].higher_is_better else 1.0
+    excess = worse * (series.value[valid] - series.expected[valid])
+    if METRICS[result.metric].square:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            excess = np.minimum(np.nan_to_num(excess / np.abs(series.expected[valid])), 1.0)
+    weight = (
+        METRICS[result.metric].cx_weight
+        or METRICS.get(SLICE_METRIC.get(result.metric, ""), METRICS["on_time_rate"]).cx_weight
+    )
+    return max(0.0, float((excess * series.orders[valid]).sum()) * weight)
 
 
 def _lead_metric_loss(
@@ -232,12 +416,19 @@ def _carrier(
 
 
 def _leading_component(
-    results: list[SeriesResult], cohort: tuple[str, str], start: dt.datetime, stop: dt.datetime
+    results: list[SeriesResult],
+    cohort: tuple[str, str],
+    start: dt.datetime,
+    stop: dt.datetime,
+    among: set[str],
 ) -> str | None:
-    """The CX component that lost the most CX points in the cohort over [start, stop)."""
+    """The CX component among `among` that lost the most CX points in the cohort over
+    [start, stop)."""
     losses = {}
     for result in results:
-        if result.metric not in CX_COMPONENTS or (result.dimension, result.cohort) != cohort:
+        if result.metric not in CX_COMPONENTS or result.metric not in among:
+            continue
+        if (result.dimension, result.cohort) != cohort:
             continue
         series = result.residuals
         window = (series.period >= start) & (series.period < stop)

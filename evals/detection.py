@@ -12,8 +12,9 @@ import duckdb
 import pyarrow as pa
 from pydantic import BaseModel
 
-from analytics.alarms import alarms_frame, data_span, scan_series
-from analytics.detection import DetectorSettings
+from analytics.alarms import alarms_frame, choose_grain, data_span, scan_series
+from analytics.asof import series_as_of
+from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.incidents import SERIOUS, build_incidents, cohort_filters, cohort_name
 
 MAX_REPLAY_HOURS = 24
@@ -73,8 +74,26 @@ def affected_span(
     data_end = data_span(con).last + dt.timedelta(seconds=1)
     end = intervention.get("end")
     end_time = min(dt.datetime.fromisoformat(end), data_end) if end else data_end
-    scope = {key: value for key, value in intervention["scope"].items() if value}
-    return AffectedSpan(first_hour=first, end=end_time, scope=scope)
+    return AffectedSpan(first_hour=first, end=end_time, scope=cohort_scope(con, intervention))
+
+
+def cohort_scope(con: duckdb.DuckDBPyConnection, intervention: dict[str, Any]) -> dict[str, list]:
+    """An intervention's scope as cohort filters: its non-empty filters, with `store_ids` read
+    as the `store` dimension and the stores' regions and categories added (so an alarm in
+    another region is not on a store intervention)."""
+    scope = {key: list(value) for key, value in intervention["scope"].items() if value}
+    stores = scope.pop("store_ids", None)
+    if stores:
+        scope["store"] = stores
+        rows = con.execute(
+            "SELECT DISTINCT region, category FROM order_facts WHERE store_id IN "
+            f"({', '.join('?' for _ in stores)})",
+            stores,
+        ).fetchall()
+        for index, dimension in enumerate(("region", "category")):
+            found = sorted({row[index] for row in rows})
+            scope[dimension] = [v for v in scope.get(dimension, found) if v in found]
+    return scope
 
 
 def cohort_in_scope(cohort: str, scope: dict[str, list]) -> bool:
@@ -99,38 +118,53 @@ def on_intervention(
 def detection_delay(
     con: duckdb.DuckDBPyConnection, span: AffectedSpan, max_hours: int = MAX_REPLAY_HOURS
 ) -> DelayResult:
-    """Replay detection as of each hour from the first affected hour, seeing only what was known
-    then; the delay is the first as-of hour holding an alarm in the scope on an affected period
-    (at or after the first affected hour, before the end) minus the first affected hour."""
+    """Replay detection at the grain the data supports (choose_grain), as of each hour from the
+    first affected hour (hourly) or each time a day becomes known (daily), seeing only what was
+    known then; the delay is the first as-of time holding an alarm in the scope on an affected
+    period (at or after the period of the first affected hour, before the end) minus the first
+    affected hour. `max_hours` bounds the replay. One scan at the replay's end is cut to each
+    as-of time (analytics.asof: equal to a fresh scan then)."""
     settings = DetectorSettings()
-    last_known = data_span(con).last + dt.timedelta(hours=1) + settings.maturity
-    for step in range(max_hours + 1):
-        as_of = span.first_hour + dt.timedelta(hours=step)
-        if as_of > last_known:
-            return DelayResult(hours=None, scans=step)
-        alarms = alarms_frame(scan_series(con, "hour", as_of, settings), "hour", settings)
-        alarms = alarms[
-            (alarms.known_at <= as_of)
-            & (alarms.period >= span.first_hour)
-            & (alarms.period < span.end)
-        ]
+    grain = choose_grain(con, settings).grain
+    length = PERIOD_LENGTH[grain]
+    last_known = data_span(con).last + length + settings.maturity
+    first_period = span.first_hour if grain == "hour" else span.first_hour.replace(hour=0)
+    horizon = min(span.first_hour + dt.timedelta(hours=max_hours), last_known)
+    final = scan_series(con, grain, horizon, settings) if span.first_hour <= horizon else []
+    as_of, scans = span.first_hour, 0
+    while as_of <= horizon:
+        scans += 1
+        alarms = alarms_frame(series_as_of(final, grain, as_of, settings), grain, settings)
+        known = alarms.known_at <= as_of
+        alarms = alarms[known & (alarms.period >= first_period) & (alarms.period < span.end)]
         for row in alarms.itertuples():
             cohort = cohort_name(row.dimension, row.cohort)
             if cohort_in_scope(cohort, span.scope):
-                return DelayResult(
-                    hours=float(step), metric=row.metric, cohort=cohort, scans=step + 1
-                )
-    return DelayResult(hours=None, scans=max_hours + 1)
+                hours = (as_of - span.first_hour).total_seconds() / 3600
+                return DelayResult(hours=hours, metric=row.metric, cohort=cohort, scans=scans)
+        as_of = _next_reading(as_of, grain, settings)
+    return DelayResult(hours=None, scans=scans)
+
+
+def _next_reading(as_of: dt.datetime, grain: str, settings: DetectorSettings) -> dt.datetime:
+    """The next time a period becomes known: the next hour, or the next day's maturity."""
+    if grain == "hour":
+        return as_of + dt.timedelta(hours=1)
+    midnight = dt.datetime.combine(as_of.date(), dt.time())
+    following = midnight + settings.maturity
+    return following if following > as_of else following + dt.timedelta(days=1)
 
 
 def false_alarms(con: duckdb.DuckDBPyConnection) -> FalseAlarms:
-    """Every incident the detector reports on the whole of a world with no cause."""
+    """Every incident the detector reports on the whole of a world with no cause (at the grain
+    the data supports)."""
     settings = DetectorSettings()
+    grain = choose_grain(con, settings).grain
     span = data_span(con)
-    as_of = span.last + dt.timedelta(hours=1) + settings.maturity
-    results = scan_series(con, "hour", as_of, settings)
-    alarms = alarms_frame(results, "hour", settings)
-    incidents = build_incidents(results, alarms, "hour", as_of, settings)
+    as_of = span.last + PERIOD_LENGTH[grain] + settings.maturity
+    results = scan_series(con, grain, as_of, settings)
+    alarms = alarms_frame(results, grain, settings)
+    incidents = build_incidents(results, alarms, grain, as_of, settings)
     serious = sum(incident.severity_label in SERIOUS for incident in incidents)
     days = (span.last - span.first).total_seconds() / 86400
     return FalseAlarms(

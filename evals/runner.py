@@ -115,7 +115,8 @@ def measure(
             span = affected_span(con, intervention)
             if span is not None:
                 spans.append(span)
-                delays.append(detection_delay(con, span, settings.replay_hours))
+                horizon = max(settings.replay_hours, case.expected.max_detection_delay_hours or 0)
+                delays.append(detection_delay(con, span, int(horizon)))
         detected = [d for d in delays if d.hours is not None]
         if delays:
             measured.delay = min(detected, key=lambda d: d.hours or 0.0) if detected else delays[0]

@@ -15,6 +15,7 @@ from analytics.alarms import (
     SeriesResult,
     alarms_frame,
     choose_grain,
+    cohort_grains,
     data_span,
     scan_series,
 )
@@ -356,6 +357,10 @@ class DetectIncidentsInput(BaseModel):
 class DetectIncidentsOutput(ToolOutput):
     grain: Grain
     grain_reason: str = ""
+    cohort_grains: dict[str, int] = Field(
+        default_factory=dict,
+        description="How many cohorts are read at each grain (the finest their volume supports).",
+    )
     cx_coverage: str | None = None
     cx_weights: dict[str, float] = Field(default_factory=dict)
     unavailable_metrics: dict[str, list[str]] = Field(default_factory=dict)
@@ -370,6 +375,10 @@ class DetectIncidentsOutput(ToolOutput):
         figures = {
             **self._coverage_figures(),
             "series_scanned": Figure(value=self.series_scanned, unit="count"),
+            **{
+                f"cohorts_{grain}": Figure(value=count, unit="count")
+                for grain, count in self.cohort_grains.items()
+            },
             "alarms": Figure(value=self.alarms, unit="count"),
             "incidents": Figure(value=len(self.incidents), unit="count"),
             "data_start": Figure(value=self.data_start.isoformat(), unit="datetime"),
@@ -535,12 +544,16 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
     gaps, coverage = data_support(context)
     if args.grain == "auto":
         summary += f"; {grain_reason}"
+    grains = _grain_counts(results)
+    if grains:
+        summary += "; cohorts read " + ", ".join(f"{g}: {n}" for g, n in grains.items())
     if coverage.missing:
         summary += f"; {coverage.describe()}"
     return DetectIncidentsOutput(
         summary=summary,
         grain=grain,
         grain_reason=grain_reason,
+        cohort_grains=grains,
         cx_coverage=coverage.describe() if coverage.missing else None,
         cx_weights=coverage.weights if coverage.missing else {},
         unavailable_metrics={m: gaps[m] for m in DETECTION_METRICS if m in gaps},
@@ -551,6 +564,13 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         alarms=alarm_count,
         incidents=summaries,
     )
+
+
+def _grain_counts(results: list[SeriesResult]) -> dict[str, int]:
+    """How many scanned cohorts are read at each grain, finest first."""
+    found = list(cohort_grains(results).values())
+    order = ("hourly", "6-hourly", "daily", "weekly")
+    return {grain: found.count(grain) for grain in order if grain in found}
 
 
 class TopSlicesInput(BaseModel):

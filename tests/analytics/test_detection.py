@@ -24,7 +24,9 @@ from analytics.detection import (
     cusum_chart,
     ewma_chart,
     residuals,
+    rolled,
     run_detectors,
+    window_alarms,
 )
 from analytics.metrics import metric_frame
 from data.scenario import Intervention, Scenario
@@ -242,6 +244,52 @@ def test_residuals_and_votes_up_to_a_cut_do_not_change_when_later_periods_arrive
     cut_votes = run_detectors(cut.z, SETTINGS)
     np.testing.assert_array_equal(cut_votes.votes, full_votes.votes[:CUT])
     np.testing.assert_array_equal(cut_votes.run_start, full_votes.run_start[:CUT])
+    for window in SETTINGS.windows("hour"):
+        full_window = residuals(
+            rolled(frame, window), name, "hour", SETTINGS, window, full.dispersion
+        )
+        cut_window = residuals(
+            rolled(frame.iloc[:CUT], window), name, "hour", SETTINGS, window, cut.dispersion
+        )
+        np.testing.assert_array_equal(cut_window.z, full_window.z[:CUT])
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_cohort_too_small_for_hourly_verdicts_is_caught_by_its_week_window(seed: int) -> None:
+    """10 orders an hour (below min_units) and on-time down 10 points from week 4: no hour is
+    judged, the week window alarms within six days, and the same cohort without the drop does
+    not alarm in any window."""
+    start = 4 * WEEK
+    found = {}
+    for drop in (0.1, 0.0):
+        on_time = np.full(HOURS, BASE_RATES["on_time_rate"])
+        on_time[start:] -= drop
+        frame = _hourly_frame(seed, {"on_time_rate": on_time}, orders=np.full(HOURS, 10))
+        hourly = residuals(frame, "on_time_rate", "hour", SETTINGS)
+        assert not np.isfinite(hourly.z).any()
+        found[drop] = {
+            window: np.flatnonzero(
+                window_alarms(
+                    residuals(
+                        rolled(frame, window), "on_time_rate", "hour", SETTINGS, window,
+                        hourly.dispersion,
+                    ).z,
+                    SETTINGS,
+                )
+            )
+            for window in SETTINGS.windows("hour")
+        }  # fmt: skip
+    assert start < found[0.1][WEEK][0] <= start + 6 * DAY
+    assert all(alarms.size == 0 for alarms in found[0.0].values())
+
+
+def test_rolled_sums_the_trailing_window_and_is_undefined_before_a_full_window() -> None:
+    frame = _hourly_frame(seed=2)
+    sums = rolled(frame, DAY)
+    assert np.isnan(sums["orders"].iloc[: DAY - 1]).all()
+    last_day = frame["on_time_rate_num"].iloc[6 : DAY + 6].sum()
+    assert sums["on_time_rate_num"].iloc[DAY + 5] == last_day
+    pd.testing.assert_series_equal(sums["period"], frame["period"])
 
 
 # --- no look-ahead: scans of small worlds ----------------------------------------------------

@@ -14,6 +14,7 @@ import pytest
 from analytics.alarms import ALARM_COLUMNS, SeriesResult, alarms_frame, data_span, scan_series
 from analytics.detection import PERIOD_LENGTH, DetectorSettings, Residuals
 from analytics.incidents import (
+    MIN_SEVERITY_SCALE,
     Incident,
     build_incidents,
     cohort_filters,
@@ -183,13 +184,99 @@ def test_severity_rises_with_impact_and_follows_the_documented_formula() -> None
         # Lost CX points x orders / 100 over the incident's hours.
         impact = drop * ORDERS_PER_HOUR * len(alarm_hours) / 100
         assert incident.impact_orders == pytest.approx(impact, abs=0.06)  # rounded to 0.1
-        expected = 100 * (1 - math.exp(-impact / (0.01 * DAILY_ORDERS)))
+        scale = max(MIN_SEVERITY_SCALE, 0.01 * DAILY_ORDERS)
+        expected = 100 * (1 - math.exp(-impact / scale))
         assert incident.severity == pytest.approx(expected, abs=0.06)  # rounded to 0.1
         assert incident.severity_label == severity_label(expected)
     severities = [incident.severity for incident in incidents]
     assert severities == sorted(severities)
     assert len(set(severities)) == len(severities)
     assert {incident.severity_label for incident in incidents} == {"low", "medium", "high"}
+
+
+def test_noise_in_another_corner_stays_apart_and_an_overlapping_cohort_joins() -> None:
+    """Alarms in region=south, then within the merge gap one in west x retail (no order in
+    common: its own incident) and one in category=convenience (may hold south's orders:
+    merged)."""
+    south, later = _hours_after_first(0, 1, 2), _hours_after_first(5)
+    alarms = pd.concat(
+        [
+            _alarms(south).assign(dimension="region", cohort="south"),
+            _alarms(later).assign(dimension="region,category", cohort="west,retail"),
+            _alarms(later).assign(dimension="category", cohort="convenience"),
+        ],
+        ignore_index=True,
+    )
+    incidents = build_incidents([_cx_series()], alarms, "hour", AS_OF, SETTINGS)
+    assert sorted(incident.cohorts for incident in incidents) == [
+        ("category=convenience", "region=south"),
+        ("region=west,category=retail",),
+    ]
+
+
+def test_the_primary_metric_is_one_that_alarmed_not_the_one_that_lost_most_cx() -> None:
+    """On-time lost more CX points in the cohort but never alarmed; item accuracy alarmed."""
+    hours = _hours_after_first(0, 1, 2)
+    on_time = _cx_series(dict.fromkeys(hours, 0.2))
+    on_time.metric = "on_time_rate"
+    on_time.residuals.expected[:] = 0.9
+    on_time.residuals.value[:] = 0.9
+    accuracy = _cx_series()
+    accuracy.metric = "item_accuracy"
+    accuracy.residuals.expected[:] = 0.97
+    accuracy.residuals.value[:] = 0.97
+    for index in on_time.residuals.period.get_indexer(hours):
+        on_time.residuals.value[index] = 0.7
+        accuracy.residuals.value[index] = 0.95
+    cx = _cx_series(dict.fromkeys(hours, 6.5))
+    alarms = _alarms(hours, metric="item_accuracy")
+    (incident,) = build_incidents([cx, on_time, accuracy], alarms, "hour", AS_OF, SETTINGS)
+    assert incident.primary_metric == "item_accuracy"
+
+
+def _on_time_with_day_window(values: np.ndarray, expected: np.ndarray) -> SeriesResult:
+    """An on-time series whose day window reads `values` against `expected`."""
+    on_time = _cx_series()
+    on_time.metric = "on_time_rate"
+    period = on_time.residuals.period
+    on_time.windows = {
+        24: Residuals(
+            period=period, value=values, expected=expected, z=np.zeros(HOURS),
+            orders=np.full(HOURS, 24 * ORDERS_PER_HOUR),
+        )
+    }  # fmt: skip
+    return on_time
+
+
+def test_an_incident_ends_where_its_metric_recovers_not_at_its_last_window_alarm() -> None:
+    """On-time falls from 0.9 to 0.7 for 40 hours, then is back; a week window keeps alarming
+    for days after. The day window reads the drop until 23 hours after it ended; the incident
+    ends where the last window still reading it began, at the recovery."""
+    hours = _hours_after_first(*range(0, 96, 6))
+    first, back = (_cx_series().residuals.period.get_loc(h) for h in _hours_after_first(0, 40))
+    values = np.full(HOURS, 0.9)
+    values[first : back + 23] = 0.7
+    on_time = _on_time_with_day_window(values, np.full(HOURS, 0.9))
+    cx = _cx_series(dict.fromkeys(_hours_after_first(*range(40)), 5.0))
+    alarms = _alarms(hours).assign(detectors="week_window", votes=0)
+    (incident,) = build_incidents([cx, on_time], alarms, "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (hours[0], _hours_after_first(40)[0])
+
+
+def test_a_drop_the_baseline_has_learned_keeps_its_incident_open_until_it_recovers() -> None:
+    """Alarms stop after a day (the seasonal expectation follows the drop down), but on-time
+    stays 0.2 under the level expected when the incident began until hour 150: the incident
+    lasts until then, past its last alarm, measured against that level held fixed."""
+    hours = _hours_after_first(*range(0, 24, 3))
+    first, back = (_cx_series().residuals.period.get_loc(h) for h in _hours_after_first(0, 150))
+    values = np.full(HOURS, 0.9)
+    values[first : back + 23] = 0.7
+    expected = np.full(HOURS, 0.9)
+    expected[first + 24 :] = 0.7  # learned
+    on_time = _on_time_with_day_window(values, expected)
+    cx = _cx_series(dict.fromkeys(_hours_after_first(*range(150)), 5.0))
+    (incident,) = build_incidents([cx, on_time], _alarms(hours), "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (hours[0], _hours_after_first(150)[0])
 
 
 def test_alarms_without_a_cx_score_series_still_make_an_incident() -> None:
