@@ -320,38 +320,42 @@ def bocpd_recent_change(
     level = np.full(n, np.nan)
     run_probability = np.array([1.0])
     mean, precision = np.array([0.0]), np.array([1.0])
+    # A run of length r has seen r values: its precision is 1 + r, so the predictive variance
+    # of every run length is known in advance (the same numbers the update computes).
+    all_precision = np.arange(1.0, max_run + 2.0)
+    all_variance = 1.0 + 1.0 / all_precision
+    all_scale = np.sqrt(all_variance)
     seen = 0
     for index, value in enumerate(z):
         if not np.isfinite(value):
             continue
-        predictive_var = 1.0 + 1.0 / precision
-        likelihood = np.exp(-0.5 * (value - mean) ** 2 / predictive_var) / np.sqrt(predictive_var)
-        growth = run_probability * likelihood * (1 - hazard)
-        change = float((run_probability * likelihood * hazard).sum())
+        runs = len(precision)
+        likelihood = np.exp(-0.5 * (value - mean) ** 2 / all_variance[:runs]) / all_scale[:runs]
+        weighted = run_probability * likelihood
+        growth = weighted * (1 - hazard)
+        change = float((weighted * hazard).sum())
         run_probability = np.concatenate([[change], growth])
         total = run_probability.sum()
         run_probability = (
             run_probability / total if total > 0 else np.r_[1.0, np.zeros(len(growth))]
         )
-        new_precision = precision + 1.0
+        new_precision = all_precision[1 : runs + 1]
         new_mean = (mean * precision + value) / new_precision
         mean = np.concatenate([[0.0], new_mean])
-        precision = np.concatenate([[1.0], new_precision])
+        precision = all_precision[: runs + 1]
         if len(run_probability) > max_run:
             run_probability, mean, precision = (
                 array[:max_run] for array in (run_probability, mean, precision)
             )
             run_probability /= run_probability.sum()
-        # A run that began within the last `recent` periods has length 1..recent now.
-        window = slice(1, recent + 1)
         seen += 1
         if seen <= recent:  # the start of the series is not evidence of a change
             continue
-        probability[index] = run_probability[window].sum()
-        weights = run_probability[window]
-        level[index] = (
-            float((weights * mean[window]).sum() / weights.sum()) if weights.sum() > 0 else 0
-        )
+        # A run that began within the last `recent` periods has length 1..recent now.
+        weights = run_probability[1 : recent + 1]
+        mass = weights.sum()
+        probability[index] = mass
+        level[index] = float((weights * mean[1 : recent + 1]).sum() / mass) if mass > 0 else 0
     return probability, level
 
 
