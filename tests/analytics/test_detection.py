@@ -15,6 +15,8 @@ from analytics.alarms import (
     COHORT_DIMENSIONS,
     CROSSED_DIMENSIONS,
     DetectionError,
+    choose_grain,
+    cohort_grains,
     scan,
     scan_series,
 )
@@ -29,7 +31,7 @@ from analytics.detection import (
     window_alarms,
 )
 from analytics.metrics import metric_frame
-from data.scenario import Intervention, Scenario
+from data.scenario import Intervention, Scenario, load_scenario
 from data.warehouse import open_warehouse
 
 ScenarioFactory = Callable[..., Scenario]
@@ -411,3 +413,41 @@ def test_metric_frame_at_one_hour_maturity_ignores_tickets_ratings_and_outcomes_
     assert row.support_rate_num == tickets
     assert (row.rating_den, row.rating_num) == (ratings, stars)
     assert (row.on_time_rate_den, row.on_time_rate_num) == (delivered, on_time)
+
+
+# --- low volume: the grain the data supports ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_marketplace(make_world: WorldFactory) -> Path:
+    """The eval suite's marketplace of 20 orders a day, on-time down ~20 points for three
+    weeks from Dec 6 08:00 (load_scenario reads evals/scenarios by path)."""
+    return make_world(
+        load_scenario(Path(__file__).parents[2] / "evals/scenarios/low_volume_20.yaml")
+    )
+
+
+def test_a_marketplace_of_20_orders_a_day_is_read_daily_and_judged_weekly(
+    small_marketplace: Path,
+) -> None:
+    with open_warehouse(small_marketplace) as con:
+        choice = choose_grain(con)
+        results = scan_series(con, choice.grain, metrics=("on_time_rate",))
+    assert choice.grain == "day"
+    grains = cohort_grains(results)
+    assert grains["all"] == "weekly"
+    assert set(grains.values()) <= {"daily", "weekly", ""}
+
+
+def test_a_three_week_drop_at_20_orders_a_day_alarms_within_a_week_and_not_before_it(
+    small_marketplace: Path,
+) -> None:
+    onset = dt.datetime(2025, 12, 6, 8)
+    with open_warehouse(small_marketplace) as con:
+        alarms = scan(con, "day")
+    marketplace = alarms[(alarms.dimension == "all") & (alarms.metric == "on_time_rate")]
+    after = marketplace[marketplace.period >= onset.replace(hour=0)]
+    assert marketplace[marketplace.period < onset - dt.timedelta(days=7)].empty
+    assert not after.empty
+    assert after.known_at.min() - onset <= dt.timedelta(days=7)
+    assert "week_window" in after.sort_values("known_at").iloc[0].detectors
