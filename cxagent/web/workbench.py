@@ -49,7 +49,9 @@ DASHBOARD_METRICS = ("cx_score", *CX_SUBMETRICS)
 DRIVER_METRICS = ("batched_rate", "prep_min", "dasher_wait_min")
 THREAD_LOCKS = 64  # locks that serialize the turns of a conversation (see Workbench.ask)
 BASELINE_DAYS = 14  # the tools' default baseline before an incident
-# Values of each dimension a heatmap or breakdown steps through (the default world's vocabulary).
+# The dimensions a heatmap or breakdown steps through, and the synthetic world's values of each
+# (a served world's own are read from it: Workbench.dimension_values).
+MAX_DIMENSION_VALUES = 12  # the busiest values of a dimension a heatmap or breakdown shows
 DIMENSION_VALUES: dict[str, tuple[str | int, ...]] = {
     "region": REGIONS,
     "category": CATEGORIES,
@@ -229,6 +231,20 @@ class Workbench:
         frame = self.series([metric], filters, start - dt.timedelta(days=BASELINE_DAYS), end)
         return _split(frame, metric, start)
 
+    def dimension_values(self, dimension: str) -> tuple[str | int, ...]:
+        """The values of a dimension in this world (its regions and categories, not the
+        synthetic world's), the MAX_DIMENSION_VALUES with the most orders; hours are 0-23."""
+        if dimension == "hour":
+            return DIMENSION_VALUES["hour"]
+        output, _ = self._explore.call(
+            "rank_cohorts",
+            {"dimension": dimension, "metric": "orders", "order": "highest",
+             "k": MAX_DIMENSION_VALUES, "min_orders": 1},
+        )  # fmt: skip
+        ranked = [row.group for row in output.rows]
+        known = [value for value in DIMENSION_VALUES.get(dimension, ()) if value in ranked]
+        return tuple(known + sorted(v for v in ranked if v not in known))  # synthetic order first
+
     def heatmap(self, incident_id: str, pair: str) -> pd.DataFrame:
         """Change of the incident's slice metric by a pair of dimensions (rows: one per cell)."""
         incident = self.incident(incident_id)
@@ -237,15 +253,15 @@ class Workbench:
         start, end = self.window(incident)
         rows = []
         if second == "hour":  # hourly series of each value of the first dimension
-            for value in DIMENSION_VALUES[first]:
+            for value in self.dimension_values(first):
                 frame = self.series(
                     [metric], {first: [value]}, start - dt.timedelta(days=BASELINE_DAYS), end
                 )
                 for hour, group in frame.groupby(frame["period"].dt.hour):
                     rows.append({first: value, second: int(hour), **_split(group, metric, start)})
         else:
-            for value in DIMENSION_VALUES[first]:
-                for other in DIMENSION_VALUES[second]:
+            for value in self.dimension_values(first):
+                for other in self.dimension_values(second):
                     change = self.window_change(
                         incident_id, metric, {first: [value], second: [other]}
                     )
@@ -258,7 +274,7 @@ class Workbench:
         """A slice broken down by one more dimension: baseline vs incident per value."""
         incident = self.incident(incident_id)
         rows = []
-        for value in DIMENSION_VALUES[dimension]:
+        for value in self.dimension_values(dimension):
             if dimension in filters and value not in filters[dimension]:
                 continue
             change = self.window_change(
