@@ -132,7 +132,8 @@ class Workbench:
         self.world_dir = Path(world_dir)
         # Fails clearly without a warehouse; conversations survive a restart (threads.sqlite).
         self.agent = Agent(self.world_dir, settings, keep_threads=True)
-        self.agent.warm_up()  # model libraries now, the incident scan in the background
+        # Model libraries now, the incident scan in the background.
+        self._warm_up = self.agent.warm_up()
         self.export_dir = Path(tempfile.mkdtemp(prefix="cxagent-web-"))
         self._explore = ToolContext(world_dir=self.world_dir, shared=self.agent.shared)
         self._lock = threading.Lock()
@@ -399,7 +400,9 @@ class Workbench:
         return path
 
     def close(self) -> None:
-        """Close this thread's warehouse connections and delete the exports."""
+        """Close this thread's warehouse connections and delete the exports (after the warm-up
+        scan: a process ending under a running DuckDB query aborts)."""
+        self._warm_up.join(timeout=60)
         self.agent.close()
         self._explore.close()
         for analysis in self._analyses.values():
