@@ -96,6 +96,19 @@ class Localization:
     frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the leaves
 
 
+def dimensions_with_data(
+    con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The dimensions with a value on some order: a leaf needs every one of its dimensions, so
+    one that is null throughout (an export without stores) would leave no leaf at all."""
+    counts = con.execute(
+        "SELECT "
+        + ", ".join(f"count({dimension_column(d)})" for d in dimensions)
+        + " FROM order_facts"
+    ).fetchone()
+    return tuple(d for d, count in zip(dimensions, counts, strict=True) if count)
+
+
 def leaves(
     con: duckdb.DuckDBPyConnection,
     metric_name: str,
@@ -154,8 +167,10 @@ def localize(
     dimensions: tuple[str, ...] = SLICE_DIMENSIONS,
     max_slices: int = 5,
 ) -> Localization:
-    """The smallest set of slices explaining the change of `metric_name` in [start, end)."""
+    """The smallest set of slices explaining the change of `metric_name` in [start, end), over
+    the dimensions the data holds (an export without stores or basket values still has slices)."""
     baseline = (start - dt.timedelta(days=baseline_days), start)
+    dimensions = dimensions_with_data(con, dimensions)
     frame = leaves(con, metric_name, (start, end), baseline, dimensions)
     if frame.empty or frame[CUR_DEN].sum() == 0:
         raise LocalizationError(f"no orders with {metric_name} between {start} and {end}")
@@ -251,6 +266,7 @@ def localize_volume(
     """The slices where orders per hour rose in [start, end) against the same hours of the
     trailing weeks (see `volume_leaves`). Ratios are shares of the day's orders, so `delta` is
     in share points; a slice's relative volume change is current_value / baseline_value - 1."""
+    dimensions = dimensions_with_data(con, dimensions)
     frame, shifts = volume_leaves(con, (start, end), dimensions, weeks)
     if frame.empty or frame[CUR_NUM].sum() == 0:
         raise LocalizationError(f"no orders between {start} and {end}")

@@ -81,3 +81,16 @@ def test_every_mapping_finds_the_super_bowl_slowdown_in_delivery_duration(
     assert incident["severity"] > 50, incident
     assert answer["answer"].startswith("Delivery duration in the marketplace went from")
     assert "treat it as noise" not in answer["answer"]
+
+
+def test_every_mapping_searches_slices_over_the_dimensions_it_has(
+    answered: tuple[IngestResult, dict[str, dict[str, Any]]],
+) -> None:
+    result, answers = answered
+    answer = answers[QUESTIONS[0]]
+    # A mapping without stores or basket values searched nothing before ("no orders with ...").
+    assert not any(note.startswith("slices:") for note in answer["notes"]), answer["notes"]
+    if result.out_dir.parent.name.startswith("mapping_minimal"):  # hours only: none stands out
+        assert "no significant slice" in " ".join(answer["notes"])
+    else:
+        assert answer["incident"]["slices"], answer["notes"]
