@@ -20,9 +20,9 @@ import datetime as dt
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import duckdb
 import pandas as pd
@@ -30,6 +30,8 @@ import pandas as pd
 from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
 from data.schema import ORDER_FACTS
 from data.warehouse import FACT_COLUMNS
+
+T = TypeVar("T")
 
 Grain = Literal["hour", "day"]  # the grains detection reads (alarms, incidents)
 # The grains a metric series may be read at: a detection grain, or a week (Monday to Sunday).
@@ -245,12 +247,13 @@ def metric(name: str) -> Metric:
     return METRICS[name]
 
 
-def available_metrics(
-    con: duckdb.DuckDBPyConnection, degenerate: Mapping[str, str] | None = None
-) -> dict[str, bool]:
+def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     """Per metric, whether the warehouse holds usable data for every column it requires (a CX
-    sub-score whose data is degenerate is not available; `degenerate`, when the caller has
-    it, is `degenerate_metrics(con)`)."""
+    sub-score whose data is degenerate is not available). Kept per warehouse file."""
+    return dict(_per_file(con, "available_metrics", _available_metrics))
+
+
+def _available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     columns = sorted({column for m in METRICS.values() for column in m.requires})
     counts = con.execute(
         "SELECT "
@@ -258,7 +261,7 @@ def available_metrics(
         + " FROM order_facts"
     ).fetchone()
     present = {column for column, count in zip(columns, counts, strict=True) if count}
-    degenerate = degenerate_metrics(con) if degenerate is None else degenerate
+    degenerate = degenerate_metrics(con)
     return {
         name: all(c in present for c in m.requires) and name not in degenerate
         for name, m in METRICS.items()
@@ -273,31 +276,52 @@ def _show_value(m: Metric, value: float) -> str:
     return f"{100 * value:.0f}%" if m.unit == "share" else f"{value:g} {m.unit}"
 
 
-def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+@dataclass(frozen=True)
+class Degenerate:
+    """Why a CX sub-score's data carries no information: constant, or nearly empty."""
+
+    kind: Literal["constant", "nearly empty"]
+    detail: str  # e.g. 'the cancellation rate is 0% over all 19,743 orders'
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.detail}"
+
+
+def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:
     """Per CX sub-score whose data is degenerate over the whole warehouse, why: constant over at
     least CONSTANT_MIN_ORDERS orders (a mapped constant, e.g. `canceled_flag: "false"`) or
     present for under NEAR_EMPTY_SHARE of the orders. Sub-scores with no data are not listed
-    (they are simply unavailable).
+    (they are simply unavailable). Every metric query asks this (analysis_source): kept per
+    warehouse file."""
+    return dict(_per_file(con, "degenerate_metrics", _degenerate_metrics))
 
-    Every metric query asks this (analysis_source), so the answer is kept per warehouse file,
-    keyed by its path, inode, size and times (a changed or replaced file is read again)."""
+
+# What metric queries ask of a whole warehouse (its metrics' availability, degenerate data),
+# kept per file and keyed by its path, inode, size and times, so a changed or replaced file is
+# read again: one full scan of order_facts per question, not one per query.
+_PER_FILE: OrderedDict[tuple[object, ...], object] = OrderedDict()
+_PER_FILE_LOCK = threading.Lock()
+_PER_FILE_ENTRIES = 64
+
+
+def _per_file(
+    con: duckdb.DuckDBPyConnection, name: str, compute: Callable[[duckdb.DuckDBPyConnection], T]
+) -> T:
+    """`compute(con)`, kept per warehouse file (not kept for in-memory databases). Callers copy
+    what they hand out: the kept value is shared."""
     stamp = _file_stamp(con)
-    with _DEGENERATE_LOCK:
-        if stamp is not None and stamp in _DEGENERATE:
-            _DEGENERATE.move_to_end(stamp)
-            return dict(_DEGENERATE[stamp])
-    found = _degenerate_metrics(con)
+    key = (name, stamp)
+    with _PER_FILE_LOCK:
+        if stamp is not None and key in _PER_FILE:
+            _PER_FILE.move_to_end(key)
+            return _PER_FILE[key]  # type: ignore[return-value]
+    value = compute(con)
     if stamp is not None:
-        with _DEGENERATE_LOCK:
-            _DEGENERATE[stamp] = dict(found)
-            while len(_DEGENERATE) > _DEGENERATE_FILES:
-                _DEGENERATE.popitem(last=False)
-    return found
-
-
-_DEGENERATE: OrderedDict[tuple[object, ...], dict[str, str]] = OrderedDict()
-_DEGENERATE_LOCK = threading.Lock()
-_DEGENERATE_FILES = 16
+        with _PER_FILE_LOCK:
+            _PER_FILE[key] = value
+            while len(_PER_FILE) > _PER_FILE_ENTRIES:
+                _PER_FILE.popitem(last=False)
+    return value
 
 
 def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
@@ -324,7 +348,7 @@ def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
     return stamp
 
 
-def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:
     parts = ["count(*)"]
     for name in CX_COMPONENTS:
         m = METRICS[name]
@@ -348,14 +372,14 @@ def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             value = float(first or 0) / denominator
             constant = value in (0.0, 1.0)
         if denominator < NEAR_EMPTY_SHARE * orders:
-            found[name] = (
-                f"nearly empty: held by {denominator:,} of {orders:,} orders, "
-                f"{denominator / orders:.1%}"
+            found[name] = Degenerate(
+                "nearly empty",
+                f"held by {denominator:,} of {orders:,} orders, {denominator / orders:.1%}",
             )
         elif constant and denominator >= CONSTANT_MIN_ORDERS:
-            found[name] = (
-                f"constant: the {m.label.lower()} is {_show_value(m, value)} "
-                f"over all {denominator:,} orders"
+            found[name] = Degenerate(
+                "constant",
+                f"the {m.label.lower()} is {_show_value(m, value)} over all {denominator:,} orders",
             )
     return found
 
@@ -383,29 +407,31 @@ def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str
     return found
 
 
-def metric_gaps(
-    con: duckdb.DuckDBPyConnection, degenerate: Mapping[str, str] | None = None
-) -> dict[str, list[str]]:
+def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Per unavailable metric, what it lacks: the source columns ('table.column') that are
     absent or empty, or else the order_facts columns that hold no data; for a CX sub-score
     left out as degenerate, its source columns and why ('deliveries.canceled_flag is constant:
-    ...')."""
+    ...'). Kept per warehouse file."""
+    gaps = _per_file(con, "metric_gaps", _metric_gaps)
+    return {name: list(needs) for name, needs in gaps.items()}
+
+
+def _metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     sources = {column.name: column.requires for column in FACT_COLUMNS}
     needed = {r for m in METRICS.values() for c in m.requires for r in sources.get(c, ())}
     present = columns_with_data(con, needed)
     tables = {
         row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
     }
-    degenerate = degenerate_metrics(con) if degenerate is None else degenerate
+    degenerate = degenerate_metrics(con)
     gaps = {}
-    for name, usable in available_metrics(con, degenerate).items():
+    for name, usable in available_metrics(con).items():
         if usable:
             continue
         wanted = [r for c in METRICS[name].requires for r in sources.get(c, ())]
         if name in degenerate:
-            kind, _, detail = degenerate[name].partition(": ")
-            varying = "a varying" if kind == "constant" else "enough"
-            gaps[name] = [f"{varying} {_sources_of(name)} ({detail})"]
+            varying = "a varying" if degenerate[name].kind == "constant" else "enough"
+            gaps[name] = [f"{varying} {_sources_of(name)} ({degenerate[name].detail})"]
             continue
         missing = [
             r if r.split(".")[0] in tables else f"{r.split('.')[0]} table"
@@ -458,7 +484,7 @@ class CxCoverage:
 def cx_coverage(con: duckdb.DuckDBPyConnection) -> CxCoverage:
     """The CX sub-scores the warehouse supports, with renormalized weights."""
     degenerate = degenerate_metrics(con)
-    gaps = metric_gaps(con, degenerate)
+    gaps = metric_gaps(con)
     present = [name for name in CX_COMPONENTS if name not in gaps]
     total = sum(METRICS[name].cx_weight for name in present)
     return CxCoverage(

@@ -27,15 +27,16 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from data.generator import MANIFEST_FILE
-from data.ingest import _staging_prefix, load_tables, sweep_stale_staging
+from data.ingest import load_tables, staging_prefix, sweep_stale_staging
 from data.mapping import load_mapping
 from data.quality import QUALITY_FILE, quality_report
 from data.schema import TABLES
 from data.warehouse import (
     WAREHOUSE_FILE,
-    _existing_columns,
+    existing_columns,
     open_warehouse,
     order_facts_sql,
+    quoted_path,
     release_warehouse,
 )
 
@@ -71,7 +72,7 @@ def append(
         raise AppendError(f"{world_dir}: no world to append to (no {WAREHOUSE_FILE}); ingest first")
     mapping = load_mapping(mapping_path)
     sweep_stale_staging(world_dir)
-    staging = world_dir.with_name(f"{_staging_prefix(world_dir)}{os.getpid()}")
+    staging = world_dir.with_name(f"{staging_prefix(world_dir)}{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "new").mkdir(parents=True)
     try:
@@ -111,7 +112,7 @@ def _merge(
             _update_order_facts(con, full=any(name not in present for name in added))
             for name in added:
                 con.execute(
-                    f"COPY {name} TO '{_quoted(staging / f'{name}.parquet')}' (FORMAT parquet)"
+                    f"COPY {name} TO '{quoted_path(staging / f'{name}.parquet')}' (FORMAT parquet)"
                 )
             con.execute("CHECKPOINT")
     finally:
@@ -151,7 +152,7 @@ def _update_order_facts(con: duckdb.DuckDBPyConnection, full: bool) -> None:
     """order_facts recomputed for the orders the new rows touch (the new orders, and those a
     new delivery, item, ticket or rating belongs to); all of it when a table is new (its
     columns change every order's facts)."""
-    available = _existing_columns(con)
+    available = existing_columns(con)
     if full:
         con.execute(f"CREATE OR REPLACE TABLE order_facts AS {order_facts_sql(available)}")
         return
@@ -163,10 +164,6 @@ def _update_order_facts(con: duckdb.DuckDBPyConnection, full: bool) -> None:
 def _column(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:
     """The first column of a query's rows."""
     return [row[0] for row in con.execute(query).fetchall()]
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def _write_quality(world_dir: Path, staging: Path, zone: str) -> None:
@@ -193,18 +190,11 @@ def _write_manifest(
     """The world's manifest with this append recorded (and its row counts updated)."""
     path = world_dir / MANIFEST_FILE
     manifest = json.loads(path.read_text()) if path.exists() else {}
-    con = duckdb.connect(str(staging / WAREHOUSE_FILE), read_only=True)
-    try:
-        tables = set(_column(con, "SELECT table_name FROM duckdb_tables()"))
-        counts = {
-            name: int(con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
-            for name in TABLES
-            if name in tables and name != "order_facts"
+    if "row_counts" in manifest:  # an ingested world's: each table's rows, now with the added
+        counts = manifest["row_counts"]
+        manifest["row_counts"] = {
+            name: counts.get(name, 0) + added.get(name, 0) for name in {*counts, *added}
         }
-    finally:
-        con.close()
-    if "row_counts" in manifest:
-        manifest["row_counts"] = counts
     manifest.setdefault("appends", []).append(
         {
             "mapping": str(Path(mapping_path).resolve()),

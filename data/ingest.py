@@ -91,7 +91,7 @@ def ingest(
     _check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_staging(out_dir)
-    staging = out_dir.with_name(f"{_staging_prefix(out_dir)}{os.getpid()}")
+    staging = out_dir.with_name(f"{staging_prefix(out_dir)}{os.getpid()}")
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir()
@@ -116,7 +116,7 @@ def ingest(
     return IngestResult(out_dir, counts, report, time.perf_counter() - started, sources)
 
 
-def _staging_prefix(out_dir: Path) -> str:
+def staging_prefix(out_dir: Path) -> str:
     """Staging directories of `out_dir` are named this plus the pid of the process writing."""
     return f".{out_dir.name}.tmp-"
 
@@ -136,7 +136,7 @@ def sweep_stale_staging(out_dir: Path) -> list[Path]:
     gone: a SIGKILLed ingest or generate cannot clean up after itself. A staging directory of
     a live process is left alone, as is this process's own (a dead ingest's pid taken by a new
     process keeps its directory until that process ends). Returns what was removed."""
-    prefix = _staging_prefix(out_dir)
+    prefix = staging_prefix(out_dir)
     removed = []
     for candidate in sorted(out_dir.parent.glob(f"{glob.escape(prefix)}*")):
         pid = candidate.name.removeprefix(prefix)

@@ -122,7 +122,7 @@ FACT_COLUMNS: tuple[FactColumn, ...] = (
 )
 
 
-def _existing_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+def existing_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
     rows = con.execute(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'main'"
     ).fetchall()
@@ -227,7 +227,7 @@ def build_warehouse(world_dir: Path, threads: int = 2, memory_limit: str = "4GB"
             con.execute(f"CREATE TABLE {name} ({body})")
             names = ", ".join(c.name for c in columns)
             con.execute(f"INSERT INTO {name} SELECT {names} FROM read_parquet(?)", [str(source)])
-        con.execute(f"CREATE TABLE order_facts AS {order_facts_sql(_existing_columns(con))}")
+        con.execute(f"CREATE TABLE order_facts AS {order_facts_sql(existing_columns(con))}")
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -289,7 +289,7 @@ def _sandbox(path: Path) -> duckdb.DuckDBPyConnection:
             return known[1]
         con = duckdb.connect(":memory:", config=ANALYSIS_CONFIG)
         try:
-            con.execute(f"ATTACH '{_quoted(path)}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
+            con.execute(f"ATTACH '{quoted_path(path)}' AS {WAREHOUSE_CATALOG} (READ_ONLY)")
             con.execute(f"USE {WAREHOUSE_CATALOG}")
         except duckdb.Error as error:
             con.close()
@@ -323,7 +323,8 @@ def warehouse_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnectio
     return cursor
 
 
-def _quoted(path: Path) -> str:
+def quoted_path(path: Path) -> str:
+    """`path` escaped for use inside a single-quoted SQL string (its quotes doubled)."""
     return str(path).replace("'", "''")
 
 

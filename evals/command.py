@@ -23,6 +23,7 @@ from evals.runner import RunSettings, run_cases
 from evals.scoring import ScenarioScore
 from evals.suite import SUITE_DIR, SuiteError, load_suite, random_cases
 from evals.worlds import DEFAULT_CACHE, cached_world
+from watching import WATCH_DIR
 
 RANDOM_TARGET = 0.95  # top-1 accuracy a random run must reach to exit 0
 
@@ -203,7 +204,7 @@ def run_feedback_eval(
     console.print(summary_line(report), highlight=False)
     for reason in report.skipped:
         console.print(f"skipped {reason}", highlight=False, markup=False)
-    json_path = json_path or world / "watch" / "report-feedback.json"
+    json_path = json_path or world / WATCH_DIR / "report-feedback.json"
     markdown_path = markdown_path or json_path.with_suffix(".md")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(json_report(report), indent=2), encoding="utf-8")

@@ -44,7 +44,6 @@ from analytics.metrics import (
     CX_COMPONENTS,
     CX_SCORE,
     METRICS,
-    CxCoverage,
     MetricError,
     SeriesGrain,
     analysis_source,
@@ -488,13 +487,6 @@ def scan_cached(
 _VIEW_BYTES = 4 << 20  # what an as-of cut holds beyond the full scan's arrays (its own shells)
 
 
-def data_support(context: ToolContext) -> tuple[dict[str, list[str]], CxCoverage]:
-    """The world's metric gaps and CX coverage, read once per warehouse (shared)."""
-    return context.shared.get(
-        "data_support", lambda: (metric_gaps(context.con), cx_coverage(context.con))
-    )
-
-
 def _active(incidents: list[Incident], first: dt.date, last: dt.date) -> list[Incident]:
     """The incidents active on some day in [first, last] (inclusive days)."""
     window_start = dt.datetime.combine(first, dt.time())
@@ -541,7 +533,7 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         )
     else:
         summary = f"no incident{active} found in {len(results)} series"
-    gaps, coverage = data_support(context)
+    gaps, coverage = metric_gaps(context.con), cx_coverage(context.con)
     if args.grain == "auto":
         summary += f"; {grain_reason}"
     grains = _grain_counts(results)

@@ -2,3 +2,5 @@
 
 Sits beside agent/ in the layers: it reads tools/ and data/ and is used by cxagent/ (the CLI
 and the served workbench)."""
+
+WATCH_DIR = "watch"  # in a world directory: the watcher's state, the outbox and the feedback

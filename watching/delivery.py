@@ -27,13 +27,14 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field
 
+from watching import WATCH_DIR
 from watching.alert import Alert
 from watching.render import clip, email_message, slack_message, webhook_payload
 from watching.routes import EmailRoute, Routes, SlackRoute, WebhookRoute
 
 logger = logging.getLogger(__name__)
 
-OUTBOX_FILE = Path("watch") / "outbox.sqlite"
+OUTBOX_FILE = Path(WATCH_DIR) / "outbox.sqlite"
 RETRY_BASE = dt.timedelta(minutes=1)
 RETRY_CAP = dt.timedelta(hours=1)
 # A row claimed by a process that died while sending is taken back after this (wall-clock).

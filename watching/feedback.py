@@ -13,8 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from tools.hypotheses import LIBRARY
+from watching import WATCH_DIR
 
-FEEDBACK_FILE = Path("watch") / "feedback.sqlite"
+FEEDBACK_FILE = Path(WATCH_DIR) / "feedback.sqlite"
 MAX_COMMENT_CHARS = 2000
 MAX_AUTHOR_CHARS = 100
 OTHER_CAUSE = "other"  # a cause outside the hypothesis library

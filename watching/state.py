@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from watching import WATCH_DIR
 from watching.alert import Alert
 from watching.similar import IncidentRecord
 
@@ -131,7 +132,7 @@ class WatchState:
 def stored_records(world_dir: Path) -> dict[str, IncidentRecord]:
     """The incident records the world's watcher stored (with their investigated slice, cause,
     action and changes), by id; empty when no watcher has run on the world."""
-    path = Path(world_dir) / "watch" / STATE_FILE
+    path = Path(world_dir) / WATCH_DIR / STATE_FILE
     if not path.exists():
         return {}
     state = WatchState(path.parent)

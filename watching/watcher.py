@@ -27,14 +27,14 @@ from analytics.metrics import METRICS
 from tools.base import ToolContext, ToolError, WorldCache
 from tools.detection import IncidentSummary
 from tools.investigation import Investigation, investigate
+from watching import WATCH_DIR
 from watching.alert import SEVERITY_ORDER, Alert, AlertEvent, SeverityLabel
-from watching.delivery import DeliveryReport, Outbox
+from watching.delivery import OUTBOX_FILE, DeliveryReport, Outbox
 from watching.feedback import FeedbackStore
 from watching.routes import Routes
 from watching.similar import IncidentRecord, changes_near, cohort_filters, similar_incidents
 from watching.state import Tracked, WatchState
 
-WATCH_DIR = "watch"
 REPLAY_DIR = "replay"
 DEFAULT_LINK_BASE = "http://127.0.0.1:7860"
 
@@ -98,10 +98,9 @@ class Watcher:
         self.link_base = link_base.rstrip("/")
         self.shared = shared or WorldCache()
         self.state = WatchState(self.state_dir)
-        self.outbox = Outbox(self.state_dir / "outbox.sqlite")
+        self.outbox = Outbox(self.state_dir / OUTBOX_FILE.name)
         self.feedback = FeedbackStore.open(self.world_dir)
-        self._unsent: list[Alert] = []
-        self._investigate_as_of: dt.datetime | None = None
+        self._unsent: list[Alert] = []  # alerts an outbox write failed to take
 
     def close(self) -> None:
         self.state.close()
@@ -120,18 +119,15 @@ class Watcher:
             report.seconds = time.perf_counter() - started
             return report
         report = TickReport(as_of=detection.as_of, seconds=0.0)
-        # On all the data, investigations are asked as the agent asks them (no as_of), so a
-        # conversation about a new incident reuses the watcher's results.
-        self._investigate_as_of = as_of
         try:
-            self._update(context, detection.incidents, report)
+            self._update(context, detection.incidents, report, as_of)
         finally:
             context.close()
         if self.routes is not None:
             clock = now or self._local_now()
             try:
                 report.enqueued = self.outbox.enqueue(report.alerts, self.routes, clock)
-            except sqlite3.Error as error:  # the alerts are rebuilt: a later tick dedupes
+            except sqlite3.Error as error:  # kept and written at a later tick (keys dedupe)
                 report.errors.append(f"outbox not written ({error}); alerts kept for retry")
                 self._unsent.extend(report.alerts)
             else:
@@ -157,8 +153,15 @@ class Watcher:
         return dt.datetime.now(ZoneInfo(zone)).replace(tzinfo=None)
 
     def _update(
-        self, context: ToolContext, incidents: list[IncidentSummary], report: TickReport
+        self,
+        context: ToolContext,
+        incidents: list[IncidentSummary],
+        report: TickReport,
+        as_of: dt.datetime | None,
     ) -> None:
+        """Open, escalate and resolve the tracked incidents; new ones are investigated as of
+        `as_of` (None on all the data: as the agent asks, so a conversation about a new
+        incident reuses the watcher's results)."""
         tracked = self.state.tracked()
         first_tick = self.state.last_tick() is None
         floor = SEVERITY_ORDER[self.min_severity]
@@ -170,7 +173,7 @@ class Watcher:
                 if incident.end is not None and first_tick:
                     self._remember(incident, report.as_of, None, _bare_record(incident))
                     continue
-                alert, record = self._opened(context, incident, report, tracked)
+                alert, record = self._opened(context, incident, report, tracked, as_of)
                 self._emit(report, report.opened, alert)
                 self._remember(incident, report.as_of, alert, record)
             elif known is not None and known.status == "open":
@@ -246,15 +249,14 @@ class Watcher:
         incident: IncidentSummary,
         report: TickReport,
         tracked: dict[str, Tracked],
+        as_of: dt.datetime | None,
     ) -> tuple[Alert, IncidentRecord]:
         """The "opened" alert of a new incident and its record, from its investigation as of
         the tick's time, with the similar earlier incidents."""
         alert = _base_alert(incident, report.as_of, "opened", self.link_base)
         record = _bare_record(incident)
         try:
-            investigation = investigate(
-                context, incident_id=incident.incident_id, as_of=self._investigate_as_of
-            )
+            investigation = investigate(context, incident_id=incident.incident_id, as_of=as_of)
         except ToolError as error:
             report.errors.append(f"{incident.incident_id} not investigated: {error}")
             return alert, record

@@ -4,6 +4,7 @@ on the real DoorDash sample split in two by a mapping's `where`."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,8 @@ def test_an_append_adds_the_new_days_and_a_second_run_adds_nothing(
             assert extra == (0,), (table, first)
     con.close()
     assert (world / "threads.sqlite").read_bytes() == b"kept"
-    assert '"appends"' in (world / "world.json").read_text()
+    manifest = json.loads((world / "world.json").read_text())
+    assert manifest["row_counts"]["orders"] == after[0] and len(manifest["appends"]) == 1
 
 
 def test_a_failing_append_leaves_the_world_as_it_was(
