@@ -52,7 +52,8 @@ class Agent:
         open_warehouse(self.world_dir).close()  # a clear error now if there is no warehouse
         self.settings = settings or AgentSettings()
         self.backend, self.notes = make_backend(self.settings)
-        self.shared = WorldCache()  # scans and simulators, computed once for every thread
+        # Scans and simulators, computed once for every thread (and kept on disk per the setting).
+        self.shared = WorldCache(persist=self.settings.result_cache)
         self.threads = ThreadStore(
             self.world_dir,
             self.shared,

@@ -181,8 +181,8 @@ class ThreadStore:
         # others may write, and the state holds nothing else.
         serde = JsonPlusSerializer(allowed_msgpack_modules=None)
         self.checkpointer = SqliteSaver(self._connect(), serde=serde)
-        self._contexts: OrderedDict[str, ThreadTools] = OrderedDict()
-        self._last_used: dict[str, float] = {}
+        # Open tool contexts, least recently used first, each with when it was last used.
+        self._contexts: OrderedDict[str, tuple[float, ThreadTools]] = OrderedDict()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -199,18 +199,16 @@ class ThreadStore:
             self._reopen()
             now = time.monotonic()
             self._let_go_idle(now)
-            self._last_used[thread_id] = now
             if thread_id in self._contexts:
-                self._contexts.move_to_end(thread_id)
-                return self._contexts[thread_id]
-            self._make_room(thread_id)
-            latest = self.checkpointer.get_tuple(thread_config(thread_id))
-            evidence = latest.checkpoint["channel_values"].get("evidence", []) if latest else []
-            context = ThreadTools.restore(self.world_dir, self.shared, evidence)
-            self._contexts[thread_id] = context
+                _, context = self._contexts.pop(thread_id)
+            else:
+                self._make_room(thread_id)
+                latest = self.checkpointer.get_tuple(thread_config(thread_id))
+                stored = latest.checkpoint["channel_values"].get("evidence", []) if latest else []
+                context = ThreadTools.restore(self.world_dir, self.shared, stored)
+            self._contexts[thread_id] = (now, context)  # the most recently used: last
             while len(self._contexts) > self.max_open:
-                least_recent_id, least_recent = self._contexts.popitem(last=False)
-                self._last_used.pop(least_recent_id, None)
+                _, (_, least_recent) = self._contexts.popitem(last=False)
                 least_recent.close()
             return context
 
@@ -218,10 +216,11 @@ class ThreadStore:
         """Close the contexts unused for more than max_idle_s (least recently used first)."""
         while self._contexts:
             oldest = next(iter(self._contexts))
-            if now - self._last_used.get(oldest, now) <= self.max_idle_s:
+            used, context = self._contexts[oldest]
+            if now - used <= self.max_idle_s:
                 return
-            self._contexts.pop(oldest).close()
-            self._last_used.pop(oldest, None)
+            del self._contexts[oldest]
+            context.close()
 
     def _make_room(self, thread_id: str) -> None:
         """Delete the threads beyond the newest `max_threads - 1` other ones."""
@@ -231,9 +230,8 @@ class ThreadStore:
         for old in oldest:
             self.checkpointer.delete_thread(old)
             dropped = self._contexts.pop(old, None)
-            self._last_used.pop(old, None)
             if dropped is not None:
-                dropped.close()
+                dropped[1].close()
 
     def thread_ids(self) -> list[str]:
         """Stored threads, the most recently answered first."""
@@ -269,7 +267,7 @@ class ThreadStore:
         """Close the tool contexts' warehouse connections and the thread database (reopened on
         the next use); threads kept in memory stay."""
         with self._lock:
-            for context in self._contexts.values():
+            for _, context in self._contexts.values():
                 context.close()
             self._contexts.clear()
             if self.persistent and not self._closed:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from analytics.detection import (
     PERIOD_LENGTH,
+    PERIODS_PER_WEEK,
     WINDOW_NAMES,
     DetectorSettings,
     Residuals,
@@ -41,15 +42,10 @@ DETECTION_METRICS: tuple[str, ...] = (
     "duration_min",
 )
 COHORT_JOIN = ","
-# Each store, named with its region and category: scanned only when asked (see the README's
-# detection section: per-store windows did not see five drifting stores sooner than their
-# region x category cohort, and multiplied the scan's time by ten).
-STORE_DIMENSION = "region,category,store"
+# Stores are not scanned (see benchmarks/README.md, detection: per-store windows did not see
+# five drifting stores sooner than their region x category cohort, at ten times the scan's cost).
 CROSSED_DIMENSIONS: tuple[str, ...] = ("region,category", "category,daypart")
 COHORT_DIMENSIONS: tuple[str, ...] = ("region", "category", *CROSSED_DIMENSIONS)
-# Stores are scanned on what a store's own trouble moves (slow kitchens, missing stock): the
-# sub-metrics, not the CX score, so a store never leads an incident's severity.
-DIMENSION_METRICS: dict[str, tuple[str, ...]] = {STORE_DIMENSION: ("on_time_rate", "item_accuracy")}
 # How a window of periods is named in the grain a cohort is read at.
 WINDOW_GRAIN = {("hour", 1): "hourly", ("hour", 6): "6-hourly", ("hour", 24): "daily",
                 ("hour", 168): "weekly",
@@ -150,7 +146,7 @@ def judged_grain(
 ) -> str:
     """The shortest window (a period, or a trailing window) whose volume gives a verdict on at
     least JUDGED_SHARE of the periods after the first two weeks ("" when none does)."""
-    skip = 14 * (24 if grain == "hour" else 1)
+    skip = 2 * PERIODS_PER_WEEK[grain]
     for window, series in ((1, base), *sorted(windows.items())):
         judged = np.isfinite(series.z[skip:])
         if judged.size and judged.mean() >= JUDGED_SHARE:
@@ -254,26 +250,21 @@ def scan_series(
     frames = {
         ("all", "all"): metric_frame(con, metrics, grain, end=end, maturity=settings.maturity)
     }
-    scanned = {("all", "all"): metrics}
     for dimension in dimensions:
         columns = dimension.split(COHORT_JOIN)
-        wanted = tuple(m for m in metrics if m in DIMENSION_METRICS.get(dimension, metrics))
-        if not wanted:
-            continue
         grouped = metric_frame(
-            con, wanted, grain, group_by=columns, end=end, maturity=settings.maturity
+            con, metrics, grain, group_by=columns, end=end, maturity=settings.maturity
         )
         for cohort, frame in grouped.groupby(columns):
             name = COHORT_JOIN.join(str(value) for value in cohort)
             frames[(dimension, name)] = frame.drop(columns=columns)
-            scanned[(dimension, name)] = wanted
     results = []
     for key, frame in frames.items():
         complete = _complete_periods(frame, start, end, grain)
         windows = {1: complete} | {w: rolled(complete, w) for w in settings.windows(grain)}
         components: dict[int, dict[str, dict[str, np.ndarray]]] = {w: {} for w in windows}
         results.extend(
-            _series_result(windows, name, key, grain, settings, components) for name in scanned[key]
+            _series_result(windows, name, key, grain, settings, components) for name in metrics
         )
     return results
 

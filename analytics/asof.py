@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.alarms import SeriesResult, alarms_frame, latest_mature_period_end
+from analytics.alarms import SeriesResult, alarms_frame, judged_grain, latest_mature_period_end
 from analytics.detection import DetectorSettings
 from analytics.incidents import Incident, build_incidents
 from analytics.metrics import Grain
@@ -34,7 +34,10 @@ def series_as_of(
     for result in results:
         period = result.residuals.period
         known = int(np.searchsorted(period.values, np.datetime64(end), side="left"))
-        cut.append(_truncated(result, len(period), known, memo))
+        part = _truncated(result, len(period), known, memo)
+        # The grain label is judged over the periods known then, as a scan made then judges it.
+        part.grain = judged_grain(part.residuals, part.windows, grain, settings)
+        cut.append(part)
     return cut
 
 

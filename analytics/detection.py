@@ -40,7 +40,6 @@ from scipy import stats
 
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
-DETECTORS = ("zscore", "ewma", "cusum", "bocpd")
 WINDOW_NAMES = {6: "6h_window", 24: "day_window", 168: "week_window", 7: "week_window"}
 _MEDIAN_CHI2_1 = 0.45494  # median of a chi-square with 1 degree of freedom
 PERIODS_PER_WEEK = {"hour": 168, "day": 7}

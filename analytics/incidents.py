@@ -225,12 +225,15 @@ def _incident(
     primary = _series(results, primary_metric, worst)
     if primary is not None:
         floor = _last_period_alarm(group, grain, primary, settings)
-        stop = _recovered_end(primary, start, stop, grain, floor)
-        if SLICE_METRIC.get(primary_metric) not in scanned:  # a loss the CX score cannot see
+        recovered = _recovered_end(primary, start, stop, grain, floor)
+        if recovered != stop:  # the losses over the window that ends where the metric recovers
+            stop = recovered
+            losses = {key: _cx_loss(r, start, stop, grain) for key, r in cx_series.items()}
+        if _slice_metric(primary_metric) not in scanned:  # a loss the CX score cannot see
             impact = max(impact, _metric_loss(primary, start, stop))
     if losses:
-        impact = max(impact, *(_cx_loss(r, start, stop, grain)[0] for r in cx_series.values()))
-        _, cx_expected, cx_observed = _cx_loss(cx_series[worst], start, stop, grain)
+        impact = max(impact, *(loss for loss, _, _ in losses.values()))
+        _, cx_expected, cx_observed = losses[worst]
     else:
         cx_expected, cx_observed = float("nan"), float("nan")
     ongoing = as_of - (stop + settings.maturity) < QUIET_BEFORE_END[grain]
@@ -316,7 +319,7 @@ def _recovered_end(
     `stop` when no reading has a verdict on most of [start, stop) (a heuristic rule)."""
     length = PERIOD_LENGTH[grain]
     readings = [(1, result.residuals), *sorted(result.windows.items())]
-    worse = 1.0 if _direction(result.metric) == "lower" else -1.0
+    worse = 1.0 if metric_direction(result.metric) == "lower" else -1.0
     for window, series in [(w, r) for w, r in readings if w * length >= dt.timedelta(days=1)]:
         verdict = np.isfinite(series.expected) & np.isfinite(series.value)
         judged = np.flatnonzero((series.period >= start) & verdict)
@@ -351,10 +354,6 @@ def _recovered_end(
         end = series.period[last].to_pydatetime() + length - (window - 1) * length
         return max(start + length, end, floor or start)
     return stop
-
-
-def _direction(name: str) -> str:
-    return "higher" if name == CX_SCORE or METRICS[name].higher_is_better else "lower"
 
 
 def _metric_loss(result: SeriesResult, start: dt.datetime, stop: dt.datetime) -> float:

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from analytics.cohorts import describe_slice, dimension_column, hour_run
-from analytics.metrics import METRICS, metric
+from analytics.metrics import METRICS, columns_with_data, metric, per_warehouse_file
 from analytics.slicing import (
     BASE_DEN,
     BASE_NUM,
@@ -101,12 +101,12 @@ def dimensions_with_data(
 ) -> tuple[str, ...]:
     """The dimensions with a value on some order: a leaf needs every one of its dimensions, so
     one that is null throughout (an export without stores) would leave no leaf at all."""
-    counts = con.execute(
-        "SELECT "
-        + ", ".join(f"count({dimension_column(d)})" for d in dimensions)
-        + " FROM order_facts"
-    ).fetchone()
-    return tuple(d for d, count in zip(dimensions, counts, strict=True) if count)
+    columns = {d: f"order_facts.{dimension_column(d)}" for d in dimensions}
+    present = per_warehouse_file(
+        con, f"columns_with_data:{sorted(columns.values())}",
+        lambda con: columns_with_data(con, columns.values()),
+    )  # fmt: skip
+    return tuple(d for d in dimensions if columns[d] in present)
 
 
 def leaves(

@@ -17,19 +17,20 @@ cancellations, and a constant 100 would only flatten the score.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, TypeVar
 
 import duckdb
 import pandas as pd
 
 from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
+from data.quality import CONSTANT_MIN_ROWS, NEAR_EMPTY_NULL_RATE
 from data.schema import ORDER_FACTS
-from data.warehouse import FACT_COLUMNS
+from data.warehouse import FACT_COLUMNS, warehouse_fingerprint
 
 T = TypeVar("T")
 
@@ -250,7 +251,7 @@ def metric(name: str) -> Metric:
 def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     """Per metric, whether the warehouse holds usable data for every column it requires (a CX
     sub-score whose data is degenerate is not available). Kept per warehouse file."""
-    return dict(_per_file(con, "available_metrics", _available_metrics))
+    return dict(per_warehouse_file(con, "available_metrics", _available_metrics))
 
 
 def _available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
@@ -268,8 +269,10 @@ def _available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     }
 
 
-CONSTANT_MIN_ORDERS = 500  # below this, a rare event's zero count is plausible (1% -> 0.7%)
-NEAR_EMPTY_SHARE = 0.01  # a sub-score whose data covers under 1% of the orders is left out
+# The data-quality report's thresholds: a constant needs this many orders (below it, a rare
+# event's zero count is plausible: 1% -> 0.7%), and data on under 1% of the orders is too little.
+CONSTANT_MIN_ORDERS = CONSTANT_MIN_ROWS
+NEAR_EMPTY_SHARE = round(1.0 - NEAR_EMPTY_NULL_RATE, 6)
 
 
 def _show_value(m: Metric, value: float) -> str:
@@ -293,7 +296,7 @@ def degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:
     present for under NEAR_EMPTY_SHARE of the orders. Sub-scores with no data are not listed
     (they are simply unavailable). Every metric query asks this (analysis_source): kept per
     warehouse file."""
-    return dict(_per_file(con, "degenerate_metrics", _degenerate_metrics))
+    return dict(per_warehouse_file(con, "degenerate_metrics", _degenerate_metrics))
 
 
 # What metric queries ask of a whole warehouse (its metrics' availability, degenerate data),
@@ -304,7 +307,7 @@ _PER_FILE_LOCK = threading.Lock()
 _PER_FILE_ENTRIES = 64
 
 
-def _per_file(
+def per_warehouse_file(
     con: duckdb.DuckDBPyConnection, name: str, compute: Callable[[duckdb.DuckDBPyConnection], T]
 ) -> T:
     """`compute(con)`, kept per warehouse file (not kept for in-memory databases). Callers copy
@@ -336,16 +339,7 @@ def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
     ]
     if len(paths) != 1:
         return None
-    stamp: tuple[object, ...] = (paths[0],)
-    for path in (paths[0], f"{paths[0]}.wal"):
-        try:
-            status = os.stat(path)
-        except OSError:
-            stamp += (None,)
-            continue
-        stamp += (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns,
-                  status.st_ctime_ns)  # fmt: skip
-    return stamp
+    return (paths[0], *warehouse_fingerprint(Path(paths[0])))
 
 
 def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:
@@ -412,7 +406,7 @@ def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     absent or empty, or else the order_facts columns that hold no data; for a CX sub-score
     left out as degenerate, its source columns and why ('deliveries.canceled_flag is constant:
     ...'). Kept per warehouse file."""
-    gaps = _per_file(con, "metric_gaps", _metric_gaps)
+    gaps = per_warehouse_file(con, "metric_gaps", _metric_gaps)
     return {name: list(needs) for name, needs in gaps.items()}
 
 

@@ -572,7 +572,7 @@ def watch(
     world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
     routes: Annotated[
         Path | None,
-        typer.Option(help="Alert routes (YAML; see README, Alerts). Without it nothing is sent."),
+        typer.Option(help="Alert routes (YAML; see docs/alerts.md). Without it nothing is sent."),
     ] = None,
     every: Annotated[str, typer.Option(help="Time between ticks, e.g. 15m, 1h.")] = "15m",
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
@@ -658,7 +658,8 @@ def watch(
 
 
 def _load_routes(path: Path | None, world: Path) -> Routes | None:
-    """The routes file read in the world's local time zone (UTC when the world names none)."""
+    """The routes file, its quiet hours read in the world's local time zone when world.json
+    names one (an ingested world's), else in the file's `timezone:` (default UTC)."""
     from watching.routes import load_routes
 
     if path is None:
@@ -684,6 +685,7 @@ def serve(
     watch_every: Annotated[str, typer.Option(help="Time between the watcher's ticks.")] = "15m",
 ) -> None:
     """Start the workbench: the Gradio UI at / and the REST API under /api (docs at /docs)."""
+    from cxagent.web.guard import ServeConfigError
     from cxagent.web.server import resolve_world
     from cxagent.web.server import serve as serve_workbench
     from watching.routes import RoutesError, parse_duration
@@ -692,7 +694,7 @@ def serve(
         routes = _load_routes(watch, resolve_world(world)) if watch is not None else None
         every = parse_duration(watch_every)
         serve_workbench(world, host=host, port=port, watch_routes=routes, watch_every=every)
-    except (RoutesError, ValueError, *user_errors()) as error:
+    except (RoutesError, ServeConfigError, ValueError, *user_errors()) as error:
         raise _fail(error) from None
 
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from data.generator import MANIFEST_FILE
-from data.ingest import load_tables, staging_prefix, sweep_stale_staging
+from data.ingest import load_tables, new_staging_dir
 from data.mapping import load_mapping
 from data.quality import QUALITY_FILE, quality_report
 from data.schema import TABLES
@@ -71,10 +71,8 @@ def append(
     if not (world_dir / WAREHOUSE_FILE).exists():
         raise AppendError(f"{world_dir}: no world to append to (no {WAREHOUSE_FILE}); ingest first")
     mapping = load_mapping(mapping_path)
-    sweep_stale_staging(world_dir)
-    staging = world_dir.with_name(f"{staging_prefix(world_dir)}{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "new").mkdir(parents=True)
+    staging = new_staging_dir(world_dir)
+    (staging / "new").mkdir()
     try:
         read = load_tables(mapping, staging / "new", threads, memory_limit)
         added = _merge(world_dir, staging, read, threads, memory_limit)

@@ -90,11 +90,7 @@ def ingest(
     out_dir = Path(out_dir)
     _check_replaceable(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_staging(out_dir)
-    staging = out_dir.with_name(f"{staging_prefix(out_dir)}{os.getpid()}")
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir()
+    staging = new_staging_dir(out_dir)
     try:
         counts = load_tables(mapping, staging, threads, memory_limit)
         build_warehouse(staging, threads=threads, memory_limit=memory_limit)
@@ -114,6 +110,16 @@ def ingest(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return IngestResult(out_dir, counts, report, time.perf_counter() - started, sources)
+
+
+def new_staging_dir(out_dir: Path) -> Path:
+    """An empty staging directory beside `out_dir` for this process, after sweeping those that
+    dead processes left there."""
+    sweep_stale_staging(out_dir)
+    staging = out_dir.with_name(f"{staging_prefix(out_dir)}{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    return staging
 
 
 def staging_prefix(out_dir: Path) -> str:

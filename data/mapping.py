@@ -37,6 +37,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token, TokenType
 
 from data.schema import TABLES
+from data.sql_policy import denied_function
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 REQUIRED_TABLES = tuple(name for name, table in TABLES.items() if not table.optional)
@@ -66,17 +67,6 @@ _STATEMENT_TOKENS = (
     frozenset(_DUCKDB.parser_class.STATEMENT_PARSERS) | frozenset(_DUCKDB.tokenizer_class.COMMANDS)
 ) - {TokenType.SEMICOLON}
 _READS_BEYOND_THE_ROW = (exp.Query, exp.Subquery, exp.Table, exp.From, exp.Lateral, exp.Values)
-# Functions that read files, tables, other queries or the session: DuckDB's table functions (see
-# _table_functions) and their relatives, including those of extensions that are not loaded here.
-_FORBIDDEN_PREFIXES = (
-    *("read_", "parquet_", "sniff_", "duckdb_", "pragma_", "iceberg_", "delta_", "sqlite_"),
-    *("postgres_", "mysql_", "st_read", "http_", "json_execute"),
-)
-_FORBIDDEN_NAMES = frozenset(
-    {"glob", "query", "query_table", "getenv", "current_setting", "checkpoint"}
-    | {"force_checkpoint", "enable_profiling", "disable_profiling"}
-    | {"enable_logging", "disable_logging"}
-)
 _OPTION_NAME = re.compile(r"[a-z_][a-z0-9_]{0,63}", re.IGNORECASE)
 _OPTION_VALUE_CHARS = 1000
 
@@ -93,13 +83,9 @@ def _table_functions() -> frozenset[str]:
 
 
 def _forbidden_function(name: str) -> bool:
-    name = name.lower()
-    return (
-        name in _FORBIDDEN_NAMES
-        or name in _table_functions()
-        or name.startswith(_FORBIDDEN_PREFIXES)
-        or name.endswith("_scan")
-    )
+    """Denied everywhere (data/sql_policy.py), or one of DuckDB's table functions (they read
+    files, tables or other queries, never the source row)."""
+    return denied_function(name) or name.lower() in _table_functions() or name.endswith("_scan")
 
 
 def _function_names(root: exp.Expression, text: str) -> list[str]:

@@ -353,3 +353,19 @@ def replace_tables(world_dir: Path | str, tables: dict[str, object]) -> None:
         raise
     finally:
         con.close()
+
+
+def warehouse_fingerprint(path: Path) -> tuple[int, ...]:
+    """Identity (device, inode), size, modification and change times of a warehouse file and of
+    its write-ahead log (one stat each): any write, append or replacement changes it, and so
+    does setting the modification time back (the change time cannot be set). Empty when there
+    is no file."""
+    stamp: tuple[int, ...] = ()
+    for part in (path, path.with_name(path.name + ".wal")):
+        try:
+            status = part.stat()
+        except OSError:
+            continue
+        stamp += (status.st_dev, status.st_ino, status.st_size)
+        stamp += (status.st_mtime_ns, status.st_ctime_ns)
+    return stamp

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from agent.service import Agent
 from agent.settings import AgentSettings
+from analytics.incidents import cohort_filters
 from analytics.metrics import CX_SCORE, METRICS
 from tools.base import ToolContext
 from tools.detection import IncidentSummary
@@ -103,11 +104,10 @@ def question_for(incident: IncidentSummary) -> str:
         spec = METRICS[metric]
         phrase = spec.label.split(" (")[0].lower()
         verb = "drop" if spec.higher_is_better else "go up"
-    words = []
-    for part in incident.primary_cohort.split(","):
-        dimension, _, value = part.partition("=")
-        if value:
-            words.append(COHORT_WORDS.get(dimension, "{}").format(value.replace("_", " ")))
+    words = [
+        COHORT_WORDS.get(dimension, "{}").format(value.replace("_", " "))
+        for dimension, value in cohort_filters(incident.primary_cohort).items()
+    ]
     cohort = f" in {' '.join(words)}" if words else ""
     return f"why did {phrase} {verb} on {incident.start:%b} {incident.start.day}{cohort}?"
 

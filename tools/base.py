@@ -30,7 +30,7 @@ from typing import Any, Literal, get_type_hints
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.warehouse import WAREHOUSE_FILE, open_warehouse
+from data.warehouse import WAREHOUSE_FILE, open_warehouse, warehouse_fingerprint
 from tools.result_store import ResultStore, ResultStoreSettings
 
 Unit = Literal[
@@ -187,22 +187,6 @@ DEFAULT_MAX_BYTES = 512 * 2**20
 _LARGE_COLLECTION = 1000  # items beyond this are sized from a sample of their first 200
 
 
-def warehouse_fingerprint(path: Path) -> tuple[int, ...]:
-    """Identity (device, inode), size, modification and change times of a warehouse file and of
-    its write-ahead log (one stat each): any write, append or replacement changes it, and so
-    does setting the modification time back (the change time cannot be set). Empty when there
-    is no file."""
-    stamp: tuple[int, ...] = ()
-    for part in (path, path.with_name(path.name + ".wal")):
-        try:
-            status = part.stat()
-        except OSError:
-            continue
-        stamp += (status.st_dev, status.st_ino, status.st_size)
-        stamp += (status.st_mtime_ns, status.st_ctime_ns)
-    return stamp
-
-
 def approximate_bytes(value: Any, _seen: set[int] | None = None, _depth: int = 0) -> int:
     """Approximate memory held by `value`: arrays and frames by their buffers, containers, models
     and objects by their parts (to a depth of 10), anything else by sys.getsizeof."""
@@ -268,8 +252,6 @@ class WorldCache:
         self.persist = persist
         self.store: ResultStore | None = None  # the world's results on disk, set by bind
         self.generation = 0  # bumped each time a change of the warehouse drops the values
-        self.hits = 0
-        self.misses = 0
         self._values: OrderedDict[Any, _Entry] = OrderedDict()
         self._bytes = 0
         self._locks: dict[Any, threading.Lock] = {}
@@ -336,7 +318,6 @@ class WorldCache:
             with self._lock:
                 if key in self._values:
                     return self._hit(key)
-                self.misses += 1
             try:
                 value = compute()  # an exception leaves nothing cached
                 self._store(key, value, generation, size)  # before the key's lock goes
@@ -354,7 +335,6 @@ class WorldCache:
         return self._bytes
 
     def _hit(self, key: Any) -> Any:
-        self.hits += 1
         self._values.move_to_end(key)
         return self._values[key].value
 

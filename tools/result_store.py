@@ -4,7 +4,7 @@ earlier process computed on the same warehouse with the same code.
 One JSON file per (tool, canonical arguments) under WORLD/.cache/results/, holding the tool's
 output as JSON, the tool calls it made itself (each conversation that reuses the result replays
 them as its own evidence), and the keys the result is valid for: the warehouse's file stamp
-(`tools.base.warehouse_fingerprint`), the code version (`code_version`) and the format. Reading
+(`data.warehouse.warehouse_fingerprint`), the code version (`code_version`) and the format. Reading
 parses JSON and checks those keys; the caller validates the output with the tool's pydantic
 model. Nothing in a file is executed (no pickle): a world directory may be shared. A file that
 does not parse, is too large, or names another warehouse, code version, tool or arguments is

@@ -37,6 +37,7 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from data.schema import ORDER_FACTS, TABLES
+from data.sql_policy import denied_function
 from data.warehouse import warehouse_cursor
 from tools.base import (
     Figure,
@@ -60,14 +61,6 @@ TABLE_ROWS = 50  # rows kept in the evidence item's table
 KNOWN_TABLES = frozenset({*TABLES, ORDER_FACTS.name, "incidents", "incident_slices"})
 CATALOG_TABLES = frozenset({("information_schema", "columns")})
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
-DENIED_FUNCTIONS = frozenset({
-    "current_setting", "getenv", "write_log", "glob", "query", "query_table", "sniff_csv",
-    "which_secret", "nextval", "setval",
-})  # fmt: skip
-DENIED_FUNCTION_PREFIXES = (
-    "read_", "parquet_", "sqlite_", "postgres_", "mysql_", "iceberg_", "delta_",
-    "duckdb_", "pragma_", "json_execute",
-)  # fmt: skip
 # Every statement class sqlglot defines lives in its ddl or dml module (CREATE, DROP, ATTACH,
 # PRAGMA, SET, INSTALL, COPY, INSERT, DELETE, Command for LOAD/CALL, ...): denying the modules
 # fails closed on statements added later. These few are expression parts, not statements.
@@ -142,10 +135,6 @@ def figure_unit(column: str, value: int | float) -> Unit:
 
 def _function_name(function: exp.Func) -> str:
     return (function.name if isinstance(function, exp.Anonymous) else function.sql_name()).lower()
-
-
-def _denied_function(name: str) -> bool:
-    return name in DENIED_FUNCTIONS or name.startswith(DENIED_FUNCTION_PREFIXES)
 
 
 def _visible_ctes(table: exp.Table) -> set[str]:
@@ -224,7 +213,7 @@ def check_query(sql: str, warehouse_tables: set[str], catalog: str = "") -> exp.
         ):
             kind = node.name if isinstance(node, exp.Command) else node.key.upper()
             raise ToolError(f"only SELECT queries are allowed; the query contains {kind}")
-        if isinstance(node, exp.Func) and _denied_function(name := _function_name(node)):
+        if isinstance(node, exp.Func) and denied_function(name := _function_name(node)):
             raise ToolError(
                 f"function {name}() is not allowed: it reaches outside the warehouse tables "
                 "or changes state"

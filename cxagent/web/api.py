@@ -13,10 +13,11 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.service import MAX_QUESTION_CHARS
-from cxagent.web.summary import pm_summary, shown_cause
+from cxagent.web.feedback_view import record_feedback
+from cxagent.web.summary import pm_summary
 from cxagent.web.workbench import Analysis, UnknownIncident, Workbench
 from tools.base import ToolError
-from watching.feedback import Feedback, FeedbackRequest, FeedbackStore
+from watching.feedback import FeedbackRequest, FeedbackStore
 
 MARKDOWN = "text/markdown; charset=utf-8"
 THREAD_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -181,13 +182,10 @@ def build_router(workbench: Workbench) -> APIRouter:
         or 'other') or not quite, with a comment. `judged_cause` defaults to the top cause the
         workbench shows (computing the RCA if it has not run). Returns the stored feedback."""
         known(incident_id)
-        fields = request.model_dump()
-        fields["judged_cause"] = fields["judged_cause"] or shown_cause(workbench, incident_id)
         try:
-            feedback = Feedback(incident_id=incident_id, **fields)
+            stored = record_feedback(workbench, incident_id, request)
         except ValidationError as error:
             raise RequestValidationError(error.errors()) from None
-        stored = FeedbackStore.open(workbench.world_dir).add(feedback)
         return JSONResponse(json_safe(stored.model_dump()), status_code=201)
 
     @router.get("/incidents/{incident_id}/feedback")

@@ -58,16 +58,21 @@ def submit_feedback(
         request = FeedbackRequest(
             verdict=verdict, correct_cause=correct_cause, comment=comment or "", author=author
         )
-        judged = shown_cause(workbench, incident_id)
-        feedback = Feedback(
-            incident_id=incident_id, **request.model_dump(exclude={"judged_cause"}),
-            judged_cause=judged,
-        )  # fmt: skip
+        feedback = record_feedback(workbench, incident_id, request)
     except ValidationError as error:
         problems = "; ".join(problem["msg"] for problem in error.errors())
         return f"Not stored: {markdown_text(problems)}"
-    FeedbackStore.open(workbench.world_dir).add(feedback)
     return f"Stored: {markdown_text(feedback.describe())}."
+
+
+def record_feedback(workbench: Workbench, incident_id: str, request: FeedbackRequest) -> Feedback:
+    """Store what a user said of an incident (the form's and the REST API's one path): the cause
+    judged is the one asked, else the top cause the workbench shows (the RCA runs if it has
+    not). Raises ValidationError for a feedback the model refuses. Returns it as stored."""
+    fields = request.model_dump()
+    fields["judged_cause"] = fields["judged_cause"] or shown_cause(workbench, incident_id)
+    feedback = Feedback(incident_id=incident_id, **fields)
+    return FeedbackStore.open(workbench.world_dir).add(feedback)
 
 
 def incident_record(

@@ -39,12 +39,18 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 TOKEN_COOKIE = "cxagent_token"
 TOKEN_PARAMETER = "token"
 API_PREFIX = "/api"
-# Calls that may run a diagnosis or a simulation (seconds of CPU each; a feedback's judged
-# cause defaults to the top cause); cached answers return at once but still hold a slot for
-# those milliseconds.
-COSTLY_PATHS = re.compile(
-    r"^/api/(ask|rca/|recommendations/|plan/|summary/|incidents/[^/]+/feedback)"
+# Calls that may run a diagnosis or a simulation (seconds of CPU each; a new feedback's judged
+# cause defaults to the top cause), by method; cached answers return at once but still hold a
+# slot for those milliseconds.
+COSTLY_CALLS: tuple[tuple[frozenset[str], re.Pattern[str]], ...] = (
+    (frozenset({"GET", "POST"}), re.compile(r"^/api/(ask|rca/|recommendations/|plan/|summary/)")),
+    (frozenset({"POST"}), re.compile(r"^/api/incidents/[^/]+/feedback$")),
 )
+
+
+def is_costly(method: str, path: str) -> bool:
+    """Whether a request may run a diagnosis or a simulation (it takes a slot)."""
+    return any(method in methods and pattern.match(path) for methods, pattern in COSTLY_CALLS)
 
 
 class ServeSettings(BaseSettings):
@@ -153,7 +159,6 @@ class AskSlots:
         self.semaphore = asyncio.Semaphore(limit)
         self.mean_seconds = 2.0
         self.waiting = 0
-        self.refused = 0
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free: the calls ahead (running and waiting) times the
@@ -223,7 +228,7 @@ class Guard:
                 await send_error(send, 413, self._too_large())
                 return
             receive = _replay(body, receive)
-        if COSTLY_PATHS.match(path):
+        if is_costly(scope["method"], path):
             await self._costly(scope, receive, send)
             return
         await self.app(scope, receive, send)
@@ -300,7 +305,6 @@ class Guard:
         finally:
             slots.waiting -= 1
         if not acquired:
-            slots.refused += 1
             retry = slots.retry_after()
             await send_error(
                 send, 429,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -117,12 +118,10 @@ def serve(
     watch_every: dt.timedelta | None = None,
 ) -> None:
     """Start the UI and the REST API (blocks until interrupted); with `watch_routes`, the
-    watcher too, in the background, every `watch_every` (default 15 min)."""
+    watcher too, in the background, every `watch_every` (default 15 min). Raises
+    ServeConfigError for a bind the serving settings refuse (beyond loopback with no token)."""
     serving = ServeSettings()
-    try:
-        check_serving(host, serving)
-    except ServeConfigError as error:
-        raise SystemExit(f"cx-agent: {error}") from None
+    check_serving(host, serving)
     chosen = resolve_world(world)
     app = create_app(chosen, serving=serving, host=host)
     print(f"cx-agent workbench on http://{host}:{port}/ (REST docs at /docs), world {chosen}")
@@ -175,4 +174,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     arguments = parser.parse_args(argv)
-    serve(arguments.world, arguments.host, arguments.port)
+    try:
+        serve(arguments.world, arguments.host, arguments.port)
+    except ServeConfigError as error:
+        print(f"cx-agent: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

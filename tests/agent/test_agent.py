@@ -170,10 +170,9 @@ def test_a_quiet_world_takes_the_short_path(small_scenario, make_world) -> None:
     assert listed["kind"] == "incidents" and _nodes(listed) == ANSWER_PATH
     assert listed["answer"].startswith("No incident was active on Dec 22, 2025")
     # The small null world has one low-severity blip on Dec 28: investigated, nothing supported.
-    if blip["incident"] is not None:
-        assert blip["incident"]["severity_label"] == "low"
-        assert not [c for c in blip["causes"] if c["status"] in ("supported", "weak")]
-        assert "severity is low" in blip["answer"] and "No hypothesis" in blip["answer"]
+    assert blip["incident"] is not None and blip["incident"]["severity_label"] == "low"
+    assert not [c for c in blip["causes"] if c["status"] in ("supported", "weak")]
+    assert "severity is low" in blip["answer"] and "No hypothesis" in blip["answer"]
     assert blip["grounding"]["ok"]
 
 

@@ -139,12 +139,11 @@ def test_incidents_are_listed_and_filtered_by_the_asked_cohort(agent: Agent) -> 
     assert listed["kind"] == "incidents" and tools(listed) == ["detect_incidents"]
     assert "INC-20260104" in listed["answer"]
     elsewhere = ask(agent, "anything wrong in convenience last week?")
-    # The grocery incident is not listed; crossed cohorts may show a low-severity blip here.
+    # Not the grocery incident: only the low-severity blip the crossed cohorts find there.
     assert "INC-20260104" not in elsewhere["answer"]
-    assert elsewhere["answer"].startswith("No incident was active") or (
-        "(low," in elsewhere["answer"] and "(medium" not in elsewhere["answer"]
-    ), elsewhere["answer"]
-    assert "high" not in elsewhere["answer"] and elsewhere["grounding"]["ok"]
+    assert elsewhere["answer"].count("INC-") == 1
+    assert "INC-20260102-0600 (low, severity 6.8" in elsewhere["answer"], elsewhere["answer"]
+    assert elsewhere["grounding"]["ok"]
 
 
 def test_changes_are_listed_and_a_named_change_is_tested(agent: Agent) -> None:

@@ -177,9 +177,9 @@ def parquet(small_scenario: ScenarioFactory, make_world: WorldFactory) -> Path:
     return make_world(small_scenario("demo"))
 
 
-def _sensitivity(world: Path, results: list[dict[str, Any]]) -> str:
+def _sensitivity(world: Path, results: list[dict[str, Any]]) -> tuple[bool, str]:
     """The sensitivity tool (the offline path never calls it) over the diagnosed incident's
-    what-if scope: its summary, or its refusal."""
+    what-if scope: whether it ran, and its summary or its refusal."""
     scope = next(
         (item["args"] for r in results for item in r["evidence"] if item["tool"] == "what_if"),
         {"start": "2026-01-04T00:00", "end": "2026-01-06T00:00"},
@@ -188,9 +188,9 @@ def _sensitivity(world: Path, results: list[dict[str, Any]]) -> str:
     try:
         arguments = {k: scope[k] for k in ("filters", "start", "end") if k in scope}
         output, _ = context.call("sensitivity", {**arguments, "values": [0.2, 0.5]})
-        return output.summary
+        return True, output.summary
     except ToolError as error:
-        return str(error)
+        return False, str(error)
     finally:
         context.close()
 
@@ -222,8 +222,10 @@ def texts(parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
                         pieces.append((item["tool"], item["summary"]))
         finally:
             agent.close()
-        collected[f"{name} | sensitivity"] = [("sensitivity", _sensitivity(world, results))]
-        tools_seen.add("sensitivity")
+        ran, summary = _sensitivity(world, results)
+        collected[f"{name} | sensitivity"] = [("sensitivity", summary)]
+        if ran:  # the tool counts as rendered only where it ran (its refusal is checked too)
+            tools_seen.add("sensitivity")
     return {"texts": collected, "tools": tools_seen, "kinds": kinds_seen}
 
 

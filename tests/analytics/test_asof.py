@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from analytics.alarms import alarms_frame, scan_series
+from analytics.alarms import alarms_frame, cohort_grains, scan_series
 from analytics.asof import incidents_as_of
 from analytics.detection import DetectorSettings
 from analytics.incidents import build_incidents
@@ -28,8 +28,9 @@ def test_incidents_cut_from_the_final_scan_equal_fresh_scans_at_each_time(
             expected = build_incidents(
                 fresh, alarms_frame(fresh, grain, settings), grain, as_of, settings
             )
-            _, cut, alarms = incidents_as_of(final, grain, as_of, settings)
+            series, cut, alarms = incidents_as_of(final, grain, as_of, settings)
 
             assert cut == expected, as_of
+            assert cohort_grains(series) == cohort_grains(fresh), as_of
             assert alarms == len(alarms_frame(fresh, grain, settings))
     assert any(incident.start.date() == onset.date() for incident in cut)  # the demo's incident

@@ -238,14 +238,19 @@ def test_serving_beyond_loopback_needs_a_token_and_names_its_hosts() -> None:
     assert "evil.example" not in hosts
 
 
-def test_the_server_command_refuses_a_public_bind_without_a_token(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command", [["app.py"], ["-m", "cxagent", "serve"]], ids=["app.py", "cxagent serve"]
+)
+def test_the_server_command_refuses_a_public_bind_without_a_token(
+    tmp_path: Path, command: list[str]
+) -> None:
     environment = {k: v for k, v in os.environ.items() if k != "CXAGENT_TOKEN"}
     finished = subprocess.run(
-        [sys.executable, "app.py", "--host", "0.0.0.0", "--world", str(tmp_path)],
+        [sys.executable, *command, "--host", "0.0.0.0", "--world", str(tmp_path)],
         cwd=REPO, env=environment, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
-    assert finished.returncode != 0
+    assert finished.returncode == 2  # a user's error, as every command reports one
     assert "CXAGENT_TOKEN" in finished.stderr
     assert "Traceback" not in finished.stderr
 

@@ -263,6 +263,19 @@ def test_off_writes_nothing_to_the_world(world_copy: Path, monkeypatch: pytest.M
     assert not (world_copy / ".cache").exists()
 
 
+@pytest.mark.usefixtures("store_on")
+def test_an_agent_told_result_cache_off_writes_nothing_though_the_environment_says_on(
+    world_copy: Path,
+) -> None:
+    from agent.service import Agent
+    from agent.settings import AgentSettings
+
+    agent = Agent(world_copy, AgentSettings(llm="offline", result_cache=False))
+    agent.ask("how many orders last week?", thread_id="off")
+    agent.close()
+    assert not (world_copy / STORE_DIR).exists()
+
+
 def test_a_world_directory_that_cannot_be_written_is_answered_without_a_store(
     tmp_path: Path,
 ) -> None:

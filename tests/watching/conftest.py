@@ -91,6 +91,15 @@ def receiver() -> Iterator[Receiver]:
     thread.join(timeout=5)
 
 
+@pytest.fixture
+def webhook_file(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A routes file with one webhook route posting to the receiver (URL in TEST_HOOK_URL)."""
+    monkeypatch.setenv("TEST_HOOK_URL", receiver.url)
+    path = tmp_path / "webhook-routes.yaml"
+    path.write_text("routes: [{name: hook, kind: webhook, url_env: TEST_HOOK_URL}]\n")
+    return path
+
+
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []

@@ -46,11 +46,6 @@ def hook_routes(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPa
     )
 
 
-def webhook_only(tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> Routes:
-    monkeypatch.setenv("TEST_HOOK_URL", receiver.url)
-    return routes_file(tmp_path, "routes: [{name: hook, kind: webhook, url_env: TEST_HOOK_URL}]")
-
-
 def test_slack_route_receives_block_kit_message(
     tmp_path: Path, receiver: Receiver, hook_routes: Routes, make_alert: AlertFactory
 ) -> None:
@@ -196,9 +191,13 @@ def test_email_starttls_then_login(
 
 
 def test_same_alert_twice_is_delivered_once(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     outbox = Outbox.open(tmp_path / "world")
     assert outbox.enqueue([make_alert()], routes, T0) == 1
     assert outbox.enqueue([make_alert(as_of=T0 + MINUTE)], routes, T0 + MINUTE) == 0
@@ -210,9 +209,13 @@ def test_same_alert_twice_is_delivered_once(
 
 
 def test_escalation_is_a_new_alert_but_repeats_are_not(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     outbox = Outbox.open(tmp_path / "world")
     opened = make_alert(severity_label="medium")
     escalated = make_alert(event="escalated", severity_label="high")
@@ -222,9 +225,13 @@ def test_escalation_is_a_new_alert_but_repeats_are_not(
 
 
 def test_receiver_down_for_three_attempts_gets_the_alert_once_after_it_recovers(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     receiver.fail_next = 3
     outbox = Outbox.open(tmp_path / "world")
     outbox.enqueue([make_alert()], routes, T0)
@@ -397,9 +404,13 @@ def test_resolved_goes_to_the_routes_told_of_the_incident(
 
 
 def test_resolved_waits_while_the_opened_alert_is_unsent(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     receiver.fail_next = 1
     outbox = Outbox.open(tmp_path / "world")
     outbox.enqueue([make_alert()], routes, T0)
@@ -439,9 +450,12 @@ def test_open_incident_is_renotified_each_period_until_resolved(
 
 
 def test_outbox_survives_a_new_process(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     world = tmp_path / "world"
     receiver.fail_next = 1
     first = Outbox.open(world)
@@ -456,7 +470,7 @@ def test_outbox_survives_a_new_process(
         from watching.delivery import Outbox
         from watching.routes import load_routes
         outbox = Outbox.open({str(world)!r})
-        routes = load_routes({str(tmp_path / "routes.yaml")!r})
+        routes = load_routes({str(webhook_file)!r})
         assert outbox.enqueue([outbox.rows()[0].alert], routes, dt.datetime(2026, 1, 4, 19, 1)) == 0
         report = outbox.flush(routes, dt.datetime(2026, 1, 4, 19, 1))
         print(len(report.sent), report.sent[0].attempts if report.sent else None)
@@ -474,9 +488,13 @@ def test_outbox_survives_a_new_process(
 
 
 def test_two_watchers_flushing_one_outbox_send_each_alert_once(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     receiver.delay_seconds = 0.05
     alerts = [make_alert(incident_id=f"inc-{n}") for n in range(8)]
     first, second = Outbox.open(tmp_path / "world"), Outbox.open(tmp_path / "world")
@@ -525,13 +543,17 @@ def test_failure_reason_does_not_hold_the_secret_url(
     outbox = Outbox.open(tmp_path / "world")
     outbox.enqueue([make_alert()], routes, T0)
     (failure,) = outbox.flush(routes, T0).failed
-    assert "s3cret" not in failure.reason
+    assert failure.reason.startswith("ConnectError") and "s3cret" not in failure.reason
 
 
 def test_route_removed_from_the_file_keeps_its_rows(
-    tmp_path: Path, receiver: Receiver, make_alert: AlertFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    receiver: Receiver,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_file: Path,
 ) -> None:
-    routes = webhook_only(tmp_path, receiver, monkeypatch)
+    routes = load_routes(webhook_file)
     outbox = Outbox.open(tmp_path / "world")
     outbox.enqueue([make_alert()], routes, T0)
     report = outbox.flush(Routes(), T0)
