@@ -61,6 +61,9 @@ MAX_QUESTION_CHARS = 2_000
 MAX_NOTES = 12
 DEFAULT_RANK_SIZE = 5
 
+# Any dimension a ranking can be over, as the vocabulary names it (stores, regions or cities,
+# categories or cuisines, dayparts, baskets, hours, weekdays, days).
+_DIMENSION_NOUNS = "|".join(f"(?:{pattern.pattern})" for _, pattern in DIMENSION_WORDS)
 _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
     (kind, re.compile(pattern))
     for kind, pattern in (
@@ -114,10 +117,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
                     r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
                     r"\bthan\b|\bagainst\b"),
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
-                 r"|slowest|fastest|biggest|quietest)\b[^.?!]{0,40}\b(?:stores?|regions?|hours?"
-                 r"|categor(?:y|ies)|dayparts?|merchants?|baskets?|markets?|areas?|days?|meals?"
-                 r"|weekdays?|cuisines?|verticals?)\b|\bwhich\s+(?:\w+\s+){0,2}(?:stores?|regions?|hours?|categor(?:y"
-                 r"|ies)|dayparts?|merchants?|baskets?|markets?|areas?|days?|meals?|weekdays?|cuisines?|verticals?)\b"
+                 rf"|slowest|fastest|biggest|quietest)\b[^.?!]{{0,40}}(?:{_DIMENSION_NOUNS})"
+                 rf"|\bwhich\s+(?:\w+\s+){{0,2}}(?:{_DIMENSION_NOUNS})"
                  r"|\brank\w*|\bbreak\s*(?:it\s+|that\s+|this\s+)?down\b|\bbreakdown\b"
                  r"|\bsplit\s+(?:it\s+|that\s+)?by\b|\bper\s+(?:store|region|category|daypart"
                  r"|basket)\b|\bby\s+(?:store|region|categor(?:y|ie)|daypart|basket(?:\s+size)?"

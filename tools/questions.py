@@ -797,7 +797,8 @@ def metric_definition(context: ToolContext, args: MetricDefinitionInput) -> Metr
     name = args.metric
     if name != CX_SCORE and name not in METRICS:
         raise ToolError(f"unknown metric {name!r}; known: {_METRIC_NAMES}")
-    sql = metrics_sql([name], "day", [], "TRUE")
+    # The query as the tools run it: sub-scores left out as degenerate read as NULL.
+    sql = metrics_sql([name], "day", [], "TRUE", source=analysis_source(context.con))
     try:
         span = data_span(context.con)
         example = render_sql(sql, [span.first, span.last + dt.timedelta(seconds=1)])

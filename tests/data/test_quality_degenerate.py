@@ -139,3 +139,15 @@ def test_a_varying_cancellation_flag_stays_in_cx(tmp_path: Path) -> None:
     report = load_report(world)
     assert report is not None
     assert not any(f.check.startswith("constant_deliveries") for f in report.findings)
+
+
+def test_the_shown_cx_query_reads_a_left_out_sub_score_as_null(constant_world: Path) -> None:
+    import tools.catalog  # noqa: F401 (registers the tools)
+    from tools.base import ToolContext
+
+    context = ToolContext(world_dir=constant_world)
+    try:
+        output, _ = context.call("metric_definition", {"metric": CX_SCORE})
+    finally:
+        context.close()
+    assert "CAST(NULL AS BOOLEAN) AS canceled" in output.example_sql
