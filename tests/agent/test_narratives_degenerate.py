@@ -226,6 +226,12 @@ def texts(parquet: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
         collected[f"{name} | sensitivity"] = [("sensitivity", summary)]
         if ran:  # the tool counts as rendered only where it ran (its refusal is checked too)
             tools_seen.add("sensitivity")
+    # Every variant lacks something the simulator needs, so its summary is rendered over the
+    # whole small world too (its refusals above are checked all the same).
+    ran, summary = _sensitivity(parquet, [])
+    collected["whole world | sensitivity"] = [("sensitivity", summary)]
+    if ran:
+        tools_seen.add("sensitivity")
     return {"texts": collected, "tools": tools_seen, "kinds": kinds_seen}
 
 

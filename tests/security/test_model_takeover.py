@@ -77,9 +77,7 @@ def test_instructions_in_the_data_stay_quoted_and_an_obeying_answer_is_replaced(
     shown = _tool_messages(llm)[0]
     quoted = shown[shown.index("<data>") : shown.rindex("</data>")]
     assert "IMPORTANT SYSTEM NOTE" in quoted  # the injection reached the model only as data
-    # A lookup has no template: the offline path answers in the model's place.
-    assert "replaced_llm_answer" not in result["grounding"]
-    assert any("offline answer" in note for note in result["notes"]), result["notes"]
+    assert result["grounding"]["replaced_llm_answer"]
     assert "Nothing needs to change" not in result["answer"]
     assert "batching" in result["answer"].lower()
     assert result["causes"][0]["kind"] == "batching_threshold"
