@@ -23,10 +23,12 @@ from analytics.detection import (
     PERIODS_PER_WEEK,
     WINDOW_NAMES,
     DetectorSettings,
+    DetectorVotes,
+    PeriodColumns,
     Residuals,
     residuals,
     rolled,
-    run_detectors,
+    run_detectors_many,
     window_alarms,
 )
 from analytics.metrics import CX_SCORE, Grain, metric_frame, usable_metrics
@@ -176,19 +178,17 @@ def cohort_grains(results: list[SeriesResult]) -> dict[str, str]:
     return grains
 
 
-def _series_result(
-    frames: dict[int, pd.DataFrame],
+def _series_residuals(
+    frames: dict[int, PeriodColumns],
     name: str,
-    key: tuple[str, str],
     grain: Grain,
     settings: DetectorSettings,
     components: dict[int, dict[str, dict[str, np.ndarray]]],
-) -> SeriesResult:
-    """Residuals, detector votes and trailing-window alarms of one metric in one cohort, from
+) -> tuple[Residuals, dict[int, Residuals]]:
+    """Residuals of one metric in one cohort, per period and over its trailing windows, from
     its period frame and trailing sums (`frames` by window length; 1 = single periods);
     `components` keeps each metric's expectations per window for the cohort's other series."""
     series = residuals(frames[1], name, grain, settings, components=components[1])
-    votes = run_detectors(series.z, settings)
     windows = {
         window: residuals(
             frame, name, grain, settings, window, series.dispersion, components[window]
@@ -196,6 +196,19 @@ def _series_result(
         for window, frame in frames.items()
         if window > 1
     }
+    return series, windows
+
+
+def _series_result(
+    key: tuple[str, str],
+    name: str,
+    series: Residuals,
+    windows: dict[int, Residuals],
+    votes: DetectorVotes,
+    grain: Grain,
+    settings: DetectorSettings,
+) -> SeriesResult:
+    """One series' result: its detector votes and its trailing windows' alarms."""
     fired = dict(votes.fired)
     alarm = votes.alarm.copy()
     for window, found in windows.items():
@@ -217,12 +230,20 @@ def _series_result(
 
 def _complete_periods(
     frame: pd.DataFrame, start: dt.datetime, end: dt.datetime, grain: Grain
-) -> pd.DataFrame:
+) -> PeriodColumns:
+    """A cohort's period frame over every period in [start, end): counts of a period without
+    orders are 0, its rates NaN."""
     index = pd.date_range(start, end - PERIOD_LENGTH[grain], freq="h" if grain == "hour" else "D")
-    frame = frame.set_index("period").reindex(index)
-    numeric = [c for c in frame.columns if c.endswith(("_num", "_den", "_sq")) or c == "orders"]
-    frame[numeric] = frame[numeric].fillna(0)
-    return frame.rename_axis("period").reset_index()
+    positions = index.get_indexer(pd.DatetimeIndex(frame["period"]))
+    inside = positions >= 0
+    columns: PeriodColumns = {"period": index.to_numpy()}
+    for column in frame.columns.drop("period"):
+        counts = column.endswith(("_num", "_den", "_sq")) or column == "orders"
+        values = np.full(len(index), 0.0 if counts else np.nan)
+        read = frame[column].to_numpy(dtype=float, na_value=np.nan)[inside]
+        values[positions[inside]] = np.nan_to_num(read) if counts else read
+        columns[column] = values
+    return columns
 
 
 def scan_series(
@@ -258,15 +279,21 @@ def scan_series(
         for cohort, frame in grouped.groupby(columns):
             name = COHORT_JOIN.join(str(value) for value in cohort)
             frames[(dimension, name)] = frame.drop(columns=columns)
-    results = []
+    found = []
     for key, frame in frames.items():
         complete = _complete_periods(frame, start, end, grain)
         windows = {1: complete} | {w: rolled(complete, w) for w in settings.windows(grain)}
         components: dict[int, dict[str, dict[str, np.ndarray]]] = {w: {} for w in windows}
-        results.extend(
-            _series_result(windows, name, key, grain, settings, components) for name in metrics
+        found.extend(
+            (key, name, *_series_residuals(windows, name, grain, settings, components))
+            for name in metrics
         )
-    return results
+    # Every series runs over the same periods: the detectors chart them all together.
+    votes = run_detectors_many(np.array([series.z for _, _, series, _ in found]), settings)
+    return [
+        _series_result(key, name, series, windows, vote, grain, settings)
+        for (key, name, series, windows), vote in zip(found, votes, strict=True)
+    ]
 
 
 def alarms_frame(

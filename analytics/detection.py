@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,7 @@ WINDOW_NAMES = {6: "6h_window", 24: "day_window", 168: "week_window", 7: "week_w
 _MEDIAN_CHI2_1 = 0.45494  # median of a chi-square with 1 degree of freedom
 PERIODS_PER_WEEK = {"hour": 168, "day": 7}
 PERIOD_LENGTH = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
+FrameT = TypeVar("FrameT", pd.DataFrame, dict[str, np.ndarray])
 
 
 @dataclass(frozen=True)
@@ -94,36 +96,36 @@ def _shifted(values: np.ndarray, lag: int) -> np.ndarray:
     return out
 
 
-def _pooled(frame: pd.DataFrame, name: str, lags: range) -> tuple[np.ndarray, ...]:
-    """Numerator, denominator and sum of squares summed over the periods `lags` before each."""
-    columns = [f"{name}_num", f"{name}_den", f"{name}_sq"]
+PeriodColumns = dict[str, np.ndarray]
+
+
+def period_columns(frame: pd.DataFrame | PeriodColumns) -> PeriodColumns:
+    """A period frame's columns as arrays (read once: column access in a loop is slow)."""
+    if isinstance(frame, dict):
+        return frame
+    return {column: frame[column].to_numpy() for column in frame.columns}
+
+
+def _pooled(counts: tuple[np.ndarray, ...], lags: range) -> tuple[np.ndarray, ...]:
+    """Each count (numerator, denominator, sum of squares) summed over the periods `lags`
+    before each period."""
     pooled = []
-    for column in columns:
-        total = np.zeros(len(frame))
-        if column in frame:
-            values = np.nan_to_num(frame[column].to_numpy(float))
-            for lag in lags:
-                if lag < len(values):
-                    total[lag:] += values[: len(values) - lag]
+    for values in counts:
+        total = np.zeros(len(values))
+        for lag in lags:
+            if lag < len(values):
+                total[lag:] += values[: len(values) - lag]
         pooled.append(total)
     return tuple(pooled)
 
 
-def _history(frame: pd.DataFrame, name: str, skip: int = 1) -> tuple[np.ndarray, ...]:
-    """Numerator, denominator and sum of squares summed over the periods `skip` or more before."""
-    columns = [f"{name}_num", f"{name}_den", f"{name}_sq"]
-    out = []
-    for column in columns:
-        values = np.nan_to_num(frame[column].to_numpy(float)) if column in frame else None
-        if values is None:
-            out.append(np.zeros(len(frame)))
-        else:
-            out.append(np.nan_to_num(_shifted(np.cumsum(values), skip)))
-    return tuple(out)
+def _history(counts: tuple[np.ndarray, ...], skip: int = 1) -> tuple[np.ndarray, ...]:
+    """Each count summed over the periods `skip` or more before each period."""
+    return tuple(np.nan_to_num(_shifted(np.cumsum(values), skip)) for values in counts)
 
 
 def _component(
-    frame: pd.DataFrame, name: str, grain: Grain, settings: DetectorSettings, window: int = 1
+    frame: PeriodColumns, name: str, grain: Grain, settings: DetectorSettings, window: int = 1
 ) -> dict[str, np.ndarray]:
     """Observed value, seasonal expectation and the variance of their difference for one metric.
 
@@ -132,17 +134,22 @@ def _component(
     a slot with few orders (3 a.m.) does not produce a degenerate rate of 0 or 1. For a trailing
     `window` of periods, the references start `window` periods back so they never overlap it.
     """
-    num = frame[f"{name}_num"].to_numpy(float)
-    den = frame[f"{name}_den"].to_numpy(float)
+    num = np.asarray(frame[f"{name}_num"], dtype=float)
+    den = np.asarray(frame[f"{name}_den"], dtype=float)
+    square = frame.get(f"{name}_sq")
+    counts = tuple(
+        np.nan_to_num(values)
+        for values in (num, den, np.zeros(len(num)) if square is None else square.astype(float))
+    )
     week = PERIODS_PER_WEEK[grain]
     day = week // 7
     base_num, base_den, base_sq = _pooled(
-        frame, name, range(week, week * settings.season_weeks + 1, week)
+        counts, range(week, week * settings.season_weeks + 1, week)
     )
     ref_num, ref_den, ref_sq = _pooled(
-        frame, name, range(max(day, -(-window // day) * day), week + 1, day)
+        counts, range(max(day, -(-window // day) * day), week + 1, day)
     )
-    all_num, all_den, all_sq = _history(frame, name, skip=window)
+    all_num, all_den, all_sq = _history(counts, skip=window)
     prior = settings.prior_units
     with np.errstate(invalid="ignore", divide="ignore"):
         value = np.where(den > 0, num / den, np.nan)
@@ -198,7 +205,7 @@ def _cx_component_sum(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.n
 
 
 def residuals(
-    frame: pd.DataFrame,
+    frame: pd.DataFrame | PeriodColumns,
     name: str,
     grain: Grain,
     settings: DetectorSettings,
@@ -213,6 +220,7 @@ def residuals(
     `components` keeps each metric's expectation for this frame, so the CX score and its parts
     compute it once."""
     components = {} if components is None else components
+    frame = period_columns(frame)
 
     def component(metric_name: str) -> dict[str, np.ndarray]:
         if metric_name not in components:
@@ -229,7 +237,9 @@ def residuals(
         raw = (series["value"] - series["expected"]) / np.sqrt(series["variance"])
     raw = -raw if higher_is_better else raw
     if name != CX_SCORE and not METRICS[name].square:
-        raw = np.where(raw > 0, np.minimum(raw, _exact_tail_z(series, higher_is_better)), raw)
+        worse = np.flatnonzero(raw > 0)  # the exact tail only bounds a residual toward worse
+        exact = _exact_tail_z({k: v[worse] for k, v in series.items()}, higher_is_better)
+        raw[worse] = np.minimum(raw[worse], exact)
     per_day = 24 if grain == "hour" else 1
     squared = pd.Series(raw**2)
     # Two days of hours, or three days: short real histories (a month of daily data) get a
@@ -249,19 +259,18 @@ def residuals(
         value=series["value"],
         expected=series["expected"],
         z=raw / np.sqrt(dispersion),
-        orders=frame["orders"].to_numpy(float),
+        orders=np.asarray(frame["orders"], dtype=float),
         dispersion=dispersion,
     )
 
 
-def rolled(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+def rolled(frame: FrameT, window: int) -> FrameT:
     """Trailing sums over `window` periods of a complete period frame's counts (NaN until a
-    full window is there), with the same columns."""
+    full window is there), with the same columns (a data frame or its `period_columns`)."""
     if window == 1:
         return frame
     columns = {}
-    for column in frame.columns:
-        values = frame[column].to_numpy()
+    for column, values in period_columns(frame).items():
         if column.endswith(("_num", "_den", "_sq")) or column == "orders":
             total = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values.astype(float)))])
             summed = np.full(len(values), np.nan)
@@ -269,7 +278,7 @@ def rolled(frame: pd.DataFrame, window: int) -> pd.DataFrame:
             columns[column] = summed
         else:
             columns[column] = values
-    return pd.DataFrame(columns)
+    return columns if isinstance(frame, dict) else pd.DataFrame(columns)  # type: ignore[return-value]
 
 
 def window_alarms(z: np.ndarray, settings: DetectorSettings) -> np.ndarray:
@@ -279,31 +288,35 @@ def window_alarms(z: np.ndarray, settings: DetectorSettings) -> np.ndarray:
 
 
 def ewma_chart(z: np.ndarray, smoothing: float) -> np.ndarray:
-    """EWMA of z (missing periods hold the previous value)."""
-    out = np.full(len(z), np.nan)
-    level = 0.0
-    for index, value in enumerate(z):
-        if np.isfinite(value):
-            level = smoothing * value + (1 - smoothing) * level
-            out[index] = level
-    return out
+    """EWMA of z (missing periods hold the previous value); z is one series or a stack of them
+    (series x periods), charted row by row."""
+    rows = np.atleast_2d(z)
+    out = np.full(rows.shape, np.nan)
+    level = np.zeros(len(rows))
+    for index in range(rows.shape[1]):
+        value = rows[:, index]
+        seen = np.isfinite(value)
+        level[seen] = smoothing * value[seen] + (1 - smoothing) * level[seen]
+        out[seen, index] = level[seen]
+    return out.reshape(np.shape(z))
 
 
 def cusum_chart(z: np.ndarray, slack: float) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided upper CUSUM of z and, per period, the index where the current run began."""
-    statistic = np.full(len(z), np.nan)
-    run_start = np.full(len(z), -1)
-    level, start = 0.0, -1
-    for index, value in enumerate(z):
-        if not np.isfinite(value):
-            continue
-        level = max(0.0, level + value - slack)
-        if level == 0.0:
-            start = -1
-        elif start < 0:
-            start = index
-        statistic[index], run_start[index] = level, start
-    return statistic, run_start
+    """One-sided upper CUSUM of z and, per period, the index where the current run began; z is
+    one series or a stack of them (series x periods)."""
+    rows = np.atleast_2d(z)
+    statistic = np.full(rows.shape, np.nan)
+    run_start = np.full(rows.shape, -1)
+    level = np.zeros(len(rows))
+    start = np.full(len(rows), -1)
+    for index in range(rows.shape[1]):
+        value = rows[:, index]
+        seen = np.isfinite(value)
+        level[seen] = np.maximum(0.0, level[seen] + value[seen] - slack)
+        start[seen & (level == 0.0)] = -1
+        start[seen & (level > 0.0) & (start < 0)] = index
+        statistic[seen, index], run_start[seen, index] = level[seen], start[seen]
+    return statistic.reshape(np.shape(z)), run_start.reshape(np.shape(z))
 
 
 def bocpd_recent_change(
@@ -312,50 +325,54 @@ def bocpd_recent_change(
     """Adams & MacKay online change points for a unit-variance Gaussian with unknown mean.
 
     Returns, per period, the posterior probability that the run began within the last `recent`
-    periods, and the posterior mean of the current run's level (prior N(0, 1)).
+    periods, and the posterior mean of the current run's level (prior N(0, 1)). z is one series
+    or a stack of them (series x periods); a stack is updated together, one period at a time,
+    over the series observed in that period (missing periods hold a series' state). Run lengths
+    beyond `max_run` are dropped and the rest renormalized.
     """
-    n = len(z)
-    probability = np.full(n, np.nan)
-    level = np.full(n, np.nan)
-    run_probability = np.array([1.0])
-    mean, precision = np.array([0.0]), np.array([1.0])
-    # A run of length r has seen r values: its precision is 1 + r, so the predictive variance
-    # of every run length is known in advance (the same numbers the update computes).
-    all_precision = np.arange(1.0, max_run + 2.0)
-    all_variance = 1.0 + 1.0 / all_precision
-    all_scale = np.sqrt(all_variance)
-    seen = 0
-    for index, value in enumerate(z):
-        if not np.isfinite(value):
+    rows = np.atleast_2d(np.asarray(z, dtype=float))
+    count, length = rows.shape
+    probability = np.full(rows.shape, np.nan)
+    level = np.full(rows.shape, np.nan)
+    # Run length r (0-based slot) has seen r values: precision 1 + r under the N(0, 1) prior,
+    # so the predictive variance of every slot is known in advance.
+    precision = np.arange(1.0, max_run + 1.0)
+    variance = 1.0 + 1.0 / precision
+    scale = np.sqrt(variance)
+    run_probability = np.zeros((count, max_run))
+    run_probability[:, 0] = 1.0
+    mean = np.zeros((count, max_run))
+    seen = np.zeros(count, dtype=int)
+    observed = np.isfinite(rows)
+    for index in range(length):
+        active = np.flatnonzero(observed[:, index])
+        if not active.size:
             continue
-        runs = len(precision)
-        likelihood = np.exp(-0.5 * (value - mean) ** 2 / all_variance[:runs]) / all_scale[:runs]
-        weighted = run_probability * likelihood
-        growth = weighted * (1 - hazard)
-        change = float((weighted * hazard).sum())
-        run_probability = np.concatenate([[change], growth])
-        total = run_probability.sum()
-        run_probability = (
-            run_probability / total if total > 0 else np.r_[1.0, np.zeros(len(growth))]
-        )
-        new_precision = all_precision[1 : runs + 1]
-        new_mean = (mean * precision + value) / new_precision
-        mean = np.concatenate([[0.0], new_mean])
-        precision = all_precision[: runs + 1]
-        if len(run_probability) > max_run:
-            run_probability, mean, precision = (
-                array[:max_run] for array in (run_probability, mean, precision)
-            )
-            run_probability /= run_probability.sum()
-        seen += 1
-        if seen <= recent:  # the start of the series is not evidence of a change
-            continue
-        # A run that began within the last `recent` periods has length 1..recent now.
-        weights = run_probability[1 : recent + 1]
-        mass = weights.sum()
-        probability[index] = mass
-        level[index] = float((weights * mean[1 : recent + 1]).sum() / mass) if mass > 0 else 0
-    return probability, level
+        value = rows[active, index][:, None]
+        prior, prior_mean = run_probability[active], mean[active]
+        weighted = prior * (np.exp(-0.5 * (value - prior_mean) ** 2 / variance) / scale)
+        posterior = np.empty_like(prior)
+        posterior[:, 0] = weighted.sum(axis=1) * hazard
+        posterior[:, 1:] = weighted[:, :-1] * (1 - hazard)
+        total = posterior.sum(axis=1)
+        lost = total <= 0  # every run length ruled out: start afresh
+        posterior[~lost] /= total[~lost, None]
+        posterior[lost] = 0.0
+        posterior[lost, 0] = 1.0
+        posterior_mean = np.empty_like(prior_mean)
+        posterior_mean[:, 0] = 0.0
+        posterior_mean[:, 1:] = (prior_mean[:, :-1] * precision[:-1] + value) / precision[1:]
+        run_probability[active], mean[active] = posterior, posterior_mean
+        seen[active] += 1
+        # The start of a series is not evidence of a change: report after `recent` values.
+        ready = seen[active] > recent
+        weights = posterior[ready, 1 : recent + 1]  # runs that began within the last `recent`
+        mass = weights.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shifted = (weights * posterior_mean[ready, 1 : recent + 1]).sum(axis=1) / mass
+        probability[active[ready], index] = mass
+        level[active[ready], index] = np.where(mass > 0, shifted, 0.0)
+    return probability.reshape(np.shape(z)), level.reshape(np.shape(z))
 
 
 @dataclass(frozen=True)
@@ -370,6 +387,12 @@ class DetectorVotes:
 
 def run_detectors(z: np.ndarray, settings: DetectorSettings) -> DetectorVotes:
     """Run the four detectors over oriented residuals z."""
+    return run_detectors_many(np.atleast_2d(z), settings)[0]
+
+
+def run_detectors_many(z: np.ndarray, settings: DetectorSettings) -> list[DetectorVotes]:
+    """Run the four detectors over a stack of oriented residual series (series x periods),
+    charting all of them together, period by period; one DetectorVotes per series."""
     finite = np.isfinite(z)
     ewma = ewma_chart(z, settings.ewma_lambda)
     ewma_sd = np.sqrt(settings.ewma_lambda / (2 - settings.ewma_lambda))
@@ -387,6 +410,12 @@ def run_detectors(z: np.ndarray, settings: DetectorSettings) -> DetectorVotes:
             & (level > settings.bocpd_min_shift),
         }
     votes = sum(array.astype(int) for array in fired.values())
-    return DetectorVotes(
-        fired=fired, votes=votes, alarm=votes >= settings.min_votes, run_start=run_start
-    )
+    return [
+        DetectorVotes(
+            fired={name: array[row] for name, array in fired.items()},
+            votes=votes[row],
+            alarm=votes[row] >= settings.min_votes,
+            run_start=run_start[row],
+        )
+        for row in range(len(z))
+    ]

@@ -28,6 +28,7 @@ from analytics.detection import (
     residuals,
     rolled,
     run_detectors,
+    run_detectors_many,
     window_alarms,
 )
 from analytics.metrics import metric_frame
@@ -127,6 +128,48 @@ def test_missing_periods_hold_the_ewma_cusum_and_bocpd_state(shifted_z: np.ndarr
     )
     for gappy_values, compact_values in zip(bocpd, compact_bocpd, strict=True):
         np.testing.assert_array_equal(gappy_values[positions], compact_values)
+
+
+def test_a_stack_of_series_is_charted_as_each_series_alone(shifted_z: np.ndarray) -> None:
+    # The scan charts all its series together; each row must get what it would get alone,
+    # whatever the other rows hold and wherever their gaps fall.
+    rng = np.random.default_rng(11)
+    stack = np.vstack([shifted_z, rng.standard_normal(400), rng.standard_normal(400) + 1.0])
+    stack[1, rng.choice(400, size=150, replace=False)] = np.nan
+    stack[2, :250] = np.nan  # a series that starts late
+    together = run_detectors_many(stack, SETTINGS)
+    charted = (
+        ewma_chart(stack, SETTINGS.ewma_lambda),
+        *cusum_chart(stack, SETTINGS.cusum_slack),
+        *bocpd_recent_change(
+            stack, SETTINGS.bocpd_hazard, SETTINGS.bocpd_recent, SETTINGS.bocpd_max_run
+        ),
+    )
+    for row, votes in zip(stack, together, strict=True):
+        alone = run_detectors(row, SETTINGS)
+        assert set(votes.fired) == set(alone.fired)
+        for name in alone.fired:
+            np.testing.assert_array_equal(votes.fired[name], alone.fired[name])
+        np.testing.assert_array_equal(votes.run_start, alone.run_start)
+    for stacked, single in zip(
+        charted,
+        zip(
+            *[
+                (
+                    ewma_chart(row, SETTINGS.ewma_lambda),
+                    *cusum_chart(row, SETTINGS.cusum_slack),
+                    *bocpd_recent_change(
+                        row, SETTINGS.bocpd_hazard, SETTINGS.bocpd_recent, SETTINGS.bocpd_max_run
+                    ),
+                )
+                for row in stack
+            ],
+            strict=True,
+        ),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(stacked, np.vstack(single))
+    assert together[0].alarm.any() and not together[0].alarm[:SHIFT_AT].any()
 
 
 # --- residuals on hand-made hourly frames ----------------------------------------------------
