@@ -50,6 +50,8 @@ from agent.vocabulary import (
     blank,
     cohort_filters,
     counts_events,
+    custom_dimension_words,
+    dimension_words,
     first_match,
     hours_between,
     rank_size,
@@ -229,6 +231,7 @@ class _Reading:
     dates: DateReading
     action: str | None
     notes: list[str] = field(default_factory=list)
+    dimension_words: tuple[tuple[str, re.Pattern[str]], ...] = DIMENSION_WORDS
 
     @property
     def has_scope(self) -> bool:
@@ -292,12 +295,29 @@ def _read(
     if len(actions) > 1:
         notes.append(f"several actions named ({', '.join(actions)}); using {actions[0]}")
     kind = next((kind for kind, pattern in _KIND_CUES if pattern.search(text)), None)
+    if kind in (None, "lookup", "trend", "diagnose") and _ranks_custom(text, vocabulary):
+        kind = "rank"  # "delivery time by weather": a breakdown of a custom dimension
     if kind is None and dates.versus:
         kind = "compare"
     if kind is None and actions:
         kind = "what_if"
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
-                    actions[0] if actions else None)  # fmt: skip
+                    actions[0] if actions else None,
+                    dimension_words=dimension_words(vocabulary))  # fmt: skip
+
+
+def _ranks_custom(text: str, vocabulary: Vocabulary) -> bool:
+    """Whether the question breaks down or ranks the groups of a custom dimension ('by
+    weather', 'which road traffic levels are slowest'), as the rank cue does built-in ones."""
+    cue = (
+        r"\b(?:by|per|across|for\s+each|split\s+by)\s+(?:the\s+)?(?:{0})"
+        r"|\bwhich\s+(?:\w+\s+){{0,2}}(?:{0})|\b(?:worst|best|top|bottom|highest|lowest|slowest"
+        r"|fastest)\b[^.?!]{{0,40}}(?:{0})"
+    )
+    return any(
+        re.search(cue.format(pattern.pattern), text)
+        for _, pattern in custom_dimension_words(vocabulary.dimensions)
+    )
 
 
 def read_question(
@@ -381,7 +401,7 @@ def _plan(
     grounded = (
         reading.has_content
         or previous is not None  # a follow-up inherits its content
-        or (kind == "rank" and bool(first_match(DIMENSION_WORDS, text)))
+        or (kind == "rank" and bool(first_match(reading.dimension_words, text)))
         or (kind == "trend" and bool(first_match(GRAIN_WORDS, text)))
     )
     if kind in ("lookup", "trend", "compare", "rank") and not grounded:
@@ -395,7 +415,7 @@ def _plan(
             )
         return QuestionPlan(kind=kind)
     if follow_up and previous is not None and reading.kind is None:
-        kind = _follow_up_kind(text, previous)
+        kind = _follow_up_kind(text, previous, reading.dimension_words)
     plan = QuestionPlan(
         kind=kind,
         metric=reading.metric,
@@ -422,12 +442,14 @@ def _plan(
     return plan
 
 
-def _follow_up_kind(text: str, previous: QuestionPlan) -> Kind:
+def _follow_up_kind(
+    text: str, previous: QuestionPlan, words: tuple[tuple[str, re.Pattern[str]], ...]
+) -> Kind:
     """The kind of a follow-up with no cue of its own: a grain makes it a trend, a dimension a
     breakdown; otherwise it keeps the previous kind."""
     if first_match(GRAIN_WORDS, text) and previous.kind != "rank":
         return "trend"
-    if re.search(r"\bby\s+\w+", text) and first_match(DIMENSION_WORDS, text):
+    if re.search(r"\bby\s+\w+", text) and first_match(words, text):
         return "rank"
     return previous.kind
 
@@ -496,14 +518,17 @@ def _fill_kind_fields(
 ) -> None:
     """The fields only some kinds use: rank, trend, compare, what-if, changes, explain, sql."""
     text = reading.text
+    words = reading.dimension_words
     if plan.kind == "rank":
         dimensions = [
-            name for name in first_match(DIMENSION_WORDS, text) if name not in plan.filters
-        ] or first_match(DIMENSION_WORDS, text)
+            name for name in first_match(words, text) if name not in plan.filters
+        ] or first_match(words, text)
         plan.dimension = (dimensions[0] if dimensions else None) or plan.dimension or "store"
         orders = first_match(ORDER_WORDS, text)
         plan.order = orders[0] if orders else (plan.order or "worst")
         breakdown = re.search(r"\bbreak\s*\w*\s*down\b|\bbreakdown\b|\bsplit\b|\beach\b", text)
+        custom = plan.dimension not in {name for name, _ in DIMENSION_WORDS}
+        breakdown = breakdown or (custom and re.search(r"\bby\s", text))
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
         if plan.metric is None and plan.count:
@@ -529,7 +554,7 @@ def _fill_kind_fields(
         elif _RESULT_WORDS.search(text) and not plan.metric:
             plan.number = "last"
     elif plan.kind == "sql":
-        dimensions = first_match(DIMENSION_WORDS, text)
+        dimensions = first_match(words, text)
         plan.dimension = dimensions[0] if dimensions else None
 
 

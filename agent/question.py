@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from analytics.cohorts import DIMENSIONS, canonical_dimension
+from analytics.cohorts import DIMENSIONS, dimension_name
 from analytics.metrics import CX_SCORE, METRICS
 from tools.actions import ACTIONS
 
@@ -56,7 +56,7 @@ def _canonical(filters: Filters) -> Filters:
     for name, values in filters.items():
         if not values:
             raise ValueError(f"filter {name!r} has no values")
-        merged = canonical.setdefault(canonical_dimension(name), [])
+        merged = canonical.setdefault(dimension_name(name), [])
         merged.extend(value for value in values if value not in merged)
     return canonical
 
@@ -113,7 +113,8 @@ class QuestionPlan(BaseModel):
     )
     filters: Filters = Field(
         default_factory=dict,
-        description=f"Cohort filters {{dimension: [values]}}; dimensions {', '.join(DIMENSIONS)}",
+        description=f"Cohort filters {{dimension: [values]}}; dimensions {', '.join(DIMENSIONS)} "
+        "and the world's custom ones",
     )
     periods: list[Period] = Field(
         default_factory=list,
@@ -125,7 +126,8 @@ class QuestionPlan(BaseModel):
     )
     grain: Grain | None = Field(None, description="trend: hour, day or week")
     dimension: str | None = Field(
-        None, description=f"rank: one of {', '.join(DIMENSIONS)} (the groups to rank)"
+        None,
+        description=f"rank: one of {', '.join(DIMENSIONS)} or a custom dimension (the groups)",
     )
     k: int | None = Field(None, ge=1, le=50, description="rank: how many groups")
     order: Order | None = Field(None, description="rank: worst, best, highest or lowest")
@@ -174,7 +176,7 @@ class QuestionPlan(BaseModel):
     @field_validator("dimension")
     @classmethod
     def _known_dimension(cls, value: str | None) -> str | None:
-        return None if value is None else canonical_dimension(value)
+        return None if value is None else dimension_name(value)
 
     @field_validator("filters")
     @classmethod

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from agent.dates import NUMBER, TIMES_OF_DAY, Scanner, number
+from analytics.comparisons import WorldProfile
 from data.schema import DAYPARTS
 from data.world_config import CATEGORIES, REGIONS
 from tools.actions import ACTIONS
@@ -168,13 +169,105 @@ METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
 @dataclass(frozen=True)
 class Vocabulary:
     """The cohort values of the world being asked about: its regions and categories (the
-    synthetic world's by default; a real export's from its warehouse)."""
+    synthetic world's by default; a real export's from its warehouse), and its custom
+    dimensions with their groups ({name: groups}, as data/dimensions.py declares them)."""
 
     regions: tuple[str, ...] = tuple(REGIONS)
     categories: tuple[str, ...] = tuple(CATEGORIES)
+    dimensions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 SYNTHETIC = Vocabulary()
+
+
+def world_vocabulary(profile: WorldProfile) -> Vocabulary:
+    """The vocabulary of a world, from its profile (analytics.comparisons.world_profile)."""
+    return Vocabulary(
+        regions=profile.regions,
+        categories=profile.categories,
+        dimensions=tuple((d.name, tuple(d.labels)) for d in profile.custom_dimensions),
+    )
+
+
+# Words a custom dimension's name is not known by alone: they name metrics or built-in
+# dimensions ("delivery time", "rating"), or are too vague.
+_NOT_DIMENSION_WORDS = {"delivery", "deliveries", "rating", "ratings", "time", "times", "order",
+                        "orders", "rate", "store", "stores", "hour", "day", "days", "type",
+                        "flag", "level", "count", "number", "min", "km", "id"}  # fmt: skip
+# A custom dimension's group named anywhere in a question (without its dimension's name) must
+# be text of 3+ letters and not a common word.
+_NOT_ALONE_VALUES = {"yes", "no", "low", "high", "medium", "other", "none", "unknown", "true",
+                     "false", "all", "any", "not", "nan", "null"}  # fmt: skip
+
+
+def _words(name: str) -> str:
+    return name.replace("_", r"[\s_-]*")
+
+
+@functools.lru_cache(maxsize=16)
+def custom_dimension_words(
+    dimensions: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """A pattern per custom dimension: its name ('road_traffic', 'road traffic'), or one of
+    its name's words that no other custom dimension shares ('traffic')."""
+    tokens = [token for name, _ in dimensions for token in name.split("_")]
+    patterns = []
+    for name, _ in dimensions:
+        own = [
+            token for token in name.split("_")
+            if "_" in name and len(token) >= 3 and tokens.count(token) == 1
+            and token not in _NOT_DIMENSION_WORDS and token not in {n for n, _ in dimensions}
+        ]  # fmt: skip
+        body = "|".join([_words(name), *own])
+        patterns.append((name, re.compile(rf"\b(?:{body})s?\b")))
+    return tuple(patterns)
+
+
+def _custom_value_pattern(value: str) -> str:
+    return re.escape(value.casefold()).replace(r"\ ", r"[\s_-]+").replace("_", r"[\s_-]+")
+
+
+def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, str]]:
+    """(position, dimension, group) of each custom dimension group the question names: after
+    the dimension's name ('traffic jam vs low', 'festival yes', 'multiple deliveries 2'), or
+    alone when the group is distinctive text ('sunny', 'motorcycle')."""
+    found: list[tuple[int, str, str]] = []
+    taken: list[tuple[int, int]] = []
+    for name, pattern in custom_dimension_words(vocabulary.dimensions):
+        groups = dict(vocabulary.dimensions)[name]
+        alternatives = "|".join(
+            _custom_value_pattern(g) for g in sorted(groups, key=len, reverse=True)
+        )
+        if not alternatives:
+            continue
+        value = rf"(?<![\w<>=.-])(?:{alternatives})(?![\w.])"
+        listed = re.compile(
+            rf"{pattern.pattern}\s*(?:=|:|is|of|was|were)?\s*(?P<first>{value})"
+            rf"(?P<rest>(?:\s*(?:,|vs\.?|versus|and|or|against|than)\s*(?:{value}))*)"
+        )
+        for match in listed.finditer(text):
+            taken.append(match.span())
+            for part in re.finditer(value, match.group(0)[match.start("first") - match.start() :]):
+                group = _group_named(part.group(0), groups)
+                found.append((match.start("first") + part.start(), name, group))
+    for name, groups in vocabulary.dimensions:
+        for group in groups:
+            word = group.casefold()
+            if len(word) < 3 or not word.replace("_", "").isalpha() or word in _NOT_ALONE_VALUES:
+                continue
+            alone = rf"(?<![\w-])(?:{_custom_value_pattern(group)})(?![\w-])"
+            for match in re.finditer(alone, text):
+                if not any(start <= match.start() < end for start, end in taken):
+                    found.append((match.start(), name, group))
+    return found
+
+
+def _group_named(text: str, groups: tuple[str, ...]) -> str:
+    """The group a matched text names (groups differ in more than case and separators)."""
+    key = re.sub(r"[\s_-]+", " ", text.casefold())
+    return next(g for g in groups if re.sub(r"[\s_-]+", " ", g.casefold()) == key)
+
+
 # Values that read as other words in a question: never taken as a region or category name.
 _NOT_COHORT_VALUES = {"other", "unknown", "none", "null", "fast", "breakfast", "lunch", "dinner",
                       "all", "any", "late night", "late_night"}  # fmt: skip
@@ -316,6 +409,7 @@ def cohort_filters(
             found.append((match.start() + offset, "basket_size", _BASKET_SIZE.get(size, "medium")))
     for match in _STORE.finditer(text):
         found.append((match.start(), "store", f"S{int(match['id'] or match['n']):05d}"))
+    found += custom_filters(text, vocabulary)
     filters: dict[str, list[str | int]] = {}
     for _, dimension, value in sorted(found):
         add_filter(filters, dimension, value)
@@ -405,6 +499,13 @@ ORDERS_WORDS = re.compile(
     r"|orders\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
     r"orders)\b"
 )
+
+
+def dimension_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """What a ranking, a breakdown or a key-driver question can be over: the world's custom
+    dimensions first (their names are the more specific), then the built-in ones."""
+    custom = sorted(custom_dimension_words(vocabulary.dimensions), key=lambda p: -len(p[0]))
+    return (*custom, *DIMENSION_WORDS)
 
 
 def rank_size(text: str) -> int | None:

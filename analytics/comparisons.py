@@ -27,11 +27,12 @@ from statsmodels.stats.proportion import (
 )
 
 from analytics.cohorts import (
+    BUILT_IN,
+    Dimensions,
     FilterValue,
-    canonical_dimension,
     describe_slice,
-    dimension_column,
     where_clause,
+    world_dimensions,
 )
 from analytics.metrics import (
     CX_COMPONENTS,
@@ -42,6 +43,7 @@ from analytics.metrics import (
     metric,
     metrics_sql,
 )
+from data.dimensions import CustomDimension
 from data.schema import DAYPARTS
 
 CONFIDENCE = 0.95
@@ -226,12 +228,15 @@ def cohort_query(
     grain: SeriesGrain | None = None,
     group_by: Sequence[str] = (),
     source: str = "order_facts",
+    dimensions: Dimensions = BUILT_IN,
 ) -> tuple[str, list[object]]:
     """The metric_frame query of `metrics` for a cohort and window, and its parameters;
-    `source` is analytics.metrics.analysis_source of the connection it will run on."""
+    `source` is analytics.metrics.analysis_source of the connection it will run on, and
+    `dimensions` its world's (analytics.cohorts.world_dimensions)."""
     check_metrics(metrics)
-    where, parameters = where_clause(filters)
-    return metrics_sql(metrics, grain, group_by, where, source), [*parameters, start, end]
+    where, parameters = where_clause(filters, dimensions)
+    sql = metrics_sql(metrics, grain, group_by, where, source, dimensions)
+    return sql, [*parameters, start, end]
 
 
 def measure(
@@ -245,8 +250,9 @@ def measure(
     window's value is exact; the days also give the CX score's day-to-day variation)."""
     asked = list(dict.fromkeys(metrics))
     sql, parameters = cohort_query(
-        asked, filters, start, end, grain="day", source=analysis_source(con)
-    )
+        asked, filters, start, end, grain="day", source=analysis_source(con),
+        dimensions=world_dimensions(con),
+    )  # fmt: skip
     frame = run(con, sql, parameters)
     sums = {name: sums_of(frame, name) for name in registry_metrics(asked)}
     values = {name: sums[name].value for name in asked if name != CX_SCORE}
@@ -546,6 +552,7 @@ def rank_groups(
     order: Order = "worst",
     count: bool = False,
     min_orders: int | None = None,
+    dimensions: Dimensions = BUILT_IN,
 ) -> Ranking:
     """Rank the groups of `dimension` in a grouped metric frame (grain None, grouped by the
     dimension) by metric `name` (or ORDERS; with `count`, a rate's event count).
@@ -556,7 +563,7 @@ def rank_groups(
     Rates and means are each tested against the rest of the cohort (two-proportion z / Welch)
     with Benjamini-Hochberg q-values over all groups compared; the CX score and counts are not.
     """
-    key = canonical_dimension(dimension)
+    key = dimensions.canonical(dimension)
     if count and (name in (ORDERS, CX_SCORE) or is_mean(name)):
         raise ComparisonError(f"count ranks a rate's events; {name} is not a rate")
     threshold = DEFAULT_MIN_ORDERS if min_orders is None else min_orders
@@ -621,12 +628,13 @@ def orders_query(
     filters: Mapping[str, FilterValue],
     start: dt.datetime,
     end: dt.datetime,
+    dimensions: Dimensions = BUILT_IN,
 ) -> tuple[str, list[object]]:
     """Orders per group of `dimension` in a cohort and window (ranking by order count)."""
-    key = canonical_dimension(dimension)
-    where, parameters = where_clause(filters)
+    key = dimensions.canonical(dimension)
+    where, parameters = where_clause(filters, dimensions)
     sql = (
-        f"SELECT {dimension_column(dimension)} AS {key}, count(*) AS orders FROM order_facts "
+        f"SELECT {dimensions.column(dimension)} AS {key}, count(*) AS orders FROM order_facts "
         f"WHERE {where} AND order_time >= ? AND order_time < ? GROUP BY 1 ORDER BY 1"
     )
     return sql, [*parameters, start, end]
@@ -640,7 +648,8 @@ _BASKET_SIZES = ("small", "medium", "large")  # the order_facts basket_size labe
 @dataclass(frozen=True)
 class WorldProfile:
     """What a warehouse holds: the orders' span, rows per table and the cohort vocabulary
-    (values of each dimension in order_facts, and the number of stores)."""
+    (values of each dimension in order_facts, the number of stores, and the custom dimensions
+    with their groups)."""
 
     data_start: dt.datetime
     data_end: dt.datetime
@@ -652,6 +661,7 @@ class WorldProfile:
     dayparts: tuple[str, ...]
     basket_sizes: tuple[str, ...]
     stores: int
+    custom_dimensions: tuple[CustomDimension, ...] = ()
 
 
 def _listed(column: str) -> str:
@@ -693,4 +703,5 @@ def world_profile(con: duckdb.DuckDBPyConnection) -> WorldProfile:
         dayparts=_in_order(dayparts, tuple(DAYPARTS)),
         basket_sizes=_in_order(baskets, _BASKET_SIZES),
         stores=int(stores),
+        custom_dimensions=world_dimensions(con).custom,
     )

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics.cohorts import describe_slice, dimension_column, hour_run
+from analytics.cohorts import describe_slice, hour_run, world_dimensions
 from analytics.metrics import METRICS, columns_with_data, metric, per_warehouse_file
 from analytics.slicing import (
     BASE_DEN,
@@ -36,6 +36,10 @@ from analytics.slicing import (
 )
 
 SLICE_DIMENSIONS: tuple[str, ...] = ("region", "category", "hour", "basket_size", "store")
+# A world's custom dimensions join the slice search when they have few groups (a courier id
+# would split every leaf), the fewest-grouped first, at most this many.
+SLICE_CUSTOM_MAX_GROUPS = 8
+SLICE_CUSTOM_MAX = 4
 BASELINE_DAYS = 14
 VOLUME = "orders_per_hour"
 # Volume is searched without basket size: a surge comes with a place and a time (weather, an
@@ -96,12 +100,25 @@ class Localization:
     frame: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the leaves
 
 
+def slice_dimensions(
+    con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...] = SLICE_DIMENSIONS
+) -> tuple[str, ...]:
+    """`dimensions` and the world's custom dimensions with 2 to SLICE_CUSTOM_MAX_GROUPS groups
+    (at most SLICE_CUSTOM_MAX of them, the fewest-grouped first)."""
+    custom = sorted(
+        (d for d in world_dimensions(con).custom if 2 <= len(d.labels) <= SLICE_CUSTOM_MAX_GROUPS),
+        key=lambda d: len(d.labels),
+    )
+    return (*dimensions, *(d.name for d in custom[:SLICE_CUSTOM_MAX]))
+
+
 def dimensions_with_data(
     con: duckdb.DuckDBPyConnection, dimensions: tuple[str, ...]
 ) -> tuple[str, ...]:
     """The dimensions with a value on some order: a leaf needs every one of its dimensions, so
     one that is null throughout (an export without stores) would leave no leaf at all."""
-    columns = {d: f"order_facts.{dimension_column(d)}" for d in dimensions}
+    world = world_dimensions(con)
+    columns = {d: f"order_facts.{world.column(d)}" for d in dimensions}
     present = per_warehouse_file(
         con, f"columns_with_data:{sorted(columns.values())}",
         lambda con: columns_with_data(con, columns.values()),
@@ -125,7 +142,8 @@ def leaves(
         if chosen.higher_is_better
         else chosen.numerator
     )
-    columns = ", ".join(f"{dimension_column(d)} AS {d}" for d in dimensions)
+    world = world_dimensions(con)
+    columns = ", ".join(f"{world.column(d)} AS {d}" for d in dimensions)
     keys = ", ".join(str(i + 1) for i in range(len(dimensions) + 1))
     sql = (
         f"SELECT {columns}, order_time >= $window_start AS is_current, "
@@ -164,13 +182,14 @@ def localize(
     start: dt.datetime,
     end: dt.datetime,
     baseline_days: int = BASELINE_DAYS,
-    dimensions: tuple[str, ...] = SLICE_DIMENSIONS,
+    dimensions: tuple[str, ...] | None = None,
     max_slices: int = 5,
 ) -> Localization:
     """The smallest set of slices explaining the change of `metric_name` in [start, end), over
-    the dimensions the data holds (an export without stores or basket values still has slices)."""
+    the dimensions the data holds (an export without stores or basket values still has slices);
+    by default SLICE_DIMENSIONS and the world's custom ones (`slice_dimensions`)."""
     baseline = (start - dt.timedelta(days=baseline_days), start)
-    dimensions = dimensions_with_data(con, dimensions)
+    dimensions = dimensions_with_data(con, dimensions or slice_dimensions(con))
     frame = leaves(con, metric_name, (start, end), baseline, dimensions)
     if frame.empty or frame[CUR_DEN].sum() == 0:
         raise LocalizationError(f"no orders with {metric_name} between {start} and {end}")
@@ -221,7 +240,8 @@ def volume_leaves(
         con.execute(f"SELECT {totals_sql} FROM order_facts", bounds).fetchone(), dtype=float
     ).reshape(len(days), len(shifts) + 1)
 
-    columns = ", ".join(f"{dimension_column(d)} AS {d}" for d in dimensions)
+    world = world_dimensions(con)
+    columns = ", ".join(f"{world.column(d)} AS {d}" for d in dimensions)
     which = " ".join(
         f"WHEN order_time >= ? AND order_time < ? THEN {k}" for k in range(len(shifts) + 1)
     )

@@ -27,7 +27,13 @@ from typing import Literal, TypeVar
 import duckdb
 import pandas as pd
 
-from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
+from analytics.cohorts import (
+    BUILT_IN,
+    Dimensions,
+    FilterValue,
+    where_clause,
+    world_dimensions,
+)
 from data.quality import CONSTANT_MIN_ROWS, NEAR_EMPTY_NULL_RATE
 from data.schema import ORDER_FACTS
 from data.warehouse import FACT_COLUMNS, warehouse_fingerprint
@@ -59,6 +65,9 @@ class Metric:
     score: tuple[float, float] = (0.0, 0.0)  # 0-100 sub-score = intercept + slope * value
     square: str = ""  # SQL sum of squared values, for means (their variance); empty for rates
     event_phrase: str = ""  # for a rate of orders, what its counted orders did: "were canceled"
+    # SQL of one order's value (NULL where the order is not in the denominator): 1/0 for a rate
+    # of orders, the value for a mean; key drivers model it order by order.
+    per_order: str = ""
 
 
 def _rate(name: str, label: str, event: str, among: str, higher_is_better: bool, **extra) -> Metric:
@@ -71,6 +80,7 @@ def _rate(name: str, label: str, event: str, among: str, higher_is_better: bool,
         denominator=f"count({among})",
         higher_is_better=higher_is_better,
         requires=(among,),
+        per_order=f"CASE WHEN {among} IS NOT NULL THEN CAST(({event}) AS DOUBLE) END",
         **extra,
     )
 
@@ -87,6 +97,7 @@ def _mean(name: str, label: str, unit: str, value: str, column: str, **extra) ->
         denominator=f"count({column})",
         square=f"CAST(sum(CAST(({value}) * ({value}) AS DECIMAL(38, 12))) AS DOUBLE)",
         requires=(column,),
+        per_order=f"CASE WHEN {column} IS NOT NULL THEN CAST(({value}) AS DOUBLE) END",
         **extra,
     )
 
@@ -118,6 +129,8 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             requires=("item_lines", "substituted_lines", "missing_lines"),
             description="1 - (substituted + missing lines) / ordered lines, over delivered orders.",
+            per_order="CASE WHEN delivered AND item_lines > 0 THEN CAST(item_lines - "
+            "substituted_lines - missing_lines AS DOUBLE) / item_lines END",
             cx_weight=0.25,
             score=(0.0, 100.0),
         ),
@@ -564,11 +577,7 @@ def _facts_source(
     if maturity is None:
         if not nulled:
             return "order_facts", []
-        columns = [
-            f"{nulled[c.name]} AS {c.name}" if c.name in nulled else c.name
-            for c in ORDER_FACTS.columns
-        ]
-        return f"(SELECT {', '.join(columns)} FROM order_facts) AS facts", []
+        return f"(SELECT {_star_replacing(nulled)} FROM order_facts) AS facts", []
     seconds = int(maturity.total_seconds())
     if grain == "hour":
         known_by, parameters = f"hour_start + INTERVAL {3600 + seconds} SECOND", []
@@ -587,12 +596,15 @@ def _facts_source(
     )
     replaced["stars"] = f"CASE WHEN rated_at <= {known_by} THEN stars END"
     replaced.update(nulled)
-    columns = [
-        f"{replaced[c.name]} AS {c.name}" if c.name in replaced else c.name
-        for c in ORDER_FACTS.columns
-    ]
     uses = sum(expression.count("?") for expression in replaced.values())
-    return f"(SELECT {', '.join(columns)} FROM order_facts) AS known", parameters * uses
+    return f"(SELECT {_star_replacing(replaced)} FROM order_facts) AS known", parameters * uses
+
+
+def _star_replacing(replaced: Mapping[str, str]) -> str:
+    """Every order_facts column (custom dimensions too), those in `replaced` as given, in
+    schema order (so the parameters of the replacing expressions keep their order)."""
+    ordered = [c.name for c in ORDER_FACTS.columns if c.name in replaced]
+    return f"* REPLACE ({', '.join(f'{replaced[name]} AS {name}' for name in ordered)})"
 
 
 def metrics_sql(
@@ -601,13 +613,15 @@ def metrics_sql(
     group_by: Sequence[str],
     where: str,
     source: str = "order_facts",
+    dimensions: Dimensions = BUILT_IN,
 ) -> str:
-    """The query behind `metric_frame` (parameters: source, cohort filter values, time window)."""
+    """The query behind `metric_frame` (parameters: source, cohort filter values, time window);
+    `dimensions` resolves the group-by names."""
     period = _period_sql(grain)
     keys = ([f"{period} AS period"] if period else []) + [
-        f"{dimension_column(d)} AS {canonical_dimension(d)}" for d in group_by
+        f"{dimensions.column(d)} AS {dimensions.canonical(d)}" for d in group_by
     ]
-    key_names = (["period"] if period else []) + [canonical_dimension(d) for d in group_by]
+    key_names = (["period"] if period else []) + [dimensions.canonical(d) for d in group_by]
     needed = list(dict.fromkeys([*metrics, *(CX_COMPONENTS if CX_SCORE in metrics else ())]))
     needed = [name for name in needed if name != CX_SCORE]
     sums = []
@@ -652,12 +666,13 @@ def metric_frame(
     for name in metrics:
         if name != CX_SCORE:
             metric(name)
-    where, parameters = where_clause(filters or {})
+    dimensions = world_dimensions(con)
+    where, parameters = where_clause(filters or {}, dimensions)
     lower = start or dt.datetime(1900, 1, 1)
     upper = end or dt.datetime(9999, 1, 1)
     source, source_parameters = _facts_source(grain, maturity, _left_out_columns(con))
     if source_parameters:
         known_by = upper + maturity if end is not None and maturity is not None else upper
         source_parameters = [known_by] * len(source_parameters)
-    sql = metrics_sql(metrics, grain, group_by, where, source)
+    sql = metrics_sql(metrics, grain, group_by, where, source, dimensions)
     return con.execute(sql, [*source_parameters, *parameters, lower, upper]).df()

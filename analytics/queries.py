@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Collection, Mapping
 from typing import Literal
 
-from analytics.cohorts import FilterValue, canonical_dimension, dimension_column, where_clause
+from analytics.cohorts import BUILT_IN, Dimensions, FilterValue, where_clause
 from analytics.comparisons import render_sql
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, cx_score_sql, metric
 
@@ -25,17 +25,19 @@ def described_query(
     grain: Literal["hour", "day", "week"] | None = None,
     limit: int = 200,
     left_out: Collection[str] = (),
+    dimensions: Dimensions = BUILT_IN,
 ) -> str:
     """One SELECT: the metric (or order counts) per `dimension` group or per `grain` period, in
     [start, end) and the cohort. The CX score is computed from its sub-scores' ratios with the
     registry's weights (renormalized over the available ones), as everywhere else; sub-scores
-    in `left_out` (analytics.metrics.degenerate_metrics) are written as NULL."""
+    in `left_out` (analytics.metrics.degenerate_metrics) are written as NULL; `dimensions` are
+    the world's (analytics.cohorts.world_dimensions)."""
     keys: list[tuple[str, str]] = []
     if dimension:
-        keys.append((dimension_column(dimension), canonical_dimension(dimension)))
+        keys.append((dimensions.column(dimension), dimensions.canonical(dimension)))
     if grain:
         keys.append((_PERIODS[grain], "period"))
-    where, parameters = where_clause(filters or {})
+    where, parameters = where_clause(filters or {}, dimensions)
     conditions = f"order_time >= ? AND order_time < ? AND {where}"
     selected = [f"{expression} AS {name}" for expression, name in keys]
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from data.dimensions import VALUES_FILE, VALUES_TABLE, declared_dimensions
 from data.generator import MANIFEST_FILE
 from data.ingest import load_tables, new_staging_dir
 from data.mapping import load_mapping
@@ -106,6 +107,9 @@ def _merge(
             rows = _add_rows(con, name, staging / "new" / f"{name}.parquet", name in present)
             if rows:
                 added[name] = rows
+        values = staging / "new" / VALUES_FILE
+        if added and VALUES_TABLE in present and values.exists():
+            added |= {VALUES_TABLE: rows} if (rows := _add_dimension_values(con, values)) else {}
         if added:
             _update_order_facts(con, full=any(name not in present for name in added))
             for name in added:
@@ -146,17 +150,35 @@ def _add_rows(con: duckdb.DuckDBPyConnection, name: str, new: Path, present: boo
     return count
 
 
+def _add_dimension_values(con: duckdb.DuckDBPyConnection, new: Path) -> int:
+    """Insert the new orders' custom dimension values (of the dimensions the world declares:
+    an append declares none, and bins with the world's own edges); the number inserted."""
+    kept = set(_column(con, f"DESCRIBE {VALUES_TABLE}"))
+    fresh = _column(con, f"DESCRIBE SELECT * FROM read_parquet('{quoted_path(new)}')")
+    names = ", ".join(f'"{c}"' for c in fresh if c in kept)
+    before = int(con.execute(f"SELECT count(*) FROM {VALUES_TABLE}").fetchone()[0])  # type: ignore[index]
+    con.execute(
+        f"INSERT INTO {VALUES_TABLE} ({names}) SELECT {names} FROM read_parquet(?) "
+        f"WHERE order_id NOT IN (SELECT order_id FROM {VALUES_TABLE})",
+        [str(new)],
+    )
+    return int(con.execute(f"SELECT count(*) FROM {VALUES_TABLE}").fetchone()[0]) - before  # type: ignore[index]
+
+
 def _update_order_facts(con: duckdb.DuckDBPyConnection, full: bool) -> None:
     """order_facts recomputed for the orders the new rows touch (the new orders, and those a
     new delivery, item, ticket or rating belongs to); all of it when a table is new (its
     columns change every order's facts)."""
     available = existing_columns(con)
+    dimensions = declared_dimensions(con)
     if full:
-        con.execute(f"CREATE OR REPLACE TABLE order_facts AS {order_facts_sql(available)}")
+        facts = order_facts_sql(available, dimensions=dimensions)
+        con.execute(f"CREATE OR REPLACE TABLE order_facts AS {facts}")
         return
     touched = "SELECT order_id FROM touched"
     con.execute(f"DELETE FROM order_facts WHERE order_id IN ({touched})")
-    con.execute(f"INSERT INTO order_facts {order_facts_sql(available, only=touched)}")
+    facts = order_facts_sql(available, only=touched, dimensions=dimensions)
+    con.execute(f"INSERT INTO order_facts {facts}")
 
 
 def _column(con: duckdb.DuckDBPyConnection, query: str) -> list[str]:

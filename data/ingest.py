@@ -21,12 +21,14 @@ import re
 import shutil
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import duckdb
 
+from data.dimensions import VALUES_FILE, DimensionError, check_type
 from data.generator import MANIFEST_FILE, _check_replaceable, _replace_directory
 from data.mapping import Mapping, load_mapping
 from data.quality import QUALITY_FILE, DataQualityReport, quality_report
@@ -93,7 +95,12 @@ def ingest(
     staging = new_staging_dir(out_dir)
     try:
         counts = load_tables(mapping, staging, threads, memory_limit)
-        build_warehouse(staging, threads=threads, memory_limit=memory_limit)
+        build_warehouse(
+            staging,
+            threads=threads,
+            memory_limit=memory_limit,
+            dimension_expressions=mapping.tables["orders"].dimensions,
+        )
         sources = {name: str(mapping.source_path(name)) for name in counts}
         local_now = dt.datetime.now(ZoneInfo(mapping.local_timezone)).replace(tzinfo=None)
         con = open_warehouse(staging)
@@ -416,7 +423,8 @@ class _Loader:
                 )  # fmt: skip
                 continue
             raw_types[column] = raw_type
-        if len(raw_types) < len(mapped):
+        dimensions = self._dimension_types(table, path, view, source_columns, where)
+        if len(raw_types) < len(mapped) or dimensions is None:
             return None
 
         rows_from = self.rows_of(view, path, table)
@@ -439,12 +447,13 @@ class _Loader:
             else f'{self._coerced(table, c, raw_types[c], spec.columns[c])} AS "{c}"'
             for c in mapped
         ] + [f'({spec.columns[c]}) AS "raw:{c}"' for c in fallible]
+        select += [f'({spec.dimensions[name]}) AS "dim:{name}"' for name in dimensions]
         try:
             self.con.execute(
                 f"CREATE TEMP TABLE {table} AS SELECT {', '.join(select)} FROM {view} WHERE {where}"
             )
         except duckdb.Error as error:
-            self._locate_failure(path, table, view, where, mapped, error)
+            self._locate_failure(path, table, view, where, mapped, error, list(dimensions))
             return None
         try:
             if not (self._check_coercion(path, table, fallible) and self._check_keys(path, table)):
@@ -455,10 +464,34 @@ class _Loader:
                 f"COPY ({self._local_select(table, mapped, shifted)}) TO {target_file} "
                 "(FORMAT parquet)"
             )
+            if dimensions:
+                values = ", ".join(f'"dim:{name}" AS "{name}"' for name in dimensions)
+                self.con.execute(
+                    f'COPY (SELECT "order_id", {values} FROM {table}) TO '
+                    f"{_quoted(str(self.staging / VALUES_FILE))} (FORMAT parquet)"
+                )
         finally:
             self.con.execute(f"DROP TABLE IF EXISTS {table}")
             self.con.execute(f"DROP TABLE IF EXISTS shifts_{table}")
         return rows
+
+    def _dimension_types(
+        self, table: str, path: Path, view: str, source_columns: list[str], where: str
+    ) -> dict[str, str] | None:
+        """The DuckDB type of each custom dimension's expression (orders only), or None when
+        one fails or gives values a dimension cannot have (a problem is recorded)."""
+        expressions = self.mapping.tables[table].dimensions
+        types: dict[str, str] = {}
+        for name, expression in expressions.items():
+            label = f"{table}.dimensions.{name}"
+            raw_type = self.bind(path, view, source_columns, where, label, expression)
+            if raw_type is None:
+                continue
+            try:
+                types[name] = check_type(raw_type)
+            except DimensionError as error:
+                self.problem(path, label, f"expression {expression!r}: {error}")
+        return types if len(types) == len(expressions) else None
 
     def _local_select(self, table: str, mapped: list[str], shifted: list[str]) -> str:
         """The staged table's mapped columns, naive source times moved to local time."""
@@ -485,17 +518,26 @@ class _Loader:
         return f"SELECT {', '.join(columns)} FROM {table} t {' '.join(joins)}"
 
     def _locate_failure(
-        self, path: Path, table: str, view: str, where: str, mapped: list[str], error: Exception
+        self,
+        path: Path,
+        table: str,
+        view: str,
+        where: str,
+        mapped: list[str],
+        error: Exception,
+        dimensions: Sequence[str] = (),
     ) -> None:
-        """Find which column's expression failed on the data (each alone), unless the file
-        itself could not be parsed."""
+        """Find which column's (or dimension's) expression failed on the data (each alone),
+        unless the file itself could not be parsed."""
         unreadable = _read_error(error)
         if unreadable:
             self.problem(path, table, f"cannot read: {unreadable}")
             return
         found = False
-        for column in mapped:
-            expression = self.mapping.tables[table].columns[column]
+        spec = self.mapping.tables[table]
+        expressions = {column: spec.columns[column] for column in mapped}
+        expressions |= {f"dimensions.{name}": spec.dimensions[name] for name in dimensions}
+        for column, expression in expressions.items():
             try:
                 self.con.execute(f"SELECT count(({expression})) FROM {view} WHERE {where}")
             except duckdb.Error as column_error:

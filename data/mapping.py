@@ -4,10 +4,11 @@ computed from the source's columns (a DuckDB SQL expression), plus the time zone
 A source path is relative to the mapping file and may use environment variables, `${NAME}` or
 `${NAME:-default}`, so a mapping can point at data that lives outside the repository.
 
-Every column expression and `where` becomes part of the ingest's SQL text, so each must be one
-SQL expression over the current source row: several statements, a statement (COPY, ATTACH,
-SET, ...), a subquery or a function that reads files or tables are refused when the mapping is
-read, before any SQL runs. `read_options` keys must be plain option names.
+Every column expression, dimension expression and `where` becomes part of the ingest's SQL
+text, so each must be one SQL expression over the current source row: several statements, a
+statement (COPY, ATTACH, SET, ...), a subquery or a function that reads files or tables are
+refused when the mapping is read, before any SQL runs. `read_options` keys must be plain
+option names. Custom dimensions' names are checked too (data/dimensions.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token, TokenType
 
+from data.dimensions import DimensionError, check_name
 from data.schema import TABLES
 from data.sql_policy import denied_function
 
@@ -222,6 +224,11 @@ class TableMapping(BaseModel):
     where: SqlExpression | None = Field(
         default=None, description="Keep only source rows matching this SQL expression."
     )
+    dimensions: dict[str, SqlExpression] = Field(
+        default_factory=dict,
+        description="orders only: custom dimension name -> one SQL expression "
+        "(data/dimensions.py).",
+    )
     source_timezone: str | None = Field(default=None, description="Overrides the file's zone.")
     read_options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Extra read_csv options, e.g. {delim: ';'}."
@@ -231,6 +238,16 @@ class TableMapping(BaseModel):
     @classmethod
     def _known_zone(cls, value: str | None) -> str | None:
         return value if value is None else _zone(value)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _dimension_names(cls, dimensions: dict[str, str]) -> dict[str, str]:
+        for name in dimensions:
+            try:
+                check_name(name)
+            except DimensionError as error:
+                raise ValueError(str(error)) from None
+        return dimensions
 
     @field_validator("read_options")
     @classmethod
@@ -268,6 +285,10 @@ class Mapping(BaseModel):
                     raise ValueError(
                         f"tables.{name}: unknown column {column!r}; columns: {', '.join(known)}"
                     )
+            if table.dimensions and name != "orders":
+                raise ValueError(
+                    f"tables.{name}: dimensions are declared on orders only (one value per order)"
+                )
             absent = [c for c in REQUIRED_COLUMNS[name] if c not in table.columns]
             if absent:
                 raise ValueError(

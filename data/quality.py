@@ -19,6 +19,7 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel, Field
 
+from data.dimensions import VALUES_TABLE, declared_dimensions
 from data.generator import MANIFEST_FILE
 from data.schema import TABLES
 
@@ -114,6 +115,19 @@ class TableQuality(BaseModel):
     last: dt.datetime | None = None
 
 
+class DimensionQuality(BaseModel):
+    """A custom dimension: its kind, groups (bins with their edges), nulls and distinct values."""
+
+    name: str
+    kind: str
+    expression: str
+    nulls: int
+    null_rate: float
+    distinct: int = Field(description="Distinct raw values (before binning).")
+    groups: list[str] = Field(description="Its groups as cohorts name them (bins for numbers).")
+    edges: list[float] = Field(default_factory=list, description="numeric: the bin edges.")
+
+
 class Finding(BaseModel):
     """A suspicious fact: how many rows (and what share of the table) it concerns."""
 
@@ -138,6 +152,9 @@ class DataQualityReport(BaseModel):
     missing_tables: list[str]
     findings: list[Finding]
     source: dict[str, str] = Field(default_factory=dict, description="Where the data came from.")
+    dimensions: list[DimensionQuality] = Field(
+        default_factory=list, description="The mapping's custom dimensions (orders.dimensions)."
+    )
 
     @property
     def warnings(self) -> list[Finding]:
@@ -160,6 +177,16 @@ class DataQualityReport(BaseModel):
                 lines.append(f"    not in the data: {', '.join(table.missing_columns)}")
         if self.missing_tables:
             lines.append(f"  tables not in the data: {', '.join(self.missing_tables)}")
+        if self.dimensions:
+            lines.append("  custom dimensions:")
+        for dimension in self.dimensions:
+            groups = ", ".join(dimension.groups[:8]) + ", ..." * (len(dimension.groups) > 8)
+            edges = ", ".join(f"{edge:g}" for edge in dimension.edges)
+            edges = f"; bin edges {edges}" if edges else ""
+            lines.append(
+                f"    {dimension.name} ({dimension.kind}): {dimension.distinct:,} distinct "
+                f"values, nulls {dimension.null_rate:.1%}; groups {groups or 'none'}{edges}"
+            )
         for finding in self.findings:
             lines.append(f"  {finding.level}: {finding.describe()}")
         if not self.findings:
@@ -410,9 +437,69 @@ def quality_report(
     if "orders" in present:
         findings.extend(_day_findings(con))
     findings.extend(_future_findings(con, present, tables, latest_present(now)))
+    dimensions = _dimension_quality(con)
+    findings.extend(_dimension_findings(dimensions, tables["orders"].rows if tables else 0))
     return DataQualityReport(
         tables=tables,
         missing_tables=[name for name in TABLES if name not in present],
         findings=findings,
         source=source or {},
+        dimensions=dimensions,
     )
+
+
+def _dimension_quality(con: duckdb.DuckDBPyConnection) -> list[DimensionQuality]:
+    """Nulls and distinct values of each custom dimension over the orders (one scan)."""
+    declared = declared_dimensions(con)
+    if not declared:
+        return []
+    parts = ["count(*)"]
+    for dimension in declared:
+        parts += [f'count(v."{dimension.name}")', f'count(DISTINCT v."{dimension.name}")']
+    row = con.execute(
+        f"SELECT {', '.join(parts)} FROM orders o LEFT JOIN {VALUES_TABLE} v USING (order_id)"
+    ).fetchone()
+    orders = int(row[0])
+    found = []
+    for index, dimension in enumerate(declared):
+        count, distinct = int(row[1 + 2 * index]), int(row[2 + 2 * index])
+        found.append(
+            DimensionQuality(
+                name=dimension.name,
+                kind=dimension.kind,
+                expression=dimension.expression,
+                nulls=orders - count,
+                null_rate=round((orders - count) / orders, 6) if orders else 0.0,
+                distinct=distinct,
+                groups=dimension.labels,
+                edges=dimension.edges,
+            )  # fmt: skip
+        )
+    return found
+
+
+def _dimension_findings(dimensions: list[DimensionQuality], orders: int) -> list[Finding]:
+    """Custom dimensions that cannot split the orders: null throughout or nearly, or one
+    value on every order that has one (nothing to compare)."""
+    findings = []
+    for dimension in dimensions:
+        held = orders - dimension.nulls
+        if not orders:
+            continue
+        if dimension.null_rate >= NEAR_EMPTY_NULL_RATE:
+            check, rows, message = "near_empty", dimension.nulls, "is null (nearly empty)"
+        elif dimension.distinct == 1 and held >= CONSTANT_MIN_ROWS:
+            check, rows = "constant", held
+            message = f"holds one value ({_shown(dimension.groups[0] if dimension.groups else '')})"
+        else:
+            continue
+        findings.append(
+            Finding(
+                check=f"{check}_dimension_{dimension.name}",
+                table="orders",
+                rows=rows,
+                share=round(rows / orders, 6),
+                message=f"custom dimension {dimension.name} {message}: it splits no orders",
+            )  # fmt: skip
+        )
+    return findings

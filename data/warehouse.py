@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from data.dimensions import VALUES_FILE, VALUES_TABLE, CustomDimension, declare, label_sql
 from data.schema import BASKET_SIZE_BOUNDS_USD, DAYPARTS, ON_TIME_GRACE_MINUTES, ORDER_FACTS, TABLES
 
 WAREHOUSE_FILE = "warehouse.duckdb"
@@ -138,9 +140,12 @@ def _padded(table: str, available: set[str]) -> str:
     return f"(SELECT *, {nulls} FROM {table})"
 
 
-def order_facts_sql(available: set[str], only: str | None = None) -> str:
+def order_facts_sql(
+    available: set[str], only: str | None = None, dimensions: Sequence[CustomDimension] = ()
+) -> str:
     """The SELECT that materializes order_facts from whatever source tables and columns exist;
-    with `only` (a query of order ids), just those orders' facts."""
+    with `only` (a query of order ids), just those orders' facts. Each custom dimension adds a
+    column of its name holding the order's group label (data/dimensions.py)."""
     tables = {name.split(".")[0] for name in available}
 
     def rows(table: str) -> str:
@@ -186,6 +191,9 @@ def order_facts_sql(available: set[str], only: str | None = None) -> str:
             select.append(f"CAST({column.expression} AS {sql_type}) AS {column.name}")
         else:
             select.append(f"CAST(NULL AS {sql_type}) AS {column.name}")
+    if dimensions:
+        joins.append(f"LEFT JOIN {VALUES_TABLE} od ON od.order_id = o.order_id")
+        select += [f'{label_sql(d, f"od.{d.name}")} AS "{d.name}"' for d in dimensions]
     with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
     return (
         f"{with_clause}SELECT {', '.join(select)} FROM {rows('orders')} o "
@@ -194,8 +202,15 @@ def order_facts_sql(available: set[str], only: str | None = None) -> str:
     )
 
 
-def build_warehouse(world_dir: Path, threads: int = 2, memory_limit: str = "4GB") -> Path:
-    """Create `warehouse.duckdb` in `world_dir` from the Parquet tables there.
+def build_warehouse(
+    world_dir: Path,
+    threads: int = 2,
+    memory_limit: str = "4GB",
+    dimension_expressions: dict[str, str] | None = None,
+) -> Path:
+    """Create `warehouse.duckdb` in `world_dir` from the Parquet tables there (and the custom
+    dimensions' values, typed and declared; `dimension_expressions` are the mapping's, kept
+    with the declarations).
 
     DuckDB spills to disk beyond `memory_limit` (the order_facts join is the peak: ~7 GiB
     unbounded for 10M orders, ~4.5 GiB with the default limit).
@@ -227,7 +242,15 @@ def build_warehouse(world_dir: Path, threads: int = 2, memory_limit: str = "4GB"
             con.execute(f"CREATE TABLE {name} ({body})")
             names = ", ".join(c.name for c in columns)
             con.execute(f"INSERT INTO {name} SELECT {names} FROM read_parquet(?)", [str(source)])
-        con.execute(f"CREATE TABLE order_facts AS {order_facts_sql(existing_columns(con))}")
+        dimensions: list[CustomDimension] = []
+        if (world_dir / VALUES_FILE).exists():
+            con.execute(
+                f"CREATE TABLE {VALUES_TABLE} AS SELECT * FROM read_parquet(?)",
+                [str(world_dir / VALUES_FILE)],
+            )
+            dimensions = declare(con, dimension_expressions or {})
+        facts = order_facts_sql(existing_columns(con), dimensions=dimensions)
+        con.execute(f"CREATE TABLE order_facts AS {facts}")
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -342,7 +365,7 @@ def replace_tables(world_dir: Path | str, tables: dict[str, object]) -> None:
     try:
         con.execute("BEGIN TRANSACTION")
         for name, frame in tables.items():
-            if name in TABLES or name == ORDER_FACTS.name:
+            if name in TABLES or name in (ORDER_FACTS.name, VALUES_TABLE):
                 raise WarehouseError(f"{name} is a source table; only derived tables are replaced")
             con.register("incoming", frame)
             con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM incoming")

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from analytics.alarms import DetectionError, data_span
 from analytics.changes import change_count
-from analytics.cohorts import DIMENSIONS, CohortError, canonical_dimension
+from analytics.cohorts import DIMENSIONS, CohortError, dimension_name, world_dimensions
 from analytics.comparisons import (
     ORDERS,
     ComparisonError,
@@ -486,7 +486,10 @@ def compare_metric(context: ToolContext, args: CompareMetricInput) -> CompareMet
 class RankCohortsInput(BaseModel):
     """Arguments of rank_cohorts."""
 
-    dimension: str = Field(description=f"One of: {', '.join(DIMENSIONS)}.")
+    dimension: str = Field(
+        description=f"One of: {', '.join(DIMENSIONS)}, or a custom dimension of the world "
+        "(describe_world lists them)."
+    )
     metric: str = Field(
         default=CX_SCORE, description=f"One of: {_METRIC_NAMES}, or {ORDERS} for order counts."
     )
@@ -512,7 +515,7 @@ class RankCohortsInput(BaseModel):
     @field_validator("dimension")
     @classmethod
     def _known_dimension(cls, value: str) -> str:
-        return canonical_dimension(value)
+        return dimension_name(value)
 
     @model_validator(mode="after")
     def _in_order(self) -> RankCohortsInput:
@@ -660,9 +663,10 @@ def rank_cohorts(context: ToolContext, args: RankCohortsInput) -> RankCohortsOut
         end = end or span.last + dt.timedelta(seconds=1)
         if end <= start:
             raise ToolError(f"no data between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M}")
+    dimensions = world_dimensions(context.con)
     try:
         if metric == ORDERS:
-            sql, parameters = orders_query(args.dimension, args.filters, start, end)
+            sql, parameters = orders_query(args.dimension, args.filters, start, end, dimensions)
         else:
             sql, parameters = cohort_query(
                 [metric],
@@ -671,10 +675,11 @@ def rank_cohorts(context: ToolContext, args: RankCohortsInput) -> RankCohortsOut
                 end,
                 group_by=[args.dimension],
                 source=analysis_source(context.con),
+                dimensions=dimensions,
             )
         frame = run(context.con, sql, parameters)
         ranking = rank_groups(
-            frame, args.dimension, metric, args.order, args.count, args.min_orders
+            frame, args.dimension, metric, args.order, args.count, args.min_orders, dimensions
         )
     except (ComparisonError, CohortError, MetricError) as error:
         raise ToolError(str(error)) from None

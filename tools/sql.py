@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from data.dimensions import DECLARATIONS_TABLE, VALUES_TABLE
 from data.schema import ORDER_FACTS, TABLES
 from data.sql_policy import denied_function
 from data.warehouse import warehouse_cursor
@@ -58,7 +59,9 @@ FETCH_BATCH = 100
 FIGURE_ROWS = 20  # numeric cells of the first rows become citable figures
 TABLE_ROWS = 50  # rows kept in the evidence item's table
 
-KNOWN_TABLES = frozenset({*TABLES, ORDER_FACTS.name, "incidents", "incident_slices"})
+KNOWN_TABLES = frozenset(
+    {*TABLES, ORDER_FACTS.name, "incidents", "incident_slices", VALUES_TABLE, DECLARATIONS_TABLE}
+)
 CATALOG_TABLES = frozenset({("information_schema", "columns")})
 TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 # Every statement class sqlglot defines lives in its ddl or dml module (CREATE, DROP, ATTACH,

@@ -11,6 +11,7 @@ from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import change, day, figure, value
 from agent.answers.values import label, named
 from agent.question import ORDERS_METRIC, QuestionPlan
+from analytics.cohorts import CohortError, world_dimensions
 from analytics.metrics import degenerate_metrics
 from analytics.queries import described_query
 from tools.base import REGISTRY, EvidenceItem, Figure, ToolError
@@ -144,9 +145,21 @@ def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
         start, end = window.bounds()
         metric = metric_of(plan, context)
         left_out = degenerate_metrics(context.tools.con)
-        queries.append(
-            described_query(metric, start, end, plan.filters, plan.dimension, left_out=left_out)
-        )
+        dimensions = world_dimensions(context.tools.con)
+        try:
+            queries.append(
+                described_query(
+                    metric,
+                    start,
+                    end,
+                    plan.filters,
+                    plan.dimension,
+                    left_out=left_out,
+                    dimensions=dimensions,
+                )  # fmt: skip
+            )
+        except CohortError as error:
+            return Answer(text=f"I could not write that query: {error}.", resolved=resolved)
     answers = []
     for query in queries:
         try:

@@ -506,7 +506,8 @@ def test_parsing_is_deterministic() -> None:
     [
         pytest.param({"metric": "nps"}, id="unknown-metric"),
         pytest.param({"action": "reboot_servers"}, id="unknown-action"),
-        pytest.param({"filters": {"planet": ["mars"]}}, id="unknown-dimension"),
+        pytest.param({"filters": {"Planet!": ["mars"]}}, id="unusable-dimension-name"),
+        pytest.param({"dimension": "duration_min"}, id="a-column-not-a-dimension"),
         pytest.param({"filters": {"region": []}}, id="empty-filter"),
         pytest.param({"kind": "delete_everything"}, id="unknown-kind"),
         pytest.param({"periods": [{"start": "2026-01-05", "end": "2026-01-01"}]}, id="backwards"),
@@ -517,6 +518,11 @@ def test_parsing_is_deterministic() -> None:
 def test_model_rejects_what_the_agent_cannot_use(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         QuestionPlan.model_validate(fields)
+
+
+def test_model_keeps_names_a_custom_dimension_may_have_for_the_world_to_resolve() -> None:
+    parsed = QuestionPlan.model_validate({"filters": {"weather": ["Fog"]}, "dimension": "traffic"})
+    assert (parsed.filters, parsed.dimension) == ({"weather": ["Fog"]}, "traffic")
 
 
 def test_model_canonicalizes_dimension_aliases() -> None:

@@ -316,7 +316,8 @@ def test_rank_cohorts_by_event_count_and_by_orders(context: ToolContext) -> None
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ({"dimension": "planet"}, "invalid arguments: dimension"),
+        ({"dimension": "Planet!"}, "invalid arguments: dimension"),
+        ({"dimension": "planet"}, "unknown dimension 'planet'; known: region, .*weekday"),
         ({"dimension": "region", "metric": "duration_min", "count": True}, "not a rate"),
         ({"dimension": "region", "metric": "happiness"}, "unknown metric 'happiness'"),
         ({"dimension": "region", "k": 0}, "invalid arguments: k"),
