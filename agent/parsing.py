@@ -91,6 +91,11 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
                     r"|\bsuppose\b|\bimagine\b|\bsimulat\w*|\bcounterfactual\w*"
                     r"|\bwould\s+it\s+help\b|\bhow\s+much\s+would\b|\bif\s+we\b|\bshould\s+we\b"
                     r"|\bcould\s+we\b|\bwhat\s+would\b"),
+        ("drivers", r"\bwhat\s+(?:drives|explains|affects|influences|determines|predicts)\b"
+                    r"|\bkey[\s-]+drivers?\b|\bdrivers?\s+of\b|\bwhat\s+makes\s+(?:some\s+)?"
+                    r"\w+(?:\s+\w+)?\s+(?:slow|late|fast|longer|shorter)"
+                    r"|\bwhy\s+(?:are|is|do|does|were)\s+some\b|\bwhich\s+(?:factors|attributes"
+                    r"|dimensions)\b"),
         ("diagnose", r"\bwhy\b|\bwhat\s+happened\b|\bwhat\s+went\s+wrong\b|\bwhat\s+caused\b"
                      r"|\broot[\s-]+cause\w*|\bdiagnos\w*|\binvestigat\w*|\bwhat(?:'s|\s+is|\s+was)"
                      r"\s+(?:going\s+on|wrong|up|happening)\b|\bexplain\s+(?:the|this|that)\s+"

@@ -7,6 +7,8 @@ Kinds (DESIGN.md, "Conversation"):
 - trend: a metric over a range at a grain (hour, day, week)
 - compare: two cohorts or two periods (`sides`), with the difference and a test
 - rank: the worst/best `k` groups of a `dimension` by a metric (or an event count)
+- drivers: what drives a metric across orders (key drivers over every dimension, built-in and
+  custom), for a cohort and period
 - incidents: the incidents active in a period
 - changes: what was changed in a period or scope, or the effect of one named change
 - what_if: an action with its parameters, on a scope and window
@@ -34,6 +36,7 @@ Kind = Literal[
     "trend",
     "compare",
     "rank",
+    "drivers",
     "incidents",
     "changes",
     "what_if",

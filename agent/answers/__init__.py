@@ -3,7 +3,7 @@ calls -> figures -> the cited template answer. Both backends use the same handle
 
 from __future__ import annotations
 
-from agent.answers import actions, events, meta, values
+from agent.answers import actions, drivers, events, meta, values
 from agent.answers.base import Answer, AnswerContext, Handler, ThreadIncident
 
 ANSWERS: dict[str, Handler] = {
@@ -11,6 +11,7 @@ ANSWERS: dict[str, Handler] = {
     "trend": values.trend,
     "compare": values.compare,
     "rank": values.rank,
+    "drivers": drivers.drivers,
     "incidents": events.incidents,
     "changes": events.changes,
     "what_if": actions.what_if,

@@ -71,7 +71,7 @@ def test_the_model_chains_tools_and_its_cited_answer_is_kept(world: Path, llm: S
 
 
 def test_a_malformed_call_goes_back_to_the_model_once(world: Path, llm: ScriptedLLM) -> None:
-    llm.play(calls(("rank_cohorts", {"dimension": "planet"})), calls(RANK),
+    llm.play(calls(("rank_cohorts", {"dimension": "Planet!"})), calls(RANK),
              says("Central ranks worst [E1]."))  # fmt: skip
     result = ask(agent_for(world, llm), "which regions were worst for on-time last week?")
     returned = [m for m in llm.requests[1]["messages"] if m["role"] == "tool"]

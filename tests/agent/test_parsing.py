@@ -49,6 +49,13 @@ CASES = [
          filters={"daypart": ["dinner"]}),
     case("is anything wrong?", "is-anything-wrong",
          kind="incidents", day=None, metric=None, filters={}),
+    # Key drivers over every dimension.
+    case("what drives delivery time?", "what-drives-delivery-time",
+         kind="drivers", metric="duration_min", filters={}),
+    case("why are some days slower than others?", "why-some-days-slower",
+         kind="drivers", metric="duration_min", filters={}),
+    case("what explains late orders in grocery?", "what-explains-late-grocery",
+         kind="drivers", metric="on_time_rate", filters={"category": ["grocery"]}),
     # Follow-ups.
     case("what if we cut the batching threshold back?", "what-if-cut-batching",
          kind="what_if", action="revert_batching", parameters={}),

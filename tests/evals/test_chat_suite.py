@@ -34,6 +34,7 @@ FAST_SUBSET = (
     "trend_on_time_daily_two_weeks",
     "compare_grocery_convenience_on_time_last_week",
     "rank_top_regions_cancellations_last_week",
+    "drivers_late_orders_grocery",
     "incidents_last_week",
     "changes_last_week",
     "changes_batching_effect_on_time",

@@ -1,0 +1,126 @@
+"""The drivers answer: what drives a metric across orders (key_drivers), the model's ranking of
+dimensions, the groups that differ most from the rest, and where the two readings disagree."""
+
+from __future__ import annotations
+
+from agent.answers.base import Answer, AnswerContext, failed, metric_of
+from agent.answers.format import cohort, figure, period, table_rows, value
+from agent.answers.values import named
+from agent.question import QuestionPlan
+from analytics.metrics import CX_SCORE, METRICS, usable_metrics
+from tools.base import EvidenceItem, ToolError
+
+SHOWN_DRIVERS = 3
+SHOWN_GROUPS = 4
+# A metric with a value per order stands in for the CX score (which has none), first supported.
+PER_ORDER_DEFAULTS = ("on_time_rate", "duration_min", "cancellation_rate")
+
+
+def _metric(plan: QuestionPlan, context: AnswerContext) -> tuple[str, list[str]]:
+    """The metric analysed and a note when it stands in for the CX score or order counts."""
+    asked = metric_of(plan, context)
+    if asked in METRICS:
+        return asked, []
+    usable = usable_metrics(context.tools.con, PER_ORDER_DEFAULTS)
+    chosen = usable[0] if usable else "duration_min"
+    what = "the CX score" if asked == CX_SCORE else "order counts"
+    return chosen, [f"{what} has no value per order; analysed {named(chosen)} instead"]
+
+
+def _amount(item: EvidenceItem, name: str) -> str:
+    """An unsigned amount in the metric's unit: '2.7 min', '3.1 pp'."""
+    found = figure(item, name)
+    if found is not None and found.unit == "share" and not isinstance(found.value, str):
+        return f"{100 * found.value:.1f} pp"
+    return value(found)
+
+
+def _drivers_text(item: EvidenceItem, metric: str) -> str:
+    shown = []
+    for rank in range(1, SHOWN_DRIVERS + 1):
+        name = figure(item, f"d{rank}.name")
+        if name is None:
+            break
+        shown.append(f"{value(name)} ({_amount(item, f'd{rank}.attribution')})")
+    if not shown:
+        return ""
+    return (
+        f" Holding every other dimension fixed (one regression on all of them), the dimensions "
+        f"that move an order's {named(metric)} most, by their mean contribution, are "
+        f"{', '.join(shown)} [{item.id}]."
+    )
+
+
+def _groups_text(item: EvidenceItem) -> str:
+    shown = []
+    for index in range(1, SHOWN_GROUPS + 1):
+        q, threshold = figure(item, f"g{index}.q_value"), figure(item, "significance")
+        if q is None or threshold is None or float(q.value) >= float(threshold.value):
+            break
+        shown.append(
+            f"{value(figure(item, f'g{index}.cohort'))} {value(figure(item, f'g{index}.value'))}"
+            f" vs {value(figure(item, f'g{index}.rest'))} for the rest "
+            f"({value(figure(item, f'g{index}.orders'))} orders)"
+        )
+    if not shown:
+        return " No group differs from the rest beyond chance once multiple tests are corrected."
+    return (
+        f" Groups that differ most from the rest of the cohort (Benjamini-Hochberg q < "
+        f"{value(figure(item, 'significance'))} over "
+        f"{value(figure(item, 'tests'))} tests of groups with at least "
+        f"{value(figure(item, 'min_support'))} orders): {'; '.join(shown)} [{item.id}]."
+    )
+
+
+def _disagreements(item: EvidenceItem, output: object) -> str:
+    """Dimensions whose raw group differences and model attribution disagree."""
+    sentences = []
+    for row in getattr(output, "drivers", []):
+        if row.agreement == "agree":
+            continue
+        key = f"d{row.rank}"
+        raw, held = _amount(item, f"{key}.marginal"), _amount(item, f"{key}.attribution")
+        strength = value(figure(item, f"{key}.association"))
+        along = f"; it goes with {row.associated} (Cramér's V {strength})" if row.associated else ""
+        if row.agreement == "confounded":
+            sentences.append(
+                f"{row.dimension}'s groups differ by {raw} on average, but only {held} remains "
+                f"with the other dimensions held fixed{along}"
+            )
+        else:
+            sentences.append(
+                f"{row.dimension} matters more ({held}) once the other dimensions are held fixed "
+                f"than its raw group differences show ({raw}){along}"
+            )
+    if not sentences:
+        return " The per-group tests and the model agree on every dimension."
+    return f" Where the two readings disagree: {'; '.join(sentences[:3])} [{item.id}]."
+
+
+def drivers(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """The key drivers of a metric over every dimension, built-in and custom (key_drivers)."""
+    metric, notes = _metric(plan, context)
+    window = context.clip(plan.period)[0] if plan.period else context.data_span()
+    resolved = plan.model_copy(update={"metric": metric, "periods": [window]})
+    start, end = window.bounds()
+    arguments = {"metric": metric, "filters": plan.filters, "start": start, "end": end}
+    try:
+        output, item = context.call("key_drivers", arguments)
+    except ToolError as error:
+        return failed(resolved, context, error, f"find what drives {named(metric)}")
+    text = (
+        f"What drives {named(metric)} in {cohort(plan.filters)} {period(window)}: "
+        f"{value(figure(item, 'orders'))} orders, overall {value(figure(item, 'overall.value'))} "
+        f"[{item.id}]."
+    )
+    text += _drivers_text(item, metric)
+    text += _groups_text(item)
+    text += _disagreements(item, output)
+    left_out = getattr(output, "left_out", {})
+    if left_out:
+        notes.append(f"not analysed: {', '.join(f'{k} ({v})' for k, v in left_out.items())}")
+    # Group names are data ('multiple_deliveries=2', 'courier_age=<25'), not figures.
+    labels = [str(f.value) for name, f in item.figures.items() if name.endswith(".cohort")]
+    return Answer(
+        text=text, resolved=resolved, table=table_rows(item.table), notes=notes, allowed=labels
+    )

@@ -1,0 +1,412 @@
+"""Key drivers of a metric across orders: which dimensions (built-in and custom) and which of
+their groups go with a better or worse metric, and which still matter once the others are held
+fixed (a Sisu-style key-driver analysis; analytics/drivers.py is about something else: how an
+incident's mechanisms shifted).
+
+Both readings use each order's value of the metric (`Metric.per_order`: 1/0 for a rate of
+orders, the value for a mean) over the orders of a cohort and window that have one:
+- per group: each group of each dimension against the rest of the cohort (Welch's t-test for
+  means, the two-proportion z-test for rates; analytics/comparisons.py), with Benjamini-Hochberg
+  q-values over every test made, all dimensions together (Benjamini & Hochberg 1995). A group is
+  tested when it and the rest each hold at least `min_support` orders. A dimension's marginal
+  spread is the order-weighted mean |group value - overall value| over its tested groups.
+- model: one least-squares regression of the order's value on every dimension at once (one-hot;
+  groups under `min_support` orders, beyond the MAX_MODEL_LEVELS largest, or missing are pooled
+  as one 'other' level). A dimension's attribution is the mean |contribution| of its terms to an
+  order's prediction: interventional linear SHAP (Lundberg & Lee 2017), whose contributions add
+  up to the prediction minus the mean prediction; in the metric's unit, on the same scale as the
+  marginal spread (with one dimension the two are equal). Holding the other dimensions fixed
+  separates a driver from a bystander correlated with it; interactions are not modelled.
+Where the readings disagree (attribution under half the marginal spread: `confounded`, its raw
+differences are mostly another dimension's; over twice: `masked`), the driver says so and names
+the dimension most associated with it (Cramér's V).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+from statsmodels.stats.multitest import multipletests
+
+from analytics.cohorts import FilterValue, where_clause, world_dimensions
+from analytics.comparisons import (
+    TWO_PROPORTION,
+    WELCH_SUMS,
+    Difference,
+    is_mean,
+    mean_and_variance,
+    render_sql,
+    two_proportion_tests,
+    welch_tests,
+)
+from analytics.localization import dimensions_with_data
+from analytics.metrics import CX_SCORE, analysis_source, metric
+
+MIN_SUPPORT = 50  # orders in a group (and in the rest of the cohort) for it to be tested
+MAX_MODEL_LEVELS = 30  # per dimension in the model; smaller groups are pooled as 'other'
+MAX_MODEL_ROWS = 200_000  # orders the model fits (a deterministic sample beyond)
+SIGNIFICANT_Q = 0.05
+DISAGREEMENT_RATIO = 2.0  # attribution vs marginal spread beyond which the readings disagree
+MATERIAL_SHARE = 0.1  # of the top attribution: smaller drivers are not called disagreeing
+# Built-in dimensions a driver analysis considers (hour is in daypart, day is time itself).
+BUILT_IN_DRIVERS: tuple[str, ...] = (
+    "region",
+    "category",
+    "daypart",
+    "weekday",
+    "basket_size",
+    "store",
+)
+OTHER = "(other)"
+
+Agreement = Literal["agree", "confounded", "masked"]
+
+
+class KeyDriverError(ValueError):
+    """A key-driver analysis that cannot run: a metric not per order, too few orders."""
+
+
+@dataclass(frozen=True)
+class GroupEffect:
+    """One group of a dimension against the rest of the cohort, and its adjusted effect (the
+    mean model contribution of its dimension among its orders)."""
+
+    dimension: str
+    group: str
+    orders: int
+    value: float
+    rest: float
+    difference: Difference  # group - rest
+    q_value: float | None
+    adjusted: float | None  # metric unit, vs the average order
+
+
+@dataclass(frozen=True)
+class DimensionDriver:
+    """One dimension: both readings and whether they agree."""
+
+    dimension: str
+    custom: bool
+    groups: int  # groups tested
+    significant_groups: int  # with q < SIGNIFICANT_Q
+    marginal_spread: float  # metric unit
+    attribution: float  # mean |linear SHAP| in the metric unit
+    agreement: Agreement
+    associated: str | None = None  # the dimension most associated with it (Cramér's V)
+    association: float | None = None
+
+
+@dataclass(frozen=True)
+class KeyDrivers:
+    """The analysis: drivers ranked by attribution (model), the same by marginal spread, and
+    every group tested (by q-value, then by |difference|)."""
+
+    metric: str
+    filters: dict[str, list[str | int]]
+    start: dt.datetime
+    end: dt.datetime
+    orders: int  # orders with a value of the metric
+    overall: float
+    min_support: int
+    model_orders: int
+    r_squared: float
+    drivers: tuple[DimensionDriver, ...]
+    marginal_order: tuple[str, ...]
+    effects: tuple[GroupEffect, ...]
+    tests: int
+    left_out: dict[str, str]  # dimension -> why it was not analysed
+    sql: str
+
+
+def driver_dimensions(
+    con: duckdb.DuckDBPyConnection, filters: Mapping[str, FilterValue] | None = None
+) -> tuple[str, ...]:
+    """The built-in driver dimensions the data holds and every custom dimension, without those
+    a filter fixes to one value."""
+    fixed = {
+        name
+        for name, value in (filters or {}).items()
+        if isinstance(value, str | int) or len(value) == 1
+    }
+    world = world_dimensions(con)
+    built_in = dimensions_with_data(con, BUILT_IN_DRIVERS)
+    return tuple(d for d in (*built_in, *world.custom_names) if d not in fixed)
+
+
+@dataclass(frozen=True)
+class _Orders:
+    """Each order's value `y` and, per dimension, its group as a code into `groups` (-1 where
+    missing)."""
+
+    y: np.ndarray
+    codes: dict[str, np.ndarray]
+    groups: dict[str, list[str]]
+    sql: str
+
+
+def _orders(
+    con: duckdb.DuckDBPyConnection,
+    metric_name: str,
+    filters: Mapping[str, FilterValue],
+    window: tuple[dt.datetime, dt.datetime],
+    dimensions: Sequence[str],
+) -> _Orders:
+    """The orders of the cohort and window with a value of the metric (one query)."""
+    world = world_dimensions(con)
+    value = metric(metric_name).per_order
+    where, parameters = where_clause(filters, world)
+    columns = "".join(f", CAST({world.column(d)} AS VARCHAR) AS {d}" for d in dimensions)
+    sql = (
+        f"SELECT {value} AS y{columns} FROM {analysis_source(con)} WHERE {where} "
+        f"AND order_time >= ? AND order_time < ? AND ({value}) IS NOT NULL"
+    )
+    with warnings.catch_warnings():  # DuckDB warns of a copy of the rows: one read, accepted
+        warnings.simplefilter("ignore", UserWarning)
+        table = con.execute(sql, [*parameters, *window]).to_arrow_table()
+    codes, groups = {}, {}
+    for dimension in dimensions:
+        encoded = pc.dictionary_encode(table.column(dimension)).combine_chunks()
+        codes[dimension] = encoded.indices.fill_null(-1).to_numpy().astype(np.int64)
+        groups[dimension] = [str(v) for v in encoded.dictionary.to_pylist()]
+    y = table.column("y").to_numpy().astype(float)
+    return _Orders(y, codes, groups, render_sql(sql, [*parameters, *window]))
+
+
+def _sums(codes: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, ...]:
+    """Per group code: count, sum and sum of squares of y (missing codes left out)."""
+    present = codes >= 0
+    kept, values = codes[present], y[present]
+    return (
+        np.bincount(kept, minlength=size).astype(float),
+        np.bincount(kept, weights=values, minlength=size),
+        np.bincount(kept, weights=values * values, minlength=size),
+    )
+
+
+def _group_tests(
+    orders: _Orders, dimension: str, mean: bool, min_support: int
+) -> tuple[list[int], pd.DataFrame, list[Difference]]:
+    """Per tested group (codes, in group order): orders, value, rest value, and its test."""
+    y, groups = orders.y, orders.groups[dimension]
+    n_all, sum_all, square_all = _sums(orders.codes[dimension], y, len(groups))
+    total_n, total_sum, total_square = len(y), y.sum(), (y * y).sum()
+    tested = np.flatnonzero((n_all >= min_support) & (total_n - n_all >= min_support))
+    n, total, square = n_all[tested], sum_all[tested], square_all[tested]
+    rest_n, rest_sum = total_n - n, total_sum - total
+    if mean:
+        own_mean, own_var = mean_and_variance(total, n, square)
+        rest_mean, rest_var = mean_and_variance(rest_sum, rest_n, total_square - square)
+        tests, method = welch_tests(own_mean - rest_mean, rest_var, rest_n, own_var, n), WELCH_SUMS
+    else:
+        tests, method = two_proportion_tests(rest_sum, rest_n, total, n), TWO_PROPORTION
+    table = pd.DataFrame(
+        {
+            "group": [groups[i] for i in tested],
+            "orders": n.astype(int),
+            "value": total / n if len(n) else [],
+            "rest": rest_sum / rest_n if len(n) else [],
+        }
+    )
+    return list(tested), table, [tests.difference(i, method) for i in range(len(table))]
+
+
+@dataclass(frozen=True)
+class _Model:
+    attribution: dict[str, float]
+    adjusted: dict[tuple[str, int], float]  # (dimension, group code) -> mean contribution
+    r_squared: float
+    rows: int
+    sample: np.ndarray  # the orders fitted (indices)
+
+
+def _levels(codes: np.ndarray, size: int, min_support: int) -> np.ndarray:
+    """The model level of each order: its group when it has `min_support` orders and is among
+    the MAX_MODEL_LEVELS largest, else the pooled 'other' level (`size`)."""
+    counts = np.bincount(codes[codes >= 0], minlength=size)
+    order = np.argsort(-counts, kind="stable")
+    kept = order[counts[order] >= min_support][:MAX_MODEL_LEVELS]
+    level = np.full(size + 1, size)
+    level[kept] = kept
+    return level[np.where(codes >= 0, codes, size)]
+
+
+def _fit(orders: _Orders, dimensions: Sequence[str], min_support: int) -> _Model:
+    """The all-dimension regression and each dimension's linear SHAP attribution."""
+    sample = np.arange(len(orders.y))
+    if len(sample) > MAX_MODEL_ROWS:  # a fixed sample: the same orders on every run
+        sample = np.sort(np.random.default_rng(0).choice(sample, MAX_MODEL_ROWS, replace=False))
+    y = orders.y[sample]
+    blocks, owners = [], []
+    for dimension in dimensions:
+        level = _levels(orders.codes[dimension][sample], len(orders.groups[dimension]), min_support)
+        present = np.unique(level)
+        reference = present[np.argmax([np.sum(level == v) for v in present])]
+        for value in present[present != reference]:
+            blocks.append((level == value).astype(float))
+            owners.append(dimension)
+    x = np.column_stack(blocks) if blocks else np.zeros((len(y), 0))
+    centered = x - x.mean(axis=0)
+    target = y - y.mean()
+    beta = np.linalg.pinv(centered.T @ centered) @ (centered.T @ target)
+    owner = np.array(owners)
+    contributions = {d: centered[:, owner == d] @ beta[owner == d] for d in dimensions}
+    fitted = sum(contributions.values(), np.zeros(len(y)))
+    variance = float((target**2).sum())
+    adjusted = {}
+    for dimension in dimensions:
+        size = len(orders.groups[dimension])
+        n, total, _ = _sums(orders.codes[dimension][sample], contributions[dimension], size)
+        adjusted |= {(dimension, int(g)): float(total[g] / n[g]) for g in np.flatnonzero(n)}
+    return _Model(
+        attribution={d: float(np.abs(contributions[d]).mean()) for d in dimensions},
+        adjusted=adjusted,
+        r_squared=1 - float(((target - fitted) ** 2).sum()) / variance if variance else 0.0,
+        rows=len(y),
+        sample=sample,
+    )
+
+
+def cramers_v(first: np.ndarray, second: np.ndarray) -> float:
+    """Cramér's V of two group codings (-1 missing; 0: independent, 1: one determines the
+    other), from their contingency table (Cramér 1946)."""
+    both = (first >= 0) & (second >= 0)
+    a, b = (
+        np.unique(first[both], return_inverse=True)[1],
+        np.unique(second[both], return_inverse=True)[1],
+    )
+    rows, columns = a.max(initial=-1) + 1, b.max(initial=-1) + 1
+    if min(rows, columns) < 2:
+        return 0.0
+    observed = np.bincount(a * columns + b, minlength=rows * columns).reshape(rows, columns)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    chi2 = float(((observed - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (observed.sum() * (min(rows, columns) - 1))))
+
+
+def _agreement(marginal: float, attribution: float, top: float) -> Agreement:
+    if max(marginal, attribution) < MATERIAL_SHARE * top:
+        return "agree"
+    if attribution * DISAGREEMENT_RATIO < marginal:
+        return "confounded"
+    if marginal * DISAGREEMENT_RATIO < attribution:
+        return "masked"
+    return "agree"
+
+
+def key_drivers(
+    con: duckdb.DuckDBPyConnection,
+    metric_name: str,
+    filters: Mapping[str, FilterValue] | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    dimensions: Sequence[str] | None = None,
+    min_support: int = MIN_SUPPORT,
+) -> KeyDrivers:
+    """The key drivers of `metric_name` (a registry metric; not the CX score, which is not a
+    value per order) over a cohort and window [start, end) (default: all the data), across
+    `dimensions` (default: `driver_dimensions`). See the module docstring for the method."""
+    if metric_name == CX_SCORE:
+        raise KeyDriverError("the CX score has no value per order; ask about one of its parts")
+    filters = dict(filters or {})
+    chosen = tuple(dimensions) if dimensions is not None else driver_dimensions(con, filters)
+    window = (start or dt.datetime(1900, 1, 1), end or dt.datetime(9999, 1, 1))
+    orders = _orders(con, metric_name, filters, window, chosen)
+    if len(orders.y) < 2 * min_support:
+        raise KeyDriverError(
+            f"{len(orders.y):,} orders with a {metric_name} value in the cohort and window; a "
+            f"key-driver analysis needs at least {2 * min_support:,}"
+        )
+    mean = is_mean(metric_name)
+    tables, left_out = {}, {}
+    for dimension in chosen:
+        codes, table, differences = _group_tests(orders, dimension, mean, min_support)
+        if len(table) < 1 or len(orders.groups[dimension]) < 2:
+            left_out[dimension] = f"fewer than 2 groups with at least {min_support} orders"
+            continue
+        tables[dimension] = (codes, table, differences)
+    analysed = tuple(tables)
+    model = _fit(orders, analysed, min_support)
+    p_values = [d.p_value for *_, ds in tables.values() for d in ds if d.p_value is not None]
+    q_values = iter(multipletests(p_values, method="fdr_bh")[1] if p_values else [])
+    effects, marginal = [], {}
+    overall = float(orders.y.mean())
+    for dimension, (codes, table, differences) in tables.items():
+        rows = zip(codes, table.itertuples(), differences, strict=True)
+        for code, row, difference in rows:
+            q = float(next(q_values)) if difference.p_value is not None else None
+            effects.append(
+                GroupEffect(
+                    dimension=dimension,
+                    group=row.group,
+                    orders=int(row.orders),
+                    value=float(row.value),
+                    rest=float(row.rest),
+                    difference=difference,
+                    q_value=q,
+                    adjusted=model.adjusted.get((dimension, int(code))),
+                )
+            )
+        weights = table["orders"].to_numpy(dtype=float)
+        marginal[dimension] = float(
+            (weights * np.abs(table["value"].to_numpy() - overall)).sum() / weights.sum()
+        )
+    ranked = sorted(analysed, key=lambda d: (-model.attribution[d], d))
+    top = model.attribution[ranked[0]] if ranked else 0.0
+    custom = set(world_dimensions(con).custom_names)
+    drivers = []
+    for dimension in ranked:
+        agreement = _agreement(marginal[dimension], model.attribution[dimension], top)
+        associated, association = None, None
+        if agreement != "agree" and len(analysed) > 1:
+            sampled = {d: orders.codes[d][model.sample] for d in analysed}
+            scores = {
+                other: cramers_v(sampled[dimension], sampled[other])
+                for other in analysed
+                if other != dimension
+            }
+            associated = max(scores, key=lambda other: (scores[other], other))
+            association = scores[associated]
+        significant = [
+            e for e in effects
+            if e.dimension == dimension and e.q_value is not None and e.q_value < SIGNIFICANT_Q
+        ]  # fmt: skip
+        drivers.append(
+            DimensionDriver(
+                dimension=dimension,
+                custom=dimension in custom,
+                groups=len(tables[dimension][0]),
+                significant_groups=len(significant),
+                marginal_spread=marginal[dimension],
+                attribution=model.attribution[dimension],
+                agreement=agreement,
+                associated=associated,
+                association=association,
+            )  # fmt: skip
+        )
+    effects.sort(key=lambda e: (e.q_value if e.q_value is not None else 2.0,
+                                -abs(e.difference.estimate), e.dimension, e.group))  # fmt: skip
+    return KeyDrivers(
+        metric=metric_name,
+        filters={k: [v] if isinstance(v, str | int) else list(v) for k, v in filters.items()},
+        start=window[0],
+        end=window[1],
+        orders=len(orders.y),
+        overall=overall,
+        min_support=min_support,
+        model_orders=model.rows,
+        r_squared=model.r_squared,
+        drivers=tuple(drivers),
+        marginal_order=tuple(sorted(analysed, key=lambda d: (-marginal[d], d))),
+        effects=tuple(effects),
+        tests=len(p_values),
+        left_out=left_out,
+        sql=orders.sql,
+    )

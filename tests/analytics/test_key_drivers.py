@@ -1,0 +1,137 @@
+"""Key drivers on exports with planted drivers (a causal one, a correlated bystander, a weaker
+one and noise), the method's invariants, and the drivers answer through the agent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import tools.catalog  # noqa: F401  (registers the tools)
+from agent.service import Agent
+from agent.settings import AgentSettings
+from analytics.key_drivers import KeyDriverError, key_drivers
+from data.warehouse import open_warehouse
+from evals.planted_drivers import BYSTANDER, CAUSAL, WEAKER, planted_world
+from tools.base import ToolContext, ToolError
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("planted")
+    return [planted_world(folder, seed) for seed in (1, 2, 3)]
+
+
+def test_the_causal_driver_ranks_first_and_the_correlated_bystander_never_above_it(
+    planted: list[Path],
+) -> None:
+    for world in planted:
+        found = key_drivers(open_warehouse(world), "duration_min")
+        ranked = [driver.dimension for driver in found.drivers]
+        assert ranked[0] == CAUSAL
+        assert ranked.index(BYSTANDER) > ranked.index(WEAKER)
+        # The raw group differences alone would put the bystander second.
+        assert found.marginal_order[:2] == (CAUSAL, BYSTANDER)
+
+
+def test_the_bystander_is_called_confounded_and_tied_to_the_causal_driver(
+    planted: list[Path],
+) -> None:
+    found = key_drivers(open_warehouse(planted[0]), "duration_min")
+    bystander = next(d for d in found.drivers if d.dimension == BYSTANDER)
+    assert bystander.agreement == "confounded"
+    assert bystander.associated == CAUSAL
+    assert bystander.association == pytest.approx(0.66, abs=0.1)
+    causal = next(d for d in found.drivers if d.dimension == CAUSAL)
+    assert causal.agreement == "agree" and causal.custom
+    storm = next(e for e in found.effects if (e.dimension, e.group) == (CAUSAL, "Stormy"))
+    assert storm.q_value is not None and storm.q_value < 1e-6
+    assert storm.difference.estimate == pytest.approx(4.0, abs=1.0)  # STORM_MINUTES
+    closed = next(e for e in found.effects if (e.dimension, e.group) == (BYSTANDER, "yes"))
+    assert closed.difference.estimate > 1.0  # looks like a driver on its own
+    assert abs(closed.adjusted or 0.0) < 0.5 * closed.difference.estimate
+
+
+def test_group_sizes_match_a_plain_group_by_and_q_values_control_many_tests(
+    planted: list[Path],
+) -> None:
+    con = open_warehouse(planted[1])
+    found = key_drivers(con, "duration_min", min_support=40)
+    for dimension in (CAUSAL, "region", "daypart"):
+        counts = dict(
+            con.execute(
+                f"SELECT CAST({dimension} AS VARCHAR), count(*) FROM order_facts "
+                "WHERE duration_min IS NOT NULL GROUP BY 1"
+            ).fetchall()
+        )
+        tested = {e.group: e.orders for e in found.effects if e.dimension == dimension}
+        assert tested == {g: n for g, n in counts.items() if n >= 40 and found.orders - n >= 40}
+    assert found.tests == sum(e.difference.p_value is not None for e in found.effects)
+    for effect in found.effects:
+        assert effect.q_value is None or effect.q_value >= effect.difference.p_value
+        assert effect.orders >= found.min_support
+
+
+def test_with_one_dimension_the_attribution_equals_the_marginal_spread(
+    planted: list[Path],
+) -> None:
+    found = key_drivers(open_warehouse(planted[2]), "duration_min", dimensions=["vehicle"])
+    (driver,) = found.drivers
+    assert driver.attribution == pytest.approx(driver.marginal_spread, rel=1e-9)
+
+
+def test_the_cx_score_and_a_tiny_cohort_are_refused(planted: list[Path]) -> None:
+    con = open_warehouse(planted[0])
+    with pytest.raises(KeyDriverError, match="no value per order"):
+        key_drivers(con, "cx_score")
+    with pytest.raises(KeyDriverError, match="needs at least"):
+        key_drivers(con, "duration_min", filters={"region": ["north"]}, min_support=5000)
+
+
+def test_the_tool_names_unknown_dimensions_and_unavailable_metrics(planted: list[Path]) -> None:
+    context = ToolContext(world_dir=planted[0])
+    with pytest.raises(ToolError, match="unknown dimension 'traffic'"):
+        context.call("key_drivers", {"dimensions": ["traffic"]})
+    with pytest.raises(ToolError, match="on_time_rate is unavailable"):
+        context.call("key_drivers", {"metric": "on_time_rate"})
+    _, item = context.call("key_drivers", {"metric": "slow_rate"})  # a rate: shares
+    assert item.figures["d1.attribution"].unit == "share"
+    assert item.figures["overall.value"].unit == "share"
+
+
+def test_asking_what_drives_delivery_time_is_answered_grounded(planted: list[Path]) -> None:
+    agent = Agent(planted[0], AgentSettings(llm="offline"))
+    try:
+        result = agent.ask("what drives delivery time?")
+        follow = agent.ask("and for bicycles?")
+    finally:
+        agent.close()
+    assert result["kind"] == "drivers"
+    assert result["grounding"]["ok"], result["grounding"]
+    assert f"are {CAUSAL} (" in result["answer"]
+    assert f"{BYSTANDER}'s groups differ by" in result["answer"]
+    assert f"it goes with {CAUSAL}" in result["answer"]
+    assert result["table"][0]["dimension"] == f"{CAUSAL} (custom)"
+    assert follow["grounding"]["ok"], follow["grounding"]
+
+
+def test_a_synthetic_world_has_drivers_over_its_built_in_dimensions(
+    make_world, small_scenario
+) -> None:
+    con = open_warehouse(make_world(small_scenario("demo")))
+    found = key_drivers(con, "on_time_rate", filters={"category": ["grocery"]})
+    assert {d.dimension for d in found.drivers} <= {"region", "daypart", "weekday",
+                                                    "basket_size", "store"}  # fmt: skip
+    assert "category" not in {d.dimension for d in found.drivers}  # fixed by the filter
+    assert (
+        found.orders
+        == con.execute(
+            "SELECT count(on_time) FROM order_facts WHERE category = 'grocery'"
+        ).fetchone()[0]
+    )
+
+
+def test_an_in_memory_table_without_a_warehouse_is_refused() -> None:
+    with pytest.raises(duckdb.Error):
+        key_drivers(duckdb.connect(), "duration_min")
