@@ -864,6 +864,9 @@ class DescribeWorldOutput(ToolOutput):
     stores: int
     changes: int
     cx_coverage: str
+    custom_dimensions: list[str] = Field(
+        default_factory=list, description="The mapping's custom dimensions, kinds and groups."
+    )
 
     def figures(self) -> dict[str, Figure]:
         figures = {
@@ -889,7 +892,7 @@ def describe_world(context: ToolContext, args: DescribeWorldInput) -> DescribeWo
     """What the data holds: its span (first and last order), days, orders, rows per table,
     the metrics available and those unavailable (with what they lack), the regions,
     categories, dayparts and basket sizes present, the number of stores, the number of logged
-    changes, and which parts the CX score covers."""
+    changes, which parts the CX score covers, and the custom dimensions (name, kind, groups)."""
     try:
         profile = world_profile(context.con)
     except ComparisonError as error:
@@ -919,4 +922,5 @@ def describe_world(context: ToolContext, args: DescribeWorldInput) -> DescribeWo
         stores=profile.stores,
         changes=changes,
         cx_coverage=coverage.describe(),
+        custom_dimensions=[d.describe() for d in profile.custom_dimensions],
     )

@@ -75,7 +75,9 @@ def _groups_text(item: EvidenceItem) -> str:
 def _disagreements(item: EvidenceItem, output: object) -> str:
     """Dimensions whose raw group differences and model attribution disagree."""
     sentences = []
-    for row in getattr(output, "drivers", []):
+    rows = getattr(output, "drivers", [])
+    # The largest gaps between the readings first.
+    for row in sorted(rows, key=lambda r: -abs(r.marginal_spread - r.attribution)):
         if row.agreement == "agree":
             continue
         key = f"d{row.rank}"

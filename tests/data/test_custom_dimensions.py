@@ -176,6 +176,8 @@ def test_custom_dimensions_rank_compare_and_drill_down(world: Path) -> None:
     assert {row.group for row in binned.rows} == {"0", "1", "2"}
     with pytest.raises(ToolError, match="unknown dimension 'traffic'.*weather"):
         context.call("rank_cohorts", {"dimension": "traffic", "metric": "duration_min"})
+    world_output, _ = context.call("describe_world", {})
+    assert "weather (categorical: Fog, Stormy, Sunny)" in world_output.custom_dimensions
 
 
 def test_world_dimensions_resolve_filters_and_slices(world: Path) -> None:

@@ -1,0 +1,119 @@
+"""The README's custom-dimension walkthrough: the food-delivery sample from Indian cities,
+ingested through examples/food_delivery_india/mapping.yaml (its quirks handled in the mapping,
+shown by the data-quality report), then asked what drives delivery time, a comparison and a
+drill-down."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import tools.catalog  # noqa: F401  (registers the tools)
+from agent.parsing import read_question
+from agent.service import Agent
+from agent.settings import AgentSettings
+from agent.vocabulary import world_vocabulary
+from analytics.comparisons import world_profile
+from analytics.key_drivers import key_drivers
+from data.ingest import IngestResult, ingest
+from data.mapping import load_mapping
+from data.warehouse import open_warehouse
+from tools.base import ToolContext
+
+MAPPING = Path(__file__).resolve().parents[1] / "examples" / "food_delivery_india" / "mapping.yaml"
+KEPT = "trim(Time_Orderd) NOT IN ('NaN', '')"  # the mapping's `where`
+MINUTES = "CAST(trim(replace(\"Time_taken(min)\", '(min)', '')) AS DOUBLE)"
+
+
+def _sample() -> Path:
+    return load_mapping(MAPPING).source_path("orders")
+
+
+pytestmark = pytest.mark.skipif(
+    not _sample().is_file(),
+    reason=f"the food-delivery sample is not at {_sample()} (set CXAGENT_FOOD_DELIVERY_CSV)",
+)
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> IngestResult:
+    return ingest(MAPPING, tmp_path_factory.mktemp("india") / "world")
+
+
+def _csv(sql: str) -> list[tuple]:
+    """A plain query of the CSV file itself (every column as text)."""
+    return duckdb.execute(
+        sql.format(file="read_csv(?, all_varchar = true)"), [str(_sample())]
+    ).fetchall()
+
+
+def test_the_quirks_are_handled_by_the_mapping_and_shown_in_the_report(
+    ingested: IngestResult,
+) -> None:
+    (kept,) = _csv(f"SELECT count(*) FROM {{file}} WHERE {KEPT}")[0]
+    report = ingested.report
+    assert report.tables["orders"].rows == kept == 43_862
+    nulls = {c.name: c for c in report.tables["orders"].columns}
+    (at_zero,) = _csv(
+        f"SELECT count(*) FROM {{file}} WHERE {KEPT} AND CAST(Restaurant_latitude AS DOUBLE) = 0"
+    )[0]
+    assert nulls["store_id"].nulls == at_zero  # restaurants at 0,0 have no store
+    dimensions = {d.name: d for d in report.dimensions}
+    assert dimensions["road_traffic"].groups == ["High", "Jam", "Low", "Medium"]  # trimmed
+    assert dimensions["festival"].kind == "boolean" and dimensions["festival"].nulls > 0
+    assert dimensions["distance_km"].kind == "numeric" and len(dimensions["distance_km"].edges)
+    assert "NaN" not in str([d.groups for d in report.dimensions])
+    con = open_warehouse(ingested.out_dir)
+    backwards, crossed = con.execute(
+        "SELECT count(*) FILTER (WHERE d.pickup_time < o.order_time), "
+        "count(*) FILTER (WHERE CAST(d.pickup_time AS DATE) > CAST(o.order_time AS DATE)) "
+        "FROM deliveries d JOIN orders o USING (order_id)"
+    ).fetchone()
+    assert backwards == 0 and crossed > 0  # pickups past midnight moved a day on
+
+
+def test_what_drives_delivery_time_matches_a_plain_group_by_and_is_grounded(
+    ingested: IngestResult,
+) -> None:
+    found = key_drivers(open_warehouse(ingested.out_dir), "duration_min")
+    plain = _csv(
+        "SELECT nullif(trim(Road_traffic_density), 'NaN') AS g, count(*), "
+        f"avg({MINUTES}) FROM {{file}} WHERE {KEPT} AND g IS NOT NULL GROUP BY 1"
+    )
+    ours = {e.group: (e.orders, e.value) for e in found.effects if e.dimension == "road_traffic"}
+    assert {g: (n, pytest.approx(mean)) for g, n, mean in plain} == ours
+    assert "road_traffic" in [d.dimension for d in found.drivers[:3]]
+    agent = Agent(ingested.out_dir, AgentSettings(llm="offline"))
+    try:
+        drivers = agent.ask("what drives delivery time?")
+        compared = agent.ask("compare delivery time in Urban vs Metropolitian")
+        drilled = agent.ask("what drives delivery time in Metropolitian?")
+    finally:
+        agent.close()
+    for result in (drivers, compared, drilled):
+        assert result["grounding"]["ok"], result["grounding"]
+    assert drivers["kind"] == drilled["kind"] == "drivers"
+    assert drivers["table"][0]["dimension"] == "road_traffic (custom)"
+    assert compared["kind"] == "compare" and "region=Metropolitian minus" in compared["answer"]
+    assert "in region=Metropolitian" in drilled["answer"]
+
+
+def test_custom_dimensions_answer_comparisons_and_drill_downs(ingested: IngestResult) -> None:
+    context = ToolContext(world_dir=ingested.out_dir)
+    ranked, _ = context.call(
+        "rank_cohorts",
+        {"dimension": "road_traffic", "metric": "duration_min", "filters": {"festival": ["no"]}},
+    )
+    assert [row.group for row in ranked.rows] == ["Jam", "High", "Medium", "Low"]
+    vocabulary = world_vocabulary(world_profile(open_warehouse(ingested.out_dir)))
+    first, last = dt.date(2022, 2, 11), dt.date(2022, 4, 6)
+    plan = read_question("compare traffic jam vs low", first, last, vocabulary=vocabulary)
+    assert [side.filters for side in plan.sides] == [
+        {"road_traffic": ["Jam"]},
+        {"road_traffic": ["Low"]},
+    ]
+    plan = read_question("delivery time by weather in Urban", first, last, vocabulary=vocabulary)
+    assert (plan.kind, plan.dimension, plan.filters) == ("rank", "weather", {"region": ["Urban"]})
