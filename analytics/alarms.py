@@ -52,6 +52,9 @@ COHORT_DIMENSIONS: tuple[str, ...] = ("region", "category", *CROSSED_DIMENSIONS)
 WINDOW_GRAIN = {("hour", 1): "hourly", ("hour", 6): "6-hourly", ("hour", 24): "daily",
                 ("hour", 168): "weekly",
                 ("day", 1): "daily", ("day", 7): "weekly"}  # fmt: skip
+# Cohorts are summed from one query at the finest grouping they need up to this many groups.
+MAX_FINEST_GROUPS = 2000
+COUNT_SUFFIXES = ("_num", "_den", "_sq")  # the additive columns of a metric frame
 JUDGED_SHARE = 0.5  # a window is a cohort's grain when at least this share of its periods is judged
 ALARM_COLUMNS = [
     "metric", "dimension", "cohort", "period", "known_at", "detectors", "votes", "z", "value",
@@ -238,12 +241,64 @@ def _complete_periods(
     inside = positions >= 0
     columns: PeriodColumns = {"period": index.to_numpy()}
     for column in frame.columns.drop("period"):
-        counts = column.endswith(("_num", "_den", "_sq")) or column == "orders"
+        counts = column.endswith(COUNT_SUFFIXES) or column == "orders"
         values = np.full(len(index), 0.0 if counts else np.nan)
         read = frame[column].to_numpy(dtype=float, na_value=np.nan)[inside]
         values[positions[inside]] = np.nan_to_num(read) if counts else read
         columns[column] = values
     return columns
+
+
+def _cohort_frames(
+    con: duckdb.DuckDBPyConnection,
+    metrics: tuple[str, ...],
+    grain: Grain,
+    end: dt.datetime,
+    maturity: dt.timedelta,
+    dimensions: tuple[str, ...],
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """Each scanned cohort's period frame (its counts and sums), keyed by (dimension, cohort).
+
+    Every count and sum adds up across groups, so one query at the finest grouping the
+    cohorts need (e.g. region x category x daypart) is summed up to each cohort, instead of a
+    query per dimension, unless that grouping has more than MAX_FINEST_GROUPS value
+    combinations. Groups with a missing value count in the whole marketplace only, as a
+    query grouped by their dimension leaves them out."""
+    keys = list(dict.fromkeys(c for d in dimensions for c in d.split(COHORT_JOIN)))
+    combinations = con.execute(
+        f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(keys)} FROM order_facts)"
+    ).fetchone()[0] if keys else 0  # type: ignore[index]  # fmt: skip
+    if combinations > MAX_FINEST_GROUPS:
+        return _cohort_frames_by_query(con, metrics, grain, end, maturity, dimensions)
+    finest = metric_frame(con, metrics, grain, group_by=keys, end=end, maturity=maturity)
+    counts = [c for c in finest.columns if c.endswith(COUNT_SUFFIXES) or c == "orders"]
+    frames = {("all", "all"): finest.groupby("period", as_index=False)[counts].sum()}
+    for dimension in dimensions:
+        columns = dimension.split(COHORT_JOIN)
+        grouped = finest.groupby([*columns, "period"], as_index=False)[counts].sum()
+        for cohort, frame in grouped.groupby(columns):
+            name = COHORT_JOIN.join(str(value) for value in cohort)
+            frames[(dimension, name)] = frame.drop(columns=columns)
+    return frames
+
+
+def _cohort_frames_by_query(
+    con: duckdb.DuckDBPyConnection,
+    metrics: tuple[str, ...],
+    grain: Grain,
+    end: dt.datetime,
+    maturity: dt.timedelta,
+    dimensions: tuple[str, ...],
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """`_cohort_frames` with one query per dimension (for dimensions with many values)."""
+    frames = {("all", "all"): metric_frame(con, metrics, grain, end=end, maturity=maturity)}
+    for dimension in dimensions:
+        columns = dimension.split(COHORT_JOIN)
+        grouped = metric_frame(con, metrics, grain, group_by=columns, end=end, maturity=maturity)
+        for cohort, frame in grouped.groupby(columns):
+            name = COHORT_JOIN.join(str(value) for value in cohort)
+            frames[(dimension, name)] = frame.drop(columns=columns)
+    return frames
 
 
 def scan_series(
@@ -268,17 +323,7 @@ def scan_series(
     end = latest_mature_period_end(as_of, grain, settings.maturity)
     if end <= start:
         return []
-    frames = {
-        ("all", "all"): metric_frame(con, metrics, grain, end=end, maturity=settings.maturity)
-    }
-    for dimension in dimensions:
-        columns = dimension.split(COHORT_JOIN)
-        grouped = metric_frame(
-            con, metrics, grain, group_by=columns, end=end, maturity=settings.maturity
-        )
-        for cohort, frame in grouped.groupby(columns):
-            name = COHORT_JOIN.join(str(value) for value in cohort)
-            frames[(dimension, name)] = frame.drop(columns=columns)
+    frames = _cohort_frames(con, metrics, grain, end, settings.maturity, dimensions)
     found = []
     for key, frame in frames.items():
         complete = _complete_periods(frame, start, end, grain)

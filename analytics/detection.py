@@ -89,13 +89,6 @@ class Residuals:
     dispersion: np.ndarray | None = None  # the variance inflation applied to z (>= 1)
 
 
-def _shifted(values: np.ndarray, lag: int) -> np.ndarray:
-    out = np.full_like(values, np.nan, dtype=float)
-    if lag < len(values):
-        out[lag:] = values[: len(values) - lag]
-    return out
-
-
 PeriodColumns = dict[str, np.ndarray]
 
 
@@ -121,7 +114,13 @@ def _pooled(counts: tuple[np.ndarray, ...], lags: range) -> tuple[np.ndarray, ..
 
 def _history(counts: tuple[np.ndarray, ...], skip: int = 1) -> tuple[np.ndarray, ...]:
     """Each count summed over the periods `skip` or more before each period."""
-    return tuple(np.nan_to_num(_shifted(np.cumsum(values), skip)) for values in counts)
+    out = []
+    for values in counts:
+        total = np.zeros(len(values))
+        if skip < len(values):
+            total[skip:] = np.cumsum(values)[: len(values) - skip]
+        out.append(total)
+    return tuple(out)
 
 
 def _component(
@@ -138,7 +137,7 @@ def _component(
     den = np.asarray(frame[f"{name}_den"], dtype=float)
     square = frame.get(f"{name}_sq")
     counts = tuple(
-        np.nan_to_num(values)
+        np.where(np.isnan(values), 0.0, values)
         for values in (num, den, np.zeros(len(num)) if square is None else square.astype(float))
     )
     week = PERIODS_PER_WEEK[grain]

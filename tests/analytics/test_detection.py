@@ -15,6 +15,8 @@ from analytics.alarms import (
     COHORT_DIMENSIONS,
     CROSSED_DIMENSIONS,
     DetectionError,
+    _cohort_frames,
+    _cohort_frames_by_query,
     choose_grain,
     cohort_grains,
     scan,
@@ -414,6 +416,34 @@ def test_scan_covers_each_region_x_category_cohort_and_they_add_up_to_the_region
     for region in regions:
         in_region = sum(t for (_, c), t in crossed.items() if c.startswith(f"{region},"))
         assert in_region == pytest.approx(orders[("region", region)])
+
+
+def test_cohort_frames_summed_from_the_finest_grouping_equal_a_query_per_dimension(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    # The scan sums its cohorts from one query grouped by region x category x daypart; past
+    # MAX_FINEST_GROUPS combinations it queries each dimension. Both must give the same series.
+    arguments = (
+        demo_con,
+        ("cx_score", "on_time_rate", "eta_abs_error_min"),
+        "hour",
+        AS_OF.replace(minute=0),
+        SETTINGS.maturity,
+        COHORT_DIMENSIONS,
+    )
+    summed, queried = _cohort_frames(*arguments), _cohort_frames_by_query(*arguments)
+    assert summed.keys() == queried.keys()
+    assert len(summed) > 30 and ("region,category", "south,grocery") in summed
+    for key, frame in summed.items():
+        expected = queried[key].reset_index(drop=True)
+        assert frame["period"].tolist() == expected["period"].tolist(), key
+        for column in frame.columns.drop("period"):
+            # A sum over no values is NULL in SQL and 0 summed in pandas; the scan reads 0.
+            np.testing.assert_allclose(
+                frame[column].to_numpy(float),
+                np.nan_to_num(expected[column].to_numpy(float)),
+                rtol=1e-12,
+            )
 
 
 def test_scan_as_of_before_the_data_starts_raises_detection_error(
