@@ -7,12 +7,13 @@ the per-feature shifts add up exactly to the change in mean log-odds between the
 
 Models: logistic regression on standardized features, explained by shap.LinearExplainer
 (interventional: phi_j = coef_j (x_j - mean_j), the mean over the pooled explained rows), and a
-HistGradientBoostingClassifier explained by TreeSHAP (Lundberg et al. 2020) with the default
-tree-path-dependent perturbation. Both are explained in log-odds. TreeSHAP is computed here
-(`tree_shap`), not by shap's C extension: the same values (to ~1e-14; a test compares them) in
-about a third of the time, from each leaf's table of contributions per pattern of the conditions
-on its path (the precomputation of Fast TreeSHAP v2, Yang 2021), evaluated once per distinct
-pattern of a tree's split conditions among the rows.
+gradient-boosted classifier (scikit-learn's HistGradientBoostingClassifier, fitted by
+analytics.boosting: the same trees to the bit, compiled) explained by TreeSHAP (Lundberg et al.
+2020) with the default tree-path-dependent perturbation. Both are explained in log-odds.
+TreeSHAP is computed here (`tree_shap`), not by shap's C extension: the same values (to ~1e-14;
+a test compares them) in about a third of the time, from each leaf's table of contributions per
+pattern of the conditions on its path (the precomputation of Fast TreeSHAP v2, Yang 2021),
+evaluated once per distinct pattern of a tree's split conditions among the rows.
 
 Features: numeric columns are used as they are, booleans as 0/1, and categorical columns (string,
 object or category dtype, at most MAX_CATEGORY_LEVELS levels) are one-hot encoded with one column
@@ -36,6 +37,8 @@ from threadpoolctl import threadpool_limits
 if TYPE_CHECKING:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.pipeline import Pipeline
+
+    from analytics.boosting import BoostedTrees
 
 ModelKind = Literal["gbm", "logistic"]
 Encoding = Literal["numeric", "boolean", "one-hot"]
@@ -179,24 +182,19 @@ def shap_shift(
 
     # scikit-learn (and, for the logistic model, shap) is imported here, not with the module: a
     # command that attributes nothing does not pay for it (~1 s).
-    from sklearn.base import clone
     from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import StratifiedKFold
 
     # Single-threaded: these fits take ~0.1 s, and on a busy 2-core machine OpenMP threads
     # contending with other processes made them up to 20x slower.
     with threadpool_limits(limits=1):
-        estimator = _estimator(model, seed)
         strata = 2 * sample_is_incident.astype(int) + sample_outcome
         folds = StratifiedKFold(n_splits=CV_FOLDS, shuffle=True, random_state=seed)
-        out_of_fold = cross_val_predict(
-            clone(estimator),
-            design,
-            sample_outcome,
-            cv=list(folds.split(design, strata)),
-            method="decision_function",
-        )
-        fitted = estimator.fit(design, sample_outcome)
+        out_of_fold = np.empty(len(sample_outcome))
+        for train, test in folds.split(design, strata):  # as cross_val_predict does
+            fold_model = _estimator(model).fit(design[train], sample_outcome[train])
+            out_of_fold[test] = fold_model.decision_function(design[test])
+        fitted = _estimator(model).fit(design, sample_outcome)
         shap_values, base_value, raw_output = _explain(fitted, design)
     additivity = check_additivity(shap_values, base_value, raw_output, ADDITIVITY_TOLERANCE)
 
@@ -421,21 +419,24 @@ def _design_matrix(
     return np.hstack(blocks), np.eye(len(features))[owners]
 
 
-def _estimator(model: ModelKind, seed: int) -> Pipeline | HistGradientBoostingClassifier:
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def _estimator(model: ModelKind) -> Pipeline | BoostedTrees:
+    """A new, unfitted model of the kind (both fits are deterministic)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from analytics.boosting import BoostedTrees, BoostingParameters
+
     if model == "logistic":
         return make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     # Shallow trees: TreeSHAP's cost grows with depth squared and leaves, and a few thousand rows
-    # per window support little more than 4-way interactions.
-    return HistGradientBoostingClassifier(max_depth=4, max_leaf_nodes=15, random_state=seed)
+    # per window support little more than 4-way interactions. Without early stopping, as
+    # scikit-learn's default on at most 10,000 rows (twice the default rows per window).
+    return BoostedTrees("log_loss", BoostingParameters(max_depth=4, max_leaf_nodes=15))
 
 
 def _explain(
-    fitted: Pipeline | HistGradientBoostingClassifier, design: np.ndarray
+    fitted: Pipeline | BoostedTrees, design: np.ndarray
 ) -> tuple[np.ndarray, float, np.ndarray]:
     """SHAP values (rows x columns), base value and raw output, all in log-odds."""
     from sklearn.pipeline import Pipeline
@@ -459,9 +460,12 @@ def _explain(
     return np.asarray(shap_values, dtype=float), base_value, np.asarray(raw_output, dtype=float)
 
 
-def tree_shap(model: HistGradientBoostingClassifier, rows: np.ndarray) -> tuple[np.ndarray, float]:
-    """Path-dependent TreeSHAP values (rows x columns, log-odds) of a fitted binary
-    HistGradientBoostingClassifier on numeric `rows` without missing values, and its base value
+def tree_shap(
+    model: BoostedTrees | HistGradientBoostingClassifier, rows: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Path-dependent TreeSHAP values (rows x columns, log-odds) of fitted binary boosted trees
+    (BoostedTrees or a HistGradientBoostingClassifier) on numeric `rows` without missing values,
+    and its base value
     (the expected raw output under the trees' training covers), as shap's TreeExplainer gives them
     (Lundberg et al. 2020; leaf tables as in Fast TreeSHAP v2, Yang 2021).
 
@@ -475,15 +479,24 @@ def tree_shap(model: HistGradientBoostingClassifier, rows: np.ndarray) -> tuple[
     if rows.ndim != 2 or not np.isfinite(rows).all():
         raise ShapAttributionError("tree_shap needs a 2-d matrix of finite values")
     values = np.zeros(rows.shape)
-    base_value = float(np.ravel(model._baseline_prediction)[0])
-    for (predictor,) in model._predictors:
-        nodes = predictor.nodes
+    trees, base_value = _trees(model)
+    for nodes in trees:
         if nodes["is_categorical"].any():
             raise ShapAttributionError("tree_shap explains numeric splits only")
         leaf = nodes["is_leaf"].astype(bool)
         base_value += float(np.sum(nodes["value"][leaf] * nodes["count"][leaf]) / nodes["count"][0])
         values += _tree_values(nodes, rows)
     return values, base_value
+
+
+def _trees(model: BoostedTrees | HistGradientBoostingClassifier) -> tuple[list[np.ndarray], float]:
+    """The model's trees (node arrays with scikit-learn's TreePredictor fields) and baseline."""
+    from analytics.boosting import BoostedTrees
+
+    if isinstance(model, BoostedTrees):
+        return model.trees, model.baseline_prediction
+    trees = [predictor.nodes for (predictor,) in model._predictors]
+    return trees, float(np.ravel(model._baseline_prediction)[0])
 
 
 def _tree_values(nodes: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -40,9 +40,10 @@ from analytics.cohorts import FilterValue, where_clause
 from analytics.metrics import METRICS
 from analytics.sku_suppression import MissingTables, hidden_by_order, scope_sku_lines
 
-if TYPE_CHECKING:  # scikit-learn is imported where models are fitted (a what-if), not here
-    from sklearn.ensemble import HistGradientBoostingRegressor
+if TYPE_CHECKING:  # model libraries are imported where models are fitted (a what-if), not here
     from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    from analytics.boosting import BoostedTrees
 
 Action = Literal[
     "revert_batching",
@@ -162,8 +163,8 @@ def scope_orders(
 class _Fitted:
     """Models fitted on one bootstrap sample of the baseline."""
 
-    duration: HistGradientBoostingRegressor
-    timing: HistGradientBoostingRegressor
+    duration: BoostedTrees
+    timing: BoostedTrees
     cancel: LogisticRegression
     support: LogisticRegression
     stars: _Stars
@@ -209,7 +210,7 @@ def _time_to_pickup(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _predicted_lateness(
-    timing: HistGradientBoostingRegressor, frame: pd.DataFrame, rest: np.ndarray | None = None
+    timing: BoostedTrees, frame: pd.DataFrame, rest: np.ndarray | None = None
 ) -> np.ndarray:
     """Predicted minutes late of each order; `rest` is the timing model's prediction for the
     rows when it is known already (see Simulator.predicted)."""
@@ -261,31 +262,35 @@ def _fit(
     baseline's and the incident's (_Days). Returns the fit and its timing model's prediction for
     every incident order (the resampled incident rows take theirs from it: a gradient-boosting
     prediction of a row does not depend on the other rows)."""
-    from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression
 
+    from analytics.boosting import BoostedTrees, BoostingParameters
+
+    trees = BoostingParameters(max_iter=60, max_depth=6)  # scikit-learn's defaults otherwise
     baseline_days, incident_days = days
     sample = baseline.iloc[_subsample(baseline_days.resample(rng), max_rows, rng)]
     delivered = sample[sample["delivered"] & sample["duration_min"].notna()]
     features = delivered[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
-    duration = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
-    duration.fit(features, delivered["duration_min"].to_numpy(float))
+    duration = BoostedTrees("squared_error", trees).fit(
+        features, delivered["duration_min"].to_numpy(float)
+    )
     batched = delivered["batched"].fillna(0).to_numpy() > 0
     batched_residual = 0.0  # mean duration residual of batched orders (the only ones predicted)
     if batched.any():
         durations = delivered["duration_min"].to_numpy(float)[batched]
-        batched_residual = float((durations - duration.predict(features[batched])).mean())
-    timing = HistGradientBoostingRegressor(max_iter=60, max_depth=6, random_state=0)
-    timing.fit(
+        batched_residual = float((durations - duration.fitted_prediction[batched]).mean())
+    timing = BoostedTrees("squared_error", trees).fit(
         delivered[list(TIMING_FEATURES)].fillna(0).to_numpy(float),
         delivered["duration_min"].to_numpy(float) - _time_to_pickup(delivered),
     )
     timing_incident = timing.predict(_features(incident, TIMING_FEATURES))
     recent_rows = _subsample(incident_days.resample(rng), max_rows, rng)
     pooled = pd.concat([sample, incident.iloc[recent_rows]], ignore_index=True)
-    timing_pooled = np.concatenate(
-        [timing.predict(_features(sample, TIMING_FEATURES)), timing_incident[recent_rows]]
-    )
+    timing_sample = np.empty(len(sample))  # the delivered rows' are the fit's own
+    trained = (sample["delivered"] & sample["duration_min"].notna()).to_numpy()
+    timing_sample[trained] = timing.fitted_prediction
+    timing_sample[~trained] = timing.predict(_features(sample[~trained], TIMING_FEATURES))
+    timing_pooled = np.concatenate([timing_sample, timing_incident[recent_rows]])
     outcomes = pooled[pooled["delivered"] & pooled["duration_min"].notna()]
     cancel = LogisticRegression(max_iter=1000).fit(
         _lateness_basis(_predicted_lateness(timing, pooled, timing_pooled)),
