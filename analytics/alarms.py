@@ -26,7 +26,8 @@ from analytics.detection import (
     DetectorVotes,
     PeriodColumns,
     Residuals,
-    residuals,
+    SeriesInput,
+    residuals_many,
     rolled,
     run_detectors_many,
     window_alarms,
@@ -181,27 +182,6 @@ def cohort_grains(results: list[SeriesResult]) -> dict[str, str]:
     return grains
 
 
-def _series_residuals(
-    frames: dict[int, PeriodColumns],
-    name: str,
-    grain: Grain,
-    settings: DetectorSettings,
-    components: dict[int, dict[str, dict[str, np.ndarray]]],
-) -> tuple[Residuals, dict[int, Residuals]]:
-    """Residuals of one metric in one cohort, per period and over its trailing windows, from
-    its period frame and trailing sums (`frames` by window length; 1 = single periods);
-    `components` keeps each metric's expectations per window for the cohort's other series."""
-    series = residuals(frames[1], name, grain, settings, components=components[1])
-    windows = {
-        window: residuals(
-            frame, name, grain, settings, window, series.dispersion, components[window]
-        )
-        for window, frame in frames.items()
-        if window > 1
-    }
-    return series, windows
-
-
 def _series_result(
     key: tuple[str, str],
     name: str,
@@ -231,74 +211,76 @@ def _series_result(
     )
 
 
-def _complete_periods(
-    frame: pd.DataFrame, start: dt.datetime, end: dt.datetime, grain: Grain
-) -> PeriodColumns:
-    """A cohort's period frame over every period in [start, end): counts of a period without
-    orders are 0, its rates NaN."""
-    index = pd.date_range(start, end - PERIOD_LENGTH[grain], freq="h" if grain == "hour" else "D")
+def _summed(
+    frame: pd.DataFrame, columns: list[str], index: pd.DatetimeIndex
+) -> dict[str, PeriodColumns]:
+    """A metric frame's counts and sums added up per value of `columns` over every period of
+    `index` (0 where a cohort had no orders), by cohort name (the values joined with
+    COHORT_JOIN; "all" without columns). Rows missing a value of `columns` are left out, as a
+    query grouped by them leaves them out of every cohort."""
+    counts = [c for c in frame.columns if c.endswith(COUNT_SUFFIXES) or c == "orders"]
     positions = index.get_indexer(pd.DatetimeIndex(frame["period"]))
-    inside = positions >= 0
-    columns: PeriodColumns = {"period": index.to_numpy()}
-    for column in frame.columns.drop("period"):
-        counts = column.endswith(COUNT_SUFFIXES) or column == "orders"
-        values = np.full(len(index), 0.0 if counts else np.nan)
-        read = frame[column].to_numpy(dtype=float, na_value=np.nan)[inside]
-        values[positions[inside]] = np.nan_to_num(read) if counts else read
-        columns[column] = values
-    return columns
+    keep = positions >= 0
+    if columns:
+        keep &= frame[columns].notna().all(axis=1).to_numpy()
+    rows = frame[keep]
+    names = ["all"]
+    codes = np.zeros(len(rows), dtype=int)
+    if columns:
+        groups = rows.groupby(columns, sort=True)
+        codes = groups.ngroup().to_numpy()
+        names = [
+            COHORT_JOIN.join(str(value) for value in (key if isinstance(key, tuple) else (key,)))
+            for key in groups.size().index
+        ]
+    cell = codes * len(index) + positions[keep]
+    shape = (len(names), len(index))
+    sums = {
+        column: np.bincount(
+            cell,
+            weights=np.nan_to_num(rows[column].to_numpy(dtype=float, na_value=np.nan)),
+            minlength=shape[0] * shape[1],
+        ).reshape(shape)
+        for column in counts
+    }
+    period = index.to_numpy()
+    return {
+        name: {"period": period} | {column: sums[column][row] for column in counts}
+        for row, name in enumerate(names)
+    }
 
 
-def _cohort_frames(
+def _cohort_columns(
     con: duckdb.DuckDBPyConnection,
     metrics: tuple[str, ...],
     grain: Grain,
+    start: dt.datetime,
     end: dt.datetime,
     maturity: dt.timedelta,
     dimensions: tuple[str, ...],
-) -> dict[tuple[str, str], pd.DataFrame]:
-    """Each scanned cohort's period frame (its counts and sums), keyed by (dimension, cohort).
+) -> dict[tuple[str, str], PeriodColumns]:
+    """Each scanned cohort's counts and sums over every period in [start, end), keyed by
+    (dimension, cohort), the whole marketplace first.
 
-    Every count and sum adds up across groups, so one query at the finest grouping the
-    cohorts need (e.g. region x category x daypart) is summed up to each cohort, instead of a
-    query per dimension, unless that grouping has more than MAX_FINEST_GROUPS value
-    combinations. Groups with a missing value count in the whole marketplace only, as a
-    query grouped by their dimension leaves them out."""
+    Every count and sum of a metric frame adds up across groups, so the cohorts are summed
+    from one query at the finest grouping they need (e.g. region x category x daypart), or from
+    a query per dimension when that grouping has more than MAX_FINEST_GROUPS combinations."""
+    index = pd.date_range(start, end - PERIOD_LENGTH[grain], freq="h" if grain == "hour" else "D")
     keys = list(dict.fromkeys(c for d in dimensions for c in d.split(COHORT_JOIN)))
     combinations = con.execute(
         f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(keys)} FROM order_facts)"
     ).fetchone()[0] if keys else 0  # type: ignore[index]  # fmt: skip
-    if combinations > MAX_FINEST_GROUPS:
-        return _cohort_frames_by_query(con, metrics, grain, end, maturity, dimensions)
-    finest = metric_frame(con, metrics, grain, group_by=keys, end=end, maturity=maturity)
-    counts = [c for c in finest.columns if c.endswith(COUNT_SUFFIXES) or c == "orders"]
-    frames = {("all", "all"): finest.groupby("period", as_index=False)[counts].sum()}
+
+    def query(group_by: list[str]) -> pd.DataFrame:
+        return metric_frame(con, metrics, grain, group_by=group_by, end=end, maturity=maturity)
+
+    finest = query(keys) if combinations <= MAX_FINEST_GROUPS else None
+    found = {("all", "all"): _summed(query([]) if finest is None else finest, [], index)["all"]}
     for dimension in dimensions:
         columns = dimension.split(COHORT_JOIN)
-        grouped = finest.groupby([*columns, "period"], as_index=False)[counts].sum()
-        for cohort, frame in grouped.groupby(columns):
-            name = COHORT_JOIN.join(str(value) for value in cohort)
-            frames[(dimension, name)] = frame.drop(columns=columns)
-    return frames
-
-
-def _cohort_frames_by_query(
-    con: duckdb.DuckDBPyConnection,
-    metrics: tuple[str, ...],
-    grain: Grain,
-    end: dt.datetime,
-    maturity: dt.timedelta,
-    dimensions: tuple[str, ...],
-) -> dict[tuple[str, str], pd.DataFrame]:
-    """`_cohort_frames` with one query per dimension (for dimensions with many values)."""
-    frames = {("all", "all"): metric_frame(con, metrics, grain, end=end, maturity=maturity)}
-    for dimension in dimensions:
-        columns = dimension.split(COHORT_JOIN)
-        grouped = metric_frame(con, metrics, grain, group_by=columns, end=end, maturity=maturity)
-        for cohort, frame in grouped.groupby(columns):
-            name = COHORT_JOIN.join(str(value) for value in cohort)
-            frames[(dimension, name)] = frame.drop(columns=columns)
-    return frames
+        summed = _summed(query(columns) if finest is None else finest, columns, index)
+        found.update(((dimension, name), cohort) for name, cohort in summed.items())
+    return found
 
 
 def scan_series(
@@ -323,22 +305,43 @@ def scan_series(
     end = latest_mature_period_end(as_of, grain, settings.maturity)
     if end <= start:
         return []
-    frames = _cohort_frames(con, metrics, grain, end, settings.maturity, dimensions)
-    found = []
-    for key, frame in frames.items():
-        complete = _complete_periods(frame, start, end, grain)
-        windows = {1: complete} | {w: rolled(complete, w) for w in settings.windows(grain)}
-        components: dict[int, dict[str, dict[str, np.ndarray]]] = {w: {} for w in windows}
-        found.extend(
-            (key, name, *_series_residuals(windows, name, grain, settings, components))
-            for name in metrics
+    cohorts = _cohort_columns(con, metrics, grain, start, end, settings.maturity, dimensions)
+    frames = {
+        key: {1: complete} | {w: rolled(complete, w) for w in settings.windows(grain)}
+        for key, complete in cohorts.items()
+    }
+    # Each metric's expectation per cohort and window, computed once for the cohort's series.
+    components: dict[tuple[str, str], dict[int, dict[str, dict[str, np.ndarray]]]] = {
+        key: {w: {} for w in windows} for key, windows in frames.items()
+    }
+    targets = [(key, name) for key in frames for name in metrics]
+    base = residuals_many(
+        [SeriesInput(frames[key][1], name, components[key][1]) for key, name in targets],
+        grain,
+        settings,
+    )
+    # A window's overdispersion is at least its single periods' (analytics.detection).
+    windows = {
+        w: residuals_many(
+            [
+                SeriesInput(frames[key][w], name, components[key][w], series.dispersion)
+                for (key, name), series in zip(targets, base, strict=True)
+            ],
+            grain,
+            settings,
+            w,
         )
+        for w in settings.windows(grain)
+    }
     # Every series runs over the same periods: the detectors chart them all together.
-    votes = run_detectors_many(np.array([series.z for _, _, series, _ in found]), settings)
+    votes = run_detectors_many(np.array([series.z for series in base]), settings)
     return [
-        _series_result(key, name, series, windows, vote, grain, settings)
-        for (key, name, series, windows), vote in zip(found, votes, strict=True)
-    ]
+        _series_result(
+            key, name, series, {w: found[index] for w, found in windows.items()}, vote, grain,
+            settings,
+        )
+        for index, ((key, name), series, vote) in enumerate(zip(targets, base, votes, strict=True))
+    ]  # fmt: skip
 
 
 def alarms_frame(

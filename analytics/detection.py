@@ -32,7 +32,8 @@ do not change when later data arrives.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -171,11 +172,8 @@ def _component(
     return {"value": value, "expected": expected, "variance": variance, "num": num, "den": den}
 
 
-def _exact_tail_z(part: dict[str, np.ndarray], higher_is_better: bool) -> np.ndarray:
-    """z of the one-sided binomial tail of the bad-event count (small counts are not normal)."""
-    den = part["den"]
-    bad = den - part["num"] if higher_is_better else part["num"]
-    bad_rate = 1 - part["expected"] if higher_is_better else part["expected"]
+def _exact_tail_z(bad: np.ndarray, den: np.ndarray, bad_rate: np.ndarray) -> np.ndarray:
+    """z of the one-sided binomial tail of each bad-event count (small counts are not normal)."""
     valid = np.isfinite(bad_rate) & (den > 0)
     tail = np.ones(len(den))
     tail[valid] = stats.binom.sf(np.round(bad[valid]) - 1, np.round(den[valid]), bad_rate[valid])
@@ -203,6 +201,18 @@ def _cx_component_sum(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.n
     }
 
 
+@dataclass(frozen=True)
+class SeriesInput:
+    """One series to standardize: metric `name` in a complete period frame. `components` keeps
+    each metric's expectation for that frame, so the frame's series (the CX score and its parts)
+    compute it once; a window's overdispersion is at least `dispersion_floor`."""
+
+    frame: PeriodColumns
+    name: str
+    components: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    dispersion_floor: np.ndarray | None = None
+
+
 def residuals(
     frame: pd.DataFrame | PeriodColumns,
     name: str,
@@ -218,49 +228,109 @@ def residuals(
     overdispersed periods are as overdispersed, and the window's own estimate needs months.
     `components` keeps each metric's expectation for this frame, so the CX score and its parts
     compute it once."""
-    components = {} if components is None else components
-    frame = period_columns(frame)
+    series = SeriesInput(
+        period_columns(frame), name, {} if components is None else components, dispersion_floor
+    )
+    return residuals_many([series], grain, settings, window)[0]
+
+
+def residuals_many(
+    inputs: Sequence[SeriesInput], grain: Grain, settings: DetectorSettings, window: int = 1
+) -> list[Residuals]:
+    """`residuals` of several series over the same periods, at one window length: each gets
+    exactly what it would get alone; the exact tails and the overdispersion's rolling medians
+    are computed for all of them together (one call each instead of one per series)."""
+    if not inputs:
+        return []
+    found = [_oriented(series, grain, settings, window) for series in inputs]
+    _bound_by_exact_tail(found)
+    dispersions = _dispersion(np.vstack([raw for _, raw, _ in found]), grain, settings, window)
+    periods: dict[int, pd.DatetimeIndex] = {}  # frames sharing a period array share its index
+    out = []
+    for series, (parts, raw, _), dispersion in zip(inputs, found, dispersions, strict=True):
+        if series.dispersion_floor is not None:
+            dispersion = np.fmax(dispersion, series.dispersion_floor)
+        dispersion = np.maximum(dispersion, 1.0)
+        period = series.frame["period"]
+        if id(period) not in periods:
+            periods[id(period)] = pd.DatetimeIndex(period)
+        out.append(
+            Residuals(
+                period=periods[id(period)],
+                value=parts["value"],
+                expected=parts["expected"],
+                z=raw / np.sqrt(dispersion),
+                orders=np.asarray(series.frame["orders"], dtype=float),
+                dispersion=dispersion,
+            )
+        )
+    return out
+
+
+def _oriented(
+    series: SeriesInput, grain: Grain, settings: DetectorSettings, window: int
+) -> tuple[dict[str, np.ndarray], np.ndarray, bool | None]:
+    """A series' value, expectation and variance, its residual oriented so positive = worse
+    (before the exact tail and the overdispersion), and, for a rate whose exact binomial tail
+    bounds it, whether higher is better (None otherwise)."""
+    frame, components = series.frame, series.components
 
     def component(metric_name: str) -> dict[str, np.ndarray]:
         if metric_name not in components:
             components[metric_name] = _component(frame, metric_name, grain, settings, window)
         return components[metric_name]
 
-    if name == CX_SCORE:
-        series = _cx_component_sum({c: component(c) for c in CX_COMPONENTS})
+    if series.name == CX_SCORE:
+        parts = _cx_component_sum({c: component(c) for c in CX_COMPONENTS})
         higher_is_better = True
     else:
-        series = component(name)
-        higher_is_better = METRICS[name].higher_is_better
+        parts = component(series.name)
+        higher_is_better = METRICS[series.name].higher_is_better
     with np.errstate(invalid="ignore", divide="ignore"):
-        raw = (series["value"] - series["expected"]) / np.sqrt(series["variance"])
+        raw = (parts["value"] - parts["expected"]) / np.sqrt(parts["variance"])
     raw = -raw if higher_is_better else raw
-    if name != CX_SCORE and not METRICS[name].square:
-        worse = np.flatnonzero(raw > 0)  # the exact tail only bounds a residual toward worse
-        exact = _exact_tail_z({k: v[worse] for k, v in series.items()}, higher_is_better)
-        raw[worse] = np.minimum(raw[worse], exact)
+    rate = series.name != CX_SCORE and not METRICS[series.name].square
+    return parts, raw, higher_is_better if rate else None
+
+
+def _bound_by_exact_tail(
+    found: list[tuple[dict[str, np.ndarray], np.ndarray, bool | None]],
+) -> None:
+    """Bound each rate's residual toward worse by the z of its exact binomial tail (the only
+    side it is used on), in place, with one call over every series."""
+    picks, bad, den, bad_rate = [], [], [], []
+    for parts, raw, higher_is_better in found:
+        if higher_is_better is None:
+            continue
+        worse = np.flatnonzero(raw > 0)
+        count, events, expected = (parts[k][worse] for k in ("den", "num", "expected"))
+        picks.append((raw, worse))
+        den.append(count)
+        bad.append(count - events if higher_is_better else events)
+        bad_rate.append(1 - expected if higher_is_better else expected)
+    if not picks:
+        return
+    exact = _exact_tail_z(np.concatenate(bad), np.concatenate(den), np.concatenate(bad_rate))
+    offset = 0
+    for raw, worse in picks:
+        raw[worse] = np.minimum(raw[worse], exact[offset : offset + len(worse)])
+        offset += len(worse)
+
+
+def _dispersion(
+    raw: np.ndarray, grain: Grain, settings: DetectorSettings, window: int
+) -> np.ndarray:
+    """Each series' (rows of `raw`) variance inflation: the trailing median of its squared
+    residuals over the chi-square's median, from windows that ended before this one began."""
     per_day = 24 if grain == "hour" else 1
-    squared = pd.Series(raw**2)
     # Two days of hours, or three days: short real histories (a month of daily data) get a
     # noise estimate by their second judged week. A window's residuals overlap, so their noise
     # is read over at least four windows and only from windows that ended before this one began.
     span = max(settings.dispersion_days * per_day, 4 * window)
     early = per_day * 2 if per_day > 1 else 3
-    dispersion = (
-        squared.rolling(span, min_periods=max(early, window)).median().shift(window).to_numpy()
-        / _MEDIAN_CHI2_1
-    )
-    if dispersion_floor is not None:
-        dispersion = np.fmax(dispersion, dispersion_floor)
-    dispersion = np.maximum(dispersion, 1.0)
-    return Residuals(
-        period=pd.DatetimeIndex(frame["period"]),
-        value=series["value"],
-        expected=series["expected"],
-        z=raw / np.sqrt(dispersion),
-        orders=np.asarray(frame["orders"], dtype=float),
-        dispersion=dispersion,
-    )
+    squared = pd.DataFrame((raw**2).T)
+    median = squared.rolling(span, min_periods=max(early, window)).median().shift(window)
+    return median.to_numpy().T / _MEDIAN_CHI2_1
 
 
 def rolled(frame: FrameT, window: int) -> FrameT:

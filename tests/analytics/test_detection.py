@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics import alarms
 from analytics.alarms import (
     COHORT_DIMENSIONS,
     CROSSED_DIMENSIONS,
     DetectionError,
-    _cohort_frames,
-    _cohort_frames_by_query,
+    _cohort_columns,
     choose_grain,
     cohort_grains,
+    data_span,
     scan,
     scan_series,
 )
@@ -418,8 +419,8 @@ def test_scan_covers_each_region_x_category_cohort_and_they_add_up_to_the_region
         assert in_region == pytest.approx(orders[("region", region)])
 
 
-def test_cohort_frames_summed_from_the_finest_grouping_equal_a_query_per_dimension(
-    demo_con: duckdb.DuckDBPyConnection,
+def test_cohorts_summed_from_the_finest_grouping_equal_a_query_per_dimension(
+    demo_con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The scan sums its cohorts from one query grouped by region x category x daypart; past
     # MAX_FINEST_GROUPS combinations it queries each dimension. Both must give the same series.
@@ -427,23 +428,25 @@ def test_cohort_frames_summed_from_the_finest_grouping_equal_a_query_per_dimensi
         demo_con,
         ("cx_score", "on_time_rate", "eta_abs_error_min"),
         "hour",
+        dt.datetime.combine(data_span(demo_con).first.date(), dt.time()),
         AS_OF.replace(minute=0),
         SETTINGS.maturity,
         COHORT_DIMENSIONS,
     )
-    summed, queried = _cohort_frames(*arguments), _cohort_frames_by_query(*arguments)
-    assert summed.keys() == queried.keys()
+    summed = _cohort_columns(*arguments)
+    monkeypatch.setattr(alarms, "MAX_FINEST_GROUPS", 0)
+    queried = _cohort_columns(*arguments)
+    assert list(summed) == list(queried)
     assert len(summed) > 30 and ("region,category", "south,grocery") in summed
-    for key, frame in summed.items():
-        expected = queried[key].reset_index(drop=True)
-        assert frame["period"].tolist() == expected["period"].tolist(), key
-        for column in frame.columns.drop("period"):
-            # A sum over no values is NULL in SQL and 0 summed in pandas; the scan reads 0.
-            np.testing.assert_allclose(
-                frame[column].to_numpy(float),
-                np.nan_to_num(expected[column].to_numpy(float)),
-                rtol=1e-12,
-            )
+    for key, columns in summed.items():
+        assert columns.keys() == queried[key].keys()
+        np.testing.assert_array_equal(columns["period"], queried[key]["period"])
+        assert columns["orders"].sum() > 0, key
+        for name in columns.keys() - {"period"}:
+            np.testing.assert_allclose(columns[name], queried[key][name], rtol=1e-12)
+    whole = summed[("all", "all")]
+    regions = [v for (d, _), v in summed.items() if d == "region"]
+    np.testing.assert_allclose(sum(r["orders"] for r in regions), whole["orders"])
 
 
 def test_scan_as_of_before_the_data_starts_raises_detection_error(
