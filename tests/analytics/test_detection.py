@@ -25,10 +25,13 @@ from analytics.alarms import (
 )
 from analytics.detection import (
     DetectorSettings,
+    SeriesInput,
     bocpd_recent_change,
     cusum_chart,
     ewma_chart,
+    period_columns,
     residuals,
+    residuals_many,
     rolled,
     run_detectors,
     run_detectors_many,
@@ -223,6 +226,28 @@ def _hourly_frame(
     frame["rating_den"] = rated
     frame["rating_sq"] = star_counts @ stars**2
     return pd.DataFrame(frame)
+
+
+def test_series_standardized_together_get_what_each_gets_alone() -> None:
+    # The scan standardizes all series of a window length at once (one exact-tail call, one
+    # rolling-median frame); each series must get exactly its own residuals.
+    frames = [period_columns(_hourly_frame(seed=seed)) for seed in (5, 6)]
+    dropped = frames[1]["on_time_rate_num"].astype(float)
+    dropped[WEEK * 3 :] *= 0.8  # a drop in one frame only
+    frames[1]["on_time_rate_num"] = dropped
+    names = ("on_time_rate", "cancellation_rate", "rating", "cx_score")
+    for window, floor in ((1, None), (DAY, np.full(HOURS, 1.3))):
+        framed = [rolled(frame, window) for frame in frames]
+        inputs = [
+            SeriesInput(frame, name, dispersion_floor=floor) for frame in framed for name in names
+        ]
+        together = residuals_many(inputs, "hour", SETTINGS, window)
+        for series, found in zip(inputs, together, strict=True):
+            alone = residuals(series.frame, series.name, "hour", SETTINGS, window, floor)
+            for field in ("value", "expected", "z", "orders", "dispersion"):
+                np.testing.assert_array_equal(getattr(found, field), getattr(alone, field))
+        assert np.nanmax(together[4].z) > SETTINGS.z_limit  # the drop is seen
+        assert np.nanmax(together[0].z) < SETTINGS.z_limit
 
 
 def _rate(value: float, from_hour: int, base: str) -> dict[str, np.ndarray]:
