@@ -530,7 +530,11 @@ def _send_email(route: EmailRoute, alert: Alert, reminder: bool, key: str) -> No
     message.set_content(rendered.body)
     try:
         credentials = route.credentials()
-        with smtplib.SMTP(route.smtp_host, route.smtp_port, timeout=route.timeout_seconds) as smtp:
+        connect: type[smtplib.SMTP] = smtplib.SMTP_SSL if route.implicit_tls else smtplib.SMTP
+        secure = {"context": ssl.create_default_context()} if route.implicit_tls else {}
+        with connect(
+            route.smtp_host, route.smtp_port, timeout=route.timeout_seconds, **secure
+        ) as smtp:
             if route.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if credentials is not None:

@@ -237,6 +237,9 @@ class EmailRoute(_RouteBase):
     sender: str = Field(alias="from", pattern=r"^[^@\s]+@[^@\s]+$")
     to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(min_length=1)
     starttls: bool = False
+    implicit_tls: bool = Field(
+        default=False, description="TLS from the first byte (SMTPS, usually port 465)"
+    )
     username_env: str | None = None
     password_env: str | None = None
 
@@ -244,6 +247,12 @@ class EmailRoute(_RouteBase):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_tls(self) -> EmailRoute:
+        if self.starttls and self.implicit_tls:
+            raise ValueError("starttls and implicit_tls exclude each other (pick the server's)")
+        return self
 
     @model_validator(mode="after")
     def _credentials_paired(self) -> EmailRoute:

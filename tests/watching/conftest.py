@@ -147,6 +147,43 @@ def smtp_server() -> Iterator[SmtpServer]:
 def smtp_tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1 that requires STARTTLS, then a login as SMTP_LOGIN; its
     self-signed certificate (for IP 127.0.0.1) is made trusted through SSL_CERT_FILE."""
+    mailbox = _Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        tls_context=_trusted_tls(tmp_path, monkeypatch),
+        require_starttls=True,
+        authenticator=_check_login,
+        auth_required=True,
+    )
+    controller.start()
+    yield SmtpServer("127.0.0.1", controller.port, mailbox)
+    controller.stop()
+
+
+@pytest.fixture
+def smtps_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
+    """An aiosmtpd server on 127.0.0.1 speaking TLS from the first byte (SMTPS), then a login
+    as SMTP_LOGIN; its self-signed certificate is made trusted through SSL_CERT_FILE."""
+    mailbox = _Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        ssl_context=_trusted_tls(tmp_path, monkeypatch),
+        authenticator=_check_login,
+        auth_required=True,
+        auth_require_tls=False,  # aiosmtpd checks for STARTTLS; this whole session is TLS
+    )
+    controller.start()
+    yield SmtpServer("127.0.0.1", controller.port, mailbox)
+    controller.stop()
+
+
+def _trusted_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server TLS context with a self-signed certificate for IP 127.0.0.1, which clients of
+    this test trust through SSL_CERT_FILE."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make a test certificate")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -159,19 +196,7 @@ def smtp_tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(cert, key)
-    mailbox = _Mailbox()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
-        tls_context=tls,
-        require_starttls=True,
-        authenticator=_check_login,
-        auth_required=True,
-    )
-    controller.start()
-    yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    controller.stop()
+    return tls
 
 
 SMTP_LOGIN = ("alerts", "smtp-s3cret")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from watching.delivery import Outbox, retry_delay
-from watching.routes import Routes, load_routes
+from watching.routes import Routes, RoutesError, load_routes
 
 if TYPE_CHECKING:  # fixtures' types (conftest is a fixture module, not imported at run time)
     from conftest import AlertFactory, Receiver, SmtpServer
@@ -188,6 +188,42 @@ def test_email_starttls_then_login(
     secure = routes_file(tmp_path, body.replace("STARTTLS", "true"))
     assert len(outbox.flush(secure, T0 + MINUTE).sent) == 1
     assert len(smtp_tls_server.mailbox.messages) == 1
+
+
+# aiosmtpd warns of AUTH without STARTTLS; this server's whole session is TLS.
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_email_over_implicit_tls_then_login(
+    tmp_path: Path,
+    smtps_server: SmtpServer,
+    make_alert: AlertFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = f"""
+        routes:
+          - name: oncall
+            kind: email
+            smtp_host: {smtps_server.host}
+            smtp_port: {smtps_server.port}
+            from: cx-agent@example.com
+            to: [oncall@example.com]
+            username_env: TEST_SMTP_USER
+            password_env: TEST_SMTP_PASSWORD
+            implicit_tls: TLS
+            timeout_seconds: 2
+        """
+    monkeypatch.setenv("TEST_SMTP_USER", "alerts")
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "smtp-s3cret")
+    plain = routes_file(tmp_path, body.replace("TLS", "false"))
+    outbox = Outbox.open(tmp_path / "world")
+    outbox.enqueue([make_alert()], plain, T0)
+    (failure,) = outbox.flush(plain, T0).failed  # plain SMTP to a TLS port fails, is kept
+    assert failure.reason.startswith("SMTP: ")
+    secure = routes_file(tmp_path, body.replace("TLS", "true"))
+    assert [d.attempts for d in outbox.flush(secure, T0 + MINUTE).sent] == [2]
+    (message,) = smtps_server.mailbox.messages
+    assert message["To"] == "oncall@example.com"
+    with pytest.raises(RoutesError, match="exclude each other"):
+        routes_file(tmp_path, body.replace("TLS", "true\n            starttls: true"))
 
 
 def test_same_alert_twice_is_delivered_once(
