@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +19,7 @@ import duckdb
 from scipy import stats
 
 from analytics.cohorts import FilterValue, dimension_column
+from analytics.metrics import columns_with_data, per_warehouse_file
 
 Kind = Literal["share", "mean"]
 
@@ -182,17 +183,41 @@ class DriverShift:
 
 def missing_requirements(con: duckdb.DuckDBPyConnection, spec: DriverSpec) -> list[str]:
     """The 'table.column' requirements of a driver that the warehouse lacks or leaves empty."""
-    missing = []
-    for requirement in spec.requires:
-        table, column = requirement.split(".")
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.columns "
-            "WHERE table_name = ? AND column_name = ?",
-            [table, column],
-        ).fetchone()[0]
-        if not exists or not con.execute(f"SELECT count({column}) FROM {table}").fetchone()[0]:
-            missing.append(requirement)
-    return missing
+    present = per_warehouse_file(
+        con,
+        "driver_requirements",
+        lambda con: columns_with_data(con, {r for d in DRIVERS.values() for r in d.requires}),
+    )
+    return [requirement for requirement in spec.requires if requirement not in present]
+
+
+def query_companions(con: duckdb.DuckDBPyConnection, driver: str) -> tuple[str, ...]:
+    """The drivers whose group statistics one query gives along with `driver`'s (see
+    group_stats): the testable plain drivers (neither seasonal nor hourly counts) of its source;
+    `driver` alone when it is not plain. Raises DriverError for an unknown or untestable one."""
+    spec = _testable(con, driver)
+    if not _plain(spec):
+        return (driver,)
+    return tuple(
+        name
+        for name, other in DRIVERS.items()
+        if name == driver
+        or (other.source == spec.source and _plain(other) and not missing_requirements(con, other))
+    )
+
+
+def _plain(spec: DriverSpec) -> bool:
+    return not (spec.seasonal or spec.per_hour_count)
+
+
+def _testable(con: duckdb.DuckDBPyConnection, driver: str) -> DriverSpec:
+    if driver not in DRIVERS:
+        raise DriverError(f"unknown driver {driver!r}; known: {', '.join(DRIVERS)}")
+    spec = DRIVERS[driver]
+    missing = missing_requirements(con, spec)
+    if missing:
+        raise DriverError(f"{driver} is not testable: missing {', '.join(missing)}")
+    return spec
 
 
 def _slice_condition(filters: Mapping[str, FilterValue], source: str) -> tuple[str, list[object]]:
@@ -210,43 +235,74 @@ def _slice_condition(filters: Mapping[str, FilterValue], source: str) -> tuple[s
     return " AND ".join(conditions) or "TRUE", parameters
 
 
+Groups = dict[tuple[bool, str], GroupStats]  # (in the slice, window name) -> statistics
+
+
+def group_stats(
+    con: duckdb.DuckDBPyConnection,
+    drivers: Sequence[str],
+    filters: Mapping[str, FilterValue],
+    windows: Mapping[str, Window],
+) -> dict[str, Groups]:
+    """Per driver, the count, mean and variance of its values in and outside the slice in each
+    window. Plain drivers of one source (query_companions) share one scan; the others get one
+    each. The sums are exact, so a driver's statistics do not depend on its companions."""
+    result: dict[str, Groups] = {}
+    together: dict[str, list[DriverSpec]] = {}
+    for name in drivers:
+        spec = DRIVERS[name]
+        if _plain(spec):
+            together.setdefault(spec.source, []).append(spec)
+        else:
+            result[name] = _group_stats(con, [spec], filters, windows)[0]
+    for specs in together.values():
+        result.update(
+            zip((s.name for s in specs), _group_stats(con, specs, filters, windows), strict=True)
+        )
+    return {name: result[name] for name in drivers}
+
+
 def _group_stats(
     con: duckdb.DuckDBPyConnection,
-    spec: DriverSpec,
+    specs: Sequence[DriverSpec],
     filters: Mapping[str, FilterValue],
-    windows: dict[str, Window],
-) -> dict[tuple[bool, str], GroupStats]:
+    windows: Mapping[str, Window],
+) -> list[Groups]:
+    """group_stats of `specs`: one plain driver or several of one source, or one other."""
+    spec = specs[0]
     condition, parameters = _slice_condition(filters, spec.source)
-    rows_sql = spec.source.format(value=spec.value)
+    values = [f"{s.value} AS x{i}" for i, s in enumerate(specs)]
+    rows_sql = spec.source.replace("{value} AS x", ", ".join(values), 1)
+    xs = [f"x{i}" for i in range(len(specs))]
     window_case = " ".join(f"WHEN t >= ? AND t < ? THEN '{name}'" for name in windows)
     window_parameters = [bound for w in windows.values() for bound in (w.start, w.end)]
     tagged = (
-        f"SELECT ({condition}) AS in_slice, CASE {window_case} END AS w, t, x "
+        f"SELECT ({condition}) AS in_slice, CASE {window_case} END AS w, t, {', '.join(xs)} "
         f"FROM ({rows_sql}) rows"
     )
     if spec.per_hour_count:
         tagged = (
             f"SELECT in_slice, w, date_trunc('hour', t) AS t, CAST(NULL AS VARCHAR) AS region, "
-            f"count(*) AS x FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY 1, 2, 3"
+            f"count(*) AS x0 FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY 1, 2, 3"
         )
     if spec.seasonal:
         tagged = (
-            "SELECT in_slice, w, t, x / nullif(avg(x) FILTER (WHERE w = 'baseline') OVER "
-            "(PARTITION BY in_slice, region, hour(t)), 0) AS x FROM ("
-            + tagged.replace("AS w, t, x", "AS w, t, region, x", 1)
+            "SELECT in_slice, w, t, x0 / nullif(avg(x0) FILTER (WHERE w = 'baseline') OVER "
+            "(PARTITION BY in_slice, region, hour(t)), 0) AS x0 FROM ("
+            + tagged.replace("AS w, t, x0", "AS w, t, region, x0", 1)
             + ") seasonal"
         )
     # Sums of fixed-point values are exact, so they do not depend on the order in which DuckDB's
     # threads add rows up (floating-point sums do, in their last bits).
-    sql = (
-        f"SELECT in_slice, w, count(x) AS n, sum(CAST(x AS {_EXACT})) AS s1, "
-        f"sum(CAST(x * x AS {_EXACT})) AS s2 FROM ({tagged}) s WHERE w IS NOT NULL GROUP BY 1, 2"
+    moments = ", ".join(
+        f"count({x}), sum(CAST({x} AS {_EXACT})), sum(CAST({x} * {x} AS {_EXACT}))" for x in xs
     )
-    result = {}
-    for in_slice, window, n, s1, s2 in con.execute(
-        sql, [*parameters, *window_parameters]
-    ).fetchall():
-        result[(bool(in_slice), window)] = _moments(n, s1, s2)
+    sql = f"SELECT in_slice, w, {moments} FROM ({tagged}) s WHERE w IS NOT NULL GROUP BY 1, 2"
+    result: list[Groups] = [{} for _ in specs]
+    for row in con.execute(sql, [*parameters, *window_parameters]).fetchall():
+        in_slice, window = row[0], row[1]
+        for index, groups in enumerate(result):
+            groups[(bool(in_slice), window)] = _moments(*row[2 + 3 * index : 5 + 3 * index])
     return result
 
 
@@ -288,18 +344,14 @@ def driver_shift(
     baseline: Window,
     incident: Window,
     pre: Window | None = None,
+    groups: Groups | None = None,
 ) -> DriverShift:
-    """How `driver` moved in the slice `filters` from `baseline` to `incident`."""
-    if driver not in DRIVERS:
-        raise DriverError(f"unknown driver {driver!r}; known: {', '.join(DRIVERS)}")
-    spec = DRIVERS[driver]
-    missing = missing_requirements(con, spec)
-    if missing:
-        raise DriverError(f"{driver} is not testable: missing {', '.join(missing)}")
-    windows = {"baseline": baseline, "incident": incident}
-    if pre is not None:
-        windows["pre"] = pre
-    groups = _group_stats(con, spec, filters, windows)
+    """How `driver` moved in the slice `filters` from `baseline` to `incident`; `groups` are
+    its group_stats over shift_windows(baseline, incident, pre) when known already."""
+    spec = _testable(con, driver)
+    if groups is None:
+        windows = shift_windows(baseline, incident, pre)
+        groups = group_stats(con, [driver], filters, windows)[driver]
     empty = GroupStats(0.0, math.nan, 0.0)
     before, after = groups.get((True, "baseline"), empty), groups.get((True, "incident"), empty)
     if before.n < 2 or after.n < 1:
@@ -339,6 +391,14 @@ def driver_shift(
         pre_delta=pre_delta,
         timing=timing,
     )
+
+
+def shift_windows(baseline: Window, incident: Window, pre: Window | None) -> dict[str, Window]:
+    """The windows a driver shift compares, by name."""
+    windows = {"baseline": baseline, "incident": incident}
+    if pre is not None:
+        windows["pre"] = pre
+    return windows
 
 
 def _specificity(delta: float, rest_delta: float) -> float:

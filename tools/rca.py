@@ -20,7 +20,15 @@ from analytics.changes import (
     scope_filters,
 )
 from analytics.cohorts import CohortError
-from analytics.drivers import DRIVERS, DriverError, Window
+from analytics.drivers import (
+    DRIVERS,
+    DriverError,
+    Groups,
+    Window,
+    group_stats,
+    query_companions,
+    shift_windows,
+)
 from analytics.drivers import driver_shift as measure_shift
 from analytics.lags import LagError
 from analytics.lags import lagged_correlation as correlate
@@ -91,6 +99,23 @@ class DriverShiftOutput(ToolOutput):
         }
 
 
+def _shared_group_stats(
+    context: ToolContext,
+    driver: str,
+    filters: dict[str, list[str | int]],
+    baseline: Window,
+    incident: Window,
+    pre: Window,
+) -> Groups:
+    """The driver's group statistics, measured with its query companions (the drivers one scan
+    gives along with it) once per slice and windows: an investigation tests them all there."""
+    companions = query_companions(context.con, driver)
+    windows = shift_windows(baseline, incident, pre)
+    key = ("driver_groups", companions, json.dumps(filters, sort_keys=True), *windows.items())
+    shared = context.shared.get(key, lambda: group_stats(context.con, companions, filters, windows))
+    return shared[driver]
+
+
 @tool
 def driver_shift(context: ToolContext, args: DriverShiftInput) -> DriverShiftOutput:
     """How a driver (batched share, prep time, dasher wait, online dashers, in-stock
@@ -99,7 +124,10 @@ def driver_shift(context: ToolContext, args: DriverShiftInput) -> DriverShiftOut
     timing (did it move before the incident?)."""
     baseline, incident, pre = args.windows()
     try:
-        shift = measure_shift(context.con, args.driver, args.filters, baseline, incident, pre)
+        groups = _shared_group_stats(context, args.driver, args.filters, baseline, incident, pre)
+        shift = measure_shift(
+            context.con, args.driver, args.filters, baseline, incident, pre, groups=groups
+        )
     except (DriverError, CohortError) as error:
         raise ToolError(str(error)) from None
     relative = shift.relative_change if math.isfinite(shift.relative_change) else 0.0

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.drivers import Window, driver_shift
+from analytics.drivers import Window, driver_shift, group_stats, query_companions, shift_windows
 
 START = dt.datetime(2026, 1, 1)
 CHANGE = START + dt.timedelta(days=14)
@@ -102,3 +102,19 @@ def test_a_one_hour_incident_is_tested_on_an_hourly_driver_against_the_baseline_
     assert shift.incident_n == 1 and shift.baseline_n > 100
     # ~30% more orders than usual, but one hour of ~60 orders is noisy: z ~ 1, not an error.
     assert shift.delta > 0.2 and 0.5 < shift.statistic < 3
+
+
+def test_drivers_measured_together_get_exactly_what_each_gets_alone() -> None:
+    """Plain drivers of one source share one scan (group_stats); their exact sums make each
+    driver's statistics the same as when it is measured alone."""
+    con = _order_facts(seed=3, incident_batch_share=0.35, incident_threshold_min=10.0)
+    windows = shift_windows(BASELINE, INCIDENT, None)
+    companions = query_companions(con, "batched_rate")
+    assert {"batched_rate", "prep_min", "dasher_wait_min", "duration_min"} <= set(companions)
+    assert "quoted_min" not in companions  # order_facts has no quotes: not testable here
+    together = group_stats(con, companions, SLICE, windows)
+    for driver in companions:
+        assert together[driver] == group_stats(con, [driver], SLICE, windows)[driver]
+        shared = driver_shift(con, driver, SLICE, BASELINE, INCIDENT, groups=together[driver])
+        assert shared == driver_shift(con, driver, SLICE, BASELINE, INCIDENT)
+    assert query_companions(con, "batch_detour_min") == ("batch_detour_min",)
