@@ -394,6 +394,8 @@ class _Clusters:
     `labels`: the cluster in the test (region-day-window cell, store, user); `weekly`: the same
     unit matched across weeks (a switchback cell by region, weekday and window); `later`: the
     order falls in the last week (the CUPED outcome week; the week before is the covariate).
+    Labels are integer codes numbered in the order of the clusters' names, so sorting, counting
+    and grouping them gives what the names would, in the same order, without comparing strings.
     """
 
     labels: np.ndarray
@@ -405,12 +407,17 @@ def _clusters(frame: pd.DataFrame, unit: UnitKind, split: dt.date | None) -> _Cl
     days = pd.to_datetime(frame["day"])
     later = None if split is None else (days.dt.date >= split).to_numpy()
     if unit in ("store", "user"):
-        labels = frame["store_id" if unit == "store" else "user_id"].astype(str).to_numpy()
+        labels = _name_codes(frame["store_id" if unit == "store" else "user_id"].astype(str))
         return _Clusters(labels, labels, later)
     place = frame["region"].astype(str) + "|" + (frame["hour"] // SWITCHBACK_HOURS).astype(str)
-    labels = (place + "|" + days.dt.strftime("%Y-%m-%d")).to_numpy()
-    weekly = (place + "|" + days.dt.day_of_week.astype(str)).to_numpy()
+    labels = _name_codes(place + "|" + days.dt.strftime("%Y-%m-%d"))
+    weekly = _name_codes(place + "|" + days.dt.day_of_week.astype(str))
     return _Clusters(labels, weekly, later)
+
+
+def _name_codes(names: pd.Series) -> np.ndarray:
+    """Each name's rank among the distinct names (sorted), as an integer code."""
+    return pd.factorize(names.to_numpy(), sort=True)[0]
 
 
 def _values(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
