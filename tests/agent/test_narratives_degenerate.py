@@ -31,6 +31,7 @@ QUESTIONS = (
     "show the CX score by day for the last two weeks",
     "compare grocery and convenience on-time rate last week",
     "which stores were worst for on-time yesterday?",
+    "what drives late orders in grocery?",
     "any incidents this week?",
     "what changed last week?",
     "did the batching change hurt on-time?",
