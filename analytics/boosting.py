@@ -73,10 +73,15 @@ class BoostedTrees:
         self.baseline_prediction = 0.0
         self.fitted_prediction = np.empty(0)
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> BoostedTrees:  # noqa: N803 (scikit-learn's name)
-        """Fit on numeric `X` (no missing values) and `y` (0/1 for log loss); returns self."""
+    def fit(
+        self,
+        X: np.ndarray,  # noqa: N803 (scikit-learn's name)
+        y: np.ndarray,
+        binned: BinnedFeatures | None = None,
+    ) -> BoostedTrees:
+        """Fit on numeric `X` (no missing values) and `y` (0/1 for log loss); returns self.
+        `binned`: bin_features(X), when known already (e.g. for several models of one X)."""
         from sklearn._loss.loss import HalfBinomialLoss, HalfSquaredError
-        from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
 
         X = np.asarray(X, dtype=np.float64)  # noqa: N806
         y = np.asarray(y, dtype=np.float64)
@@ -86,14 +91,16 @@ class BoostedTrees:
             raise ValueError("BoostedTrees takes no missing values: impute them first")
         if self.loss == "log_loss" and set(np.unique(y)) != {0.0, 1.0}:
             raise ValueError("log loss needs a 0/1 outcome with both values present")
+        if binned is None:
+            binned = bin_features(X)
+        elif binned.codes.shape != X.shape:
+            raise ValueError(f"binned features {binned.codes.shape} do not match X {X.shape}")
         loss = HalfSquaredError() if self.loss == "squared_error" else HalfBinomialLoss()
-        binner = _BinMapper(n_bins=N_BINS, random_state=0, n_threads=1)
-        binned = np.ascontiguousarray(binner.fit_transform(X))
-        thresholds = _padded(binner.bin_thresholds_)
         self.baseline_prediction = float(np.ravel(loss.fit_intercept_only(y_true=y))[0])
         raw = np.full(len(y), self.baseline_prediction)
         gradient, hessian = loss.init_gradient_and_hessian(n_samples=len(y), dtype=np.float32)
-        grower = _Grower(binned, binner.n_bins_non_missing_.astype(np.int64), self.parameters)
+        thresholds = binned.thresholds
+        grower = _Grower(binned.codes, binned.n_bins_non_missing, self.parameters)
         self.trees = []
         for _ in range(self.parameters.max_iter):
             if loss.constant_hessian:
@@ -122,6 +129,36 @@ class BoostedTrees:
 
     predict = raw_predict  # squared error: the prediction itself
     decision_function = raw_predict  # log loss: the log-odds
+
+
+@dataclass(frozen=True)
+class BinnedFeatures:
+    """Features binned as scikit-learn's binner bins them: each feature on its own, so the
+    first k columns of a binning are the binning of the first k features."""
+
+    codes: np.ndarray  # (rows x features) uint8 bin of each value, C-contiguous
+    thresholds: np.ndarray  # (features x N_BINS) each feature's bin thresholds, inf-padded
+    n_bins_non_missing: np.ndarray  # (features,) int64
+
+    def first(self, features: int) -> BinnedFeatures:
+        """The binning of the first `features` features."""
+        return BinnedFeatures(
+            np.ascontiguousarray(self.codes[:, :features]),
+            self.thresholds[:features],
+            self.n_bins_non_missing[:features],
+        )
+
+
+def bin_features(X: np.ndarray) -> BinnedFeatures:  # noqa: N803
+    """scikit-learn's binning of `X` (at most 255 quantile bins a feature, no subsampling
+    below 200,000 rows)."""
+    from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+
+    binner = _BinMapper(n_bins=N_BINS, random_state=0, n_threads=1)
+    codes = np.ascontiguousarray(binner.fit_transform(np.asarray(X, dtype=np.float64)))
+    return BinnedFeatures(
+        codes, _padded(binner.bin_thresholds_), binner.n_bins_non_missing_.astype(np.int64)
+    )
 
 
 def warm_up() -> None:

@@ -264,15 +264,20 @@ def _fit(
     prediction of a row does not depend on the other rows)."""
     from sklearn.linear_model import LogisticRegression
 
-    from analytics.boosting import BoostedTrees, BoostingParameters
+    from analytics.boosting import BoostedTrees, BoostingParameters, bin_features
 
     trees = BoostingParameters(max_iter=60, max_depth=6)  # scikit-learn's defaults otherwise
     baseline_days, incident_days = days
     sample = baseline.iloc[_subsample(baseline_days.resample(rng), max_rows, rng)]
     delivered = sample[sample["delivered"] & sample["duration_min"].notna()]
-    features = delivered[list(DURATION_FEATURES)].fillna(0).to_numpy(float)
+    # The timing model's features are the duration model's and one more, on the same rows: one
+    # binning serves both (a feature's bins do not depend on the other features).
+    timing_features = _features(delivered, TIMING_FEATURES)
+    binned = bin_features(timing_features)
     duration = BoostedTrees("squared_error", trees).fit(
-        features, delivered["duration_min"].to_numpy(float)
+        timing_features[:, : len(DURATION_FEATURES)],
+        delivered["duration_min"].to_numpy(float),
+        binned=binned.first(len(DURATION_FEATURES)),
     )
     batched = delivered["batched"].fillna(0).to_numpy() > 0
     batched_residual = 0.0  # mean duration residual of batched orders (the only ones predicted)
@@ -280,8 +285,9 @@ def _fit(
         durations = delivered["duration_min"].to_numpy(float)[batched]
         batched_residual = float((durations - duration.fitted_prediction[batched]).mean())
     timing = BoostedTrees("squared_error", trees).fit(
-        delivered[list(TIMING_FEATURES)].fillna(0).to_numpy(float),
+        timing_features,
         delivered["duration_min"].to_numpy(float) - _time_to_pickup(delivered),
+        binned=binned,
     )
     timing_incident = timing.predict(_features(incident, TIMING_FEATURES))
     recent_rows = _subsample(incident_days.resample(rng), max_rows, rng)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from analytics.boosting import BoostedTrees, BoostingParameters
+from analytics.boosting import BoostedTrees, BoostingParameters, bin_features
 from analytics.shap_attribution import tree_shap
 
 PARAMETERS = [
@@ -107,3 +107,22 @@ def test_missing_values_and_one_class_outcomes_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="missing values"):
         model.predict(with_gap)
+
+
+def test_a_binning_of_more_features_serves_a_model_of_the_first_ones() -> None:
+    """The what-if bins its timing model's features once and fits the duration model on the
+    first of them: the same trees and training predictions as binning them alone."""
+    rows = _rows(3000, seed=5)
+    target = _target(rows, seed=6)
+    binned = bin_features(rows)
+    parameters = BoostingParameters(**PARAMETERS[0])
+    for features in (rows.shape[1], rows.shape[1] - 1):
+        alone = BoostedTrees("squared_error", parameters).fit(rows[:, :features], target)
+        shared = BoostedTrees("squared_error", parameters).fit(
+            rows[:, :features], target, binned=binned.first(features)
+        )
+        for ours, theirs in zip(shared.trees, alone.trees, strict=True):
+            np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(shared.fitted_prediction, alone.fitted_prediction)
+    with pytest.raises(ValueError, match="do not match"):
+        BoostedTrees("squared_error", parameters).fit(rows[:, :3], target, binned=binned)
