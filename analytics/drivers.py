@@ -181,14 +181,22 @@ class DriverShift:
     timing: float  # 0-1: 1 when the driver moved with the incident, not before it
 
 
-def missing_requirements(con: duckdb.DuckDBPyConnection, spec: DriverSpec) -> list[str]:
-    """The 'table.column' requirements of a driver that the warehouse lacks or leaves empty."""
-    present = per_warehouse_file(
+def missing_requirements(
+    con: duckdb.DuckDBPyConnection, spec: DriverSpec, present: set[str] | None = None
+) -> list[str]:
+    """The 'table.column' requirements of a driver that the warehouse lacks or leaves empty
+    (`present`: _present(con), when known)."""
+    present = _present(con) if present is None else present
+    return [requirement for requirement in spec.requires if requirement not in present]
+
+
+def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The drivers' requirements that the warehouse holds data for, read once per file."""
+    return per_warehouse_file(
         con,
         "driver_requirements",
         lambda con: columns_with_data(con, {r for d in DRIVERS.values() for r in d.requires}),
     )
-    return [requirement for requirement in spec.requires if requirement not in present]
 
 
 def query_companions(con: duckdb.DuckDBPyConnection, driver: str) -> tuple[str, ...]:
@@ -198,11 +206,16 @@ def query_companions(con: duckdb.DuckDBPyConnection, driver: str) -> tuple[str, 
     spec = _testable(con, driver)
     if not _plain(spec):
         return (driver,)
+    present = _present(con)
     return tuple(
         name
         for name, other in DRIVERS.items()
         if name == driver
-        or (other.source == spec.source and _plain(other) and not missing_requirements(con, other))
+        or (
+            other.source == spec.source
+            and _plain(other)
+            and not missing_requirements(con, other, present)
+        )
     )
 
 
