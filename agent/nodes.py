@@ -36,7 +36,7 @@ from agent.parsing import read_question
 from agent.question import Period, QuestionPlan
 from agent.settings import AgentSettings
 from agent.state import AgentContext, AgentState
-from agent.vocabulary import Vocabulary
+from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.alarms import data_span
 from analytics.comparisons import world_profile
 from analytics.metrics import METRICS
@@ -109,13 +109,9 @@ def _span(tools: ToolContext) -> tuple[dt.date, dt.date]:
 
 
 def _vocabulary(tools: ToolContext) -> Vocabulary:
-    """The world's regions and categories, as the reader matches them (once per world)."""
-
-    def read() -> Vocabulary:
-        profile = world_profile(tools.con)
-        return Vocabulary(regions=profile.regions, categories=profile.categories)
-
-    return tools.shared.get("vocabulary", read)
+    """The world's regions, categories and custom dimensions with their groups, as the reader
+    matches them (once per world)."""
+    return tools.shared.get("vocabulary", lambda: world_vocabulary(world_profile(tools.con)))
 
 
 @traced("parse_question")

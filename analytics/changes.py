@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from analytics.cohorts import FilterValue, canonical_dimension
+from analytics.cohorts import FilterValue, dimension_name
 
 # Scope keys in the change log mapped to cohort dimensions.
 _SCOPE_DIMENSIONS = {
@@ -46,7 +46,7 @@ def overlaps(scope: Mapping[str, list], filters: Mapping[str, FilterValue]) -> b
     """Whether a change scope and a slice can share orders (an absent dimension is everything)."""
     as_filters = scope_filters(scope)
     for name, value in filters.items():
-        dimension = canonical_dimension(name)
+        dimension = dimension_name(name)  # a custom dimension is in no change's scope
         if dimension not in as_filters:
             continue
         values = {value} if isinstance(value, str | int) else set(value)

@@ -15,6 +15,8 @@ import yaml
 
 import tools.catalog  # noqa: F401  (registers the tools)
 from agent.parsing import read_question
+from agent.service import Agent
+from agent.settings import AgentSettings
 from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.cohorts import DIMENSIONS, CohortError, where_clause, world_dimensions
 from analytics.comparisons import world_profile
@@ -226,6 +228,22 @@ def test_the_reader_reaches_custom_dimensions(world: Path) -> None:
     )
     plain = read_question("delivery time by weather", first, last, vocabulary=Vocabulary())
     assert plain.dimension != "weather"  # a synthetic world knows no weather
+
+
+def test_the_agent_answers_questions_naming_custom_dimensions(world: Path) -> None:
+    # The chat graph's reader reads the world's vocabulary, custom dimensions included.
+    agent = Agent(world, AgentSettings(llm="offline"))
+    try:
+        compared = agent.ask("compare delivery time stormy vs sunny in the last 14 days")
+        ranked = agent.ask("delivery time by weather over the last 14 days")
+    finally:
+        agent.close()
+    assert compared["kind"] == "compare", compared["answer"]
+    assert "weather=Stormy" in compared["answer"] and "weather=Sunny" in compared["answer"]
+    assert ranked["kind"] == "rank" and ranked["table"], ranked["answer"]
+    assert [row["weather"] for row in ranked["table"]] == ["Stormy", "Fog", "Sunny"]
+    for result in (compared, ranked):
+        assert result["grounding"]["ok"], result["grounding"]
 
 
 def test_append_adds_the_new_orders_dimension_values_with_the_worlds_bins(
