@@ -15,7 +15,7 @@ from typing import Literal
 import duckdb
 import pandas as pd
 
-from analytics.cohorts import FilterValue, where_clause
+from analytics.cohorts import FilterValue, where_clause, world_dimensions
 from analytics.metrics import SLOW_DELIVERY_MIN
 from analytics.shap_attribution import ShapShift, shap_shift
 
@@ -90,7 +90,7 @@ def order_features(
     if metric not in OUTCOMES:
         raise AttributionError(f"no order-level outcome for {metric}; use one of {list(OUTCOMES)}")
     outcome, defined = OUTCOMES[metric]
-    condition, parameters = where_clause(filters)
+    condition, parameters = where_clause(filters, world_dimensions(con))
     stock_join, stock_feature = "", FEATURES["in_stock_prob"]
     if _has_columns(con, "inventory_events", ("store_id", "event_time", "in_stock_prob")):
         stock_join = (

@@ -10,7 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from analytics.cohorts import FilterValue, where_clause
+from analytics.cohorts import FilterValue, where_clause, world_dimensions
 
 REQUIRED_TABLES = ("items", "inventory_events")
 
@@ -42,7 +42,7 @@ def scope_sku_lines(
     }
     if missing := [table for table in REQUIRED_TABLES if table not in present]:
         raise MissingTables(missing)
-    condition, parameters = where_clause(filters)
+    condition, parameters = where_clause(filters, world_dimensions(con))
     return con.execute(
         f"""
         WITH scope AS (

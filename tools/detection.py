@@ -20,7 +20,7 @@ from analytics.alarms import (
     scan_series,
 )
 from analytics.asof import incidents_as_of
-from analytics.cohorts import CohortError
+from analytics.cohorts import CohortError, world_dimensions
 from analytics.comparisons import (
     ComparisonError,
     cohort_query,
@@ -214,6 +214,7 @@ def cx_timeseries(context: ToolContext, args: CxTimeseriesInput) -> CxTimeseries
             end,
             grain=args.grain,
             source=analysis_source(context.con),
+            dimensions=world_dimensions(context.con),
         )
         frame = run(context.con, sql, parameters)
     except (ComparisonError, MetricError, CohortError) as error:

@@ -230,6 +230,20 @@ def test_the_reader_reaches_custom_dimensions(world: Path) -> None:
     assert plain.dimension != "weather"  # a synthetic world knows no weather
 
 
+def test_a_trend_filtered_by_a_custom_dimension(world: Path) -> None:
+    context = ToolContext(world_dir=world)
+    stormy, _ = context.call(
+        "cx_timeseries",
+        {"grain": "day", "filters": {"weather": ["Stormy"]}, "metrics": ["duration_min"]},
+    )
+    everyone, _ = context.call("cx_timeseries", {"grain": "day", "metrics": ["duration_min"]})
+    assert len(stormy.rows) == 14
+    assert sum(r["orders"] for r in stormy.rows) < sum(r["orders"] for r in everyone.rows)
+    # Stormy orders were drawn 8 minutes slower
+    slower = stormy.overall["duration_min"].overall - everyone.overall["duration_min"].overall
+    assert slower > 4
+
+
 def test_the_agent_answers_questions_naming_custom_dimensions(world: Path) -> None:
     # The chat graph's reader reads the world's vocabulary, custom dimensions included.
     agent = Agent(world, AgentSettings(llm="offline"))
