@@ -360,8 +360,9 @@ def driver_shift(
     groups: Groups | None = None,
 ) -> DriverShift:
     """How `driver` moved in the slice `filters` from `baseline` to `incident`; `groups` are
-    its group_stats over shift_windows(baseline, incident, pre) when known already."""
-    spec = _testable(con, driver)
+    its group_stats over shift_windows(baseline, incident, pre) when known already (which
+    query_companions and group_stats check it is testable for)."""
+    spec = DRIVERS[driver] if groups is not None else _testable(con, driver)
     if groups is None:
         windows = shift_windows(baseline, incident, pre)
         groups = group_stats(con, [driver], filters, windows)[driver]

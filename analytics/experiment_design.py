@@ -35,7 +35,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import duckdb
 import numpy as np
@@ -447,22 +447,21 @@ def _cuped(
 
 
 def metric_stats(
-    con: duckdb.DuckDBPyConnection,
     name: str,
     frame: pd.DataFrame,
     clusters: _Clusters,
     unit: UnitKind,
-    filters: Mapping[str, FilterValue],
-    history: tuple[dt.datetime, dt.datetime],
-    status_quo: tuple[dt.datetime, dt.datetime] | None,
+    history_levels: _Levels,
+    status_quo_levels: _Levels | None,
     history_days: int,
 ) -> MetricStats:
-    """Level, sd, volume, ICC and CUPED reduction of one metric over the history frame."""
+    """Level, sd, volume, ICC and CUPED reduction of one metric over the history frame; its
+    level in the history window and in the status quo (when given) from `_levels`."""
     mask, values = _values(frame, name)
     if values.size < 2:
         raise DesignError(f"{name}: fewer than 2 orders with data in the scope's history")
-    history_level = _level(con, name, filters, *history)
-    level = history_level if status_quo is None else _level(con, name, filters, *status_quo)
+    history_level = history_levels.of(name)
+    level = history_level if status_quo_levels is None else status_quo_levels.of(name)
     if name == CX_SCORE:
         kind, sd = "mean", float(np.std(values, ddof=1))
     else:
@@ -491,20 +490,35 @@ def metric_stats(
     )
 
 
-def _level(
+@dataclass(frozen=True)
+class _Levels:
+    """Metrics' values over a scope and window [start, end), read in one query (metric_frame
+    computes each metric's sums on their own, so they are the same as one metric at a time)."""
+
+    values: dict[str, Any]
+    start: dt.datetime
+    end: dt.datetime
+
+    def of(self, name: str) -> float:
+        value = self.values[name]
+        if value is None or value != value:
+            raise DesignError(
+                f"no {name} data in the scope from {self.start:%Y-%m-%d %H:%M} to "
+                f"{self.end:%Y-%m-%d %H:%M}"
+            )
+        return float(value)
+
+
+def _levels(
     con: duckdb.DuckDBPyConnection,
-    name: str,
+    names: Sequence[str],
     filters: Mapping[str, FilterValue],
     start: dt.datetime,
     end: dt.datetime,
-) -> float:
-    frame = metric_frame(con, [name], None, filters, start=start, end=end)
-    value = frame[name].iloc[0] if len(frame) else None
-    if value is None or value != value:
-        raise DesignError(
-            f"no {name} data in the scope from {start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
-        )
-    return float(value)
+) -> _Levels:
+    frame = metric_frame(con, list(names), None, filters, start=start, end=end)
+    values = {name: frame[name].iloc[0] if len(frame) else None for name in names}
+    return _Levels(values, start, end)
 
 
 def _guardrail_baselines(
@@ -635,9 +649,17 @@ def design_experiment(
         split = (history_end - dt.timedelta(days=MIN_DAYS)).date()
     clusters = _clusters(frame, unit.kind, split)
 
+    measured = [metric_name] + [
+        name
+        for name in SECONDARY_METRICS
+        if name != metric_name and (name == CX_SCORE or available[name])
+    ]
+    history_levels = _levels(con, measured, scope, *history)
+    status_quo_levels = None if status_quo is None else _levels(con, measured, scope, *status_quo)
+
     def stats_of(name: str) -> MetricStats:
         return metric_stats(
-            con, name, frame, clusters, unit.kind, scope, history, status_quo, history_days
+            name, frame, clusters, unit.kind, history_levels, status_quo_levels, history_days
         )
 
     primary = stats_of(metric_name)

@@ -492,18 +492,19 @@ def _timing_effects(
     cancel_new = fitted.cancel.predict_proba(
         _lateness_basis(predicted_late - faster - longer_quote)
     )[:, 1]
-    d = w[delivered]
+    # The delivered orders' columns the outcome models read (not a copy of every column).
+    d = w.loc[delivered, ["missing_lines", "substituted_lines", "stars", "support_contact"]]
     support_now = fitted.support.predict_proba(_outcome_basis(lateness[delivered], d))[:, 1]
     support_new = fitted.support.predict_proba(_outcome_basis(new_lateness[delivered], d))[:, 1]
     rated = d["stars"].notna().to_numpy()
-    stars_delta = (
-        (
-            fitted.stars.predict(_outcome_basis(new_lateness[delivered][rated], d[rated]))
-            - fitted.stars.predict(_outcome_basis(lateness[delivered][rated], d[rated]))
+    if rated.any():
+        rated_rows = d[rated]
+        stars_delta = (
+            fitted.stars.predict(_outcome_basis(new_lateness[delivered][rated], rated_rows))
+            - fitted.stars.predict(_outcome_basis(lateness[delivered][rated], rated_rows))
         ).mean()
-        if rated.any()
-        else 0.0
-    )
+    else:
+        stars_delta = 0.0
     share_delivered = delivered.mean()
     observed_cancel, observed_support = w["canceled"].mean(), d["support_contact"].mean()
     return {

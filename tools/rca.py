@@ -109,7 +109,9 @@ def _shared_group_stats(
 ) -> Groups:
     """The driver's group statistics, measured with its query companions (the drivers one scan
     gives along with it) once per slice and windows: an investigation tests them all there."""
-    companions = query_companions(context.con, driver)
+    companions = context.shared.get(
+        ("driver_companions", driver), lambda: query_companions(context.con, driver)
+    )
     windows = shift_windows(baseline, incident, pre)
     key = ("driver_groups", companions, json.dumps(filters, sort_keys=True), *windows.items())
     shared = context.shared.get(key, lambda: group_stats(context.con, companions, filters, windows))
