@@ -99,14 +99,6 @@ class CustomDimension(BaseModel):
         default_factory=list, description="The groups in their natural order (bins low to high)."
     )
 
-    def describe(self) -> str:
-        """'weather (categorical: Cloudy, Fog, ...)' or 'distance_km (numeric, bins ...)'."""
-        if self.kind == "numeric" and self.edges:
-            edges = ", ".join(f"{edge:g}" for edge in self.edges)
-            return f"{self.name} (numeric, quartile bins {', '.join(self.labels)}; edges {edges})"
-        shown = ", ".join(self.labels[:8]) + (", ..." if len(self.labels) > 8 else "")
-        return f"{self.name} ({self.kind}: {shown})"
-
 
 def _round(value: float) -> float:
     """3 significant digits: the bin edges a reader can remember."""

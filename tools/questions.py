@@ -849,6 +849,16 @@ class DescribeWorldInput(BaseModel):
     """Arguments of describe_world (none: it describes the whole warehouse)."""
 
 
+class CustomDimensionInfo(BaseModel):
+    """A custom dimension of the world (declared in its mapping): name, kind and groups (a
+    numeric one's bins low to high, cut at `edges`)."""
+
+    name: str
+    kind: str = Field(description="categorical, boolean or numeric (binned)")
+    groups: list[str]
+    edges: list[float] = Field(default_factory=list)
+
+
 class DescribeWorldOutput(ToolOutput):
     data_start: dt.datetime
     data_end: dt.datetime
@@ -864,7 +874,7 @@ class DescribeWorldOutput(ToolOutput):
     stores: int
     changes: int
     cx_coverage: str
-    custom_dimensions: list[str] = Field(
+    custom_dimensions: list[CustomDimensionInfo] = Field(
         default_factory=list, description="The mapping's custom dimensions, kinds and groups."
     )
 
@@ -922,5 +932,8 @@ def describe_world(context: ToolContext, args: DescribeWorldInput) -> DescribeWo
         stores=profile.stores,
         changes=changes,
         cx_coverage=coverage.describe(),
-        custom_dimensions=[d.describe() for d in profile.custom_dimensions],
+        custom_dimensions=[
+            CustomDimensionInfo(name=d.name, kind=d.kind, groups=d.labels, edges=d.edges)
+            for d in profile.custom_dimensions
+        ],
     )

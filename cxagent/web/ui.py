@@ -34,9 +34,7 @@ from cxagent.web.summary import pm_summary
 from cxagent.web.workbench import (
     BASELINE_DAYS,
     CX_SUBMETRICS,
-    DIMENSION_VALUES,
     DRIVER_METRICS,
-    HEATMAP_PAIRS,
     UnknownIncident,
     Workbench,
 )
@@ -277,7 +275,7 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
             ],
             ["rank", "slice", "baseline", "incident", "orders", "share of change"],
         )
-        first, second = HEATMAP_PAIRS[pair]
+        first, second = wb.heatmap_pairs()[pair]
         heatmap = charts.heatmap_figure(
             wb.heatmap(incident_id, pair), first, second, incident.slice_metric
         )
@@ -599,10 +597,12 @@ def build_ui(workbench: Workbench, eval_button: bool = True) -> gr.Blocks:
             with gr.Tab("Incident", id="incident") as incident_tab:
                 incident_text = gr.Markdown(latex_delimiters=NO_LATEX)
                 slices_table = gr.Dataframe(label="Top slices", interactive=False)
-                pair = gr.Dropdown(list(HEATMAP_PAIRS), value="category x hour", label="Heatmap")
+                pair = gr.Dropdown(
+                    list(wb.heatmap_pairs()), value="category x hour", label="Heatmap"
+                )
                 heatmap = gr.Plot(elem_id="incident-heatmap")
                 breakdown_by = gr.Dropdown(
-                    list(DIMENSION_VALUES), value="region", label="Break the slice down by"
+                    list(wb.dimensions()), value="region", label="Break the slice down by"
                 )
                 drill_plot = gr.Plot()
                 breakdown_table = gr.Dataframe(label="Breakdown", interactive=False)

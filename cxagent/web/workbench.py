@@ -246,10 +246,32 @@ class Workbench:
         known = [value for value in DIMENSION_VALUES.get(dimension, ()) if value in ranked]
         return tuple(known + sorted(v for v in ranked if v not in known))  # synthetic order first
 
+    def custom_dimensions(self) -> tuple[str, ...]:
+        """The world's custom dimensions (declared in its mapping; none in a synthetic world)."""
+
+        def read() -> tuple[str, ...]:
+            world, _ = self._explore.call("describe_world", {})
+            return tuple(d.name for d in world.custom_dimensions)
+
+        return self.agent.shared.get("custom_dimension_names", read)
+
+    def dimensions(self) -> tuple[str, ...]:
+        """The dimensions a slice breaks down by: the built-in ones, then the custom ones."""
+        return (*DIMENSION_VALUES, *self.custom_dimensions())
+
+    def heatmap_pairs(self) -> dict[str, tuple[str, str]]:
+        """The heatmaps of this world: HEATMAP_PAIRS, then each custom dimension by hour and by
+        region."""
+        pairs = dict(HEATMAP_PAIRS)
+        for name in self.custom_dimensions():
+            pairs[f"{name} x hour"] = (name, "hour")
+            pairs[f"{name} x region"] = (name, "region")
+        return pairs
+
     def heatmap(self, incident_id: str, pair: str) -> pd.DataFrame:
         """Change of the incident's slice metric by a pair of dimensions (rows: one per cell)."""
         incident = self.incident(incident_id)
-        first, second = HEATMAP_PAIRS[pair]
+        first, second = self.heatmap_pairs()[pair]
         metric = incident.slice_metric
         start, end = self.window(incident)
         rows = []

@@ -21,6 +21,7 @@ from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.cohorts import DIMENSIONS, CohortError, where_clause, world_dimensions
 from analytics.comparisons import world_profile
 from analytics.localization import slice_dimensions
+from cxagent.web.workbench import DIMENSION_VALUES, Workbench
 from data.append import append
 from data.dimensions import BUILT_IN_NAMES, DECLARATIONS_TABLE, declared_dimensions
 from data.dimensions import VALUES_TABLE as VALUES
@@ -179,7 +180,8 @@ def test_custom_dimensions_rank_compare_and_drill_down(world: Path) -> None:
     with pytest.raises(ToolError, match="unknown dimension 'traffic'.*weather"):
         context.call("rank_cohorts", {"dimension": "traffic", "metric": "duration_min"})
     world_output, _ = context.call("describe_world", {})
-    assert "weather (categorical: Fog, Stormy, Sunny)" in world_output.custom_dimensions
+    weather = next(d for d in world_output.custom_dimensions if d.name == "weather")
+    assert (weather.kind, weather.groups) == ("categorical", ["Fog", "Stormy", "Sunny"])
 
 
 def test_world_dimensions_resolve_filters_and_slices(world: Path) -> None:
@@ -242,6 +244,28 @@ def test_a_trend_filtered_by_a_custom_dimension(world: Path) -> None:
     # Stormy orders were drawn 8 minutes slower
     slower = stormy.overall["duration_min"].overall - everyone.overall["duration_min"].overall
     assert slower > 4
+
+
+def test_the_workbench_breaks_down_and_maps_by_custom_dimensions(world: Path) -> None:
+    workbench = Workbench(world)
+    try:
+        dimensions = workbench.dimensions()
+        pairs = workbench.heatmap_pairs()
+        groups = workbench.dimension_values("weather")
+        stormy = workbench.series(
+            ["duration_min"],
+            {"weather": ["Stormy"]},
+            dt.datetime(2026, 1, 1),
+            dt.datetime(2026, 1, 15),
+        )
+    finally:
+        workbench.close()
+    assert dimensions[: len(DIMENSION_VALUES)] == tuple(DIMENSION_VALUES)
+    assert {"weather", "festival", "distance_km"} <= set(dimensions)
+    assert pairs["weather x hour"] == ("weather", "hour")
+    assert pairs["weather x region"] == ("weather", "region")
+    assert set(groups) == {"Sunny", "Stormy", "Fog"}
+    assert 20 < stormy["duration_min"].mean() < 40  # stormy orders were drawn ~28 minutes
 
 
 def test_the_agent_answers_questions_naming_custom_dimensions(world: Path) -> None:
