@@ -18,7 +18,7 @@ from typing import Literal
 import duckdb
 from scipy import stats
 
-from analytics.cohorts import FilterValue, dimension_column
+from analytics.cohorts import Dimensions, FilterValue, world_dimensions
 from analytics.metrics import columns_with_data, per_warehouse_file
 
 Kind = Literal["share", "mean"]
@@ -233,11 +233,16 @@ def _testable(con: duckdb.DuckDBPyConnection, driver: str) -> DriverSpec:
     return spec
 
 
-def _slice_condition(filters: Mapping[str, FilterValue], source: str) -> tuple[str, list[object]]:
-    """AND of the filters the source has (supply rows have no category, store or basket)."""
+def _slice_condition(
+    filters: Mapping[str, FilterValue], source: str, dimensions: Dimensions
+) -> tuple[str, list[object]]:
+    """AND of the filters the source has (supply rows have no category, store or basket, and
+    only orders have the world's custom dimensions)."""
     conditions, parameters = [], []
     for name, value in filters.items():
-        column = dimension_column(name)
+        column = dimensions.column(name)
+        if source != _ORDER_FACTS and dimensions.declared(column) is not None:
+            continue
         if source == _SUPPLY and column in ("category", "store_id", "basket_size"):
             continue
         if source == _INVENTORY and column in ("basket_size",):
@@ -283,7 +288,7 @@ def _group_stats(
 ) -> list[Groups]:
     """group_stats of `specs`: one plain driver or several of one source, or one other."""
     spec = specs[0]
-    condition, parameters = _slice_condition(filters, spec.source)
+    condition, parameters = _slice_condition(filters, spec.source, world_dimensions(con))
     values = [f"{s.value} AS x{i}" for i, s in enumerate(specs)]
     rows_sql = spec.source.replace("{value} AS x", ", ".join(values), 1)
     xs = [f"x{i}" for i in range(len(specs))]
@@ -431,7 +436,7 @@ def version_shares(
     incident: Window,
 ) -> list[dict[str, object]]:
     """Per ETA model version: orders and mean signed ETA error in the slice, per window."""
-    condition, parameters = _slice_condition(filters, _ORDER_FACTS)
+    condition, parameters = _slice_condition(filters, _ORDER_FACTS, world_dimensions(con))
     sql = (
         "SELECT CASE WHEN order_time < ? THEN 'baseline' ELSE 'incident' END AS w, "
         "eta_model_version AS version, count(*) AS orders, avg(eta_error_min) AS eta_bias_min, "
