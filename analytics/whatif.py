@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from analytics.cohorts import FilterValue, where_clause
+from analytics.cohorts import FilterValue, where_clause, world_dimensions
 from analytics.metrics import METRICS
 from analytics.sku_suppression import MissingTables, hidden_by_order, scope_sku_lines
 
@@ -142,7 +142,7 @@ def scope_orders(
     incident: tuple[dt.datetime, dt.datetime],
 ) -> pd.DataFrame:
     """Orders of the scope in the baseline and incident windows, with a `window` label."""
-    condition, parameters = where_clause(filters)
+    condition, parameters = where_clause(filters, world_dimensions(con))
     frame = con.execute(
         f"SELECT CASE WHEN order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
         f"{_ORDER_COLUMNS} FROM order_facts WHERE {condition} AND "
@@ -246,6 +246,13 @@ def _subsample(positions: np.ndarray, max_rows: int, rng: np.random.Generator) -
         n=min(len(positions), max_rows), replace=False, random_state=int(rng.integers(2**31))
     )
     return drawn.to_numpy()
+
+
+# The columns _fit reads.
+_FIT_COLUMNS = (
+    *TIMING_FEATURES, "delivered", "duration_min", "quoted_min", "canceled", "support_contact",
+    "eta_error_min", "missing_lines", "substituted_lines", "stars",
+)  # fmt: skip
 
 
 def _fit(
@@ -375,8 +382,12 @@ class Simulator:
         rng = np.random.default_rng(seed)
         simulator = cls(frame, [], seed, filters, windows=(baseline, incident))
         days = (_Days(simulator.baseline), simulator.incident_days)
+        # The fits read these columns only: resampling the others (order ids, store and region
+        # names) would copy strings for nothing.
+        columns = list(_FIT_COLUMNS)
+        fit_baseline, fit_incident = simulator.baseline[columns], simulator.incident[columns]
         for index in range(replicates):
-            fitted, timing = _fit(simulator.baseline, simulator.incident, days, rng)
+            fitted, timing = _fit(fit_baseline, fit_incident, days, rng)
             simulator.fits.append(fitted)
             simulator._predictions[(index, "timing")] = timing
         return simulator
