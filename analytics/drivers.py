@@ -23,9 +23,11 @@ from analytics.metrics import columns_with_data, per_warehouse_file
 
 Kind = Literal["share", "mean"]
 
+# Order-level sources also yield the world's custom dimensions where they hold {dimensions}.
+_DIMENSIONS = "{dimensions}"
 _ORDER_FACTS = (
     "SELECT order_time AS t, region, category, hour, store_id, basket_size, daypart, "
-    "{value} AS x FROM order_facts"
+    "{dimensions}{value} AS x FROM order_facts"
 )
 _SUPPLY = (
     "SELECT hour_start AS t, region, CAST(NULL AS VARCHAR) AS category, "
@@ -50,8 +52,9 @@ _INVENTORY_NEEDS = (
 # the solo orders). This is the detour a batching threshold allows; load and supply do not
 # move it, though they move the batched share.
 _BATCH_DETOUR = (
-    "SELECT t, region, category, hour, store_id, basket_size, daypart, {value} AS x FROM ("
-    "SELECT order_time AS t, region, category, hour, store_id, basket_size, daypart, batched, "
+    "SELECT t, region, category, hour, store_id, basket_size, daypart, {dimensions}{value} AS x "
+    "FROM (SELECT order_time AS t, region, category, hour, store_id, basket_size, daypart, "
+    "{dimensions}batched, "
     "distance_miles, duration_min - prep_min - dasher_wait_min AS leg_min, "
     "regr_intercept(duration_min - prep_min - dasher_wait_min, distance_miles) "
     "FILTER (WHERE NOT batched) OVER same_hour AS solo_intercept, "
@@ -74,7 +77,7 @@ class DriverSpec:
     label: str
     unit: str
     kind: Kind
-    source: str  # SQL template with {value}; yields t, the cohort columns and x
+    source: str  # SQL template with {value} (and {dimensions}); yields t, the cohorts' columns, x
     value: str
     requires: tuple[str, ...]  # "table.column" entries
     per_hour_count: bool = False  # x is the number of slice rows per hour (volume drivers)
@@ -237,11 +240,11 @@ def _slice_condition(
     filters: Mapping[str, FilterValue], source: str, dimensions: Dimensions
 ) -> tuple[str, list[object]]:
     """AND of the filters the source has (supply rows have no category, store or basket, and
-    only orders have the world's custom dimensions)."""
+    only order-level sources have the world's custom dimensions)."""
     conditions, parameters = [], []
     for name, value in filters.items():
         column = dimensions.column(name)
-        if source != _ORDER_FACTS and dimensions.declared(column) is not None:
+        if dimensions.declared(column) is not None and _DIMENSIONS not in source:
             continue
         if source == _SUPPLY and column in ("category", "store_id", "basket_size"):
             continue
@@ -288,9 +291,12 @@ def _group_stats(
 ) -> list[Groups]:
     """group_stats of `specs`: one plain driver or several of one source, or one other."""
     spec = specs[0]
-    condition, parameters = _slice_condition(filters, spec.source, world_dimensions(con))
+    dimensions = world_dimensions(con)
+    condition, parameters = _slice_condition(filters, spec.source, dimensions)
     values = [f"{s.value} AS x{i}" for i, s in enumerate(specs)]
-    rows_sql = spec.source.replace("{value} AS x", ", ".join(values), 1)
+    rows_sql = spec.source.replace("{value} AS x", ", ".join(values), 1).replace(
+        _DIMENSIONS, "".join(f"{name}, " for name in dimensions.custom_names)
+    )
     xs = [f"x{i}" for i in range(len(specs))]
     window_case = " ".join(f"WHEN t >= ? AND t < ? THEN '{name}'" for name in windows)
     window_parameters = [bound for w in windows.values() for bound in (w.start, w.end)]

@@ -42,7 +42,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from analytics.cohorts import CohortError, FilterValue, canonical_dimension, where_clause
+from analytics.cohorts import (
+    CohortError,
+    FilterValue,
+    dimension_name,
+    where_clause,
+    world_dimensions,
+)
 from analytics.metrics import (
     CX_COMPONENTS,
     CX_SCORE,
@@ -339,7 +345,7 @@ def order_frame(
     end: dt.datetime,
 ) -> pd.DataFrame:
     """One row per order in the scope and [start, end): unit keys and per-order outcomes."""
-    where, parameters = where_clause(filters)
+    where, parameters = where_clause(filters, world_dimensions(con))
     return con.execute(_FRAME_SQL.format(where=where), [*parameters, start, end]).df()
 
 
@@ -540,8 +546,9 @@ def _guardrail_baselines(
         "WHERE table_name = 'dasher_supply' AND column_name = 'online_dashers'"
     ).fetchone()[0]
     if has_supply:
-        regions = {k: v for k, v in filters.items() if canonical_dimension(k) == "region"}
-        hours = [v for k, v in filters.items() if canonical_dimension(k) == "hour"]
+        # A custom dimension (dimension_name: no alias) is not a region or an hour.
+        regions = {k: v for k, v in filters.items() if dimension_name(k) == "region"}
+        hours = [v for k, v in filters.items() if dimension_name(k) == "hour"]
         where, parameters = where_clause({**regions, **({"hour": hours[0]} if hours else {})})
         supply_where, supply_parameters = where_clause(regions)
         if hours:
@@ -620,8 +627,9 @@ def design_experiment(
     if metric_name != CX_SCORE and not available[metric_name]:
         raise DesignError(f"{metric_name} is unavailable: the warehouse lacks its columns")
     try:
+        dimensions = world_dimensions(con)
         for name in filters:
-            canonical_dimension(name)
+            dimensions.canonical(name)
     except CohortError as error:
         raise DesignError(str(error)) from None
     scope = {k: list(v) for k, v in filters.items()}

@@ -27,6 +27,7 @@ from data.dimensions import BUILT_IN_NAMES, DECLARATIONS_TABLE, declared_dimensi
 from data.dimensions import VALUES_TABLE as VALUES
 from data.ingest import IngestError, ingest
 from data.mapping import MappingError, load_mapping
+from data.schema import TABLES
 from data.warehouse import open_warehouse
 from tools.base import ToolContext, ToolError
 
@@ -282,6 +283,46 @@ def test_the_agent_answers_questions_naming_custom_dimensions(world: Path) -> No
     assert [row["weather"] for row in ranked["table"]] == ["Stormy", "Fog", "Sunny"]
     for result in (compared, ranked):
         assert result["grounding"]["ok"], result["grounding"]
+
+
+def _identity_mapping(world: Path, dimensions: dict[str, str], out: Path) -> Path:
+    """A mapping that reads a generated world's own tables back, with custom dimensions."""
+    tables: dict[str, Any] = {}
+    for name, table in TABLES.items():
+        source = world / f"{name}.parquet"
+        if name == "order_facts" or not source.exists():
+            continue
+        present = set(pd.read_parquet(source).columns)
+        columns = {c.name: c.name for c in table.columns if c.name in present}
+        tables[name] = {"source": str(source), "columns": columns}
+    tables["orders"]["dimensions"] = dimensions
+    mapping = {"source_timezone": "UTC", "local_timezone": "UTC", "tables": tables}
+    out.write_text(yaml.safe_dump(mapping))
+    return out
+
+
+def test_a_diagnosis_whose_top_slice_holds_a_custom_dimension(
+    make_world: Any, small_scenario: Any, tmp_path: Path
+) -> None:
+    # The slice search may pick a custom dimension; every later step (changes, drivers,
+    # attribution, what-if, the experiment plan) must filter by it too. The demo's incident is
+    # grocery at dinner, which this dimension names exactly.
+    zone = "CASE WHEN category = 'grocery' AND hour(order_time) BETWEEN 17 AND 21 THEN 'dinner' END"
+    mapping = _identity_mapping(
+        make_world(small_scenario("demo")),
+        {"zone": f"coalesce({zone}, 'rest')"},
+        tmp_path / "m.yaml",
+    )
+    world = ingest(mapping, tmp_path / "world").out_dir
+    agent = Agent(world, AgentSettings(llm="offline"))
+    try:
+        result = agent.ask("why did CX drop on Jan 4?")
+    finally:
+        agent.close()
+    assert "zone=dinner" in result["answer"], result["answer"]
+    assert result["grounding"]["ok"], result["grounding"]
+    assert "The experiment plan to test it is attached" in result["answer"]
+    assert not [note for note in result["notes"] if "unknown dimension" in note], result["notes"]
 
 
 def test_append_adds_the_new_orders_dimension_values_with_the_worlds_bins(
