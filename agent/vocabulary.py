@@ -229,18 +229,24 @@ def _custom_value_pattern(value: str) -> str:
 
 def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, str]]:
     """(position, dimension, group) of each custom dimension group the question names: after
-    the dimension's name ('traffic jam vs low', 'festival yes', 'multiple deliveries 2'), or
-    alone when the group is distinctive text ('sunny', 'motorcycle')."""
+    the dimension's name ('traffic jam vs low', 'festival yes', 'multiple deliveries 2'), alone
+    when the group is distinctive text ('sunny', 'motorcycles': a plural names the group too;
+    'electric scooters' is one group, not also 'scooter'), or, for a yes/no dimension, by its
+    name after 'during', 'on' or 'with' (yes) or 'without', 'outside' or 'no' (no)."""
     found: list[tuple[int, str, str]] = []
     taken: list[tuple[int, int]] = []
     for name, pattern in custom_dimension_words(vocabulary.dimensions):
         groups = dict(vocabulary.dimensions)[name]
+        if set(groups) == {"yes", "no"}:
+            for match in _yes_no_named(pattern).finditer(text):
+                taken.append(match.span())
+                found.append((match.start(), name, "no" if match["negated"] else "yes"))
         alternatives = "|".join(
             _custom_value_pattern(g) for g in sorted(groups, key=len, reverse=True)
         )
         if not alternatives:
             continue
-        value = rf"(?<![\w<>=.-])(?:{alternatives})(?![\w.])"
+        value = rf"(?<![\w<>=.-])(?:{alternatives})(?:e?s)?(?![\w.])"
         listed = re.compile(
             rf"{pattern.pattern}\s*(?:=|:|is|of|was|were)?\s*(?P<first>{value})"
             rf"(?P<rest>(?:\s*(?:,|vs\.?|versus|and|or|against|than)\s*(?:{value}))*)"
@@ -250,22 +256,42 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
             for part in re.finditer(value, match.group(0)[match.start("first") - match.start() :]):
                 group = _group_named(part.group(0), groups)
                 found.append((match.start("first") + part.start(), name, group))
-    for name, groups in vocabulary.dimensions:
-        for group in groups:
-            word = group.casefold()
-            if len(word) < 3 or not word.replace("_", "").isalpha() or word in _NOT_ALONE_VALUES:
-                continue
-            alone = rf"(?<![\w-])(?:{_custom_value_pattern(group)})(?![\w-])"
-            for match in re.finditer(alone, text):
-                if not any(start <= match.start() < end for start, end in taken):
-                    found.append((match.start(), name, group))
+    named_alone = [
+        (name, group)
+        for name, groups in vocabulary.dimensions
+        for group in groups
+        if len(group) >= 3
+        and group.replace("_", "").isalpha()
+        and group.casefold() not in _NOT_ALONE_VALUES
+    ]
+    for name, group in sorted(named_alone, key=lambda pair: -len(pair[1])):  # longest first
+        alone = rf"(?<![\w-])(?:{_custom_value_pattern(group)})(?:e?s)?(?![\w-])"
+        for match in re.finditer(alone, text):
+            if not any(start < match.end() and match.start() < end for start, end in taken):
+                taken.append(match.span())
+                found.append((match.start(), name, group))
     return found
 
 
+def _yes_no_named(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """A yes/no dimension named without a value: 'during the festival', 'on festival days'
+    (yes); 'without a festival', 'outside the festival', 'no festival' (no)."""
+    return re.compile(
+        rf"\b(?:(?P<negated>without|outside(?:\s+of)?|not\s+during|no)|during|on|with|in)"
+        rf"\s+(?:the\s+|a\s+)?(?:{pattern.pattern})(?:\s+(?:days?|periods?|times?))?\b"
+        rf"(?!\s*(?:=|:|is\b|was\b)?\s*(?:yes|no|true|false)\b)"
+    )
+
+
 def _group_named(text: str, groups: tuple[str, ...]) -> str:
-    """The group a matched text names (groups differ in more than case and separators)."""
+    """The group a matched text names (groups differ in more than case and separators; a
+    plural ending names the group too)."""
     key = re.sub(r"[\s_-]+", " ", text.casefold())
-    return next(g for g in groups if re.sub(r"[\s_-]+", " ", g.casefold()) == key)
+    for candidate in (key, re.sub(r"e?s$", "", key), key[:-1]):
+        for group in groups:
+            if re.sub(r"[\s_-]+", " ", group.casefold()) == candidate:
+                return group
+    raise ValueError(f"{text!r} names none of {groups}")
 
 
 # Values that read as other words in a question: never taken as a region or category name.

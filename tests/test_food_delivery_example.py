@@ -115,5 +115,16 @@ def test_custom_dimensions_answer_comparisons_and_drill_downs(ingested: IngestRe
         {"road_traffic": ["Jam"]},
         {"road_traffic": ["Low"]},
     ]
+    plan = read_question(
+        "how do electric scooters compare with motorcycles?", first, last, vocabulary=vocabulary
+    )  # plurals name the groups; 'electric scooters' is not also 'scooter'
+    assert [side.filters for side in plan.sides] == [
+        {"vehicle": ["electric_scooter"]},
+        {"vehicle": ["motorcycle"]},
+    ]
+    plan = read_question(
+        "what drives delivery time for scooters?", first, last, vocabulary=vocabulary
+    )
+    assert (plan.kind, plan.filters) == ("drivers", {"vehicle": ["scooter"]})
     plan = read_question("delivery time by weather in Urban", first, last, vocabulary=vocabulary)
     assert (plan.kind, plan.dimension, plan.filters) == ("rank", "weather", {"region": ["Urban"]})

@@ -229,6 +229,21 @@ def test_the_reader_reaches_custom_dimensions(world: Path) -> None:
         "multiple_deliveries",
         {"festival": ["yes"]},
     )
+    festival = read_question(
+        "delivery time by weather during the festival", first, last, vocabulary=vocabulary
+    )
+    assert (festival.kind, festival.dimension, festival.filters) == (
+        "rank",
+        "weather",
+        {"festival": ["yes"]},
+    )
+    outside = read_question(
+        "compare delivery time without the festival vs on festival days",
+        first,
+        last,
+        vocabulary=vocabulary,
+    )
+    assert [side.filters for side in outside.sides] == [{"festival": ["no"]}, {"festival": ["yes"]}]
     plain = read_question("delivery time by weather", first, last, vocabulary=Vocabulary())
     assert plain.dimension != "weather"  # a synthetic world knows no weather
 
