@@ -476,7 +476,7 @@ def _inherit(plan: QuestionPlan, base: QuestionPlan, reading: _Reading) -> None:
     if _EVERYWHERE.search(reading.text):
         plan.filters = dict(reading.filters)
     else:
-        plan.filters = {**base.filters, **reading.filters}
+        plan.filters = {**_shared_scope(base, plan.kind), **reading.filters}
     if not plan.periods:
         plan.periods = list(base.periods)
     if plan.kind == base.kind:
@@ -493,6 +493,20 @@ def _inherit(plan: QuestionPlan, base: QuestionPlan, reading: _Reading) -> None:
         plan.action = plan.action or base.action
         if plan.action == base.action:
             plan.parameters = dict(base.parameters)
+
+
+def _shared_scope(base: QuestionPlan, kind: Kind) -> dict[str, list[str | int]]:
+    """The cohort a question inherits from `base`: its filters, or, from a comparison read by
+    another kind, only what both sides share ('grocery in north vs south' leaves grocery; 'stormy
+    vs sunny' leaves the whole marketplace, not both weathers at once)."""
+    if base.kind != "compare" or kind == "compare" or len(base.sides) < 2:
+        return dict(base.filters)
+    first, *others = (side.filters for side in base.sides)
+    return {
+        name: list(values)
+        for name, values in first.items()
+        if all(list(other.get(name, [])) == list(values) for other in others)
+    }
 
 
 def _shift_periods(plan: QuestionPlan, text: str, follow_up: bool) -> None:

@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
-from agent.answers.format import change, cohort, cohort_name, day, figure, p_value, period, value
-from agent.answers.values import label, named
+from agent.answers.format import cohort, cohort_name, day, figure, period, value
+from agent.answers.values import against_before, label, named
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
 from analytics.alarms import DETECTION_METRICS
 from analytics.incidents import SERIOUS
@@ -84,14 +84,10 @@ def no_regression(
                 "metric_summary",
                 {"metrics": [metric], "filters": plan.filters, "start": start, "end": end},
             )
-            key = f"{metric}."
-            tested = figure(item, key + "p_value")
-            test = f", {p_value(float(tested.value))}" if tested is not None else ""
+            key, days = f"{metric}.", item.args.get("baseline_days", 14)
             parts.append(
-                f"{label(metric)} there was {value(figure(item, key + 'value'))} against "
-                f"{value(figure(item, key + 'baseline'))} over the "
-                f"{item.args.get('baseline_days', 14)} days before "
-                f"({change(figure(item, key + 'delta'))}{test}) [{item.id}]."
+                f"{label(metric)} there was {value(figure(item, key + 'value'))} "
+                f"{against_before(item, key, days)} [{item.id}]."
             )
         except ToolError as error:
             parts.append(failed(resolved, context, error, "measure it").text)

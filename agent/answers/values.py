@@ -72,6 +72,16 @@ def _test_text(item: EvidenceItem, prefix: str) -> str:
     return ", ".join(parts)
 
 
+def against_before(item: EvidenceItem, prefix: str, days: int) -> str:
+    """'against 22.1 min over the 14 days before (-0.5 min, 95% interval ..., p = 0.2)', or,
+    when those days hold no orders (a window that starts with the data), 'with no orders in the
+    14 days before to compare with'."""
+    baseline = figure(item, f"{prefix}baseline")
+    if baseline is None or baseline.value is None:
+        return f"with no orders in the {days} days before to compare with"
+    return f"against {value(baseline)} over the {days} days before ({_test_text(item, prefix)})"
+
+
 def _significant(item: EvidenceItem, name: str) -> bool:
     p = figure(item, name)
     return p is not None and isinstance(p.value, float) and p.value < SIGNIFICANT_P
@@ -103,9 +113,8 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
         key = f"{metric}."
         text = (
             f"{label(metric)} in {where} {when_text}: {value(figure(item, key + 'value'))} over "
-            f"{value(figure(item, 'orders'))} orders, against "
-            f"{value(figure(item, key + 'baseline'))} over the {days} days before "
-            f"({_test_text(item, key)}) [{item.id}]."
+            f"{value(figure(item, 'orders'))} orders, {against_before(item, key, days)} "
+            f"[{item.id}]."
         )
         if plan.count and figure(item, key + "events") is not None and METRICS[metric].event_phrase:
             text = (

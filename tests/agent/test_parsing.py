@@ -580,3 +580,18 @@ def test_a_comparison_follow_up_moves_both_sides() -> None:
     first = parse("compare grocery and convenience on-time last week")
     before = parse("and the week before?", previous=first)
     assert [s.period.start for s in before.sides if s.period] == [D(2025, 12, 22)] * 2
+
+
+def test_a_new_kind_after_a_comparison_inherits_only_what_both_sides_share() -> None:
+    regions = parse("compare grocery in north vs south last week")
+    assert [side.filters for side in regions.sides] == [
+        {"category": ["grocery"], "region": ["north"]},
+        {"category": ["grocery"], "region": ["south"]},
+    ]
+    ranked = parse("which stores are worst?", previous=regions)
+    assert ranked.kind == "rank" and ranked.filters == {"category": ["grocery"]}
+    categories = parse("compare grocery vs convenience last week")
+    trend = parse("show the hourly trend", previous=categories)
+    assert trend.kind == "trend" and trend.filters == {}  # not both categories at once
+    again = parse("and the week before?", previous=categories)
+    assert again.kind == "compare" and len(again.sides) == 2

@@ -290,8 +290,12 @@ def test_the_agent_answers_questions_naming_custom_dimensions(world: Path) -> No
     try:
         compared = agent.ask("compare delivery time stormy vs sunny in the last 14 days")
         ranked = agent.ask("delivery time by weather over the last 14 days")
+        first_days = agent.ask("what was the average delivery time from Jan 1 to Jan 7?")
     finally:
         agent.close()
+    # The window starts with the data: nothing before it to compare with, said so (no 'n/a').
+    assert "with no orders in the 14 days before to compare with" in first_days["answer"]
+    assert "n/a" not in first_days["answer"]
     assert compared["kind"] == "compare", compared["answer"]
     assert "weather=Stormy" in compared["answer"] and "weather=Sunny" in compared["answer"]
     assert ranked["kind"] == "rank" and ranked["table"], ranked["answer"]
