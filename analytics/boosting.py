@@ -33,6 +33,7 @@ import numpy as np
 Loss = Literal["squared_error", "log_loss"]
 N_BINS = 256  # 255 bins for values and one for missing values, as scikit-learn's max_bins=255
 _MIN_HESSIAN_TO_SPLIT = 1e-3
+_BINNER_SUBSAMPLE = 200_000  # scikit-learn's binner finds thresholds on this many rows at most
 TREE_DTYPE = np.dtype(
     [
         ("value", np.float64),
@@ -150,15 +151,26 @@ class BinnedFeatures:
 
 
 def bin_features(X: np.ndarray) -> BinnedFeatures:  # noqa: N803
-    """scikit-learn's binning of `X` (at most 255 quantile bins a feature, no subsampling
-    below 200,000 rows)."""
-    from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+    """scikit-learn's binning of `X` (at most 255 quantile bins a feature)."""
+    from sklearn.ensemble._hist_gradient_boosting._binning import _map_to_bins
+    from sklearn.ensemble._hist_gradient_boosting.binning import _find_binning_thresholds
 
-    binner = _BinMapper(n_bins=N_BINS, random_state=0, n_threads=1)
-    codes = np.ascontiguousarray(binner.fit_transform(np.asarray(X, dtype=np.float64)))
-    return BinnedFeatures(
-        codes, _padded(binner.bin_thresholds_), binner.n_bins_non_missing_.astype(np.int64)
-    )
+    X = np.asarray(X, dtype=np.float64)  # noqa: N806
+    if X.shape[0] > _BINNER_SUBSAMPLE:  # the binner finds thresholds on a subsample
+        from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+
+        binner = _BinMapper(n_bins=N_BINS, random_state=0, n_threads=1)
+        codes = np.ascontiguousarray(binner.fit_transform(X))
+        n_bins = binner.n_bins_non_missing_.astype(np.int64)
+        return BinnedFeatures(codes, _padded(binner.bin_thresholds_), n_bins)
+    # _BinMapper.fit_transform's steps for numeric features (its thresholds, then its mapping),
+    # without its validation and joblib dispatch per feature (~1.5 ms a fit).
+    thresholds = [_find_binning_thresholds(X[:, f], N_BINS - 1) for f in range(X.shape[1])]
+    codes = np.zeros_like(X, dtype=np.uint8, order="F")
+    numeric = np.zeros(X.shape[1], dtype=np.uint8)  # no categorical feature
+    _map_to_bins(X, thresholds, numeric, N_BINS - 1, 1, codes)
+    n_bins_non_missing = np.array([len(t) + 1 for t in thresholds], dtype=np.int64)
+    return BinnedFeatures(np.ascontiguousarray(codes), _padded(thresholds), n_bins_non_missing)
 
 
 def warm_up() -> None:

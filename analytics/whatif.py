@@ -424,6 +424,12 @@ class Simulator:
         return self.frame[self.frame["window"] == "baseline"]
 
     @functools.cached_property
+    def store_prep(self) -> pd.Series:
+        """The baseline's mean prep time per store (minutes), which the prep actions compare
+        every resample of the incident with."""
+        return self.baseline.groupby("store_id")["prep_min"].mean()
+
+    @functools.cached_property
     def incident_days(self) -> _Days:
         """The incident window's rows of each day, which every action's bootstrap resamples."""
         return _Days(self.incident)
@@ -618,13 +624,13 @@ def simulate(simulator: Simulator, action: Action, **parameters: float) -> WhatI
             efficiency = _quote_efficiency(shift)
             parameters = {**parameters, "quote_minutes_added": shift}
         elif action == "prep_quote_fix":
-            drift = _store_prep_drift(base, w)
+            drift = _store_prep_drift(simulator.store_prep, w)
             longer_quote = drift
             efficiency = _quote_efficiency(float(drift.mean()))
             parameters = {**parameters, "mean_quote_minutes_added": float(drift.mean())}
         elif action == "merchant_prep_fix":
             changed = w.copy()
-            changed["prep_min"] = w["prep_min"] * _store_prep_ratio(base, w)
+            changed["prep_min"] = w["prep_min"] * _store_prep_ratio(simulator.store_prep, w)
             faster = np.maximum(_duration_change(fitted, w, changed, duration_now), 0.0)
         elif action == "inventory_rollback":
             faster = np.zeros(len(w))
@@ -914,18 +920,18 @@ def _quote_shift_to_baseline(base: pd.DataFrame, w: pd.DataFrame) -> float:
     return float(max(0.0, base_gap - current_gap))
 
 
-def _store_prep_drift(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
-    """Per incident order: its store's prep-time increase over the baseline (minutes, >= 0)."""
-    before = base.groupby("store_id")["prep_min"].mean()
+def _store_prep_drift(before: pd.Series, w: pd.DataFrame) -> np.ndarray:
+    """Per incident order: its store's prep-time increase over the baseline (minutes, >= 0);
+    `before`: the baseline's mean prep time per store (Simulator.store_prep)."""
     after = w.groupby("store_id")["prep_min"].mean()
     drift = (after - before).clip(lower=0).fillna(0)
     return w["store_id"].map(drift).fillna(0).to_numpy(float)
 
 
-def _store_prep_ratio(base: pd.DataFrame, w: pd.DataFrame) -> np.ndarray:
-    """Per incident order: its store's baseline over incident mean prep time (<= 1). A merchant
-    fix scales each order's prep back by it: a slower workflow stretches long preps most."""
-    before = base.groupby("store_id")["prep_min"].mean()
+def _store_prep_ratio(before: pd.Series, w: pd.DataFrame) -> np.ndarray:
+    """Per incident order: its store's baseline (`before`, Simulator.store_prep) over incident
+    mean prep time (<= 1). A merchant fix scales each order's prep back by it: a slower workflow
+    stretches long preps most."""
     after = w.groupby("store_id")["prep_min"].mean()
     ratio = (before / after).clip(upper=1.0).fillna(1.0)
     return w["store_id"].map(ratio).fillna(1.0).to_numpy(float)

@@ -126,3 +126,18 @@ def test_a_binning_of_more_features_serves_a_model_of_the_first_ones() -> None:
         np.testing.assert_array_equal(shared.fitted_prediction, alone.fitted_prediction)
     with pytest.raises(ValueError, match="do not match"):
         BoostedTrees("squared_error", parameters).fit(rows[:, :3], target, binned=binned)
+
+
+def test_binning_is_scikit_learns_binner() -> None:
+    """bin_features takes the binner's thresholds and mapping without the binner itself: the
+    same bins, thresholds and bin counts, with few distinct values and with more than 255."""
+    from sklearn.ensemble._hist_gradient_boosting.binning import _BinMapper
+
+    rows = _rows(3000, seed=7)
+    binner = _BinMapper(n_bins=256, random_state=0, n_threads=1)
+    expected = binner.fit_transform(rows)
+    binned = bin_features(rows)
+    np.testing.assert_array_equal(binned.codes, expected)
+    np.testing.assert_array_equal(binned.n_bins_non_missing, binner.n_bins_non_missing_)
+    for feature, thresholds in enumerate(binner.bin_thresholds_):
+        np.testing.assert_array_equal(binned.thresholds[feature, : len(thresholds)], thresholds)
