@@ -438,7 +438,8 @@ def _estimator(model: ModelKind) -> Pipeline | BoostedTrees:
 def _explain(
     fitted: Pipeline | BoostedTrees, design: np.ndarray
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """SHAP values (rows x columns), base value and raw output, all in log-odds."""
+    """SHAP values (rows x columns), base value and raw output, all in log-odds, of the model
+    `fitted` on `design`, the rows it was fitted on."""
     from sklearn.pipeline import Pipeline
 
     if isinstance(fitted, Pipeline):
@@ -456,7 +457,7 @@ def _explain(
         base_value = float(np.ravel(explainer.expected_value)[0])
     else:
         shap_values, base_value = tree_shap(fitted, design)
-        raw_output = fitted.decision_function(design)
+        raw_output = fitted.fitted_prediction  # `design` is what it was fitted on
     return np.asarray(shap_values, dtype=float), base_value, np.asarray(raw_output, dtype=float)
 
 

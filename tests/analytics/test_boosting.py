@@ -79,6 +79,7 @@ def test_classifier_equals_scikit_learn_to_the_bit(parameters: dict[str, float])
     np.testing.assert_array_equal(
         ours.decision_function(new_rows), theirs.decision_function(new_rows)
     )
+    np.testing.assert_array_equal(ours.fitted_prediction, theirs.decision_function(rows))
     ours_shap, ours_base = tree_shap(ours, new_rows)
     theirs_shap, theirs_base = tree_shap(theirs, new_rows)
     np.testing.assert_array_equal(ours_shap, theirs_shap)
