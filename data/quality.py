@@ -27,6 +27,9 @@ QUALITY_FILE = "data_quality.json"
 LONG_DELIVERY_MINUTES = 240  # door-to-door beyond 4 hours is a logging problem, not a delivery
 PARTIAL_DAY_SHARE = 0.5  # a first or last day below half the median day is partly covered
 NEAR_EMPTY_NULL_RATE = 0.99  # a column null in at least 99% of its rows is nearly empty
+# Text exports write for a missing value ('NaN ', 'null', 'N/A', ''): in a text column it reads
+# as a value (a city named 'NaN'), so the report flags it and the mapping should make it NULL.
+NULL_TEXTS = ("nan", "null", "none", "n/a", "")
 CONSTANT_MIN_ROWS = 500  # one value over fewer rows may be chance (a rare flag never set)
 # Flags and measures that never vary are suspect (warnings); a constant label or version is
 # merely worth knowing (info).
@@ -437,6 +440,7 @@ def quality_report(
     if "orders" in present:
         findings.extend(_day_findings(con))
     findings.extend(_future_findings(con, present, tables, latest_present(now)))
+    findings.extend(_text_null_findings(con, present))
     dimensions = _dimension_quality(con)
     findings.extend(_dimension_findings(dimensions, tables["orders"].rows if tables else 0))
     return DataQualityReport(
@@ -446,6 +450,44 @@ def quality_report(
         source=source or {},
         dimensions=dimensions,
     )
+
+
+def _text_null_findings(
+    con: duckdb.DuckDBPyConnection, present: dict[str, dict[str, str]]
+) -> list[Finding]:
+    """Text columns of the source tables (and custom dimensions' raw values) holding a
+    NULL_TEXTS placeholder for a missing value, with one such value quoted (one scan a table)."""
+    findings = []
+    placeholders = ", ".join(f"'{text}'" for text in NULL_TEXTS)
+    sources = [t for t in TABLES if t in present and t != "order_facts"]
+    for table in [*sources, *([VALUES_TABLE] if VALUES_TABLE in present else [])]:
+        text = [c for c, kind in present[table].items() if kind == "VARCHAR"]
+        if not text:
+            continue
+        found = [f'lower(trim("{column}")) IN ({placeholders})' for column in text]
+        counts = con.execute(
+            "SELECT count(*), "
+            + ", ".join(
+                f'count(*) FILTER (WHERE {where}), min("{column}") FILTER (WHERE {where})'
+                for column, where in zip(text, found, strict=True)
+            )
+            + f" FROM {table}"
+        ).fetchone()
+        total = int(counts[0])
+        for index, column in enumerate(text):
+            rows, sample = counts[1 + 2 * index : 3 + 2 * index]
+            if rows:
+                findings.append(
+                    Finding(
+                        check=f"text_null_{table}_{column}",
+                        table=table,
+                        rows=int(rows),
+                        share=round(rows / total, 6) if total else 0.0,
+                        message=f"{column} holds {_shown(sample)} for a missing value (map it "
+                        f"to NULL in the mapping, e.g. nullif(trim(...), {_shown(sample)}))",
+                    )
+                )
+    return findings
 
 
 def _dimension_quality(con: duckdb.DuckDBPyConnection) -> list[DimensionQuality]:

@@ -151,3 +151,43 @@ def test_the_shown_cx_query_reads_a_left_out_sub_score_as_null(constant_world: P
     finally:
         context.close()
     assert "CAST(NULL AS BOOLEAN) AS canceled" in output.example_sql
+
+
+def test_report_flags_text_standing_for_a_missing_value(tmp_path: Path) -> None:
+    # Exports write 'NaN ' or 'null' where a value is missing; read as text it becomes a region
+    # called 'NaN'. The report names the column, the text and how to map it to NULL.
+    markets = ["north", "NaN ", "south", "null", "north"] * 40
+    lines = ["id,created_at,market,delivered_at"]
+    for index, market in enumerate(markets):
+        created = START + dt.timedelta(minutes=index * 11)
+        delivered = created + dt.timedelta(minutes=35)
+        lines.append(f"{index},{created:%Y-%m-%d %H:%M:%S},{market},{delivered:%Y-%m-%d %H:%M:%S}")
+    (tmp_path / "orders.csv").write_text("\n".join(lines) + "\n")
+
+    def report_of(region: str, out: str) -> list[str]:
+        mapping = {
+            "local_timezone": "UTC",
+            "tables": {
+                "orders": {
+                    "source": "orders.csv",
+                    "read_options": {"all_varchar": True},
+                    "columns": {"order_id": "id", "order_time": "CAST(created_at AS TIMESTAMP)",
+                                "region": region},
+                },
+                "deliveries": {
+                    "source": "orders.csv",
+                    "read_options": {"all_varchar": True},
+                    "columns": {"order_id": "id", "actual_eta": "CAST(delivered_at AS TIMESTAMP)"},
+                },
+            },
+        }  # fmt: skip
+        path = tmp_path / f"{out}.yaml"
+        path.write_text(yaml.safe_dump(mapping))
+        report = load_report(ingest(path, tmp_path / out).out_dir)
+        assert report is not None
+        return [f.describe() for f in report.findings if f.check.startswith("text_null_")]
+
+    (raw,) = report_of("trim(market)", "raw")
+    assert raw.startswith("orders: region holds 'NaN' for a missing value")
+    assert "nullif(trim(...), 'NaN')" in raw and "in 80 rows (40.0%)" in raw
+    assert report_of("nullif(nullif(trim(market), 'NaN'), 'null')", "tidy") == []
