@@ -39,7 +39,8 @@ from agent.state import AgentContext, AgentState
 from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.alarms import data_span
 from analytics.comparisons import world_profile
-from analytics.metrics import METRICS
+from analytics.incidents import cohort_filters
+from analytics.metrics import CX_SCORE, METRICS
 from tools.actions import ACTIONS
 from tools.base import REGISTRY, ToolContext, ToolError
 from tools.hypotheses import LIBRARY
@@ -365,6 +366,34 @@ def route_after_loop(state: AgentState) -> Literal["check_grounding", "detect", 
     return _offline_route(state) if state.get("loop_failed") else "check_grounding"
 
 
+def _asked_metric(
+    tools: ToolContext, plan: QuestionPlan, investigation: Investigation
+) -> dict[str, Any] | None:
+    """The metric the question names, in the incident's top slice (or cohort) over its window
+    against the days before, when the incident is led by another metric: a question about
+    delivery times gets their numbers first, then the incident that carries them."""
+    incident = investigation.incident
+    metric = plan.metric
+    if (
+        incident is None
+        or investigation.window is None
+        or metric is None
+        or metric not in METRICS
+        or metric in (CX_SCORE, incident.primary_metric)
+    ):
+        return None
+    slices = investigation.slices.slices if investigation.slices else []
+    filters = dict(slices[0].filters) if slices else cohort_filters(incident.primary_cohort)
+    start, end = investigation.window
+    try:
+        _, item = tools.call(
+            "metric_summary", {"metrics": [metric], "filters": filters, "start": start, "end": end}
+        )
+    except ToolError:
+        return None  # the metric cannot be read there: the incident's own lead stays
+    return {"id": item.id, "metric": metric, "where": cohort(filters)}
+
+
 @traced("detect")
 def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Scan for incidents (as of the end of the data) and localize the one asked about: active
@@ -410,6 +439,9 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     sites = [vars(site) for site in investigation.sites]
     if plan.filters and sites:
         facts["focus"] = {"asked": cohort(plan.filters), "site": cohort(sites[0]["filters"])}
+    asked_metric = _asked_metric(tools, plan, investigation)
+    if asked_metric is not None:
+        facts["asked_metric"] = asked_metric
     scope = plan.model_copy(
         update={
             "filters": sites[0]["filters"] if sites else plan.filters,

@@ -360,3 +360,23 @@ def test_llm_sql_is_validated_and_a_write_is_refused(openai_env, demo_world: Pat
     assert "store_id" in calls[1]["sql"] and f"[{calls[1]['id']}]" in result["answer"]
     assert result["table"] and "store_id" in result["table"][0]
     assert result["grounding"]["ok"]
+
+
+def test_a_question_about_delivery_times_leads_with_their_numbers(conversation) -> None:
+    # The incident is led by CX and on-time; asked about delivery times, the answer gives
+    # delivery duration where the incident concentrates first, from its own tool call.
+    agent, demo = conversation
+    result = agent.ask("why did delivery times get worse on Jan 4?", thread_id="durations")
+    assert result["causes"][0]["kind"] == "batching_threshold"
+    lead = result["answer"].split(". ")[0]
+    match = re.match(
+        r"Delivery duration in (?P<where>.+) was (?P<during>[\d.]+) min during the incident "
+        r"against (?P<before>[\d.]+) min over the 14 days before \[(?P<id>E\d+)\]",
+        lead,
+    )
+    assert match, result["answer"]
+    assert float(match["during"]) > float(match["before"])
+    (item,) = [e for e in result["evidence"] if e["id"] == match["id"]]
+    assert item["tool"] == "metric_summary" and item["args"]["metrics"] == ["duration_min"]
+    assert result["grounding"]["ok"], result["grounding"]
+    assert not demo["answer"].startswith("Delivery duration")  # a CX question leads with CX
