@@ -14,6 +14,7 @@ import math
 import re
 from typing import Any
 
+from analytics.alarms import SCANNED_COHORTS
 from analytics.metrics import METRICS
 
 
@@ -157,8 +158,8 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
         if scanned is None:
             return f"No CX regression found{where} [{detect}]."
         return (
-            f"No CX regression found{where}: {scanned} metric series (marketplace, each region, "
-            f"each category) stayed within their seasonal baselines [{detect}]."
+            f"No CX regression found{where}: {scanned} metric series ({SCANNED_COHORTS}) "
+            f"stayed within their seasonal baselines [{detect}]."
         )
     key = facts["incident"]
     asked = facts.get("asked_day_detect")

@@ -49,6 +49,10 @@ COHORT_JOIN = ","
 # five drifting stores sooner than their region x category cohort, at ten times the scan's cost).
 CROSSED_DIMENSIONS: tuple[str, ...] = ("region,category", "category,daypart")
 COHORT_DIMENSIONS: tuple[str, ...] = ("region", "category", *CROSSED_DIMENSIONS)
+# The scanned cohorts as an answer names them.
+SCANNED_COHORTS = "marketplace, " + ", ".join(
+    f"each {dimension.replace(',', ' x ')}" for dimension in COHORT_DIMENSIONS
+)
 # How a window of periods is named in the grain a cohort is read at.
 WINDOW_GRAIN = {("hour", 1): "hourly", ("hour", 6): "6-hourly", ("hour", 24): "daily",
                 ("hour", 168): "weekly",

@@ -499,8 +499,9 @@ def _active(incidents: list[Incident], first: dt.date, last: dt.date) -> list[In
 
 @tool
 def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> DetectIncidentsOutput:
-    """Scan CX and its sub-metrics (marketplace, each region, each category) for regressions
-    with four detectors (z-score vs the seasonal baseline, EWMA, CUSUM, Bayesian change point),
+    """Scan CX and its sub-metrics (marketplace, regions, categories, region x category,
+    category x daypart) for regressions with four detectors (z-score vs the seasonal baseline,
+    EWMA, CUSUM, Bayesian change point) per period and over trailing windows,
     merge alarms into incidents and rank them by severity. No data after `as_of` is used.
     `day`, or a range of days `start`..`end` (inclusive), keeps the incidents active then."""
     try:

@@ -11,9 +11,10 @@ from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import cohort, cohort_name, day, figure, period, value
 from agent.answers.values import against_before, label, named
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
-from analytics.alarms import DETECTION_METRICS
+from analytics.alarms import DETECTION_METRICS, SCANNED_COHORTS
 from analytics.incidents import SERIOUS
 from analytics.metrics import CX_SCORE
+from data.schema import DAYPARTS
 from tools.base import ToolError
 from tools.detection import IncidentSummary
 
@@ -34,12 +35,29 @@ def wanted_by(
         if checks_metric and metric not in incident.metrics:
             return False
         scope = incident_scope(incident, context)
+        asked_hours, scope_hours = _hours(plan.filters), _hours(scope)
+        if asked_hours is not None and scope_hours is not None and not asked_hours & scope_hours:
+            return False  # 'at lunch' is not an incident at 18-20, whichever names the hours
         return all(
             set(map(str, plan.filters[dimension])) & set(map(str, scope[dimension]))
             for dimension in plan.filters.keys() & scope.keys()
         )
 
     return wanted
+
+
+def _hours(filters: Filters) -> set[int] | None:
+    """The hours of the day a cohort's hour and daypart filters allow (None: any hour)."""
+    hours: set[int] | None = None
+    if "hour" in filters:
+        hours = {int(h) for h in filters["hour"]}
+    if "daypart" in filters:
+        parts: set[int] = set()
+        for name in filters["daypart"]:
+            first, last = DAYPARTS.get(str(name), (0, 24))
+            parts |= {h % 24 for h in range(first, last if last > first else last + 24)}
+        hours = parts if hours is None else hours & parts
+    return hours
 
 
 def incident_scope(incident: IncidentSummary, context: AnswerContext | None) -> Filters:
@@ -73,8 +91,8 @@ def no_regression(
     when_text = period(window) if window else "in the data"
     lead = (
         f"No incident on {named(metric)} in {where} was active {when_text}: "
-        f"{value(figure(scanned, 'series_scanned'))} metric series (marketplace, each region, "
-        f"each category) were scanned against their seasonal baselines [{detection_id}]."
+        f"{value(figure(scanned, 'series_scanned'))} metric series ({SCANNED_COHORTS}) were "
+        f"scanned against their seasonal baselines [{detection_id}]."
     )
     parts = [lead]
     if window is not None:

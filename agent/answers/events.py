@@ -12,6 +12,7 @@ from agent.answers.diagnose import wanted_by
 from agent.answers.format import change, cohort, cohort_name, figure, p_value, period, value, when
 from agent.answers.values import label, named, worsened
 from agent.question import Period, QuestionPlan
+from analytics.alarms import SCANNED_COHORTS
 from tools.base import EvidenceItem, ToolError
 
 MAX_LISTED = 8
@@ -36,8 +37,8 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
     if not found:
         text = (
             f"No incident was active {when_text}{scope}: "
-            f"{value(figure(item, 'series_scanned'))} metric series (marketplace, each region, "
-            f"each category) were scanned against their seasonal baselines [{item.id}]."
+            f"{value(figure(item, 'series_scanned'))} metric series ({SCANNED_COHORTS}) were "
+            f"scanned against their seasonal baselines [{item.id}]."
         )
         return Answer(text=text, resolved=resolved)
     lines = []

@@ -380,3 +380,18 @@ def test_a_question_about_delivery_times_leads_with_their_numbers(conversation) 
     assert item["tool"] == "metric_summary" and item["args"]["metrics"] == ["duration_min"]
     assert result["grounding"]["ok"], result["grounding"]
     assert not demo["answer"].startswith("Delivery duration")  # a CX question leads with CX
+
+
+def test_an_incident_at_dinner_does_not_answer_a_question_about_lunch(conversation) -> None:
+    # The incident's slice names hours (18-20); the question names a daypart: they must meet.
+    agent, _ = conversation
+    lunch = agent.ask("why was grocery late at lunch on Jan 4?", thread_id="lunch")
+    dinner = agent.ask("why was grocery late at dinner on Jan 4?", thread_id="dinner")
+    assert lunch["answer"].startswith("No incident on on-time rate in category=grocery, "), lunch[
+        "answer"
+    ]
+    assert "daypart=lunch" in lunch["answer"] and not lunch["causes"]
+    assert "The nearest incident is INC-" in lunch["answer"]
+    assert dinner["causes"][0]["kind"] == "batching_threshold"
+    for result in (lunch, dinner):
+        assert result["grounding"]["ok"], result["grounding"]
