@@ -380,7 +380,8 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     excluded = figure(item, "excluded_groups")
     rule = f"groups with at least {value(figure(item, 'min_orders'))} orders"
     if excluded is not None and excluded.value:
-        rule += f"; {value(excluded)} smaller groups left out"
+        groups = "group" if excluded.value == 1 else "groups"
+        rule += f"; {value(excluded)} smaller {groups} left out"
     text = (
         f"{order.capitalize()} {dimension} groups by {measure} in {cohort(plan.filters)} "
         f"{period(window)} ({rule}) [{item.id}]: {'; '.join(shown)} [{item.id}]."
