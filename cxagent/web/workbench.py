@@ -153,7 +153,7 @@ class Workbench:
             if self._overview is None:
                 started = time.perf_counter()
                 tools = self._explore
-                detection, _ = tools.call("detect_incidents", {"grain": "hour"})
+                detection, _ = tools.call("detect_incidents", {"grain": "auto"})
                 series = {
                     grain: tools.call(
                         "cx_timeseries", {"metrics": list(DASHBOARD_METRICS), "grain": grain}

@@ -267,6 +267,8 @@ def test_the_workbench_breaks_down_and_maps_by_custom_dimensions(world: Path) ->
     try:
         dimensions = workbench.dimensions()
         pairs = workbench.heatmap_pairs()
+        # ~200 orders a day: the workbench detects at the grain the chat and the watcher use
+        detection = workbench.overview().detection
         groups = workbench.dimension_values("weather")
         stormy = workbench.series(
             ["duration_min"],
@@ -276,6 +278,7 @@ def test_the_workbench_breaks_down_and_maps_by_custom_dimensions(world: Path) ->
         )
     finally:
         workbench.close()
+    assert detection.grain == "day", detection.grain_reason
     assert dimensions[: len(DIMENSION_VALUES)] == tuple(DIMENSION_VALUES)
     assert {"weather", "festival", "distance_km"} <= set(dimensions)
     assert pairs["weather x hour"] == ("weather", "hour")
