@@ -180,7 +180,9 @@ def cx(
 @app.command()
 def incidents(
     world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
-    grain: Annotated[str, typer.Option(help="hour or day.")] = "hour",
+    grain: Annotated[
+        str, typer.Option(help="auto (what the order volume supports, as the chat), hour or day.")
+    ] = "auto",
     as_of: Annotated[
         str | None, typer.Option(help="Read the data as known at this time (ISO).")
     ] = None,
@@ -204,7 +206,7 @@ def incidents(
         )
         slices = {
             incident.incident_id: context.call(
-                "top_slices", {"incident_id": incident.incident_id, "grain": grain}
+                "top_slices", {"incident_id": incident.incident_id, "grain": detected.grain}
             )[0]
             for incident in detected.incidents
             if incident.severity_label != "low"
@@ -214,7 +216,7 @@ def incidents(
     finally:
         context.close()
     table = Table(
-        title=f"Incidents ({grain}ly detection, data as of {detected.as_of:%Y-%m-%d %H:%M})",
+        title=f"Incidents (data as of {detected.as_of:%Y-%m-%d %H:%M}; {detected.grain_reason})",
         title_justify="left",
     )
     for header in ("incident", "start", "end", "detected", "severity", "primary", "expected → obs"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,8 @@ def test_incidents_lists_the_demo_incident_with_its_grocery_slice_and_stores_the
     assert result.returncode == 0, result.stderr
     assert DEMO_INCIDENT in result.stdout
     assert "category=grocery, hour=18-20" in result.stdout
+    # The grain the volume supports (as the chat picks it), and why, in the title.
+    assert re.search(r"hourly detection: \d+% of the data's hours hold at least", result.stdout)
     with duckdb.connect(str(world / WAREHOUSE_FILE), read_only=True) as con:
         stored = {row[0] for row in con.execute("SELECT incident_id FROM incidents").fetchall()}
         slices = con.execute(
