@@ -584,7 +584,7 @@ def _cause_facts(cause: Any, investigation: Investigation, ledger: Any) -> dict[
         item = ledger.get(primary)
         facts.update(
             primary=primary,
-            primary_label=item.summary.split(":")[0],
+            primary_label=item.figures["baseline"].label,
             primary_unit=item.figures["baseline"].unit,
         )
     change_log = next((e for e in cause.evidence if ledger.get(e).tool == "change_log"), None)
@@ -601,7 +601,7 @@ def _cause_facts(cause: Any, investigation: Investigation, ledger: Any) -> dict[
     did = next((e for e in cause.evidence if ledger.get(e).tool == "diff_in_diff"), None)
     if did:
         facts["did"] = did
-        facts["did_outcome"] = ledger.get(did).summary.split(":")[1].split(" in scope")[0].strip()
+        facts["did_outcome"] = ledger.get(did).figures["estimate"].label
     return facts
 
 

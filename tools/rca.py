@@ -59,9 +59,10 @@ class SliceWindow(BaseModel):
         return baseline, Window(self.start, self.end), pre
 
 
-def _figure(value: float, unit: str) -> Figure:
+def _figure(value: float, unit: str, label: str = "") -> Figure:
     kind = _UNIT_OF.get(unit, "ratio")
-    return Figure(value=round(value, 4 if kind == "share" else 2), unit=kind)  # type: ignore[arg-type]
+    rounded = round(value, 4 if kind == "share" else 2)
+    return Figure(value=rounded, unit=kind, label=label)  # type: ignore[arg-type]
 
 
 class DriverShiftInput(SliceWindow):
@@ -88,9 +89,9 @@ class DriverShiftOutput(ToolOutput):
 
     def figures(self) -> dict[str, Figure]:
         return {
-            "baseline": _figure(self.baseline, self.unit),
-            "incident": _figure(self.incident, self.unit),
-            "delta": _figure(self.delta, self.unit),
+            "baseline": _figure(self.baseline, self.unit, self.label),
+            "incident": _figure(self.incident, self.unit, self.label),
+            "delta": _figure(self.delta, self.unit, f"{self.label} change"),
             "relative_change": Figure(value=round(self.relative_change, 4), unit="share"),
             "z": Figure(value=round(self.z, 1), unit="ratio"),
             "p_value": Figure(value=self.p_value, unit="ratio"),
@@ -313,7 +314,7 @@ class DiffInDiffOutput(ToolOutput):
 
     def figures(self) -> dict[str, Figure]:
         figures = {
-            "estimate": Figure(value=round(self.estimate, 4), unit="share"),
+            "estimate": Figure(value=round(self.estimate, 4), unit="share", label=self.outcome),
             "ci_low": Figure(value=round(self.ci_low, 4), unit="share"),
             "ci_high": Figure(value=round(self.ci_high, 4), unit="share"),
             "p_value": Figure(value=self.p_value, unit="ratio"),

@@ -42,7 +42,7 @@ def _driver_row(item: EvidenceItem) -> str:
     baseline = _value(float(figures["baseline"].value), "share" if unit == "share" else unit)
     incident = _value(float(figures["incident"].value), "share" if unit == "share" else unit)
     return (
-        f"| {item.summary.split(':')[0]} | {baseline} | {incident} | "
+        f"| {figures['baseline'].label} | {baseline} | {incident} | "
         f"{float(figures['relative_change'].value):+.1%} | {float(figures['z'].value):+.1f} | "
         f"{float(figures['specificity'].value):.2f} | {item.id} |"
     )

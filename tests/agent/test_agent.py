@@ -395,3 +395,16 @@ def test_an_incident_at_dinner_does_not_answer_a_question_about_lunch(conversati
     assert dinner["causes"][0]["kind"] == "batching_threshold"
     for result in (lunch, dinner):
         assert result["grounding"]["ok"], result["grounding"]
+
+
+def test_the_narrative_reads_driver_and_outcome_names_from_typed_figures(conversation) -> None:
+    # A cause's driver and a diff-in-diff's outcome are named by their figures' labels, not
+    # by splitting the tools' summary text.
+    _, result = conversation
+    shifts = [e for e in result["evidence"] if e["tool"] == "driver_shift"]
+    assert shifts and all(e["figures"]["baseline"]["label"] for e in shifts)
+    labels = {e["figures"]["baseline"]["label"] for e in shifts}
+    assert "Batched share" in labels
+    (did,) = [e for e in result["evidence"] if e["tool"] == "diff_in_diff"]
+    assert did["figures"]["estimate"]["label"] == "late rate"
+    assert "the late rate moved" in result["answer"]
