@@ -133,52 +133,45 @@ def dead_url() -> str:
     return f"http://127.0.0.1:{_free_port()}/hook"
 
 
+def _serving(**options: Any) -> Iterator[SmtpServer]:
+    """An aiosmtpd server on 127.0.0.1 with `options` (Controller's), stopped afterwards."""
+    mailbox = _Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port(), **options)
+    controller.start()
+    try:
+        yield SmtpServer("127.0.0.1", controller.port, mailbox)
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1, stopped after the test."""
-    mailbox = _Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    controller.stop()
+    yield from _serving()
 
 
 @pytest.fixture
 def smtp_tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1 that requires STARTTLS, then a login as SMTP_LOGIN; its
     self-signed certificate (for IP 127.0.0.1) is made trusted through SSL_CERT_FILE."""
-    mailbox = _Mailbox()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
+    yield from _serving(
         tls_context=_trusted_tls(tmp_path, monkeypatch),
         require_starttls=True,
         authenticator=_check_login,
         auth_required=True,
     )
-    controller.start()
-    yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    controller.stop()
 
 
 @pytest.fixture
 def smtps_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1 speaking TLS from the first byte (SMTPS), then a login
     as SMTP_LOGIN; its self-signed certificate is made trusted through SSL_CERT_FILE."""
-    mailbox = _Mailbox()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
+    yield from _serving(
         ssl_context=_trusted_tls(tmp_path, monkeypatch),
         authenticator=_check_login,
         auth_required=True,
         auth_require_tls=False,  # aiosmtpd checks for STARTTLS; this whole session is TLS
     )
-    controller.start()
-    yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    controller.stop()
 
 
 def _trusted_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
@@ -214,19 +207,8 @@ def _check_login(
 @pytest.fixture
 def smtp_login_server() -> Iterator[SmtpServer]:
     """An aiosmtpd server on 127.0.0.1 that takes mail only after a login as SMTP_LOGIN
-    (over plain SMTP: a test has no certificate for STARTTLS)."""
-    mailbox = _Mailbox()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=_free_port(),
-        authenticator=_check_login,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield SmtpServer("127.0.0.1", controller.port, mailbox)
-    controller.stop()
+    (over plain SMTP)."""
+    yield from _serving(authenticator=_check_login, auth_required=True, auth_require_tls=False)
 
 
 T0 = dt.datetime(2026, 1, 4, 19, 0)  # test modules keep their own copy: conftest is not imported

@@ -160,55 +160,31 @@ def test_email_login_reads_its_credentials_from_the_environment(
     assert len(smtp_login_server.mailbox.messages) == 1
 
 
-def test_email_starttls_then_login(
-    tmp_path: Path,
-    smtp_tls_server: SmtpServer,
-    make_alert: AlertFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    body = f"""
-        routes:
-          - name: oncall
-            kind: email
-            smtp_host: {smtp_tls_server.host}
-            smtp_port: {smtp_tls_server.port}
-            from: cx-agent@example.com
-            to: [oncall@example.com]
-            username_env: TEST_SMTP_USER
-            password_env: TEST_SMTP_PASSWORD
-            starttls: STARTTLS
-        """
-    monkeypatch.setenv("TEST_SMTP_USER", "alerts")
-    monkeypatch.setenv("TEST_SMTP_PASSWORD", "smtp-s3cret")
-    plain = routes_file(tmp_path, body.replace("STARTTLS", "false"))
-    outbox = Outbox.open(tmp_path / "world")
-    outbox.enqueue([make_alert()], plain, T0)
-    (failure,) = outbox.flush(plain, T0).failed  # the server refuses mail before STARTTLS
-    assert failure.reason.startswith("SMTP: ")
-    secure = routes_file(tmp_path, body.replace("STARTTLS", "true"))
-    assert len(outbox.flush(secure, T0 + MINUTE).sent) == 1
-    assert len(smtp_tls_server.mailbox.messages) == 1
-
-
-# aiosmtpd warns of AUTH without STARTTLS; this server's whole session is TLS.
+# aiosmtpd warns of AUTH without STARTTLS; the SMTPS server's whole session is TLS.
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_email_over_implicit_tls_then_login(
+@pytest.mark.parametrize(
+    ("server", "option"), [("smtp_tls_server", "starttls"), ("smtps_server", "implicit_tls")]
+)
+def test_email_over_tls_then_login(
+    server: str,
+    option: str,
+    request: pytest.FixtureRequest,
     tmp_path: Path,
-    smtps_server: SmtpServer,
     make_alert: AlertFactory,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    smtp: SmtpServer = request.getfixturevalue(server)
     body = f"""
         routes:
           - name: oncall
             kind: email
-            smtp_host: {smtps_server.host}
-            smtp_port: {smtps_server.port}
+            smtp_host: {smtp.host}
+            smtp_port: {smtp.port}
             from: cx-agent@example.com
             to: [oncall@example.com]
             username_env: TEST_SMTP_USER
             password_env: TEST_SMTP_PASSWORD
-            implicit_tls: TLS
+            {option}: TLS
             timeout_seconds: 2
         """
     monkeypatch.setenv("TEST_SMTP_USER", "alerts")
@@ -216,14 +192,28 @@ def test_email_over_implicit_tls_then_login(
     plain = routes_file(tmp_path, body.replace("TLS", "false"))
     outbox = Outbox.open(tmp_path / "world")
     outbox.enqueue([make_alert()], plain, T0)
-    (failure,) = outbox.flush(plain, T0).failed  # plain SMTP to a TLS port fails, is kept
+    # the STARTTLS server refuses mail before STARTTLS; plain SMTP to the SMTPS port fails
+    (failure,) = outbox.flush(plain, T0).failed
     assert failure.reason.startswith("SMTP: ")
     secure = routes_file(tmp_path, body.replace("TLS", "true"))
     assert [d.attempts for d in outbox.flush(secure, T0 + MINUTE).sent] == [2]
-    (message,) = smtps_server.mailbox.messages
+    (message,) = smtp.mailbox.messages
     assert message["To"] == "oncall@example.com"
+
+
+def test_starttls_and_implicit_tls_exclude_each_other(tmp_path: Path) -> None:
+    body = """
+        routes:
+          - name: oncall
+            kind: email
+            smtp_host: 127.0.0.1
+            from: cx-agent@example.com
+            to: [oncall@example.com]
+            implicit_tls: true
+            starttls: true
+        """
     with pytest.raises(RoutesError, match="exclude each other"):
-        routes_file(tmp_path, body.replace("TLS", "true\n            starttls: true"))
+        routes_file(tmp_path, body)
 
 
 def test_same_alert_twice_is_delivered_once(
