@@ -42,6 +42,7 @@ from analytics.metrics import (
     metric_gaps,
     metrics_sql,
 )
+from data.dimensions import CustomDimension
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 from tools.detection import MEAN_DIGITS, SHARE_DIGITS, _share_or_value
 
@@ -849,16 +850,6 @@ class DescribeWorldInput(BaseModel):
     """Arguments of describe_world (none: it describes the whole warehouse)."""
 
 
-class CustomDimensionInfo(BaseModel):
-    """A custom dimension of the world (declared in its mapping): name, kind and groups (a
-    numeric one's bins low to high, cut at `edges`)."""
-
-    name: str
-    kind: str = Field(description="categorical, boolean or numeric (binned)")
-    groups: list[str]
-    edges: list[float] = Field(default_factory=list)
-
-
 class DescribeWorldOutput(ToolOutput):
     data_start: dt.datetime
     data_end: dt.datetime
@@ -874,7 +865,7 @@ class DescribeWorldOutput(ToolOutput):
     stores: int
     changes: int
     cx_coverage: str
-    custom_dimensions: list[CustomDimensionInfo] = Field(
+    custom_dimensions: list[CustomDimension] = Field(
         default_factory=list, description="The mapping's custom dimensions, kinds and groups."
     )
 
@@ -932,8 +923,5 @@ def describe_world(context: ToolContext, args: DescribeWorldInput) -> DescribeWo
         stores=profile.stores,
         changes=changes,
         cx_coverage=coverage.describe(),
-        custom_dimensions=[
-            CustomDimensionInfo(name=d.name, kind=d.kind, groups=d.labels, edges=d.edges)
-            for d in profile.custom_dimensions
-        ],
+        custom_dimensions=list(profile.custom_dimensions),
     )

@@ -182,7 +182,7 @@ def test_custom_dimensions_rank_compare_and_drill_down(world: Path) -> None:
         context.call("rank_cohorts", {"dimension": "traffic", "metric": "duration_min"})
     world_output, _ = context.call("describe_world", {})
     weather = next(d for d in world_output.custom_dimensions if d.name == "weather")
-    assert (weather.kind, weather.groups) == ("categorical", ["Fog", "Stormy", "Sunny"])
+    assert (weather.kind, weather.labels) == ("categorical", ["Fog", "Stormy", "Sunny"])
 
 
 def test_world_dimensions_resolve_filters_and_slices(world: Path) -> None:
