@@ -133,12 +133,8 @@ class Agent:
 # What a diagnosis fits and explains models with: imported where they are used (a command that
 # fits no model does not load them), and by warm_up ahead of the first question. shap is not
 # among them: the diagnosis computes TreeSHAP itself (shap explains the logistic model only).
-_MODEL_MODULES = (
-    "sklearn.ensemble",
-    "sklearn.linear_model",
-    "sklearn.model_selection",
-    "analytics.boosting",
-)
+# analytics.boosting is not listed either: warm_up imports it to load its compiled code.
+_MODEL_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection")
 
 # Node-by-node progress of a run of the graph, from LangChain's callbacks: a handler set in this
 # context variable is added to every run started in its context (register_configure_hook).

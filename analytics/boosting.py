@@ -14,9 +14,10 @@ scikit-learn's, so the trees and their predictions are the same to the last bit
 turns on only above 10,000 rows, so on fewer rows these are its default models too.
 
 Why: scikit-learn grows each tree node by node in Python (~25 us a split, ~2 ms a tree of 31
-leaves), which made the what-if's 16 fits of 60 trees on ~5,800 rows take ~1.5 s; compiled, the
-same fits take a tenth of that. Compiled code is cached on disk (numba's cache, beside this
-file); a process loads it in ~0.5 s the first time a model is fitted (`warm_up` does it early).
+leaves), which made the what-if's 16 fits of 60 trees on ~5,800 rows take ~1.5 s; compiled, a
+fit takes less than half as long (~40 against ~85 ms; benchmarks/README.md). Compiled code is
+cached on disk (numba's cache, beside this file); a process loads it in ~0.6-1.3 s, depending on
+the machine's load, the first time a model is fitted (`warm_up` does it early).
 """
 
 from __future__ import annotations

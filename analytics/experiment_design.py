@@ -657,11 +657,12 @@ def design_experiment(
         split = (history_end - dt.timedelta(days=MIN_DAYS)).date()
     clusters = _clusters(frame, unit.kind, split)
 
-    measured = [metric_name] + [
+    secondary_names = [
         name
         for name in SECONDARY_METRICS
         if name != metric_name and (name == CX_SCORE or available[name])
     ]
+    measured = [metric_name, *secondary_names]
     history_levels = _levels(con, measured, scope, *history)
     status_quo_levels = None if status_quo is None else _levels(con, measured, scope, *status_quo)
 
@@ -718,9 +719,7 @@ def design_experiment(
                 alpha=alpha,
             ).power
         secondary = {}
-        for name in SECONDARY_METRICS:
-            if name == metric_name or (name != CX_SCORE and not available[name]):
-                continue
+        for name in secondary_names:
             stats = stats_of(name)
             better = 1 if stats.higher_is_better else -1
             secondary[name] = SecondaryMetric(

@@ -276,31 +276,31 @@ def _fit(
     trees = BoostingParameters(max_iter=60, max_depth=6)  # scikit-learn's defaults otherwise
     baseline_days, incident_days = days
     sample = baseline.iloc[_subsample(baseline_days.resample(rng), max_rows, rng)]
-    delivered = sample[sample["delivered"] & sample["duration_min"].notna()]
+    trained = (sample["delivered"] & sample["duration_min"].notna()).to_numpy()
+    delivered = sample[trained]
+    durations = delivered["duration_min"].to_numpy(float)
     # The timing model's features are the duration model's and one more, on the same rows: one
     # binning serves both (a feature's bins do not depend on the other features).
     timing_features = _features(delivered, TIMING_FEATURES)
     binned = bin_features(timing_features)
     duration = BoostedTrees("squared_error", trees).fit(
         timing_features[:, : len(DURATION_FEATURES)],
-        delivered["duration_min"].to_numpy(float),
+        durations,
         binned=binned.first(len(DURATION_FEATURES)),
     )
     batched = delivered["batched"].fillna(0).to_numpy() > 0
     batched_residual = 0.0  # mean duration residual of batched orders (the only ones predicted)
     if batched.any():
-        durations = delivered["duration_min"].to_numpy(float)[batched]
-        batched_residual = float((durations - duration.fitted_prediction[batched]).mean())
+        batched_residual = float((durations[batched] - duration.fitted_prediction[batched]).mean())
     timing = BoostedTrees("squared_error", trees).fit(
         timing_features,
-        delivered["duration_min"].to_numpy(float) - _time_to_pickup(delivered),
+        durations - _time_to_pickup(delivered),
         binned=binned,
     )
     timing_incident = timing.predict(_features(incident, TIMING_FEATURES))
     recent_rows = _subsample(incident_days.resample(rng), max_rows, rng)
     pooled = pd.concat([sample, incident.iloc[recent_rows]], ignore_index=True)
     timing_sample = np.empty(len(sample))  # the delivered rows' are the fit's own
-    trained = (sample["delivered"] & sample["duration_min"].notna()).to_numpy()
     timing_sample[trained] = timing.fitted_prediction
     timing_sample[~trained] = timing.predict(_features(sample[~trained], TIMING_FEATURES))
     timing_pooled = np.concatenate([timing_sample, timing_incident[recent_rows]])
