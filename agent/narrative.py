@@ -137,11 +137,14 @@ def _asked_metric_lead(facts: dict[str, Any], ev: _Evidence) -> str:
     figure = ev.items.get(item, {}).get("figures", {}).get(f"{metric}.value")
     names = (f"{metric}.value", f"{metric}.baseline")
     during, before = _values(ev, item, names, figure["unit"] if figure else "")
-    if not _filled(during, before):
+    starts = [ev.value(item, name) for name in ("baseline_start", "window_start")]
+    if not _filled(during, before, *starts):
         return ""
+    first, last = (dt.datetime.fromisoformat(str(start)) for start in starts)
+    days = (last - first).days  # the baseline's length, read from the tool's own figures
     return (
         f"{METRICS[metric].label} in {asked['where']} was {during} during the incident against "
-        f"{before} over the 14 days before [{item}]."
+        f"{before} over the {days} days before [{item}]."
     )
 
 

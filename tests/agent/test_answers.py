@@ -291,3 +291,27 @@ def test_a_diagnosis_asked_about_a_cohort_tests_its_causes_inside_it(agent: Agen
     assert "As asked about region=north" in result["answer"]
     shifts = [i for i in result["evidence"] if i["tool"] == "driver_shift"]
     assert shifts and all(i["args"]["filters"].get("region") == ["north"] for i in shifts)
+
+
+def test_an_incident_in_a_crossed_cohort_is_scoped_to_both_of_its_values() -> None:
+    # Without a slice, a diagnosis is wanted where the incident's primary cohort lies; a crossed
+    # cohort names two dimensions ('region=south,category=convenience'), not one long value.
+    import datetime as dt
+
+    from agent.answers.diagnose import incident_scope, wanted_by
+    from agent.question import QuestionPlan
+    from tools.detection import IncidentSummary
+
+    start, crossed = dt.datetime(2025, 12, 29, 6), "region=south,category=convenience"
+    incident = IncidentSummary(
+        incident_id="INC-1", grain="hour", start=start, end=None, detected_at=start,
+        detection_delay_hours=7.0, metrics=["cx_score"], cohorts=[crossed],
+        primary_metric="cx_score", primary_cohort=crossed,
+        slice_metric="on_time_rate", impact_orders=50.0, severity=40.0, severity_label="medium",
+        peak_z=5.0, cx_expected=93.0, cx_observed=90.0,
+    )  # fmt: skip
+    assert incident_scope(incident, None) == {"region": ["south"], "category": ["convenience"]}
+    south = wanted_by(QuestionPlan(kind="diagnose", filters={"region": ["south"]}))
+    north = wanted_by(QuestionPlan(kind="diagnose", filters={"region": ["north"]}))
+    assert south is not None and north is not None
+    assert south(incident) and not north(incident)
