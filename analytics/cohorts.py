@@ -121,7 +121,7 @@ def where_clause(
         placeholders = ", ".join("?" for _ in values)
         conditions.append(f"{column} IN ({placeholders})")
         custom = dimensions.declared(_ALIASES.get(name, name)) is not None
-        parameters.extend(str(v) for v in values) if custom else parameters.extend(values)
+        parameters.extend([str(v) for v in values] if custom else values)
     return (" AND ".join(conditions) or "TRUE"), parameters
 
 

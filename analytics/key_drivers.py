@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow.compute as pc
 from statsmodels.stats.multitest import multipletests
 
-from analytics.cohorts import FilterValue, where_clause, world_dimensions
+from analytics.cohorts import Dimensions, FilterValue, where_clause, world_dimensions
 from analytics.comparisons import (
     TWO_PROPORTION,
     WELCH_SUMS,
@@ -127,16 +127,18 @@ class KeyDrivers:
 
 
 def driver_dimensions(
-    con: duckdb.DuckDBPyConnection, filters: Mapping[str, FilterValue] | None = None
+    con: duckdb.DuckDBPyConnection,
+    filters: Mapping[str, FilterValue] | None = None,
+    world: Dimensions | None = None,
 ) -> tuple[str, ...]:
-    """The built-in driver dimensions the data holds and every custom dimension, without those
-    a filter fixes to one value."""
+    """The built-in driver dimensions the data holds and every custom dimension (of `world`,
+    default: read from `con`), without those a filter fixes to one value."""
     fixed = {
         name
         for name, value in (filters or {}).items()
         if isinstance(value, str | int) or len(value) == 1
     }
-    world = world_dimensions(con)
+    world = world or world_dimensions(con)
     built_in = dimensions_with_data(con, BUILT_IN_DRIVERS)
     return tuple(d for d in (*built_in, *world.custom_names) if d not in fixed)
 
@@ -154,13 +156,13 @@ class _Orders:
 
 def _orders(
     con: duckdb.DuckDBPyConnection,
+    world: Dimensions,
     metric_name: str,
     filters: Mapping[str, FilterValue],
     window: tuple[dt.datetime, dt.datetime],
     dimensions: Sequence[str],
 ) -> _Orders:
     """The orders of the cohort and window with a value of the metric (one query)."""
-    world = world_dimensions(con)
     value = metric(metric_name).per_order
     where, parameters = where_clause(filters, world)
     columns = "".join(f", CAST({world.column(d)} AS VARCHAR) AS {d}" for d in dimensions)
@@ -316,9 +318,10 @@ def key_drivers(
     if metric_name == CX_SCORE:
         raise KeyDriverError("the CX score has no value per order; ask about one of its parts")
     filters = dict(filters or {})
-    chosen = tuple(dimensions) if dimensions is not None else driver_dimensions(con, filters)
+    world = world_dimensions(con)  # read once: the declarations are a query
+    chosen = tuple(dimensions) if dimensions is not None else driver_dimensions(con, filters, world)
     window = (start or dt.datetime(1900, 1, 1), end or dt.datetime(9999, 1, 1))
-    orders = _orders(con, metric_name, filters, window, chosen)
+    orders = _orders(con, world, metric_name, filters, window, chosen)
     if len(orders.y) < 2 * min_support:
         raise KeyDriverError(
             f"{len(orders.y):,} orders with a {metric_name} value in the cohort and window; a "
@@ -360,13 +363,13 @@ def key_drivers(
         )
     ranked = sorted(analysed, key=lambda d: (-model.attribution[d], d))
     top = model.attribution[ranked[0]] if ranked else 0.0
-    custom = set(world_dimensions(con).custom_names)
+    custom = set(world.custom_names)
+    sampled = {d: orders.codes[d][model.sample] for d in analysed}
     drivers = []
     for dimension in ranked:
         agreement = _agreement(marginal[dimension], model.attribution[dimension], top)
         associated, association = None, None
         if agreement != "agree" and len(analysed) > 1:
-            sampled = {d: orders.codes[d][model.sample] for d in analysed}
             scores = {
                 other: cramers_v(sampled[dimension], sampled[other])
                 for other in analysed

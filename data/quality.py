@@ -289,16 +289,11 @@ def _column_findings(tables: dict[str, TableQuality]) -> list[Finding]:
             else:
                 continue
             measure = column.type.startswith(_MEASURE_TYPES)
+            level = "warning" if check != "constant" or measure else "info"
             findings.append(
-                Finding(
-                    check=f"{check}_{table.name}_{column.name}",
-                    table=table.name,
-                    rows=rows,
-                    share=round(rows / table.rows, 6),
-                    message=message,
-                    level="warning" if check != "constant" or measure else "info",
-                )
-            )
+                _finding(f"{check}_{table.name}_{column.name}", table.name, rows, table.rows,
+                         message, level)
+            )  # fmt: skip
     return findings
 
 
@@ -309,6 +304,14 @@ def _count_finding(
     rows = int(con.execute(sql).fetchone()[0])
     if not rows:
         return None
+    return _finding(check, table, rows, total, message, level)
+
+
+def _finding(
+    check: str, table: str, rows: int, total: int, message: str,
+    level: Literal["warning", "info"] = "warning",
+) -> Finding:  # fmt: skip
+    """A finding of `rows` out of `total` rows of `table` (its share 0 when the table is empty)."""
     share = round(rows / total, 6) if total else 0.0
     return Finding(check=check, table=table, rows=rows, share=share, message=message, level=level)
 
@@ -368,16 +371,12 @@ def _future_findings(
             f'SELECT count(*), max("{column}") FROM {table} WHERE "{column}" > ?', [now]
         ).fetchone()
         if rows:
-            total = tables[table].rows
+            message = (
+                f"{column} in the future (after {now:%Y-%m-%d %H:%M}, the latest "
+                f"{latest:%Y-%m-%d %H:%M})"
+            )
             findings.append(
-                Finding(
-                    check=f"future_{column}",
-                    table=table,
-                    rows=int(rows),
-                    share=round(rows / total, 6) if total else 0.0,
-                    message=f"{column} in the future (after {now:%Y-%m-%d %H:%M}, the latest "
-                    f"{latest:%Y-%m-%d %H:%M})",
-                )
+                _finding(f"future_{column}", table, int(rows), tables[table].rows, message)
             )
     return findings
 
@@ -406,15 +405,7 @@ def quality_report(
         total = int(counts[0])
         for check, rows in zip(checks, counts[1:], strict=True):
             if rows:
-                findings.append(
-                    Finding(
-                        check=check.name,
-                        table=table,
-                        rows=int(rows),
-                        share=round(rows / total, 6) if total else 0.0,
-                        message=check.message,
-                    )  # fmt: skip
-                )
+                findings.append(_finding(check.name, table, int(rows), total, check.message))
     for name, table in TABLES.items():
         for column, target in table.foreign_keys.items():
             other, key = target.split(".")
@@ -477,15 +468,12 @@ def _text_null_findings(
         for index, column in enumerate(text):
             rows, sample = counts[1 + 2 * index : 3 + 2 * index]
             if rows:
+                message = (
+                    f"{column} holds {_shown(sample)} for a missing value (map it to NULL in "
+                    f"the mapping, e.g. nullif(trim(...), {_shown(sample)}))"
+                )
                 findings.append(
-                    Finding(
-                        check=f"text_null_{table}_{column}",
-                        table=table,
-                        rows=int(rows),
-                        share=round(rows / total, 6) if total else 0.0,
-                        message=f"{column} holds {_shown(sample)} for a missing value (map it "
-                        f"to NULL in the mapping, e.g. nullif(trim(...), {_shown(sample)}))",
-                    )
+                    _finding(f"text_null_{table}_{column}", table, int(rows), total, message)
                 )
     return findings
 
@@ -525,9 +513,9 @@ def _dimension_findings(dimensions: list[DimensionQuality], orders: int) -> list
     value on every order that has one (nothing to compare)."""
     findings = []
     for dimension in dimensions:
-        held = orders - dimension.nulls
         if not orders:
             continue
+        held = orders - dimension.nulls
         if dimension.null_rate >= NEAR_EMPTY_NULL_RATE:
             check, rows, message = "near_empty", dimension.nulls, "is null (nearly empty)"
         elif dimension.distinct == 1 and held >= CONSTANT_MIN_ROWS:
@@ -535,13 +523,7 @@ def _dimension_findings(dimensions: list[DimensionQuality], orders: int) -> list
             message = f"holds one value ({_shown(dimension.groups[0] if dimension.groups else '')})"
         else:
             continue
-        findings.append(
-            Finding(
-                check=f"{check}_dimension_{dimension.name}",
-                table="orders",
-                rows=rows,
-                share=round(rows / orders, 6),
-                message=f"custom dimension {dimension.name} {message}: it splits no orders",
-            )  # fmt: skip
-        )
+        message = f"custom dimension {dimension.name} {message}: it splits no orders"
+        findings.append(_finding(f"{check}_dimension_{dimension.name}", "orders", rows, orders,
+                                 message))  # fmt: skip
     return findings

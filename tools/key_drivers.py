@@ -209,9 +209,7 @@ def key_drivers(context: ToolContext, args: KeyDriversInput) -> KeyDriversOutput
         found = analyse_key_drivers(
             context.con, args.metric, args.filters, start, end, args.dimensions, args.min_support
         )
-    except DetectionError as error:
-        raise ToolError(str(error)) from None
-    except (KeyDriverError, CohortError, MetricError) as error:
+    except (DetectionError, KeyDriverError, CohortError, MetricError) as error:
         raise ToolError(str(error)) from None
     drivers, groups = _rows(args.metric, found)
     listed = ", ".join(
