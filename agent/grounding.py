@@ -179,8 +179,11 @@ _YEAR = r"(?:19|20)\d{2}"
 _NUM = r"(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
 _SIGN_OK = r"(?<![\w)\]%.,:])"  # a dash after a digit or word is a range or a hyphen, not a sign
 _MERIDIEM = r"(?i:a\.m\.|p\.m\.|am|pm)"
+# A cohort filter's key: a built-in dimension, or a custom one (a lower-case identifier of 3+
+# characters, data/dimensions.py); a custom group may be a numeric bin ('<2', '>=13.6').
 _COHORT_KEYS = (
-    r"(?:hours?|regions?|category|categories|stores?|store_id|dayparts?|basket(?:_size)?)"
+    r"(?:hours?|regions?|category|categories|stores?|store_id|dayparts?|basket(?:_size)?"
+    r"|[a-z][a-z0-9_]{2,})"
 )
 _WORD_UNITS = {
     "zero": 0, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -215,7 +218,7 @@ _TOKEN = re.compile(
             rf"(?P<mnum>{_NUM}))",
             rf"\b(?P<usd>USD\s?(?P<unum>{_NUM}))",
             r"\b(?P<evidence>E\d+)\b",
-            rf"\b(?P<cohort>{_COHORT_KEYS}=[\w.:-]*\d[\w.:-]*)",
+            rf"\b(?P<cohort>{_COHORT_KEYS}=(?:[<>]=?)?[\w.:-]*\d[\w.:-]*)",
             r"(?<![\w.])(?P<ident>(?=[A-Za-z_][\w.-]*\d)[A-Za-z_]\w*(?:[-.]\w+)*)",
             rf"(?i:\b(?P<word>(?:{'|'.join(_WORD_TENS)})(?:-(?:{_ONES}))?"
             rf"|{'|'.join(_WORD_UNITS)})\b)",

@@ -174,6 +174,7 @@ class Vocabulary:
 
     regions: tuple[str, ...] = tuple(REGIONS)
     categories: tuple[str, ...] = tuple(CATEGORIES)
+    basket_sizes: tuple[str, ...] = ("small", "medium", "large")  # none: no basket values
     dimensions: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
@@ -185,6 +186,7 @@ def world_vocabulary(profile: WorldProfile) -> Vocabulary:
     return Vocabulary(
         regions=profile.regions,
         categories=profile.categories,
+        basket_sizes=profile.basket_sizes,
         dimensions=tuple((d.name, tuple(d.labels)) for d in profile.custom_dimensions),
     )
 
@@ -431,8 +433,12 @@ def cohort_filters(
     for match in _BASKET.finditer(text):
         sizes = [match["after"]] if match["after"] else _SIZE.findall(match["sizes"])
         for offset, size in enumerate(sizes):
-            size = re.sub(r"-?sized?$", "", size)
-            found.append((match.start() + offset, "basket_size", _BASKET_SIZE.get(size, "medium")))
+            size = _BASKET_SIZE.get(re.sub(r"-?sized?$", "", size), "medium")
+            if size in vocabulary.basket_sizes:
+                found.append((match.start() + offset, "basket_size", size))
+            else:
+                missing = f"no {size} baskets" if vocabulary.basket_sizes else "no basket values"
+                notes.append(f"'{match.group(0)}': this data has {missing}; ignored")
     for match in _STORE.finditer(text):
         found.append((match.start(), "store", f"S{int(match['id'] or match['n']):05d}"))
     found += custom_filters(text, vocabulary)

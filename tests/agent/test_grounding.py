@@ -369,3 +369,18 @@ def test_problems_carry_spans_into_the_narrative() -> None:
 def test_negative_number_matches_a_figure_named_as_a_drop() -> None:
     _assert_grounded("CX changed by −2.76 points [E1]. CX fell 2.76 points [E1].")
     assert _only_problem("CX changed by +2.76 points [E1].").text == "+2.76 points"
+
+
+def test_a_custom_dimensions_binned_group_is_checked_as_a_name() -> None:
+    # 'items=>=4' names a cohort (a custom dimension's numeric bin): it must occur in the
+    # evidence as written, not be read as the numbers 4 and 2.
+    item = EvidenceItem(
+        id="E1", tool="compare_cohorts", seconds=0.0,
+        args={"sides": [{"filters": {"items": [">=4"]}}, {"filters": {"items": ["<2"]}}]},
+        summary="duration_min: items=>=4 51.9 min vs items=<2 45.3 min",
+        figures={"a.value": Figure(value=51.9, unit="minutes")},
+    )  # fmt: skip
+    found = check_grounding("items=>=4 took 51.9 min, items=<2 less [E1].", [item])
+    assert found.ok, [(p.text, p.reason) for p in found.problems]
+    invented = check_grounding("items=>=9 took 51.9 min [E1].", [item])
+    assert [p.text for p in invented.problems] == ["items=>=9"]

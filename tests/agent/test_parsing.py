@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from agent.parsing import MAX_NOTES, read_question
 from agent.question import KINDS, METRIC_NAMES, Period, QuestionPlan
+from agent.vocabulary import Vocabulary, cohort_filters
 from tools.actions import ACTIONS
 
 START = dt.date(2025, 12, 6)
@@ -595,3 +596,13 @@ def test_a_new_kind_after_a_comparison_inherits_only_what_both_sides_share() -> 
     assert trend.kind == "trend" and trend.filters == {}  # not both categories at once
     again = parse("and the week before?", previous=categories)
     assert again.kind == "compare" and len(again.sides) == 2
+
+
+def test_basket_sizes_the_data_does_not_have_are_noted_not_filtered() -> None:
+    no_baskets = Vocabulary(basket_sizes=())
+    notes: list[str] = []
+    assert cohort_filters("are big baskets slower in the north?", notes, no_baskets) == {
+        "region": ["north"]
+    }
+    assert notes == ["'big baskets': this data has no basket values; ignored"]
+    assert cohort_filters("big baskets", [], Vocabulary())["basket_size"] == ["large"]
