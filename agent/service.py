@@ -20,11 +20,14 @@ from agent.llm import make_backend
 from agent.settings import AgentSettings
 from agent.state import AgentContext
 from agent.threads import ThreadStore, thread_config
+from analytics.incidents import SERIOUS
 from data.warehouse import open_warehouse
 from tools.base import ToolContext, ToolError, WorldCache
 from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
+from tools.detection import DetectIncidentsOutput
 
 MAX_QUESTION_CHARS = 4000
+ANALYSE_LIMIT = 3  # incidents `Agent.analyse` diagnoses ahead (the most severe medium+ ones)
 _CONTRACT_DEFAULTS: dict[str, Any] = {
     "kind": "out_of_scope", "incident": None, "causes": list, "recommendations": list,
     "experiment_plan": None, "evidence": list, "grounding": dict, "trace": list, "notes": list,
@@ -122,6 +125,40 @@ class Agent:
         thread = threading.Thread(target=scan, name="cxagent-warm-up", daemon=True)
         thread.start()
         return thread
+
+    def analyse(
+        self, limit: int = ANALYSE_LIMIT, progress: Callable[[str], None] | None = None
+    ) -> list[str]:
+        """Compute ahead what the first questions on this world need, so that they answer in
+        seconds even from a fresh process: the incident scan, then the diagnosis (investigation,
+        what-if fits, plan) of the `limit` most severe medium+ incidents, each asked as a user
+        would ("why did CX drop on DAY?") in a thread of its own. The results go to the shared
+        cache and, with the result store on, to WORLD/.cache/results, where a later process
+        finds them (tools/result_store.py). `progress` gets a line per step. Returns the
+        incident ids diagnosed."""
+        say = progress or (lambda _line: None)
+        say("scanning for incidents")
+        context = ToolContext(world_dir=self.world_dir, shared=self.shared)
+        try:
+            output, _item = context.call("detect_incidents", {"grain": "auto"})
+        except ToolError as error:
+            say(f"no scan: {error}")
+            return []
+        finally:
+            context.close()
+        assert isinstance(output, DetectIncidentsOutput)
+        serious = sorted(
+            (i for i in output.incidents if i.severity_label in SERIOUS),
+            key=lambda incident: -incident.severity,
+        )
+        diagnosed: list[str] = []
+        for incident in serious[:limit]:
+            day = incident.start.date().isoformat()
+            say(f"diagnosing {incident.incident_id} ({incident.severity_label}, {day})")
+            result = self.ask(f"why did CX drop on {day}?", thread_id=f"analyse-{day}")
+            found = result.get("incident") or {}
+            diagnosed.extend([found["id"]] if found.get("id") else [])
+        return list(dict.fromkeys(diagnosed))
 
     def ask_stream(self, question: str, thread_id: str = "default") -> Iterator[dict[str, Any]]:
         """`ask`, with its progress: yields {"step": entry} as each node of the turn completes

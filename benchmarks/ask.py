@@ -16,7 +16,9 @@ WORLD/.cache/results (tools/result_store.py). "Never analysed" runs delete that 
    follow-up.
 3. cold `cxagent ask "..." --world DIR --json` in a fresh process (target <= 5 s), run as
    `python -m cxagent` from this checkout: the whole command (interpreter start, imports, the
-   scan and the diagnosis, output), with its peak RSS, on an analysed and a never-analysed world;
+   scan and the diagnosis, output), with its peak RSS, on a world as `generate`/`ingest` leave it
+   (they end with Agent.analyse: the most severe incidents diagnosed ahead; its cost stated), an
+   analysed one (the same question asked before) and a never-analysed one (no stored results);
    and the imports of a question that fits no model (`python -X importtime`): none of the web
    stack, SHAP or gradient boosting may load.
 4. the browser chat answer (target <= 4 s): benchmarks/dashboard.py's chat timing (a served
@@ -59,6 +61,8 @@ FOLLOW_UP = "what if we cut the batching threshold back?"
 LOOKUP = "how many orders last week?"
 # Modules a question that fits no model must not import (the web stack, SHAP, gradient boosting).
 HEAVY_MODULES = ("gradio", "fastapi", "uvicorn", "plotly", "shap", "numba", "sklearn")
+# What `cxagent generate` and `cxagent ingest` run once the world is written (--analyse).
+ANALYSE = "from agent.service import Agent; Agent({world!r}).analyse()"
 TARGETS = {"first": 3.0, "later": 1.0, "cli": 5.0, "browser": 4.0}
 
 
@@ -168,11 +172,15 @@ def main() -> None:
 
     os.chdir(ROOT)  # `python -m cxagent` runs this checkout's code
     command = [sys.executable, "-m", "cxagent", "ask", QUESTION, "--world", str(args.world)]
-    for state in ("analysed", "never-analysed"):
+    analyse = [sys.executable, "-c", ANALYSE.format(world=str(args.world))]
+    analysing = []
+    for state in ("as `generate`/`ingest` leave it", "analysed", "never-analysed"):
         cli = []
         for _ in range(args.runs):
-            if state == "never-analysed":
+            if state != "analysed":
                 forget_analysis(args.world)
+            if state.startswith("as"):
+                analysing.append(measure_command(analyse, quiet=True).wall_s)
             cli.append(measure_command([*command, "--json"], quiet=True))
         cold = statistics.median(m.wall_s for m in cli)
         print(
@@ -180,6 +188,10 @@ def main() -> None:
             f"({_verdict('cli', cold)}; runs {', '.join(f'{m.wall_s:.2f}' for m in cli)}; peak "
             f"RSS {max(m.peak_rss_mib for m in cli):,.0f} MiB)"
         )
+    print(
+        f"     `generate`/`ingest` analysing the world after writing it (Agent.analyse in a "
+        f"fresh process): {statistics.median(analysing):.2f} s"
+    )
     imports = []
     for _ in range(args.runs):
         started = time.perf_counter()

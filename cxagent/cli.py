@@ -31,6 +31,11 @@ app = typer.Typer(
 console = SafeConsole(width=160) if not Console().is_terminal else SafeConsole()
 errors = SafeConsole(stderr=True, soft_wrap=True)  # an error stays on one line
 
+ANALYSE_HELP = (
+    "Diagnose the most severe incidents once the world is written, so that the first questions "
+    "about them answer in seconds, from any process (results kept in WORLD/.cache/results)."
+)
+
 
 def user_errors() -> tuple[type[Exception], ...]:
     """Errors that are the user's to fix (a bad scenario or filter, no warehouse): printed on one
@@ -58,6 +63,7 @@ def generate(
     ] = None,
     days: Annotated[int | None, typer.Option(help="Override the number of days.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    analyse: Annotated[bool, typer.Option(help=ANALYSE_HELP)] = True,
 ) -> None:
     """Generate a synthetic world: Parquet tables, the DuckDB warehouse and truth.json."""
     from data.generator import generate_world
@@ -90,6 +96,34 @@ def generate(
     seconds = time.perf_counter() - started
     summary = ", ".join(f"{name} {count:,}" for name, count in counts.items())
     console.print(f"wrote {out} in {seconds:.1f} s: {summary}", highlight=False)
+    if analyse:
+        _analyse(out)
+
+
+def _analyse(world: Path) -> None:
+    """Run Agent.analyse on a world just written, with its progress on stderr."""
+    from agent.service import Agent
+    from tools.result_store import ResultStoreSettings
+
+    if not ResultStoreSettings().result_cache:
+        console.print("not analysed: the result store is off (CXAGENT_RESULT_CACHE)")
+        return
+    started = time.perf_counter()
+    try:
+        with errors.status("analysing the world") as status:
+            agent = Agent(world)
+            diagnosed = agent.analyse(progress=lambda line: status.update(f"analysing: {line}"))
+            agent.close()
+    except Exception as error:  # noqa: BLE001  (the world is written: questions compute instead)
+        errors.print(
+            f"[yellow]warning:[/] the world is written but analysing it failed ({error}); "
+            "questions will compute what they need",
+            highlight=False,
+        )
+        return
+    seconds = time.perf_counter() - started
+    found = ", ".join(diagnosed) if diagnosed else "no medium or high incident"
+    console.print(f"analysed in {seconds:.1f} s: {found}", highlight=False)
 
 
 def _parse_filters(filters: list[str]) -> dict[str, list[str | int]]:
@@ -517,6 +551,7 @@ def ingest(
             "holds are skipped; the world is unchanged if anything fails).",
         ),
     ] = False,
+    analyse: Annotated[bool, typer.Option(help=ANALYSE_HELP)] = True,
 ) -> None:
     """Build a world from your own CSV/Parquet files through a mapping file (see README, "Use
     your own data"); print the data-quality report and what the data can support."""
@@ -528,7 +563,8 @@ def ingest(
     from data.quality import QUALITY_FILE
 
     if append:
-        _append_rows(mapping, out)
+        if _append_rows(mapping, out) and analyse:
+            _analyse(out)
         return
     try:
         result = ingest_world(mapping, out)
@@ -544,10 +580,13 @@ def ingest(
         console.print(f"unavailable metrics: {', '.join(gaps)}", highlight=False)
     console.print(f"detection grain: {grain.grain} ({grain.reason})", highlight=False)
     console.print(f"report saved to {out / QUALITY_FILE}", highlight=False)
+    if analyse:
+        _analyse(out)
 
 
-def _append_rows(mapping: Path, out: Path) -> None:
-    """`ingest --append`: merge the mapping's rows into the world at `out` and say what changed."""
+def _append_rows(mapping: Path, out: Path) -> bool:
+    """`ingest --append`: merge the mapping's rows into the world at `out` and say what changed;
+    whether anything did."""
     from data.append import AppendError
     from data.append import append as append_world
     from data.ingest import IngestError
@@ -567,6 +606,7 @@ def _append_rows(mapping: Path, out: Path) -> None:
             f"{result.seconds:.1f} s)",
             highlight=False,
         )
+    return result.changed
 
 
 @app.command()

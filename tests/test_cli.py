@@ -13,9 +13,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from data.scenario import Scenario
 from data.warehouse import WAREHOUSE_FILE
+from tools.result_store import STORE_DIR
 
 ScenarioFactory = Callable[..., Scenario]
 WorldFactory = Callable[[Scenario], Path]
@@ -120,6 +122,29 @@ def test_ask_json_follows_the_contract_and_exports_trace_and_plan(
     assert detect["tool"] == "detect_incidents" and "grain" in detect["args"]
     assert detect["figures"]["incidents"] >= 1 and detect["seconds"] >= 0
     assert plan.read_text().startswith("# Experiment plan")
+
+
+def test_generate_analyses_the_world_so_that_a_later_ask_computes_nothing_new(
+    small_scenario: ScenarioFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXAGENT_RESULT_CACHE", "on")
+    scenario = tmp_path / "small-demo.yaml"
+    scenario.write_text(yaml.safe_dump(small_scenario("demo").model_dump(mode="json")))
+    world, skipped = tmp_path / "world", tmp_path / "skipped"
+
+    run = _cxagent("generate", "--scenario", scenario, "--out", world)
+    assert run.returncode == 0, run.stderr
+    assert re.search(rf"analysed in [\d.]+ s: {DEMO_INCIDENT}", run.stdout), run.stdout
+    stored = sorted(path.name for path in (world / STORE_DIR).glob("*.json"))
+    assert any(name.startswith("recommend_actions") for name in stored)
+    ask = _cxagent("ask", "why did CX drop on Jan 4?", "--world", world, "--json")
+    assert ask.returncode == 0, ask.stderr
+    assert json.loads(ask.stdout)["incident"]["id"] == DEMO_INCIDENT
+    assert sorted(path.name for path in (world / STORE_DIR).glob("*.json")) == stored
+
+    no = _cxagent("generate", "--scenario", scenario, "--out", skipped, "--no-analyse")
+    assert no.returncode == 0 and "analysed in" not in no.stdout
+    assert not (skipped / STORE_DIR).exists()
 
 
 def test_ask_prints_a_cited_answer_and_chat_keeps_the_thread(demo_world: Path) -> None:

@@ -287,3 +287,24 @@ def test_a_world_directory_that_cannot_be_written_is_answered_without_a_store(
     (linked / ".cache").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
     (tmp_path / "elsewhere").mkdir()
     assert ResultStore.open(linked) is None
+
+
+@pytest.mark.usefixtures("store_on")
+def test_an_analysed_world_answers_its_incident_in_a_fresh_agent_without_running_a_tool(
+    world_copy: Path, tool_runs: Counter[str]
+) -> None:
+    analysing = Agent(world_copy)
+    try:
+        diagnosed = analysing.analyse()
+    finally:
+        analysing.close()
+    ran = sum(tool_runs.values())
+    fresh = Agent(world_copy)
+    try:
+        answer = fresh.ask(QUESTION)
+    finally:
+        fresh.close()
+
+    assert diagnosed == ["INC-20260104-1800"] and tool_runs["recommend_actions"] >= 1
+    assert sum(tool_runs.values()) == ran  # the question's every tool result was stored
+    assert answer["incident"]["id"] == "INC-20260104-1800" and answer["grounding"]["ok"]
