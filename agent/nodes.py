@@ -55,7 +55,6 @@ from tools.investigation import (
 )
 
 Node = Callable[[AgentState, Runtime[AgentContext]], dict[str, Any]]
-_INVESTIGATION = "investigation"
 
 
 def traced(name: str) -> Callable[[Node], Node]:
@@ -93,10 +92,6 @@ def traced(name: str) -> Callable[[Node], Node]:
 
 def _notes(state: AgentState, *more: str) -> list[str]:
     return [*state.get("notes", []), *more]
-
-
-def _investigation(runtime: Runtime[AgentContext]) -> Investigation | None:
-    return runtime.context.tools.cache.get(_INVESTIGATION)
 
 
 def _span(tools: ToolContext) -> tuple[dt.date, dt.date]:
@@ -413,7 +408,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         last_day=window.end if window else None,
         wanted=wanted_by(plan, context),
     )
-    tools.cache[_INVESTIGATION] = investigation
+    runtime.context.work.investigation = investigation
     if investigation.incident is None:
         result = no_regression(plan, context, investigation.detection_id, window)
         return {**_answered(plan, result, state), "found": False, "incident": None,
@@ -509,10 +504,9 @@ def route_after_detect(state: AgentState) -> Literal["hypothesize", "narrate"]:
 @traced("hypothesize")
 def hypothesize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """The hypothesis library becomes the tool plan."""
-    investigation = _investigation(runtime)
-    assert investigation is not None
-    plan = plan_tests(investigation)
-    runtime.context.tools.cache["plan"] = plan
+    work = runtime.context.work
+    assert work.investigation is not None
+    work.test_plan = plan_tests(work.investigation)
     return {
         "test_plan": [
             {
@@ -522,7 +516,7 @@ def hypothesize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
                 "hypothesis": c.hypothesis,
                 "role": c.role,
             }
-            for c in plan
+            for c in work.test_plan
         ]  # fmt: skip
     }
 
@@ -530,20 +524,20 @@ def hypothesize(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
 @traced("gather_evidence")
 def gather_evidence(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Run the plan's tool calls (plus a diff-in-diff per logged change in scope)."""
-    tools = runtime.context.tools
-    investigation = _investigation(runtime)
+    work = runtime.context.work
+    investigation = work.investigation
     assert investigation is not None
-    tools.cache["results"] = gather(tools, investigation, tools.cache["plan"])
+    work.results = gather(runtime.context.tools, investigation, work.test_plan)
     return {"notes": _notes(state, *investigation.notes)}
 
 
 @traced("rank")
 def rank_causes(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Score every hypothesis and rank the causes."""
-    tools = runtime.context.tools
-    investigation = _investigation(runtime)
+    tools, work = runtime.context.tools, runtime.context.work
+    investigation = work.investigation
     assert investigation is not None and investigation.incident is not None
-    rank(tools, investigation, assess(investigation, tools.cache["results"]))
+    rank(tools, investigation, assess(investigation, work.results))
     ranked = investigation.causes.causes if investigation.causes else []
     leading = [c for c in ranked if c.status in ("supported", "weak")]
     facts = dict(state["facts"])

@@ -1,6 +1,8 @@
-"""The agent's state: what a caller gives, what the graph keeps, what a caller gets back.
+"""The agent's state: what a caller gives, what the graph keeps, what a caller gets back, and
+the per-turn context its nodes work in.
 
-Everything here is JSON-friendly so the checkpointer can keep a thread between turns.
+The graph state is JSON-friendly so the checkpointer can keep a thread between turns; the
+investigation a diagnosis works on is not, and lives in the turn's context (TurnWork) instead.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Annotated, Any, TypedDict
 from agent.llm import Backend, Usage
 from agent.settings import AgentSettings
 from tools.base import ToolContext
+from tools.investigation import Investigation, PlannedCall, Result
 
 
 class AgentInput(TypedDict):
@@ -81,11 +84,23 @@ class AgentState(TypedDict, total=False):
 
 
 @dataclass
+class TurnWork:
+    """What a diagnosis's nodes hand each other within one turn (not checkpointed: the state
+    keeps what later turns need, such as the incident, sites and window)."""
+
+    investigation: Investigation | None = None  # detect's, localized; tested and ranked later
+    test_plan: list[PlannedCall] = field(default_factory=list)  # hypothesize's tool plan
+    results: list[tuple[PlannedCall, Result]] = field(default_factory=list)  # gather_evidence's
+
+
+@dataclass
 class AgentContext:
-    """Per-run dependencies the nodes use (not checkpointed): tools and the LLM backend."""
+    """Per-run dependencies the nodes use (not checkpointed): tools and the LLM backend. A run
+    is one turn (Agent.ask builds a context per question), so `work` starts empty each turn."""
 
     tools: ToolContext
     backend: Backend
     max_narrations: int = 2  # LLM narrations before falling back to the template
     settings: AgentSettings | None = None  # the agent's (the environment's when None)
     usage: Usage = field(default_factory=Usage)  # this answer's LLM tokens
+    work: TurnWork = field(default_factory=TurnWork)  # this turn's investigation

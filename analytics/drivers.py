@@ -144,7 +144,43 @@ DRIVERS: dict[str, DriverSpec] = {
 
 
 class DriverError(ValueError):
-    """An unknown driver, a driver the warehouse lacks data for, or an empty window."""
+    """A driver shift that cannot be measured; the subclasses say why, in fields."""
+
+
+@dataclass(eq=False)
+class UnknownDriver(DriverError):
+    """A driver name that DRIVERS does not declare."""
+
+    driver: str
+
+    def __str__(self) -> str:
+        return f"unknown driver {self.driver!r}; known: {', '.join(DRIVERS)}"
+
+
+@dataclass(eq=False)
+class NotTestable(DriverError):
+    """A driver whose 'table.column' requirements the warehouse lacks or leaves empty."""
+
+    driver: str
+    missing: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.driver} is not testable: missing {', '.join(self.missing)}"
+
+
+@dataclass(eq=False)
+class TooFewRows(DriverError):
+    """A slice with fewer than two baseline rows or no incident row of the driver."""
+
+    driver: str
+    baseline_n: float
+    incident_n: float
+
+    def __str__(self) -> str:
+        return (
+            f"too few rows for {self.driver} in the slice "
+            f"(baseline {self.baseline_n:g}, incident {self.incident_n:g})"
+        )
 
 
 @dataclass(frozen=True)
@@ -205,7 +241,7 @@ def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
 def query_companions(con: duckdb.DuckDBPyConnection, driver: str) -> tuple[str, ...]:
     """The drivers whose group statistics one query gives along with `driver`'s (see
     group_stats): the testable plain drivers (neither seasonal nor hourly counts) of its source;
-    `driver` alone when it is not plain. Raises DriverError for an unknown or untestable one."""
+    `driver` alone when it is not plain. Raises UnknownDriver or NotTestable."""
     spec = _testable(con, driver)
     if not _plain(spec):
         return (driver,)
@@ -228,11 +264,11 @@ def _plain(spec: DriverSpec) -> bool:
 
 def _testable(con: duckdb.DuckDBPyConnection, driver: str) -> DriverSpec:
     if driver not in DRIVERS:
-        raise DriverError(f"unknown driver {driver!r}; known: {', '.join(DRIVERS)}")
+        raise UnknownDriver(driver)
     spec = DRIVERS[driver]
     missing = missing_requirements(con, spec)
     if missing:
-        raise DriverError(f"{driver} is not testable: missing {', '.join(missing)}")
+        raise NotTestable(driver, tuple(missing))
     return spec
 
 
@@ -380,9 +416,7 @@ def driver_shift(
     empty = GroupStats(0.0, math.nan, 0.0)
     before, after = groups.get((True, "baseline"), empty), groups.get((True, "incident"), empty)
     if before.n < 2 or after.n < 1:
-        raise DriverError(
-            f"too few rows for {driver} in the slice (baseline {before.n:g}, incident {after.n:g})"
-        )
+        raise TooFewRows(driver, before.n, after.n)
     statistic, p_value, effect = _test(spec, before, after)
     delta = after.mean - before.mean
     rest_before, rest_after = (

@@ -381,16 +381,15 @@ class ToolContext:
     """What a tool may touch: the world directory, a read-only warehouse connection, the ledger.
 
     Connections are per thread (DuckDB connections are not shared across threads) and reopened
-    when the warehouse changes. `cache` holds this conversation's working state; `shared` holds
-    world-level results that every conversation on the same world reuses (pass one WorldCache
-    to all of them): tool outputs, scans and simulators.
+    when the warehouse changes. `shared` holds world-level results that every conversation on
+    the same world reuses (pass one WorldCache to all of them): tool outputs, scans and
+    simulators.
     """
 
     world_dir: Path
     ledger: Ledger = field(default_factory=Ledger)
     shared: WorldCache = field(default_factory=WorldCache, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
-    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
     _answers: dict[tuple[str, str], tuple[ToolOutput, EvidenceItem]] = field(
         default_factory=dict, repr=False
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from analytics.cohorts import describe_slice
+from analytics.drivers import DRIVERS, missing_requirements
 from analytics.incidents import SERIOUS, SLICE_METRIC
 from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
@@ -78,6 +79,9 @@ class Investigation:
     # The time the investigation is made as of (None: all the data): windows end there and the
     # incident is the one known then, so nothing later is read.
     as_of: dt.datetime | None = None
+    # Per primary driver of `library` that the warehouse cannot test: the 'table.column'
+    # requirements it lacks or leaves empty (analytics.drivers.missing_requirements).
+    missing_data: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def _try(context: ToolContext, name: str, arguments: dict[str, Any]) -> tuple[Any, str] | ToolError:
@@ -171,6 +175,11 @@ def _adapt_to_data(context: ToolContext, investigation: Investigation) -> None:
         investigation.library[kind], note = hypothesis.for_data(present)
         if note:
             investigation.notes.append(note)
+    for hypothesis in investigation.library.values():
+        driver = hypothesis.primary.driver
+        lacking = missing_requirements(context.con, DRIVERS[driver]) if driver in DRIVERS else []
+        if lacking:
+            investigation.missing_data[driver] = tuple(lacking)
     if is_ingested(context.world_dir):
         found = _try(context, "data_quality", {})
         if not isinstance(found, ToolError):
@@ -404,7 +413,8 @@ def assess(
     for index, site in enumerate(investigation.sites):
         in_site = [(call, result) for call, result in results if call.site == index]
         for kind, hypothesis in investigation.library.items():
-            tests = _assess_hypothesis(hypothesis, site, in_site)
+            missing = investigation.missing_data.get(hypothesis.primary.driver, ())
+            tests = _assess_hypothesis(hypothesis, site, in_site, missing)
             current = best.get(kind)
             if current is None or _strength(tests) > _strength(current):
                 best[kind] = tests
@@ -412,21 +422,25 @@ def assess(
 
 
 def _assess_hypothesis(
-    hypothesis: Hypothesis, site: Site, results: list[tuple[PlannedCall, Result]]
+    hypothesis: Hypothesis,
+    site: Site,
+    results: list[tuple[PlannedCall, Result]],
+    missing: tuple[str, ...] = (),
 ) -> HypothesisTestsModel:
+    """What the tests of `hypothesis` showed in `site`; `missing`: the requirements its primary
+    driver lacks in the warehouse (a failed primary call then failed for want of data)."""
     tests = HypothesisTestsModel(
         kind=hypothesis.kind, expected_direction=hypothesis.primary.direction
     )
     mine = [(c, r) for c, r in results if c.hypothesis == hypothesis.kind]
     primary = next((r for c, r in mine if c.role == "primary"), None)
     if primary is None or isinstance(primary, ToolError):
-        message = str(primary) if primary is not None else "not run"
-        if "not testable" in message:
-            tests.missing = [message.split("missing ", 1)[-1]]
+        if primary is not None and missing:
+            tests.missing = list(missing)
         else:  # the data is there but the test failed: untested, never ruled out
             driver = hypothesis.primary.driver
             tests.untested = f"{driver} could not be measured in {site.description}"
-            tests.reasons.append(f"{driver}: {message}")
+            tests.reasons.append(f"{driver}: {primary if primary is not None else 'not run'}")
         return tests
     output, evidence_id = primary
     tests.evidence.append(evidence_id)

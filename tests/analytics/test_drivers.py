@@ -9,7 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.drivers import Window, driver_shift, group_stats, query_companions, shift_windows
+from analytics.drivers import (
+    DRIVERS,
+    DriverSpec,
+    NotTestable,
+    TooFewRows,
+    UnknownDriver,
+    Window,
+    driver_shift,
+    group_stats,
+    query_companions,
+    shift_windows,
+)
 
 START = dt.datetime(2026, 1, 1)
 CHANGE = START + dt.timedelta(days=14)
@@ -118,3 +129,42 @@ def test_drivers_measured_together_get_exactly_what_each_gets_alone() -> None:
         shared = driver_shift(con, driver, SLICE, BASELINE, INCIDENT, groups=together[driver])
         assert shared == driver_shift(con, driver, SLICE, BASELINE, INCIDENT)
     assert query_companions(con, "batch_detour_min") == ("batch_detour_min",)
+
+
+def test_a_driver_lacking_a_column_raises_not_testable_naming_each_missing_column() -> None:
+    con = _order_facts(seed=4, incident_batch_share=0.25, incident_threshold_min=5.0)
+    with pytest.raises(NotTestable) as raised:
+        driver_shift(con, "eta_bias_min", SLICE, BASELINE, INCIDENT)
+    assert raised.value.driver == "eta_bias_min"
+    assert raised.value.missing == ("orders.promised_eta",)  # deliveries.actual_eta is there
+    assert str(raised.value) == "eta_bias_min is not testable: missing orders.promised_eta"
+
+
+def test_not_testable_fields_hold_a_driver_name_with_a_colon_and_the_word_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fields say which driver and which columns, whatever the names read like: a message
+    split on 'missing ' would take the driver's name for the columns."""
+    name = "share: missing lines"
+    spec = DriverSpec(name, "Odd", "share", "share", DRIVERS["batched_rate"].source, "1",
+                      ("items.missing_flag", "items.substituted_flag"))  # fmt: skip
+    monkeypatch.setitem(DRIVERS, name, spec)
+    con = _order_facts(seed=4, incident_batch_share=0.25, incident_threshold_min=5.0)
+    with pytest.raises(NotTestable) as raised:
+        query_companions(con, name)
+    assert raised.value.driver == name
+    assert raised.value.missing == ("items.missing_flag", "items.substituted_flag")
+
+
+def test_an_unknown_driver_and_an_empty_slice_raise_their_own_typed_errors() -> None:
+    con = _order_facts(seed=4, incident_batch_share=0.25, incident_threshold_min=5.0)
+    with pytest.raises(UnknownDriver) as unknown:
+        query_companions(con, "no_such_driver")
+    assert unknown.value.driver == "no_such_driver"
+    with pytest.raises(TooFewRows) as too_few:
+        driver_shift(con, "prep_min", {"region": ["nowhere"]}, BASELINE, INCIDENT)
+    assert (too_few.value.driver, too_few.value.baseline_n, too_few.value.incident_n) == (
+        "prep_min",
+        0,
+        0,
+    )

@@ -321,6 +321,41 @@ def test_primary_driver_tool_error_other_than_missing_data_is_not_testable_never
     assert "too few rows" in "; ".join(scored.reasons)
 
 
+def test_primary_driver_lacking_data_lists_each_missing_column_read_from_the_data() -> None:
+    """The columns come from the warehouse check, not the failed call's message: two columns
+    are two entries, and the ranking names both."""
+    hypothesis = LIBRARY["inventory_drop"]
+    site = Site(filters={"region": ["south"]}, description="region=south", orders=100)
+    call = PlannedCall(
+        "driver_shift", {"driver": hypothesis.primary.driver}, "stock", 0, hypothesis.kind,
+        "primary",
+    )  # fmt: skip
+    failure = ToolError("driver_shift: the call was refused")
+    missing = ("items.missing_flag", "items.substituted_flag")
+
+    tests = _assess_hypothesis(hypothesis, site, [(call, failure)], missing)
+    (scored,) = rank_causes_scores([tests.to_tests()])
+
+    assert tests.missing == list(missing) and tests.untested is None
+    assert scored.status == "not_testable"
+    assert scored.reasons[0] == "not testable: missing items.missing_flag, items.substituted_flag"
+
+
+def test_a_failure_whose_message_reads_not_testable_is_untested_when_the_data_is_there() -> None:
+    hypothesis = LIBRARY["demand_surge"]
+    site = Site(filters={"region": ["west"]}, description="region=west", orders=100)
+    call = PlannedCall(
+        "driver_shift", {"driver": hypothesis.primary.driver}, "surge", 0, hypothesis.kind,
+        "primary",
+    )  # fmt: skip
+    failure = ToolError("one hour is not testable: missing variance")
+
+    tests = _assess_hypothesis(hypothesis, site, [(call, failure)])
+
+    assert tests.missing == []
+    assert tests.untested == "orders_per_hour could not be measured in region=west"
+
+
 def test_world_without_inventory_events_makes_inventory_drop_not_testable_naming_the_table(
     small_scenario: ScenarioFactory,
     make_world: WorldFactory,
@@ -338,7 +373,10 @@ def test_world_without_inventory_events_makes_inventory_drop_not_testable_naming
     assert investigation.causes is not None
     inventory = next(c for c in investigation.causes.causes if c.kind == "inventory_drop")
     assert inventory.status == "not_testable"
-    assert "inventory_events" in inventory.reasons[0]
+    missing = investigation.missing_data["in_stock_prob"]
+    assert "inventory_events.in_stock_prob" in missing
+    assert all(column.startswith("inventory_events.") for column in missing)
+    assert inventory.reasons[0] == f"not testable: missing {', '.join(missing)}"
     not_testable = render_report(investigation, context.ledger).split("## Not testable", 1)[1]
     assert "inventory_events" in not_testable.split("\n## ", 1)[0]
 
