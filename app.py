@@ -1,10 +1,11 @@
 """cx-agent's workbench: a Gradio UI mounted on a FastAPI app with the REST API.
 
-    python app.py [--world DIR] [--host 127.0.0.1] [--port 7860]
+    python app.py [--world DIR] [--host HOST] [--port PORT]   # defaults: cxagent/web/defaults.py
     uvicorn --factory app:demo_app     # the demo world (CXAGENT_WORLD overrides it)
 
 The app is presentation only: it calls the agent (agent/) and the typed tools (tools/); the
-modules behind it live in cxagent/web/ (workbench, REST routes, UI, charts, PM brief).
+modules behind it live in cxagent/web/ (workbench, REST routes, UI with one module per tab in
+cxagent/web/tabs/, charts, PM brief).
 """
 
 from __future__ import annotations

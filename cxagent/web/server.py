@@ -18,6 +18,13 @@ from fastapi import FastAPI, Request, Response
 from agent.settings import AgentSettings
 from cxagent.web.api import build_router
 from cxagent.web.chat import CITATION_SCRIPT
+from cxagent.web.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_WATCH_EVERY,
+    DEFAULT_WORLD,
+    base_url,
+)
 from cxagent.web.guard import (
     Guard,
     ServeConfigError,
@@ -32,10 +39,6 @@ from cxagent.web.ui import CSS, build_ui
 from cxagent.web.workbench import Workbench
 from watching.routes import Routes
 from watching.watcher import TickReport, Watcher
-
-DEFAULT_WORLD = Path("worlds/demo")  # where `make demo` puts the demo world
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 7860
 
 
 def resolve_world(world: Path | None, say: Callable[[str], None] = print) -> Path:
@@ -118,19 +121,19 @@ def serve(
     watch_every: dt.timedelta | None = None,
 ) -> None:
     """Start the UI and the REST API (blocks until interrupted); with `watch_routes`, the
-    watcher too, in the background, every `watch_every` (default 15 min). Raises
+    watcher too, in the background, every `watch_every` (default DEFAULT_WATCH_EVERY). Raises
     ServeConfigError for a bind the serving settings refuse (beyond loopback with no token)."""
     serving = ServeSettings()
     check_serving(host, serving)
     chosen = resolve_world(world)
     app = create_app(chosen, serving=serving, host=host)
-    print(f"cx-agent workbench on http://{host}:{port}/ (REST docs at /docs), world {chosen}")
+    print(f"cx-agent workbench on {base_url(host, port)}/ (REST docs at /docs), world {chosen}")
     if serving.token is not None:
         print("clients must send the token: open the page once as /?token=<CXAGENT_TOKEN>")
     stop = threading.Event()
     if watch_routes is not None:
-        every = watch_every or dt.timedelta(minutes=15)
-        start_watcher(app, watch_routes, every, stop, link_base=f"http://{host}:{port}")
+        every = watch_every or DEFAULT_WATCH_EVERY
+        start_watcher(app, watch_routes, every, stop, link_base=base_url(host, port))
         print(f"watching every {every}, alerts to {len(watch_routes.routes)} route(s)")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

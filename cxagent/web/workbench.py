@@ -68,6 +68,12 @@ HEATMAP_PAIRS: dict[str, tuple[str, str]] = {
 }
 
 
+def series_grain(filters: dict[str, list[Any]]) -> str:
+    """The grain to chart a slice's series at: daily for slices of a few hours (their hourly
+    series has gaps), else hourly."""
+    return "day" if "hour" in filters else "hour"
+
+
 class UnknownIncident(KeyError):
     """An incident id the detector did not report."""
 

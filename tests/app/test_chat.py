@@ -11,7 +11,7 @@ import gradio as gr
 import pytest
 
 from cxagent.web.chat import MAX_ANSWER_ROWS, answer_parts, answer_table, example_questions
-from cxagent.web.ui import parameter_slider
+from cxagent.web.tabs.recommendations import parameter_slider
 from tools.actions import ACTIONS
 
 
