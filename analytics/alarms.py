@@ -33,6 +33,7 @@ from analytics.detection import (
     window_alarms,
 )
 from analytics.metrics import CX_SCORE, Grain, metric_frame, usable_metrics
+from analytics.rows import one_row
 from data.quality import latest_present
 
 DETECTION_METRICS: tuple[str, ...] = (
@@ -84,11 +85,13 @@ def data_span(con: duckdb.DuckDBPyConnection, now: dt.datetime | None = None) ->
     future (which the data-quality report flags) do not extend it, so relative dates and "the
     last N days" count from the last real day. `now` is local time (default: UTC now plus
     14 hours, see `latest_present`); when every order is in the future, all of them count."""
-    first, last, last_present = con.execute(
-        "SELECT min(order_time), max(order_time), max(order_time) FILTER (WHERE order_time <= ?) "
-        "FROM order_facts",
-        [latest_present(now)],
-    ).fetchone()
+    first, last, last_present = one_row(
+        con.execute(
+            "SELECT min(order_time), max(order_time), "
+            "max(order_time) FILTER (WHERE order_time <= ?) FROM order_facts",
+            [latest_present(now)],
+        )
+    )
     if first is None:
         raise DetectionError("the warehouse holds no orders")
     return DataSpan(first=first, last=last_present or last)
@@ -121,11 +124,13 @@ def choose_grain(
     settings = settings or DetectorSettings()
     span = data_span(con)
     hours = max(1.0, (span.last - span.first).total_seconds() / 3600)
-    busy = con.execute(
-        "SELECT count(*) FROM (SELECT hour_start FROM order_facts GROUP BY hour_start "
-        "HAVING count(*) >= ?)",
-        [settings.min_units],
-    ).fetchone()[0]
+    busy = one_row(
+        con.execute(
+            "SELECT count(*) FROM (SELECT hour_start FROM order_facts GROUP BY hour_start "
+            "HAVING count(*) >= ?)",
+            [settings.min_units],
+        )
+    )[0]
     share = min(1.0, busy / hours)
     grain: Grain = "hour" if share >= 0.5 else "day"
     reason = f"{share:.0%} of the data's hours hold at least {settings.min_units} orders, " + (
@@ -271,9 +276,10 @@ def _cohort_columns(
     a query per dimension when that grouping has more than MAX_FINEST_GROUPS combinations."""
     index = pd.date_range(start, end - PERIOD_LENGTH[grain], freq="h" if grain == "hour" else "D")
     keys = list(dict.fromkeys(c for d in dimensions for c in d.split(COHORT_JOIN)))
-    combinations = con.execute(
-        f"SELECT count(*) FROM (SELECT DISTINCT {', '.join(keys)} FROM order_facts)"
-    ).fetchone()[0] if keys else 0  # type: ignore[index]  # fmt: skip
+    combinations = 0
+    if keys:
+        distinct = f"SELECT DISTINCT {', '.join(keys)} FROM order_facts"
+        combinations = one_row(con.execute(f"SELECT count(*) FROM ({distinct})"))[0]
 
     def query(group_by: list[str]) -> pd.DataFrame:
         return metric_frame(con, metrics, grain, group_by=group_by, end=end, maturity=maturity)

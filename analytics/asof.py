@@ -57,8 +57,7 @@ def _truncated(value: Any, length: int, keep: int, memo: dict[tuple[Any, ...], A
     (the series' indexes are equal: the scan's complete periods)."""
     if isinstance(value, pd.Index) and len(value) == length:
         # Every series runs over the same complete periods: equal ends and length, equal index.
-        ends = np.asarray(value)[[0, -1]] if length else ()
-        key = (length, *ends.tolist()) if length else (0,)
+        key = (length, *np.asarray(value)[[0, -1]].tolist()) if length else (0,)
         if key not in memo:
             memo[key] = value[:keep]
         return memo[key]

@@ -17,6 +17,7 @@ import pandas as pd
 
 from analytics.cohorts import FilterValue, where_clause, world_dimensions
 from analytics.metrics import SLOW_DELIVERY_MIN
+from analytics.rows import one_row
 from analytics.shap_attribution import ShapShift, shap_shift
 
 # Outcome (per order, 1 = bad) for each share metric, and the rows it is defined on.
@@ -76,7 +77,7 @@ def _has_columns(con: duckdb.DuckDBPyConnection, table: str, columns: tuple[str,
         "SELECT count(DISTINCT column_name) FROM information_schema.columns "
         "WHERE table_name = ? AND list_contains(?, column_name)"
     )
-    return con.execute(query, [table, list(columns)]).fetchone()[0] == len(columns)
+    return one_row(con.execute(query, [table, list(columns)]))[0] == len(columns)
 
 
 def order_features(

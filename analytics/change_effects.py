@@ -37,7 +37,8 @@ def did_cells(
         raise ChangeEffectError("the change applies to the whole marketplace: no control group")
     outcome, defined = OUTCOMES[metric]
     treated_sql, treated_parameters = where_clause(scope)
-    comparable_sql, comparable_parameters = "TRUE", []
+    comparable_sql = "TRUE"
+    comparable_parameters: list[object] = []
     others = {key: values for key, values in scope.items() if key != "hour"}
     if "hour" in scope and others:
         comparable_sql, comparable_parameters = where_clause({"hour": scope["hour"]})

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import duckdb
 
 from analytics.cohorts import FilterValue, dimension_name
+from analytics.rows import one_row
 
 # Scope keys in the change log mapped to cohort dimensions.
 _SCOPE_DIMENSIONS = {
@@ -160,4 +161,4 @@ def change_count(con: duckdb.DuckDBPyConnection) -> int:
     """How many changes the log holds (0 without a change log)."""
     if not has_change_log(con):
         return 0
-    return int(con.execute("SELECT count(*) FROM changes").fetchone()[0])
+    return int(one_row(con.execute("SELECT count(*) FROM changes"))[0])

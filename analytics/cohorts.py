@@ -112,7 +112,8 @@ def where_clause(
     filters: Mapping[str, FilterValue], dimensions: Dimensions = BUILT_IN
 ) -> tuple[str, list[object]]:
     """A parameterized SQL condition for cohort filters: {dim: value or [values]} (AND of ORs)."""
-    conditions, parameters = [], []
+    conditions: list[str] = []
+    parameters: list[object] = []
     for name, value in filters.items():
         column = dimensions.column(name)
         values = [value] if isinstance(value, str | int) else list(value)

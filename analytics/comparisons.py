@@ -43,6 +43,7 @@ from analytics.metrics import (
     metric,
     metrics_sql,
 )
+from analytics.rows import one_row
 from data.dimensions import CustomDimension
 from data.schema import DAYPARTS
 
@@ -278,6 +279,8 @@ def measure(
 # against the rest of its cohort at once; the scalar functions below wrap them.
 
 Array = np.ndarray
+# A test's inputs: one value, or one per element (as an array).
+Values = float | np.floating | Array
 
 
 @dataclass(frozen=True)
@@ -328,11 +331,11 @@ class Tests:
         )
 
 
-def _as_arrays(*values: float | Array) -> list[Array]:
+def _as_arrays(*values: Values) -> list[Array]:
     return [np.atleast_1d(np.asarray(value, dtype=float)) for value in values]
 
 
-def two_proportion_tests(events_a: Array, n_a: Array, events_b: Array, n_b: Array) -> Tests:
+def two_proportion_tests(events_a: Values, n_a: Values, events_b: Values, n_b: Values) -> Tests:
     """Rate b - rate a for each element: the two-proportion z-test with pooled variance (the
     test of statsmodels' proportions_ztest) and Newcomb's hybrid score interval of the
     difference (Newcomb 1998; statsmodels confint_proportions_2indep)."""
@@ -362,7 +365,7 @@ def two_proportion_tests(events_a: Array, n_a: Array, events_b: Array, n_b: Arra
 
 
 def welch_tests(
-    estimate: Array, variance_a: Array, n_a: Array, variance_b: Array, n_b: Array
+    estimate: Values, variance_a: Values, n_a: Values, variance_b: Values, n_b: Values
 ) -> Tests:
     """`estimate` (b - a) for each element with Welch's standard error from each side's sample
     variance and size, Welch-Satterthwaite degrees of freedom, a 95% t interval and a two-sided
@@ -388,7 +391,9 @@ def welch_tests(
     return Tests(estimate, low, high, p_value, why_not)
 
 
-def mean_and_variance(numerator: Array, denominator: Array, square: Array) -> tuple[Array, Array]:
+def mean_and_variance(
+    numerator: Values, denominator: Values, square: Values
+) -> tuple[Array, Array]:
     """Means and sample variances (ddof 1) from sums, sums of squares and counts (nan where a
     count is under 1 or 2)."""
     numerator, denominator, square = _as_arrays(numerator, denominator, square)
@@ -575,6 +580,9 @@ def rank_groups(
     present = frame[key].notna().to_numpy()
     eligible = present & (frame["orders"].to_numpy() >= threshold) & (n > 0) & np.isfinite(value)
     rows = np.flatnonzero(eligible)
+    intervals: list[tuple[float, float] | None]
+    differences: list[Difference | None]
+    q_values: list[float | None]
     if name in (ORDERS, CX_SCORE) or count:
         intervals, differences, q_values = (
             [None] * len(rows),
@@ -676,11 +684,13 @@ def _in_order(values: Sequence[str] | None, known: Sequence[str]) -> tuple[str, 
 
 def world_profile(con: duckdb.DuckDBPyConnection) -> WorldProfile:
     """The warehouse's span, orders, rows per table and dimension values (two queries)."""
-    orders, days, first, last, stores, regions, categories, dayparts, baskets = con.execute(
-        "SELECT count(*), count(DISTINCT day), min(order_time), max(order_time), "
-        f"count(DISTINCT store_id), {_listed('region')}, {_listed('category')}, "
-        f"{_listed('daypart')}, {_listed('basket_size')} FROM order_facts"
-    ).fetchone()
+    orders, days, first, last, stores, regions, categories, dayparts, baskets = one_row(
+        con.execute(
+            "SELECT count(*), count(DISTINCT day), min(order_time), max(order_time), "
+            f"count(DISTINCT store_id), {_listed('region')}, {_listed('category')}, "
+            f"{_listed('daypart')}, {_listed('basket_size')} FROM order_facts"
+        )
+    )
     if not orders:
         raise ComparisonError("the warehouse holds no orders")
     tables = [

@@ -347,7 +347,7 @@ def rolled(frame: FrameT, window: int) -> FrameT:
             columns[column] = summed
         else:
             columns[column] = values
-    return columns if isinstance(frame, dict) else pd.DataFrame(columns)  # type: ignore[return-value]
+    return columns if isinstance(frame, dict) else pd.DataFrame(columns)
 
 
 def window_alarms(z: np.ndarray, settings: DetectorSettings) -> np.ndarray:

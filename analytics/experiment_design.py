@@ -60,6 +60,7 @@ from analytics.metrics import (
 )
 from analytics.power import (
     CupedResult,
+    Kind,
     PowerError,
     PowerResult,
     cuped_variance_reduction,
@@ -67,6 +68,7 @@ from analytics.power import (
     icc_from_clusters,
     solve_power,
 )
+from analytics.rows import one_row
 
 Family = Literal["marketplace_policy", "merchant", "model"]
 UnitKind = Literal["switchback", "store", "user"]
@@ -178,7 +180,7 @@ class MetricStats:
     """
 
     metric: str
-    kind: Literal["proportion", "mean"]
+    kind: Kind
     level: float
     history_level: float
     sd: float
@@ -468,6 +470,7 @@ def metric_stats(
         raise DesignError(f"{name}: fewer than 2 orders with data in the scope's history")
     history_level = history_levels.of(name)
     level = history_level if status_quo_levels is None else status_quo_levels.of(name)
+    kind: Kind
     if name == CX_SCORE:
         kind, sd = "mean", float(np.std(values, ddof=1))
     else:
@@ -480,7 +483,7 @@ def metric_stats(
         cuped, coverage = _cuped(clusters.weekly[mask], clusters.later[mask], values)
     return MetricStats(
         metric=name,
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         level=level,
         history_level=history_level,
         sd=sd,
@@ -541,10 +544,13 @@ def _guardrail_baselines(
     for column, key in (("quoted_min", "quoted_eta_min"), ("duration_min", "delivery_min")):
         if frame[column].notna().any():
             baselines[key] = float(frame[column].mean())
-    has_supply = con.execute(  # a supply table without dasher counts cannot give this rate
-        "SELECT count(*) FROM information_schema.columns "
-        "WHERE table_name = 'dasher_supply' AND column_name = 'online_dashers'"
-    ).fetchone()[0]
+    # A supply table without dasher counts cannot give this rate.
+    has_supply = one_row(
+        con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'dasher_supply' AND column_name = 'online_dashers'"
+        )
+    )[0]
     if has_supply:
         # A custom dimension (dimension_name: no alias) is not a region or an hour.
         regions = {k: v for k, v in filters.items() if dimension_name(k) == "region"}
@@ -555,8 +561,7 @@ def _guardrail_baselines(
             hour_values = [hours[0]] if isinstance(hours[0], str | int) else list(hours[0])
             supply_where += f" AND hour(hour_start) IN ({', '.join('?' for _ in hour_values)})"
             supply_parameters += hour_values
-        delivered, dasher_hours = con.execute(
-            f"""
+        supplied_sql = f"""
             WITH done AS (
                 SELECT region, hour_start, count(*) FILTER (WHERE delivered) AS delivered
                 FROM order_facts WHERE {where} AND order_time >= ? AND order_time < ?
@@ -566,9 +571,10 @@ def _guardrail_baselines(
                 WHERE {supply_where} AND hour_start >= ? AND hour_start < ?)
             SELECT sum(delivered), sum(online_dashers)
             FROM done JOIN supply USING (region, hour_start)
-            """,
-            [*parameters, *history, *supply_parameters, *history],
-        ).fetchone()
+            """
+        delivered, dasher_hours = one_row(
+            con.execute(supplied_sql, [*parameters, *history, *supply_parameters, *history])
+        )
         if delivered and dasher_hours:
             baselines["deliveries_per_dasher_hour"] = float(delivered) / float(dasher_hours)
     return baselines
@@ -580,7 +586,7 @@ def _guardrail_baselines(
 def _history_window(
     con: duckdb.DuckDBPyConnection, start: dt.datetime | None
 ) -> tuple[dt.datetime, dt.datetime, int]:
-    first, last = con.execute("SELECT min(day), max(day) FROM order_facts").fetchone()
+    first, last = one_row(con.execute("SELECT min(day), max(day) FROM order_facts"))
     if first is None:
         raise DesignError("the warehouse holds no orders")
     if start is not None:
@@ -648,7 +654,7 @@ def design_experiment(
     status_quo = None
     if start is not None:
         status_end = end or dt.datetime.combine(
-            con.execute("SELECT max(day) FROM order_facts").fetchone()[0], dt.time()
+            one_row(con.execute("SELECT max(day) FROM order_facts"))[0], dt.time()
         ) + dt.timedelta(days=1)
         status_quo = (start, status_end)
 

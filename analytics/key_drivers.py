@@ -173,6 +173,7 @@ def _orders(
     with warnings.catch_warnings():  # DuckDB warns of a copy of the rows: one read, accepted
         warnings.simplefilter("ignore", UserWarning)
         table = con.execute(sql, [*parameters, *window]).to_arrow_table()
+    assert table is not None  # None only when nothing was executed
     codes, groups = {}, {}
     for dimension in dimensions:
         encoded = pc.dictionary_encode(table.column(dimension)).combine_chunks()
@@ -262,7 +263,7 @@ def _fit(orders: _Orders, dimensions: Sequence[str], min_support: int) -> _Model
     contributions = {d: centered[:, owner == d] @ beta[owner == d] for d in dimensions}
     fitted = sum(contributions.values(), np.zeros(len(y)))
     variance = float((target**2).sum())
-    adjusted = {}
+    adjusted: dict[tuple[str, int], float] = {}
     for dimension in dimensions:
         size = len(orders.groups[dimension])
         n, total, _ = _sums(orders.codes[dimension][sample], contributions[dimension], size)

@@ -14,7 +14,9 @@ harm spreads over its whole scope while the late orders cluster in its most frag
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import SupportsInt, TypedDict, cast
 
 import duckdb
 import numpy as np
@@ -28,6 +30,7 @@ from analytics.slicing import (
     BASE_NUM,
     CUR_DEN,
     CUR_NUM,
+    ChangeShare,
     Slice,
     SliceSearch,
     find_slices,
@@ -475,7 +478,7 @@ def _hour_band(
     rest_rise = observed[~in_band].sum() / rest_expected - 1 if rest_expected else 0.0
     if rest_rise > 0.25 * band_rise:  # the other hours rose too: keep the whole slice
         return found
-    filters = {**found.filters, "hour": band}
+    filters: dict[str, list[object]] = {**found.filters, "hour": [*band]}
     return replace(found, filters=filters, **_slice_counts(frame, filters))
 
 
@@ -493,7 +496,7 @@ def _extended_band(
     hours = found.filters.get("hour")
     if not hours or "hour" not in frame:
         return found
-    present = {int(h) for h in hours}
+    present = {int(cast(SupportsInt, h)) for h in hours}  # the leaves' hour numbers
     first, last = hour_run(list(present))
     if len(present) >= 24 or len(present) != (last - first) % 24 + 1:
         return found
@@ -507,7 +510,7 @@ def _extended_band(
         band.insert(0, (band[0] - 1) % 24)
     if len(band) == len(present):
         return found
-    filters = {**others, "hour": band}
+    filters: dict[str, list[object]] = {**others, "hour": [*band]}
     return replace(found, filters=filters, **_slice_counts(frame, filters))
 
 
@@ -579,7 +582,19 @@ def _scan_band(observed: np.ndarray, expected: np.ndarray, max_hours: int) -> li
     return best
 
 
-def _slice_counts(frame: pd.DataFrame, filters: dict[str, list]) -> dict[str, object]:
+class _SliceCounts(TypedDict):
+    """The fields of a Slice that `_slice_counts` recomputes."""
+
+    baseline_ratio: float
+    current_ratio: float
+    delta: float
+    baseline_units: float
+    current_units: float
+    change: ChangeShare
+    share_of_change: float
+
+
+def _slice_counts(frame: pd.DataFrame, filters: Mapping[str, Sequence[object]]) -> _SliceCounts:
     """Ratios, units and shift-share of a slice recomputed on the leaves."""
     mask = slice_mask(frame, filters)
     inside = frame[mask]

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, cast
 
 import duckdb
 import pandas as pd
@@ -34,6 +34,7 @@ from analytics.cohorts import (
     where_clause,
     world_dimensions,
 )
+from analytics.rows import one_row
 from data.quality import CONSTANT_MIN_ROWS, NEAR_EMPTY_NULL_RATE
 from data.schema import ORDER_FACTS
 from data.warehouse import FACT_COLUMNS, warehouse_fingerprint
@@ -269,11 +270,13 @@ def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
 
 def _available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     columns = sorted({column for m in METRICS.values() for column in m.requires})
-    counts = con.execute(
-        "SELECT "
-        + ", ".join(f"count({column}) AS {column}" for column in columns)
-        + " FROM order_facts"
-    ).fetchone()
+    counts = one_row(
+        con.execute(
+            "SELECT "
+            + ", ".join(f"count({column}) AS {column}" for column in columns)
+            + " FROM order_facts"
+        )
+    )
     present = {column for column, count in zip(columns, counts, strict=True) if count}
     degenerate = degenerate_metrics(con)
     return {
@@ -330,7 +333,7 @@ def per_warehouse_file(
     with _PER_FILE_LOCK:
         if stamp is not None and key in _PER_FILE:
             _PER_FILE.move_to_end(key)
-            return _PER_FILE[key]  # type: ignore[return-value]
+            return cast(T, _PER_FILE[key])  # kept by this name's `compute`
     value = compute(con)
     if stamp is not None:
         with _PER_FILE_LOCK:
@@ -364,7 +367,7 @@ def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]
             parts += [f"count({column})", f"min({column})", f"max({column})"]
         else:  # a ratio is constant when its numerator is 0 or all of its denominator
             parts += [m.denominator, m.numerator, "NULL"]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM order_facts").fetchone()
+    row = one_row(con.execute(f"SELECT {', '.join(parts)} FROM order_facts"))
     orders = int(row[0])
     found = {}
     for index, name in enumerate(CX_COMPONENTS):
@@ -407,9 +410,9 @@ def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str
             by_table.setdefault(table, []).append(column)
     found = set()
     for table, columns in by_table.items():
-        counts = con.execute(
-            f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {table}"
-        ).fetchone()
+        counts = one_row(
+            con.execute(f"SELECT {', '.join(f'count({c})' for c in columns)} FROM {table}")
+        )
         found |= {f"{table}.{c}" for c, n in zip(columns, counts, strict=True) if n}
     return found
 
@@ -579,6 +582,7 @@ def _facts_source(
             return "order_facts", []
         return f"(SELECT {_star_replacing(nulled)} FROM order_facts) AS facts", []
     seconds = int(maturity.total_seconds())
+    parameters: list[object]
     if grain == "hour":
         known_by, parameters = f"hour_start + INTERVAL {3600 + seconds} SECOND", []
     elif grain == "day":

@@ -21,6 +21,7 @@ from statsmodels.stats.proportion import proportion_effectsize
 Kind = Literal["proportion", "mean"]
 Alternative = Literal["two-sided", "larger", "smaller"]
 Direction = Literal["increase", "decrease"]
+Unknown = Literal["effect", "n_per_arm", "power"]
 
 
 class PowerError(ValueError):
@@ -38,7 +39,7 @@ class PowerResult:
     """
 
     kind: Kind
-    solved_for: Literal["effect", "n_per_arm", "power"]
+    solved_for: Unknown
     baseline: float
     sd: float
     effect: float
@@ -123,11 +124,12 @@ def solve_power(
     effect, its sign follows `alternative` ("smaller" = a decrease) or, two-sided, `direction`.
     Returns a PowerResult with all fields filled in.
     """
-    unknowns = [
-        name
-        for name, v in (("effect", effect), ("n_per_arm", n_per_arm), ("power", power))
-        if v is None
-    ]
+    given: tuple[tuple[Unknown, float | None], ...] = (
+        ("effect", effect),
+        ("n_per_arm", n_per_arm),
+        ("power", power),
+    )
+    unknowns = [name for name, v in given if v is None]
     if len(unknowns) != 1:
         raise PowerError(f"exactly one of effect, n_per_arm, power must be None; got {unknowns}")
     if not 0 < alpha < 1:
@@ -158,6 +160,7 @@ def solve_power(
             raise PowerError(f"effect {effect:g} points against the alternative {alternative!r}")
         effect_size = _standardized(kind, baseline, sd, effect)
         if n_per_arm is None:
+            assert power is not None
             effective_n = engine.solve_power(
                 effect_size=abs(effect_size),
                 nobs1=None,
@@ -199,7 +202,7 @@ def solve_power(
         effect_size = sign * effect_size
     return PowerResult(
         kind=kind,
-        solved_for=unknowns[0],  # type: ignore[arg-type]
+        solved_for=unknowns[0],
         baseline=baseline,
         sd=float(sd),
         effect=float(effect),
