@@ -45,8 +45,8 @@ class DataQualityOutput(ToolOutput):
                     value=table.last.isoformat(timespec="minutes"), unit="datetime"
                 )
         nulls = [(t.name, c) for t in self.tables.values() for c in t.columns if c.nulls]
-        for table, column in nulls[:MAX_NULL_FIGURES]:
-            figures[f"{table}.{column.name}.null_rate"] = Figure(
+        for table_name, column in nulls[:MAX_NULL_FIGURES]:
+            figures[f"{table_name}.{column.name}.null_rate"] = Figure(
                 value=round(column.null_rate, 4), unit="share"
             )
         for finding in self.findings:

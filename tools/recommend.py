@@ -4,7 +4,7 @@ a Pareto frontier, and sensitivity curves."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, Field
 
@@ -16,7 +16,7 @@ from tools.actions import ACTIONS, ActionSpec, ParameterError, supported_actions
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
 
 MARGIN_PER_ORDER_USD = 5.0  # contribution margin of an order lost to longer quotes (assumption)
-_UNITS = {
+_UNITS: dict[str, Unit] = {
     "on_time_rate": "share",
     "cancellation_rate": "share",
     "support_rate": "share",
@@ -138,24 +138,24 @@ class WhatIfOutput(ToolOutput):
             if name in _UNITS:
                 figures[f"observed.{name}"] = Figure(
                     value=round(value, 4),
-                    unit=_UNITS[name],  # type: ignore[arg-type]
+                    unit=_UNITS[name],
                 )
         for name, interval in self.deltas.items():
-            unit = _UNITS.get(name, "ratio")
+            unit: Unit = _UNITS.get(name, "ratio")
             digits = 4 if unit == "share" else 2
             for part in ("estimate", "low", "high"):
                 figures[f"{name}.{part}"] = Figure(
                     value=round(getattr(interval, part), digits),
-                    unit=unit,  # type: ignore[arg-type]
+                    unit=unit,
                 )
         for name, interval in self.efficiency.items():
-            unit = (
+            efficiency_unit: Unit = (
                 "usd" if name.endswith("usd") else ("share" if name.endswith("share") else "ratio")
             )
             for part in ("estimate", "low", "high"):
                 figures[f"efficiency.{name}.{part}"] = Figure(
                     value=round(getattr(interval, part), 4),
-                    unit=unit,  # type: ignore[arg-type]
+                    unit=efficiency_unit,
                 )
         figures["cost_usd_per_order"] = Figure(value=round(self.cost_usd_per_order, 2), unit="usd")
         for name, value in self.parameters.items():
@@ -178,7 +178,7 @@ def run_what_if(
     """Simulate one action of the library on a scope (parameters already checked)."""
     simulator = _simulator_for(context, scope, spec)
     try:
-        result = simulate(simulator, spec.whatif, **{**spec.parameters, **parameters})  # type: ignore[arg-type]
+        result = simulate(simulator, spec.whatif, **{**spec.parameters, **parameters})
     except WhatIfError as error:
         raise ToolError(str(error)) from None
     cx = result.deltas["cx_score"]
@@ -320,7 +320,8 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
     if not kinds:
         raise ToolError("no cause to act on")
     candidates = [spec for spec in ACTIONS.values() if any(spec.addresses(k) for k in kinds)]
-    simulated, failed = [], []
+    simulated: list[tuple[ActionSpec, WhatIfOutput, str]] = []
+    failed: list[tuple[str, ToolError]] = []
     for spec in candidates:
         try:
             output, item = context.call(
@@ -329,7 +330,7 @@ def recommend_actions(context: ToolContext, args: RecommendInput) -> RecommendOu
         except ToolError as error:  # e.g. suppress_skus on a warehouse without inventory data
             failed.append((spec.name, error))
             continue
-        simulated.append((spec, output, item.id))
+        simulated.append((spec, cast(WhatIfOutput, output), item.id))  # what_if's output
     if not simulated:
         raise failed[0][1]
     front = pareto_front(

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from analytics.rows import one_row
 from data.dimensions import DECLARATIONS_TABLE, VALUES_TABLE
 from data.schema import ORDER_FACTS, TABLES
 from data.sql_policy import denied_function
@@ -321,10 +322,12 @@ def run_sql(context: ToolContext, args: RunSqlInput) -> RunSqlOutput:
     """
     cursor = warehouse_cursor(context.con)
     try:
-        catalog, tables = cursor.execute(
-            "SELECT current_database(), list(table_name) FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_catalog = current_database()"
-        ).fetchone()
+        catalog, tables = one_row(
+            cursor.execute(
+                "SELECT current_database(), list(table_name) FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_catalog = current_database()"
+            )
+        )
         warehouse_tables = {name.lower() for name in tables or []} & KNOWN_TABLES
         query = check_query(args.sql, warehouse_tables, catalog)
         capped = exp.select("*").from_(query.subquery("q", copy=True)).limit(args.max_rows + 1)
