@@ -65,12 +65,22 @@ def _evidence(analysis: Analysis) -> list[dict[str, Any]]:
 def build_router(workbench: Workbench) -> APIRouter:
     """The /api routes over one workbench."""
     router = APIRouter(prefix="/api", tags=["cx-agent"])
+    routes = (_overview_routes, _analysis_routes, _document_routes, _feedback_routes, _agent_routes)
+    for add_routes in routes:
+        add_routes(router, workbench)
+    return router
 
-    def known(incident_id: str) -> None:
-        try:
-            workbench.incident(incident_id)
-        except UnknownIncident as error:
-            raise HTTPException(status_code=404, detail=str(error)) from None
+
+def _known(workbench: Workbench, incident_id: str) -> None:
+    """Raise a 404 for an incident id the detector did not report."""
+    try:
+        workbench.incident(incident_id)
+    except UnknownIncident as error:
+        raise HTTPException(status_code=404, detail=str(error)) from None
+
+
+def _overview_routes(router: APIRouter, workbench: Workbench) -> None:
+    """/health, /incidents and /incidents/{id}: the world and what its detector found."""
 
     @router.get("/health")
     def health() -> JSONResponse:
@@ -102,7 +112,7 @@ def build_router(workbench: Workbench) -> APIRouter:
     @router.get("/incidents/{incident_id}")
     def incident(incident_id: str) -> JSONResponse:
         """One incident and the slices that carry its drop."""
-        known(incident_id)
+        _known(workbench, incident_id)
         try:
             slices, item = workbench.slices(incident_id)
         except ToolError as error:
@@ -115,10 +125,14 @@ def build_router(workbench: Workbench) -> APIRouter:
             }
         )
 
+
+def _analysis_routes(router: APIRouter, workbench: Workbench) -> None:
+    """/rca and /recommendations of an incident (JSON)."""
+
     @router.get("/rca/{incident_id}")
     def rca(incident_id: str) -> JSONResponse:
         """Root-cause analysis: ranked causes, the Markdown report and its evidence."""
-        known(incident_id)
+        _known(workbench, incident_id)
         analysis = workbench.analysis(incident_id)
         causes = analysis.investigation.causes
         return _respond(
@@ -135,7 +149,7 @@ def build_router(workbench: Workbench) -> APIRouter:
     @router.get("/recommendations/{incident_id}")
     def recommendations(incident_id: str) -> JSONResponse:
         """Actions for the supported causes, with what-if gains, costs and the Pareto flag."""
-        known(incident_id)
+        _known(workbench, incident_id)
         analysis = workbench.recommendations(incident_id)
         ranked = analysis.recommendations
         return _respond(
@@ -150,13 +164,17 @@ def build_router(workbench: Workbench) -> APIRouter:
             }
         )
 
+
+def _document_routes(router: APIRouter, workbench: Workbench) -> None:
+    """/plan and /summary of an incident: Markdown documents."""
+
     @router.get("/plan/{incident_id}", response_class=PlainTextResponse)
     def plan(
         incident_id: str,
         action: str | None = Query(default=None, description="Default: the top recommendation."),
     ) -> PlainTextResponse:
         """The experiment plan (Markdown) for the top recommendation or a given action."""
-        known(incident_id)
+        _known(workbench, incident_id)
         try:
             output, _ = workbench.plan(incident_id, action)
         except ToolError as error:
@@ -173,15 +191,19 @@ def build_router(workbench: Workbench) -> APIRouter:
     @router.get("/summary/{incident_id}", response_class=PlainTextResponse)
     def summary(incident_id: str) -> PlainTextResponse:
         """The product manager's brief of the incident (Markdown)."""
-        known(incident_id)
+        _known(workbench, incident_id)
         return PlainTextResponse(pm_summary(workbench, incident_id), media_type=MARKDOWN)
+
+
+def _feedback_routes(router: APIRouter, workbench: Workbench) -> None:
+    """/incidents/{id}/feedback: verdicts on an incident's top cause, given and read."""
 
     @router.post("/incidents/{incident_id}/feedback", status_code=201)
     def add_feedback(incident_id: str, request: FeedbackRequest) -> JSONResponse:
         """Say whether the incident's top cause is right, wrong (and which one is: a cause kind
         or 'other') or not quite, with a comment. `judged_cause` defaults to the top cause the
         workbench shows (computing the RCA if it has not run). Returns the stored feedback."""
-        known(incident_id)
+        _known(workbench, incident_id)
         try:
             stored = record_feedback(workbench, incident_id, request)
         except ValidationError as error:
@@ -191,7 +213,7 @@ def build_router(workbench: Workbench) -> APIRouter:
     @router.get("/incidents/{incident_id}/feedback")
     def feedback(incident_id: str) -> JSONResponse:
         """An incident's feedback, oldest first, and `latest`, the one that counts."""
-        known(incident_id)
+        _known(workbench, incident_id)
         given = FeedbackStore.open(workbench.world_dir).for_incident(incident_id)
         return _respond(
             {
@@ -200,6 +222,10 @@ def build_router(workbench: Workbench) -> APIRouter:
                 "feedback": [item.model_dump() for item in given],
             }
         )
+
+
+def _agent_routes(router: APIRouter, workbench: Workbench) -> None:
+    """/ask and /threads/{id}: the agent and its conversations."""
 
     @router.post("/ask")
     def ask(request: AskRequest) -> JSONResponse:
@@ -223,5 +249,3 @@ def build_router(workbench: Workbench) -> APIRouter:
         if conversation is None:
             raise HTTPException(status_code=404, detail="no conversation with this thread id")
         return _respond(conversation)
-
-    return router

@@ -9,10 +9,10 @@ from typing import Any
 
 from analytics.metrics import METRICS
 from cxagent.web.escaping import markdown_text
-from cxagent.web.workbench import Workbench
+from cxagent.web.workbench import Analysis, Workbench
 from tools.base import ToolError
 from tools.hypotheses import LIBRARY
-from tools.recommend import MARGIN_PER_ORDER_USD
+from tools.recommend import MARGIN_PER_ORDER_USD, Recommendation
 from tools.report import expected_vs_observed
 from watching.feedback import OTHER_CAUSE, VERDICT_LABELS, Feedback, FeedbackStore
 
@@ -183,9 +183,28 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
         "## Why",
         "",
     ]
+    lines += _why(analysis)
+    ranked = analysis.recommendations.recommendations if analysis.recommendations else []
+    lines += ["", "## Recommended action", "", *_actions(ranked, orders, days)]
+    if ranked:
+        lines += ["", "## Next step", "", _next_step(workbench, incident_id)]
+    lines += ["", "## Feedback", "", *feedback_lines(workbench, incident_id)]
+    lines += [
+        "",
+        "---",
+        f"*From cx-agent's analysis of {markdown_text(workbench.world_dir.name)}; figures are "
+        "estimates from the order data, with the engineers' evidence behind each.*",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _why(analysis: Analysis) -> list[str]:
+    """The leading causes (up to 3) in plain words, with the logged change behind each."""
     leading = analysis.leading_causes()
     if not leading:
-        lines.append("No cause stands out yet; the engineers are still investigating.")
+        return ["No cause stands out yet; the engineers are still investigating."]
+    lines = []
     for rank, cause in enumerate(leading[:3], start=1):
         plain = PLAIN_CAUSES.get(cause.kind, cause.title)
         change = _logged_change(analysis, cause.kind)
@@ -193,10 +212,15 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
             f"{rank}. {'Main cause' if rank == 1 else 'Also contributing'}: {plain} "
             f"({_confidence(cause.confidence)} confidence)." + (f" {change}" if change else "")
         )
-    lines += ["", "## Recommended action", ""]
-    ranked = analysis.recommendations.recommendations if analysis.recommendations else []
+    return lines
+
+
+def _actions(ranked: list[Recommendation], orders: int, days: int) -> list[str]:
+    """The top action and one alternative: expected gains, tradeoff and daily cost at the
+    incident's volume (`orders` over `days`)."""
     if not ranked:
-        lines.append("No action to recommend until a cause is confirmed.")
+        return ["No action to recommend until a cause is confirmed."]
+    lines = []
     for position, action in enumerate(ranked[:2]):
         daily = action.cost_usd_per_order * orders / days
         lead = "**Do**" if position == 0 else "Alternative"
@@ -212,28 +236,22 @@ def pm_summary(workbench: Workbench, incident_id: str) -> str:
             f"points, experience score {action.cx_gain.estimate:+.1f} points. Tradeoff: "
             f"{action.tradeoff}{cost}."
         )
-    if ranked:
-        lines += ["", "## Next step", ""]
-        try:
-            plan, _ = workbench.plan(incident_id)
-            days_figure = plan.numbers.get("recommended_days")
-            duration = f"{days_figure.value:g} days" if days_figure else "two weeks"
-            lines.append(
-                f"Confirm it with a controlled test ({plan.unit_label}) for {duration}, rolled "
-                "out 10% -> 50% -> 100% with automatic rollback if deliveries get worse; the "
-                "engineers' experiment plan has the details."
-            )
-        except ToolError as error:
-            lines.append(f"The experiment plan could not be written: {markdown_text(error)}")
-    lines += ["", "## Feedback", "", *feedback_lines(workbench, incident_id)]
-    lines += [
-        "",
-        "---",
-        f"*From cx-agent's analysis of {markdown_text(workbench.world_dir.name)}; figures are "
-        "estimates from the order data, with the engineers' evidence behind each.*",
-        "",
-    ]
-    return "\n".join(lines)
+    return lines
+
+
+def _next_step(workbench: Workbench, incident_id: str) -> str:
+    """How the top action is confirmed: the experiment plan's unit and duration."""
+    try:
+        plan, _ = workbench.plan(incident_id)
+    except ToolError as error:
+        return f"The experiment plan could not be written: {markdown_text(error)}"
+    days_figure = plan.numbers.get("recommended_days")
+    duration = f"{days_figure.value:g} days" if days_figure else "two weeks"
+    return (
+        f"Confirm it with a controlled test ({plan.unit_label}) for {duration}, rolled "
+        "out 10% -> 50% -> 100% with automatic rollback if deliveries get worse; the "
+        "engineers' experiment plan has the details."
+    )
 
 
 def shown_cause(workbench: Workbench, incident_id: str) -> str | None:
