@@ -7,6 +7,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,7 +22,9 @@ from cxagent.terminal import SafeConsole
 from data.warehouse import WarehouseError, open_warehouse
 
 if TYPE_CHECKING:
+    from tools.detection import DetectIncidentsOutput, TopSlicesOutput
     from watching.routes import Routes
+    from watching.watcher import TickReport, Watcher
 
 app = typer.Typer(
     help="cx-agent: find why customer experience dropped, with evidence.",
@@ -224,13 +227,8 @@ def incidents(
     store: Annotated[bool, typer.Option(help="Save to the warehouse's incidents tables.")] = True,
 ) -> None:
     """Detect incidents, list them with their top slices, and store them in the warehouse."""
-    import pandas as pd
-
-    from data.warehouse import replace_tables
     from tools.base import ToolContext, ToolError
     from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
-    from tools.detection import IncidentSummary, SliceSummary
-    from tools.report import expected_vs_observed
 
     context = ToolContext(world_dir=world)
     try:
@@ -249,6 +247,17 @@ def incidents(
         raise _fail(error) from None
     finally:
         context.close()
+    console.print(_incident_table(detected) if detected.incidents else "no incident found")
+    for key, found in slices.items():
+        console.print(_slice_table(key, found) if found.slices else f"{key}: no significant slice")
+    if store:
+        _store_incidents(world, detected, slices)
+
+
+def _incident_table(detected: DetectIncidentsOutput) -> Table:
+    """`cxagent incidents`' table of incidents."""
+    from tools.report import expected_vs_observed
+
     table = Table(
         title=f"Incidents (data as of {detected.as_of:%Y-%m-%d %H:%M}; {detected.grain_reason})",
         title_justify="left",
@@ -267,49 +276,59 @@ def incidents(
             if (found := expected_vs_observed(incident))
             else "",
         )
-    console.print(table if detected.incidents else "no incident found")
-    for key, found in slices.items():
-        slice_table = Table(
-            title=f"{key}: slices that carry the {found.metric} change "
-            f"({100 * found.baseline_value:.1f}% → {100 * found.current_value:.1f}% overall; "
-            f"{found.explained_share:.0%} explained)",
-            title_justify="left",
+    return table
+
+
+def _slice_table(key: str, found: TopSlicesOutput) -> Table:
+    """`cxagent incidents`' table of the slices that carry one incident."""
+    table = Table(
+        title=f"{key}: slices that carry the {found.metric} change "
+        f"({100 * found.baseline_value:.1f}% → {100 * found.current_value:.1f}% overall; "
+        f"{found.explained_share:.0%} explained)",
+        title_justify="left",
+    )
+    for header in ("#", "slice", "baseline", "current", "orders", "share", "rate", "mix", "q"):
+        table.add_column(header, no_wrap=True, justify="left" if header == "slice" else "right")
+    for s in found.slices:
+        table.add_row(
+            str(s.rank),
+            s.description,
+            f"{100 * s.baseline_value:.1f}%",
+            f"{100 * s.current_value:.1f}%",
+            f"{s.orders:,}",
+            f"{s.share_of_change:.0%}",
+            f"{100 * s.rate_effect:+.2f} pp",
+            f"{100 * s.mix_effect:+.2f} pp",
+            f"{s.q_value:.1e}",
         )
-        for header in ("#", "slice", "baseline", "current", "orders", "share", "rate", "mix", "q"):
-            slice_table.add_column(
-                header, no_wrap=True, justify="left" if header == "slice" else "right"
-            )
-        for s in found.slices:
-            slice_table.add_row(
-                str(s.rank),
-                s.description,
-                f"{100 * s.baseline_value:.1f}%",
-                f"{100 * s.current_value:.1f}%",
-                f"{s.orders:,}",
-                f"{s.share_of_change:.0%}",
-                f"{100 * s.rate_effect:+.2f} pp",
-                f"{100 * s.mix_effect:+.2f} pp",
-                f"{s.q_value:.1e}",
-            )
-        console.print(slice_table if found.slices else f"{key}: no significant slice")
-    if store:
-        incident_rows = pd.DataFrame(
-            [i.model_dump() for i in detected.incidents], columns=list(IncidentSummary.model_fields)
-        )
-        slice_columns = ["incident_id", *SliceSummary.model_fields]
-        slice_rows = pd.DataFrame(
-            [
-                {"incident_id": key, **s.model_dump(), "filters": json.dumps(s.filters)}
-                for key, found in slices.items()
-                for s in found.slices
-            ],
-            columns=slice_columns,
-        )
-        try:
-            replace_tables(world, {"incidents": incident_rows, "incident_slices": slice_rows})
-        except user_errors() as error:
-            raise _fail(error) from None
-        console.print(f"stored {len(incident_rows)} incident(s) in {world}/warehouse.duckdb")
+    return table
+
+
+def _store_incidents(
+    world: Path, detected: DetectIncidentsOutput, slices: dict[str, TopSlicesOutput]
+) -> None:
+    """Replace the warehouse's incidents and incident_slices tables with these."""
+    import pandas as pd
+
+    from data.warehouse import replace_tables
+    from tools.detection import IncidentSummary, SliceSummary
+
+    incident_rows = pd.DataFrame(
+        [i.model_dump() for i in detected.incidents], columns=list(IncidentSummary.model_fields)
+    )
+    slice_rows = pd.DataFrame(
+        [
+            {"incident_id": key, **s.model_dump(), "filters": json.dumps(s.filters)}
+            for key, found in slices.items()
+            for s in found.slices
+        ],
+        columns=["incident_id", *SliceSummary.model_fields],
+    )
+    try:
+        replace_tables(world, {"incidents": incident_rows, "incident_slices": slice_rows})
+    except user_errors() as error:
+        raise _fail(error) from None
+    console.print(f"stored {len(incident_rows)} incident(s) in {world}/warehouse.duckdb")
 
 
 @app.command()
@@ -642,7 +661,7 @@ def watch(
     sent to the routes (deduped, retried, held in quiet hours). With --replay-from, walk a
     finished world hour by hour and show what would have been sent when."""
     from watching.routes import RoutesError, parse_duration
-    from watching.watcher import TickReport, Watcher, replay_dir
+    from watching.watcher import Watcher, replay_dir
 
     try:
         watcher_routes = _load_routes(routes, world)
@@ -656,15 +675,7 @@ def watch(
         raise _fail(error) from None
     import tools.catalog  # noqa: F401 (registers the tools the watcher calls)
 
-    for route in watcher_routes.routes if watcher_routes is not None else []:
-        if route.missing_secrets():
-            names = ", ".join(route.missing_secrets())
-            errors.print(
-                f"warning: route {route.name!r} needs {names} (not set): its alerts wait in the "
-                "outbox and are retried until it is",
-                highlight=False,
-                markup=False,
-            )
+    _warn_missing_secrets(watcher_routes)
 
     def show(report: TickReport) -> None:
         if report.changed or once or start is None:
@@ -681,13 +692,7 @@ def watch(
     )
     try:
         if start is not None:
-            reports = watcher.replay(start, end, speed=speed, on_tick=show)
-            alerts = sum(len(r.alerts) for r in reports)
-            sent = sum(len(r.delivery.sent) for r in reports if r.delivery)
-            console.print(
-                f"replayed {len(reports)} hour(s): {alerts} alert(s), {sent} delivery(ies) sent",
-                highlight=False,
-            )
+            _replay(watcher, start, end, speed, show)
         elif once:
             show(watcher.tick())
         else:
@@ -697,6 +702,36 @@ def watch(
         console.print("stopped", highlight=False)
     finally:
         watcher.close()
+
+
+def _warn_missing_secrets(routes: Routes | None) -> None:
+    """A warning per route whose secrets are not set (its alerts wait in the outbox)."""
+    for route in routes.routes if routes is not None else []:
+        if route.missing_secrets():
+            names = ", ".join(route.missing_secrets())
+            errors.print(
+                f"warning: route {route.name!r} needs {names} (not set): its alerts wait in the "
+                "outbox and are retried until it is",
+                highlight=False,
+                markup=False,
+            )
+
+
+def _replay(
+    watcher: Watcher,
+    start: dt.datetime,
+    end: dt.datetime | None,
+    speed: float | None,
+    show: Callable[[TickReport], None],
+) -> None:
+    """`watch --replay-from`: the replay's ticks, then what was alerted and sent."""
+    reports = watcher.replay(start, end, speed=speed, on_tick=show)
+    alerts = sum(len(r.alerts) for r in reports)
+    sent = sum(len(r.delivery.sent) for r in reports if r.delivery)
+    console.print(
+        f"replayed {len(reports)} hour(s): {alerts} alert(s), {sent} delivery(ies) sent",
+        highlight=False,
+    )
 
 
 def _load_routes(path: Path | None, world: Path) -> Routes | None:
