@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS, missing_requirements
-from analytics.incidents import SERIOUS, SLICE_METRIC
+from analytics.incidents import SERIOUS, SLICE_METRIC, cohort_filters
 from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
 from data.quality import is_ingested
@@ -218,9 +218,9 @@ def localize_incident(
         for s in found_slices[:MAX_SITES]
     ]
     if not investigation.sites:
-        dimension, _, cohort = incident.primary_cohort.partition("=")
-        filters = {dimension: [cohort]} if cohort else {}
-        investigation.sites = [Site(filters=filters, description=incident.primary_cohort, orders=0)]
+        cohort = incident.primary_cohort
+        filters: dict[str, list] = {name: [value] for name, value in cohort_filters(cohort).items()}
+        investigation.sites = [Site(filters=filters, description=cohort, orders=0)]
         investigation.notes.append("no significant slice: hypotheses tested on the primary cohort")
     _add_other_metric_sites(context, investigation)
     if focus:

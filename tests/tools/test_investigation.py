@@ -22,7 +22,15 @@ from tools import catalog  # noqa: F401  (registers the tools)
 from tools.base import ToolContext, ToolError
 from tools.detection import SliceSummary
 from tools.hypotheses import LIBRARY
-from tools.investigation import Investigation, PlannedCall, Site, _assess_hypothesis, investigate
+from tools.investigation import (
+    Investigation,
+    PlannedCall,
+    Site,
+    _assess_hypothesis,
+    find_incident,
+    investigate,
+    localize_incident,
+)
 from tools.report import render_report
 
 ScenarioFactory = Callable[..., Scenario]
@@ -379,6 +387,28 @@ def test_world_without_inventory_events_makes_inventory_drop_not_testable_naming
     assert inventory.reasons[0] == f"not testable: missing {', '.join(missing)}"
     not_testable = render_report(investigation, context.ledger).split("## Not testable", 1)[1]
     assert "inventory_events" in not_testable.split("\n## ", 1)[0]
+
+
+def test_without_slices_a_crossed_primary_cohort_is_tested_as_its_own_filters(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> None:
+    """No slice found (here: top_slices refuses an unknown incident id), the hypotheses are tested
+    on the primary cohort: 'region=south,category=convenience' is two filters, not a region
+    named 'south,category=convenience'."""
+    context = ToolContext(world_dir=make_world(small_scenario("demo")))
+    investigation = find_incident(context)
+    assert investigation.incident is not None
+    investigation.incident = investigation.incident.model_copy(
+        update={"incident_id": "no-such-incident",
+                "primary_cohort": "region=south,category=convenience"}
+    )  # fmt: skip
+
+    localize_incident(context, investigation)
+    context.close()
+
+    site = investigation.sites[0]
+    assert site.filters == {"region": ["south"], "category": ["convenience"]}
+    assert site.description == "region=south,category=convenience"
 
 
 def test_an_investigation_as_of_a_time_reads_nothing_after_it(small_scenario, make_world) -> None:
