@@ -428,8 +428,8 @@ def _singles(scanner: Scanner, reader: _Reader) -> list[DateMention]:
             hours = TIMES_OF_DAY["evening"]
         add(match, _day(reader.shift(_RELATIVE_OFFSETS[phrase]), phrase), True, hours, phrase)
     for match in scanner.find(_DAYS_AGO):
-        days = int(number(match["count"])) * (7 if match["unit"].startswith("week") else 1)
-        add(match, _day(reader.shift(days), match.group(0)), relative=True)
+        days_back = int(number(match["count"])) * (7 if match["unit"].startswith("week") else 1)
+        add(match, _day(reader.shift(days_back), match.group(0)), relative=True)
     # (pattern, fewest days back, extra weeks back): "last" excludes the anchor's own day.
     weekday_forms = ((_WEEKDAY_BEFORE_LAST, 1, 1), (_LAST_WEEKDAY, 1, 0),
                      (_THIS_WEEKDAY, 0, 0), (_BARE_WEEKDAY, 0, 0))  # fmt: skip
@@ -534,7 +534,7 @@ def read_dates(
     valid = [m for m in mentions if m.period is not None]
     versus = len(valid) >= 2 and bool(_VERSUS.match(scanner.text[valid[0].end : valid[1].start]))
     return DateReading(
-        periods=[m.period for m in valid],  # type: ignore[misc]
+        periods=[m.period for m in valid if m.period is not None],
         versus=versus,
         first_relative=valid[0] if valid and valid[0].relative else None,
         hours=[m for m in valid if m.hours],

@@ -49,7 +49,9 @@ builder.add_conditional_edges(
 )
 
 
-def compile_graph(checkpointer: BaseCheckpointSaver) -> CompiledStateGraph:
+def compile_graph(
+    checkpointer: BaseCheckpointSaver,
+) -> CompiledStateGraph[AgentState, AgentContext, AgentInput, AgentOutput]:
     """The graph saving its threads to `checkpointer` (each agent passes its world's store,
     agent/threads.py)."""
     return builder.compile(checkpointer=checkpointer)

@@ -135,6 +135,14 @@ class NumberMention:
         """Exempt from grounding (ordinals, ranks, list markers, confidence levels, scales)."""
         return self.kind in EXEMPT_KINDS
 
+    @property
+    def moment(self) -> dt.datetime | None:
+        """The moment a mention dated to the minute names (None without a year, a day, ...)."""
+        year, month, day, hour, minute = self.year, self.month, self.day, self.hour, self.minute
+        if year is None or month is None or day is None or hour is None or minute is None:
+            return None
+        return dt.datetime(year, month, day, hour, minute)
+
 
 class GroundingProblem(BaseModel):
     """One number (or citation) that failed the check, and why."""
@@ -233,7 +241,8 @@ _COUNT_NOUNS = (
     r"|stores?|items?|slices?|candidates?|customers?|ratings?|rows?|cancellations?|refunds?"
     r"|contacts?|hypothes[ie]s|causes?)"
 )
-_UNIT_SUFFIXES: list[tuple[re.Pattern[str], str]] = [
+# The unit after a number: a mention kind, or cents (read as dollars).
+_UNIT_SUFFIXES: list[tuple[re.Pattern[str], MentionKind | Literal["cents"]]] = [
     (re.compile(r"\s?(?:%|percent\b)"), "percent"),
     (re.compile(r"\s?(?:pp\b|p\.p\.|ppts?\b|percentage[\s-]points?\b)", re.I), "points"),
     (re.compile(r"\s?(?:(?:CX|score)\s+)?(?:points?|pts?)\b", re.I), "points"),
@@ -299,9 +308,20 @@ def _when_value(mention: NumberMention) -> str:
 
 
 def _when(
-    text: str, span: tuple[int, int], kind: MentionKind, **fields: int | None
+    text: str,
+    span: tuple[int, int],
+    kind: MentionKind,
+    *,
+    year: int | None = None,
+    month: int | None = None,
+    day: int | None = None,
+    hour: int | None = None,
+    minute: int | None = None,
 ) -> NumberMention:
-    mention = NumberMention(text=text, span=span, value="", kind=kind, **fields)
+    mention = NumberMention(
+        text=text, span=span, value="", kind=kind,
+        year=year, month=month, day=day, hour=hour, minute=minute,
+    )  # fmt: skip
     return replace(mention, value=_when_value(mention))
 
 
@@ -322,7 +342,7 @@ def _quantity(
     decimals = _decimals(literal)
     exponent = int(exponent_text.replace("−", "-")) if exponent_text else 0
     end = number_end
-    kind: str = "number"
+    kind: MentionKind | Literal["cents"] = "number"
     scale = _SCALE_SUFFIX.match(text, end)
     if scale and not exponent_text:
         exponent = 3 if (scale["k"] or scale["thousand"]) else 6
@@ -491,19 +511,19 @@ def _apply_context(text: str, mentions: list[NumberMention]) -> list[NumberMenti
             )  # fmt: skip
     merged: list[NumberMention] = []
     for mention in mentions:
-        previous = merged[-1] if merged else None
+        prior = merged[-1] if merged else None
         if (
-            previous is not None
-            and previous.kind == "date"
-            and previous.day is not None
+            prior is not None
+            and prior.kind == "date"
+            and prior.day is not None
             and mention.kind == "time"
-            and re.fullmatch(r"\s*,?\s*(?:at\s+|@\s*)?", text[previous.span[1] : mention.span[0]])
+            and re.fullmatch(r"\s*,?\s*(?:at\s+|@\s*)?", text[prior.span[1] : mention.span[0]])
             and not re.match(r"\s*(?:-|–|to)\s*\d", text[mention.span[1] :])
         ):
-            span = (previous.span[0], mention.span[1])
+            span = (prior.span[0], mention.span[1])
             merged[-1] = _when(
-                text[span[0] : span[1]], span, "datetime", year=previous.year,
-                month=previous.month, day=previous.day, hour=mention.hour, minute=mention.minute,
+                text[span[0] : span[1]], span, "datetime", year=prior.year,
+                month=prior.month, day=prior.day, hour=mention.hour, minute=mention.minute,
             )  # fmt: skip
             continue
         merged.append(mention)
@@ -692,8 +712,8 @@ def _facts(item: EvidenceItem) -> _ItemFacts:
 @dataclass
 class _Allowed:
     numbers: list[Decimal]
-    dates: set[tuple[int | None, int, int | None]]  # (year, month, day)
-    times: set[tuple[int, int]]
+    dates: set[tuple[int | None, int | None, int | None]]  # (year, month, day)
+    times: set[tuple[int | None, int]]
     moments: list[dt.datetime]
     text: str
 
@@ -723,12 +743,8 @@ class _Allowed:
                 self.dates.add((mention.year, mention.month, mention.day))
             if mention.kind in ("time", "datetime"):
                 self.times.add((mention.hour, mention.minute or 0))
-            if mention.kind == "datetime" and mention.year is not None:
-                self.moments.append(
-                    dt.datetime(
-                        mention.year, mention.month, mention.day, mention.hour, mention.minute
-                    )
-                )
+            if mention.kind == "datetime" and (moment := mention.moment) is not None:
+                self.moments.append(moment)
             if mention.kind in QUANTITY_KINDS:
                 self.numbers.append(Decimal(repr(float(mention.value))))
 
@@ -824,7 +840,9 @@ def _check_quantity(
     return None, (closest[1] if closest else None)
 
 
-def _date_fits(mention: NumberMention, year: int | None, month: int, day: int | None) -> bool:
+def _date_fits(
+    mention: NumberMention, year: int | None, month: int | None, day: int | None
+) -> bool:
     return (
         mention.month == month
         and (mention.day is None or day is None or mention.day == day)
@@ -832,7 +850,7 @@ def _date_fits(mention: NumberMention, year: int | None, month: int, day: int | 
     )
 
 
-def _time_fits(mention: NumberMention, hour: int, minute: int) -> bool:
+def _time_fits(mention: NumberMention, hour: int | None, minute: int) -> bool:
     return (mention.hour, mention.minute or 0) == (hour, minute)
 
 

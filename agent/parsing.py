@@ -44,11 +44,13 @@ from agent.vocabulary import (
     ORDER_WORDS,
     ORDERS_WORDS,
     SYNTHETIC,
+    TimeMention,
     Vocabulary,
     action_parameters,
     add_filter,
     blank,
     cohort_filters,
+    compiled,
     counts_events,
     custom_dimension_words,
     dimension_words,
@@ -66,9 +68,8 @@ DEFAULT_RANK_SIZE = 5
 # Any dimension a ranking can be over, as the vocabulary names it (stores, regions or cities,
 # categories or cuisines, dayparts, baskets, hours, weekdays, days).
 _DIMENSION_NOUNS = "|".join(f"(?:{pattern.pattern})" for _, pattern in DIMENSION_WORDS)
-_KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = tuple(
-    (kind, re.compile(pattern))
-    for kind, pattern in (
+_KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
+    (
         ("out_of_scope", r"\b(?:poems?|jokes?|songs?|haikus?|limericks?|recipes?|essays?"
                          r"|translat\w*|stock\s+price|bitcoin|horoscope)\b"
                          r"|\bwho\s+(?:won|is|was|are|were)\b"),
@@ -251,16 +252,16 @@ def _filters_and_times(
     scanner: Scanner, dates: DateReading, notes: list[str], vocabulary: Vocabulary
 ) -> Filters:
     """Cohort filters, with the dayparts and hours the question names."""
-    times = time_mentions(scanner, notes)
+    times: list[TimeMention | _TimeOfDay] = [*time_mentions(scanner, notes)]
     for mention in dates.hours:
         assert mention.hours is not None
         start, end = mention.hours
         times.append(_TimeOfDay(mention.start, start, end))
     filters = cohort_filters(scanner.text, notes, vocabulary)
-    for mention in sorted(times, key=lambda m: m.position):
-        if getattr(mention, "daypart", None):
-            add_filter(filters, "daypart", mention.daypart)
-        for hour in mention.hours:
+    for time in sorted(times, key=lambda m: m.position):
+        if time.daypart:
+            add_filter(filters, "daypart", time.daypart)
+        for hour in time.hours:
             add_filter(filters, "hour", hour)
     return filters
 
@@ -547,7 +548,7 @@ def _fill_kind_fields(
         plan.order = orders[0] if orders else (plan.order or "worst")
         breakdown = re.search(r"\bbreak\s*\w*\s*down\b|\bbreakdown\b|\bsplit\b|\beach\b", text)
         custom = plan.dimension not in {name for name, _ in DIMENSION_WORDS}
-        breakdown = breakdown or (custom and re.search(r"\bby\s", text))
+        breakdown = breakdown or (re.search(r"\bby\s", text) if custom else None)
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
         if plan.metric is None and plan.count:

@@ -22,7 +22,7 @@ Kinds (DESIGN.md, "Conversation"):
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -46,7 +46,7 @@ Kind = Literal[
     "help",
     "out_of_scope",
 ]
-KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
+KINDS: tuple[str, ...] = get_args(Kind)
 Grain = Literal["hour", "day", "week"]
 Order = Literal["worst", "best", "highest", "lowest"]
 ORDERS_METRIC = "orders"  # order counts, beside the registry's ratio metrics

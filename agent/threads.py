@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import CheckpointTuple
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -47,7 +48,7 @@ _THREADS = "SELECT thread_id FROM checkpoints GROUP BY thread_id ORDER BY MAX(ch
 _WRITE_PROBE = "DELETE FROM checkpoints WHERE 0"  # needs a write lock, changes nothing
 
 
-def thread_config(thread_id: str) -> dict[str, Any]:
+def thread_config(thread_id: str) -> RunnableConfig:
     """The graph's run config of a thread (the same id on every agent of a world)."""
     return {"configurable": {"thread_id": thread_id}}
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from agent.dates import NUMBER, TIMES_OF_DAY, Scanner, number
+from agent.question import Grain, Order
 from analytics.comparisons import WorldProfile
 from data.schema import DAYPARTS
 from data.world_config import CATEGORIES, REGIONS
 from tools.actions import ACTIONS
 
 # --- times of day ---------------------------------------------------------------------------
+
+Name = TypeVar("Name", bound=str)  # the names a table of patterns gives (a kind, a grain, ...)
 
 _CLOCK = r"(?P<h{n}>\d{{1,2}})(?::(?P<m{n}>\d{{2}}))?\s*(?P<ap{n}>am|pm|a\.m\.|p\.m\.)?"
 _CLOCK_RANGE = re.compile(
@@ -410,7 +415,12 @@ def blank(text: str, pattern: re.Pattern[str]) -> tuple[str, bool]:
     return blanked, blanked != text
 
 
-def first_match(patterns: tuple[tuple[str, re.Pattern[str]], ...], text: str) -> list[str]:
+def compiled(pairs: Iterable[tuple[Name, str]]) -> tuple[tuple[Name, re.Pattern[str]], ...]:
+    """(name, regular expression) pairs with their expressions compiled."""
+    return tuple((name, re.compile(pattern)) for name, pattern in pairs)
+
+
+def first_match(patterns: tuple[tuple[Name, re.Pattern[str]], ...], text: str) -> list[Name]:
     """Names whose pattern matches, ordered by where they first match (ties: list order)."""
     found = [(match.start(), index, name) for index, (name, pattern) in enumerate(patterns)
              if (match := pattern.search(text))]  # fmt: skip
@@ -496,17 +506,15 @@ DIMENSION_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("day", r"\bdays?\b|\bdates?\b"),
     )
 )  # fmt: skip
-GRAIN_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
+GRAIN_WORDS: tuple[tuple[Grain, re.Pattern[str]], ...] = compiled(
+    (
         ("hour", r"\bhourly\b|\b(?:by|per|each|every)\s+hour\b(?!\s+of)|\bhour\s+by\s+hour\b"),
         ("day", r"\bdaily\b|\b(?:by|per|each|every)\s+day\b(?!\s+of)|\bday\s+by\s+day\b"),
         ("week", r"\bweekly\b|\b(?:by|per|each|every)\s+week\b|\bweek\s+(?:by|over)\s+week\b"),
     )
 )  # fmt: skip
-ORDER_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
+ORDER_WORDS: tuple[tuple[Order, re.Pattern[str]], ...] = compiled(
+    (
         ("worst", r"\b(?:worst|poorest|weakest|most\s+problematic|bottom|slowest|laggards?)\b"),
         ("best", r"\b(?:best|strongest|fastest|healthiest)\b"),
         ("highest", r"\b(?:highest|most|biggest|largest|busiest|top)\b"),

@@ -144,15 +144,16 @@ def _effect(plan: QuestionPlan, resolved: QuestionPlan, context: AnswerContext) 
             _, did = context.call("diff_in_diff", {"change_id": row.change_id, "metric": metric})
         except ToolError as error:
             return failed(resolved, context, error, f"test the effect of {row.change_id}")
+        tested_p = float(did.figures["p_value"].value)
         pre = figure(did, "pre_trend_p")
         trend = f"; the pre-trend test gives {p_value(float(pre.value))}" if pre is not None else ""
         text = (
             f"{lead} In its scope, the {_outcome(metric)} moved {change(figure(did, 'estimate'))} "
             f"against comparable orders outside it (95% interval "
             f"{change(figure(did, 'ci_low'))} to {change(figure(did, 'ci_high'))}, "
-            f"{p_value(float(figure(did, 'p_value').value))}{trend}) [{did.id}]."
+            f"{p_value(tested_p)}{trend}) [{did.id}]."
         )
-        significant = float(figure(did, "p_value").value) < 0.05
+        significant = tested_p < 0.05
         text += (
             " The change made a significant difference there."
             if significant

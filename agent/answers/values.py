@@ -289,7 +289,8 @@ def _standing_out(
 ) -> tuple[list[str], list[str]]:
     """The shown groups that differ from the rest of the cohort (BH q < 0.05): worse, better."""
     higher_is_better = metric in (CX_SCORE, ORDERS_METRIC) or METRICS[metric].higher_is_better
-    worse, better = [], []
+    worse: list[str] = []
+    better: list[str] = []
     for index, name in rows:
         q, versus = figure(item, f"r{index}.q_value"), figure(item, f"r{index}.vs_rest")
         if q is None or versus is None or isinstance(versus.value, str):
