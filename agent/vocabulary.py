@@ -17,6 +17,7 @@ from typing import TypeVar
 from agent.dates import NUMBER, TIMES_OF_DAY, Scanner, number
 from agent.question import Grain, Order
 from analytics.comparisons import WorldProfile
+from analytics.metrics import CX_SCORE, CX_SYNONYMS, METRICS
 from data.schema import DAYPARTS
 from data.world_config import CATEGORIES, REGIONS
 from tools.actions import ACTIONS
@@ -145,30 +146,11 @@ def time_mentions(scanner: Scanner, notes: list[str]) -> list[TimeMention]:
 
 # --- metrics, filters, actions --------------------------------------------------------------
 
-METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
-        ("eta_abs_error_min", r"\beta\s+(?:errors?|accuracy|mae)\b|\bmean\s+absolute\s+eta\b"),
-        ("eta_bias_min", r"\beta\s+bias\b|\b(?:over|under)[\s-]*quot\w*"),
-        ("on_time_rate", r"\bon[\s-]*time\b|\bontime\b|\blate\b(?![\s-]*night)|\blateness\b"
-                         r"|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*"),
-        ("cx_score", r"\bcx\b|\bcustomer[\s-]+experience\b|\bsatisf\w*|\bcsat\b"),
-        ("cancellation_rate", r"\bcancel\w*"),
-        ("refund_rate", r"\brefund\w*"),
-        ("item_accuracy", r"\bitem[\s-]*accuracy\b|\bmissing\s+(?:items?|lines?|products?)\b"
-                          r"|\bsubstitut\w*|\bsubs\b|\bwrong\s+(?:items?|products?)\b"
-                          r"|\bout[\s-]*of[\s-]*stocks?\b|\baccuracy\b"),
-        ("support_rate", r"\bsupport\b|\btickets?\b|\bcontacts?\b|\bcomplain\w*"),
-        ("rating", r"\bratings?\b|\bstars?\b|\brated\b|\breviews?\b"),
-        ("duration_min", r"\bslow\w*|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
-                         r"|\btook\s+longer\b|\blonger\s+deliver\w*"),
-        ("batched_rate", r"\bbatch(?:ed|ing)\s+(?:rate|share)\b|\bshare\s+batched\b"
-                         r"|\bbatched\s+orders\b"),
-        ("prep_min", r"\bprep(?:aration)?[\s-]*times?\b|\bprep\s+minutes\b"),
-        ("dasher_wait_min", r"\bdashers?[\s-]*wait\w*|\bwait\w*\s+(?:time\s+)?for\s+(?:a\s+)?"
-                            r"(?:dashers?|drivers?|couriers?)\b"),
-    )
-)  # fmt: skip
+# The words that name each metric: the CX score's, then the registry's (ties: this order).
+METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    (CX_SCORE, re.compile(CX_SYNONYMS)),
+    *((name, re.compile(m.synonyms)) for name, m in METRICS.items() if m.synonyms),
+)
 
 
 @dataclass(frozen=True)

@@ -32,18 +32,16 @@ from analytics.detection import (
     run_detectors_many,
     window_alarms,
 )
-from analytics.metrics import CX_SCORE, Grain, metric_frame, usable_metrics
+from analytics.metrics import CX_SCORE, METRICS, Grain, metric_frame, usable_metrics
 from analytics.rows import one_row
 from data.quality import latest_present
 
+# The scanned metrics: the CX score, then the registry's in their scan_rank order.
 DETECTION_METRICS: tuple[str, ...] = (
     CX_SCORE,
-    "on_time_rate",
-    "cancellation_rate",
-    "refund_rate",
-    "item_accuracy",
-    "eta_abs_error_min",
-    "duration_min",
+    *sorted(
+        (name for name, m in METRICS.items() if m.scan_rank), key=lambda n: METRICS[n].scan_rank
+    ),
 )
 COHORT_JOIN = ","
 # Stores are not scanned (see benchmarks/README.md, detection: per-store windows did not see

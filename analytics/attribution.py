@@ -16,24 +16,13 @@ import duckdb
 import pandas as pd
 
 from analytics.cohorts import FilterValue, where_clause, world_dimensions
-from analytics.metrics import SLOW_DELIVERY_MIN
+from analytics.metrics import METRICS, Outcome
 from analytics.rows import one_row
 from analytics.shap_attribution import ShapShift, shap_shift
 
-# Outcome (per order, 1 = bad) for each share metric, and the rows it is defined on.
-OUTCOMES: dict[str, tuple[str, str]] = {
-    "on_time_rate": ("CAST(NOT on_time AS INTEGER)", "on_time IS NOT NULL"),
-    "cancellation_rate": ("CAST(canceled AS INTEGER)", "canceled IS NOT NULL"),
-    "refund_rate": ("CAST(refunded AS INTEGER)", "refunded IS NOT NULL"),
-    "support_rate": ("CAST(support_contact AS INTEGER)", "support_contact IS NOT NULL"),
-    "slow_rate": (
-        f"CAST(duration_min > {SLOW_DELIVERY_MIN} AS INTEGER)",
-        "duration_min IS NOT NULL",
-    ),
-    "item_accuracy": (
-        "CAST(substituted_lines + missing_lines > 0 AS INTEGER)",
-        "delivered AND item_lines > 0",
-    ),
+# The rates with an outcome per order (1 = bad) and the rows it is defined on (the registry's).
+OUTCOMES: dict[str, Outcome] = {
+    name: m.outcome for name, m in METRICS.items() if m.outcome is not None
 }
 # Order features: SQL over order_facts (f) and the store-day in-stock estimate (s).
 FEATURES: dict[str, str] = {
@@ -90,7 +79,7 @@ def order_features(
     """One row per order of the slice in either window: window label, outcome, features."""
     if metric not in OUTCOMES:
         raise AttributionError(f"no order-level outcome for {metric}; use one of {list(OUTCOMES)}")
-    outcome, defined = OUTCOMES[metric]
+    outcome, defined = OUTCOMES[metric].sql, OUTCOMES[metric].rows
     condition, parameters = where_clause(filters, world_dimensions(con))
     stock_join, stock_feature = "", FEATURES["in_stock_prob"]
     if _has_columns(con, "inventory_events", ("store_id", "event_time", "in_stock_prob")):

@@ -35,7 +35,7 @@ def did_cells(
         raise ChangeEffectError(f"no order-level outcome for {metric}")
     if not scope:
         raise ChangeEffectError("the change applies to the whole marketplace: no control group")
-    outcome, defined = OUTCOMES[metric]
+    outcome, defined = OUTCOMES[metric].sql, OUTCOMES[metric].rows
     treated_sql, treated_parameters = where_clause(scope)
     comparable_sql = "TRUE"
     comparable_parameters: list[object] = []

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from analytics.cohorts import (
@@ -36,7 +37,7 @@ from analytics.cohorts import (
 )
 from analytics.rows import one_row
 from data.quality import CONSTANT_MIN_ROWS, NEAR_EMPTY_NULL_RATE
-from data.schema import ORDER_FACTS
+from data.schema import ON_TIME_GRACE_MINUTES, ORDER_FACTS
 from data.warehouse import FACT_COLUMNS, warehouse_fingerprint
 
 T = TypeVar("T")
@@ -47,11 +48,41 @@ SeriesGrain = Literal["hour", "day", "week"]
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """A rate's outcome order by order, as order-level tests and attributions read it: `sql` is
+    1 for an order with the bad outcome and 0 for one without, on the orders `rows` selects;
+    `phrase` names the rate of the bad outcome ("late rate" for the on-time rate)."""
+
+    sql: str
+    rows: str
+    phrase: str
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """A rate of delivered orders read off their lateness (actual - promised minutes): an order
+    counts when its lateness is above `minutes` (`above`), else when it is at most `minutes`.
+    What-if estimates move such a rate with the simulated lateness."""
+
+    minutes: float
+    above: bool
+
+    def counts(self, lateness: np.ndarray) -> np.ndarray:
+        """Whether each order (an array of lateness minutes) counts for the rate."""
+        return lateness > self.minutes if self.above else lateness <= self.minutes
+
+
+@dataclass(frozen=True)
 class Metric:
-    """A ratio metric over order_facts.
+    """A ratio metric over order_facts, and everything the layers above read about it.
 
     `score` maps the value linearly to its 0-100 CX sub-score (used when cx_weight > 0).
     `requires` lists the order_facts columns that must hold data for the metric to be available.
+    `short` heads its column in `cxagent cx`; `synonyms` is the regular expression (over a
+    lowercased question) of the words that name it; `scan_rank` puts it in the detection scan
+    at that place (1 first, after the CX score; 0: not scanned; the order breaks ties between
+    metrics that moved alike);
+    `outcome` and `lateness` say how order-level tests and what-if estimates read a rate.
     """
 
     name: str
@@ -69,6 +100,16 @@ class Metric:
     # SQL of one order's value (NULL where the order is not in the denominator): 1/0 for a rate
     # of orders, the value for a mean; key drivers model it order by order.
     per_order: str = ""
+    short: str = ""
+    synonyms: str = ""
+    scan_rank: int = 0
+    outcome: Outcome | None = None
+    lateness: Lateness | None = None
+
+    @property
+    def header(self) -> str:
+        """The metric's column header in a terminal table."""
+        return self.short or self.name
 
 
 def _rate(name: str, label: str, event: str, among: str, higher_is_better: bool, **extra) -> Metric:
@@ -105,6 +146,12 @@ def _mean(name: str, label: str, unit: str, value: str, column: str, **extra) ->
 
 SLOW_DELIVERY_MIN = 60  # a delivery slower than this counts as slow (slow_rate)
 
+
+def _counted(column: str, phrase: str) -> Outcome:
+    """The outcome of a rate of orders whose boolean `column` is the bad outcome."""
+    return Outcome(f"CAST({column} AS INTEGER)", f"{column} IS NOT NULL", phrase)
+
+
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
@@ -118,6 +165,12 @@ METRICS: dict[str, Metric] = {
             event_phrase="arrived on time",
             cx_weight=0.30,
             score=(0.0, 100.0),
+            short="on-time",
+            synonyms=r"\bon[\s-]*time\b|\bontime\b|(?<!very\s)(?<!very-)\blate\b(?![\s-]*night)"
+            r"|\blateness\b|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*",
+            scan_rank=1,
+            outcome=Outcome("CAST(NOT on_time AS INTEGER)", "on_time IS NOT NULL", "late rate"),
+            lateness=Lateness(ON_TIME_GRACE_MINUTES, above=False),
         ),
         Metric(
             name="item_accuracy",
@@ -134,6 +187,16 @@ METRICS: dict[str, Metric] = {
             "substituted_lines - missing_lines AS DOUBLE) / item_lines END",
             cx_weight=0.25,
             score=(0.0, 100.0),
+            short="accuracy",
+            synonyms=r"\bitem[\s-]*accuracy\b|\bmissing\s+(?:items?|lines?|products?)\b"
+            r"|\bsubstitut\w*|\bsubs\b|\bwrong\s+(?:items?|products?)\b"
+            r"|\bout[\s-]*of[\s-]*stocks?\b|\baccuracy\b",
+            scan_rank=4,
+            outcome=Outcome(
+                "CAST(substituted_lines + missing_lines > 0 AS INTEGER)",
+                "delivered AND item_lines > 0",
+                "share of orders with a substituted or missing line",
+            ),
         ),
         _rate(
             "cancellation_rate",
@@ -145,6 +208,10 @@ METRICS: dict[str, Metric] = {
             event_phrase="were canceled",
             cx_weight=0.15,
             score=(100.0, -100.0),
+            short="cancel",
+            synonyms=r"\bcancel\w*",
+            scan_rank=2,
+            outcome=_counted("canceled", "cancellation rate"),
         ),
         _rate(
             "refund_rate",
@@ -156,6 +223,10 @@ METRICS: dict[str, Metric] = {
             event_phrase="were refunded",
             cx_weight=0.15,
             score=(100.0, -100.0),
+            short="refund",
+            synonyms=r"\brefund\w*",
+            scan_rank=3,
+            outcome=_counted("refunded", "refund rate"),
         ),
         _rate(
             "support_rate",
@@ -167,6 +238,9 @@ METRICS: dict[str, Metric] = {
             event_phrase="contacted support",
             cx_weight=0.10,
             score=(100.0, -100.0),
+            short="support",
+            synonyms=r"\bsupport\b|\btickets?\b|\bcontacts?\b|\bcomplain\w*",
+            outcome=_counted("support_contact", "support-contact rate"),
         ),
         _mean(
             "rating",
@@ -178,6 +252,8 @@ METRICS: dict[str, Metric] = {
             description="Mean stars (1-5) of rated orders.",
             cx_weight=0.05,
             score=(-25.0, 25.0),
+            short="stars",
+            synonyms=r"\bratings?\b|\bstars?\b|\brated\b|\breviews?\b",
         ),
         _mean(
             "eta_abs_error_min",
@@ -187,6 +263,8 @@ METRICS: dict[str, Metric] = {
             "eta_error_min",
             higher_is_better=False,
             description="Mean absolute (actual - promised) minutes over delivered orders.",
+            synonyms=r"\beta\s+(?:errors?|accuracy|mae)\b|\bmean\s+absolute\s+eta\b",
+            scan_rank=5,
         ),
         _mean(
             "eta_bias_min",
@@ -196,6 +274,7 @@ METRICS: dict[str, Metric] = {
             "eta_error_min",
             higher_is_better=False,
             description="Mean signed (actual - promised) minutes; positive = later than quoted.",
+            synonyms=r"\beta\s+bias\b|\b(?:over|under)[\s-]*quot\w*",
         ),
         _mean(
             "duration_min",
@@ -205,6 +284,10 @@ METRICS: dict[str, Metric] = {
             "duration_min",
             higher_is_better=False,
             description="Mean minutes from order to arrival over delivered orders.",
+            short="minutes",
+            synonyms=r"\bslow\w*|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
+            r"|\btook\s+longer\b|\blonger\s+deliver\w*",
+            scan_rank=6,
         ),
         _rate(
             "slow_rate",
@@ -216,6 +299,11 @@ METRICS: dict[str, Metric] = {
             description=f"Delivered orders taking over {SLOW_DELIVERY_MIN} min from order to "
             "arrival / delivered orders. A fixed threshold (a heuristic): where no ETA was "
             "promised it stands in for lateness when slices of a duration incident are sought.",
+            outcome=Outcome(
+                f"CAST(duration_min > {SLOW_DELIVERY_MIN} AS INTEGER)",
+                "duration_min IS NOT NULL",
+                "slow-delivery rate",
+            ),
         ),
         _rate(
             "batched_rate",
@@ -225,6 +313,8 @@ METRICS: dict[str, Metric] = {
             False,
             description="Orders carried together with another / orders (a driver).",
             event_phrase="were batched",
+            synonyms=r"\bbatch(?:ed|ing)\s+(?:rate|share)\b|\bshare\s+batched\b"
+            r"|\bbatched\s+orders\b",
         ),
         _mean(
             "prep_min",
@@ -234,6 +324,7 @@ METRICS: dict[str, Metric] = {
             "prep_min",
             higher_is_better=False,
             description="Mean merchant prep minutes (a driver).",
+            synonyms=r"\bprep(?:aration)?[\s-]*times?\b|\bprep\s+minutes\b",
         ),
         _mean(
             "dasher_wait_min",
@@ -243,12 +334,18 @@ METRICS: dict[str, Metric] = {
             "dasher_wait_min",
             higher_is_better=False,
             description="Mean minutes a ready order waited for its dasher (a driver).",
+            synonyms=r"\bdashers?[\s-]*wait\w*|\bwait\w*\s+(?:time\s+)?for\s+(?:a\s+)?"
+            r"(?:dashers?|drivers?|couriers?)\b",
         ),
     )
 }
 CX_COMPONENTS: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.cx_weight)
+# The rates order-level tests and attributions read (the bad outcome of each, order by order).
+OUTCOME_METRICS: tuple[str, ...] = tuple(name for name, m in METRICS.items() if m.outcome)
 CX_METRICS: tuple[str, ...] = (*CX_COMPONENTS, "eta_abs_error_min", "duration_min")
 CX_SCORE = "cx_score"
+# The words that name the CX score in a question (the metrics' own are in their entries).
+CX_SYNONYMS = r"\bcx\b|\bcustomer[\s-]+experience\b|\bsatisf\w*|\bcsat\b"
 
 
 class MetricError(ValueError):

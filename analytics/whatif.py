@@ -456,7 +456,7 @@ def observed_values(w: pd.DataFrame) -> dict[str, float]:
     lines = delivered["item_lines"].sum()
     issues = (delivered["substituted_lines"] + delivered["missing_lines"]).sum()
     return {
-        "on_time_rate": float(delivered["on_time"].mean()),
+        **_lateness_rates(delivered["eta_error_min"].to_numpy(float)),
         "cancellation_rate": float(w["canceled"].mean()),
         "support_rate": float(w["support_contact"].mean()),
         "rating": float(w["stars"].mean()),
@@ -466,6 +466,17 @@ def observed_values(w: pd.DataFrame) -> dict[str, float]:
         "quoted_min": float(w["quoted_min"].mean()),
         "batched_rate": float(w["batched"].mean()),
         "orders": float(len(w)),
+    }
+
+
+def _lateness_rates(lateness: np.ndarray) -> dict[str, float]:
+    """The registry's lateness rates (on-time, ...) of delivered orders with these lateness
+    minutes (orders without a promised time left out)."""
+    known = lateness[~np.isnan(lateness)]
+    return {
+        name: float(m.lateness.counts(known).mean()) if len(known) else float("nan")
+        for name, m in METRICS.items()
+        if m.lateness is not None
     }
 
 
@@ -495,8 +506,12 @@ def _timing_effects(
     delivered = w["delivered"].to_numpy()
     lateness = w["eta_error_min"].to_numpy(float)
     new_lateness = lateness - faster - longer_quote
-    on_time_now = (lateness[delivered] <= GRACE_MIN).mean()
-    on_time_new = (new_lateness[delivered] <= GRACE_MIN).mean()
+    lateness_moves = {
+        name: float(m.lateness.counts(new_lateness[delivered]).mean())
+        - float(m.lateness.counts(lateness[delivered]).mean())
+        for name, m in METRICS.items()
+        if m.lateness is not None
+    }
     predicted_late = _predicted_lateness(fitted.timing, w, timing_rest)
     # Calibrate to the incident regime: the baseline model misses what changed (e.g. longer
     # detours); delivered orders show by how much, per batched group, and canceled orders share it.
@@ -527,7 +542,7 @@ def _timing_effects(
     return {
         "_miscalibration_cancellation_rate": _relative_gap(cancel_now.mean(), observed_cancel),
         "_miscalibration_support_rate": _relative_gap(support_now.mean(), observed_support),
-        "on_time_rate": float(on_time_new - on_time_now),
+        **lateness_moves,
         "cancellation_rate": float((cancel_new - cancel_now).mean()),
         "support_rate": float(
             (support_new - support_now).mean() * share_delivered

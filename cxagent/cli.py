@@ -17,7 +17,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from analytics.cohorts import CohortError
-from analytics.metrics import CX_SCORE, MetricError, cx_coverage, metric_frame, metric_gaps
+from analytics.metrics import (
+    CX_COMPONENTS,
+    CX_SCORE,
+    METRICS,
+    MetricError,
+    cx_coverage,
+    metric_frame,
+    metric_gaps,
+)
 from cxagent.terminal import SafeConsole
 from data.warehouse import WarehouseError, open_warehouse
 
@@ -38,6 +46,11 @@ ANALYSE_HELP = (
     "Diagnose the most severe incidents once the world is written, so that the first questions "
     "about them answer in seconds, from any process (results kept in WORLD/.cache/results)."
 )
+
+
+# `cxagent cx`: the CX score's components and the delivery time, the digits a mean shows.
+CX_TABLE_METRICS = (*CX_COMPONENTS, "duration_min")
+DIGITS = {"stars": 2, "minutes": 1}
 
 
 def user_errors() -> tuple[type[Exception], ...]:
@@ -174,16 +187,7 @@ def cx(
     if last:
         periods = sorted(frame["period"].unique())[-last:]
         frame = frame[frame["period"].isin(periods)]
-    columns = {
-        "on_time_rate": "on-time",
-        "item_accuracy": "accuracy",
-        "cancellation_rate": "cancel",
-        "refund_rate": "refund",
-        "support_rate": "support",
-        "rating": "stars",
-        "duration_min": "minutes",
-    }
-    columns = {name: header for name, header in columns.items() if name not in gaps}
+    columns = {name: METRICS[name].header for name in CX_TABLE_METRICS if name not in gaps}
     table = Table(title=f"CX by {grain}" + (f" and {by}" if by else ""), title_justify="left")
     table.add_column("period", no_wrap=True)
     if by:
@@ -204,10 +208,8 @@ def cx(
         ]
         for name in columns:
             value = getattr(row, name)
-            if name in ("rating", "duration_min"):
-                cells.append(f"{value:.{2 if name == 'rating' else 1}f}")
-            else:
-                cells.append(f"{100 * value:.1f}%")
+            unit = METRICS[name].unit
+            cells.append(f"{100 * value:.1f}%" if unit == "share" else f"{value:.{DIGITS[unit]}f}")
         table.add_row(*cells)
     console.print(table)
     if coverage.missing:

@@ -332,15 +332,6 @@ class DiffInDiffOutput(ToolOutput):
         return self.event_study
 
 
-_OUTCOME_NAME = {
-    "on_time_rate": "late rate",
-    "cancellation_rate": "cancellation rate",
-    "refund_rate": "refund rate",
-    "support_rate": "support-contact rate",
-    "item_accuracy": "share of orders with a substituted or missing line",
-}
-
-
 @tool
 def diff_in_diff(context: ToolContext, args: DiffInDiffInput) -> DiffInDiffOutput:
     """Difference-in-differences of a bad-outcome rate (late, canceled, ...) around a logged
@@ -374,7 +365,7 @@ def diff_in_diff(context: ToolContext, args: DiffInDiffInput) -> DiffInDiffOutpu
         }
         for p in (study.periods if study else ())
     ]
-    outcome = _OUTCOME_NAME.get(args.metric, args.metric)
+    outcome = OUTCOMES[args.metric].phrase if args.metric in OUTCOMES else args.metric
     return DiffInDiffOutput(
         summary=f"{name}: {outcome} in scope moved {100 * result.estimate:+.1f} pp vs control "
         f"(95% CI {100 * result.ci_low:+.1f} to {100 * result.ci_high:+.1f} pp, "
@@ -492,7 +483,7 @@ def shap_attribution(context: ToolContext, args: ShapAttributionInput) -> ShapAt
     }
     top = features[0] if features else None
     return ShapAttributionOutput(
-        summary=f"{_OUTCOME_NAME.get(args.metric, args.metric)} {shift.observed_rate_baseline:.1%}"
+        summary=f"{OUTCOMES[args.metric].phrase} {shift.observed_rate_baseline:.1%}"
         f" -> {shift.observed_rate_incident:.1%}; largest contribution: "
         + (f"{top.feature} ({top.contribution:+.1%})" if top else "none"),
         metric=args.metric,

@@ -16,22 +16,20 @@ from tools.actions import ACTIONS, ActionSpec, ParameterError, supported_actions
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
 
 MARGIN_PER_ORDER_USD = 5.0  # contribution margin of an order lost to longer quotes (assumption)
-_UNITS: dict[str, Unit] = {
-    "on_time_rate": "share",
-    "cancellation_rate": "share",
-    "support_rate": "share",
-    "refund_rate": "share",
-    "item_accuracy": "share",
-    "rating": "stars",
-    "cx_score": "points",
-    "duration_min": "minutes",
-    "quoted_min": "minutes",
-}
+# Units of what a what-if reports that the metrics registry does not hold.
+_OTHER_UNITS: dict[str, Unit] = {"cx_score": "points", "quoted_min": "minutes"}
 # Parameters a what-if derives rather than takes (the registry gives the units of the others).
 _DERIVED_PARAMETER_UNITS: dict[str, Unit] = {
     "quote_minutes_added": "minutes",
     "mean_quote_minutes_added": "minutes",
 }
+
+
+def _unit(name: str) -> Unit | None:
+    """The unit of a metric a what-if reports (the registry's), None for other figures."""
+    if name in METRICS:
+        return cast(Unit, METRICS[name].unit)
+    return _OTHER_UNITS.get(name)
 
 
 class Scope(BaseModel):
@@ -135,13 +133,10 @@ class WhatIfOutput(ToolOutput):
     def figures(self) -> dict[str, Figure]:
         figures: dict[str, Figure] = {"orders": Figure(value=self.orders, unit="orders")}
         for name, value in self.observed.items():
-            if name in _UNITS:
-                figures[f"observed.{name}"] = Figure(
-                    value=round(value, 4),
-                    unit=_UNITS[name],
-                )
+            if (known := _unit(name)) is not None:
+                figures[f"observed.{name}"] = Figure(value=round(value, 4), unit=known)
         for name, interval in self.deltas.items():
-            unit: Unit = _UNITS.get(name, "ratio")
+            unit: Unit = _unit(name) or "ratio"
             digits = 4 if unit == "share" else 2
             for part in ("estimate", "low", "high"):
                 figures[f"{name}.{part}"] = Figure(

@@ -13,11 +13,11 @@ from agent.answers.format import change, cohort, cohort_name, figure, p_value, p
 from agent.answers.values import label, named, worsened
 from agent.question import Period, QuestionPlan
 from analytics.alarms import SCANNED_COHORTS
+from analytics.metrics import METRICS, OUTCOME_METRICS
 from tools.base import EvidenceItem, ToolError
 
 MAX_LISTED = 8
 BEFORE_AFTER_DAYS = 3  # a marketplace-wide change is compared over this many days on each side
-DID_METRICS = ("on_time_rate", "cancellation_rate", "refund_rate", "support_rate", "item_accuracy")
 
 
 def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
@@ -138,7 +138,7 @@ def _effect(plan: QuestionPlan, resolved: QuestionPlan, context: AnswerContext) 
         return Answer(text=text, resolved=resolved)
     row = max(matching, key=lambda found: found.change_time)
     lead = f"{_change_text(log_item, row.change_id)} [{log_item.id}]."
-    metric = plan.metric if plan.metric in DID_METRICS else "on_time_rate"
+    metric = plan.metric if plan.metric in OUTCOME_METRICS else "on_time_rate"
     if row.scope:
         try:
             _, did = context.call("diff_in_diff", {"change_id": row.change_id, "metric": metric})
@@ -164,13 +164,9 @@ def _effect(plan: QuestionPlan, resolved: QuestionPlan, context: AnswerContext) 
 
 
 def _outcome(metric: str) -> str:
-    return {
-        "on_time_rate": "late rate",
-        "cancellation_rate": "cancellation rate",
-        "refund_rate": "refund rate",
-        "support_rate": "support-contact rate",
-        "item_accuracy": "share of orders with a substituted or missing line",
-    }[metric]
+    """The name of the rate of a metric's bad outcome ("late rate")."""
+    outcome = METRICS[metric].outcome
+    return outcome.phrase if outcome is not None else METRICS[metric].label.lower()
 
 
 def _before_after(
