@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
 DEMO_INCIDENT = "INC-20260104-1800"
 DEMO_QUESTION = "why did CX drop on Jan 4?"
 ANSWER_TIMEOUT_MS = 90_000
+DRILL_TITLE = re.compile(r"=.*, by (day|hour)$")  # the drilled slice's filters, by its grain
 pytestmark = [  # gradio's queue trips pandas 3 deprecation warnings that are not ours
     pytest.mark.filterwarnings("ignore:.*no_silent_downcasting.*"),
     pytest.mark.filterwarnings("ignore:The copy keyword is deprecated"),
@@ -165,6 +166,43 @@ def test_incident_tab_shows_the_grocery_dinner_slice_and_its_heatmap(chat_page: 
 
     assert page.get_by_text("category=grocery, hour=18-20").filter(visible=True).count() >= 1
     assert "by category x hour" in page.locator("#incident-heatmap").inner_text()
+
+
+def test_the_slice_breakdown_follows_the_dimension_chosen(chat_page: tuple) -> None:
+    page, _ = chat_page
+    page.get_by_role("tab", name="Incident").click()
+    page.locator("#incident-heatmap .js-plotly-plot").wait_for(timeout=60_000)
+    page.get_by_label("Break the slice down by").click()
+    page.get_by_role("option", name="daypart").click()
+    breakdown = page.get_by_role("grid", name="Breakdown")
+    breakdown.get_by_role("gridcell", name="dinner").first.wait_for(timeout=30_000)
+
+    cells = [cell.strip() for cell in breakdown.get_by_role("gridcell").all_text_contents()]
+    assert any(re.fullmatch(r"[+-]\d+\.\d pp", cell) for cell in cells)
+    titles = page.locator(".js-plotly-plot .gtitle").filter(visible=True).all_text_contents()
+    assert any(DRILL_TITLE.search(title) for title in titles)  # the slice's drill-down
+
+
+def test_root_cause_tab_ranks_the_batching_change_first(chat_page: tuple) -> None:
+    page, _ = chat_page
+    page.get_by_role("tab", name="Root cause").click()
+    headline = page.locator("#rca-headline")
+    headline.get_by_text("Most likely").wait_for(timeout=90_000)
+
+    assert "batching_threshold" in headline.inner_text()
+    page.locator("#rca-causes .js-plotly-plot").wait_for(timeout=30_000)
+
+
+def test_experiment_plan_tab_plans_the_top_action_and_exports_it(chat_page: tuple) -> None:
+    page, _ = chat_page
+    page.get_by_role("tab", name="Experiment plan").click()
+    plan = page.locator("#plan-text")
+    plan.get_by_text("Experiment plan: Reduce the batching threshold").wait_for(timeout=90_000)
+
+    with page.expect_download() as download_info:
+        page.locator("#plan-download").click()
+    text = Path(download_info.value.path()).read_text()
+    assert text.startswith("# Experiment plan: Reduce the batching threshold")
 
 
 def test_a_what_if_rerun_uses_the_parameter_given(chat_page: tuple) -> None:
