@@ -4,6 +4,7 @@ warehouse-based design (analytics.experiment_design) exposed as a figure."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -254,362 +255,497 @@ def _worse(higher_is_better: bool) -> str:
     return "below" if higher_is_better else "above"
 
 
-def render_plan(
-    design: ExperimentDesign,
-    action: str,
-    title: str,
-    cause: str | None,
-    guardrails: list[Guardrail],
-) -> tuple[str, dict[str, Figure], list[dict[str, Any]]]:
-    """The plan's Markdown, its figures and the power-calculation inputs (table rows)."""
-    s = _Sheet()
-    primary = design.primary
-    label = _label(design.metric)
-    units = {"switchback": "region-window", "store": "store", "user": "customer"}[design.unit.kind]
-    denominator = "delivered orders" if design.metric == "on_time_rate" else "orders"
-    scope = s.text("scope", _scope_text(design.filters))
-    history_days = s.count("history_days", primary.history_days, label="days of history")
+@dataclass(frozen=True)
+class _PlanText:
+    """What several sections of the plan show, formatted once (and recorded as figures)."""
+
+    label: str  # the primary metric's label
+    units: str  # what is randomized, in words: region-window, store or customer
+    denominator: str  # what the primary metric counts: delivered orders or orders
+    scope: str
+    history: str  # the history window, first to last day
+    history_days: str
+    action: str
+    title: str
+    unit_label: str
+    alpha: str
+    power: str
+    min_days: str
+    recommended: str
+    status_quo: str  # the sentence on the status quo window, or ""
+    level: str  # the primary metric's status quo
+    effect: str  # the effect to detect on it
+
+
+@dataclass(frozen=True)
+class _Clustering:
+    """The clustering figures the power calculation reuses, formatted."""
+
+    icc: str
+    design_effect: str
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """The sample size figures, formatted."""
+
+    daily: str
+    n_per_arm: str
+    n_per_arm_unadjusted: str
+    n_total: str
+    sd: str
+
+
+def _plan_text(sheet: _Sheet, design: ExperimentDesign, action: str, title: str) -> _PlanText:
+    """The shared values, recorded in the order the figures are listed."""
+    scope = sheet.text("scope", _scope_text(design.filters))
+    history_days = sheet.count("history_days", design.primary.history_days, label="days of history")
     history = (
-        f"{s.when('history_start', design.history_start.date())} to "
-        f"{s.when('history_last_day', (design.history_end - dt.timedelta(days=1)).date())}"
+        f"{sheet.when('history_start', design.history_start.date())} to "
+        f"{sheet.when('history_last_day', (design.history_end - dt.timedelta(days=1)).date())}"
     )
-    action_text = s.text("action", action)
-    title_text = s.text("title", title)
-    unit_label = s.text("unit_label", design.unit.label)
-    s.number("alpha", design.alpha, 3)
-    s.number("power", design.power, 3)
-    alpha, power = f"{design.alpha:g}", f"{design.power:g}"
-    min_days = s.count("min_days", design.min_days, label="minimum days")
-    recommended = s.count("recommended_days", design.recommended_days, label="recommended days")
-    lines: list[str] = [f"# Experiment plan: {title_text}", ""]
-    lines.append(
-        f"**Action:** {action_text} · **Scope:** {scope} · **Primary metric:** {label} · "
-        f"**Unit:** {unit_label}"
-    )
-    lines.append("")
+    action_text = sheet.text("action", action)
+    title_text = sheet.text("title", title)
+    unit_label = sheet.text("unit_label", design.unit.label)
+    sheet.number("alpha", design.alpha, 3)
+    sheet.number("power", design.power, 3)
+    min_days = sheet.count("min_days", design.min_days, label="minimum days")
+    recommended = sheet.count("recommended_days", design.recommended_days, label="recommended days")
     status = ""
     if design.status_quo is not None:
         status = (
             f" The control arm keeps the status quo measured from "
-            f"{s.when('status_quo_start', design.status_quo[0])} to "
-            f"{s.when('status_quo_end', design.status_quo[1])}."
+            f"{sheet.when('status_quo_start', design.status_quo[0])} to "
+            f"{sheet.when('status_quo_end', design.status_quo[1])}."
         )
-    lines += [
-        f"Estimated from the {history_days} days of orders in scope from {history}.{status}",
+    return _PlanText(
+        label=_label(design.metric),
+        units={"switchback": "region-window", "store": "store", "user": "customer"}[
+            design.unit.kind
+        ],
+        denominator="delivered orders" if design.metric == "on_time_rate" else "orders",
+        scope=scope,
+        history=history,
+        history_days=history_days,
+        action=action_text,
+        title=title_text,
+        unit_label=unit_label,
+        alpha=f"{design.alpha:g}",
+        power=f"{design.power:g}",
+        min_days=min_days,
+        recommended=recommended,
+        status_quo=status,
+        level=sheet.level("baseline", design.primary),
+        effect=sheet.change("effect", design.primary, design.effect),
+    )
+
+
+def _introduction(text: _PlanText) -> list[str]:
+    return [
+        f"# Experiment plan: {text.title}",
+        "",
+        f"**Action:** {text.action} · **Scope:** {text.scope} · **Primary metric:** "
+        f"{text.label} · **Unit:** {text.unit_label}",
+        "",
+        f"Estimated from the {text.history_days} days of orders in scope from {text.history}."
+        f"{text.status_quo}",
         "",
     ]
 
-    # Hypothesis
-    level = s.level("baseline", primary)
-    effect = s.change("effect", primary, design.effect)
+
+def _hypothesis(
+    sheet: _Sheet, design: ExperimentDesign, text: _PlanText, cause: str | None
+) -> list[str]:
+    primary = design.primary
     if design.effect_source == "what-if":
         source = "the what-if estimate"
         if design.effect_low is not None and design.effect_high is not None:
-            interval = s.pct("interval_level", INTERVAL_LEVEL, 0)
+            interval = sheet.pct("interval_level", INTERVAL_LEVEL, 0)
             source += (
-                f", {interval} interval {s.change('effect_low', primary, design.effect_low)} "
-                f"to {s.change('effect_high', primary, design.effect_high)}"
+                f", {interval} interval {sheet.change('effect_low', primary, design.effect_low)} "
+                f"to {sheet.change('effect_high', primary, design.effect_high)}"
             )
     else:
-        lift = s.pct("default_relative_lift", abs(design.relative_lift), 0)
+        lift = sheet.pct("default_relative_lift", abs(design.relative_lift), 0)
         source = f"a {lift} relative change, the default detectable effect"
     history_note = ""
     if design.status_quo is not None:
-        history_note = f"; {s.level('history_level', primary, primary.history_level)} before"
+        history_note = f"; {sheet.level('history_level', primary, primary.history_level)} before"
     because = ""
     if cause in LIBRARY:
         because = f" because it addresses the cause {cause} ({LIBRARY[cause].title.lower()})"
-    lines += [
+    phrase = sheet.text("action_phrase", text.action[:1].lower() + text.action[1:])
+    return [
         "## Hypothesis",
         "",
-        f"If we {s.text('action_phrase', action[:1].lower() + action[1:])} in {scope}, the "
-        f"{_lower(label)} "
-        f"will {'rise' if design.effect > 0 else 'fall'} from {level} (status "
-        f"quo{history_note}) by {effect} ({source}){because}.",
+        f"If we {phrase} in {text.scope}, the {_lower(text.label)} "
+        f"will {'rise' if design.effect > 0 else 'fall'} from {text.level} (status "
+        f"quo{history_note}) by {text.effect} ({source}){because}.",
         "",
-        f"- Null hypothesis: treatment and control have the same {_lower(label)}.",
-        f"- Alternative: they differ; a two-sided z-test at alpha {alpha} with power {power}, "
-        f"errors clustered by {units}.",
+        f"- Null hypothesis: treatment and control have the same {_lower(text.label)}.",
+        f"- Alternative: they differ; a two-sided z-test at alpha {text.alpha} with power "
+        f"{text.power}, errors clustered by {text.units}.",
         "",
     ]
 
-    # Metrics
-    def metric_line(stats: MetricStats, role: str, key: str, mde_value: float) -> str:
-        better = "rise" if stats.higher_is_better else "fall"
-        return (
-            f"- **{_label(stats.metric)}** ({role}): status quo {s.level(key, stats)}; "
-            f"the test detects a {better} of "
-            f"{s.change(f'mde.{stats.metric}', stats, mde_value, False)} in {recommended} days."
-        )
 
+def _metric_line(
+    sheet: _Sheet, stats: MetricStats, role: str, key: str, mde_value: float, recommended: str
+) -> str:
+    better = "rise" if stats.higher_is_better else "fall"
+    return (
+        f"- **{_label(stats.metric)}** ({role}): status quo {sheet.level(key, stats)}; "
+        f"the test detects a {better} of "
+        f"{sheet.change(f'mde.{stats.metric}', stats, mde_value, False)} in {recommended} days."
+    )
+
+
+def _metrics(sheet: _Sheet, design: ExperimentDesign, text: _PlanText) -> list[str]:
+    """The primary (with the co-primary) and secondary metrics sections."""
     co_primary = CX_SCORE if design.metric != CX_SCORE else "on_time_rate"
-    lines += ["## Primary metrics", ""]
-    lines.append(metric_line(primary, "primary, decides the test", "baseline", design.mde.effect))
+    lines = ["## Primary metrics", ""]
+    lines.append(
+        _metric_line(
+            sheet,
+            design.primary,
+            "primary, decides the test",
+            "baseline",
+            design.mde.effect,
+            text.recommended,
+        )
+    )
     if co_primary in design.secondary:
         other = design.secondary[co_primary]
         lines.append(
-            metric_line(
+            _metric_line(
+                sheet,
                 other.stats,
                 "co-primary, reported with the decision",
                 f"level.{co_primary}",
                 other.mde.effect,
+                text.recommended,
             )
         )
     lines += ["", "## Secondary metrics", ""]
     for name, watched in design.secondary.items():
         if name != co_primary:
-            mde_value = watched.mde.effect
-            lines.append(metric_line(watched.stats, "secondary", f"level.{name}", mde_value))
-    lines += ["", "## Guardrails", ""]
-    guardrail_lines, guardrail_alerts = [], []
+            lines.append(
+                _metric_line(
+                    sheet,
+                    watched.stats,
+                    "secondary",
+                    f"level.{name}",
+                    watched.mde.effect,
+                    text.recommended,
+                )
+            )
+    return [*lines, ""]
+
+
+def _guardrail(sheet: _Sheet, guard: Guardrail, baselines: dict[str, float]) -> tuple[str, str]:
+    """The guardrail's line in the plan, and its alert rule for the monitoring checklist."""
+    key = f"guardrail.{guard.name}"
+    shown = guard.label or guard.name.replace("_", " ")
+    if guard.threshold_unit == "relative":
+        limit = sheet.pct(f"{key}.threshold", guard.max_worsening, 1)
+    elif guard.threshold_unit == "minutes":
+        limit = sheet.minutes(f"{key}.threshold", guard.max_worsening)
+    elif guard.threshold_unit == "pp":
+        limit = sheet.pp(f"{key}.threshold", guard.max_worsening, signed=False)
+    else:
+        limit = f"${sheet.number(f'{key}.threshold', guard.max_worsening, 2)}"
+    rule = f"more than {limit} {_worse(guard.higher_is_better)} control"
+    if guard.name in baselines:
+        value = baselines[guard.name]
+        if guard.name == "orders_per_day":
+            now = f"{sheet.count(f'{key}.baseline', value, 'orders')} orders per day"
+        elif guard.name.endswith("_min"):
+            now = sheet.minutes(f"{key}.baseline", value)
+        else:
+            now = sheet.number(f"{key}.baseline", value, 2)
+        measured = f"now {now}" + (f" ({guard.note})" if guard.note else "")
+    else:
+        measured = guard.note or "not in the warehouse: measure it from its own source"
+    return f"- **{shown}**: {measured}; alert if {rule}.", f"{shown} is {rule}"
+
+
+def _guardrails(
+    sheet: _Sheet, design: ExperimentDesign, guardrails: list[Guardrail]
+) -> tuple[list[str], list[str]]:
+    """The guardrails section, and each guardrail's alert rule for the monitoring checklist."""
     baselines = design.guardrail_baselines
-    for guard in guardrails:
-        key = f"guardrail.{guard.name}"
-        shown = guard.label or guard.name.replace("_", " ")
-        if guard.threshold_unit == "relative":
-            limit = s.pct(f"{key}.threshold", guard.max_worsening, 1)
-        elif guard.threshold_unit == "minutes":
-            limit = s.minutes(f"{key}.threshold", guard.max_worsening)
-        elif guard.threshold_unit == "pp":
-            limit = s.pp(f"{key}.threshold", guard.max_worsening, signed=False)
-        else:
-            limit = f"${s.number(f'{key}.threshold', guard.max_worsening, 2)}"
-        rule = f"more than {limit} {_worse(guard.higher_is_better)} control"
-        if guard.name in baselines:
-            value = baselines[guard.name]
-            if guard.name == "orders_per_day":
-                now = f"{s.count(f'{key}.baseline', value, 'orders')} orders per day"
-            elif guard.name.endswith("_min"):
-                now = s.minutes(f"{key}.baseline", value)
-            else:
-                now = s.number(f"{key}.baseline", value, 2)
-            measured = f"now {now}" + (f" ({guard.note})" if guard.note else "")
-        else:
-            measured = guard.note or "not in the warehouse: measure it from its own source"
-        guardrail_lines.append(f"- **{shown}**: {measured}; alert if {rule}.")
-        guardrail_alerts.append(f"{shown} is {rule}")
-    lines += [*guardrail_lines, ""]
+    shown = [_guardrail(sheet, guard, baselines) for guard in guardrails]
+    lines = ["## Guardrails", "", *(line for line, _ in shown), ""]
     if "deliveries_per_dasher_hour" in baselines:
         lines += [
             "Deliveries per dasher hour are delivered orders per online dasher hour in the "
             "scope's regions and hours over all categories (dashers are shared).",
             "",
         ]
+    return lines, [alert for _, alert in shown]
 
-    # Unit of randomization
-    cluster_size = s.number("cluster_size", primary.cluster_size, 1, unit="orders")
-    effective = s.number(
+
+def _assignment(sheet: _Sheet, design: ExperimentDesign, text: _PlanText) -> list[str]:
+    """How units are assigned: switchback windows, or a hash of the store or customer id."""
+    if design.unit.kind != "switchback":
+        seen = sheet.count("units_in_scope", design.units, label=f"{text.units}s in the history")
+        return [
+            f"Assignment is by a hash of the {text.units} id, fixed for the whole test; "
+            f"{seen} {text.units}s ordered in the scope in the {text.history_days} history days.",
+            "",
+        ]
+    hours = sheet.count("switchback_hours", design.switchback_hours, label="hours per window")
+    delivery = design.guardrail_baselines.get("delivery_min")
+    carry = ""
+    if delivery:
+        ratio = sheet.number("window_to_delivery_ratio", design.switchback_hours * 60 / delivery, 1)
+        carry = (
+            f" A {hours}-hour window is {ratio}x the mean delivery time of "
+            f"{sheet.minutes('delivery_min', delivery)}, so few orders straddle a switch."
+        )
+    per_day = sheet.number("units_per_day", design.units, 1)
+    per_arm = sheet.number("units_per_arm", design.units_per_arm, 1)
+    return [
+        f"Each day every region's window is assigned to treatment or control at random, "
+        f"balanced by region and weekday.{carry} The scope has {per_day} region-windows a "
+        f"day: {per_arm} per arm in {text.recommended} days.",
+        "",
+    ]
+
+
+def _unit_of_randomization(
+    sheet: _Sheet, design: ExperimentDesign, text: _PlanText
+) -> tuple[list[str], _Clustering]:
+    """The unit of randomization section, and the clustering figures the power table shows."""
+    primary = design.primary
+    cluster_size = sheet.number("cluster_size", primary.cluster_size, 1, unit="orders")
+    effective = sheet.number(
         "cluster_size_effective",
         primary.effective_cluster_size(design.duration_days),
         1,
         unit="orders",
     )
-    icc_used = max(primary.icc, 0.0)
-    icc_text = s.number("icc", icc_used, 4)
+    icc_text = sheet.number("icc", max(primary.icc, 0.0), 4)
     raw = ""
     if primary.icc < 0:
-        raw = f" (raw estimate {s.number('icc_raw', primary.icc, 4)}, clamped at zero)"
-    lines += [
+        raw = f" (raw estimate {sheet.number('icc_raw', primary.icc, 4)}, clamped at zero)"
+    lines = [
         "## Unit of randomization",
         "",
-        f"**{unit_label}** (a cluster in the data: {design.unit.cluster}).",
+        f"**{text.unit_label}** (a cluster in the data: {design.unit.cluster}).",
         "",
         design.unit.reason,
         "",
+        *_assignment(sheet, design, text),
     ]
-    if design.unit.kind == "switchback":
-        hours = s.count("switchback_hours", design.switchback_hours, label="hours per window")
-        delivery = design.guardrail_baselines.get("delivery_min")
-        carry = ""
-        if delivery:
-            ratio = s.number("window_to_delivery_ratio", design.switchback_hours * 60 / delivery, 1)
-            carry = (
-                f" A {hours}-hour window is {ratio}x the mean delivery time of "
-                f"{s.minutes('delivery_min', delivery)}, so few orders straddle a switch."
-            )
-        per_day = s.number("units_per_day", design.units, 1)
-        per_arm = s.number("units_per_arm", design.units_per_arm, 1)
-        lines += [
-            f"Each day every region's window is assigned to treatment or control at random, "
-            f"balanced by region and weekday.{carry} The scope has {per_day} region-windows a "
-            f"day: {per_arm} per arm in {recommended} days.",
-            "",
-        ]
-    else:
-        seen = s.count("units_in_scope", design.units, label=f"{units}s in the history")
-        lines += [
-            f"Assignment is by a hash of the {units} id, fixed for the whole test; "
-            f"{seen} {units}s ordered in the scope in the {history_days} history days.",
-            "",
-        ]
-    deff = s.number("design_effect", design.design_effect, 2)
+    deff = sheet.number("design_effect", design.design_effect, 2)
     lines += [
         f"Clustering: ICC {icc_text}{raw} by one-way ANOVA over "
-        f"{s.count('clusters', primary.clusters)} {design.unit.cluster}s of the history, "
-        f"{cluster_size} {denominator} per cluster on average (CV "
-        f"{s.number('cluster_cv', primary.cluster_cv, 2)}; size-weighted {effective} over "
-        f"{s.count('duration_days', design.duration_days, label='planned days')} days), so the "
-        f"design effect is {deff}.",
+        f"{sheet.count('clusters', primary.clusters)} {design.unit.cluster}s of the history, "
+        f"{cluster_size} {text.denominator} per cluster on average (CV "
+        f"{sheet.number('cluster_cv', primary.cluster_cv, 2)}; size-weighted {effective} over "
+        f"{sheet.count('duration_days', design.duration_days, label='planned days')} days), so "
+        f"the design effect is {deff}.",
         "",
     ]
+    return lines, _Clustering(icc=icc_text, design_effect=deff)
 
-    # Duration and sample size
-    sample = design.sample
-    daily = s.count("daily_volume", primary.daily_volume, "orders")
-    n_arm = s.count("n_per_arm", sample.n_per_arm_ceil, "orders")
-    n_order_level = s.count("n_per_arm_unadjusted", sample.n_per_arm_unadjusted, "orders")
-    n_total = s.count("n_total", sample.n_total, "orders")
-    sd = s.number("sd", primary.sd, 3 if primary.kind == "proportion" else 2)
+
+def _sample(sheet: _Sheet, design: ExperimentDesign) -> _Sample:
+    primary, sample = design.primary, design.sample
+    return _Sample(
+        daily=sheet.count("daily_volume", primary.daily_volume, "orders"),
+        n_per_arm=sheet.count("n_per_arm", sample.n_per_arm_ceil, "orders"),
+        n_per_arm_unadjusted=sheet.count(
+            "n_per_arm_unadjusted", sample.n_per_arm_unadjusted, "orders"
+        ),
+        n_total=sheet.count("n_total", sample.n_total, "orders"),
+        sd=sheet.number("sd", primary.sd, 3 if primary.kind == "proportion" else 2),
+    )
+
+
+def _power_inputs(
+    design: ExperimentDesign, text: _PlanText, clustering: _Clustering, sample: _Sample
+) -> list[dict[str, Any]]:
+    """The power calculation's inputs as table rows (input, value as shown)."""
     test = (
         "two-sample z-test on proportions (Cohen's h)"
-        if primary.kind == "proportion"
+        if design.primary.kind == "proportion"
         else "two-sample z-test on means (delta-method per-order sd)"
     )
-    power_inputs = [
+    return [
         {"input": "test", "value": test},
-        {"input": "alpha (two-sided)", "value": alpha},
-        {"input": "power", "value": power},
-        {"input": "baseline (control)", "value": level},
-        {"input": "per-order sd", "value": sd},
-        {"input": "effect to detect", "value": effect},
-        {"input": "ICC", "value": icc_text},
-        {"input": "design effect", "value": deff},
-        {"input": f"daily {denominator} in scope", "value": daily},
+        {"input": "alpha (two-sided)", "value": text.alpha},
+        {"input": "power", "value": text.power},
+        {"input": "baseline (control)", "value": text.level},
+        {"input": "per-order sd", "value": sample.sd},
+        {"input": "effect to detect", "value": text.effect},
+        {"input": "ICC", "value": clustering.icc},
+        {"input": "design effect", "value": clustering.design_effect},
+        {"input": f"daily {text.denominator} in scope", "value": sample.daily},
     ]
-    lines += [
+
+
+def _duration(
+    sheet: _Sheet,
+    design: ExperimentDesign,
+    text: _PlanText,
+    sample: _Sample,
+    clustering: _Clustering,
+    power_inputs: list[dict[str, Any]],
+) -> tuple[list[str], str]:
+    """The duration and sample size section up to CUPED, and the minimum detectable effect."""
+    primary, daily, denominator = design.primary, sample.daily, text.denominator
+    sd_note = (
+        "the per-order sd of a proportion at the baseline"
+        if primary.kind == "proportion"
+        else "the sd of each order's delta-method influence on the CX score (Deng et al.)"
+    )
+    lines = [
         "## Duration and sample size",
         "",
         "| Power calculation input | Value |",
         "|---|---|",
         *(f"| {row['input']} | {row['value']} |" for row in power_inputs),
         "",
+        f"The sd is {sd_note}. Sample size: {sample.n_per_arm} {denominator} per arm "
+        f"({sample.n_per_arm_unadjusted} for an order-level test times the design effect "
+        f"{clustering.design_effect}), {sample.n_total} in all.",
     ]
-    sd_note = (
-        "the per-order sd of a proportion at the baseline"
-        if primary.kind == "proportion"
-        else "the sd of each order's delta-method influence on the CX score (Deng et al.)"
-    )
-    lines.append(
-        f"The sd is {sd_note}. Sample size: {n_arm} {denominator} per arm ({n_order_level} for "
-        f"an order-level test times the design effect {deff}), {n_total} in all."
-    )
     if design.days_required is not None:
-        needed = s.count("days_required", design.days_required, label="days to collect")
+        needed = sheet.count("days_required", design.days_required, label="days to collect")
         lines.append(
             f"At {daily} {denominator} a day that takes {needed} {_days(design.days_required)};"
-            f" the duration is the "
-            f"larger of that and the {min_days}-day minimum (a full weekly cycle): "
-            f"{s.count('duration_days', design.duration_days)} days. Recommended: "
-            f"{recommended} days, two weekly cycles."
+            f" the duration is the larger of that and the {text.min_days}-day minimum (a full "
+            f"weekly cycle): {sheet.count('duration_days', design.duration_days)} days. "
+            f"Recommended: {text.recommended} days, two weekly cycles."
         )
     else:
-        cap = s.count("max_days", MAX_DAYS, label="days")
+        cap = sheet.count("max_days", MAX_DAYS, label="days")
         lines.append(
             f"The scope cannot reach this sample within {cap} days at {daily} {denominator} "
-            f"a day with this unit: plan the recommended {recommended} days and read the "
+            f"a day with this unit: plan the recommended {text.recommended} days and read the "
             "detectable effect below."
         )
-    mde = s.change("mde", primary, design.mde.effect, signed=False)
-    detect = f"In {recommended} days the minimum detectable effect is {mde}"
+    mde = sheet.change("mde", primary, design.mde.effect, signed=False)
+    detect = f"In {text.recommended} days the minimum detectable effect is {mde}"
     if design.power_at_low is not None and design.effect_conservative is not None:
         detect += (
             f"; if the effect is only the interval's end nearest zero "
-            f"({s.change('effect_conservative', primary, design.effect_conservative)}) the "
-            f"power is {s.number('power_at_low', design.power_at_low, 3)}"
+            f"({sheet.change('effect_conservative', primary, design.effect_conservative)}) the "
+            f"power is {sheet.number('power_at_low', design.power_at_low, 3)}"
         )
-    lines += [f"{detect}.", ""]
-    reduction = primary.cuped_reduction
-    if primary.cuped is not None:
-        cuped = primary.cuped
-        cuped_n = s.count("cuped_n_per_arm", design.cuped_sample.n_per_arm_ceil, "orders")
-        cuped_days = s.count("cuped_duration_days", design.cuped_duration_days)
-        cuped_mde = s.change("cuped_mde", primary, design.mde_cuped.effect, signed=False)
-        saving = design.duration_days - design.cuped_duration_days
-        if saving > 0:
-            buys = f"it shortens the test by {s.count('cuped_days_saved', saving)} days"
-        elif cuped_mde == mde:
-            buys = "too small a gain to change the plan"
-        else:
-            buys = (
-                f"the {min_days}-day minimum still binds, so it buys no time here but lowers "
-                f"the detectable effect in {recommended} days from {mde} to {cuped_mde}"
-            )
-        correlation = (
-            f"the correlation between {s.count('cuped_pairs', cuped.pairs)} {units}s' values "
-            f"in consecutive weeks is {s.number('cuped_correlation', cuped.correlation, 3)}, "
-            f"and {s.pct('cuped_coverage', primary.cuped_coverage, 1)} of the last week's "
-            f"{denominator} have a previous-week value"
-        )
-        if reduction > 0:
-            estimate = (
-                f"Estimated variance reduction {s.pct('cuped_reduction', reduction, 1)} "
-                f"({correlation}; squared and shrunk for the number of pairs). With it: "
-                f"{cuped_n} {denominator} per arm and {cuped_days} days; {buys}."
-            )
-        else:
-            s.pct("cuped_reduction", 0.0, 1)
-            estimate = (
-                f"Here {correlation}: no stable {units} effect to adjust for, so the plan "
-                "assumes no reduction; keep the covariate in the analysis anyway (it costs "
-                "nothing if it does not help)."
-            )
-        lines += [
-            f"**CUPED option** (Deng et al.): use each {units}'s value in the previous week as "
-            f"a covariate. {estimate}",
-            "",
-        ]
-    else:
-        lines += [
-            f"**CUPED option**: not estimable here (fewer than {s.count('cuped_weeks', 2)} "
+    return [*lines, f"{detect}.", ""], mde
+
+
+def _cuped(sheet: _Sheet, design: ExperimentDesign, text: _PlanText, mde: str) -> list[str]:
+    """The CUPED option (Deng et al. 2013): what a previous-week covariate would buy."""
+    primary, units, denominator = design.primary, text.units, text.denominator
+    cuped = primary.cuped
+    if cuped is None:
+        return [
+            f"**CUPED option**: not estimable here (fewer than {sheet.count('cuped_weeks', 2)} "
             f"weeks of history or too few {units}s seen in both weeks); plan without it.",
             "",
         ]
-
-    # Rollout plan
-    first, middle, full = ROLLOUT_STAGES
-    ramp = s.count("ramp_days", RAMP_DAYS, label="days at the first stage")
-    srm = s.number("srm_p_value", SRM_P_VALUE, 3)
-    lines += [
-        "## Rollout plan",
-        "",
-        f"- **{s.pct('stage1_share', first, 0)} of {units}s treated** for {ramp} days, a "
-        f"safety ramp outside the analysis. Checkpoint: no sample-ratio mismatch, no alert "
-        f"fired, guardrails within their thresholds; then widen.",
-        f"- **{s.pct('stage2_share', middle, 0)}** (the experiment) for {recommended} days. "
-        f"Checkpoint on day {min_days}: a harm-only look (no early stop for benefit). Decision "
-        f"on day {recommended}: ship if the {_lower(label)} improves at p < {alpha} and no "
-        f"guardrail is breached.",
-        f"- **{s.pct('stage3_share', full, 0)}** after a ship decision, keeping a "
-        f"{s.pct('holdback_share', HOLDBACK_SHARE, 0)} holdback of {units}s for "
-        f"{recommended} days to confirm the effect lasts.",
+    reduction = primary.cuped_reduction
+    cuped_n = sheet.count("cuped_n_per_arm", design.cuped_sample.n_per_arm_ceil, "orders")
+    cuped_days = sheet.count("cuped_duration_days", design.cuped_duration_days)
+    cuped_mde = sheet.change("cuped_mde", primary, design.mde_cuped.effect, signed=False)
+    saving = design.duration_days - design.cuped_duration_days
+    if saving > 0:
+        buys = f"it shortens the test by {sheet.count('cuped_days_saved', saving)} days"
+    elif cuped_mde == mde:
+        buys = "too small a gain to change the plan"
+    else:
+        buys = (
+            f"the {text.min_days}-day minimum still binds, so it buys no time here but lowers "
+            f"the detectable effect in {text.recommended} days from {mde} to {cuped_mde}"
+        )
+    correlation = (
+        f"the correlation between {sheet.count('cuped_pairs', cuped.pairs)} {units}s' values "
+        f"in consecutive weeks is {sheet.number('cuped_correlation', cuped.correlation, 3)}, "
+        f"and {sheet.pct('cuped_coverage', primary.cuped_coverage, 1)} of the last week's "
+        f"{denominator} have a previous-week value"
+    )
+    if reduction > 0:
+        estimate = (
+            f"Estimated variance reduction {sheet.pct('cuped_reduction', reduction, 1)} "
+            f"({correlation}; squared and shrunk for the number of pairs). With it: "
+            f"{cuped_n} {denominator} per arm and {cuped_days} days; {buys}."
+        )
+    else:
+        sheet.pct("cuped_reduction", 0.0, 1)
+        estimate = (
+            f"Here {correlation}: no stable {units} effect to adjust for, so the plan "
+            "assumes no reduction; keep the covariate in the analysis anyway (it costs "
+            "nothing if it does not help)."
+        )
+    return [
+        f"**CUPED option** (Deng et al.): use each {units}'s value in the previous week as "
+        f"a covariate. {estimate}",
         "",
     ]
 
-    # Monitoring checklist
-    consecutive = s.count("consecutive_days", CONSECUTIVE_DAYS, label="days in a row")
-    band_level = s.pct("alert_band_level", design.alert_level, 0)
-    lines += [
+
+def _rollout(sheet: _Sheet, text: _PlanText) -> tuple[list[str], str]:
+    """The rollout plan section, and the sample-ratio-mismatch p-value threshold as shown."""
+    first, middle, full = ROLLOUT_STAGES
+    ramp = sheet.count("ramp_days", RAMP_DAYS, label="days at the first stage")
+    srm = sheet.number("srm_p_value", SRM_P_VALUE, 3)
+    units, recommended = text.units, text.recommended
+    lines = [
+        "## Rollout plan",
+        "",
+        f"- **{sheet.pct('stage1_share', first, 0)} of {units}s treated** for {ramp} days, a "
+        f"safety ramp outside the analysis. Checkpoint: no sample-ratio mismatch, no alert "
+        f"fired, guardrails within their thresholds; then widen.",
+        f"- **{sheet.pct('stage2_share', middle, 0)}** (the experiment) for {recommended} days. "
+        f"Checkpoint on day {text.min_days}: a harm-only look (no early stop for benefit). "
+        f"Decision on day {recommended}: ship if the {_lower(text.label)} improves at p < "
+        f"{text.alpha} and no guardrail is breached.",
+        f"- **{sheet.pct('stage3_share', full, 0)}** after a ship decision, keeping a "
+        f"{sheet.pct('holdback_share', HOLDBACK_SHARE, 0)} holdback of {units}s for "
+        f"{recommended} days to confirm the effect lasts.",
+        "",
+    ]
+    return lines, srm
+
+
+def _monitoring_and_rollback(
+    sheet: _Sheet,
+    design: ExperimentDesign,
+    text: _PlanText,
+    guardrail_alerts: list[str],
+    srm: str,
+) -> list[str]:
+    """The monitoring checklist with its alert thresholds, and the rollback criteria."""
+    primary = design.primary
+    consecutive = sheet.count("consecutive_days", CONSECUTIVE_DAYS, label="days in a row")
+    band_level = sheet.pct("alert_band_level", design.alert_level, 0)
+    primary_band = sheet.change("alert.primary", primary, design.primary_alert_band, False)
+    lines = [
         "## Monitoring checklist",
         "",
         f"Daily, treatment vs control; a metric alert fires when one day's difference is "
         f"beyond the {band_level} noise band of that difference at the scope's daily volume "
         f"and the design effect of one day.",
         "",
-        f"- [ ] Sample ratio mismatch: chi-square test of {denominator} and {units}s per arm "
-        f"against the planned split; p < {srm} halts the test until assignment and logging "
-        f"are fixed.",
-        f"- [ ] {label}: alert if treatment is more than "
-        f"{s.change('alert.primary', primary, design.primary_alert_band, False)} "
+        f"- [ ] Sample ratio mismatch: chi-square test of {text.denominator} and {text.units}s "
+        f"per arm against the planned split; p < {srm} halts the test until assignment and "
+        f"logging are fixed.",
+        f"- [ ] {text.label}: alert if treatment is more than {primary_band} "
         f"{_worse(primary.higher_is_better)} control on a day.",
     ]
     for name, watched in design.secondary.items():
-        band = s.change(f"alert.{name}", watched.stats, watched.alert_band, False)
+        band = sheet.change(f"alert.{name}", watched.stats, watched.alert_band, False)
         lines.append(
             f"- [ ] {_label(name)}: alert if treatment is more than {band} "
             f"{_worse(watched.stats.higher_is_better)} control on a day."
         )
-    lines += [f"- [ ] Guardrail: alert if {alert}." for alert in guardrail_alerts]
-    lines += [
+    return [
+        *lines,
+        *(f"- [ ] Guardrail: alert if {alert}." for alert in guardrail_alerts),
         "- [ ] Data completeness: the day's orders are all resolved (delivered or canceled) "
         "before the day is read.",
         "",
@@ -618,13 +754,41 @@ def render_plan(
         "Turn the treatment off everywhere if any of these holds:",
         "",
         f"- a sample-ratio mismatch (p < {srm}) that a logging fix does not explain;",
-        f"- the {_lower(label)} alert fires on {consecutive} days in a row, or the cumulative "
-        f"difference is worse than control at p < {alpha} (two-sided) on any daily check;",
+        f"- the {_lower(text.label)} alert fires on {consecutive} days in a row, or the "
+        f"cumulative difference is worse than control at p < {text.alpha} (two-sided) on any "
+        f"daily check;",
         f"- a secondary metric's alert fires on {consecutive} days in a row;",
         f"- any guardrail is breached on {consecutive} days in a row.",
         "",
     ]
-    return "\n".join(lines), s.figures, power_inputs
+
+
+def render_plan(
+    design: ExperimentDesign,
+    action: str,
+    title: str,
+    cause: str | None,
+    guardrails: list[Guardrail],
+) -> tuple[str, dict[str, Figure], list[dict[str, Any]]]:
+    """The plan's Markdown, its figures and the power-calculation inputs (table rows).
+
+    Each section records its numbers on one sheet as it formats them, so the sections run in
+    the plan's order and the figures are listed in the order the Markdown first shows them.
+    """
+    sheet = _Sheet()
+    text = _plan_text(sheet, design, action, title)
+    lines = [*_introduction(text), *_hypothesis(sheet, design, text, cause)]
+    lines += _metrics(sheet, design, text)
+    guardrail_lines, guardrail_alerts = _guardrails(sheet, design, guardrails)
+    unit_lines, clustering = _unit_of_randomization(sheet, design, text)
+    sample = _sample(sheet, design)
+    power_inputs = _power_inputs(design, text, clustering, sample)
+    duration_lines, mde = _duration(sheet, design, text, sample, clustering, power_inputs)
+    cuped_lines = _cuped(sheet, design, text, mde)
+    rollout_lines, srm = _rollout(sheet, text)
+    lines += [*guardrail_lines, *unit_lines, *duration_lines, *cuped_lines, *rollout_lines]
+    lines += _monitoring_and_rollback(sheet, design, text, guardrail_alerts, srm)
+    return "\n".join(lines), sheet.figures, power_inputs
 
 
 @tool
