@@ -215,7 +215,7 @@ def _why(analysis: Analysis) -> list[str]:
     return lines
 
 
-def _actions(ranked: list[Recommendation], orders: int, days: int) -> list[str]:
+def _actions(ranked: list[Recommendation], orders: float, days: float) -> list[str]:
     """The top action and one alternative: expected gains, tradeoff and daily cost at the
     incident's volume (`orders` over `days`)."""
     if not ranked:
