@@ -145,6 +145,7 @@ def _mean(name: str, label: str, unit: str, value: str, column: str, **extra) ->
 
 
 SLOW_DELIVERY_MIN = 60  # a delivery slower than this counts as slow (slow_rate)
+VERY_LATE_MIN = 20  # an arrival this many minutes after the promised time is very late
 
 
 def _counted(column: str, phrase: str) -> Outcome:
@@ -254,6 +255,24 @@ METRICS: dict[str, Metric] = {
             score=(-25.0, 25.0),
             short="stars",
             synonyms=r"\bratings?\b|\bstars?\b|\brated\b|\breviews?\b",
+        ),
+        _rate(
+            "very_late_rate",
+            "Very-late rate",
+            f"eta_error_min > {VERY_LATE_MIN}",
+            "eta_error_min",
+            False,
+            description=f"Delivered orders arriving more than {VERY_LATE_MIN} min after the "
+            "promised time / delivered orders with a promised time.",
+            event_phrase="arrived very late",
+            short="very late",
+            synonyms=r"\bvery[\s-]+late\b|\bseverely\s+late\b|\bway\s+late\b",
+            outcome=Outcome(
+                f"CAST(eta_error_min > {VERY_LATE_MIN} AS INTEGER)",
+                "eta_error_min IS NOT NULL",
+                "very-late rate",
+            ),
+            lateness=Lateness(VERY_LATE_MIN, above=True),
         ),
         _mean(
             "eta_abs_error_min",
