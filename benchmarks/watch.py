@@ -39,6 +39,10 @@ os.environ.setdefault("CXAGENT_RESULT_CACHE", "off")  # every figure computes, n
 
 from _measure import measure_call  # noqa: E402
 
+from cxagent.web.defaults import base_url  # noqa: E402
+
+LINK_BASE = base_url()  # where the alerts' briefs would be served
+
 # The column holding each table's time, to cut a world at a day (None: keyed by order_id).
 TIME_COLUMNS = {
     "orders": "order_time",
@@ -55,7 +59,7 @@ def replay(world: str, start: str, end: str | None = None) -> list[dict[str, obj
     from watching.watcher import Watcher
 
     state = Path(tempfile.mkdtemp(prefix="cxagent-watch-"))
-    watcher = Watcher(world, None, state_dir=state)
+    watcher = Watcher(world, None, link_base=LINK_BASE, state_dir=state)
     began = time.perf_counter()
     reports = watcher.replay(
         dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end) if end else None
@@ -79,7 +83,7 @@ def tick_cold(world: str, state: str) -> float:
     import tools.catalog  # noqa: F401
     from watching.watcher import Watcher
 
-    watcher = Watcher(world, None, state_dir=Path(state))
+    watcher = Watcher(world, None, link_base=LINK_BASE, state_dir=Path(state))
     began = time.perf_counter()
     report = watcher.tick()
     seconds = time.perf_counter() - began
@@ -93,7 +97,7 @@ def tick_warm(world: str, state: str, runs: int) -> list[float]:
     import tools.catalog  # noqa: F401
     from watching.watcher import Watcher
 
-    watcher = Watcher(world, None, state_dir=Path(state))
+    watcher = Watcher(world, None, link_base=LINK_BASE, state_dir=Path(state))
     watcher.tick()
     seconds = []
     for _ in range(runs):
@@ -243,7 +247,7 @@ def main() -> None:
         import tools.catalog  # noqa: F401
         from watching.watcher import Watcher
 
-        seen = Watcher(args.world, None, state_dir=state)
+        seen = Watcher(args.world, None, link_base=LINK_BASE, state_dir=state)
         seen.tick()  # every incident seen once
         seen.close()
         cold = [

@@ -27,6 +27,13 @@ from analytics.metrics import (
     metric_gaps,
 )
 from cxagent.terminal import SafeConsole
+from cxagent.web.defaults import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_WATCH_EVERY,
+    DEFAULT_WORLD,
+    base_url,
+)
 from data.warehouse import WarehouseError, open_warehouse
 
 if TYPE_CHECKING:
@@ -48,6 +55,8 @@ ANALYSE_HELP = (
 )
 
 
+# The watcher's tick interval as the command line writes it ("15m").
+DEFAULT_EVERY = f"{DEFAULT_WATCH_EVERY.seconds // 60}m"
 # `cxagent cx`: the CX score's components and the delivery time, the digits a mean shows.
 CX_TABLE_METRICS = (*CX_COMPONENTS, "duration_min")
 DIGITS = {"stars": 2, "minutes": 1}
@@ -522,7 +531,8 @@ def eval_suite(
         ),
     ] = None,
     world: Annotated[
-        Path | None, typer.Option(help="The world of --suite feedback (default: worlds/demo).")
+        Path | None,
+        typer.Option(help=f"The world of --suite feedback (default: {DEFAULT_WORLD})."),
     ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the JSON report here.")
@@ -550,7 +560,7 @@ def eval_suite(
         code = run_chat_eval(console, json_path, markdown, only, llm)  # type: ignore[arg-type]
         raise typer.Exit(code=code)
     if suite is not None and str(suite) == FEEDBACK_SUITE:
-        chosen = world or Path("worlds/demo")
+        chosen = world or DEFAULT_WORLD
         code = run_feedback_eval(console, chosen, json_path, markdown, llm)  # type: ignore[arg-type]
         raise typer.Exit(code=code)
     code = run_eval(
@@ -637,7 +647,7 @@ def watch(
         Path | None,
         typer.Option(help="Alert routes (YAML; see docs/alerts.md). Without it nothing is sent."),
     ] = None,
-    every: Annotated[str, typer.Option(help="Time between ticks, e.g. 15m, 1h.")] = "15m",
+    every: Annotated[str, typer.Option(help="Time between ticks, e.g. 15m, 1h.")] = DEFAULT_EVERY,
     once: Annotated[bool, typer.Option("--once", help="Run one tick and exit.")] = False,
     replay_from: Annotated[
         str | None,
@@ -690,7 +700,7 @@ def watch(
         watcher_routes,
         state_dir=replay_dir(world) if start is not None else None,
         min_severity=min_severity,  # type: ignore[arg-type]
-        link_base=os.environ.get("CXAGENT_PUBLIC_URL", "http://127.0.0.1:7860"),
+        link_base=os.environ.get("CXAGENT_PUBLIC_URL", base_url()),
     )
     try:
         if start is not None:
@@ -753,15 +763,18 @@ def _load_routes(path: Path | None, world: Path) -> Routes | None:
 @app.command()
 def serve(
     world: Annotated[
-        Path | None, typer.Option(help="World directory (default: worlds/demo, made if absent).")
+        Path | None,
+        typer.Option(help=f"World directory (default: {DEFAULT_WORLD}, made if absent)."),
     ] = None,
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7860,
-    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0: all).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = DEFAULT_PORT,
+    host: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0: all).")] = DEFAULT_HOST,
     watch: Annotated[
         Path | None,
         typer.Option(help="Alert routes (YAML): also run the watcher in the background."),
     ] = None,
-    watch_every: Annotated[str, typer.Option(help="Time between the watcher's ticks.")] = "15m",
+    watch_every: Annotated[
+        str, typer.Option(help="Time between the watcher's ticks.")
+    ] = DEFAULT_EVERY,
 ) -> None:
     """Start the workbench: the Gradio UI at / and the REST API under /api (docs at /docs)."""
     from cxagent.web.guard import ServeConfigError

@@ -36,7 +36,6 @@ from watching.similar import IncidentRecord, changes_near, cohort_filters, simil
 from watching.state import Tracked, WatchState
 
 REPLAY_DIR = "replay"
-DEFAULT_LINK_BASE = "http://127.0.0.1:7860"
 
 
 class TickReport(BaseModel):
@@ -78,7 +77,8 @@ class TickReport(BaseModel):
 class Watcher:
     """Watches one world. `routes` None: incidents are tracked but nothing is sent.
 
-    State and outbox live in `state_dir` (default WORLD/watch). Pass the workbench's
+    State and outbox live in `state_dir` (default WORLD/watch). An alert links to its brief on
+    the workbench at `link_base` (the caller knows where that is served). Pass the workbench's
     WorldCache as `shared` to reuse its scans."""
 
     def __init__(
@@ -87,8 +87,8 @@ class Watcher:
         routes: Routes | None = None,
         *,
         state_dir: Path | None = None,
+        link_base: str,
         min_severity: SeverityLabel = "medium",
-        link_base: str = DEFAULT_LINK_BASE,
         shared: WorldCache | None = None,
     ) -> None:
         self.world_dir = Path(world_dir)

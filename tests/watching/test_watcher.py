@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 import tools.catalog  # noqa: F401 (registers the tools)
 from cxagent.cli import app
+from cxagent.web.defaults import base_url
 from watching.routes import load_routes
 from watching.state import stored_records
 from watching.watcher import Watcher
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from conftest import Receiver
 
 ONSET = dt.datetime(2026, 1, 4, 18)  # the demo's first batched grocery dinner hour
+LINK_BASE = base_url()
 
 
 def _copy(world: Path, to: Path) -> Path:
@@ -40,7 +42,7 @@ def test_demo_replay_alerts_once_at_the_onset_with_its_cause_and_action(
 ) -> None:
     routes = load_routes(webhook_file)
     receiver.fail_next = 3  # the receiver is down for the first three attempts
-    watcher = Watcher(demo, routes, state_dir=tmp_path / "state")
+    watcher = Watcher(demo, routes, link_base=LINK_BASE, state_dir=tmp_path / "state")
     reports = watcher.replay(ONSET - dt.timedelta(hours=12), ONSET + dt.timedelta(hours=30))
     watcher.close()
 
@@ -70,11 +72,13 @@ def test_a_second_replay_of_the_same_hours_in_the_same_state_sends_nothing_new(
 ) -> None:
     routes = load_routes(webhook_file)
     hours = (ONSET - dt.timedelta(hours=2), ONSET + dt.timedelta(hours=6))
-    first = Watcher(demo, routes, state_dir=tmp_path / "state")
+    first = Watcher(demo, routes, link_base=LINK_BASE, state_dir=tmp_path / "state")
     first.replay(*hours)
     first.close()
     sent = len(receiver.accepted())
-    again = Watcher(demo, routes, state_dir=tmp_path / "state")  # a restarted watcher
+    again = Watcher(
+        demo, routes, link_base=LINK_BASE, state_dir=tmp_path / "state"
+    )  # a restarted watcher
     reports = again.replay(*hours)
     again.close()
 
@@ -88,7 +92,7 @@ def test_null_world_replay_sends_nothing(
 ) -> None:
     world = _copy(make_world(small_scenario("null", days=17)), tmp_path / "null")
     routes = load_routes(webhook_file)
-    watcher = Watcher(world, routes, state_dir=tmp_path / "state")
+    watcher = Watcher(world, routes, link_base=LINK_BASE, state_dir=tmp_path / "state")
     reports = watcher.replay(dt.datetime(2025, 12, 19))  # two weeks in, to the end of the data
     watcher.close()
 
