@@ -16,18 +16,7 @@ from tools.detection import IncidentSummary
 from tools.rca import ChangeRow, DiffInDiffOutput, RankedCause, ShapAttributionOutput
 from tools.recommend import Recommendation
 
-LABELS = {
-    "cx_score": "CX score",
-    "on_time_rate": "On-time rate",
-    "item_accuracy": "Item accuracy",
-    "cancellation_rate": "Cancellation rate",
-    "refund_rate": "Refund rate",
-    "support_rate": "Support-contact rate",
-    "rating": "Mean rating (stars)",
-    "batched_rate": "Batched share",
-    "prep_min": "Merchant prep time (min)",
-    "dasher_wait_min": "Dasher wait (min)",
-}
+UNIT_SUFFIX = {"stars": " (stars)", "minutes": " (min)"}  # a mean's axis says its unit
 SHARES = frozenset(name for name, metric in METRICS.items() if metric.unit == "share")
 STATUS_COLORS = {
     "supported": "#c0392b",
@@ -44,7 +33,12 @@ LAYOUT: dict[str, Any] = {
 
 
 def label(metric: str) -> str:
-    return LABELS.get(metric, metric.replace("_", " "))
+    """A metric's name on a chart: the registry's label, with the unit of a mean."""
+    if metric == CX_SCORE:
+        return "CX score"
+    if metric in METRICS:
+        return METRICS[metric].label + UNIT_SUFFIX.get(METRICS[metric].unit, "")
+    return metric.replace("_", " ")
 
 
 def shown(metric: str, values: pd.Series) -> pd.Series:

@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from agent.service import Agent, stream_steps
 from agent.settings import AgentSettings
+from analytics.metrics import CX_COMPONENTS, CX_SCORE
 from data.schema import DAYPARTS
 from data.world_config import CATEGORIES, REGIONS
 from tools.actions import ACTIONS
@@ -37,15 +38,8 @@ from tools.rca import ChangeRow
 from tools.recommend import RecommendOutput, WhatIfOutput
 from tools.report import render_report
 
-CX_SUBMETRICS = (
-    "on_time_rate",
-    "item_accuracy",
-    "cancellation_rate",
-    "refund_rate",
-    "support_rate",
-    "rating",
-)
-DASHBOARD_METRICS = ("cx_score", *CX_SUBMETRICS)
+CX_SUBMETRICS = CX_COMPONENTS  # the CX score's parts, as the metrics registry weights them
+DASHBOARD_METRICS = (CX_SCORE, *CX_SUBMETRICS)
 DRIVER_METRICS = ("batched_rate", "prep_min", "dasher_wait_min")
 THREAD_LOCKS = 64  # locks that serialize the turns of a conversation (see Workbench.ask)
 BASELINE_DAYS = 14  # the tools' default baseline before an incident
