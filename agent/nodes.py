@@ -417,20 +417,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     localize_incident(
         tools, investigation, metric=_slice_metric(plan, incident), focus=plan.filters or None
     )
-    slices = investigation.slices.slices if investigation.slices else []
-    facts: dict[str, Any] = {
-        "detect": investigation.detection_id,
-        "question_day": window.start.isoformat() if window else None,
-        "asked_day_detect": investigation.asked_day_detection_id,
-        "incident": incident.incident_id,
-        "primary_cohort": incident.primary_cohort,
-        "severity_label": incident.severity_label,
-        "slices": investigation.slices_id if slices else None,
-        "top_slice": slices[0].description if slices else incident.primary_cohort,
-        "slice_metric_label": METRICS[
-            investigation.slices.metric if investigation.slices else incident.slice_metric
-        ].label.lower(),
-    }
+    facts = _incident_facts(investigation, window.start if window else None)
     sites = [vars(site) for site in investigation.sites]
     if plan.filters and sites:
         facts["focus"] = {"asked": cohort(plan.filters), "site": cohort(sites[0]["filters"])}
@@ -452,32 +439,57 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         "kind": "diagnose",
         "allowed": _plan_dates(plan),
         "scope": scope.model_dump(mode="json"),
-        "incident": {
-            "id": incident.incident_id,
-            "start": incident.start.isoformat(),
-            "end": incident.end.isoformat() if incident.end else None,
-            "detected_at": incident.detected_at.isoformat(),
-            "metric": incident.primary_metric,
-            "cohort": incident.primary_cohort,
-            "severity": incident.severity,
-            "severity_label": incident.severity_label,
-            "slices": [
-                {
-                    "filters": s.filters,
-                    "delta": s.delta,
-                    "orders": s.orders,
-                    "baseline": s.baseline_value,
-                    "current": s.current_value,
-                }
-                for s in slices
-            ],  # fmt: skip
-            "evidence": [
-                investigation.detection_id,
-                *([investigation.slices_id] if slices else []),
-            ],
-        },
+        "incident": _incident_state(investigation),
         "sites": sites,
         "window": [t.isoformat() for t in investigation.window],  # type: ignore[union-attr]
+    }
+
+
+def _incident_facts(investigation: Investigation, day: dt.date | None) -> dict[str, Any]:
+    """What a diagnosis's narrative says of the incident, with the evidence ids behind it."""
+    incident = investigation.incident
+    assert incident is not None
+    slices = investigation.slices.slices if investigation.slices else []
+    return {
+        "detect": investigation.detection_id,
+        "question_day": day.isoformat() if day else None,
+        "asked_day_detect": investigation.asked_day_detection_id,
+        "incident": incident.incident_id,
+        "primary_cohort": incident.primary_cohort,
+        "severity_label": incident.severity_label,
+        "slices": investigation.slices_id if slices else None,
+        "top_slice": slices[0].description if slices else incident.primary_cohort,
+        "slice_metric_label": METRICS[
+            investigation.slices.metric if investigation.slices else incident.slice_metric
+        ].label.lower(),
+    }
+
+
+def _incident_state(investigation: Investigation) -> dict[str, Any]:
+    """The incident as the graph state keeps it (the --json contract's `incident`)."""
+    incident = investigation.incident
+    assert incident is not None
+    slices = investigation.slices.slices if investigation.slices else []
+    return {
+        "id": incident.incident_id,
+        "start": incident.start.isoformat(),
+        "end": incident.end.isoformat() if incident.end else None,
+        "detected_at": incident.detected_at.isoformat(),
+        "metric": incident.primary_metric,
+        "cohort": incident.primary_cohort,
+        "severity": incident.severity,
+        "severity_label": incident.severity_label,
+        "slices": [
+            {
+                "filters": s.filters,
+                "delta": s.delta,
+                "orders": s.orders,
+                "baseline": s.baseline_value,
+                "current": s.current_value,
+            }
+            for s in slices
+        ],  # fmt: skip
+        "evidence": [investigation.detection_id, *([investigation.slices_id] if slices else [])],
     }
 
 
