@@ -93,20 +93,12 @@ _RATE_COLUMNS = {
 PRIMARY_METRICS: tuple[str, ...] = ("on_time_rate", CX_SCORE, *list(_RATE_COLUMNS)[1:])
 SECONDARY_METRICS: tuple[str, ...] = ("on_time_rate", CX_SCORE, "cancellation_rate", "refund_rate")
 
-# Action text -> family: checked in this order; the first family with a word starting with
-# one of its keywords wins.
+# A free-text action's words -> family: checked in this order; the first family with a word
+# starting with one of its keywords wins (library actions carry their family: tools/actions.py).
 _FAMILY_KEYWORDS: dict[Family, str] = {
     "marketplace_policy": "batch pay incentive throttle radius buffer dispatch surge supply",
     "merchant": "store merchant prep sku inventory catalog stock",
     "model": "model rollback",
-}
-_CAUSE_FAMILY: dict[str, Family] = {
-    "batching_threshold": "marketplace_policy",
-    "dasher_shortage": "marketplace_policy",
-    "demand_surge": "marketplace_policy",
-    "prep_time_drift": "merchant",
-    "inventory_drop": "merchant",
-    "eta_model_bias": "model",
 }
 
 
@@ -160,14 +152,15 @@ UNITS: dict[Family, UnitChoice] = {
 }
 
 
-def infer_family(text: str, cause: str | None = None) -> Family:
-    """The action family of an action described by `text`: keywords first, then the cause kind
-    it addresses, else a marketplace policy (a switchback is valid even with interference)."""
+def infer_family(text: str, default: Family = "marketplace_policy") -> Family:
+    """The family of an action known only by its description `text` (a library action carries
+    its own): keywords first, else `default` (e.g. the family of the actions for the cause it
+    addresses; a switchback is valid even with interference)."""
     words = text.lower().replace("_", " ")
     for family, keywords in _FAMILY_KEYWORDS.items():
         if re.search(rf"\b(?:{'|'.join(keywords.split())})", words):
             return family
-    return _CAUSE_FAMILY.get(cause or "", "marketplace_policy")
+    return default
 
 
 @dataclass(frozen=True)

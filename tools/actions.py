@@ -7,6 +7,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from analytics.experiment_design import Family
+from analytics.whatif_actions import (
+    ETA_BUFFER,
+    ETA_ROLLBACK,
+    INVENTORY_ROLLBACK,
+    MERCHANT_PREP_FIX,
+    PEAK_PAY,
+    PREP_QUOTE_FIX,
+    REVERT_BATCHING,
+    SUPPRESS_SKUS,
+    THROTTLE_DEMAND,
+    WhatIfAction,
+)
+
 ParameterUnit = Literal["minutes", "usd", "share"]  # figure units (tools.base.Unit)
 _UNIT_TEXT = {"minutes": "minutes", "usd": "USD per order", "share": "share"}
 
@@ -66,12 +80,15 @@ class ActionSpec:
     title: str  # with the parameters' defaults
     undoes: tuple[str, ...]  # cause kinds this action reverses
     mitigates: tuple[str, ...]  # cause kinds it softens without removing
-    whatif: str  # analytics.whatif action
+    whatif: WhatIfAction  # what analytics.whatif.simulate runs for it
     parameter_specs: tuple[ParameterSpec, ...] = ()
     # The title when parameters are given: a str.format template over the parameter names,
     # each replaced by its formatted value ("Add {minutes} of buffer" -> "Add 3 minutes ...").
     parameter_title: str = ""
-    randomization: str = "switchback"  # switchback (marketplace policy) or store (merchant)
+    # Its experiment family, which sets the unit of randomization of its test
+    # (analytics.experiment_design.UNITS: marketplace policy -> region switchback, merchant ->
+    # store, model -> user).
+    family: Family = "marketplace_policy"
     tradeoff: str = ""
     words: tuple[str, ...] = ()  # how an answer names this action ("batching"), lower case
 
@@ -137,7 +154,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Reduce the batching threshold back to its old value in the affected scope",
             undoes=("batching_threshold",),
             mitigates=(),
-            whatif="revert_batching",
+            whatif=REVERT_BATCHING,
             parameter_specs=(
                 ParameterSpec(
                     "target_share",
@@ -160,7 +177,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Add 5 minutes of buffer to quoted ETAs in the affected scope",
             undoes=(),
             mitigates=LATENESS_CAUSES,
-            whatif="eta_buffer",
+            whatif=ETA_BUFFER,
             parameter_specs=(
                 ParameterSpec(
                     "minutes",
@@ -181,8 +198,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "Correct prep-time estimates for the affected stores in the ETA model",
             undoes=(),
             mitigates=("prep_time_drift",),
-            whatif="prep_quote_fix",
-            randomization="store",
+            whatif=PREP_QUOTE_FIX,
+            family="merchant",
             tradeoff="longer quotes at those stores lower conversion",
             words=("prep-time estimates", "prep estimates", "prep-time quotes", "prep quote"),
         ),
@@ -191,8 +208,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "Work with the affected stores to restore their prep times",
             undoes=("prep_time_drift",),
             mitigates=(),
-            whatif="merchant_prep_fix",
-            randomization="store",
+            whatif=MERCHANT_PREP_FIX,
+            family="merchant",
             tradeoff="merchant operations effort; no marketplace cost",
             words=("prep times", "prep time", "merchant"),
         ),
@@ -201,7 +218,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Add peak pay for dashers in the affected regions and hours",
             undoes=("dasher_shortage",),
             mitigates=("demand_surge",),
-            whatif="peak_pay",
+            whatif=PEAK_PAY,
             parameter_specs=(
                 ParameterSpec(
                     "usd_per_order",
@@ -224,7 +241,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "Roll back the ETA model to its previous version",
             undoes=("eta_model_bias",),
             mitigates=(),
-            whatif="eta_rollback",
+            whatif=ETA_ROLLBACK,
+            family="model",
             tradeoff="quotes return to their old, longer level",
             words=("eta model", "roll back the eta", "rollback"),
         ),
@@ -233,7 +251,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Throttle demand in the surge: narrower delivery radius for 15% of orders",
             undoes=(),
             mitigates=("demand_surge",),
-            whatif="throttle_demand",
+            whatif=THROTTLE_DEMAND,
             parameter_specs=(
                 ParameterSpec(
                     "share",
@@ -255,8 +273,8 @@ ACTIONS: dict[str, ActionSpec] = {
             "Roll back the inventory feed (or suppress SKUs whose stock the new feed misreports)",
             undoes=("inventory_drop",),
             mitigates=(),
-            whatif="inventory_rollback",
-            randomization="store",
+            whatif=INVENTORY_ROLLBACK,
+            family="merchant",
             tradeoff="selection shown to customers shrinks where stock is uncertain",
             words=("inventory",),
         ),
@@ -265,7 +283,7 @@ ACTIONS: dict[str, ActionSpec] = {
             "Hide SKUs whose in-stock estimate is under 50%",
             undoes=(),
             mitigates=("inventory_drop",),
-            whatif="suppress_skus",
+            whatif=SUPPRESS_SKUS,
             parameter_specs=(
                 ParameterSpec(
                     "threshold",
@@ -279,7 +297,7 @@ ACTIONS: dict[str, ActionSpec] = {
                 ),
             ),
             parameter_title="Hide SKUs whose in-stock estimate is under {threshold}",
-            randomization="store",
+            family="merchant",
             tradeoff="selection shrinks: hidden SKUs are sales lost",
             words=("hide", "suppress", "skus"),
         ),

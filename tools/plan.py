@@ -16,6 +16,7 @@ from analytics.experiment_design import (
     PRIMARY_METRICS,
     DesignError,
     ExperimentDesign,
+    Family,
     MetricStats,
     design_experiment,
     infer_family,
@@ -791,6 +792,14 @@ def render_plan(
     return "\n".join(lines), sheet.figures, power_inputs
 
 
+def _cause_family(cause: str | None) -> Family:
+    """The family of the library's actions for `cause` (those undoing it first, then those
+    mitigating it), for a free-text action: a marketplace policy when none address it."""
+    undoing = [spec for spec in ACTIONS.values() if cause in spec.undoes]
+    mitigating = [spec for spec in ACTIONS.values() if cause in spec.mitigates]
+    return next((spec.family for spec in [*undoing, *mitigating]), "marketplace_policy")
+
+
 @tool
 def experiment_plan(context: ToolContext, args: ExperimentPlanInput) -> ExperimentPlanOutput:
     """Write the experiment plan for an action on a scope: hypothesis, primary (CX score,
@@ -803,7 +812,11 @@ def experiment_plan(context: ToolContext, args: ExperimentPlanInput) -> Experime
         raise ToolError(f"unknown cause kind {args.cause!r}; known: {', '.join(LIBRARY)}")
     title = spec.title if spec else (args.description or args.action)
     action_text = (args.description or spec.title) if spec else args.action
-    family = infer_family(" ".join([args.action, title, args.description or ""]), args.cause)
+    family = (
+        spec.family
+        if spec
+        else infer_family(f"{args.action} {args.description or ''}", _cause_family(args.cause))
+    )
     effect = args.expected_effect
     interval = None
     if effect is not None and effect.low is not None and effect.high is not None:

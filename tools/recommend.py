@@ -57,7 +57,7 @@ def _simulator(context: ToolContext, scope: Scope) -> Simulator:
 def _simulator_for(context: ToolContext, scope: Scope, spec: ActionSpec) -> Simulator:
     """The scope's simulator, with its SKU lines when the action needs them (suppress_skus)."""
     simulator = _simulator(context, scope)
-    if spec.whatif != "suppress_skus":
+    if not spec.whatif.needs_sku_lines:
         return simulator
     key = ("sku_simulator", scope.model_dump_json(include=set(Scope.model_fields)))
 

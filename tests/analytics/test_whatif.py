@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,6 +18,7 @@ from analytics.whatif import (
     scope_orders,
     simulate,
 )
+from analytics.whatif_actions import ETA_BUFFER, Move, WhatIfAction
 from data.warehouse import open_warehouse
 from evals.counterfactual import exact_effect
 
@@ -84,14 +86,35 @@ def test_eta_buffer_on_time_gain_is_monotone_in_minutes(simulator) -> None:
 
 def test_every_interval_contains_its_estimate(simulator) -> None:
     for action in ("revert_batching", "eta_buffer", "prep_quote_fix", "merchant_prep_fix"):
-        result = simulate(simulator, action)  # type: ignore[arg-type]
+        result = simulate(simulator, action)
         for name, interval in result.deltas.items():
             assert interval.low <= interval.estimate <= interval.high, (action, name)
 
 
 def test_an_unknown_action_is_a_clear_error(simulator) -> None:
     with pytest.raises(WhatIfError, match="unknown action"):
-        simulate(simulator, "rain_dance")  # type: ignore[arg-type]
+        simulate(simulator, "rain_dance")
+
+
+def test_an_action_passed_as_its_declaration_equals_the_one_named(simulator) -> None:
+    assert simulate(simulator, ETA_BUFFER, minutes=3.0) == simulate(
+        simulator, "eta_buffer", minutes=3.0
+    )
+
+
+def test_a_new_action_is_one_declaration(simulator) -> None:
+    """An action outside the registry runs through the same draws: moving every quote by 2
+    minutes is the 2-minute ETA buffer, without its conversion cost."""
+    quote_two_minutes = WhatIfAction(
+        "quote_two_minutes",
+        lambda draw, parameters: Move(longer_quote=np.full(len(draw.w), 2.0)),
+        assumptions=lambda parameters: ("two more quoted minutes",),
+    )
+    result = simulate(simulator, quote_two_minutes)
+    buffer = simulate(simulator, "eta_buffer", minutes=2.0)
+
+    assert result.action == "quote_two_minutes" and result.deltas == buffer.deltas
+    assert result.efficiency == {} and result.assumptions == ("two more quoted minutes",)
 
 
 def test_a_scope_without_orders_is_a_clear_error(demo) -> None:

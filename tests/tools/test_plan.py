@@ -14,7 +14,7 @@ import pytest
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from analytics.experiment_design import design_experiment, infer_family
+from analytics.experiment_design import UNITS, design_experiment, infer_family
 from tools.actions import ACTIONS
 from tools.base import Figure, ToolContext, ToolError
 from tools.plan import SECTIONS, ExperimentPlanOutput
@@ -221,6 +221,25 @@ def test_unit_of_randomization_follows_the_action(context, action: str) -> None:
     assert output.unit == UNIT_OF_ACTION[action]
     assert output.title == ACTIONS[action].title
     assert output.figures()["duration_days"].value >= 7
+
+
+def test_each_library_action_is_tested_on_its_familys_unit() -> None:
+    assert {name: UNITS[spec.family].kind for name, spec in ACTIONS.items()} == {
+        **UNIT_OF_ACTION,
+        "suppress_skus": "store",
+    }
+
+
+@pytest.mark.parametrize(
+    ("cause", "unit"),
+    [("inventory_drop", "store"), ("eta_model_bias", "user"), ("demand_surge", "switchback")],
+)
+def test_a_free_text_action_is_tested_on_the_unit_of_its_causes_actions(
+    context, cause: str, unit: str
+) -> None:
+    output = plan(context, action="do the obvious fix", cause=cause, expected_effect=None)
+
+    assert output.unit == unit
 
 
 def test_quote_buffer_moves_the_quoted_eta_guardrail_by_the_buffer(context) -> None:
