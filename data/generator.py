@@ -22,14 +22,8 @@ import pyarrow.parquet as pq
 
 from data import world_config as cfg
 from data.draws import N_CELLS, N_HOURS, OrderDraws, cell_parts, draw_orders
-from data.interventions import (
-    SURGE_POOL_SHARE,
-    change_row,
-    order_effects,
-    scope_mask,
-    supply_factor,
-    surge_acceptance,
-)
+from data.interventions import change_row, kind_spec, order_effects, scope_mask
+from data.interventions.base import CANDIDATE_POOL_SHARE
 from data.mechanics import simulate_day
 from data.scenario import Scenario
 from data.schema import TABLES
@@ -91,16 +85,21 @@ def _order_times(day: dt.date, draws: OrderDraws) -> np.ndarray:
 def _surge_orders(
     scenario: Scenario, world: StaticWorld, day_index: int, expected: np.ndarray
 ) -> tuple[list[OrderDraws], list[pa.Array]]:
-    """Extra orders from active demand surges, drawn per cell from the cell's own stream."""
+    """Extra orders from active kinds that add orders (demand surges), per cell from its stream."""
     day = scenario.start + dt.timedelta(days=day_index)
     day_start = np.datetime64(day, "us")
-    surges = [i for i in scenario.interventions if i.kind == "demand_surge" and i.magnitude > 0]
+    acceptances = [
+        (intervention, kind_spec(intervention.kind).order_acceptance)
+        for intervention in scenario.interventions
+        if intervention.magnitude > 0
+    ]
+    surges = [(surge, accept) for surge, accept in acceptances if accept is not None]
     if not surges:
         return [], []
     region, category, hour = cell_parts(np.arange(N_CELLS))
     hour_start = day_start + hour.astype("timedelta64[h]")
     candidate_cells = np.zeros(N_CELLS, dtype=bool)
-    for surge in surges:
+    for surge, _ in surges:
         # The instant of each cell's hour closest to the onset: inside the window iff the hour
         # overlaps it.
         nearest = np.clip(
@@ -113,13 +112,13 @@ def _surge_orders(
     for cell in np.flatnonzero(candidate_cells):
         rng = _rng(scenario.seed, day_index, _STREAM_SURGE, int(cell))
         pool = draw_orders(
-            rng, np.full(rng.poisson(expected[cell] * SURGE_POOL_SHARE), cell), world
+            rng, np.full(rng.poisson(expected[cell] * CANDIDATE_POOL_SHARE), cell), world
         )
         when = _order_times(day, pool)
         acceptance = np.zeros(len(pool))
-        for surge in surges:
+        for surge, accept in surges:
             mask = scope_mask(surge, when, pool.region, pool.category, pool.store, pool.hour, world)
-            acceptance += np.where(mask, surge_acceptance(surge.magnitude), 0.0)
+            acceptance += np.where(mask, accept(surge.magnitude), 0.0)
         keep = pool.u_accept < np.minimum(acceptance, 1.0)
         if keep.any():
             parts.append(pool.subset(keep))
@@ -141,7 +140,7 @@ def generate_day(scenario: Scenario, world: StaticWorld, day_index: int) -> DayO
     order_ids = pa.concat_arrays([base_ids, *surge_ids]) if surge_ids else base_ids
     when = _order_times(day, draws)
 
-    # Supply: dashers are scheduled to the forecast; shortages remove a share of them.
+    # Supply: dashers are scheduled to the forecast; supply kinds (shortages) scale them.
     rng_supply = _rng(seed, day_index, _STREAM_SUPPLY)
     n_regions = len(cfg.REGIONS)
     expected_region_hour = expected.reshape(n_regions, len(cfg.CATEGORIES), N_HOURS).sum(axis=1)
@@ -155,7 +154,8 @@ def generate_day(scenario: Scenario, world: StaticWorld, day_index: int) -> DayO
     grid_touched = []
     for intervention in scenario.interventions:
         mask = np.zeros(n_regions * N_HOURS, dtype=bool)
-        if intervention.kind == "dasher_shortage":
+        supply_factor = kind_spec(intervention.kind).supply_factor
+        if supply_factor is not None:
             mask = scope_mask(intervention, grid_time, grid_region, None, None, grid_hour, world)
             factor = supply_factor(intervention.magnitude)
             online.ravel()[mask] = np.maximum(1.0, np.round(online.ravel()[mask] * factor))
@@ -221,11 +221,12 @@ def _inventory_checks(scenario: Scenario, world: StaticWorld, day_index: int) ->
     when = np.datetime64(day, "us") + (minutes * 60e6).astype("timedelta64[us]")
     factor = np.ones(n)
     for intervention in scenario.interventions:
-        if intervention.kind == "inventory_drop":
+        oos_factor = kind_spec(intervention.kind).inventory_oos_factor
+        if oos_factor is not None:
             mask = scope_mask(
                 intervention, when, world.store_region[store], category, store, hour, world
             )
-            factor[mask] *= 1.0 + 2.0 * intervention.magnitude
+            factor[mask] *= oos_factor(intervention.magnitude)
     oos_prob = np.minimum(0.95, base_oos * world.store_oos_factor[store] * factor)
     estimate = np.clip(1.0 - oos_prob * np.exp(0.2 * z_estimate), 0.0, 1.0)
     return pa.table(

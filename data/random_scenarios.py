@@ -2,7 +2,8 @@
 
 Used to measure root-cause accuracy beyond the hand-written scenarios. Scopes follow what each
 kind looks like in practice (a shortage hits a region at some hours, an inventory feed hits a
-category in a region, a model deploy hits a region or a category, ...).
+category in a region, a model deploy hits a region or a category, ...): each kind's module in
+data/interventions/kinds/ declares its scope templates, logged share and duration.
 """
 
 from __future__ import annotations
@@ -11,39 +12,21 @@ import datetime as dt
 
 import numpy as np
 
+from data.interventions.registry import kind_spec
 from data.scenario import CAUSE_KINDS, Scenario, parse_scenario
 from data.world_config import CATEGORIES, REGIONS
 
 HOUR_BLOCKS = ((11, 12, 13), (11, 12, 13, 14), (17, 18, 19), (17, 18, 19, 20), (18, 19, 20))
-LOGGED_SHARE = {
-    "batching_threshold": 0.8,
-    "prep_time_drift": 0.2,
-    "dasher_shortage": 0.3,
-    "inventory_drop": 0.6,
-    "eta_model_bias": 0.9,
-    "demand_surge": 0.1,
-}
 
 
 def _scope(kind: str, rng: np.random.Generator) -> dict[str, list]:
-    region = [str(rng.choice(REGIONS))]
-    category = [str(rng.choice(CATEGORIES))]
-    hours = [int(h) for h in HOUR_BLOCKS[rng.integers(len(HOUR_BLOCKS))]]
-    choices = {
-        "batching_threshold": [
-            {"region": region, "hours": hours},
-            {"category": category, "hours": hours},
-        ],
-        "prep_time_drift": [
-            {"region": region, "category": category},
-            {"category": category, "hours": hours},
-        ],
-        "dasher_shortage": [{"region": region, "hours": hours}, {"region": region}],
-        "inventory_drop": [{"region": region, "category": category}, {"category": category}],
-        "eta_model_bias": [{"region": region}, {"category": category}],
-        "demand_surge": [{"region": region, "hours": hours}],
-    }[kind]
-    return choices[rng.integers(len(choices))]
+    drawn: dict[str, list] = {
+        "region": [str(rng.choice(REGIONS))],
+        "category": [str(rng.choice(CATEGORIES))],
+        "hours": [int(h) for h in HOUR_BLOCKS[rng.integers(len(HOUR_BLOCKS))]],
+    }
+    templates = kind_spec(kind).random_scopes
+    return {name: drawn[name] for name in templates[rng.integers(len(templates))]}
 
 
 def random_scenario(
@@ -66,10 +49,12 @@ def random_scenario(
         "onset": onset.isoformat(),
         "scope": scope,
         "magnitude": round(float(rng.uniform(*magnitude_range)), 2),
-        "logged": bool(rng.random() < LOGGED_SHARE[kind]),
+        "logged": bool(rng.random() < kind_spec(kind).random_logged_share),
     }
-    if kind == "demand_surge":
-        intervention["end"] = (onset + dt.timedelta(days=int(rng.integers(1, 4)))).isoformat()
+    duration_days = kind_spec(kind).random_duration_days
+    if duration_days is not None:
+        days_on = int(rng.integers(*duration_days))
+        intervention["end"] = (onset + dt.timedelta(days=days_on)).isoformat()
     return parse_scenario(
         {
             "name": f"random-{seed}-{kind}",

@@ -1,31 +1,29 @@
 """Scenario files: a synthetic world's size and dates plus the interventions (root causes) in it.
 
 A scenario is YAML (the contract in DESIGN.md). Validation errors name the offending field.
-What magnitude 1.0 means for each kind is documented in `data/interventions.py`.
+The intervention kinds and what magnitude 1.0 means for each are declared in
+`data/interventions/kinds/` (one module per kind).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from data.interventions.registry import KIND_NAMES, kind_spec
 from data.world_config import CATEGORIES, REGIONS
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
 
-CauseKind = Literal[
-    "batching_threshold",
-    "prep_time_drift",
-    "dasher_shortage",
-    "inventory_drop",
-    "eta_model_bias",
-    "demand_surge",
-]
-CAUSE_KINDS: tuple[str, ...] = CauseKind.__args__  # type: ignore[attr-defined]
+CAUSE_KINDS: tuple[str, ...] = KIND_NAMES  # every kind module in data/interventions/kinds, in order
+if TYPE_CHECKING:
+    CauseKind = str
+else:  # the registry's kinds as a Literal, so that pydantic validates and names them
+    CauseKind = Literal[KIND_NAMES]
 
 
 class ScenarioError(ValueError):
@@ -94,8 +92,9 @@ class Intervention(BaseModel):
     def _end_after_onset(self) -> Intervention:
         if self.end is not None and self.end <= self.onset:
             raise ValueError(f"end {self.end} is not after onset {self.onset}")
-        if self.kind == "dasher_shortage" and (self.scope.category or self.scope.store_ids):
-            raise ValueError("dasher_shortage applies to regions and hours; scope it by those only")
+        scope_error = kind_spec(self.kind).scope_error(self.scope.as_filters())
+        if scope_error:
+            raise ValueError(scope_error)
         return self
 
 

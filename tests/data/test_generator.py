@@ -24,7 +24,8 @@ import data.generator
 from analytics.metrics import CX_SCORE, metric_frame
 from data import world_config as cfg
 from data.generator import MANIFEST_FILE, TRUTH_FILE, WorldExistsError, generate_world
-from data.interventions import CHANGE_SPECS, supply_factor
+from data.interventions import CHANGE_SPECS
+from data.interventions.kinds.dasher_shortage import supply_factor
 from data.scenario import CAUSE_KINDS, Intervention, Scenario, Scope
 from data.schema import (
     ARROW_TYPES,

@@ -1,0 +1,1 @@
+"""One module per intervention kind, each declaring `KIND`; the registry discovers them all."""
