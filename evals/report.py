@@ -13,6 +13,7 @@ from rich.table import Table
 
 from evals.proportions import Proportion
 from evals.scoring import ScenarioScore
+from tools.causes import CAUSES
 
 TARGETS = {
     "top1": "100% on the suite; >= 95% on 50 random scenarios (magnitude >= 0.7)",
@@ -175,14 +176,6 @@ def _exact(result: ScenarioScore) -> str:
     return f"{check.exact:+.2f} {'in' if check.covered else 'OUT'}"
 
 
-SHORT_KINDS = {
-    "batching_threshold": "batching",
-    "prep_time_drift": "prep",
-    "dasher_shortage": "shortage",
-    "inventory_drop": "inventory",
-    "eta_model_bias": "eta_model",
-    "demand_surge": "surge",
-}
 COLUMNS = (
     "scenario", "expected", "found (top 2)", "top-1", "delay", "slice J", "grounded",
     "top action", "what-if CX [90%]", "exact CX", "plan", "s", "result",
@@ -191,11 +184,11 @@ NO_WRAP = ("scenario", "top action", "what-if CX [90%]", "exact CX")
 
 
 def _kinds(kinds: list[str]) -> str:
-    return ", ".join(SHORT_KINDS.get(kind, kind) for kind in kinds)
+    return ", ".join(CAUSES[kind].short if kind in CAUSES else kind for kind in kinds)
 
 
 def rows(report: EvalReport) -> list[list[str]]:
-    """One row of cells per scenario (cause kinds shortened, see SHORT_KINDS)."""
+    """One row of cells per scenario (cause kinds by their short names, `CauseSpec.short`)."""
     table = []
     for r in report.cases:
         expected = _kinds(r.expected_causes) or "no incident"

@@ -12,14 +12,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from tools.hypotheses import LIBRARY
+from tools.causes import CAUSES
 from watching import WATCH_DIR
 
 FEEDBACK_FILE = Path(WATCH_DIR) / "feedback.sqlite"
 MAX_COMMENT_CHARS = 2000
 MAX_AUTHOR_CHARS = 100
-OTHER_CAUSE = "other"  # a cause outside the hypothesis library
-CAUSE_CHOICES: tuple[str, ...] = (*LIBRARY, OTHER_CAUSE)
+OTHER_CAUSE = "other"  # a cause outside the cause-kind registry
+CAUSE_CHOICES: tuple[str, ...] = (*CAUSES, OTHER_CAUSE)
 INCIDENT_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 Verdict = Literal["right", "wrong", "not_quite"]
@@ -59,8 +59,8 @@ class FeedbackRequest(BaseModel):
     @field_validator("judged_cause")
     @classmethod
     def _library_cause(cls, value: str | None) -> str | None:
-        if value is not None and value not in LIBRARY:
-            raise ValueError(f"unknown cause kind {value!r}; known: {', '.join(LIBRARY)}")
+        if value is not None and value not in CAUSES:
+            raise ValueError(f"unknown cause kind {value!r}; known: {', '.join(CAUSES)}")
         return value
 
     @model_validator(mode="after")
@@ -82,9 +82,9 @@ class Feedback(FeedbackRequest):
     @property
     def expected_cause(self) -> str | None:
         """The cause this feedback says is right: the one confirmed, or the one named instead
-        (None when not known, or outside the library)."""
+        (None when not known, or outside the registry)."""
         cause = self.judged_cause if self.verdict == "right" else self.correct_cause
-        return cause if cause in LIBRARY else None
+        return cause if cause in CAUSES else None
 
     def describe(self) -> str:
         """'cause right (batching_threshold)', 'cause wrong, was dasher_shortage', 'not quite'."""

@@ -11,20 +11,12 @@ from analytics.metrics import METRICS
 from cxagent.web.escaping import markdown_text
 from cxagent.web.workbench import Analysis, Workbench
 from tools.base import ToolError
+from tools.causes import CAUSES
 from tools.hypotheses import LIBRARY
 from tools.recommend import MARGIN_PER_ORDER_USD, Recommendation
 from tools.report import expected_vs_observed
 from watching.feedback import OTHER_CAUSE, VERDICT_LABELS, Feedback, FeedbackStore
 
-PLAIN_CAUSES = {
-    "batching_threshold": "a batching policy change: more orders share one courier trip, "
-    "with longer detours",
-    "prep_time_drift": "stores are taking longer to prepare orders",
-    "dasher_shortage": "too few couriers are online for the demand",
-    "inventory_drop": "items are out of stock more often, so more are substituted or missing",
-    "eta_model_bias": "the delivery time we promise customers became too optimistic",
-    "demand_surge": "an unusual surge of orders (e.g. weather) that the fleet could not absorb",
-}
 MAX_FEEDBACK_SHOWN = 5  # the brief's latest feedbacks on an incident
 PRIORITY = {
     "high": ("P1", "decide today"),
@@ -206,7 +198,7 @@ def _why(analysis: Analysis) -> list[str]:
         return ["No cause stands out yet; the engineers are still investigating."]
     lines = []
     for rank, cause in enumerate(leading[:3], start=1):
-        plain = PLAIN_CAUSES.get(cause.kind, cause.title)
+        plain = CAUSES[cause.kind].plain if cause.kind in CAUSES else cause.title
         change = _logged_change(analysis, cause.kind)
         lines.append(
             f"{rank}. {'Main cause' if rank == 1 else 'Also contributing'}: {plain} "
@@ -263,7 +255,7 @@ def shown_cause(workbench: Workbench, incident_id: str) -> str | None:
 def _plain_cause(kind: str) -> str:
     if kind == OTHER_CAUSE:
         return "another cause"
-    return PLAIN_CAUSES.get(kind, LIBRARY[kind].title if kind in LIBRARY else kind)
+    return CAUSES[kind].plain if kind in CAUSES else kind
 
 
 def _verdict(feedback: Feedback) -> str:
