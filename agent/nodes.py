@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar, cast
 
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
@@ -52,9 +52,18 @@ from tools.investigation import (
     localize_incident,
     plan_tests,
     rank,
+    window_of,
 )
+from tools.plan import ExperimentPlanOutput
+from tools.recommend import RecommendOutput
 
-Node = Callable[[AgentState, Runtime[AgentContext]], dict[str, Any]]
+Arguments = TypeVar("Arguments", bound=BaseModel)
+
+
+class Node(Protocol):
+    """A graph node: the state in, its update out (LangGraph passes `runtime` by name)."""
+
+    def __call__(self, state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]: ...
 
 
 def traced(name: str) -> Callable[[Node], Node]:
@@ -288,7 +297,7 @@ def tool_loop(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     return update
 
 
-def _validated(model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
+def _validated(model: type[Arguments], arguments: dict[str, Any]) -> Arguments:
     try:
         return model.model_validate(arguments)
     except ValidationError as error:
@@ -300,12 +309,11 @@ def _validated(model: type[BaseModel], arguments: dict[str, Any]) -> BaseModel:
 
 
 def _investigate(
-    local: dict[str, Any], runtime: Runtime[AgentContext], arguments: BaseModel
+    local: dict[str, Any], runtime: Runtime[AgentContext], asked: InvestigateInput
 ) -> str:
     """The diagnosis nodes run on `local` for the asked days, metric and cohort; the model gets
     the incident, the ranked causes and recommendations with their evidence ids, and the
     template answer as a cited draft."""
-    asked: InvestigateInput = arguments  # type: ignore[assignment]
     periods = []
     if asked.first_day is not None:
         last = asked.last_day or asked.first_day
@@ -317,7 +325,7 @@ def _investigate(
     for node in (detect, hypothesize, gather_evidence, rank_causes, recommend, plan_experiment):
         if node is not detect and not local.get("found"):
             break
-        local.update(node(local, runtime))  # type: ignore[arg-type]
+        local.update(node(cast(AgentState, local), runtime))  # `local` is a copy of the state
     draft = template_narrative(local.get("facts", {}), local.get("evidence", []))
     summary = {
         "incident": local.get("incident"),
@@ -378,7 +386,11 @@ def _asked_metric(
     ):
         return None
     slices = investigation.slices.slices if investigation.slices else []
-    filters = dict(slices[0].filters) if slices else cohort_filters(incident.primary_cohort)
+    filters: dict[str, list[str | int]] = (
+        dict(slices[0].filters)
+        if slices
+        else {name: [value] for name, value in cohort_filters(incident.primary_cohort).items()}
+    )
     start, end = investigation.window
     try:
         _, item = tools.call(
@@ -441,7 +453,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         "scope": scope.model_dump(mode="json"),
         "incident": _incident_state(investigation),
         "sites": sites,
-        "window": [t.isoformat() for t in investigation.window],  # type: ignore[union-attr]
+        "window": [t.isoformat() for t in window_of(investigation)],
     }
 
 
@@ -503,7 +515,7 @@ def _slice_metric(plan: QuestionPlan, incident: Any) -> str | None:
 
 
 def _incident_period(investigation: Investigation) -> Period:
-    start, end = investigation.window  # type: ignore[misc]
+    start, end = window_of(investigation)
     last = (end - dt.timedelta(seconds=1)).date()
     return Period(start=start.date(), end=max(last, start.date()))
 
@@ -627,16 +639,18 @@ def recommend(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
         )  # fmt: skip
     except ToolError as error:
         return {"recommendations": [], "notes": _notes(state, f"recommendations: {error}")}
+    recommended = cast(RecommendOutput, output)
     facts = dict(state["facts"])
     facts["recommend"] = item.id
     facts["recommendations"] = [
         {"action": r.action, "title": r.title, "evidence": r.evidence}
-        for r in output.recommendations
+        for r in recommended.recommendations
     ]
     return {
         "facts": facts,
         "recommendations": [
-            r.model_dump(mode="json") | {"evidence_id": item.id} for r in output.recommendations
+            r.model_dump(mode="json") | {"evidence_id": item.id}
+            for r in recommended.recommendations
         ],
     }
 
@@ -678,7 +692,7 @@ def plan_experiment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
         return {"experiment_plan": None, "notes": _notes(state, f"experiment plan: {error}")}
     facts = dict(state["facts"])
     facts["plan"] = item.id
-    return {"facts": facts, "experiment_plan": output.markdown}
+    return {"facts": facts, "experiment_plan": cast(ExperimentPlanOutput, output).markdown}
 
 
 @traced("narrate")

@@ -508,8 +508,8 @@ class ToolContext:
                 output = _renumbered(output, mapping)
                 record = _record_fields(output)
         if result.error is not None or output is None:
-            error = ToolError(result.error or f"{name} failed")
-            raise self._record_failure(error, name, arguments_json, started) from None
+            failure = ToolError(result.error or f"{name} failed")
+            raise self._record_failure(failure, name, arguments_json, started) from None
         item = self.ledger.record(
             tool=name, args=arguments_json, **record,
             seconds=round(time.perf_counter() - started, 4),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS, missing_requirements
@@ -114,7 +114,8 @@ def find_incident(
         arguments = {"grain": grain, "start": day, "end": last_day, "as_of": as_of}
     else:
         arguments = {"grain": grain, "day": day, "as_of": as_of}
-    detection, item = context.call("detect_incidents", arguments)
+    output, item = context.call("detect_incidents", arguments)
+    detection = cast(DetectIncidentsOutput, output)
     investigation = Investigation(
         detection=detection, detection_id=item.id, as_of=detection.as_of if as_of else None
     )
@@ -145,7 +146,8 @@ def _nearest_after(
     """No incident was active on `day`: investigate the most severe medium or high one that
     began within NEAREST_AFTER of the day's end instead (a drop that starts late in a day, or
     slowly, is often confirmed only after midnight), keeping the empty scan's id."""
-    everything, item = context.call("detect_incidents", {"grain": grain, "as_of": as_of})
+    output, item = context.call("detect_incidents", {"grain": grain, "as_of": as_of})
+    everything = cast(DetectIncidentsOutput, output)
     day_end = dt.datetime.combine(day, dt.time()) + dt.timedelta(days=1)
     later = [
         i
@@ -295,8 +297,14 @@ def _disjoint(first: dict[str, list], second: dict[str, list]) -> bool:
     return any(not set(first[name]) & set(second[name]) for name in first.keys() & second.keys())
 
 
+def window_of(investigation: Investigation) -> tuple[dt.datetime, dt.datetime]:
+    """The incident window of an investigation that has localized its incident."""
+    assert investigation.window is not None, "the incident is not localized yet"
+    return investigation.window
+
+
 def _window_arguments(investigation: Investigation, site: Site) -> dict[str, Any]:
-    start, end = investigation.window  # type: ignore[misc]
+    start, end = window_of(investigation)
     return {"filters": site.filters, "start": start, "end": end}
 
 
@@ -500,7 +508,7 @@ def rank(
 ) -> None:
     """Score and rank the hypotheses (the rank_causes tool)."""
     ranked, item = context.call("rank_causes", {"hypotheses": [t.model_dump() for t in tests]})
-    investigation.causes, investigation.causes_id = ranked, item.id
+    investigation.causes, investigation.causes_id = cast(RankCausesOutput, ranked), item.id
 
 
 def investigate(

@@ -35,11 +35,11 @@ from analytics.lags import lagged_correlation as correlate
 from analytics.metrics import METRICS, MetricError, metric_frame
 from analytics.ranking import HypothesisTests, PrimaryTest, rank
 from analytics.shap_attribution import ShapAttributionError
-from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
+from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
 from tools.hypotheses import LIBRARY
 
-_UNIT_OF = {"share": "share", "minutes": "minutes", "miles": "ratio", "ratio": "ratio",
-            "dashers": "count", "orders": "count"}  # fmt: skip
+_UNIT_OF: dict[str, Unit] = {"share": "share", "minutes": "minutes", "miles": "ratio",
+                              "ratio": "ratio", "dashers": "count", "orders": "count"}  # fmt: skip
 
 
 class SliceWindow(BaseModel):
@@ -62,7 +62,7 @@ class SliceWindow(BaseModel):
 def _figure(value: float, unit: str, label: str = "") -> Figure:
     kind = _UNIT_OF.get(unit, "ratio")
     rounded = round(value, 4 if kind == "share" else 2)
-    return Figure(value=rounded, unit=kind, label=label)  # type: ignore[arg-type]
+    return Figure(value=rounded, unit=kind, label=label)
 
 
 class DriverShiftInput(SliceWindow):
