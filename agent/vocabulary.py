@@ -346,6 +346,9 @@ ACTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
          r"|pull\w*\s+back|back\s*out)\b" + _GAP + r"\bbatch\w*"
          r"|\bbatch\w*" + _GAP + r"\b(?:back|revert\w*|roll\w*\s*back|undo\w*)\b"
          r"|\bno\s+batching\b|\bunbatch\w*"),
+        ("storm_eta_buffer",
+         r"\bstorm\w*" + _GAP + r"\b(?:buffer\w*|pad\w*)"
+         r"|\b(?:buffer\w*|pad\w*)\b" + _GAP + r"\b(?:storm|weather)\w*"),
         ("eta_buffer",
          r"\bbuffer\w*|\bpad\w*\b" + _GAP + r"\b(?:etas?|quotes?|estimates?|promises?)\b"
          r"|\b(?:etas?|quotes?)\s+(?:by|with)\s+\S+\s+(?:more\s+)?min\w*"
@@ -459,7 +462,7 @@ def action_parameters(action: str, text: str) -> dict[str, float]:
     """Numbers the question gives for its action, as written (the what-if tool checks their
     ranges and says what is supported): minutes of ETA buffer, shares, dollars per order, an
     in-stock threshold."""
-    if action == "eta_buffer" and (match := _MINUTES.search(text)):
+    if action in ("eta_buffer", "storm_eta_buffer") and (match := _MINUTES.search(text)):
         return {"minutes": number(match["n"])}
     if action == "throttle_demand" and (match := _PERCENT.search(text) or _SHARE.search(text)):
         return {"share": float(match["n"]) / (100 if match.re is _PERCENT else 1)}

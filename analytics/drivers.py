@@ -47,6 +47,13 @@ _INVENTORY_NEEDS = (
     "inventory_events.event_time",
     "inventory_events.store_id",
 )
+# Orders with the weather of their region-hour (w.* NULL where the table has no row).
+_WEATHER_AT_ORDER = (
+    "SELECT o.order_time AS t, o.region, o.category, o.hour, o.store_id, o.basket_size, "
+    "o.daypart, {value} AS x FROM order_facts o "
+    "LEFT JOIN weather w ON w.region = o.region AND w.hour_start = o.hour_start"
+)
+_WEATHER_NEEDS = ("weather.region", "weather.hour_start")
 # Batched orders only: minutes from pickup (prep plus dasher wait) to arrival, minus what a solo
 # order of the same distance took in the same region and hour (a least-squares line fitted on
 # the solo orders). This is the detour a batching threshold allows; load and supply do not
@@ -109,6 +116,16 @@ DRIVERS: dict[str, DriverSpec] = {
                    "duration_min", ("deliveries.actual_eta",)),
         DriverSpec("distance_miles", "Distance", "miles", "mean", _ORDER_FACTS,
                    "distance_miles", ("deliveries.distance",)),
+        DriverSpec("drive_min", "Drive time, pickup to door (solo orders)", "minutes", "mean",
+                   _ORDER_FACTS,
+                   "CASE WHEN delivered AND NOT batched THEN "
+                   "duration_min - prep_min - dasher_wait_min END",
+                   ("deliveries.actual_eta", "deliveries.merchant_prep_time",
+                    "deliveries.dasher_wait", "deliveries.batched_flag")),
+        DriverSpec("storm_share", "Orders placed during a storm in their region", "share",
+                   "share", _WEATHER_AT_ORDER,
+                   "CAST(coalesce(w.condition = 'storm', FALSE) AS INTEGER)",
+                   ("weather.condition", *_WEATHER_NEEDS)),
         DriverSpec("busy_share", "Busy share of on-shift dashers", "share", "mean",
                    _ORDER_FACTS, "busy_dashers / nullif(onshift_dashers, 0)",
                    ("deliveries.busy_dashers", "deliveries.onshift_dashers")),

@@ -128,6 +128,18 @@ def _eta_rollback(draw: Draw, parameters: Mapping[str, float]) -> Move:
     )
 
 
+def _storm_eta_buffer(draw: Draw, parameters: Mapping[str, float]) -> Move:
+    """`minutes` more on every quote of the storm's scope (default: what brings the margin
+    between quotes and delivery times back to the baseline's)."""
+    default = _quote_shift_to_baseline(draw.simulator.baseline, draw.w)
+    minutes = parameters.get("minutes", default)
+    return Move(
+        longer_quote=np.full(len(draw.w), minutes),
+        efficiency=_quote_efficiency(minutes),
+        parameters={"minutes": minutes},
+    )
+
+
 def _prep_quote_fix(draw: Draw, parameters: Mapping[str, float]) -> Move:
     """Each order's quote absorbs its store's prep-time increase."""
     drift = _store_prep_drift(draw.simulator.store_prep, draw.w)
@@ -251,6 +263,17 @@ ETA_ROLLBACK = WhatIfAction(
         "the old model's quotes sit as far above delivery times as before",
     ),
 )
+STORM_ETA_BUFFER = WhatIfAction(
+    "storm_eta_buffer",
+    _storm_eta_buffer,
+    assumptions=lambda parameters: (
+        "quotes absorb the storm's extra delivery minutes while it lasts (by default the "
+        "baseline's margin between quote and delivery time); customers judge lateness against "
+        "the quote",
+        f"each quoted minute costs {ASSUMPTIONS['conversion_loss_per_quote_minute']:.1%} "
+        "of orders (conversion assumption)",
+    ),
+)
 PREP_QUOTE_FIX = WhatIfAction(
     "prep_quote_fix",
     _prep_quote_fix,
@@ -290,7 +313,7 @@ WHATIF_ACTIONS: dict[str, WhatIfAction] = {
     action.name: action
     for action in (
         REVERT_BATCHING, ETA_BUFFER, ETA_ROLLBACK, PREP_QUOTE_FIX, MERCHANT_PREP_FIX, PEAK_PAY,
-        THROTTLE_DEMAND, INVENTORY_ROLLBACK, SUPPRESS_SKUS,
+        THROTTLE_DEMAND, INVENTORY_ROLLBACK, SUPPRESS_SKUS, STORM_ETA_BUFFER,
     )
 }  # fmt: skip
 

@@ -34,6 +34,8 @@ GENERATOR_VERSION = 1
 MANIFEST_FILE = "world.json"
 TRUTH_FILE = "truth.json"
 _STREAM_BASE, _STREAM_SURGE, _STREAM_SUPPLY, _STREAM_INVENTORY = 0, 1, 2, 3
+_STREAM_WEATHER = 4
+_RAIN_SPELL_PROB = 0.15  # chance that a region has a spell of (harmless) rain on a given day
 _IN_FLIGHT_SHARE = 0.65  # outstanding orders per order placed in the hour (~40 min in flight)
 
 ProgressCallback = Callable[[int, int], None]
@@ -196,6 +198,7 @@ def generate_day(scenario: Scenario, world: StaticWorld, day_index: int) -> DayO
         }
     )
     tables["inventory_events"] = _inventory_checks(scenario, world, day_index)
+    tables["weather"] = _weather(scenario, world, day_index)
     touched = [pc.filter(order_ids, pa.array(mask)) for mask in effects.touched]
     return DayOutput(tables=tables, touched_ids=touched)
 
@@ -237,6 +240,45 @@ def _inventory_checks(scenario: Scenario, world: StaticWorld, day_index: int) ->
             "event_time": pa.array(when, pa.timestamp("us")),
             "in_stock_prob": np.round(estimate, 4),
             "oos_flag": u_oos < oos_prob,
+        }
+    )
+
+
+def _weather(scenario: Scenario, world: StaticWorld, day_index: int) -> pa.Table:
+    """Hourly weather per region: clear, with spells of light rain that change nothing in the
+    world, and the conditions of weather kinds (storms) in the region-hours they cover."""
+    day = scenario.start + dt.timedelta(days=day_index)
+    rng = _rng(scenario.seed, day_index, _STREAM_WEATHER)
+    n_regions = len(cfg.REGIONS)
+    region, hour = np.divmod(np.arange(n_regions * N_HOURS), N_HOURS)
+    spell = rng.random(n_regions) < _RAIN_SPELL_PROB
+    first, length = rng.integers(0, N_HOURS, n_regions), rng.integers(1, 6, n_regions)
+    raining = spell[region] & (hour >= first[region]) & (hour < first[region] + length[region])
+    precipitation = np.where(raining, np.round(rng.lognormal(0.3, 0.5, len(region)), 1), 0.0)
+    wind = np.round(rng.gamma(2.0, 5.0, len(region)) + 5.0 * raining, 1)
+    condition = np.where(raining, "rain", "clear").astype(object)
+    when = np.datetime64(day, "us") + hour.astype("timedelta64[h]")
+    for intervention in scenario.interventions:
+        weather = kind_spec(intervention.kind).weather
+        if weather is not None and intervention.magnitude > 0:
+            # An hour shows the storm when it overlaps the storm's window at all.
+            nearest = np.clip(
+                np.datetime64(intervention.onset, "us"),
+                when,
+                when + np.timedelta64(3_599_999_999, "us"),
+            )
+            mask = scope_mask(intervention, nearest, region, None, None, hour, world)
+            conditions = weather(intervention.magnitude)
+            condition[mask] = conditions.condition
+            precipitation[mask] = conditions.precipitation_mm
+            wind[mask] = conditions.wind_kph
+    return pa.table(
+        {
+            "region": pa.array(np.asarray(cfg.REGIONS)[region], pa.string()),
+            "hour_start": pa.array(when, pa.timestamp("us")),
+            "condition": pa.array(condition, pa.string()),
+            "precipitation_mm": precipitation,
+            "wind_kph": wind,
         }
     )
 
@@ -336,6 +378,7 @@ def _write_world(
         "ratings",
         "dasher_supply",
         "inventory_events",
+        "weather",
     )
     writers = {
         name: pq.ParquetWriter(staging / f"{name}.parquet", TABLES[name].arrow_schema())

@@ -86,7 +86,7 @@ def simulate_day(
     rush = np.isin(hour, cfg.RUSH_HOURS)
     speed_mph = cfg.REGION_SPEED_MPH[draws.region] * np.where(rush, cfg.RUSH_SPEED_FACTOR, 1.0)
     base_drive = draws.distance / speed_mph * 60.0
-    drive_min = base_drive * np.exp(0.15 * draws.z_drive) + 2.0
+    drive_min = (base_drive * np.exp(0.15 * draws.z_drive) + 2.0) * effects.drive_factor
 
     kitchen_busy = np.where((hour >= 17) & (hour <= 20), 1.08, 1.0)
     prep_median = cfg.PREP_MEDIAN_MIN[category] * world.store_prep_factor[store] * kitchen_busy

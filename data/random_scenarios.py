@@ -39,7 +39,7 @@ def random_scenario(
 ) -> Scenario:
     """One random single-cause scenario, deterministic per seed."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31_337]))
-    kind = kind or str(rng.choice(CAUSE_KINDS))
+    kind = kind or str(rng.choice([k for k in CAUSE_KINDS if kind_spec(k).random_draw]))
     scope = _scope(kind, rng)
     onset_day = start + dt.timedelta(days=int(rng.integers(days - 9, days - 3)))
     first_hour = min(scope.get("hours", [int(rng.integers(8, 11))]))

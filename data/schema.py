@@ -302,6 +302,20 @@ DASHER_SUPPLY = Table(
     optional=True,
 )
 
+WEATHER = Table(
+    name="weather",
+    description="Weather per region and hour (evidence for weather-driven incidents).",
+    columns=(
+        Column("region", "VARCHAR", "", "Region."),
+        Column("hour_start", "TIMESTAMP", "local time", "Start of the hour."),
+        Column("condition", "VARCHAR", "", "clear, rain or storm."),
+        Column("precipitation_mm", "DOUBLE", "mm", "Precipitation during the hour."),
+        Column("wind_kph", "DOUBLE", "km/h", "Mean wind speed during the hour."),
+    ),
+    primary_key=("region", "hour_start"),
+    optional=True,
+)
+
 TABLES: dict[str, Table] = {
     table.name: table
     for table in (
@@ -314,6 +328,7 @@ TABLES: dict[str, Table] = {
         RATINGS,
         CHANGES,
         DASHER_SUPPLY,
+        WEATHER,
     )
 }
 

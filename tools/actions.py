@@ -16,6 +16,7 @@ from analytics.whatif_actions import (
     PEAK_PAY,
     PREP_QUOTE_FIX,
     REVERT_BATCHING,
+    STORM_ETA_BUFFER,
     SUPPRESS_SKUS,
     THROTTLE_DEMAND,
     WhatIfAction,
@@ -300,6 +301,31 @@ ACTIONS: dict[str, ActionSpec] = {
             family="merchant",
             tradeoff="selection shrinks: hidden SKUs are sales lost",
             words=("hide", "suppress", "skus"),
+        ),
+        ActionSpec(
+            "storm_eta_buffer",
+            "Pad quoted ETAs in the storm's regions and hours by its extra delivery minutes "
+            "while it lasts",
+            undoes=(),
+            mitigates=("weather_disruption",),
+            whatif=STORM_ETA_BUFFER,
+            parameter_specs=(
+                ParameterSpec(
+                    "minutes",
+                    label="storm ETA buffer",
+                    unit="minutes",
+                    default=None,  # without it: what restores the baseline's quote margin
+                    minimum=0.5,
+                    maximum=30.0,
+                    description="Minutes added to every quoted ETA in the storm (default: the "
+                    "minutes that bring quotes back to the baseline's margin over delivery "
+                    "times).",
+                ),
+            ),
+            parameter_title="Pad quoted ETAs in the storm's regions and hours by {minutes} "
+            "while it lasts",
+            tradeoff="longer quotes lower conversion while the storm lasts",
+            words=("storm eta buffer", "storm buffer", "pad quoted etas"),
         ),
     )
 }

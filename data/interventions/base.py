@@ -32,6 +32,7 @@ class OrderEffects:
     eta_bias_min: np.ndarray
     new_eta_model: np.ndarray
     surge_load_factor: np.ndarray
+    drive_factor: np.ndarray  # multiplier on drive minutes (weather)
     touched: list[np.ndarray]  # per intervention: orders it changed (empty when magnitude is 0)
 
     @classmethod
@@ -44,6 +45,7 @@ class OrderEffects:
             eta_bias_min=np.zeros(n),
             new_eta_model=np.zeros(n, dtype=bool),
             surge_load_factor=np.ones(n),
+            drive_factor=np.ones(n),
             touched=[],
         )
 
@@ -64,6 +66,16 @@ class ChangeSpec:
     old_value: str
     description: str
     new_value: Callable[[float], str] = _updated
+
+
+@dataclass(frozen=True)
+class Weather:
+    """Hourly conditions in a region: what a kind with a `weather` hook writes to the `weather`
+    table for the region-hours in its scope."""
+
+    condition: str  # clear | rain | storm
+    precipitation_mm: float  # per hour
+    wind_kph: float
 
 
 # Changes the masked orders' effect parameters in place: (effects, orders in scope, magnitude).
@@ -107,6 +119,13 @@ class InterventionKind:
     inventory_oos_factor
         Hook for kinds that change inventory: magnitude -> multiplier on the out-of-stock
         probability of the stock checks in scope (the inventory model's estimates follow it).
+    weather
+        Hook for kinds that are weather: magnitude -> the conditions written to the `weather`
+        table in the region-hours in scope (every other region-hour keeps its background
+        weather, which changes nothing in the world).
+    random_draw
+        Whether random scenarios draw this kind. A kind added after the random scenarios were
+        fixed is not drawn, so that every existing seed keeps its world.
     """
 
     name: str
@@ -121,6 +140,8 @@ class InterventionKind:
     supply_factor: Callable[[float], float] | None = None
     order_acceptance: Callable[[float], float] | None = None
     inventory_oos_factor: Callable[[float], float] | None = None
+    weather: Callable[[float], Weather] | None = None
+    random_draw: bool = True
 
     def scope_error(self, filters: Iterable[str]) -> str | None:
         """Why a scope with these (non-empty) filters does not suit this kind, or None."""

@@ -125,6 +125,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
                 "description",
             },
             "dasher_supply": {"online_dashers", "open_orders"},
+            "weather": {"condition", "precipitation_mm", "wind_kph"},
             "items": {"order_id"},
             "inventory_events": {"sku_id", "store_id", "event_time"},
             "support_events": {"order_id"},

@@ -210,7 +210,7 @@ def test_a_what_if_rerun_uses_the_parameter_given(chat_page: tuple) -> None:
     page.get_by_role("tab", name="Recommendations").click()
     page.locator("#recommendations-tradeoff .js-plotly-plot").wait_for(timeout=90_000)
     page.locator("#whatif-action input").click()
-    page.get_by_role("option", name="eta_buffer").click()
+    page.get_by_role("option", name="eta_buffer", exact=True).click()
     page.locator("#whatif-value").get_by_text("eta_buffer: minutes").wait_for(timeout=30_000)
     page.locator("#whatif-value input[type=number]").fill("3")
     page.locator("#whatif-value input[type=number]").press("Enter")

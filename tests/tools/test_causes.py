@@ -19,10 +19,11 @@ from tools.causes import CAUSES, discover
 from tools.hypotheses import LIBRARY
 from watching.feedback import CAUSE_CHOICES, OTHER_CAUSE
 
-# The library's order before the registry; ties in ranking follow it.
+# The library's order before the registry, with weather_disruption (added after it) before
+# demand_surge: ties in ranking follow it, and a storm ties with the surge of orders it brings.
 LIBRARY_ORDER = (
     "batching_threshold", "prep_time_drift", "dasher_shortage", "inventory_drop",
-    "eta_model_bias", "demand_surge",
+    "eta_model_bias", "weather_disruption", "demand_surge",
 )  # fmt: skip
 
 

@@ -61,6 +61,8 @@ SINGLE_CAUSES: dict[str, SingleCause] = {
     "eta_model_bias": SingleCause(3000, 0.9),
     # At 3000 orders a day two evenings of a south surge are too few orders to localize by volume.
     "demand_surge": SingleCause(6000, 0.85),
+    # Two evenings of a storm over the north; 3000 orders a day localize it as well.
+    "weather_disruption": SingleCause(3000, 0.85),
 }
 
 

@@ -37,6 +37,7 @@ UNIT_OF_ACTION = {
     "merchant_prep_fix": "store",
     "inventory_rollback": "store",
     "eta_rollback": "user",
+    "storm_eta_buffer": "switchback",
 }
 
 

@@ -23,6 +23,7 @@ DECLARED = {
     ("throttle_demand", "share"): ("share", 0.15, 0.01, 0.5),
     ("peak_pay", "usd_per_order"): ("usd", None, 0.25, 20.0),
     ("suppress_skus", "threshold"): ("share", 0.5, 0.05, 0.95),
+    ("storm_eta_buffer", "minutes"): ("minutes", None, 0.5, 30.0),
 }
 
 
