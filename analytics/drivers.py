@@ -294,7 +294,8 @@ def _slice_condition(
 ) -> tuple[str, list[object]]:
     """AND of the filters the source has (supply rows have no category, store or basket, and
     only order-level sources have the world's custom dimensions)."""
-    conditions, parameters = [], []
+    conditions: list[str] = []
+    parameters: list[object] = []
     for name, value in filters.items():
         column = dimensions.column(name)
         if dimensions.declared(column) is not None and _DIMENSIONS not in source:
