@@ -35,7 +35,7 @@ chromium:
 	  || ( $$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ) \
 	) >/dev/null 2>&1 || echo "chromium: installation failed; the browser tests will be skipped"
 
-$(DEMO_WORLD)/world.json: $(STAMP) data/scenarios/demo.yaml $(wildcard data/*.py)
+$(DEMO_WORLD)/world.json: $(STAMP) data/scenarios/demo.yaml $(shell find data -name "*.py")
 	$(BIN)/cxagent generate --scenario demo --out $(DEMO_WORLD)
 
 demo: $(DEMO_WORLD)/world.json
