@@ -112,8 +112,22 @@ class Metric:
         return self.short or self.name
 
 
-def _rate(name: str, label: str, event: str, among: str, higher_is_better: bool, **extra) -> Metric:
-    """A share of orders: count of `event` over count of non-null `among`."""
+def _rate(
+    name: str,
+    label: str,
+    event: str,
+    among: str,
+    higher_is_better: bool,
+    outcome_phrase: str = "",
+    **extra,
+) -> Metric:
+    """A share of orders: count of `event` over count of non-null `among`. With
+    `outcome_phrase`, its per-order outcome (the bad one: the event, or its absence for a rate
+    where higher is better) is read by order-level tests under that name."""
+    if outcome_phrase:
+        bad = f"NOT ({event})" if higher_is_better else f"({event})"
+        rows = f"{among} IS NOT NULL"
+        extra["outcome"] = Outcome(f"CAST({bad} AS INTEGER)", rows, outcome_phrase)
     return Metric(
         name=name,
         label=label,
@@ -148,11 +162,6 @@ SLOW_DELIVERY_MIN = 60  # a delivery slower than this counts as slow (slow_rate)
 VERY_LATE_MIN = 20  # an arrival this many minutes after the promised time is very late
 
 
-def _counted(column: str, phrase: str) -> Outcome:
-    """The outcome of a rate of orders whose boolean `column` is the bad outcome."""
-    return Outcome(f"CAST({column} AS INTEGER)", f"{column} IS NOT NULL", phrase)
-
-
 METRICS: dict[str, Metric] = {
     metric.name: metric
     for metric in (
@@ -170,7 +179,7 @@ METRICS: dict[str, Metric] = {
             synonyms=r"\bon[\s-]*time\b|\bontime\b|(?<!very\s)(?<!very-)\blate\b(?![\s-]*night)"
             r"|\blateness\b|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*",
             scan_rank=1,
-            outcome=Outcome("CAST(NOT on_time AS INTEGER)", "on_time IS NOT NULL", "late rate"),
+            outcome_phrase="late rate",
             lateness=Lateness(ON_TIME_GRACE_MINUTES, above=False),
         ),
         Metric(
@@ -212,7 +221,7 @@ METRICS: dict[str, Metric] = {
             short="cancel",
             synonyms=r"\bcancel\w*",
             scan_rank=2,
-            outcome=_counted("canceled", "cancellation rate"),
+            outcome_phrase="cancellation rate",
         ),
         _rate(
             "refund_rate",
@@ -227,7 +236,7 @@ METRICS: dict[str, Metric] = {
             short="refund",
             synonyms=r"\brefund\w*",
             scan_rank=3,
-            outcome=_counted("refunded", "refund rate"),
+            outcome_phrase="refund rate",
         ),
         _rate(
             "support_rate",
@@ -241,7 +250,7 @@ METRICS: dict[str, Metric] = {
             score=(100.0, -100.0),
             short="support",
             synonyms=r"\bsupport\b|\btickets?\b|\bcontacts?\b|\bcomplain\w*",
-            outcome=_counted("support_contact", "support-contact rate"),
+            outcome_phrase="support-contact rate",
         ),
         _mean(
             "rating",
@@ -267,11 +276,7 @@ METRICS: dict[str, Metric] = {
             event_phrase="arrived very late",
             short="very late",
             synonyms=r"\bvery[\s-]+late\b|\bseverely\s+late\b|\bway\s+late\b",
-            outcome=Outcome(
-                f"CAST(eta_error_min > {VERY_LATE_MIN} AS INTEGER)",
-                "eta_error_min IS NOT NULL",
-                "very-late rate",
-            ),
+            outcome_phrase="very-late rate",
             lateness=Lateness(VERY_LATE_MIN, above=True),
         ),
         _mean(
@@ -318,11 +323,7 @@ METRICS: dict[str, Metric] = {
             description=f"Delivered orders taking over {SLOW_DELIVERY_MIN} min from order to "
             "arrival / delivered orders. A fixed threshold (a heuristic): where no ETA was "
             "promised it stands in for lateness when slices of a duration incident are sought.",
-            outcome=Outcome(
-                f"CAST(duration_min > {SLOW_DELIVERY_MIN} AS INTEGER)",
-                "duration_min IS NOT NULL",
-                "slow-delivery rate",
-            ),
+            outcome_phrase="slow-delivery rate",
         ),
         _rate(
             "batched_rate",

@@ -27,8 +27,9 @@ def module_entries(
     module, a position of its own) and ordered by position: module listings are alphabetical,
     while an entry's place may matter (ties in ranking, draws of random scenarios)."""
     entries: list[T] = []
+    skipped = set(skip)
     for module_info in pkgutil.iter_modules(path):
-        if module_info.name in set(skip) or module_info.name.startswith("_"):
+        if module_info.name in skipped or module_info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{package}.{module_info.name}")
         entry = getattr(module, attribute, None)
