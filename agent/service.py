@@ -135,15 +135,12 @@ class Agent:
         would ("why did CX drop on DAY?") in a thread of its own. The results go to the shared
         cache and, with the result store on, to WORLD/.cache/results, where a later process
         finds them (tools/result_store.py). `progress` gets a line per step. Returns the
-        incident ids diagnosed."""
+        incident ids diagnosed; raises ToolError when the scan fails."""
         say = progress or (lambda _line: None)
         say("scanning for incidents")
         context = ToolContext(world_dir=self.world_dir, shared=self.shared)
-        try:
+        try:  # a failed scan raises its ToolError: "no incident" would misstate it
             output, _item = context.call("detect_incidents", {"grain": "auto"})
-        except ToolError as error:
-            say(f"no scan: {error}")
-            return []
         finally:
             context.close()
         assert isinstance(output, DetectIncidentsOutput)
