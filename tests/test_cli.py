@@ -137,9 +137,16 @@ def test_generate_analyses_the_world_so_that_a_later_ask_computes_nothing_new(
     assert re.search(rf"analysed in [\d.]+ s: {DEMO_INCIDENT}", run.stdout), run.stdout
     stored = sorted(path.name for path in (world / STORE_DIR).glob("*.json"))
     assert any(name.startswith("recommend_actions") for name in stored)
+    for path in (world / STORE_DIR).glob("detect_incidents*.json"):  # mark what the store holds
+        entry = json.loads(path.read_text())
+        entry["payload"]["output"]["summary"] += " [stored]"
+        path.write_text(json.dumps(entry))
     ask = _cxagent("ask", "why did CX drop on Jan 4?", "--world", world, "--json")
     assert ask.returncode == 0, ask.stderr
-    assert json.loads(ask.stdout)["incident"]["id"] == DEMO_INCIDENT
+    result = json.loads(ask.stdout)
+    assert result["incident"]["id"] == DEMO_INCIDENT
+    scans = [item for item in result["evidence"] if item["tool"] == "detect_incidents"]
+    assert scans and all(item["summary"].endswith(" [stored]") for item in scans)  # read back
     assert sorted(path.name for path in (world / STORE_DIR).glob("*.json")) == stored
 
     no = _cxagent("generate", "--scenario", scenario, "--out", skipped, "--no-analyse")
