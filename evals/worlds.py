@@ -7,6 +7,7 @@ editing either regenerates it, and an unchanged scenario is generated once acros
 from __future__ import annotations
 
 import hashlib
+import shutil
 import time
 from pathlib import Path
 
@@ -18,29 +19,41 @@ GENERATOR_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
 def generator_fingerprint() -> str:
-    """A hash of the world generator's source (data/*.py)."""
+    """A hash of the world generator's source (every module under data/, the intervention
+    kinds included)."""
     digest = hashlib.sha256()
-    for path in sorted(GENERATOR_DIR.glob("*.py")):
-        digest.update(path.name.encode())
+    for path in sorted(GENERATOR_DIR.rglob("*.py")):
+        digest.update(path.relative_to(GENERATOR_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def world_key(scenario: Scenario) -> str:
-    """The cache key of a scenario's world: its name and a hash of its content and generator."""
-    digest = hashlib.sha256()
-    digest.update(scenario.model_dump_json().encode())
-    digest.update(generator_fingerprint().encode())
-    return f"{scenario.name}-{digest.hexdigest()[:16]}"
+    """The cache key of a scenario's world: its name, the generator's fingerprint and a hash of
+    the scenario's content."""
+    content = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
+    return f"{scenario.name}-{generator_fingerprint()[:8]}-{content[:12]}"
+
+
+def prune_stale(worlds_dir: Path) -> int:
+    """Delete the cached worlds an older generator wrote (each generator change would otherwise
+    leave a full set behind: tens of GB after a few weeks). Returns how many were deleted."""
+    current = f"-{generator_fingerprint()[:8]}-"
+    stale = [p for p in worlds_dir.iterdir() if p.is_dir() and current not in p.name]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(stale)
 
 
 def cached_world(scenario: Scenario, cache_dir: Path = DEFAULT_CACHE) -> tuple[Path, float]:
-    """The scenario's world under `cache_dir/worlds`, generated if absent; seconds spent
-    generating (0 when it was cached)."""
+    """The scenario's world under `cache_dir/worlds`, generated if absent (worlds of older
+    generators are deleted then); seconds spent generating (0 when it was cached)."""
     out = Path(cache_dir) / "worlds" / world_key(scenario)
     if (out / MANIFEST_FILE).is_file():
         return out, 0.0
     started = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prune_stale(out.parent)
     generate_world(scenario, out)  # atomic: a crash leaves no half-written world
     return out, time.perf_counter() - started
 

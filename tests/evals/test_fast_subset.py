@@ -10,6 +10,7 @@ import pytest
 from evals.runner import RunSettings, run_cases
 from evals.scoring import ScenarioScore
 from evals.suite import SuiteCase, load_suite
+from evals.worlds import cached_world
 
 FAST_SUBSET = ("demo", "null")
 SMALL_ORDERS_PER_DAY = 3000  # the size of tests/conftest.py's small worlds
@@ -56,3 +57,19 @@ def test_a_second_run_reuses_the_cached_world(
     cases = [_small(case) for case in load_suite(names=["null"])]
     again = run_cases(cases, RunSettings(cache_dir=cache_dir, jobs=1))[0]
     assert again.timings.generate == 0 and again.passed
+
+
+def test_worlds_of_an_older_generator_are_deleted_when_a_world_is_generated(
+    results: dict[str, ScenarioScore], cache_dir: Path
+) -> None:
+    worlds = cache_dir / "worlds"
+    kept = sorted(p.name for p in worlds.iterdir())
+    stale = worlds / "null-0123abcd-456789abcdef"  # another generator's fingerprint
+    (stale / "orders").mkdir(parents=True)
+    (stale / "world.json").write_text("{}")
+    null = load_suite(names=["null"])[0].scenario
+    scenario = null.model_copy(update={"orders_per_day": 100, "days": 3})
+    path, seconds = cached_world(scenario, cache_dir)
+    assert seconds > 0 and path.is_dir()
+    assert not stale.exists()
+    assert sorted(p.name for p in worlds.iterdir()) == sorted([*kept, path.name])
