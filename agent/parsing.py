@@ -37,7 +37,6 @@ from agent.question import (
     Side,
 )
 from agent.vocabulary import (
-    ACTION_PATTERNS,
     DIMENSION_WORDS,
     GRAIN_WORDS,
     METRIC_PATTERNS,
@@ -47,6 +46,7 @@ from agent.vocabulary import (
     TimeMention,
     Vocabulary,
     action_parameters,
+    actions_named,
     add_filter,
     blank,
     cohort_filters,
@@ -297,7 +297,7 @@ def _read(
         metrics = [ORDERS_METRIC]
     if len(metrics) > 1:
         notes.append(f"several metrics named ({', '.join(metrics)}); using {metrics[0]}")
-    actions = first_match(ACTION_PATTERNS, text)
+    actions = actions_named(text)
     if len(actions) > 1:
         notes.append(f"several actions named ({', '.join(actions)}); using {actions[0]}")
     kind = next((kind for kind, pattern in _KIND_CUES if pattern.search(text)), None)

@@ -337,55 +337,13 @@ _STORE = re.compile(
 )
 
 _GAP = r"[^.?!;]{0,40}"
+# How questions name actions: each action's question_pattern (tools/actions.py and the cause
+# kinds' modules), with {gap} standing for a few words within one sentence.
 ACTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(pattern))
-    for name, pattern in (
-        ("revert_batching",
-         r"\b(?:cut|reduc\w*|lower\w*|revert\w*|roll\w*\s*back|undo\w*|restor\w*|disabl\w*"
-         r"|turn\w*\s+off|stop\w*|tighten\w*|shrink\w*|decreas\w*|less|fewer|go\w*\s+back"
-         r"|pull\w*\s+back|back\s*out)\b" + _GAP + r"\bbatch\w*"
-         r"|\bbatch\w*" + _GAP + r"\b(?:back|revert\w*|roll\w*\s*back|undo\w*)\b"
-         r"|\bno\s+batching\b|\bunbatch\w*"),
-        ("storm_eta_buffer",
-         r"\bstorm\w*" + _GAP + r"\b(?:buffer\w*|pad\w*)"
-         r"|\b(?:buffer\w*|pad\w*)\b" + _GAP + r"\b(?:storm|weather)\w*"),
-        ("eta_buffer",
-         r"\bbuffer\w*|\bpad\w*\b" + _GAP + r"\b(?:etas?|quotes?|estimates?|promises?)\b"
-         r"|\b(?:etas?|quotes?)\s+(?:by|with)\s+\S+\s+(?:more\s+)?min\w*"
-         r"|\b(?:lengthen\w*|extend\w*|longer)\b" + _GAP + r"\b(?:etas?|quotes?|promises?)\b"
-         r"|\badd\w*\b" + _GAP + r"\bmin\w*\s+(?:to|on)\s+(?:the\s+|our\s+|all\s+)?"
-         r"(?:etas?|quotes?|promises?)\b"),
-        ("prep_quote_fix",
-         r"\bprep\w*[\s-]*(?:time\s+)?(?:estimat\w*|quot\w*|predict\w*|forecast\w*|model\w*)"
-         r"|\b(?:estimat\w*|quot\w*)\s+(?:of\s+|for\s+)?(?:the\s+)?prep\w*"),
-        ("merchant_prep_fix",
-         r"\bmerchant[\s-]*prep[\s-]*fix\b|\bwork\w*\s+with\s+(?:the\s+)?(?:stores|merchants)\b"
-         r"|\b(?:fix\w*|restor\w*|speed\w*\s+up|improv\w*|reduc\w*|cut|lower\w*|shorten\w*)\s+"
-         r"(?:the\s+|their\s+|merchant\s+|store\s+)*prep\w*+"
-         r"(?!(?:[\s-]*times?)?[\s-]*(?:estimat|quot|predict|forecast|model))"),
-        ("peak_pay",
-         r"\bpeak[\s-]*pay\b|\b(?:dasher|driver|courier)s?\W*(?:incentiv\w*|bonus\w*|pay|boost\w*)"
-         r"|\bpa(?:y|id|ying)\s+(?:the\s+|our\s+)?(?:dashers|drivers|couriers)\b|\bincentiv\w*|\b(?:more|add\w*|extra|boost\w*)\s+(?:\w+\s+)?(?:dashers|drivers"
-         r"|couriers|supply)\b|\b(?:surge|boost)\s+pay\b"),
-        ("eta_rollback",
-         r"\b(?:roll\w*\s*back|revert\w*|undo\w*|restor\w*)\b" + _GAP +
-         r"\beta[\s-]*(?:model|version|change|update|release|deploy\w*)\b"
-         r"|\beta[\s-]*(?:model|version)\b" + _GAP + r"\b(?:roll\w*\s*back|revert\w*|undo\w*)\b"
-         r"|\b(?:old|previous|prior)\s+eta[\s-]*(?:model|version)\b"),
-        ("throttle_demand",
-         r"\bthrottl\w*|\b(?:narrow\w*|shrink\w*|reduc\w*|cut|tighten\w*|smaller)\b" + _GAP +
-         r"\b(?:radius|radii|delivery\s+(?:area|zone)s?)\b"
-         r"|\b(?:limit\w*|cap\w*|shed\w*)\s+(?:the\s+)?(?:demand|orders|volume)\b"),
-        ("suppress_skus",
-         r"\b(?:suppress\w*|hid(?:e|ing|den)?|delist\w*|remov\w*)\b" + _GAP
-         + r"\b(?:skus?|items?|products?|out[\s-]*of[\s-]*stock)"
-         r"|\bskus?\b" + _GAP + r"\b(?:suppress\w*|hid(?:e|den|ing))"),
-        ("inventory_rollback",
-         r"\b(?:roll\w*\s*back|revert\w*|undo\w*|restor\w*|fix\w*)\b" + _GAP + r"\binventory\b"
-         r"|\binventory[\s-]*(?:feed\s+)?(?:rollback|roll[\s-]*back|revert\w*)"),
-    )
-    if name in ACTIONS
-)  # fmt: skip
+    (name, re.compile(spec.question_pattern.replace("{gap}", _GAP)))
+    for name, spec in ACTIONS.items()
+    if spec.question_pattern
+)
 _MINUTES = re.compile(r"(?<![\w.])(?P<n>" + NUMBER + r")[\s-]*(?:min(?:ute)?s?)\b")
 _PERCENT = re.compile(r"(?P<n>\d{1,3}(?:\.\d+)?)\s*(?:%|percent\b|pct\b)")
 _SHARE = re.compile(r"(?<![\w.])(?P<n>0?\.\d+)\s+(?:share|of\s+(?:the\s+)?orders)\b")
@@ -410,6 +368,25 @@ def first_match(patterns: tuple[tuple[Name, re.Pattern[str]], ...], text: str) -
     found = [(match.start(), index, name) for index, (name, pattern) in enumerate(patterns)
              if (match := pattern.search(text))]  # fmt: skip
     return [name for _, _, name in sorted(found)]
+
+
+def actions_named(text: str) -> list[str]:
+    """The actions a question names, ordered by where they are named; of two named at the same
+    place, the longer reading first (a storm's "pad ETAs during the storm" over "pad ETAs"),
+    and a reading inside another one's is not a second action ("buffer" in "storm buffer")."""
+    found = sorted(
+        (match.start(), -len(match.group(0)), index, name)
+        for index, (name, pattern) in enumerate(ACTION_PATTERNS)
+        if (match := pattern.search(text))
+    )
+    named: list[str] = []
+    covered: list[tuple[int, int]] = []
+    for start, negative_length, _, name in found:
+        end = start - negative_length
+        if not any(a <= start and end <= b for a, b in covered):
+            named.append(name)
+        covered.append((start, end))
+    return named
 
 
 def add_filter(filters: dict[str, list[str | int]], dimension: str, value: str | int) -> None:
@@ -458,21 +435,31 @@ _THRESHOLD = re.compile(
 )
 
 
-def action_parameters(action: str, text: str) -> dict[str, float]:
-    """Numbers the question gives for its action, as written (the what-if tool checks their
-    ranges and says what is supported): minutes of ETA buffer, shares, dollars per order, an
-    in-stock threshold."""
-    if action in ("eta_buffer", "storm_eta_buffer") and (match := _MINUTES.search(text)):
-        return {"minutes": number(match["n"])}
-    if action == "throttle_demand" and (match := _PERCENT.search(text) or _SHARE.search(text)):
-        return {"share": float(match["n"]) / (100 if match.re is _PERCENT else 1)}
-    if action == "revert_batching" and (match := _BATCHING_TARGET.search(text)):
-        return {"target_share": float(match["n"]) / 100}
-    if action == "peak_pay" and (match := _USD.search(text)):
-        return {"usd_per_order": float(match["n"] or match["m"])}
-    if action == "suppress_skus" and (match := _THRESHOLD.search(text)):
+def _parameter_value(name: str, text: str) -> float | None:
+    """The value a question gives for an action parameter of this name, if any."""
+    if name == "minutes" and (match := _MINUTES.search(text)):
+        return number(match["n"])
+    if name == "share" and (match := _PERCENT.search(text) or _SHARE.search(text)):
+        return float(match["n"]) / (100 if match.re is _PERCENT else 1)
+    if name == "target_share" and (match := _BATCHING_TARGET.search(text)):
+        return float(match["n"]) / 100
+    if name == "usd_per_order" and (match := _USD.search(text)):
+        return float(match["n"] or match["m"])
+    if name == "threshold" and (match := _THRESHOLD.search(text)):
         value = float(match["n"])
-        return {"threshold": value / 100 if match["percent"] or value > 1 else value}
+        return value / 100 if match["percent"] or value > 1 else value
+    return None
+
+
+def action_parameters(action: str, text: str) -> dict[str, float]:
+    """Numbers the question gives for its action's parameters, as written (the what-if tool
+    checks their ranges and says what is supported), read by what each parameter is: minutes
+    (an ETA buffer), a share of orders (throttled), a batched share, dollars per order, an
+    in-stock threshold."""
+    spec = ACTIONS.get(action)
+    for name in (p.name for p in spec.parameter_specs) if spec else ():
+        if (value := _parameter_value(name, text)) is not None:
+            return {name: value}
     return {}
 
 

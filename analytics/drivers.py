@@ -47,13 +47,6 @@ _INVENTORY_NEEDS = (
     "inventory_events.event_time",
     "inventory_events.store_id",
 )
-# Orders with the weather of their region-hour (w.* NULL where the table has no row).
-_WEATHER_AT_ORDER = (
-    "SELECT o.order_time AS t, o.region, o.category, o.hour, o.store_id, o.basket_size, "
-    "o.daypart, {value} AS x FROM order_facts o "
-    "LEFT JOIN weather w ON w.region = o.region AND w.hour_start = o.hour_start"
-)
-_WEATHER_NEEDS = ("weather.region", "weather.hour_start")
 # Batched orders only: minutes from pickup (prep plus dasher wait) to arrival, minus what a solo
 # order of the same distance took in the same region and hour (a least-squares line fitted on
 # the solo orders). This is the detour a batching threshold allows; load and supply do not
@@ -122,10 +115,6 @@ DRIVERS: dict[str, DriverSpec] = {
                    "duration_min - prep_min - dasher_wait_min END",
                    ("deliveries.actual_eta", "deliveries.merchant_prep_time",
                     "deliveries.dasher_wait", "deliveries.batched_flag")),
-        DriverSpec("storm_share", "Orders placed during a storm in their region", "share",
-                   "share", _WEATHER_AT_ORDER,
-                   "CAST(coalesce(w.condition = 'storm', FALSE) AS INTEGER)",
-                   ("weather.condition", *_WEATHER_NEEDS)),
         DriverSpec("busy_share", "Busy share of on-shift dashers", "share", "mean",
                    _ORDER_FACTS, "busy_dashers / nullif(onshift_dashers, 0)",
                    ("deliveries.busy_dashers", "deliveries.onshift_dashers")),
@@ -158,6 +147,15 @@ DRIVERS: dict[str, DriverSpec] = {
                    _ORDER_FACTS, "1", ("orders.order_time",), per_hour_count=True, seasonal=True),
     )
 }  # fmt: skip
+
+
+def register_drivers(specs: Sequence[DriverSpec]) -> None:
+    """Add drivers declared elsewhere (a cause kind's module declares the drivers only it
+    reads); a name already declared raises."""
+    for spec in specs:
+        if spec.name in DRIVERS:
+            raise ValueError(f"driver {spec.name!r} is declared twice")
+        DRIVERS[spec.name] = spec
 
 
 class DriverError(ValueError):
@@ -250,7 +248,7 @@ def _present(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The drivers' requirements that the warehouse holds data for, read once per file."""
     return per_warehouse_file(
         con,
-        "driver_requirements",
+        f"driver_requirements-{len(DRIVERS)}",  # drivers registered later are read too
         lambda con: columns_with_data(con, {r for d in DRIVERS.values() for r in d.requires}),
     )
 

@@ -115,28 +115,16 @@ def _revert_batching(draw: Draw, parameters: Mapping[str, float]) -> Move:
 def _eta_buffer(draw: Draw, parameters: Mapping[str, float]) -> Move:
     """`minutes` (default 5) more on every quote."""
     minutes = parameters.get("minutes", 5.0)
-    return Move(longer_quote=np.full(len(draw.w), minutes), efficiency=_quote_efficiency(minutes))
+    return Move(longer_quote=np.full(len(draw.w), minutes), efficiency=quote_efficiency(minutes))
 
 
 def _eta_rollback(draw: Draw, parameters: Mapping[str, float]) -> Move:
     """Quotes as far above delivery times as in the baseline (the old model's margin)."""
-    shift = _quote_shift_to_baseline(draw.simulator.baseline, draw.w)
+    shift = quote_shift_to_baseline(draw.simulator.baseline, draw.w)
     return Move(
         longer_quote=np.full(len(draw.w), shift),
-        efficiency=_quote_efficiency(shift),
+        efficiency=quote_efficiency(shift),
         parameters={"quote_minutes_added": shift},
-    )
-
-
-def _storm_eta_buffer(draw: Draw, parameters: Mapping[str, float]) -> Move:
-    """`minutes` more on every quote of the storm's scope (default: what brings the margin
-    between quotes and delivery times back to the baseline's)."""
-    default = _quote_shift_to_baseline(draw.simulator.baseline, draw.w)
-    minutes = parameters.get("minutes", default)
-    return Move(
-        longer_quote=np.full(len(draw.w), minutes),
-        efficiency=_quote_efficiency(minutes),
-        parameters={"minutes": minutes},
     )
 
 
@@ -145,7 +133,7 @@ def _prep_quote_fix(draw: Draw, parameters: Mapping[str, float]) -> Move:
     drift = _store_prep_drift(draw.simulator.store_prep, draw.w)
     return Move(
         longer_quote=drift,
-        efficiency=_quote_efficiency(float(drift.mean())),
+        efficiency=quote_efficiency(float(drift.mean())),
         parameters={"mean_quote_minutes_added": float(drift.mean())},
     )
 
@@ -263,17 +251,6 @@ ETA_ROLLBACK = WhatIfAction(
         "the old model's quotes sit as far above delivery times as before",
     ),
 )
-STORM_ETA_BUFFER = WhatIfAction(
-    "storm_eta_buffer",
-    _storm_eta_buffer,
-    assumptions=lambda parameters: (
-        "quotes absorb the storm's extra delivery minutes while it lasts (by default the "
-        "baseline's margin between quote and delivery time); customers judge lateness against "
-        "the quote",
-        f"each quoted minute costs {ASSUMPTIONS['conversion_loss_per_quote_minute']:.1%} "
-        "of orders (conversion assumption)",
-    ),
-)
 PREP_QUOTE_FIX = WhatIfAction(
     "prep_quote_fix",
     _prep_quote_fix,
@@ -313,7 +290,7 @@ WHATIF_ACTIONS: dict[str, WhatIfAction] = {
     action.name: action
     for action in (
         REVERT_BATCHING, ETA_BUFFER, ETA_ROLLBACK, PREP_QUOTE_FIX, MERCHANT_PREP_FIX, PEAK_PAY,
-        THROTTLE_DEMAND, INVENTORY_ROLLBACK, SUPPRESS_SKUS, STORM_ETA_BUFFER,
+        THROTTLE_DEMAND, INVENTORY_ROLLBACK, SUPPRESS_SKUS,
     )
 }  # fmt: skip
 
@@ -517,14 +494,15 @@ def _dasher_efficiency(minutes_now: float, minutes_new: float) -> dict[str, floa
     }
 
 
-def _quote_efficiency(minutes: float) -> dict[str, float]:
+def quote_efficiency(minutes: float) -> dict[str, float]:
+    """A move's efficiency figures for `minutes` more on every quote (the conversion cost)."""
     return {
         "quoted_min": minutes,
         "order_volume_share": -ASSUMPTIONS["conversion_loss_per_quote_minute"] * minutes,
     }
 
 
-def _quote_shift_to_baseline(base: pd.DataFrame, w: pd.DataFrame) -> float:
+def quote_shift_to_baseline(base: pd.DataFrame, w: pd.DataFrame) -> float:
     """Minutes to add to incident quotes so quote - expected duration matches the baseline's."""
     base_gap = (base["quoted_min"] - base["duration_min"]).median()
     current_gap = (w["quoted_min"] - w["duration_min"]).median()

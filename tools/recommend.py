@@ -171,6 +171,10 @@ def run_what_if(
     context: ToolContext, scope: Scope, spec: ActionSpec, parameters: dict[str, float]
 ) -> WhatIfOutput:
     """Simulate one action of the library on a scope (parameters already checked)."""
+    if spec.precondition is not None and (
+        reason := spec.precondition(context.con, scope.filters, (scope.start, scope.end))
+    ):
+        raise ToolError(f"{spec.title_for(parameters)} does not apply here: {reason}")
     simulator = _simulator_for(context, scope, spec)
     try:
         result = simulate(simulator, spec.whatif, **{**spec.parameters, **parameters})

@@ -1,13 +1,16 @@
 """What the analysis knows about a cause kind: the hypothesis that tests it and how it is named.
 
-A kind's module in this package declares one `CauseSpec` as `CAUSE`; the registry
-(`tools.causes.CAUSES`) collects them.
+A kind's module in this package declares one `CauseSpec` as `CAUSE`: its hypothesis, and the
+drivers and actions only it needs; the registry (`tools.causes.CAUSES`) collects them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+
+from analytics.drivers import DriverSpec
+from tools.action_spec import ActionSpec
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,12 @@ class CauseSpec:
     position: int
     """Where the kind sits in the hypothesis library: earlier kinds come first when causes rank
     equal. Unique across kinds; leave gaps (10, 20, ...) so a new kind can go between."""
+    drivers: tuple[DriverSpec, ...] = ()
+    """Drivers only this kind reads (the general ones are analytics.drivers.DRIVERS); they join
+    that registry when the cause library loads."""
+    actions: tuple[ActionSpec, ...] = ()
+    """Actions only this kind needs, with their what-ifs; they join the action library
+    (tools.actions.ACTIONS) after the general actions."""
 
     @property
     def kind(self) -> str:
