@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent.facts import Facts
 from agent.narrative import template_narrative
 from agent.settings import AgentSettings
 
@@ -100,7 +101,7 @@ class Backend(Protocol):
     def narrate(
         self,
         question: str,
-        facts: dict[str, Any],
+        facts: Facts,
         evidence: list[dict[str, Any]],
         feedback: str,
         usage: Usage | None = None,
@@ -124,7 +125,7 @@ class OfflineBackend:
     def narrate(
         self,
         question: str,
-        facts: dict[str, Any],
+        facts: Facts,
         evidence: list[dict[str, Any]],
         feedback: str,
         usage: Usage | None = None,
@@ -172,7 +173,7 @@ class OpenAIBackend:
     def narrate(
         self,
         question: str,
-        facts: dict[str, Any],
+        facts: Facts,
         evidence: list[dict[str, Any]],
         feedback: str,
         usage: Usage | None = None,
@@ -181,7 +182,7 @@ class OpenAIBackend:
         text = prompt(
             "narrate",
             question=untrusted(question, 2000),
-            facts=json.dumps(untrusted(facts, cap), default=str),
+            facts=json.dumps(untrusted(facts.state(), cap), default=str),
             evidence=json.dumps(untrusted(evidence, cap), default=str),
             feedback=feedback,
         )

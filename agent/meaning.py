@@ -11,8 +11,10 @@ the tools' conclusion.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from agent.facts import CauseFact, Facts
 from agent.grounding import check_grounding
 from tools.actions import ACTIONS
 from tools.hypotheses import LIBRARY
@@ -45,38 +47,36 @@ def _cited_ids(sentence: str) -> set[str]:
     return ids
 
 
-def check_meaning(answer: str, facts: dict[str, Any]) -> list[str]:
-    """Problems with a diagnosis answer's conclusion (empty when it states the tools' one).
-
-    `facts` are the diagnosis facts of the graph: `causes` (leading first, each with `kind`),
-    `rank` (the ranking's evidence id), `recommendations` (each with `action`), `recommend`
-    (their evidence id), `ruled_out` (cause kinds)."""
-    if not facts.get("rank"):
+def check_meaning(answer: str, facts: Facts) -> list[str]:
+    """Problems with a diagnosis answer's conclusion (empty when it states the tools' one):
+    the top cause and the top recommendation named with their evidence, no ruled-out cause
+    given as a cause."""
+    if not facts.rank:
         return []  # no ranking ran: nothing to contradict
     sentences = [s.lower() for s in _SENTENCE.split(answer) if s.strip()]
     problems: list[str] = []
-    causes = facts.get("causes") or []
+    causes = facts.causes
     if causes:
         top = causes[0]
-        words = LIBRARY[top["kind"]].words if top["kind"] in LIBRARY else (top["kind"],)
-        supporting = {facts["rank"], *(top.get(key) for key in ("primary", "did") if top.get(key))}
+        words = LIBRARY[top.kind].words if top.kind in LIBRARY else (top.kind,)
+        supporting = {facts.rank, *(e for e in (top.primary, top.did) if e)}
         if not any(_names(s, words) and _cited_ids(s) & supporting for s in sentences):
             problems.append(
-                f"the top-ranked cause ({top['kind']}) is not named with its evidence "
-                f"[{facts['rank']}] cited in the same sentence"
+                f"the top-ranked cause ({top.kind}) is not named with its evidence "
+                f"[{facts.rank}] cited in the same sentence"
             )
-    recommendations = facts.get("recommendations") or []
-    if recommendations and facts.get("recommend"):
-        action = recommendations[0]["action"]
+    recommendations = facts.recommendations
+    if recommendations and facts.recommend:
+        action = recommendations[0].action
         words = ACTIONS[action].words if action in ACTIONS else (action,)
-        evidence = {facts["recommend"], recommendations[0].get("evidence")}
+        evidence = {facts.recommend, recommendations[0].evidence}
         if not any(_names(s, words) and _cited_ids(s) & evidence for s in sentences):
             problems.append(
                 f"the recommended action ({action}) is not named with its evidence "
-                f"[{facts['recommend']}] cited in the same sentence"
+                f"[{facts.recommend}] cited in the same sentence"
             )
     clauses = [c.strip() for s in sentences for c in s.split(";") if c.strip()]
-    for kind in facts.get("ruled_out") or []:
+    for kind in facts.ruled_out:
         words = LIBRARY[kind].words if kind in LIBRARY else (kind,)
         problems += [
             f"'{sentence[:80]}' gives {kind} as a cause; it was ruled out"
@@ -94,8 +94,8 @@ def check_meaning(answer: str, facts: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _leading_words(causes: list[dict[str, Any]]) -> tuple[str, ...]:
-    return tuple(w for c in causes if c["kind"] in LIBRARY for w in LIBRARY[c["kind"]].words)
+def _leading_words(causes: Sequence[CauseFact]) -> tuple[str, ...]:
+    return tuple(w for c in causes if c.kind in LIBRARY for w in LIBRARY[c.kind].words)
 
 
 def cites_evidence(answer: str, evidence: Any) -> bool:

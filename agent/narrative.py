@@ -12,8 +12,10 @@ import datetime as dt
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
+from agent.facts import CauseFact, Facts, RecommendationFact
 from analytics.alarms import SCANNED_COHORTS
 from analytics.metrics import METRICS
 
@@ -97,10 +99,10 @@ def _driver_text(ev: _Evidence, evidence_id: str, label: str, unit: str) -> str:
     return f"{label.lower()} went from {before} to {after} [{evidence_id}]"
 
 
-def _incident_lead(facts: dict[str, Any], ev: _Evidence, detect: str | None, key: str) -> str:
+def _incident_lead(facts: Facts, ev: _Evidence, detect: str | None, key: str) -> str:
     """CX expected vs observed; where the data has no CX score, the primary metric's. Names
     the CX score's missing parts when some are."""
-    cohort = facts.get("primary_cohort") or "all"
+    cohort = facts.primary_cohort or "all"
     where = "the marketplace" if cohort == "all" else cohort
     expected, observed = (ev.fixed(detect, f"{key}.cx_{n}", 2) for n in ("expected", "observed"))
     if _filled(expected, observed):
@@ -126,14 +128,14 @@ def _incident_lead(facts: dict[str, Any], ev: _Evidence, detect: str | None, key
     return f"{lead} {coverage} [{detect}]." if coverage else lead
 
 
-def _asked_metric_lead(facts: dict[str, Any], ev: _Evidence) -> str:
+def _asked_metric_lead(facts: Facts, ev: _Evidence) -> str:
     """The metric the question named, where the incident concentrates, during it against the
     days before ('Delivery duration in category=grocery, hour=18-20 was 52.8 min during the
     incident against 46.4 min over the 14 days before'); '' when it was not read."""
-    asked = facts.get("asked_metric")
-    if not asked:
+    asked = facts.asked_metric
+    if asked is None:
         return ""
-    item, metric = asked["id"], asked["metric"]
+    item, metric = asked.id, asked.metric
     figure = ev.items.get(item, {}).get("figures", {}).get(f"{metric}.value")
     names = (f"{metric}.value", f"{metric}.baseline")
     during, before = _values(ev, item, names, figure["unit"] if figure else "")
@@ -143,20 +145,20 @@ def _asked_metric_lead(facts: dict[str, Any], ev: _Evidence) -> str:
     first, last = (dt.datetime.fromisoformat(str(start)) for start in starts)
     days = (last - first).days  # the baseline's length, read from the tool's own figures
     return (
-        f"{METRICS[metric].label} in {asked['where']} was {during} during the incident against "
+        f"{METRICS[metric].label} in {asked.where} was {during} during the incident against "
         f"{before} over the {days} days before [{item}]."
     )
 
 
-def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) -> str:
+def template_narrative(facts: Facts, evidence: list[dict[str, Any]]) -> str:
     """The answer, built only from figures of the cited evidence items."""
-    if facts.get("text"):  # an answer handler's own template
-        return str(facts["text"])
+    if facts.text:  # an answer handler's own template
+        return facts.text
     ev = _Evidence(evidence)
-    detect = facts.get("detect")
-    if not facts.get("incident"):
+    detect = facts.detect
+    if not facts.incident:
         scanned = ev.count(detect, "series_scanned")
-        day = facts.get("question_day")
+        day = facts.question_day
         where = f" on {day}" if day else ""
         if scanned is None:
             return f"No CX regression found{where} [{detect}]."
@@ -164,14 +166,14 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
             f"No CX regression found{where}: {scanned} metric series ({SCANNED_COHORTS}) "
             f"stayed within their seasonal baselines [{detect}]."
         )
-    key = facts["incident"]
-    asked = facts.get("asked_day_detect")
+    key = facts.incident
+    asked = facts.asked_day_detect
     parts = (
         [
-            f"No incident was active on {facts['question_day']} [{asked}]; the nearest began "
+            f"No incident was active on {facts.question_day} [{asked}]; the nearest began "
             "within a day after it."
         ]
-        if asked and facts.get("question_day")
+        if asked and facts.question_day
         else []
     )
     began, detected = ev.when(detect, f"{key}.start"), ev.when(detect, f"{key}.detected_at")
@@ -186,72 +188,73 @@ def template_narrative(facts: dict[str, Any], evidence: list[dict[str, Any]]) ->
     asked_metric = _asked_metric_lead(facts, ev)
     parts += [*([asked_metric] if asked_metric else [])]
     parts += [f"{_incident_lead(facts, ev, detect, key)} {sentence} [{detect}]."]
-    if facts.get("severity_label") == "low":
+    if facts.severity_label == "low":
         parts.append(
             "Its severity is low: a change this small also shows up by chance in quiet weeks, "
             "so treat it as noise unless a cause below is supported."
         )
-    slices = facts.get("slices")
+    slices = facts.slices
     before, after = ev.pct(slices, "slice1.baseline_value"), ev.pct(slices, "slice1.current_value")
     orders = ev.count(slices, "slice1.orders")
-    if slices and facts.get("top_slice") and _filled(before, after, orders):
+    if slices and facts.top_slice and _filled(before, after, orders):
         parts.append(
-            f"It concentrates in {facts['top_slice']}, where the {facts['slice_metric_label']} "
+            f"It concentrates in {facts.top_slice}, where the {facts.slice_metric_label} "
             f"went from {before} to {after} over {orders} orders [{slices}]."
         )
-    focus = facts.get("focus")
+    focus = facts.focus
     if focus:
-        asked = focus["asked"]  # an asked cohort no tool read (hours 17-21) is not named
+        # An asked cohort no tool read (hours 17-21) is not named.
         parts.append(
-            f"As asked about {asked}, the causes below were tested in {focus['site']}."
-            if ev.mentions(asked)
-            else f"The causes below were tested in {focus['site']}, the incident's slice "
+            f"As asked about {focus.asked}, the causes below were tested in {focus.site}."
+            if ev.mentions(focus.asked)
+            else f"The causes below were tested in {focus.site}, the incident's slice "
             "within the cohort asked about."
         )
-    rank = facts.get("rank")
-    causes = facts.get("causes", [])
+    rank = facts.rank
+    causes = facts.causes
     for position, cause in enumerate(causes[:2]):
         parts.append(_cause_text(ev, rank, cause, position) + ".")
     if rank and not causes:
         parts.append(f"No hypothesis of the library is supported by the evidence [{rank}].")
-    if facts.get("ruled_out"):
-        parts.append(f"Ruled out: {', '.join(facts['ruled_out'])} [{rank}].")
-    for missing in facts.get("not_testable", []):
-        parts.append(f"Not testable: {missing['kind']} ({missing['reason']}) [{rank}].")
-    parts += _recommendation_texts(ev, facts.get("recommend"), facts.get("recommendations", []))
-    plan = facts.get("plan")
+    if facts.ruled_out:
+        parts.append(f"Ruled out: {', '.join(facts.ruled_out)} [{rank}].")
+    for missing in facts.not_testable:
+        parts.append(f"Not testable: {missing.kind} ({missing.reason}) [{rank}].")
+    parts += _recommendation_texts(ev, facts.recommend, facts.recommendations)
+    plan = facts.plan
     if plan:
         parts.append(f"The experiment plan to test it is attached [{plan}].")
     return " ".join(parts)
 
 
-def _cause_text(ev: _Evidence, rank: str | None, cause: dict[str, Any], position: int) -> str:
+def _cause_text(ev: _Evidence, rank: str | None, cause: CauseFact, position: int) -> str:
     """'Most likely cause: ... (confidence 0.56) [E21]; its driver, change and diff-in-diff.'"""
     lead = "Most likely cause" if position == 0 else "Also contributing"
-    confidence = ev.fixed(rank, cause["kind"] + ".confidence", 2)
-    sentence = f"{lead}: {cause['title'].lower()}" + (
+    confidence = ev.fixed(rank, cause.kind + ".confidence", 2)
+    sentence = f"{lead}: {cause.title.lower()}" + (
         f" (confidence {confidence})" if confidence is not None else ""
     )
     sentence += f" [{rank}]"
-    if cause.get("primary"):
-        driver = _driver_text(ev, cause["primary"], cause["primary_label"], cause["primary_unit"])
+    if cause.primary:
+        label, unit = cause.primary_label or cause.kind, cause.primary_unit or ""
+        driver = _driver_text(ev, cause.primary, label, unit)
         sentence += f"; {driver}" if driver else ""
-    change = cause.get("change")
-    changed_at = change and ev.when(change["evidence"], change["change_id"] + ".change_time")
+    change = cause.change
+    changed_at = change and ev.when(change.evidence, change.change_id + ".change_time")
     if change and changed_at:
-        sentence += f"; {change['name']} was changed at {changed_at} [{change['evidence']}]"
-    did = cause.get("did")
+        sentence += f"; {change.name} was changed at {changed_at} [{change.evidence}]"
+    did = cause.did
     estimate, low, high = (ev.pp(did, name) for name in ("estimate", "ci_low", "ci_high"))
     if did and _filled(estimate, low, high):
         sentence += (
-            f", and in that change's scope the {cause['did_outcome']} moved {estimate} against "
+            f", and in that change's scope the {cause.did_outcome} moved {estimate} against "
             f"comparable orders (95% interval {low} to {high}) [{did}]"
         )
     return sentence
 
 
 def _recommendation_texts(
-    ev: _Evidence, recommend: str | None, recommendations: list[dict[str, Any]]
+    ev: _Evidence, recommend: str | None, recommendations: Sequence[RecommendationFact]
 ) -> list[str]:
     """The top recommendation with its CX gain, interval and cost, and the alternative."""
     if not recommend or not recommendations:
@@ -259,21 +262,21 @@ def _recommendation_texts(
     texts = []
     top = recommendations[0]
     gain, low, high = (
-        ev.fixed(recommend, f"{top['action']}.{name}", 2, sign=True)
+        ev.fixed(recommend, f"{top.action}.{name}", 2, sign=True)
         for name in ("cx_gain", "cx_gain_low", "cx_gain_high")
     )
-    cost = ev.fixed(recommend, f"{top['action']}.cost_usd_per_order", 2)
+    cost = ev.fixed(recommend, f"{top.action}.cost_usd_per_order", 2)
     if _filled(gain, low, high, cost):
         texts.append(
-            f"Recommended: {top['title'][0].lower() + top['title'][1:]}, worth {gain} CX points "
+            f"Recommended: {top.title[0].lower() + top.title[1:]}, worth {gain} CX points "
             f"(90% interval {low} to {high}) at ${cost} per order [{recommend}]."
         )
     if len(recommendations) > 1:
         other = recommendations[1]
-        gain = ev.fixed(recommend, f"{other['action']}.cx_gain", 2, sign=True)
+        gain = ev.fixed(recommend, f"{other.action}.cx_gain", 2, sign=True)
         if gain is not None:
             texts.append(
-                f"Alternative: {other['title'][0].lower() + other['title'][1:]}, worth {gain} "
+                f"Alternative: {other.title[0].lower() + other.title[1:]}, worth {gain} "
                 f"CX points [{recommend}]."
             )
     return texts

@@ -18,6 +18,15 @@ from agent.answers import ANSWERS, SHOWN_AS_IS, Answer, AnswerContext, ThreadInc
 from agent.answers.diagnose import no_regression, outside_data, unreadable, wanted_by
 from agent.answers.format import cohort
 from agent.answers.values import label
+from agent.facts import (
+    AskedMetric,
+    CauseFact,
+    ChangeFact,
+    Facts,
+    Focus,
+    NotTestableFact,
+    RecommendationFact,
+)
 from agent.grounding import check_grounding
 from agent.llm import LLMFailure, LoopLimits, MalformedCall, untrusted
 from agent.loop import (
@@ -42,7 +51,7 @@ from analytics.comparisons import world_profile
 from analytics.incidents import cohort_filters
 from analytics.metrics import CX_SCORE, METRICS
 from tools.actions import ACTIONS
-from tools.base import REGISTRY, ToolContext, ToolError
+from tools.base import REGISTRY, Ledger, ToolContext, ToolError
 from tools.hypotheses import LIBRARY
 from tools.investigation import (
     Investigation,
@@ -55,6 +64,7 @@ from tools.investigation import (
     window_of,
 )
 from tools.plan import ExperimentPlanOutput
+from tools.rca import RankedCause
 from tools.recommend import RecommendOutput
 
 Arguments = TypeVar("Arguments", bound=BaseModel)
@@ -202,7 +212,7 @@ def _answered(plan: QuestionPlan, answer: Answer, state: AgentState) -> dict[str
     resolved = answer.resolved
     allowed = [*_plan_dates(plan), *_plan_dates(resolved), *answer.allowed]
     update: dict[str, Any] = {
-        "facts": {"kind": plan.kind, "text": answer.text, **answer.facts},
+        "facts": Facts(kind=plan.kind, text=answer.text, handler=answer.facts).state(),
         "kind": plan.kind,
         "table": answer.table,
         "chart": answer.chart,
@@ -283,7 +293,7 @@ def tool_loop(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     kind = answer_kind(result.calls, plan)
     update: dict[str, Any] = {key: local[key] for key in _DIAGNOSIS_KEYS if key in local}
     if INVESTIGATE not in result.calls:
-        update["facts"] = {"kind": kind}
+        update["facts"] = Facts(kind=kind).state()
     update.update(
         answer=result.text,
         narrator=context.backend.name,
@@ -293,7 +303,7 @@ def tool_loop(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
         chart=_chart(tools.ledger.items, kind),
         usage=_usage(context),
     )
-    update["facts"] = {**update["facts"], "loop_calls": result.calls}
+    update["facts"] = Facts.of(update["facts"]).extended(loop_calls=result.calls)
     return update
 
 
@@ -326,7 +336,7 @@ def _investigate(
         if node is not detect and not local.get("found"):
             break
         local.update(node(cast(AgentState, local), runtime))  # `local` is a copy of the state
-    draft = template_narrative(local.get("facts", {}), local.get("evidence", []))
+    draft = template_narrative(Facts.of(local.get("facts")), local.get("evidence", []))
     summary = {
         "incident": local.get("incident"),
         "causes": [
@@ -371,7 +381,7 @@ def route_after_loop(state: AgentState) -> Literal["check_grounding", "detect", 
 
 def _asked_metric(
     tools: ToolContext, plan: QuestionPlan, investigation: Investigation
-) -> dict[str, Any] | None:
+) -> AskedMetric | None:
     """The metric the question names, in the incident's top slice (or cohort) over its window
     against the days before, when the incident is led by another metric: a question about
     delivery times gets their numbers first, then the incident that carries them."""
@@ -398,7 +408,7 @@ def _asked_metric(
         )
     except ToolError:
         return None  # the metric cannot be read there: the incident's own lead stays
-    return {"id": item.id, "metric": metric, "where": cohort(filters)}
+    return AskedMetric(id=item.id, metric=metric, where=cohort(filters))
 
 
 @traced("detect")
@@ -429,13 +439,15 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     localize_incident(
         tools, investigation, metric=_slice_metric(plan, incident), focus=plan.filters or None
     )
-    facts = _incident_facts(investigation, window.start if window else None)
     sites = [vars(site) for site in investigation.sites]
-    if plan.filters and sites:
-        facts["focus"] = {"asked": cohort(plan.filters), "site": cohort(sites[0]["filters"])}
-    asked_metric = _asked_metric(tools, plan, investigation)
-    if asked_metric is not None:
-        facts["asked_metric"] = asked_metric
+    focus = (
+        Focus(asked=cohort(plan.filters), site=cohort(sites[0]["filters"]))
+        if plan.filters and sites
+        else None
+    )
+    facts = _incident_facts(investigation, window.start if window else None).model_copy(
+        update={"focus": focus, "asked_metric": _asked_metric(tools, plan, investigation)}
+    )
     scope = plan.model_copy(
         update={
             "filters": sites[0]["filters"] if sites else plan.filters,
@@ -446,7 +458,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         }
     )
     return {
-        "facts": facts,
+        "facts": facts.state(),
         "found": True,
         "kind": "diagnose",
         "allowed": _plan_dates(plan),
@@ -457,24 +469,25 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     }
 
 
-def _incident_facts(investigation: Investigation, day: dt.date | None) -> dict[str, Any]:
+def _incident_facts(investigation: Investigation, day: dt.date | None) -> Facts:
     """What a diagnosis's narrative says of the incident, with the evidence ids behind it."""
     incident = investigation.incident
     assert incident is not None
     slices = investigation.slices.slices if investigation.slices else []
-    return {
-        "detect": investigation.detection_id,
-        "question_day": day.isoformat() if day else None,
-        "asked_day_detect": investigation.asked_day_detection_id,
-        "incident": incident.incident_id,
-        "primary_cohort": incident.primary_cohort,
-        "severity_label": incident.severity_label,
-        "slices": investigation.slices_id if slices else None,
-        "top_slice": slices[0].description if slices else incident.primary_cohort,
-        "slice_metric_label": METRICS[
+    return Facts(
+        kind="diagnose",
+        detect=investigation.detection_id,
+        question_day=day.isoformat() if day else None,
+        asked_day_detect=investigation.asked_day_detection_id,
+        incident=incident.incident_id,
+        primary_cohort=incident.primary_cohort,
+        severity_label=incident.severity_label,
+        slices=investigation.slices_id if slices else None,
+        top_slice=slices[0].description if slices else incident.primary_cohort,
+        slice_metric_label=METRICS[
             investigation.slices.metric if investigation.slices else incident.slice_metric
         ].label.lower(),
-    }
+    )
 
 
 def _incident_state(investigation: Investigation) -> dict[str, Any]:
@@ -564,15 +577,16 @@ def rank_causes(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     rank(tools, investigation, assess(investigation, work.results))
     ranked = investigation.causes.causes if investigation.causes else []
     leading = [c for c in ranked if c.status in ("supported", "weak")]
-    facts = dict(state["facts"])
-    facts["rank"] = investigation.causes_id
-    facts["causes"] = [_cause_facts(cause, investigation, tools.ledger) for cause in leading]
-    facts["ruled_out"] = [c.kind for c in ranked if c.status == "ruled_out"]
-    facts["not_testable"] = [
-        {"kind": c.kind, "reason": c.reasons[0] if c.reasons else "missing data"}
-        for c in ranked
-        if c.status == "not_testable"
-    ]
+    facts = Facts.of(state["facts"]).extended(
+        rank=investigation.causes_id,
+        causes=[_cause_facts(cause, investigation, tools.ledger) for cause in leading],
+        ruled_out=[c.kind for c in ranked if c.status == "ruled_out"],
+        not_testable=[
+            NotTestableFact(kind=c.kind, reason=c.reasons[0] if c.reasons else "missing data")
+            for c in ranked
+            if c.status == "not_testable"
+        ],
+    )
     return {
         "facts": facts,
         "causes": [
@@ -590,21 +604,17 @@ def rank_causes(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, 
     }
 
 
-def _cause_facts(cause: Any, investigation: Investigation, ledger: Any) -> dict[str, Any]:
+def _cause_facts(cause: RankedCause, investigation: Investigation, ledger: Ledger) -> CauseFact:
     hypothesis = investigation.library[cause.kind]  # as tested on this data (fallbacks)
     primary = next(
         (e for e in cause.evidence if ledger.get(e).tool == "driver_shift"
          and ledger.get(e).args.get("driver") == hypothesis.primary.driver),
         None,
     )  # fmt: skip
-    facts: dict[str, Any] = {"kind": cause.kind, "title": LIBRARY[cause.kind].title}
+    found: dict[str, Any] = {}
     if primary:
-        item = ledger.get(primary)
-        facts.update(
-            primary=primary,
-            primary_label=item.figures["baseline"].label,
-            primary_unit=item.figures["baseline"].unit,
-        )
+        figure = ledger.get(primary).figures["baseline"]
+        found.update(primary=primary, primary_label=figure.label, primary_unit=figure.unit)
     change_log = next((e for e in cause.evidence if ledger.get(e).tool == "change_log"), None)
     if change_log and investigation.changes:
         matching = [
@@ -612,15 +622,13 @@ def _cause_facts(cause: Any, investigation: Investigation, ledger: Any) -> dict[
             if c.overlaps_slice and c.name in hypothesis.change_names
         ]  # fmt: skip
         if matching:
-            facts["change"] = {
-                "evidence": change_log, "change_id": matching[0].change_id,
-                "name": matching[0].name,
-            }  # fmt: skip
+            found["change"] = ChangeFact(
+                evidence=change_log, change_id=matching[0].change_id, name=matching[0].name
+            )
     did = next((e for e in cause.evidence if ledger.get(e).tool == "diff_in_diff"), None)
     if did:
-        facts["did"] = did
-        facts["did_outcome"] = ledger.get(did).figures["estimate"].label
-    return facts
+        found.update(did=did, did_outcome=ledger.get(did).figures["estimate"].label)
+    return CauseFact(kind=cause.kind, title=LIBRARY[cause.kind].title, **found)
 
 
 @traced("recommend")
@@ -640,12 +648,13 @@ def recommend(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     except ToolError as error:
         return {"recommendations": [], "notes": _notes(state, f"recommendations: {error}")}
     recommended = cast(RecommendOutput, output)
-    facts = dict(state["facts"])
-    facts["recommend"] = item.id
-    facts["recommendations"] = [
-        {"action": r.action, "title": r.title, "evidence": r.evidence}
-        for r in recommended.recommendations
-    ]
+    facts = Facts.of(state["facts"]).extended(
+        recommend=item.id,
+        recommendations=[
+            RecommendationFact(action=r.action, title=r.title, evidence=r.evidence)
+            for r in recommended.recommendations
+        ],
+    )
     return {
         "facts": facts,
         "recommendations": [
@@ -690,8 +699,7 @@ def plan_experiment(state: AgentState, runtime: Runtime[AgentContext]) -> dict[s
         )
     except ToolError as error:
         return {"experiment_plan": None, "notes": _notes(state, f"experiment plan: {error}")}
-    facts = dict(state["facts"])
-    facts["plan"] = item.id
+    facts = Facts.of(state["facts"]).extended(plan=item.id)
     return {"facts": facts, "experiment_plan": cast(ExperimentPlanOutput, output).markdown}
 
 
@@ -703,8 +711,8 @@ def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
     attempts = state.get("narrative_attempts", 0) + 1
     backend = runtime.context.backend
     evidence = state.get("evidence", [])
-    facts = state.get("facts", {})
-    shown_as_is = bool(facts.get("text")) and facts.get("kind") in SHOWN_AS_IS
+    facts = Facts.of(state.get("facts"))
+    shown_as_is = bool(facts.text) and facts.kind in SHOWN_AS_IS
     if backend.name == "offline" or state.get("offline") or shown_as_is:
         answer = template_narrative(facts, evidence)
         return {"answer": answer, "narrative_attempts": attempts, "narrator": "template",
@@ -735,9 +743,9 @@ def narrate(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]
             "fallback": False, "usage": _usage(runtime.context)}  # fmt: skip
 
 
-def _has_template(facts: dict[str, Any]) -> bool:
+def _has_template(facts: Facts) -> bool:
     """Whether the facts hold an offline answer (a handler's text or a diagnosis)."""
-    return bool(facts.get("text") or facts.get("detect"))
+    return bool(facts.text or facts.detect)
 
 
 def route_after_narrate(state: AgentState) -> Literal["check_grounding", "detect", "answer"]:
@@ -753,7 +761,7 @@ def check_answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str,
     the template, or answered by the offline path when it has none."""
     evidence = runtime.context.tools.ledger.items
     allowed = state.get("allowed", [])
-    facts = state.get("facts", {})
+    facts = Facts.of(state.get("facts"))
     answer = state.get("answer", "")
     result = check_grounding(_without_code(answer), evidence, allowed=allowed)
     grounding = result.model_dump(mode="json")

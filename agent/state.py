@@ -78,7 +78,7 @@ class AgentState(TypedDict, total=False):
     grounding: dict[str, Any]
     retry: bool  # the answer failed the check and may be narrated again
     evidence: Annotated[list[dict[str, Any]], _replace]  # the thread's ledger, all turns
-    facts: dict[str, Any]  # evidence ids and numbers the narrative is built from
+    facts: dict[str, Any]  # agent.facts.Facts as JSON: evidence ids the narrative is built from
     trace: list[dict[str, Any]]  # this turn's nodes and tool calls
     notes: list[str]  # this turn's fallbacks and caveats
 

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from agent.answers import ANSWERS
+from agent.facts import Facts
 from agent.narrative import template_narrative
 from agent.service import Agent
 from agent.settings import AgentSettings
@@ -279,9 +280,9 @@ def test_the_template_drops_clauses_whose_figures_are_missing() -> None:
         "rank": "E9",
         "causes": [{"kind": "dasher_shortage", "title": "Dasher shortage"}],
         "recommend": "E10",
-        "recommendations": [{"action": "add_dashers", "title": "Add dashers"}],
+        "recommendations": [{"action": "add_dashers", "title": "Add dashers", "evidence": "E10"}],
     }
-    text = template_narrative(facts, evidence)
+    text = template_narrative(Facts.model_validate(facts), evidence)
     assert not FORBIDDEN.search(text), text
     assert text.startswith(
         "Delivery duration in category=african regressed [E1]. Incident INC-20150201-0000 "
@@ -299,8 +300,9 @@ def test_an_asked_cohort_no_evidence_holds_is_not_named() -> None:
     ]
     facts = {"incident": key, "detect": "E1", "primary_cohort": "all"}
     unasked = {**facts, "focus": {"asked": "hour=17-21", "site": "hour=18-21"}}
-    text = template_narrative(unasked, evidence)
+    text = template_narrative(Facts.model_validate(unasked), evidence)
     assert "hour=17-21" not in text
     assert "The causes below were tested in hour=18-21, the incident's slice within" in text
     asked = {**facts, "focus": {"asked": "hour=18-21", "site": "hour=18-21"}}
-    assert "As asked about hour=18-21, the causes" in template_narrative(asked, evidence)
+    text = template_narrative(Facts.model_validate(asked), evidence)
+    assert "As asked about hour=18-21, the causes" in text
