@@ -24,7 +24,8 @@ HISTORY_ANSWER_CHARS = 600
 # The answer's kind, by the last answering tool the model called.
 TOOL_KINDS: dict[str, str] = {
     INVESTIGATE: "diagnose", "metric_summary": "lookup", "cx_timeseries": "trend",
-    "compare_metric": "compare", "rank_cohorts": "rank", "key_drivers": "drivers",
+    "compare_metric": "compare", "rank_cohorts": "rank", "rank_changes": "rank",
+    "key_drivers": "drivers",
     "detect_incidents": "incidents",
     "change_log": "changes", "diff_in_diff": "changes", "what_if": "what_if",
     "sensitivity": "what_if", "experiment_plan": "plan", "metric_definition": "explain",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from agent.dates import DateReading, Scanner, read_dates
 from agent.question import (
+    CONFIDENCE,
     ORDERS_METRIC,
     Filters,
     Kind,
@@ -68,6 +69,33 @@ DEFAULT_RANK_SIZE = 5
 # Any dimension a ranking can be over, as the vocabulary names it (stores, regions or cities,
 # categories or cuisines, dayparts, baskets, hours, weekdays, days).
 _DIMENSION_NOUNS = "|".join(f"(?:{pattern.pattern})" for _, pattern in DIMENSION_WORDS)
+# How sure the diagnosis is: the latest cause ranking, explained.
+_CONFIDENCE = re.compile(
+    r"\bhow\s+(?:sure|confident|certain)\b|\bhow\s+(?:reliable|trustworthy|solid)\s+is\b"
+    r"|\b(?:can|should)\s+(?:i|we)\s+trust\b|\bhow\s+much\s+(?:should\s+)?(?:i|we)\s+trust\b"
+    r"|\bconfidence\s+(?:score|level)\b|\bwhat\s+(?:is|does)\s+(?:the\s+)?confidence\b"
+)
+# Groups ranked by how the metric moved ('which region got worse the most last week?'): a change
+# word with a ranking cue and a dimension noun.
+_WORSENED = re.compile(
+    r"\b(?:got|gotten|get|gets|getting|became|become|grew|grown)\s+worse\b|\bworsen\w*"
+    r"|\bdeclin\w*|\bdeteriorat\w*|\bdrop(?:ped|s)?\b|\bfell\b|\bslipp\w*|\bregress\w*"
+    r"|\b(?:biggest|largest|most|sharpest|steepest)\s+(?:drop|declin\w*|fall|decrease|deteriorat\w*)"
+)
+_IMPROVED = re.compile(
+    r"\b(?:got|gotten|get|gets|getting|became|become)\s+better\b|\bimprov\w*|\brecover\w*"
+)
+_RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
+# Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
+# the recommended fix with its simulated gain and cost, the alternative and the test plan).
+_RECOMMEND = re.compile(
+    r"\bwhat\s+(?:should|can|could|do|would|must)\s+(?:we|i)\s+do\s+(?:about|with|for|to\s+fix"
+    r"|now|next)\b|\bhow\s+(?:do|can|could|should|would|to)\s+(?:we\s+|i\s+)?(?:fix|solve"
+    r"|address|mitigate|resolve|recover\s+from|improve)\b|\bwhat(?:'s|\s+is|\s+would\s+be)\s+"
+    r"the\s+(?:best\s+|right\s+)?(?:fix|remedy|solution)\b|\bwhat\s+(?:would|do|should|can)\s+"
+    r"you\s+(?:recommend|suggest|advise|propose)\b|\b(?:any|your|the)\s+recommendations?\b"
+    r"|\bwhat\s+are\s+(?:our|the|my)\s+options\b|\bnext\s+steps?\b"
+)
 _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
     (
         ("out_of_scope", r"\b(?:poems?|jokes?|songs?|haikus?|limericks?|recipes?|essays?"
@@ -76,10 +104,12 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
         ("help", r"^(?:hi|hello|hey|hiya|yo|howdy|greetings|good\s+(?:morning|afternoon|evening)"
                  r"|thanks?(?:\s+you)?|thank\s+you|ok(?:ay)?|cool|great)(?:\s+there)?[\s!.?]*$"
                  r"|^\s*help\b|\bwhat\s+(?:can|could|should)\s+(?:you|i)\s+(?:do|ask|answer)\b"
+                 r"(?!\s+(?:about|with|for|to|if|when|now|next)\b)"
                  r"|\bhow\s+(?:do|can)\s+i\s+use\b|\bwho\s+are\s+you\b|\bwhat\s+are\s+you\b"),
         ("sql", r"\bsql\b|\b(?:show|see|print|display|give|share|view|write|run)\b[^.?!]{0,40}"
                 r"\bquer(?:y|ies)\b|^\s*(?:select|with)\b"),
-        ("explain", r"\bhow\s+(?:did|do|does|was|were|is|are)\s+(?:you\s+)?[^?.]{0,50}?\b(?:comput"
+        ("explain", _CONFIDENCE.pattern +
+                    r"|\bhow\s+(?:did|do|does|was|were|is|are)\s+(?:you\s+)?[^?.]{0,50}?\b(?:comput"
                     r"|calculat|measur|defin|deriv|estimat|come\s+up\s+with|arriv\w*\s+at)\w*"
                     r"|\bwhere\s+(?:does|did|do)\s+[^?]{0,40}\bcome\s+from\b|\bexplain\s+e\d+"
                     r"|\bwhat\s+(?:is|does)\s+e\d+\b|\bwhat\s+does\s+[^?.]{0,40}\bmean\b"
@@ -301,6 +331,16 @@ def _read(
     if len(actions) > 1:
         notes.append(f"several actions named ({', '.join(actions)}); using {actions[0]}")
     kind = next((kind for kind, pattern in _KIND_CUES if pattern.search(text)), None)
+    if (
+        kind in (None, "rank", "compare", "diagnose", "lookup", "trend")
+        and not text.startswith("why")
+        and (_WORSENED.search(text) or _IMPROVED.search(text))
+        and _RANKS_GROUPS.search(text)
+        and first_match(dimension_words(vocabulary), text)
+    ):
+        kind = "rank"  # ranked by the change, see _kind_fields
+    if not actions and _RECOMMEND.search(text):
+        kind = "diagnose"  # its answer ends with the ranked fixes, their gains and the plan
     if kind in (None, "lookup", "trend", "diagnose") and _ranks_custom(text, vocabulary):
         kind = "rank"  # "delivery time by weather": a breakdown of a custom dimension
     if kind is None and dates.versus:
@@ -489,6 +529,7 @@ def _inherit(plan: QuestionPlan, base: QuestionPlan, reading: _Reading) -> None:
                 plan.parameters = dict(base.parameters)
         plan.grain, plan.dimension = base.grain, base.dimension
         plan.k, plan.order, plan.count = base.k, base.order, base.count
+        plan.by_change = base.by_change
         plan.change = base.change
     elif plan.kind in ("what_if", "plan") and base.kind in ("what_if", "plan"):
         plan.action = plan.action or base.action
@@ -551,6 +592,11 @@ def _fill_kind_fields(
         breakdown = breakdown or (re.search(r"\bby\s", text) if custom else None)
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
+        moved = _WORSENED.search(text) or _IMPROVED.search(text)
+        plan.by_change = bool(moved) or (plan.by_change and base is not None)
+        if moved:  # "the most" is the size of the move; its direction says worst or best
+            improved = _IMPROVED.search(text) and not _WORSENED.search(text)
+            plan.order = "best" if improved else "worst"
         if plan.metric is None and plan.count:
             plan.metric = ORDERS_METRIC if re.search(r"\borders\b", text) else None
     elif plan.kind == "lookup":
@@ -569,6 +615,8 @@ def _fill_kind_fields(
     elif plan.kind == "explain":
         if match := _EVIDENCE_ID.search(text):
             plan.evidence_id = f"E{int(match['n'])}"
+        elif _CONFIDENCE.search(text):
+            plan.number = CONFIDENCE
         elif (match := _QUOTED_NUMBER.search(original)) and not reading.dates.periods:
             plan.number = match.group(0).strip()
         elif _RESULT_WORDS.search(text) and not plan.metric:

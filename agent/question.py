@@ -50,6 +50,7 @@ KINDS: tuple[str, ...] = get_args(Kind)
 Grain = Literal["hour", "day", "week"]
 Order = Literal["worst", "best", "highest", "lowest"]
 ORDERS_METRIC = "orders"  # order counts, beside the registry's ratio metrics
+CONFIDENCE = "confidence"  # explain's `number` for how sure the latest cause ranking is
 METRIC_NAMES: tuple[str, ...] = (CX_SCORE, *METRICS, ORDERS_METRIC)
 Filters = dict[str, list[str | int]]
 
@@ -135,6 +136,11 @@ class QuestionPlan(BaseModel):
     k: int | None = Field(None, ge=1, le=50, description="rank: how many groups")
     order: Order | None = Field(None, description="rank: worst, best, highest or lowest")
     count: bool = Field(False, description="rank: by the number of events instead of the rate")
+    by_change: bool = Field(
+        False,
+        description="rank: by how much the metric moved from the period before to the period "
+        "(worst = the largest move for the worse), not by its level",
+    )
     action: str | None = Field(
         None, description=f"what_if and plan: one of {', '.join(ACTIONS)}; else null"
     )
@@ -151,7 +157,9 @@ class QuestionPlan(BaseModel):
         None, pattern=r"^E\d{1,5}$", description="explain: the evidence id asked about (E5)"
     )
     number: str | None = Field(
-        None, description="explain: a number the question quotes (e.g. '67.1%') to look up"
+        None,
+        description="explain: a number the question quotes (e.g. '67.1%') to look up; 'last' "
+        "for the last result, 'confidence' for how sure the latest cause ranking is",
     )
     sql: str | None = Field(None, description="sql: a query the user wrote, to check and run")
     follow_up: bool = Field(False, description="True when it builds on the previous turn")

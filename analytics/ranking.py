@@ -24,6 +24,30 @@ RULE_OUT_P = 0.01
 SUPPORTED_AT = 0.5
 
 
+# The confidence heuristic's weights (the module docstring gives the formula).
+WEIGHTS = {
+    "significance": 0.20,
+    "effect_size": 0.15,
+    "specificity": 0.15,
+    "timing": 0.10,
+    "explained_share": 0.30,
+    "supporting": 0.10,
+}
+REFUTED_FACTOR = 0.5  # per violated refuting check
+CHANGE_BONUS = 0.1  # a matching logged change overlaps the slice
+DID_BONUS = 0.1  # its diff-in-diff is significant with parallel pre-trends
+
+
+def formula() -> str:
+    """The confidence formula with its weights, as an answer quotes it."""
+    terms = " + ".join(f"{w:.2f} x {name.replace('_', ' ')}" for name, w in WEIGHTS.items())
+    return (
+        f"confidence = ({terms}) x {REFUTED_FACTOR:g} per violated refuting check"
+        f" + {CHANGE_BONUS:.2f} if a matching logged change overlaps the slice"
+        f" + {DID_BONUS:.2f} if its diff-in-diff is significant, clipped to 0-1"
+    )
+
+
 @dataclass(frozen=True)
 class PrimaryTest:
     """The primary driver's shift in the slice, and whether it went the expected way."""
@@ -114,17 +138,9 @@ def score(tests: HypothesisTests) -> CauseScore:
         "explained_share": explained,
         "supporting": (sum(tests.supporting) / len(tests.supporting)) if tests.supporting else 0.5,
     }
-    weights = {
-        "significance": 0.20,
-        "effect_size": 0.15,
-        "specificity": 0.15,
-        "timing": 0.10,
-        "explained_share": 0.30,
-        "supporting": 0.10,
-    }
-    base = sum(weights[name] * value for name, value in components.items())
-    penalty = 0.5 ** sum(tests.refuting)
-    bonus = 0.1 * tests.logged_change + 0.1 * tests.did_significant
+    base = sum(WEIGHTS[name] * value for name, value in components.items())
+    penalty = REFUTED_FACTOR ** sum(tests.refuting)
+    bonus = CHANGE_BONUS * tests.logged_change + DID_BONUS * tests.did_significant
     confidence = min(1.0, max(0.0, base * penalty + bonus))
     components.update(refuting_penalty=penalty, change_bonus=bonus)
     return CauseScore(

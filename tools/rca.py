@@ -655,6 +655,9 @@ class RankCausesOutput(ToolOutput):
             figures[f"{cause.kind}.orders_affected"] = Figure(
                 value=cause.orders_affected, unit="orders"
             )
+            if cause.status in ("supported", "weak"):  # what its confidence is made of
+                for name, part in cause.components.items():
+                    figures[f"{cause.kind}.{name}"] = Figure(value=part, unit="ratio")
         return figures
 
     def table(self) -> list[dict[str, Any]]:

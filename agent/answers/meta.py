@@ -10,11 +10,13 @@ import re
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import change, day, figure, value
 from agent.answers.values import label, named
-from agent.question import ORDERS_METRIC, QuestionPlan
+from agent.question import CONFIDENCE, ORDERS_METRIC, QuestionPlan
 from analytics.cohorts import CohortError, world_dimensions
 from analytics.metrics import degenerate_metrics
 from analytics.queries import described_query
+from analytics.ranking import WEIGHTS, formula
 from tools.base import REGISTRY, EvidenceItem, Figure, ToolError
+from tools.hypotheses import LIBRARY
 
 MAX_SHOWN_FIGURES = 12
 EXAMPLES = (
@@ -45,6 +47,8 @@ def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """How a cited number (by evidence id or by its value) or a metric was computed."""
     ledger = context.tools.ledger
     item = None
+    if plan.number == CONFIDENCE:
+        return _confidence(plan, ledger.items)
     if plan.evidence_id:
         item = next((i for i in ledger.items if i.id == plan.evidence_id), None)
         if item is None:
@@ -85,6 +89,65 @@ def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
     if example:
         text += f"\n\nThe query behind it, per day:\n\n```sql\n{example}\n```"
     return Answer(text=text, resolved=plan.model_copy(update={"metric": metric}))
+
+
+def _confidence(plan: QuestionPlan, items: list[EvidenceItem]) -> Answer:
+    """How sure the latest cause ranking is: the leading cause's confidence, what the score is
+    made of (its components, cited) and how it is computed (a heuristic, quoted), the runner-up
+    and the tests behind it."""
+    ranking = next((i for i in reversed(items) if i.ok and i.tool == "rank_causes"), None)
+    if ranking is None:
+        text = (
+            "No cause has been ranked in this conversation yet, so there is no confidence to "
+            "explain: ask why a metric dropped first (e.g. why did CX drop yesterday?)."
+        )
+        return Answer(text=text, resolved=plan)
+    rows = [r for r in ranking.table or [] if r.get("status") in ("supported", "weak")]
+    if not rows:
+        text = (
+            f"The ranking supports no cause of the library [{ranking.id}]: no hypothesis's "
+            "primary driver moved the expected way beyond chance, so there is nothing to be "
+            "sure of yet."
+        )
+        return Answer(text=text, resolved=plan.model_copy(update={"evidence_id": ranking.id}))
+    top, cite = rows[0], f"[{ranking.id}]"
+    kind = top["cause"]
+    parts = ", ".join(
+        f"{name.replace('_', ' ')} {_score(found)}"
+        for name in (*WEIGHTS, "refuting_penalty", "change_bonus")
+        if (found := figure(ranking, f"{kind}.{name}")) is not None
+    )
+    lines = [
+        f"The leading cause, {_cause(kind)}, has confidence "
+        f"{_score(figure(ranking, f'{kind}.confidence'))} ({top['status']}) {cite}. "
+        f"It is made of: {parts} {cite}."
+    ]
+    if len(rows) > 1:
+        other = rows[1]["cause"]
+        lines.append(
+            f"Next: {_cause(other)} at {_score(figure(ranking, f'{other}.confidence'))} {cite}."
+        )
+    evidence = top.get("evidence") or ""
+    if evidence:
+        lines.append(f"The tests behind it: {evidence} (ask 'explain E..' for any of them).")
+    lines.append(
+        "The confidence is a documented heuristic, not a probability:\n\n"
+        f"```text\n{formula()}\n(each part is a score from 0 to 1)\n```"
+    )
+    return Answer(
+        text=" ".join(lines[:-1]) + "\n\n" + lines[-1],
+        resolved=plan.model_copy(update={"evidence_id": ranking.id}),
+    )
+
+
+def _score(found: Figure | None) -> str:
+    """A 0-1 score at two decimals, as the diagnosis writes confidences."""
+    return "n/a" if found is None or isinstance(found.value, str) else f"{found.value:.2f}"
+
+
+def _cause(kind: str) -> str:
+    """A cause kind as an answer names it ('batching policy: more orders batched, ...')."""
+    return LIBRARY[kind].title[0].lower() + LIBRARY[kind].title[1:] if kind in LIBRARY else kind
 
 
 def _holding(items: list[EvidenceItem], number: str) -> EvidenceItem | None:

@@ -13,6 +13,7 @@ from agent.answers.base import (
     failed,
     metric_of,
 )
+from agent.answers.change_ranking import rank_by_change
 from agent.answers.format import change, cohort, figure, p_value, period, table_rows, value, when
 from agent.question import ORDERS_METRIC, Period, QuestionPlan, Side
 from analytics.metrics import CX_SCORE, METRICS
@@ -335,6 +336,8 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
         _window(plan, context) if plan.period or dimension != "weekday" else context.data_span()
     )
     order = plan.order or "worst"
+    if plan.by_change and metric != ORDERS_METRIC and not plan.count:
+        return rank_by_change(plan, context, metric, window, order)
     resolved = plan.model_copy(
         update={"periods": [window], "metric": metric, "dimension": dimension, "order": order}
     )

@@ -32,6 +32,7 @@ QUESTIONS = (
     "show the CX score by day for the last two weeks",
     "compare grocery and convenience on-time rate last week",
     "which stores were worst for on-time yesterday?",
+    "which regions got worse the most for on-time last week?",
     "what drives late orders in grocery?",
     "any incidents this week?",
     "what changed last week?",
@@ -44,7 +45,12 @@ QUESTIONS = (
     "hello",
     "write me a poem about groceries",
 )
-FOLLOW_UPS = ("what if we add dashers?", "write the experiment plan", "show me the SQL")
+FOLLOW_UPS = (
+    "what if we add dashers?",
+    "write the experiment plan",
+    "show me the SQL",
+    "how sure are you?",
+)
 FORBIDDEN = re.compile(
     r"\bNone\b(?! of\b)|\b(nan|NaN)\b|(?<![\w.])-?inf\b|\bInfinity\b|\bn/a\b|"  # never filled
     r"\b(region|category|store|store_id|daypart|hour|basket_size)=(?=$|[\s,;.)\]])"  # no value
