@@ -140,7 +140,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|releases?|rollouts?)\b|\bdid\s+we\s+(?:change|deploy|ship|release|roll)\b"
                     r"|\b(?:effect|impact)\s+of\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout"
                     r"|release|deploy\w*|update)\b|\b(?:did|was|has)\s+(?:the\s+)?[\w\s-]{0,30}?"
-                    r"(?:change|rollout|release|deploy\w*|update)\s+(?:help|hurt|matter|work"
+                    r"(?:change|rollout|release|deploy\w*|update)\s+(?:(?:on|of|in|at|from)\s+"
+                    r"[\w\s,-]{1,20}?\s+)?(?:help|hurt|matter|work"
                     r"|do\s+anything|cause|break|affect|responsible|make)"
                     r"|\bwhat\s+did\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout|release|deploy\w*"
                     r"|update)\b[^?.]{0,30}?\bdo\b|\bc\d{4}\b"),
@@ -150,7 +151,9 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                       r"(?:issues?|problems?|anomal\w*|alerts?|regressions?|drops?|outages?)\b"
                       r"|\blist\s+(?:the\s+)?(?:regressions|anomalies|alerts|problems)\b"
                       r"|\b(?:did|has|have)\s+(?:anything|something)\s+(?:go|gone|went)\s+wrong\b"
-                      r"|\bwhen\s+did\s+[^?.]{0,40}\b(?:break|go\s+wrong)\b"),
+                      r"|\bwhen\s+did\s+[^?.]{0,40}\b(?:break|go\s+wrong)\b"
+                      r"|\b(?:top|biggest|main|major|worst|largest|key)\s+(?:\w+\s+)?(?:issues?"
+                      r"|problems?|incidents?|regressions?)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
                     r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
                     r"\bthan\b|\bagainst\b"),
