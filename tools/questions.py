@@ -221,6 +221,10 @@ class MetricSummaryOutput(ToolOutput):
             figures[f"{name}.n"] = Figure(value=found.n, unit="count")
             if found.events is not None:
                 figures[f"{name}.events"] = Figure(value=round(found.events), unit="orders")
+                # The orders that did not (late ones, for the on-time rate).
+                figures[f"{name}.non_events"] = Figure(
+                    value=round(found.n) - round(found.events), unit="orders"
+                )
             for key in ("value", "baseline"):
                 value = getattr(found, key)
                 if value is not None:
