@@ -9,7 +9,7 @@ DEMO_WORLD := worlds/demo
 # The browser tests (tests/app) drive the Chromium at this path.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install chromium demo test eval lint lock clean
+.PHONY: install chromium demo test eval bench-peers lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ test: $(STAMP) chromium
 
 eval: $(STAMP)
 	$(BIN)/cxagent eval
+
+# make bench-peers: cx-agent beside open detection and root-cause tools on the eval suite's and
+# 50 random worlds (benchmarks/peers; not part of make test). Installs the `peers` extra.
+bench-peers: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[peers]'
+	$(BIN)/python -m benchmarks.peers.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
