@@ -4,7 +4,9 @@ Each period is read as it was known `maturity` after it ended (see `metric_frame
 a seasonal baseline (the same hour of the week, or the same weekday, pooled over the trailing
 weeks) and standardized by the sampling variance its counts imply (rate-aware: a quiet hour's
 noise is not an alarm), inflated by an overdispersion factor estimated from the trailing
-history. Residuals are oriented so that positive means worse. Four detectors run on them:
+history. Residuals are oriented so that positive means worse; a rate's is bounded by the z of
+its exact binomial tail (a few events in a small cell are not normal), and so is each rate's
+part of the CX score, a weighted sum of its components' residuals. Four detectors run on them:
 
 - z-score: one period beyond `z_limit` (one-sided normal tail: 3.2e-5 per period at 4.0);
 - EWMA control chart (Roberts 1959): lambda 0.2, limit 3.5 steady-state sds (in-control run
@@ -21,7 +23,10 @@ independent standard-normal residuals; the measured rate on null worlds is in be
 Longer windows: the same residuals are also computed over trailing sums of 6, 24 and 168 hours (7
 days at a daily grain), read at every period, against the same window of the trailing weeks. A
 window alarms when its z passes `window_z_limit` (a moving-sum scan statistic; a heuristic
-threshold set on null worlds, as overlapping windows make its z autocorrelated). A drift too
+threshold set on null worlds, as overlapping windows make its z autocorrelated: 4.4 keeps the
+medium+ false alarms of benchmarks/detection.py's null worlds at 0.00, 0.57 and 0.00 per 30
+days at 20,000, 200 and 20 orders a day; at 5.0 a drop confined to one region x category was
+seen one or two hours later). A drift too
 slow for the hourly detectors, or a cohort too small for an hourly verdict, is seen there; a
 cohort's grain is the shortest window its volume supports (`min_units` orders).
 
@@ -71,7 +76,7 @@ class DetectorSettings:
     maturity: dt.timedelta = dt.timedelta(hours=1)
     hour_windows: tuple[int, ...] = (6, 24, 168)  # trailing windows, in periods, at an hourly grain
     day_windows: tuple[int, ...] = (7,)  # ... at a daily grain
-    window_z_limit: float = 5.0
+    window_z_limit: float = 4.4  # heuristic, from null worlds (module docstring)
 
     def windows(self, grain: Grain) -> tuple[int, ...]:
         """The trailing windows (in periods) scanned beside single periods at `grain`."""
@@ -198,6 +203,7 @@ def _cx_component_sum(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.n
         "value": observed * scale,
         "expected": expected * scale,
         "variance": variance * scale**2,
+        "scale": scale,
     }
 
 
@@ -243,7 +249,7 @@ def residuals_many(
     if not inputs:
         return []
     found = [_oriented(series, grain, settings, window) for series in inputs]
-    _bound_by_exact_tail(found)
+    _bound_by_exact_tail([bound for _, _, bounds in found for bound in bounds])
     dispersions = _dispersion(np.vstack([raw for _, raw, _ in found]), grain, settings, window)
     periods: dict[int, pd.DatetimeIndex] = {}  # frames sharing a period array share its index
     out = []
@@ -267,12 +273,25 @@ def residuals_many(
     return out
 
 
+@dataclass(frozen=True)
+class _Bounded:
+    """A rate's oriented residual to bound by its exact binomial tail: `parts` holds its counts
+    and expectation, `higher_is_better` its direction; its bound lowers `target` (the residual
+    of the series itself, or of the CX score it is part of) by `weight` x the excess."""
+
+    parts: dict[str, np.ndarray]
+    raw: np.ndarray
+    higher_is_better: bool
+    target: np.ndarray
+    weight: np.ndarray | None = None  # None: the series itself (weight 1)
+
+
 def _oriented(
     series: SeriesInput, grain: Grain, settings: DetectorSettings, window: int
-) -> tuple[dict[str, np.ndarray], np.ndarray, bool | None]:
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[_Bounded]]:
     """A series' value, expectation and variance, its residual oriented so positive = worse
-    (before the exact tail and the overdispersion), and, for a rate whose exact binomial tail
-    bounds it, whether higher is better (None otherwise)."""
+    (before the exact tails and the overdispersion), and the rate residuals whose exact
+    binomial tails bound it: the series itself if a rate, each rate component if the CX score."""
     frame, components = series.frame, series.components
 
     def component(metric_name: str) -> dict[str, np.ndarray]:
@@ -280,40 +299,63 @@ def _oriented(
             components[metric_name] = _component(frame, metric_name, grain, settings, window)
         return components[metric_name]
 
-    if series.name == CX_SCORE:
-        parts = _cx_component_sum({c: component(c) for c in CX_COMPONENTS})
-        higher_is_better = True
-    else:
+    if series.name != CX_SCORE:
         parts = component(series.name)
         higher_is_better = METRICS[series.name].higher_is_better
+        raw = _oriented_z(parts, higher_is_better)
+        rate = not METRICS[series.name].square
+        return parts, raw, [_Bounded(parts, raw, higher_is_better, raw)] if rate else []
+    found = {c: component(c) for c in CX_COMPONENTS}
+    parts = _cx_component_sum(found)
+    raw = _oriented_z(parts, True)
+    # The CX residual is a weighted sum of its components' oriented residuals; a rare event in
+    # a small cell must not weigh more in it than the component's own exact tail allows.
+    bounded = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, part in found.items():
+            if METRICS[name].square:
+                continue
+            _, slope = METRICS[name].score
+            share = (
+                METRICS[name].cx_weight
+                * abs(slope)
+                * parts["scale"]
+                * np.sqrt(part["variance"] / parts["variance"])
+            )
+            weight = np.where(np.isfinite(part["value"]) & np.isfinite(part["expected"]), share, 0)
+            component_raw = _oriented_z(part, METRICS[name].higher_is_better)
+            bounded.append(
+                _Bounded(part, component_raw, METRICS[name].higher_is_better, raw, weight)
+            )
+    return parts, raw, bounded
+
+
+def _oriented_z(parts: dict[str, np.ndarray], higher_is_better: bool) -> np.ndarray:
+    """(value - expected) / sd, oriented so that positive = worse."""
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = (parts["value"] - parts["expected"]) / np.sqrt(parts["variance"])
-    raw = -raw if higher_is_better else raw
-    rate = series.name != CX_SCORE and not METRICS[series.name].square
-    return parts, raw, higher_is_better if rate else None
+    return -raw if higher_is_better else raw
 
 
-def _bound_by_exact_tail(
-    found: list[tuple[dict[str, np.ndarray], np.ndarray, bool | None]],
-) -> None:
+def _bound_by_exact_tail(bounds: list[_Bounded]) -> None:
     """Bound each rate's residual toward worse by the z of its exact binomial tail (the only
-    side it is used on), in place, with one call over every series."""
+    side it is used on), lowering its target in place, with one call over every series."""
     picks, bad, den, bad_rate = [], [], [], []
-    for parts, raw, higher_is_better in found:
-        if higher_is_better is None:
-            continue
-        worse = np.flatnonzero(raw > 0)
-        count, events, expected = (parts[k][worse] for k in ("den", "num", "expected"))
-        picks.append((raw, worse))
+    for bound in bounds:
+        worse = np.flatnonzero(bound.raw > 0)
+        count, events, expected = (bound.parts[k][worse] for k in ("den", "num", "expected"))
+        picks.append((bound, worse))
         den.append(count)
-        bad.append(count - events if higher_is_better else events)
-        bad_rate.append(1 - expected if higher_is_better else expected)
+        bad.append(count - events if bound.higher_is_better else events)
+        bad_rate.append(1 - expected if bound.higher_is_better else expected)
     if not picks:
         return
     exact = _exact_tail_z(np.concatenate(bad), np.concatenate(den), np.concatenate(bad_rate))
     offset = 0
-    for raw, worse in picks:
-        raw[worse] = np.minimum(raw[worse], exact[offset : offset + len(worse)])
+    for bound, worse in picks:
+        excess = np.maximum(bound.raw[worse] - exact[offset : offset + len(worse)], 0.0)
+        weight = 1.0 if bound.weight is None else bound.weight[worse]
+        bound.target[worse] -= np.nan_to_num(weight * excess)
         offset += len(worse)
 
 

@@ -297,6 +297,20 @@ def test_periods_with_fewer_orders_than_min_units_get_no_z() -> None:
     assert np.isfinite(z[[quiet[0] - 1, quiet[-1] + 1]]).all()
 
 
+def test_a_cx_score_read_from_one_rate_gets_that_rates_exact_tail_z() -> None:
+    """12 orders an hour: only item accuracy (36 lines) has enough units for a verdict, so the
+    CX score is that rate rescaled and must get its z, the exact binomial tail's, not the normal
+    approximation's (which puts a few bad lines of 36 at several sds)."""
+    rates = _rate(0.85, HOURS - 3, "item_accuracy")  # ~5 bad lines an hour instead of ~1
+    frame = _hourly_frame(seed=7, rates=rates, orders=np.full(HOURS, 12))
+    cx_score = residuals(frame, "cx_score", "hour", SETTINGS).z
+    accuracy = residuals(frame, "item_accuracy", "hour", SETTINGS).z
+    judged = np.isfinite(accuracy)
+    np.testing.assert_array_equal(np.isfinite(cx_score), judged)
+    np.testing.assert_allclose(cx_score[judged], accuracy[judged], rtol=1e-9, atol=1e-9)
+    assert (accuracy[-3:] > 1.5).all()  # the burst is seen, at its exact tail's weight
+
+
 # --- no look-ahead: causality on frames ------------------------------------------------------
 
 CUT = 4 * WEEK + 12
@@ -552,3 +566,32 @@ def test_a_three_week_drop_at_20_orders_a_day_alarms_within_a_week_and_not_befor
     assert not after.empty
     assert after.known_at.min() - onset <= dt.timedelta(days=7)
     assert "week_window" in after.sort_values("known_at").iloc[0].detectors
+
+
+# --- a corner of the marketplace: the eval suite's region x category incidents --------------
+
+SUITE_DIR = Path(__file__).parents[2] / "evals/scenarios"
+
+
+@pytest.mark.parametrize(
+    ("case", "cohort", "onset"),
+    [
+        # Out-of-stock lines tripled in south x convenience (~25 orders an hour in the morning).
+        ("inventory_south_convenience", "south,convenience", dt.datetime(2025, 12, 29, 6)),
+        # Five north grocery stores (~38% of the cohort's orders) prepare 50% slower.
+        ("stores_prep_drift", "north,grocery", dt.datetime(2025, 12, 29, 8)),
+    ],
+)
+def test_a_region_x_category_regression_alarms_there_within_six_hours_not_the_week_before(
+    case: str, cohort: str, onset: dt.datetime, make_world: WorldFactory
+) -> None:
+    """Read as of six hours after onset (no later data), the cohort's 6-hour window has alarmed
+    on a period after the onset; the same cohort raised no alarm in the week before."""
+    world = make_world(load_scenario(SUITE_DIR / f"{case}.yaml"))
+    with open_warehouse(world) as con:
+        found = scan(con, "hour", as_of=onset + dt.timedelta(hours=6))
+    in_cohort = found[(found.dimension == "region,category") & (found.cohort == cohort)]
+    after = in_cohort[in_cohort.period >= onset]
+    assert not after.empty
+    assert "6h_window" in after.iloc[0].detectors
+    assert in_cohort[in_cohort.period >= onset - dt.timedelta(days=7)].equals(after)
