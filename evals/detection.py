@@ -142,11 +142,11 @@ def detection_delay(
             if cohort_in_scope(cohort, span.scope):
                 hours = (as_of - span.first_hour).total_seconds() / 3600
                 return DelayResult(hours=hours, metric=row.metric, cohort=cohort, scans=scans)
-        as_of = _next_reading(as_of, grain, settings)
+        as_of = next_reading(as_of, grain, settings)
     return DelayResult(hours=None, scans=scans)
 
 
-def _next_reading(as_of: dt.datetime, grain: str, settings: DetectorSettings) -> dt.datetime:
+def next_reading(as_of: dt.datetime, grain: str, settings: DetectorSettings) -> dt.datetime:
     """The next time a period becomes known: the next hour, or the next day's maturity."""
     if grain == "hour":
         return as_of + dt.timedelta(hours=1)

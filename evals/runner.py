@@ -51,7 +51,7 @@ class RunSettings(BaseModel):
     keep_worlds: bool = True  # False: delete a case's worlds once it is scored (random runs)
 
 
-def _interventions(truth: dict[str, Any], kinds: list[str]) -> list[dict[str, Any]]:
+def interventions_of(truth: dict[str, Any], kinds: list[str]) -> list[dict[str, Any]]:
     return [i for i in truth["interventions"] if i["kind"] in kinds and i["magnitude"] > 0]
 
 
@@ -108,7 +108,7 @@ def measure(
         if not case.expected.incident:
             measured.false_alarms = false_alarms(con)
             return measured, 0.0
-        causes = _interventions(truth, case.expected.causes)
+        causes = interventions_of(truth, case.expected.causes)
         delays, spans = [], []
         for intervention in causes:
             register_truth(con, intervention["order_ids"])
@@ -213,12 +213,12 @@ def _results(cases: list[SuiteCase], settings: RunSettings) -> Iterator[Scenario
         return
     context = multiprocessing.get_context("spawn")
     jobs = min(settings.jobs, len(cases))
-    with _worker_threads(max(1, (os.cpu_count() or 1) // jobs)), context.Pool(jobs) as pool:
+    with worker_threads(max(1, (os.cpu_count() or 1) // jobs)), context.Pool(jobs) as pool:
         yield from pool.imap_unordered(_run_star, work)
 
 
 @contextlib.contextmanager
-def _worker_threads(threads: int) -> Iterator[None]:
+def worker_threads(threads: int) -> Iterator[None]:
     """Workers spawned inside start with OpenMP/BLAS capped at `threads` each: two workers
     fitting models at once with a thread per core each made OpenMP's spinning threads fight,
     and a 5 s agent took 158 s."""

@@ -140,7 +140,7 @@ def plan_sections_present(markdown: str | None) -> int:
     return sum(section.lower() in headings for section in PLAN_SECTIONS)
 
 
-def _is_top(found: list[str], expected: list[str], ordered: bool) -> bool:
+def is_top(found: list[str], expected: list[str], ordered: bool) -> bool:
     if not found or not expected:
         return False
     return found[0] == expected[0] if ordered else found[0] in expected
@@ -215,7 +215,7 @@ def score(
                 else ("" if measured.incident_on_cause else ", not on the cause")
             ),
         )
-        result.top1 = _is_top(found, expected.causes, expected.ordered)
+        result.top1 = is_top(found, expected.causes, expected.ordered)
         k = max(2, len(expected.causes))
         result.top2 = all(kind in found[:k] for kind in expected.causes)
         want = expected.causes[0] if expected.ordered else " or ".join(expected.causes)

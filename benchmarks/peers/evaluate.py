@@ -43,7 +43,7 @@ from evals.detection import (
     false_alarms,
     register_truth,
 )
-from evals.runner import RunSettings, _interventions
+from evals.runner import RunSettings, interventions_of
 from evals.suite import SuiteCase
 
 GCM = "DoWhy gcm"
@@ -110,7 +110,7 @@ def _delays(
     max_hours = int(max(RunSettings().replay_hours, case.expected.max_detection_delay_hours or 0))
     delays: dict[str, float | None] = {peer.name: None for peer in detection_peers()}
     series = cohort_series(con, grain)
-    for intervention in _interventions(truth, list(case.expected.causes)):
+    for intervention in interventions_of(truth, list(case.expected.causes)):
         span = _span(world, intervention)
         if span is None:
             continue
@@ -130,7 +130,7 @@ def _rankings(
     world: Path, con: duckdb.DuckDBPyConnection, case: SuiteCase, truth: dict
 ) -> dict[str, list[str]]:
     """Each root-cause peer's ranked cause kinds, given the leading cause's window and scope."""
-    leading = _interventions(truth, list(case.expected.causes[:1]))[0]
+    leading = interventions_of(truth, list(case.expected.causes[:1]))[0]
     span = _span(world, leading)
     if span is None:
         return {}

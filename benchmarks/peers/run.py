@@ -42,7 +42,7 @@ from benchmarks.peers.report import (
     wins,
 )
 from benchmarks.peers.worlds import comparison_cases, null_scenarios, tuning_scenario
-from evals.runner import RunSettings, _worker_threads, run_cases
+from evals.runner import RunSettings, run_cases, worker_threads
 from evals.scoring import ScenarioScore
 from evals.suite import SuiteCase
 from evals.worlds import DEFAULT_CACHE, cached_world
@@ -71,7 +71,7 @@ def in_workers(work: Callable[[Job], Result], jobs: list[Job], processes: int) -
         yield from map(work, jobs)
         return
     context = multiprocessing.get_context("spawn")
-    with _worker_threads(1), context.Pool(min(processes, len(jobs))) as pool:
+    with worker_threads(1), context.Pool(min(processes, len(jobs))) as pool:
         yield from pool.imap_unordered(work, jobs)
 
 

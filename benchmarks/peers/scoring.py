@@ -15,8 +15,8 @@ from analytics.detection import DetectorSettings
 from analytics.metrics import Grain
 from benchmarks.peers.detectors import DetectionPeer
 from benchmarks.peers.series import CohortSeries, known_at
-from evals.detection import AffectedSpan, _next_reading, cohort_in_scope
-from evals.scoring import _is_top
+from evals.detection import AffectedSpan, cohort_in_scope, next_reading
+from evals.scoring import is_top
 from evals.suite import ExpectedFindings
 
 EPISODE_GAP = dt.timedelta(hours=12)  # alarms closer than this are one episode
@@ -117,10 +117,10 @@ def peer_delay(
     while as_of <= horizon:
         if as_of >= first_known:
             return (as_of - span.first_hour).total_seconds() / 3600
-        as_of = _next_reading(as_of, grain, settings)
+        as_of = next_reading(as_of, grain, settings)
     return None
 
 
 def top1(found: list[str], expected: ExpectedFindings) -> bool:
     """evals.scoring's top-1 check on a ranked list of cause kinds."""
-    return _is_top(found, list(expected.causes), expected.ordered)
+    return is_top(found, list(expected.causes), expected.ordered)

@@ -24,7 +24,7 @@ from data.generator import TRUTH_FILE
 from data.scenario import load_scenario
 from data.warehouse import open_warehouse
 from evals.detection import AffectedSpan, affected_span, register_truth
-from evals.scoring import _is_top
+from evals.scoring import is_top
 from evals.suite import ExpectedFindings, load_suite
 from evals.worlds import cached_world
 
@@ -128,7 +128,7 @@ def test_top1_is_the_evals_check() -> None:
     either = ordered.model_copy(update={"ordered": False})
     found = ["prep_time_drift", "batching_threshold"]
     assert not top1(found, ordered) and top1(found, either)
-    assert top1(found, ordered) == _is_top(found, list(ordered.causes), ordered.ordered)
+    assert top1(found, ordered) == is_top(found, list(ordered.causes), ordered.ordered)
     assert not top1([], either)
 
 
