@@ -139,10 +139,10 @@ def test_incidents_are_listed_and_filtered_by_the_asked_cohort(agent: Agent) -> 
     assert listed["kind"] == "incidents" and tools(listed) == ["detect_incidents"]
     assert "INC-20260104" in listed["answer"]
     elsewhere = ask(agent, "anything wrong in convenience last week?")
-    # Not the grocery incident: only the low-severity blip the crossed cohorts find there.
-    assert "INC-20260104" not in elsewhere["answer"]
-    assert elsewhere["answer"].count("INC-") == 1
-    assert "INC-20260102-0600 (low, severity 6.8" in elsewhere["answer"], elsewhere["answer"]
+    # Not the grocery incident. (A low-severity CX blip of a small convenience cell listed here
+    # once was noise: since e18b35f each rate's part of the CX z is bounded by its exact tail.)
+    assert elsewhere["kind"] == "incidents" and "INC-20260104" not in elsewhere["answer"]
+    assert "category=convenience" in elsewhere["answer"], elsewhere["answer"]
     assert elsewhere["grounding"]["ok"]
 
 
