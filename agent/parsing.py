@@ -334,12 +334,13 @@ def _read(
     if len(actions) > 1:
         notes.append(f"several actions named ({', '.join(actions)}); using {actions[0]}")
     kind = next((kind for kind, pattern in _KIND_CUES if pattern.search(text)), None)
+    nouns = dimension_words(vocabulary)
     if (
         kind in (None, "rank", "compare", "diagnose", "lookup", "trend")
         and not text.startswith("why")
         and (_WORSENED.search(text) or _IMPROVED.search(text))
         and _RANKS_GROUPS.search(text)
-        and first_match(dimension_words(vocabulary), text)
+        and first_match(nouns, text)
     ):
         kind = "rank"  # ranked by the change, see _kind_fields
     if not actions and _RECOMMEND.search(text):
@@ -352,7 +353,7 @@ def _read(
         kind = "what_if"
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
-                    dimension_words=dimension_words(vocabulary))  # fmt: skip
+                    dimension_words=nouns)  # fmt: skip
 
 
 def _ranks_custom(text: str, vocabulary: Vocabulary) -> bool:

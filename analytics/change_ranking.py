@@ -23,14 +23,15 @@ from analytics.comparisons import (
     Difference,
     Order,
     Tests,
-    cx_score_of,
+    group_name,
+    group_values,
     is_mean,
     mean_and_variance,
-    sums_of,
+    overall_value,
     two_proportion_tests,
     welch_tests,
 )
-from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS
+from analytics.metrics import CX_SCORE, METRICS
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,6 @@ def _sides(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray, np.n
     return column("num"), column("den"), column("sq")
 
 
-def _values(frame: pd.DataFrame, name: str) -> np.ndarray:
-    if name == CX_SCORE:
-        return frame[CX_SCORE].astype(float).to_numpy()
-    numerator, denominator, _ = _sides(frame, name)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / denominator, np.nan)
-
-
 def _tests(before: pd.DataFrame, after: pd.DataFrame, name: str) -> tuple[Tests, str]:
     """The change of each group (after - before), tested within the group."""
     num_b, den_b, sq_b = _sides(before, name)
@@ -91,12 +84,6 @@ def _tests(before: pd.DataFrame, after: pd.DataFrame, name: str) -> tuple[Tests,
         mean_a, var_a = mean_and_variance(num_a, den_a, sq_a)
         return welch_tests(mean_a - mean_b, var_b, den_b, var_a, den_a), WELCH_SUMS
     return two_proportion_tests(num_b, den_b, num_a, den_a), TWO_PROPORTION
-
-
-def _overall(frame: pd.DataFrame, name: str) -> float:
-    if name == CX_SCORE:
-        return cx_score_of({m: sums_of(frame, m).value for m in CX_COMPONENTS})
-    return sums_of(frame, name).value
 
 
 def rank_changes(
@@ -126,7 +113,8 @@ def rank_changes(
         for side in ("before", "after")
     }
     orders = {side: sides[side]["orders"].fillna(0).astype(int).to_numpy() for side in sides}
-    value_before, value_after = _values(sides["before"], name), _values(sides["after"], name)
+    value_before = group_values(sides["before"], name, count=False)[0]
+    value_after = group_values(sides["after"], name, count=False)[0]
     eligible = (
         (orders["before"] >= threshold)
         & (orders["after"] >= threshold)
@@ -151,7 +139,7 @@ def rank_changes(
         q_values = [float(v) if np.isfinite(v) else None for v in q]
     groups = [
         GroupChange(
-            group=_name(joined[key].iloc[i]),
+            group=group_name(joined[key].iloc[i]),
             before=float(value_before[i]),
             after=float(value_after[i]),
             orders_before=int(orders["before"][i]),
@@ -170,14 +158,8 @@ def rank_changes(
         metric=name,
         order=order,
         groups=tuple(groups),
-        overall_before=_overall(before, name),
-        overall_after=_overall(after, name),
+        overall_before=overall_value(before, name, count=False),
+        overall_after=overall_value(after, name, count=False),
         excluded_groups=int(len(joined) - len(rows)),
         min_orders=threshold,
     )
-
-
-def _name(value: object) -> str | int:
-    if isinstance(value, np.generic):
-        value = value.item()
-    return value if isinstance(value, str | int) else str(value)

@@ -492,7 +492,7 @@ def _column(frame: pd.DataFrame, column: str) -> Array:
     return frame[column].astype(float).fillna(0.0).to_numpy()
 
 
-def _group_values(frame: pd.DataFrame, name: str, count: bool) -> tuple[Array, Array]:
+def group_values(frame: pd.DataFrame, name: str, count: bool) -> tuple[Array, Array]:
     """Per row of a grouped frame: the ranked value and its sample size n."""
     orders = frame["orders"].astype(float).to_numpy()
     if name == ORDERS:
@@ -539,7 +539,7 @@ def _against_rest(
     )
 
 
-def _group_name(value: object) -> str | int:
+def group_name(value: object) -> str | int:
     """A group's value as a name: integers stay integers, a day is its ISO date."""
     if isinstance(value, np.generic):
         value = value.item()
@@ -576,7 +576,7 @@ def rank_groups(
         " (the default minimum-volume rule)" if min_orders is None else " (as asked)"
     )
     frame = frame.reset_index(drop=True)
-    value, n = _group_values(frame, name, count)
+    value, n = group_values(frame, name, count)
     present = frame[key].notna().to_numpy()
     eligible = present & (frame["orders"].to_numpy() >= threshold) & (n > 0) & np.isfinite(value)
     rows = np.flatnonzero(eligible)
@@ -594,7 +594,7 @@ def rank_groups(
     keys = frame[key].to_numpy()
     groups = [
         RankedGroup(
-            group=_group_name(keys[index]),
+            group=group_name(keys[index]),
             value=float(value[index]),
             orders=int(frame["orders"].iloc[index]),
             n=float(n[index]),
@@ -613,14 +613,14 @@ def rank_groups(
         order=order,
         descending=descending,
         groups=tuple(groups),
-        overall=_overall(frame, name, count),
+        overall=overall_value(frame, name, count),
         excluded_groups=int((present & ~eligible).sum()),
         min_orders=threshold,
         rule=rule,
     )
 
 
-def _overall(frame: pd.DataFrame, name: str, count: bool) -> float:
+def overall_value(frame: pd.DataFrame, name: str, count: bool) -> float:
     """The whole cohort's value (every row, ranked or not): total orders or events, the ratio
     of the summed sums, or the CX score of the summed sub-metrics."""
     if name == ORDERS:

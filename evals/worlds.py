@@ -28,17 +28,17 @@ def generator_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def world_key(scenario: Scenario) -> str:
-    """The cache key of a scenario's world: its name, the generator's fingerprint and a hash of
-    the scenario's content."""
+def world_key(scenario: Scenario, generator: str | None = None) -> str:
+    """The cache key of a scenario's world: its name, the generator's fingerprint (`generator`,
+    read from the source when None) and a hash of the scenario's content."""
     content = hashlib.sha256(scenario.model_dump_json().encode()).hexdigest()
-    return f"{scenario.name}-{generator_fingerprint()[:8]}-{content[:12]}"
+    return f"{scenario.name}-{(generator or generator_fingerprint())[:8]}-{content[:12]}"
 
 
-def prune_stale(worlds_dir: Path) -> int:
+def prune_stale(worlds_dir: Path, generator: str | None = None) -> int:
     """Delete the cached worlds an older generator wrote (each generator change would otherwise
     leave a full set behind: tens of GB after a few weeks). Returns how many were deleted."""
-    current = f"-{generator_fingerprint()[:8]}-"
+    current = f"-{(generator or generator_fingerprint())[:8]}-"
     stale = [p for p in worlds_dir.iterdir() if p.is_dir() and current not in p.name]
     for path in stale:
         shutil.rmtree(path, ignore_errors=True)
@@ -48,12 +48,13 @@ def prune_stale(worlds_dir: Path) -> int:
 def cached_world(scenario: Scenario, cache_dir: Path = DEFAULT_CACHE) -> tuple[Path, float]:
     """The scenario's world under `cache_dir/worlds`, generated if absent (worlds of older
     generators are deleted then); seconds spent generating (0 when it was cached)."""
-    out = Path(cache_dir) / "worlds" / world_key(scenario)
+    generator = generator_fingerprint()  # read once: it hashes every module of data/
+    out = Path(cache_dir) / "worlds" / world_key(scenario, generator)
     if (out / MANIFEST_FILE).is_file():
         return out, 0.0
     started = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    prune_stale(out.parent)
+    prune_stale(out.parent, generator)
     generate_world(scenario, out)  # atomic: a crash leaves no half-written world
     return out, time.perf_counter() - started
 

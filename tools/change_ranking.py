@@ -22,6 +22,7 @@ from analytics.comparisons import (
 from analytics.metrics import CX_SCORE, MetricError, analysis_source
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 from tools.questions import (
+    _FILTERS_DESCRIPTION,
     _METRIC_NAMES,
     _check_known,
     _delta_figure,
@@ -30,6 +31,7 @@ from tools.questions import (
     _show_delta,
     _unavailable,
     _value_figure,
+    _window_order,
 )
 
 
@@ -46,7 +48,9 @@ class RankChangesInput(BaseModel):
         "largest improvement first; highest/lowest rank the signed change literally.",
     )
     k: int = Field(default=5, ge=1, le=50)
-    filters: dict[str, list[str | int]] = Field(default_factory=dict)
+    filters: dict[str, list[str | int]] = Field(
+        default_factory=dict, description=_FILTERS_DESCRIPTION
+    )
     start: dt.datetime = Field(description="The period's start.")
     end: dt.datetime = Field(description="The period's end (exclusive).")
     previous_start: dt.datetime | None = Field(
@@ -63,8 +67,7 @@ class RankChangesInput(BaseModel):
 
     @model_validator(mode="after")
     def _in_order(self) -> RankChangesInput:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end} is not after start {self.start}")
+        _window_order(self.start, self.end)
         if self.previous_start is not None and self.previous_start >= self.start:
             raise ValueError("previous_start must be before start")
         return self

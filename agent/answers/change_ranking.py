@@ -72,7 +72,7 @@ def rank_by_change(
         _, item = context.call("rank_changes", arguments)
     except ToolError as error:
         return failed(resolved, context, error, f"rank {dimension} groups by change")
-    count = sum(1 for name in item.figures if name.endswith(".change") and name[0] == "r")
+    count = len(item.table or [])  # the ranked rows
     named = METRICS[metric].label.lower() if metric in METRICS else "CX score"
     cite = f"[{item.id}]"
     if not count:
