@@ -12,10 +12,12 @@ was measured.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
+from analytics.alarms import data_span
 from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS, missing_requirements
 from analytics.incidents import SERIOUS, SLICE_METRIC, cohort_filters
@@ -23,7 +25,7 @@ from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
 from data.quality import is_ingested
 from data.schema import DAYPARTS
-from tools.base import ToolContext, ToolError
+from tools.base import REGISTRY, ToolContext, ToolError
 from tools.detection import DetectIncidentsOutput, IncidentSummary, SliceSummary, TopSlicesOutput
 from tools.hypotheses import LIBRARY, DriverCheck, Hypothesis
 from tools.quality import DataQualityOutput
@@ -34,6 +36,7 @@ from tools.rca import (
     HypothesisTestsModel,
     RankCausesOutput,
     ShapAttributionOutput,
+    SliceWindow,
 )
 
 MAX_SITES = 2
@@ -524,6 +527,52 @@ def investigate(
         return investigation
     localize_incident(context, investigation)
     results = gather(context, investigation, plan_tests(investigation))
+    rank(context, investigation, assess(investigation, results))
+    return investigation
+
+
+def investigate_window(
+    context: ToolContext,
+    start: dt.datetime,
+    end: dt.datetime,
+    filters: dict[str, list],
+    metric: str,
+    baseline_days: int | None = None,
+) -> Investigation:
+    """Test every hypothesis in one given slice over [start, end) and rank the causes, with no
+    detection or localization (a benchmark's oracle: the true window and scope are handed over).
+
+    The hypotheses adapt to the data as in `investigate`; the plan, its tool calls, the
+    assessment and the rank_causes ranking are `investigate`'s. `metric`: the share metric the
+    SHAP attribution and lagged correlations read (an incident's slice metric);
+    `baseline_days`: the days before `start` the windowed calls compare with (None: the tools'
+    default). The incident is a stand-in named "given", and `detection_id` is empty."""
+    span = data_span(context.con)
+    incident = IncidentSummary(
+        incident_id="given", grain="hour", start=start, end=end, detected_at=start,
+        detection_delay_hours=0.0, metrics=[metric], cohorts=[],
+        primary_metric=metric, primary_cohort=describe_slice(filters), slice_metric=metric,
+        impact_orders=0.0, severity=0.0, severity_label="given", peak_z=0.0,
+        cx_expected=math.nan, cx_observed=math.nan,
+    )  # fmt: skip
+    detection = DetectIncidentsOutput(
+        summary="window and scope given: no detection", grain="hour", as_of=end,
+        data_start=span.first, data_end=span.last, series_scanned=0, alarms=0,
+        incidents=[incident],
+    )  # fmt: skip
+    investigation = Investigation(detection=detection, detection_id="", incident=incident)
+    _adapt_to_data(context, investigation)
+    investigation.window = (start, end)
+    investigation.sites = [Site(dict(filters), describe_slice(filters), 0, metric)]
+    plan = plan_tests(investigation)
+    if baseline_days is not None:
+        plan = [
+            replace(call, args={**call.args, "baseline_days": baseline_days})
+            if issubclass(REGISTRY[call.tool].input_model, SliceWindow)
+            else call
+            for call in plan
+        ]
+    results = gather(context, investigation, plan)
     rank(context, investigation, assess(investigation, results))
     return investigation
 

@@ -17,6 +17,7 @@ from analytics.alarms import choose_grain, data_span
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
 from analytics.metrics import Grain
 from benchmarks.peers.detectors import DETECTION_PEERS, DetectionPeer
+from benchmarks.peers.oracle_rca import ORACLE, oracle_ranking
 from benchmarks.peers.root_cause import (
     gcm_ranking,
     largest_shift,
@@ -67,7 +68,8 @@ class CaseResult(BaseModel):
     name: str
     grain: str
     delays: dict[str, float | None] = Field(default_factory=dict)  # hours, by detection peer
-    causes: dict[str, list[str]] = Field(default_factory=dict)  # ranked kinds, by cause peer
+    # ranked kinds, by cause peer and for cx-agent given the truth (oracle_rca.ORACLE)
+    causes: dict[str, list[str]] = Field(default_factory=dict)
     top1: dict[str, bool] = Field(default_factory=dict)
     seconds: float = 0.0
 
@@ -129,7 +131,8 @@ def _delays(
 def _rankings(
     world: Path, con: duckdb.DuckDBPyConnection, case: SuiteCase, truth: dict
 ) -> dict[str, list[str]]:
-    """Each root-cause peer's ranked cause kinds, given the leading cause's window and scope."""
+    """Each root-cause peer's ranked cause kinds, and cx-agent's (benchmarks.peers.oracle_rca),
+    given the leading cause's window and scope."""
     leading = interventions_of(truth, list(case.expected.causes[:1]))[0]
     span = _span(world, leading)
     if span is None:
@@ -137,7 +140,10 @@ def _rankings(
     baseline_window, incident_window = windows(span.first_hour, span.end)
     baseline = sampled(order_features(con, leading["scope"], baseline_window))
     incident = sampled(order_features(con, leading["scope"], incident_window))
-    rankings = {SHIFT: largest_shift(baseline, incident)}
+    rankings = {
+        ORACLE: oracle_ranking(world, leading["scope"], incident_window),
+        SHIFT: largest_shift(baseline, incident),
+    }
     if available(ROOT_CAUSE_PEERS[GCM]):
         rankings[GCM] = gcm_ranking(baseline, incident)
     return rankings

@@ -1,6 +1,7 @@
-"""The comparison table: cx-agent and each peer on median detection delay, detections, false
-alarms on null worlds and top-1 cause, with each peer's ratio to cx-agent; the cases a peer
-wins."""
+"""The comparison table: cx-agent end to end, cx-agent given the true window and scope, and
+each peer on median detection delay, detections, false alarms on null worlds and top-1 cause,
+with each peer's ratio to the cx-agent row it compares with (the detection peers: end to end;
+the root-cause peers: given the truth, as they are); the cases a peer wins."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import statistics
 from pydantic import BaseModel
 
 from benchmarks.peers.evaluate import CaseResult, NullResult
+from benchmarks.peers.oracle_rca import ORACLE
 from evals.scoring import ScenarioScore
 
 OURS = "cx-agent"
+LABELS = {OURS: "cx-agent", ORACLE: "cx-agent given the truth"}  # the ratio's reference row
 
 
 class Row(BaseModel):
@@ -25,6 +28,7 @@ class Row(BaseModel):
     false_per_30_days: float | None = None  # mean over the null worlds
     top1: int | None = None
     ratio: float | None = None  # detection: median delay peer / ours; cause: top-1 peer / ours
+    against: str | None = None  # the cx-agent row (its peer name) the ratio is taken against
 
 
 def _median(delays: list[float | None]) -> float | None:
@@ -41,7 +45,9 @@ def _ratio(peer: float | None, ours: float | None) -> float | None:
 def build_rows(
     ours: list[ScenarioScore], peers: list[CaseResult], nulls: list[NullResult]
 ) -> list[Row]:
-    """cx-agent's row, then a row per detection peer and per root-cause peer."""
+    """cx-agent's row, cx-agent's given the true window and scope (when measured), then a row
+    per detection peer (ratio against cx-agent end to end) and per root-cause peer (against
+    cx-agent given the truth, else end to end)."""
     scored = {result.name: result for result in ours if result.top1 is not None}
     cases = [result for result in peers if result.name in scored]
     our_delays = [
@@ -59,8 +65,15 @@ def build_rows(
             false_per_30_days=our_false,
             top1=our_top1,
             ratio=1.0,
+            against=OURS,
         )
     ]
+    cause_reference, reference_top1 = OURS, our_top1
+    if any(ORACLE in r.top1 for r in cases):
+        cause_reference, reference_top1 = ORACLE, sum(r.top1.get(ORACLE, False) for r in cases)
+        rows.append(
+            Row(peer=ORACLE, cases=len(cases), top1=reference_top1, ratio=1.0, against=ORACLE)
+        )
     detection = list(dict.fromkeys(name for r in cases for name in r.delays))
     for name in detection:
         delays = [r.delays.get(name) for r in cases]
@@ -74,11 +87,15 @@ def build_rows(
                 if nulls
                 else None,
                 ratio=_ratio(_median(delays), rows[0].median_delay_h),
+                against=OURS,
             )
         )
-    for name in dict.fromkeys(name for r in cases for name in r.top1):
+    for name in dict.fromkeys(name for r in cases for name in r.top1 if name != ORACLE):
         hits = sum(r.top1.get(name, False) for r in cases)
-        rows.append(Row(peer=name, cases=len(cases), top1=hits, ratio=_ratio(hits, our_top1)))
+        ratio = _ratio(hits, reference_top1)
+        rows.append(
+            Row(peer=name, cases=len(cases), top1=hits, ratio=ratio, against=cause_reference)
+        )
     return rows
 
 
@@ -90,15 +107,17 @@ def table(rows: list[Row]) -> list[str]:
     """The table as Markdown lines."""
     lines = [
         "| peer | median detection delay (h) | detected/N | false alarms per 30 days (null) "
-        "| top-1 cause | ratio peer/ours |",
-        "|---|---|---|---|---|---|",
+        "| top-1 cause | ratio peer/ours | ratio against |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         detected = "-" if row.detected is None else f"{row.detected}/{row.cases}"
         top1 = "-" if row.top1 is None else f"{row.top1}/{row.cases}"
+        against = LABELS.get(row.against or "", row.against or "-")
         lines.append(
             f"| {row.peer} | {_cell(row.median_delay_h, '.1f')} | {detected} "
-            f"| {_cell(row.false_per_30_days, '.2f')} | {top1} | {_cell(row.ratio, '.2f')} |"
+            f"| {_cell(row.false_per_30_days, '.2f')} | {top1} | {_cell(row.ratio, '.2f')} "
+            f"| {against} |"
         )
     return lines
 
@@ -118,7 +137,7 @@ def null_lines(nulls: list[NullResult]) -> list[str]:
 
 def wins(ours: list[ScenarioScore], peers: list[CaseResult]) -> list[str]:
     """Every case where a peer detects sooner than cx-agent (or at all) or names the true
-    cause where cx-agent does not."""
+    cause where cx-agent does not, end to end or given the true window and scope."""
     scored = {result.name: result for result in ours if result.top1 is not None}
     lines = []
     for result in peers:
@@ -130,12 +149,17 @@ def wins(ours: list[ScenarioScore], peers: list[CaseResult]) -> list[str]:
             if found is not None and (delay is None or found < delay):
                 ours_text = "no alarm" if delay is None else f"{delay:g} h"
                 lines.append(f"  {result.name}: {name} {found:g} h vs {OURS} {ours_text}")
+        given = result.top1.get(ORACLE)
         for name, hit in result.top1.items():
-            if hit and not mine.top1:
-                lines.append(
-                    f"  {result.name}: {name} names {result.causes[name][:1]} vs {OURS} "
-                    f"{mine.found_causes[:1] or 'no cause'}"
-                )
+            if name == ORACLE or not hit or (mine.top1 and given is not False):
+                continue
+            line = (
+                f"  {result.name}: {name} names {result.causes[name][:1]} vs {OURS} "
+                f"{mine.found_causes[:1] or 'no cause'}"
+            )
+            if given is not None:
+                line += f", {LABELS[ORACLE]} {result.causes[ORACLE][:1] or 'no cause'}"
+            lines.append(line)
     return lines
 
 

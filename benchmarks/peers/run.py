@@ -6,7 +6,9 @@
    no what-if check): its detection delay (the eval's as-of replay) and top-1 cause.
 2. The detection peers are tuned once on a null world (data/scenarios/null.yaml, seed
    TUNING_SEED) to at most one alarm episode per 30 days, then replayed as-of on each case's
-   marketplace, region and category series; the root-cause peers rank causes on its orders.
+   marketplace, region and category series; the root-cause peers rank causes on its orders,
+   and cx-agent's own hypothesis testing ranks them given the same window and scope
+   (benchmarks.peers.oracle_rca).
 3. False alarms on null worlds: the suite's and benchmarks/detection.py's three volumes.
 Prints the table (benchmarks.peers.report) and writes it as JSON beside the eval reports.
 """

@@ -1,5 +1,6 @@
-"""The peer benchmark's harness (benchmarks/peers) on small worlds: the hand-written baselines
-and the scoring run without the `peers` extra; the packaged peers are skipped without it."""
+"""The peer benchmark's harness (benchmarks/peers) on small worlds: the hand-written baselines,
+cx-agent given the true window and scope, and the scoring run without the `peers` extra; the
+packaged peers are skipped without it."""
 
 from __future__ import annotations
 
@@ -17,16 +18,27 @@ from benchmarks.peers.detectors import (
     mstl_scores,
     seasonal_z,
 )
-from benchmarks.peers.root_cause import largest_shift, order_features, sampled, windows
+from benchmarks.peers.evaluate import SHIFT, CaseResult
+from benchmarks.peers.oracle_rca import ORACLE, found_causes, oracle_investigation
+from benchmarks.peers.report import OURS, build_rows, table, wins
+from benchmarks.peers.root_cause import (
+    BASELINE_DAYS,
+    largest_shift,
+    order_features,
+    sampled,
+    windows,
+)
 from benchmarks.peers.scoring import alarm_candidates, peer_delay, top1, tune_threshold
 from benchmarks.peers.series import cohort_series
 from data.generator import TRUTH_FILE
 from data.scenario import load_scenario
 from data.warehouse import open_warehouse
 from evals.detection import AffectedSpan, affected_span, register_truth
-from evals.scoring import is_top
+from evals.scoring import ScenarioScore, is_top
 from evals.suite import ExpectedFindings, load_suite
 from evals.worlds import cached_world
+from tools.base import ToolContext
+from tools.rca import DriverShiftInput
 
 SMALL_ORDERS_PER_DAY = 3000  # as tests/evals/test_fast_subset.py
 BASELINE = DETECTION_PEERS[0]
@@ -86,6 +98,70 @@ def test_largest_shift_names_the_eta_model_on_a_single_cause_world(cache_dir: Pa
     con.close()
     assert len(baseline) > 500 and len(incident) > 100
     assert largest_shift(baseline, incident)[0] == "eta_model_bias"
+
+
+def test_cx_agent_given_the_true_window_and_scope_ranks_the_batching_change_first(
+    cache_dir: Path,
+) -> None:
+    world = _small_world("demo", cache_dir)
+    span, intervention = _span(world, "batching_threshold")
+    _, incident_window = windows(span.first_hour, span.end)
+    context = ToolContext(world_dir=world)
+    try:
+        investigation = oracle_investigation(context, intervention["scope"], incident_window)
+    finally:
+        context.close()
+    found = found_causes(investigation)
+    expected = load_suite(names=["demo"])[0].expected
+    assert found[0] == "batching_threshold" and top1(found, expected)
+    tools = [item.tool for item in context.ledger.items]
+    assert "detect_incidents" not in tools and "top_slices" not in tools
+    shifts = [
+        DriverShiftInput.model_validate(item.args)
+        for item in context.ledger.items
+        if item.tool == "driver_shift"
+    ]
+    assert len(shifts) >= len(investigation.library)
+    for shift in shifts:
+        assert (shift.start, shift.end) == incident_window
+        assert shift.filters == {"category": ["grocery"], "hour": [18, 19, 20]}
+        assert shift.baseline_days == BASELINE_DAYS
+
+
+def _ours(name: str, hit: bool) -> ScenarioScore:
+    return ScenarioScore(
+        name=name,
+        source="suite",
+        orders_per_day=SMALL_ORDERS_PER_DAY,
+        question="why?",
+        expected_causes=["batching_threshold"],
+        expected_slice=None,
+        found_causes=["batching_threshold"] if hit else [],
+        top1=hit,
+    )
+
+
+def test_root_cause_peers_are_compared_with_cx_agent_given_the_truth() -> None:
+    ours = [_ours("caught", True), _ours("missed", False)]
+    peers = [
+        CaseResult(
+            name=name,
+            grain="hour",
+            causes={ORACLE: ["batching_threshold"], SHIFT: ["batching_threshold"]},
+            top1={ORACLE: True, SHIFT: True},
+        )
+        for name in ("caught", "missed")
+    ]
+    rows = {row.peer: row for row in build_rows(ours, peers, [])}
+    assert [rows[OURS].top1, rows[ORACLE].top1, rows[SHIFT].top1] == [1, 2, 2]
+    assert rows[SHIFT].ratio == pytest.approx(1.0) and rows[SHIFT].against == ORACLE
+    shift_line = next(line for line in table(list(rows.values())) if line.startswith(f"| {SHIFT}"))
+    assert shift_line.endswith("| 1.00 | cx-agent given the truth |")
+    assert [line.split(":")[0].strip() for line in wins(ours, peers)] == ["missed"]
+    without_oracle = [case.model_copy(update={"top1": {SHIFT: True}}) for case in peers]
+    rows = {row.peer: row for row in build_rows(ours, without_oracle, [])}
+    assert ORACLE not in rows and rows[SHIFT].against == OURS
+    assert rows[SHIFT].ratio == pytest.approx(2.0)
 
 
 def _candidates(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
