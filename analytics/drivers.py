@@ -2,8 +2,9 @@
 inside a slice between a baseline window and an incident window, compared with the same shift
 outside the slice (specificity) and just before the incident (timing).
 
-Shares are compared with a two-proportion z-test and means with Welch's t-test (normal
-approximation, orders as independent units: a heuristic where orders share a store or an hour).
+Shares are compared with a two-proportion z-test and means with Welch's t-test (on
+Welch-Satterthwaite degrees of freedom, its p-value reported as a z; orders or region-hours as
+independent units: a heuristic where orders share a store or an hour).
 """
 
 from __future__ import annotations
@@ -406,11 +407,31 @@ def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[floa
         # A single incident value (a one-hour incident on an hourly series) has no variance of
         # its own: it is read as one more draw from the baseline's spread.
         after_variance = after.variance if after.n >= 2 else before.variance
-        se = math.sqrt(before.variance / before.n + after_variance / after.n)
+        parts = (before.variance / before.n, after_variance / after.n)
+        se = math.sqrt(sum(parts))
         pooled_sd = math.sqrt((before.variance + after_variance) / 2)
         effect = delta / pooled_sd if pooled_sd > 0 else 0.0
+        if se > 0:
+            # Welch's t on Welch-Satterthwaite degrees of freedom, reported as the normal z of
+            # the same p-value: a driver read per region-hour has a handful of incident values,
+            # where the normal approximation would call a 2-value dip significant.
+            t = delta / se
+            freedom = _welch_freedom(parts, before.n, after.n)
+            p_value = float(2 * stats.t.sf(abs(t), freedom))
+            z = float(stats.norm.isf(p_value / 2)) if p_value > 0 else abs(t)
+            return math.copysign(z, t), p_value, effect
     statistic = delta / se if se > 0 else 0.0
     return statistic, float(2 * stats.norm.sf(abs(statistic))), effect
+
+
+def _welch_freedom(parts: tuple[float, float], before_n: float, after_n: float) -> float:
+    """Welch-Satterthwaite degrees of freedom of a difference of means whose squared standard
+    error is sum(parts); a single incident value (which borrows the baseline's variance) leaves
+    the baseline's n - 1. At least 1."""
+    if after_n < 2:
+        return max(before_n - 1, 1.0)
+    shares = parts[0] ** 2 / max(before_n - 1, 1.0) + parts[1] ** 2 / (after_n - 1)
+    return max(sum(parts) ** 2 / shares, 1.0) if shares > 0 else max(before_n + after_n - 2, 1.0)
 
 
 def driver_shift(

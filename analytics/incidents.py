@@ -1,8 +1,10 @@
 """Incidents: alarms across metrics and cohorts merged into ranked, scored incidents.
 
-Alarms merge when they are at most MERGE_GAP apart and their cohorts overlap (no dimension set
-to two different values: "region=south" overlaps "category=convenience" and "all", not
-"region=west,category=retail"), so noise in one corner does not join an incident in another.
+Alarms merge when they are on the same metric in nested cohorts ("region=south" holds
+"region=south,category=convenience"; "all" holds every cohort) at most MERGE_GAP apart, or on any
+metrics in overlapping cohorts (no dimension set to two different values: "region=south"
+overlaps "category=convenience", not "region=west,category=retail") at most CROSSED_GAP apart,
+so noise in one corner does not join an incident in another, nor pull its start back by a day.
 An incident ends where its primary metric recovers to the level expected when it began (see
 `_recovered_end`), so a drop that lasts weeks stays one open incident even after the seasonal
 baseline has learned it and the alarms stop.
@@ -140,38 +142,55 @@ def overlapping(first: str, second: str) -> bool:
     return all(b.get(name, value) == value for name, value in a.items())
 
 
+def nested(first: str, second: str) -> bool:
+    """Whether one cohort holds the other ("region=east" holds "region=east,category=retail";
+    "all" holds every cohort)."""
+    a, b = cohort_filters(first), cohort_filters(second)
+    return a.items() <= b.items() or b.items() <= a.items()
+
+
 def group_alarms(alarms: pd.DataFrame, grain: Grain) -> list[pd.DataFrame]:
-    """Alarms in groups: an alarm joins every open group that holds a cohort overlapping its
-    own, merging them; otherwise it opens a group. A group stays open MERGE_GAP after its last
-    alarm, or only CROSSED_GAP while it holds crossed cohorts alone (there are many of them,
-    so a lone noise alarm in one is likely: it must not pull a later incident's start back)."""
-    groups: list[tuple[list[int], set[str], dt.datetime]] = []
+    """Alarms in groups: an alarm joins every open group that holds an alarm related to it,
+    merging them; otherwise it opens a group. Related: on the same metric in a cohort that
+    holds or is held by its own, within MERGE_GAP of that alarm (CROSSED_GAP while the group
+    holds crossed cohorts alone: there are many of them, so a lone noise alarm in one is
+    likely); or on any metric in an overlapping cohort ("region=east" and "category=retail"),
+    within CROSSED_GAP of it. So an incident's metrics and cohorts that move together join,
+    a problem that comes back each evening stays one incident, and noise a day before in
+    another metric or corner does not pull the incident's start back."""
+    groups: list[tuple[list[int], dict[tuple[str, str], dt.datetime]]] = []
     ordered = alarms.sort_values(["period", "known_at"])
     names = [cohort_name(d, c) for d, c in zip(ordered.dimension, ordered.cohort, strict=True)]
+    near = CROSSED_GAP[grain]
 
-    def open_for(group: tuple[list[int], set[str], dt.datetime], period: dt.datetime) -> bool:
-        crossed_only = all(COHORT_JOIN in name for name in group[1])
-        return period - group[2] <= (CROSSED_GAP if crossed_only else MERGE_GAP)[grain]
+    def related(
+        group: dict[tuple[str, str], dt.datetime], name: str, metric: str, period: dt.datetime
+    ) -> bool:
+        crossed_only = all(COHORT_JOIN in other for other, _ in group)
+        gap = near if crossed_only else MERGE_GAP[grain]
+        return any(
+            overlapping(name, other)
+            and period - last <= (gap if other_metric == metric and nested(name, other) else near)
+            for (other, other_metric), last in group.items()
+        )
 
-    for position, (index, period) in enumerate(zip(ordered.index, ordered.period, strict=True)):
-        name = names[position]
-        joined = [
-            group
-            for group in groups
-            if open_for(group, period) and any(overlapping(name, other) for other in group[1])
-        ]
+    for position, (index, metric, period) in enumerate(
+        zip(ordered.index, ordered.metric, ordered.period, strict=True)
+    ):
+        key = (names[position], metric)
+        joined = [group for group in groups if related(group[1], *key, period)]
         if not joined:
-            groups.append(([index], {name}, period))
+            groups.append(([index], {key: period}))
             continue
-        first = joined[0]
-        for other in joined[1:]:
-            first[0].extend(other[0])
-            first[1].update(other[1])
-            groups.remove(other)
-        first[0].append(index)
-        first[1].add(name)
-        groups[groups.index(first)] = (first[0], first[1], max(first[2], period))
-    return [alarms.loc[sorted(rows)] for rows, _, _ in groups]
+        rows, members = joined[0]
+        for other_rows, other_members in joined[1:]:
+            rows.extend(other_rows)
+            for other, last in other_members.items():
+                members[other] = max(members.get(other, last), last)
+            groups.remove((other_rows, other_members))
+        rows.append(index)
+        members[key] = max(members.get(key, period), period)
+    return [alarms.loc[sorted(rows)] for rows, _ in groups]
 
 
 def build_incidents(
@@ -212,23 +231,32 @@ def _incident(
     length = PERIOD_LENGTH[grain]
     start = group.period.min().to_pydatetime()
     stop = group.period.max().to_pydatetime() + length
-    losses = {key: _cx_loss(result, start, stop, grain) for key, result in cx_series.items()}
+    cohorts = {cohort_name(d, c) for d, c in zip(group.dimension, group.cohort, strict=True)}
+    # The CX series of cohorts that may hold the alarms' orders: another corner's bad hour
+    # must not be named the incident's cohort.
+    related = {
+        key: result
+        for key, result in cx_series.items()
+        if any(overlapping(cohort_name(*key), cohort) for cohort in cohorts)
+    } or cx_series
+    losses = {key: _cx_loss(result, start, stop, grain) for key, result in related.items()}
     if losses:
         impact = max(loss for loss, _, _ in losses.values())
         worst = _carrier(
             {key: loss for key, (loss, _, _) in losses.items()},
-            {key: float(result.residuals.orders.sum()) for key, result in cx_series.items()},
+            {key: float(result.residuals.orders.sum()) for key, result in related.items()},
         )
     else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
         worst, impact = _lead_metric_loss(results, group, start, stop)
     primary_metric = _primary_metric(results, group, worst, start, stop)
     primary = _series(results, primary_metric, worst)
     if primary is not None:
-        floor = _last_period_alarm(group, grain, primary, settings)
-        recovered = _recovered_end(primary, start, stop, grain, floor)
+        followed = _followed_series(results, group, primary)
+        floor = _last_period_alarm(group, grain, followed, settings)
+        recovered = _recovered_end(followed, start, stop, grain, floor)
         if recovered != stop:  # the losses over the window that ends where the metric recovers
             stop = recovered
-            losses = {key: _cx_loss(r, start, stop, grain) for key, r in cx_series.items()}
+            losses = {key: _cx_loss(r, start, stop, grain) for key, r in related.items()}
         if _slice_metric(primary_metric) not in scanned:  # a loss the CX score cannot see
             impact = max(impact, _metric_loss(primary, start, stop))
     if losses:
@@ -238,7 +266,6 @@ def _incident(
         cx_expected, cx_observed = float("nan"), float("nan")
     ongoing = as_of - (stop + settings.maturity) < QUIET_BEFORE_END[grain]
     severity = 100.0 * (1.0 - np.exp(-impact / max(MIN_SEVERITY_SCALE, 0.01 * daily_orders)))
-    cohorts = {cohort_name(d, c) for d, c in zip(group.dimension, group.cohort, strict=True)}
     return Incident(
         incident_id=f"INC-{start:%Y%m%d-%H%M}",
         grain=grain,
@@ -277,6 +304,19 @@ def _primary_metric(
     alarmed = set(group.metric) - {CX_SCORE}
     leading = _leading_component(results, cohort, start, stop, alarmed)
     return leading or _strongest_alarm(group, cohort)
+
+
+def _followed_series(
+    results: list[SeriesResult], group: pd.DataFrame, primary: SeriesResult
+) -> SeriesResult:
+    """The series whose recovery ends the incident: the primary metric in the primary cohort
+    if it alarmed, else in the cohort where it alarmed most strongly (a drop in one region x
+    category is diluted in its region's series, which may read recovered after an hour)."""
+    own = group[group.metric == primary.metric]
+    if own.empty or ((own.dimension == primary.dimension) & (own.cohort == primary.cohort)).any():
+        return primary
+    strongest = own.loc[own.z.idxmax()]
+    return _series(results, primary.metric, (strongest.dimension, strongest.cohort)) or primary
 
 
 def _last_period_alarm(

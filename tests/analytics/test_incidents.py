@@ -214,6 +214,31 @@ def test_noise_in_another_corner_stays_apart_and_an_overlapping_cohort_joins() -
     ]
 
 
+def test_noise_in_an_overlapping_cohort_a_day_earlier_does_not_pull_the_start_back() -> None:
+    """A noise alarm in category=retail, then 22 h later a drop in region=east: the cohorts
+    overlap but neither holds the other, so the drop is its own incident starting at its own
+    first alarm; an alarm in a cohort region=east holds (east x convenience) joins it across
+    the merge gap (found on random world 38, whose surge was dated from retail noise)."""
+    noise, drop, crossed = (
+        _hours_after_first(0),
+        _hours_after_first(22, 23),
+        _hours_after_first(50),
+    )
+    alarms = pd.concat(
+        [
+            _alarms(noise).assign(dimension="category", cohort="retail"),
+            _alarms(drop).assign(dimension="region", cohort="east"),
+            _alarms(crossed).assign(dimension="region,category", cohort="east,convenience"),
+        ],
+        ignore_index=True,
+    )
+    incidents = build_incidents([_cx_series()], alarms, "hour", AS_OF, SETTINGS)
+    assert sorted((incident.start, incident.cohorts) for incident in incidents) == [
+        (noise[0], ("category=retail",)),
+        (drop[0], ("region=east", "region=east,category=convenience")),
+    ]
+
+
 def test_the_primary_metric_is_one_that_alarmed_not_the_one_that_lost_most_cx() -> None:
     """On-time lost more CX points in the cohort but never alarmed; item accuracy alarmed."""
     hours = _hours_after_first(0, 1, 2)
@@ -263,6 +288,30 @@ def test_an_incident_ends_where_its_metric_recovers_not_at_its_last_window_alarm
     assert (incident.start, incident.end) == (hours[0], _hours_after_first(40)[0])
 
 
+def test_a_drop_in_a_crossed_cohort_lasts_as_long_as_that_cohort_stays_down() -> None:
+    """On-time in south x retail falls from 0.9 to 0.7 for 40 hours (alarms every 2 hours);
+    the south as a whole reads it as noise. The primary cohort is the south, but the incident
+    ends where south x retail recovers, not an hour after its first alarm (random world 28's
+    inventory drop in one region x category was cut to one hour this way)."""
+    hours = _hours_after_first(*range(0, 40, 2))
+    first, back = (_cx_series().residuals.period.get_loc(h) for h in _hours_after_first(0, 40))
+    dropped = np.full(HOURS, 0.9)
+    dropped[first : back + 23] = 0.7
+    crossed = _on_time_with_day_window(dropped, np.full(HOURS, 0.9))
+    crossed.dimension, crossed.cohort = "region,category", "south,retail"
+    south = _on_time_with_day_window(np.full(HOURS, 0.9), np.full(HOURS, 0.9))
+    south.dimension, south.cohort = "region", "south"
+    cx_south = _cx_series(dict.fromkeys(_hours_after_first(*range(40)), 2.0))
+    cx_south.dimension, cx_south.cohort = "region", "south"
+    alarms = _alarms(hours).assign(
+        dimension="region,category", cohort="south,retail", detectors="day_window", votes=0
+    )
+    results = [_cx_series(), cx_south, south, crossed]
+    (incident,) = build_incidents(results, alarms, "hour", AS_OF, SETTINGS)
+    assert incident.primary_cohort == "region=south"
+    assert (incident.start, incident.end) == (hours[0], _hours_after_first(40)[0])
+
+
 def test_a_drop_the_baseline_has_learned_keeps_its_incident_open_until_it_recovers() -> None:
     """Alarms stop after a day (the seasonal expectation follows the drop down), but on-time
     stays 0.2 under the level expected when the incident began until hour 150: the incident
@@ -303,7 +352,13 @@ def test_a_crossed_cohort_alarms_but_the_primary_cohort_is_a_single_dimension() 
     crossed = _cx_series(dict.fromkeys(alarm_hours, 8.0))
     crossed.dimension, crossed.cohort = "region,category", "south,convenience"
     alarms = _alarms(alarm_hours).assign(dimension=crossed.dimension, cohort=crossed.cohort)
-    (incident,) = build_incidents([marketplace, region, crossed], alarms, "hour", AS_OF, SETTINGS)
+    # A bad hour in another corner (grocery holds none of south x convenience's orders) loses
+    # more, and is smaller than the south: it is not the incident's cohort.
+    grocery = _cx_series(dict.fromkeys(alarm_hours, 12.0))
+    grocery.dimension, grocery.cohort = "category", "grocery"
+    grocery.residuals.orders[:] = ORDERS_PER_HOUR / 2
+    results = [marketplace, region, crossed, grocery]
+    (incident,) = build_incidents(results, alarms, "hour", AS_OF, SETTINGS)
     assert incident.cohorts == ("region=south,category=convenience",)
     assert incident.primary_cohort == "region=south"
     # Severity counts the cohort that loses most, crossed or not.
