@@ -3,8 +3,10 @@ inside a slice between a baseline window and an incident window, compared with t
 outside the slice (specificity) and just before the incident (timing).
 
 Shares are compared with a two-proportion z-test and means with Welch's t-test (on
-Welch-Satterthwaite degrees of freedom, its p-value reported as a z; orders or region-hours as
-independent units: a heuristic where orders share a store or an hour).
+Welch-Satterthwaite degrees of freedom, its p-value reported as a z); hourly values (a count or
+a seasonal ratio per hour) with a t-test against the baseline hours' spread (on their n - 1
+degrees of freedom: under no shift the incident's hours are draws like them). Orders or hours
+are independent units: a heuristic where orders share a store or an hour.
 """
 
 from __future__ import annotations
@@ -405,8 +407,12 @@ def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[floa
         )
     else:
         # A single incident value (a one-hour incident on an hourly series) has no variance of
-        # its own: it is read as one more draw from the baseline's spread.
-        after_variance = after.variance if after.n >= 2 else before.variance
+        # its own: it is read as one more draw from the baseline's spread. So are a driver's
+        # few hourly values (a count or a seasonal ratio per hour): under no shift they are
+        # draws like the baseline hours, whose spread is the better estimate (a surge in 3 of
+        # an incident's 6 hours must not widen the test by its own unevenness).
+        cells = spec.per_hour_count or spec.seasonal
+        after_variance = after.variance if after.n >= 2 and not cells else before.variance
         parts = (before.variance / before.n, after_variance / after.n)
         se = math.sqrt(sum(parts))
         pooled_sd = math.sqrt((before.variance + after_variance) / 2)
@@ -416,7 +422,7 @@ def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[floa
             # the same p-value: a driver read per region-hour has a handful of incident values,
             # where the normal approximation would call a 2-value dip significant.
             t = delta / se
-            freedom = _welch_freedom(parts, before.n, after.n)
+            freedom = _welch_freedom(parts, before.n, after.n if not cells else 1.0)
             p_value = float(2 * stats.t.sf(abs(t), freedom))
             z = float(stats.norm.isf(p_value / 2)) if p_value > 0 else abs(t)
             return math.copysign(z, t), p_value, effect

@@ -31,12 +31,13 @@ import numpy as np
 import pandas as pd
 
 from analytics.alarms import COHORT_JOIN, JUDGED_SHARE, SeriesResult
-from analytics.detection import PERIOD_LENGTH, DetectorSettings
+from analytics.detection import PERIOD_LENGTH, WINDOW_NAMES, DetectorSettings
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
 CROSSED_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=1)}
 QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
+WINDOW_LEAD = dt.timedelta(hours=5)  # how far back a window-only incident may start (6h window)
 MIN_SEVERITY_SCALE = 30.0  # order-equivalents; a heuristic floor, binding below 3,000 orders/day
 RECOVERED_SHARE = 0.5  # back within half of the incident's gap to the level before it
 RECOVERED_Z = 2.0  # ... or within 2 sds of the reading's noise in the week before, if more
@@ -229,7 +230,7 @@ def _incident(
 ) -> Incident:
     """One group of alarms as an incident: its window, primary metric and cohort, severity."""
     length = PERIOD_LENGTH[grain]
-    start = group.period.min().to_pydatetime()
+    start = _group_start(group, grain, settings)
     stop = group.period.max().to_pydatetime() + length
     cohorts = {cohort_name(d, c) for d, c in zip(group.dimension, group.cohort, strict=True)}
     # The CX series of cohorts that may hold the alarms' orders: another corner's bad hour
@@ -306,6 +307,18 @@ def _primary_metric(
     return leading or _strongest_alarm(group, cohort)
 
 
+def _group_start(group: pd.DataFrame, grain: Grain, settings: DetectorSettings) -> dt.datetime:
+    """The incident's first period: its first alarm's; when only trailing windows alarmed
+    (hourly), the first period of the window that first read the drop, at most WINDOW_LEAD
+    before it (a 6-hour window alarming at 21:00 read hours from 16:00: a surge at 18:00-20:00
+    is dated at 21:00 otherwise, and the incident's window would hold none of its hours)."""
+    first = group.period.min().to_pydatetime()
+    if grain != "hour" or (group.votes >= settings.min_votes).any():
+        return first
+    lead = group.period - WINDOW_LEAD
+    return min(first, pd.concat([group.run_start, lead], axis=1).max(axis=1).min().to_pydatetime())
+
+
 def _followed_series(
     results: list[SeriesResult], group: pd.DataFrame, primary: SeriesResult
 ) -> SeriesResult:
@@ -323,13 +336,17 @@ def _last_period_alarm(
     group: pd.DataFrame, grain: Grain, primary: SeriesResult, settings: DetectorSettings
 ) -> dt.datetime | None:
     """The end of the last period the single-period detectors alarmed on (enough votes) in the
-    primary metric's series (window alarms lag; other cohorts' alarms may be noise)."""
-    single = group[
-        (group.votes >= settings.min_votes)
-        & (group.metric == primary.metric)
+    primary metric's series (window alarms lag; other cohorts' alarms may be noise); when only
+    windows alarmed (hourly), of the last period the shortest window alarmed on (it read those
+    hours bad; longer windows re-read a drop for a day or a week)."""
+    own = group[
+        (group.metric == primary.metric)
         & (group.dimension == primary.dimension)
         & (group.cohort == primary.cohort)
     ]
+    single = own[own.votes >= settings.min_votes]
+    if single.empty and grain == "hour" and not (group.votes >= settings.min_votes).any():
+        single = own[own.detectors.str.contains(WINDOW_NAMES[min(WINDOW_NAMES)], regex=False)]
     if single.empty:
         return None
     return single.period.max().to_pydatetime() + PERIOD_LENGTH[grain]
@@ -348,8 +365,9 @@ def _recovered_end(
     The level to recover to is the detector's expectation when the incident began, held fixed
     (the seasonal baseline learns a drop that lasts weeks; the incident must not end because of
     it). The incident lasts through the last period whose value is still worse than that level
-    by more than RECOVERED_SHARE of the gap over its alarmed periods [start, stop), until a
-    whole window (at least a day) reads it recovered; past `stop` when the metric stays down.
+    by more than RECOVERED_SHARE of the gap over its alarmed periods [start, stop) (to `floor`
+    when given: later window alarms re-read the drop), until a whole window (at least a day)
+    reads it recovered; past `stop` when the metric stays down.
     A gap within RECOVERED_Z sds of the reading's noise over the week before counts as
     recovered, and only a drop whose half is above that is followed past its last alarm, so
     an incident made of noise does not stretch over later noise or a later incident.
@@ -371,7 +389,11 @@ def _recovered_end(
         alarmed = judged[series.period[judged] < stop]
         before = (series.period < start) & (series.period >= start - dt.timedelta(days=7))
         noise = np.nanstd(series.value[before & verdict] - series.expected[before & verdict])
-        half_gap = RECOVERED_SHARE * float(np.mean(gap[alarmed]))
+        # The drop's size is read where the single-period detectors still saw it (to `floor`):
+        # long windows re-read a short drop for days, and averaging the gap over those days
+        # would make the drop look small and any later noise look like it going on.
+        sized = alarmed[series.period[alarmed] < floor] if floor is not None else alarmed
+        half_gap = RECOVERED_SHARE * float(np.mean(gap[sized if sized.size else alarmed]))
         noise_gap = RECOVERED_Z * float(noise) if np.isfinite(noise) else 0.0
         threshold = max(half_gap, noise_gap)
         if threshold <= 0:

@@ -307,8 +307,15 @@ def window_of(investigation: Investigation) -> tuple[dt.datetime, dt.datetime]:
 
 
 def _window_arguments(investigation: Investigation, site: Site) -> dict[str, Any]:
+    """The windowed tools' slice and window. A window shorter than a day is compared with the
+    same hours of the day before it (its hours join the filters, unless the site names hours):
+    the dinner peak's prep time or quotes are not a shift against the whole day's."""
     start, end = window_of(investigation)
-    return {"filters": site.filters, "start": start, "end": end}
+    filters = dict(site.filters)
+    if "hour" not in filters and end - start < dt.timedelta(days=1):
+        hours = int((end - start) / dt.timedelta(hours=1))
+        filters["hour"] = sorted({(start + dt.timedelta(hours=h)).hour for h in range(hours)})
+    return {"filters": filters, "start": start, "end": end}
 
 
 @dataclass(frozen=True)

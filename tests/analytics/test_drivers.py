@@ -196,3 +196,30 @@ def test_a_mean_over_a_few_region_hours_is_judged_by_welchs_t_not_the_normal() -
         stats.norm.isf(welch.pvalue / 2) * np.sign(welch.statistic)
     )
     assert shift.p_value > 0.01  # not a shift the ranking may build on
+
+
+def test_hourly_values_are_judged_against_the_baseline_hours_spread() -> None:
+    """Online dashers vs usual over a 6-hour incident, 3 of whose hours lost a quarter of their
+    dashers: a seasonal ratio per hour is tested as draws like the baseline hours (t on the
+    baseline's spread and n - 1 degrees of freedom, recomputed here from the rows), so the
+    unevenness of a shortage confined to some hours does not hide it as Welch's test did."""
+    rng = np.random.default_rng(6)
+    hours = pd.date_range(START, CHANGE + dt.timedelta(hours=5), freq="h")
+    online = np.round(40 * rng.lognormal(0.0, 0.07, len(hours)))
+    online[-3:] = np.round(online[-3:] * 0.75)
+    supply = pd.DataFrame(
+        {"region": "north", "hour_start": hours, "online_dashers": online, "open_orders": 40}
+    )
+    con = duckdb.connect()
+    con.register("supply_frame", supply)
+    con.execute("CREATE TABLE dasher_supply AS SELECT * FROM supply_frame")
+    incident = Window(CHANGE, CHANGE + dt.timedelta(hours=6))
+    shift = driver_shift(con, "online_dashers", SLICE, BASELINE, incident)
+    in_incident = supply.hour_start >= CHANGE
+    usual = supply[~in_incident].groupby(supply.hour_start.dt.hour).online_dashers.mean()
+    ratio = supply.online_dashers / supply.hour_start.dt.hour.map(usual)
+    before, after = ratio[~in_incident], ratio[in_incident]
+    t = (after.mean() - before.mean()) / (before.std() * np.sqrt(1 / len(after) + 1 / len(before)))
+    p_value = 2 * stats.t.sf(abs(t), len(before) - 1)
+    assert shift.p_value == pytest.approx(p_value, rel=1e-6)
+    assert shift.p_value < 0.01 < stats.ttest_ind(after, before, equal_var=False).pvalue

@@ -312,6 +312,42 @@ def test_a_drop_in_a_crossed_cohort_lasts_as_long_as_that_cohort_stays_down() ->
     assert (incident.start, incident.end) == (hours[0], _hours_after_first(40)[0])
 
 
+def test_a_short_drop_re_read_by_a_week_window_ends_where_its_hourly_alarms_end() -> None:
+    """On-time alarms for 3 hours; the week window keeps alarming for 5 days (each re-reads
+    those hours) while a day window reads the metric 0.04 below its level from the next day
+    on. The drop's size is read over its 3 alarmed hours, so that small residue is not taken
+    for the drop going on (random world 1027: a one-evening surge made a 46-hour incident)."""
+    drop, after = _hours_after_first(0, 1, 2), _hours_after_first(*range(3, 120, 6))
+    first = _cx_series().residuals.period.get_loc(drop[0])
+    values = np.full(HOURS, 0.9)
+    values[first : first + 24] = 0.7
+    values[first + 24 :] = 0.86
+    on_time = _on_time_with_day_window(values, np.full(HOURS, 0.9))
+    cx = _cx_series(dict.fromkeys(drop, 5.0))
+    alarms = pd.concat(
+        [_alarms(drop), _alarms(after).assign(detectors="week_window", votes=0)],
+        ignore_index=True,
+    )
+    (incident,) = build_incidents([cx, on_time], alarms, "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (drop[0], _hours_after_first(3)[0])
+
+
+def test_an_incident_only_a_6_hour_window_saw_spans_that_window() -> None:
+    """A lone 6-hour-window alarm at 21:00 read the hours from 16:00: the incident is
+    [16:00, 22:00), not the hour after the drop (a surge at 18:00-20:00 had been dated 21:00
+    and tested on an hour that held none of it)."""
+    (alarm_hour,) = _hours_after_first(21)
+    on_time = _on_time_with_day_window(np.full(HOURS, 0.9), np.full(HOURS, 0.9))
+    alarms = _alarms([alarm_hour]).assign(
+        detectors="6h_window", votes=0, run_start=alarm_hour - dt.timedelta(hours=5)
+    )
+    (incident,) = build_incidents([_cx_series(), on_time], alarms, "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (
+        alarm_hour - dt.timedelta(hours=5),
+        alarm_hour + dt.timedelta(hours=1),
+    )
+
+
 def test_a_drop_the_baseline_has_learned_keeps_its_incident_open_until_it_recovers() -> None:
     """Alarms stop after a day (the seasonal expectation follows the drop down), but on-time
     stays 0.2 under the level expected when the incident began until hour 150: the incident

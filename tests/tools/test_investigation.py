@@ -432,3 +432,33 @@ def test_an_investigation_as_of_a_time_reads_nothing_after_it(small_scenario, ma
     assert ends and max(ends) <= as_of
     slices = [i for i in context.ledger.items if i.tool == "top_slices"]
     assert slices and all(i.args.get("as_of") for i in slices)
+
+
+def test_a_window_shorter_than_a_day_is_compared_with_the_same_hours_before_it(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> None:
+    """Six dinner hours of the demo world given as the window: every driver shift compares them
+    with hours 17-22 of the days before (their hours join the slice), so the dinner peak's own
+    prep time is not read as a drift; a two-day window is compared with whole days."""
+    from tools.investigation import investigate_window
+    from tools.rca import DriverShiftInput
+
+    world = make_world(small_scenario("demo"))
+    evening = dt.datetime(2026, 1, 4, 17)
+    windows = {
+        (evening, evening + dt.timedelta(hours=6)): {"region": ["north"], "hour": [*range(17, 23)]},
+        (evening, evening + dt.timedelta(days=2)): {"region": ["north"]},
+    }
+    for (start, end), expected in windows.items():
+        context = ToolContext(world_dir=world)
+        try:
+            investigate_window(context, start, end, {"region": ["north"]}, "on_time_rate")
+        finally:
+            context.close()
+        shifts = [
+            DriverShiftInput.model_validate(item.args)
+            for item in context.ledger.items
+            if item.tool == "driver_shift"
+        ]
+        assert shifts and all(shift.filters == expected for shift in shifts)
+        assert all((shift.start, shift.end) == (start, end) for shift in shifts)
