@@ -86,6 +86,12 @@ def _slice_metric(primary_metric: str) -> str:
     return SLICE_METRIC.get(primary_metric, primary_metric)
 
 
+def severity_of(impact: float, daily_orders: float) -> float:
+    """Severity 0-100 of a loss of `impact` order-equivalents in a marketplace of
+    `daily_orders` a day (the module docstring's formula)."""
+    return float(100.0 * (1.0 - np.exp(-impact / max(MIN_SEVERITY_SCALE, 0.01 * daily_orders))))
+
+
 def severity_label(severity: float) -> str:
     for label, floor in SEVERITY_LEVELS:
         if severity >= floor:
@@ -266,7 +272,7 @@ def _incident(
     else:
         cx_expected, cx_observed = float("nan"), float("nan")
     ongoing = as_of - (stop + settings.maturity) < QUIET_BEFORE_END[grain]
-    severity = 100.0 * (1.0 - np.exp(-impact / max(MIN_SEVERITY_SCALE, 0.01 * daily_orders)))
+    severity = severity_of(impact, daily_orders)
     return Incident(
         incident_id=f"INC-{start:%Y%m%d-%H%M}",
         grain=grain,

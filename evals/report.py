@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel
 from rich.table import Table
 
+from analytics.incidents import SERIOUS
 from evals.proportions import Proportion
 from evals.scoring import ScenarioScore
 from tools.causes import CAUSES
@@ -33,6 +34,13 @@ class Summary(BaseModel):
     top1: Proportion  # over scenarios that expect an incident
     top2: Proportion
     detected: Proportion  # an alarm on the cause within the replay horizon
+    # Over the scenarios whose causes' exact impact (counterfactual) rates medium or higher:
+    # incidents worth a page, apart from causes too small to be one.
+    material: int = 0
+    material_detected: Proportion | None = None
+    material_top1: Proportion | None = None
+    small_impact: int = 0  # the others (low severity)
+    small_impact_max: float | None = None  # order-equivalents, the largest of the others
     detection_delay_median_h: float | None
     detection_delay_max_h: float | None
     null_worlds: int
@@ -80,7 +88,25 @@ def summarize(results: list[ScenarioScore], wall_seconds: float) -> Summary:
     checks = [r.measured.whatif for r in results if r.measured.whatif is not None]
     jaccards = [r.measured.slice_jaccard for r in with_incident]
     agent_seconds = [r.timings.agent for r in results if r.error is None]
+    impacts = [(r, r.measured.exact_impact) for r in with_incident if r.measured.exact_impact]
+    material = [r for r, impact in impacts if impact.severity_label in SERIOUS]
+    small = [impact.impact_orders for _, impact in impacts if impact.severity_label not in SERIOUS]
     return Summary(
+        material=len(material),
+        material_detected=Proportion.of(
+            sum(
+                r.measured.delay is not None and r.measured.delay.hours is not None
+                for r in material
+            ),
+            len(material),
+        )
+        if impacts
+        else None,
+        material_top1=Proportion.of(sum(bool(r.top1) for r in material), len(material))
+        if impacts
+        else None,
+        small_impact=len(small),
+        small_impact_max=max(small) if small else None,
         scenarios=len(results),
         passed=sum(r.passed for r in results),
         top1=Proportion.of(sum(bool(r.top1) for r in with_incident), len(with_incident)),
@@ -222,6 +248,18 @@ def summary_lines(report: EvalReport) -> list[str]:
         f"detection delay (as-of hourly replay): median {_hours(s.detection_delay_median_h)}, "
         f"max {_hours(s.detection_delay_max_h)}; detected {s.detected.text()}",
     ]
+    if s.material_detected is not None and s.material_top1 is not None:
+        rest = s.small_impact
+        lines.append(
+            f"of the {s.material} whose causes' exact impact (counterfactual world) rates medium "
+            f"or higher: detected {s.material_detected.text()}, top-1 {s.material_top1.text()}"
+            + (
+                f"; the other {rest} cost at most {_number(s.small_impact_max)} "
+                "order-equivalents (low severity)"
+                if rest
+                else ""
+            )
+        )
     if s.null_worlds:
         lines.append(
             f"false alarms on {s.null_worlds} null world(s): {s.null_false_alarms} medium+ "

@@ -30,6 +30,7 @@ from evals.detection import (
     false_alarms,
     register_truth,
 )
+from evals.exact_impact import CauseSpan, exact_impact
 from evals.localization import slice_overlap
 from evals.scoring import Measured, ScenarioScore, Timings, score
 from evals.suite import SuiteCase
@@ -109,12 +110,13 @@ def measure(
             measured.false_alarms = false_alarms(con)
             return measured, 0.0
         causes = interventions_of(truth, case.expected.causes)
-        delays, spans = [], []
+        delays, spans, cause_spans = [], [], []
         for intervention in causes:
             register_truth(con, intervention["order_ids"])
             span = affected_span(con, intervention)
             if span is not None:
                 spans.append(span)
+                cause_spans.append(CauseSpan(intervention["scope"], span.first_hour, span.end))
                 horizon = max(settings.replay_hours, case.expected.max_detection_delay_hours or 0)
                 delays.append(detection_delay(con, span, int(horizon)))
         detected = [d for d in delays if d.hours is not None]
@@ -139,10 +141,18 @@ def measure(
             ) and (not slices or top.both > 0)
     finally:
         con.close()
-    if not settings.whatif or answer.get("incident") is None:
+    if not settings.whatif:  # no counterfactual worlds are generated
         return measured, 0.0
-    measured.whatif, measured.whatif_note, seconds = _whatif_check(case, world, answer, settings)
-    return measured, seconds
+    counterfactual, seconds = cached_world(
+        without_kinds(case.scenario, case.expected.causes), settings.cache_dir
+    )
+    measured.exact_impact = exact_impact(
+        world, counterfactual, cause_spans, case.scenario.orders_per_day
+    )
+    if answer.get("incident") is None:
+        return measured, seconds
+    measured.whatif, measured.whatif_note, more = _whatif_check(case, world, answer, settings)
+    return measured, seconds + more
 
 
 def run_case(case: SuiteCase, settings: RunSettings) -> ScenarioScore:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, Field, computed_field
 
 from evals.detection import DelayResult, FalseAlarms
+from evals.exact_impact import ExactImpact
 from evals.suite import SuiteCase
 from evals.whatif_accuracy import WhatIfCheck
 
@@ -46,6 +47,7 @@ class Measured(BaseModel):
     false_alarms: FalseAlarms | None = None  # null worlds only
     whatif: WhatIfCheck | None = None
     whatif_note: str = ""  # why there is no what-if check
+    exact_impact: ExactImpact | None = None  # the causes' loss against the counterfactual world
 
 
 class Timings(BaseModel):

@@ -3,10 +3,15 @@ small worlds, generated, asked and scored end to end with their shipped expected
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
+from analytics.incidents import SERIOUS
+from evals.exact_impact import CauseSpan, exact_impact
+from evals.proportions import Proportion
+from evals.report import summarize
 from evals.runner import RunSettings, run_cases
 from evals.scoring import ScenarioScore
 from evals.suite import SuiteCase, load_suite
@@ -73,3 +78,22 @@ def test_worlds_of_an_older_generator_are_deleted_when_a_world_is_generated(
     assert seconds > 0 and path.is_dir()
     assert not stale.exists()
     assert sorted(p.name for p in worlds.iterdir()) == sorted([*kept, path.name])
+
+
+def test_demo_exact_impact_is_read_against_its_counterfactual_world(
+    results: dict[str, ScenarioScore], cache_dir: Path
+) -> None:
+    """The demo's batching change lost CX worth a page (medium or higher on the incidents'
+    severity scale, against the world regenerated without it); the same world against itself
+    lost nothing; the summary counts the demo among the incidents worth a page."""
+    demo = results["demo"]
+    impact = demo.measured.exact_impact
+    assert impact is not None and impact.impact_orders > 0 and impact.severity_label in SERIOUS
+    assert results["null"].measured.exact_impact is None  # no cause, nothing to measure
+    world, _ = cached_world(_small(load_suite(names=["demo"])[0]).scenario, cache_dir)
+    span = CauseSpan({"category": ["grocery"]}, dt.datetime(2026, 1, 4), dt.datetime(2026, 1, 6))
+    same = exact_impact(world, world, [span], SMALL_ORDERS_PER_DAY)
+    assert (same.impact_orders, same.severity_label) == (0.0, "low")
+    summary = summarize(list(results.values()), wall_seconds=1.0)
+    assert summary.material == 1 and summary.material_detected == Proportion.of(1, 1)
+    assert summary.material_top1 == Proportion.of(int(bool(demo.top1)), 1)
