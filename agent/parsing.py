@@ -601,6 +601,7 @@ def _fill_kind_fields(
         if moved:  # "the most" is the size of the move; its direction says worst or best
             improved = _IMPROVED.search(text) and not _WORSENED.search(text)
             plan.order = "best" if improved else "worst"
+            plan.count = False  # "got worse the most in cancellations": the rate's move
         if plan.metric is None and plan.count:
             plan.metric = ORDERS_METRIC if re.search(r"\borders\b", text) else None
     elif plan.kind == "lookup":

@@ -43,13 +43,14 @@ def _beyond_chance(
     return worse, better
 
 
-def _moved(item: EvidenceItem, metric: str, order: Order) -> bool:
-    """Whether the first listed group moved the asked way (worse for worst, better for best)."""
-    first = figure(item, "r1.change")
-    if first is None or isinstance(first.value, str) or not first.value:
+def _moved(item: EvidenceItem, metric: str, order: Order, index: int = 1) -> bool:
+    """Whether the listed group `index` moved the asked way (worse for worst, better for
+    best)."""
+    moved = figure(item, f"r{index}.change")
+    if moved is None or isinstance(moved.value, str) or not moved.value:
         return False
     higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
-    return ((first.value > 0) == higher_is_better) == (order == "best")
+    return ((moved.value > 0) == higher_is_better) == (order == "best")
 
 
 def rank_by_change(
@@ -100,8 +101,14 @@ def rank_by_change(
         how = {"worst": "that got worse the most", "best": "that improved the most"}.get(
             order, f"by change, {order} first"
         )
-        listed = "; ".join(shown)
+        asked = [i for i in range(1, count + 1) if order not in ("worst", "best")
+                 or _moved(item, metric, order, i)]  # fmt: skip
+        listed = "; ".join(shown[i - 1] for i in asked)
         text = f"{dimension.capitalize()} groups {how} in the {named}, {where}: {listed} {cite}."
+        others = [shown[i - 1] for i in range(1, count + 1) if i not in asked]
+        if others:  # listed after them, but moved the other way (or not at all)
+            other_way = "improved or held" if order == "worst" else "got worse or held"
+            text += f" The next ones {other_way}: {'; '.join(others)} {cite}."
     text += (
         f" The whole cohort: {value(figure(item, 'overall.before'))} to "
         f"{value(figure(item, 'overall.after'))} {cite}."

@@ -315,3 +315,17 @@ def test_an_incident_in_a_crossed_cohort_is_scoped_to_both_of_its_values() -> No
     north = wanted_by(QuestionPlan(kind="diagnose", filters={"region": ["north"]}))
     assert south is not None and north is not None
     assert south(incident) and not north(incident)
+
+
+def test_a_change_ranking_lists_under_worse_only_the_groups_that_got_worse(agent: Agent) -> None:
+    """'Which dayparts got worse the most': the groups that got worse lead, and a listed group
+    that improved or held comes after them, said so, never under 'got worse the most'."""
+    result = ask(agent, "which dayparts got worse the most in on-time rate last week?")
+    assert result["kind"] == "rank" and tools(result) == ["rank_changes"]
+    worse = [row["daypart"] for row in result["table"] if row["change"].startswith("-")]
+    other = [row["daypart"] for row in result["table"] if not row["change"].startswith("-")]
+    assert worse and other  # the demo's batching change hurt dinner; some dayparts held
+    head, _, tail = result["answer"].partition("The next ones improved or held:")
+    listed = head.split("against", 1)[1]
+    assert all(f"{name} -" in listed for name in worse)
+    assert all(name not in listed for name in other) and all(name in tail for name in other)
