@@ -9,7 +9,7 @@ DEMO_WORLD := worlds/demo
 # The browser tests (tests/app) drive the Chromium at this path.
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install chromium demo test eval bench-peers lint lock clean
+.PHONY: install chromium java demo test eval bench-peers lint lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,20 @@ chromium:
 	  || ( $$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ) \
 	) >/dev/null 2>&1 || echo "chromium: installation failed; the browser tests will be skipped"
 
+# The Spark tests (tests/data/test_spark_engine.py) need Java 17+: install Debian's OpenJDK when
+# no `java` is found, as root or through password-less sudo; never fail the build, the Spark
+# tests skip with the reason instead.
+java:
+	@if command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then as_root=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then as_root="sudo -n"; \
+	else echo "java: no java and this user cannot install it (not root, no sudo); the Spark tests will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then echo "java: no apt-get here; install Java 17+ to run the Spark tests"; exit 0; fi; \
+	echo "java: installing Debian's openjdk-17-jre-headless for the Spark tests"; \
+	( $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless \
+	  || ( $$as_root apt-get update -qq && $$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless ) \
+	) >/dev/null 2>&1 || echo "java: installation failed; the Spark tests will be skipped"
+
 $(DEMO_WORLD)/world.json: $(STAMP) data/scenarios/demo.yaml $(shell find data -name "*.py")
 	$(BIN)/cxagent generate --scenario demo --out $(DEMO_WORLD)
 
@@ -42,7 +56,7 @@ demo: $(DEMO_WORLD)/world.json
 	$(BIN)/cxagent cx --world $(DEMO_WORLD) --last 7
 	$(BIN)/cxagent ask "why did CX drop on Jan 4?" --world $(DEMO_WORLD) --plan-out $(DEMO_WORLD)/experiment_plan.md
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium java
 	$(BIN)/pytest -q
 
 eval: $(STAMP)

@@ -37,6 +37,7 @@ from cxagent.web.defaults import (
 from data.warehouse import WarehouseError, open_warehouse
 
 if TYPE_CHECKING:
+    from data.engines.spark_engine import SparkEngine
     from tools.detection import DetectIncidentsOutput, TopSlicesOutput
     from watching.routes import Routes
     from watching.watcher import TickReport, Watcher
@@ -236,12 +237,29 @@ def incidents(
     ] = None,
     min_severity: Annotated[float, typer.Option(help="Hide incidents below this severity.")] = 0,
     store: Annotated[bool, typer.Option(help="Save to the warehouse's incidents tables.")] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="duckdb (the world's warehouse) or spark (the world's Parquet read in place; "
+            "nothing is stored). docs/SCALE.md"
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str, typer.Option(help="With --engine spark: local[N] or a Spark Connect sc://host:port.")
+    ] = "local[2]",
 ) -> None:
     """Detect incidents, list them with their top slices, and store them in the warehouse."""
+    from data.engines.base import EngineError
     from tools.base import ToolContext, ToolError
     from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
-    context = ToolContext(world_dir=world)
+    if engine not in ("duckdb", "spark"):
+        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
+    try:
+        spark = _spark_world(world, spark_master) if engine == "spark" else None
+    except EngineError as error:
+        raise _fail(error) from None
+    context = ToolContext(world_dir=world, engine=spark)
     try:
         when = dt.datetime.fromisoformat(as_of) if as_of else None
         detected, _ = context.call(
@@ -254,15 +272,24 @@ def incidents(
             for incident in detected.incidents
             if incident.severity_label != "low"
         }
-    except (*user_errors(), ToolError, ValueError) as error:
+    except (*user_errors(), ToolError, ValueError, EngineError) as error:
         raise _fail(error) from None
     finally:
         context.close()
+        if spark is not None:
+            spark.session.stop()
     console.print(_incident_table(detected) if detected.incidents else "no incident found")
     for key, found in slices.items():
         console.print(_slice_table(key, found) if found.slices else f"{key}: no significant slice")
-    if store:
+    if store and spark is None:
         _store_incidents(world, detected, slices)
+
+
+def _spark_world(world: Path, master: str) -> SparkEngine:
+    """The world's Parquet tables on Spark (data/engines/spark_engine.py)."""
+    from data.engines.spark_engine import open_spark_world
+
+    return open_spark_world(world, master=master)
 
 
 def _incident_table(detected: DetectIncidentsOutput) -> Table:

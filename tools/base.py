@@ -25,11 +25,12 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal, cast, get_type_hints
 
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from data.engines.base import Engine
 from data.warehouse import WAREHOUSE_FILE, open_warehouse, warehouse_fingerprint
 from tools.result_store import ResultStore, ResultStoreSettings
 
@@ -389,6 +390,9 @@ class ToolContext:
     world_dir: Path
     ledger: Ledger = field(default_factory=Ledger)
     shared: WorldCache = field(default_factory=WorldCache, repr=False)
+    # Another engine than the world's DuckDB warehouse (data/engines, e.g. Spark over the
+    # world's Parquet): every thread's queries go to it; its owner closes it.
+    engine: Engine | None = field(default=None, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
     _answers: dict[tuple[str, str], tuple[ToolOutput, EvidenceItem]] = field(
         default_factory=dict, repr=False
@@ -401,6 +405,8 @@ class ToolContext:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
+        if self.engine is not None:  # it offers the connection methods tools use (Engine)
+            return cast(duckdb.DuckDBPyConnection, self.engine)
         connection = getattr(self._local, "con", None)
         generation = self.shared.generation
         if connection is not None and self._local.generation != generation:

@@ -1,0 +1,55 @@
+"""The connection interface every query of data/, analytics/ and tools/ runs through.
+
+It is the part of a DuckDB connection our code uses (`con.execute(sql, params)` and the
+fetch methods of its result), so a DuckDB connection is an Engine as it is, and another engine
+offers the same methods over its own SQL (data/engines/spark_engine.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+
+
+class EngineError(RuntimeError):
+    """An engine that cannot start or reach its data, or a query it cannot run; the message
+    says what to do (install Java, start the Spark Connect server, ...)."""
+
+
+class Result(Protocol):
+    """What `Engine.execute` returns: the rows of one query, fetched once."""
+
+    @property
+    def description(self) -> Sequence[tuple[Any, ...]] | None:
+        """One tuple per column, its name first (DB-API)."""
+        ...
+
+    def fetchall(self) -> list[tuple[Any, ...]]: ...
+
+    def fetchone(self) -> tuple[Any, ...] | None: ...
+
+    def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]: ...
+
+    def df(self) -> pd.DataFrame: ...
+
+    def fetchdf(self) -> pd.DataFrame: ...
+
+    def arrow(self) -> pa.Table: ...
+
+
+class Engine(Protocol):
+    """A connection that runs DuckDB-dialect SQL with parameters (`?` or `$1` from a sequence,
+    `$name` from a mapping)."""
+
+    def execute(
+        self, query: str, parameters: Sequence[object] | Mapping[str, object] | None = None
+    ) -> Result: ...
+
+    def cursor(self) -> Engine: ...
+
+    def interrupt(self) -> None: ...
+
+    def close(self) -> None: ...

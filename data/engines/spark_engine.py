@@ -1,0 +1,283 @@
+"""The Spark engine: a world's Parquet tables read in place by PySpark (`local[N]` or a Spark
+Connect server at `sc://host:port`), behind the same `execute(sql, params)` as DuckDB.
+
+Queries arrive in DuckDB's dialect and are transpiled (data/engines/transpile.py); the
+aggregation runs in Spark and only results come back (`df()` through Arrow).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import pandas as pd
+import pyarrow as pa
+
+from data.dimensions import VALUES_FILE
+from data.engines.base import EngineError
+from data.engines.transpile import CATALOG_VIEWS, Catalog, transpile
+from data.schema import ORDER_FACTS, TABLES
+from data.warehouse import order_facts_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+DIALECT = "spark"
+# pyspark 4.3 warns on every conversion that pandas 3 is not fully supported; our conversions
+# (numbers, strings, booleans, timestamps through Arrow) are checked by the equivalence tests.
+warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+warnings.filterwarnings("ignore", "The copy keyword is deprecated", module="pyspark")
+# Every session: timestamps are local time without zone (TIMESTAMP means TIMESTAMP_NTZ, and the
+# session's zone is UTC so the few functions that take zoned timestamps add no offset), and
+# results come back through Arrow.
+SESSION_CONFIG: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.ansi.enabled": "false",  # DuckDB's x / 0 is NULL, ANSI Spark's an error
+}
+# A local session only (a cluster's own configuration decides these).
+LOCAL_CONFIG: dict[str, str] = {
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.driver.memory": os.environ.get("CXAGENT_SPARK_DRIVER_MEMORY", "2g"),
+}
+CONNECT_TIMEOUT_SECONDS = 3.0
+
+
+class SparkResult:
+    """The rows of one Spark query, with the fetch methods of a DuckDB result."""
+
+    def __init__(self, frame: DataFrame) -> None:
+        self._frame = frame
+        self._rows: list[tuple[Any, ...]] | None = None
+        self._position = 0
+
+    @property
+    def description(self) -> list[tuple[Any, ...]]:
+        return [(f.name, f.dataType.simpleString(), None, None, None, None, None)
+                for f in self._frame.schema.fields]  # fmt: skip
+
+    def _collected(self) -> list[tuple[Any, ...]]:
+        from pyspark.errors import PySparkException
+
+        if self._rows is None:
+            try:
+                self._rows = [tuple(row) for row in self._frame.collect()]
+            except PySparkException as error:
+                raise EngineError(f"Spark failed running the query: {_first_line(error)}") from None
+        return self._rows
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows = self._collected()[self._position :]
+        self._position += len(rows)
+        return rows
+
+    def fetchmany(self, size: int = 1) -> list[tuple[Any, ...]]:
+        rows = self._collected()[self._position : self._position + size]
+        self._position += len(rows)
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        rows = self.fetchmany(1)
+        return rows[0] if rows else None
+
+    def df(self) -> pd.DataFrame:
+        return self._frame.toPandas()
+
+    def fetchdf(self) -> pd.DataFrame:
+        return self.df()
+
+    def arrow(self) -> pa.Table:
+        return self._frame.toArrow()
+
+
+class SparkEngine:
+    """A Spark session answering DuckDB-dialect SQL over the views `open_spark_world` made."""
+
+    def __init__(self, session: SparkSession, catalog: Catalog | None = None) -> None:
+        self.session = session
+        self.catalog = catalog or Catalog()
+        self._lock = threading.Lock()
+
+    def spark_sql(
+        self, query: str, parameters: Sequence[object] | Mapping[str, object] | None = None
+    ) -> str:
+        """The Spark SQL `execute` runs for this DuckDB-dialect query."""
+        return transpile(query, DIALECT, parameters, self.catalog)
+
+    def execute(
+        self, query: str, parameters: Sequence[object] | Mapping[str, object] | None = None
+    ) -> SparkResult:
+        from pyspark.errors import PySparkException
+
+        spark_sql = self.spark_sql(query, parameters)
+        try:
+            return SparkResult(self.session.sql(spark_sql))
+        except PySparkException as error:
+            raise EngineError(f"Spark cannot run the query: {_first_line(error)}") from None
+
+    def cursor(self) -> SparkEngine:
+        """The engine itself: a Spark session serves every thread."""
+        return self
+
+    def interrupt(self) -> None:
+        """Cancel the session's running queries."""
+        if hasattr(self.session, "interruptAll"):
+            self.session.interruptAll()
+        else:
+            self.session.sparkContext.cancelAllJobs()
+
+    def close(self) -> None:
+        """Nothing to release per use: `stop_spark` ends the session."""
+
+    def register(self, name: str, frame: DataFrame, columns: Sequence[str]) -> None:
+        """Make `frame` a temporary view `name` and enter its columns in the catalog."""
+        frame.createOrReplaceTempView(name)
+        with self._lock:
+            known = dict(self.catalog.columns)
+            known[name] = list(columns)
+            self.catalog = Catalog(known)
+        self._register_catalog_views()
+
+    def _register_catalog_views(self) -> None:
+        """The views that answer DuckDB's system tables (data/engines/transpile.py)."""
+        tables = sorted(self.catalog.columns)
+        columns = [(t, c) for t in tables for c in self.catalog.columns[t]]
+        views = {
+            CATALOG_VIEWS["tables"]: (
+                pd.DataFrame({"table_name": tables, "table_schema": "main"}),
+                "table_name string, table_schema string",
+            ),
+            CATALOG_VIEWS["columns"]: (
+                pd.DataFrame(
+                    {
+                        "table_name": [t for t, _ in columns],
+                        "column_name": [c for _, c in columns],
+                        "table_schema": "main",
+                    }
+                ),  # fmt: skip
+                "table_name string, column_name string, table_schema string",
+            ),
+            # no database file: nothing is kept per warehouse file (analytics.metrics)
+            CATALOG_VIEWS["duckdb_databases"]: (
+                pd.DataFrame({"database_name": ["spark"], "path": [None], "internal": [False]}),
+                "database_name string, path string, internal boolean",
+            ),
+        }
+        for name, (frame, schema) in views.items():
+            self.session.createDataFrame(frame, schema=schema).createOrReplaceTempView(name)
+
+
+def start_spark(master: str = "local[2]", app_name: str = "cx-agent") -> SparkSession:
+    """A Spark session: local (`local[N]`, needs Java 17+) or Spark Connect (`sc://host:port`).
+    EngineError, with what to do, when Java is missing or the server cannot be reached."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineError(
+            "the Spark engine needs pyspark: `make install` (or `uv pip install pyspark`)"
+        ) from None
+    if master.startswith("sc://"):
+        _check_reachable(master)
+        builder = SparkSession.builder.remote(master)
+    else:
+        if not java_available():
+            raise EngineError(
+                "Spark needs Java 17 or later and no `java` was found (JAVA_HOME or PATH): "
+                "`make java` installs Debian's openjdk-17-jre-headless"
+            )
+        builder = SparkSession.builder.master(master).appName(app_name)
+        for key, value in LOCAL_CONFIG.items():
+            builder = builder.config(key, value)
+    for key, value in SESSION_CONFIG.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # pyspark raises many kinds; the message is what matters here
+        raise EngineError(f"cannot start Spark at {master}: {_first_line(error)}") from None
+    for key, value in SESSION_CONFIG.items():  # a session that already existed keeps its own
+        session.conf.set(key, value)
+    if not master.startswith("sc://"):
+        session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's message (Spark's go on with the query plan)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else repr(error)
+
+
+def java_available() -> bool:
+    """Whether a `java` executable is on JAVA_HOME or the PATH (as pyspark looks for it)."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and Path(java_home, "bin", "java").is_file():
+        return True
+    return shutil.which("java") is not None
+
+
+def _check_reachable(url: str) -> None:
+    """EngineError unless a TCP connection to the Spark Connect server opens (grpc would
+    otherwise retry for minutes)."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "localhost", parsed.port or 15002
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_SECONDS):
+            pass
+    except OSError as error:
+        raise EngineError(
+            f"cannot reach the Spark Connect server at {url} ({error.strerror or error}); "
+            "start it (sbin/start-connect-server.sh) or check the host and port"
+        ) from None
+
+
+def open_spark_world(
+    world_dir: Path | str,
+    master: str = "local[2]",
+    session: SparkSession | None = None,
+    cache: bool = True,
+) -> SparkEngine:
+    """A SparkEngine over a world directory's Parquet tables, read in place.
+
+    Each table of data/schema.py found as `<name>.parquet` (a file or a directory of parts)
+    becomes a temporary view of its schema columns, cast to their schema types; `order_facts`
+    is the DuckDB warehouse's own SELECT (data.warehouse.order_facts_sql), transpiled. With
+    `cache`, Spark keeps order_facts once computed (memory, spilling to disk), as the DuckDB
+    warehouse materializes it.
+    """
+    world_dir = Path(world_dir)
+    if not world_dir.is_dir():
+        raise EngineError(f"no world directory at {world_dir}")
+    if (world_dir / VALUES_FILE).exists():
+        raise EngineError(
+            f"{world_dir} declares custom dimensions ({VALUES_FILE}); the Spark engine does not "
+            "read them yet (docs/SCALE.md)"
+        )
+    engine = SparkEngine(session or start_spark(master))
+    available: set[str] = set()
+    for name, table in TABLES.items():
+        source = world_dir / f"{name}.parquet"
+        if not source.exists():
+            if not table.optional:
+                raise EngineError(f"{world_dir}: required table {name} ({source.name}) is missing")
+            continue
+        frame = engine.session.read.parquet(str(source))
+        present = set(frame.columns)
+        columns = [c for c in table.columns if c.name in present]
+        casts = [transpile(f"CAST({c.name} AS {c.type}) AS {c.name}", DIALECT) for c in columns]
+        engine.register(name, frame.selectExpr(*casts), [c.name for c in columns])
+        available |= {f"{name}.{c.name}" for c in columns}
+    facts = engine.session.sql(engine.spark_sql(order_facts_sql(available)))
+    engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
+    if cache:
+        engine.session.catalog.cacheTable(ORDER_FACTS.name)
+    return engine

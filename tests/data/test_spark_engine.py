@@ -1,0 +1,164 @@
+"""The Spark engine gives the DuckDB warehouse's metric series and incidents; the metric and
+driver queries transpile to the other warehouses' dialects as their golden files say."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from analytics.alarms import PERIOD_LENGTH, DetectorSettings, alarms_frame, data_span, scan_series
+from analytics.drivers import Window, group_stats
+from analytics.incidents import Incident, build_incidents
+from analytics.metrics import metric_frame
+from cxagent.cli import app
+from data.engines.base import EngineError
+from data.engines.spark_engine import SparkEngine, java_available, open_spark_world, start_spark
+from data.engines.transpile import Catalog, transpile
+from data.schema import ORDER_FACTS
+from data.warehouse import open_warehouse
+
+GOLDEN = Path(__file__).parent / "golden"
+DIALECTS = ("snowflake", "bigquery", "trino")
+MATURITY = dt.timedelta(hours=6)
+needs_java = pytest.mark.skipif(
+    not java_available(), reason="Spark needs Java 17+ (no `java`): `make java` installs it"
+)
+
+
+@pytest.fixture(scope="module")
+def world(small_scenario, make_world) -> Path:
+    return make_world(small_scenario("demo", orders_per_day=800))
+
+
+@pytest.fixture(scope="module")
+def spark(world: Path) -> Iterator[SparkEngine]:
+    if not java_available():
+        pytest.skip("Spark needs Java 17+ (no `java`): `make java` installs it")
+    engine = open_spark_world(world, master="local[2]")
+    yield engine
+    engine.session.stop()
+
+
+class Recording:
+    """A DuckDB connection that keeps the SQL and parameters of every query it runs."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+        self.queries: list[tuple[str, list[object]]] = []
+
+    def execute(self, sql: str, parameters: Sequence[object] | None = None):
+        self.queries.append((sql, list(parameters or [])))
+        return self.con.execute(sql, parameters or [])
+
+
+def _incidents(con) -> list[Incident]:
+    settings = DetectorSettings()
+    results = scan_series(con, "hour", None, settings)
+    as_of = data_span(con).last + PERIOD_LENGTH["hour"] + settings.maturity
+    return build_incidents(
+        results, alarms_frame(results, "hour", settings), "hour", as_of, settings
+    )
+
+
+def _fields(incident: Incident) -> tuple[object, ...]:
+    """The incident's fields, NaN read as None (NaN is not equal to itself)."""
+    return tuple(
+        None if isinstance(value, float) and math.isnan(value) else value
+        for value in dataclasses.astuple(incident)
+    )
+
+
+@needs_java
+def test_hourly_metric_series_on_spark_equal_duckdb(world: Path, spark: SparkEngine) -> None:
+    duckdb_frame = metric_frame(open_warehouse(world), grain="hour", maturity=MATURITY)
+    spark_frame = metric_frame(spark, grain="hour", maturity=MATURITY)
+    assert list(spark_frame.columns) == list(duckdb_frame.columns)
+    assert len(spark_frame) == len(duckdb_frame) > 500
+    assert (spark_frame["period"] == duckdb_frame["period"]).all()
+    for column in duckdb_frame.columns.drop("period"):
+        expected = duckdb_frame[column].astype(float).tolist()
+        # metric values to 1e-9; sums of squares (up to ~1e5) to 1e-9 of their size
+        assert spark_frame[column].astype(float).tolist() == pytest.approx(
+            expected, rel=1e-9, abs=1e-9, nan_ok=True
+        ), column
+
+
+@needs_java
+def test_incident_scan_on_spark_finds_the_duckdb_incidents(world: Path, spark: SparkEngine) -> None:
+    on_duckdb = _incidents(open_warehouse(world))
+    on_spark = _incidents(spark)
+    assert on_duckdb, "the demo world has incidents"
+    assert [_fields(i) for i in on_spark] == [_fields(i) for i in on_duckdb]
+
+
+def _hourly_metric_query(world: Path) -> tuple[str, list[object]]:
+    recording = Recording(open_warehouse(world))
+    metric_frame(recording, grain="hour", maturity=MATURITY)  # type: ignore[arg-type]
+    return recording.queries[-1]
+
+
+def _driver_query(world: Path) -> tuple[str, list[object]]:
+    recording = Recording(open_warehouse(world))
+    windows = {
+        "baseline": Window(dt.datetime(2025, 12, 28), dt.datetime(2026, 1, 3)),
+        "incident": Window(dt.datetime(2026, 1, 4, 18), dt.datetime(2026, 1, 4, 21)),
+    }
+    group_stats(recording, ["batch_detour_min"], {"category": "grocery"}, windows)  # type: ignore[arg-type]
+    return next(q for q in reversed(recording.queries) if "WHEN t >= ?" in q[0])
+
+
+QUERIES = {"hourly_metrics": _hourly_metric_query, "driver_group_stats": _driver_query}
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("query", sorted(QUERIES))
+def test_query_transpiles_as_golden_file(world: Path, query: str, dialect: str) -> None:
+    sql, parameters = QUERIES[query](world)
+    catalog = Catalog({ORDER_FACTS.name: ORDER_FACTS.column_names})
+    written = transpile(sql, dialect, parameters, catalog, pretty=True) + "\n"
+    golden = GOLDEN / f"{query}.{dialect}.sql"
+    if os.environ.get("CXAGENT_WRITE_GOLDEN"):
+        golden.write_text(written)
+    assert written == golden.read_text()
+
+
+def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", "/nonexistent")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(EngineError, match=r"Java 17 .*`make java`"):
+        start_spark("local[1]")
+
+
+def test_unreachable_spark_connect_is_a_clear_error() -> None:
+    with pytest.raises(EngineError, match="cannot reach the Spark Connect server at sc://"):
+        start_spark("sc://127.0.0.1:9")
+
+
+def test_cli_on_unreachable_spark_connect_says_so_without_traceback(world: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["incidents", "--world", str(world), "--engine", "spark",
+              "--spark-master", "sc://127.0.0.1:9"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "cannot reach the Spark Connect server" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_parameters_are_bound_as_escaped_literals() -> None:
+    sql = transpile(
+        "SELECT * FROM order_facts WHERE region = ? AND order_time < ?",
+        "spark",
+        ["north' OR '1'='1", pd.Timestamp("2026-01-04 18:00")],
+    )
+    assert sql == (
+        "SELECT * FROM order_facts WHERE region = 'north\\' OR \\'1\\'=\\'1' "
+        "AND order_time < CAST('2026-01-04 18:00:00' AS TIMESTAMP_NTZ)"
+    )
