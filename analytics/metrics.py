@@ -309,7 +309,8 @@ METRICS: dict[str, Metric] = {
             higher_is_better=False,
             description="Mean minutes from order to arrival over delivered orders.",
             short="minutes",
-            synonyms=r"\bslow\w*|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
+            synonyms=r"\bslow\w*\b(?![\s-]*(?:delivery\s+)?(?:rate|share))"
+            r"|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
             r"|\btook\s+longer\b|\blonger\s+deliver\w*",
             scan_rank=6,
         ),
@@ -320,6 +321,10 @@ METRICS: dict[str, Metric] = {
             "duration_min",
             False,
             event_phrase="were slow deliveries",
+            # A count or share of slow ones ("how many deliveries were slow"); "slow" alone
+            # asks about delivery time (duration_min).
+            synonyms=r"\b(?:how\s+many|number\s+of|count\s+of|share\s+of|percent(?:age)?\s+of"
+            r"|fraction\s+of)\s+(?:\w+\s+){0,3}?slow\b|\bslow[\s-]*(?:delivery\s+)?(?:rate|share)\b",
             description=f"Delivered orders taking over {SLOW_DELIVERY_MIN} min from order to "
             "arrival / delivered orders. A fixed threshold (a heuristic): where no ETA was "
             "promised it stands in for lateness when slices of a duration incident are sought.",

@@ -89,6 +89,14 @@ def test_a_count_question_counts_the_events(agent: Agent, sql: Any) -> None:
         "SELECT count(*) FILTER (WHERE canceled) FROM order_facts WHERE day='2026-01-04'"
     )
     assert result["answer"].startswith(f"{canceled:,} orders in the whole marketplace")
+    # "How many deliveries were slow" counts slow deliveries (was: the mean delivery time).
+    result = ask(agent, "how many deliveries were slow last week?")
+    slow = sql(
+        "SELECT count(*) FILTER (WHERE duration_min > 60) FROM order_facts "
+        "WHERE day BETWEEN '2025-12-29' AND '2026-01-04' AND delivered"
+    )
+    assert result["answer"].startswith(f"{slow:,} orders in the whole marketplace from Dec 29")
+    assert "were slow deliveries" in result["answer"]
 
 
 def test_a_trend_lists_each_day_with_its_extremes(agent: Agent, sql: Any) -> None:
