@@ -11,6 +11,8 @@ The rewrites (one function each, applied in order by `REWRITES`; adding one is o
   aggregates; the aggregates we use skip NULLs, so the result is the same).
 - `SELECT e AS a FROM t WHERE a ...` -> `WHERE e ...` where `a` is no column of `t` (DuckDB
   reads select aliases in WHERE, Spark does not).
+- `regr_slope(y, x)` / `regr_intercept(y, x)` (also over a window) -> `covar_pop / var_pop`
+  and `avg(y) - slope * avg(x)` over the pairs where both are present, on BigQuery (no REGR_*).
 - `information_schema.tables` / `.columns`, `duckdb_databases()` -> the engine's catalog views
   (CATALOG_VIEWS); the databases view names no file, so nothing is kept per warehouse file.
 
@@ -181,6 +183,39 @@ def _where_aliases(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.
     return node
 
 
+def _regression(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.Expression:
+    window = node if isinstance(node, exp.Window) else None
+    function = window.this if window is not None else node
+    if dialect != "bigquery" or not isinstance(function, exp.RegrSlope | exp.RegrIntercept):
+        return node
+    if window is None and isinstance(node.parent, exp.Window):
+        return node  # rewritten with its window
+    y, x = function.this, function.expression
+    y_paired = exp.If(this=exp.Is(this=x.copy(), expression=exp.null()), true=exp.null(), false=y)
+    x_paired = exp.If(this=exp.Is(this=y.copy(), expression=exp.null()), true=exp.null(), false=x)
+
+    def over(aggregate: exp.Expression) -> exp.Expression:
+        if window is None:
+            return aggregate
+        copied = window.copy()
+        copied.set("this", aggregate)
+        return copied
+
+    slope = exp.Div(
+        this=over(exp.CovarPop(this=y_paired.copy(), expression=x_paired.copy())),
+        expression=exp.Nullif(
+            this=over(exp.VariancePop(this=x_paired.copy())), expression=exp.Literal.number(0)
+        ),
+    )
+    if isinstance(function, exp.RegrSlope):
+        return exp.paren(slope)
+    intercept = exp.Sub(
+        this=over(exp.Avg(this=y_paired)),
+        expression=exp.Mul(this=exp.paren(slope), expression=over(exp.Avg(this=x_paired))),
+    )
+    return exp.paren(intercept)
+
+
 def _catalog_tables(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.Expression:
     if not isinstance(node, exp.Table):
         return node
@@ -198,6 +233,7 @@ REWRITES: tuple[Rewrite, ...] = (
     _star_replace,
     _window_filter,
     _where_aliases,
+    _regression,
     _catalog_tables,
 )
 
@@ -211,14 +247,20 @@ def transpile(
 ) -> str:
     """One DuckDB-dialect statement in `dialect` (sqlglot's name: spark, snowflake, bigquery,
     trino, ...), its parameters bound as literals and the rewrites of `REWRITES` applied."""
-    catalog = catalog or Catalog()
     try:
-        tree = sqlglot.parse_one(bind_parameters(sql, parameters), read=READ_DIALECT)
-        for rewrite in REWRITES:
-            tree = tree.transform(lambda node, rewrite=rewrite: rewrite(node, dialect, catalog))
+        tree = rewritten(bind_parameters(sql, parameters), dialect, catalog or Catalog())
         return tree.sql(dialect=dialect, pretty=pretty, unsupported_level=sqlglot.ErrorLevel.RAISE)
     except sqlglot.errors.SqlglotError as error:
         raise EngineError(f"cannot write this query for {dialect}: {error}") from None
+
+
+def rewritten(sql: str, dialect: str, catalog: Catalog) -> exp.Expression:
+    """The parsed DuckDB-dialect statement after the REWRITES for `dialect` (the tree is
+    generic: the tests run a rewrite on DuckDB to check that it keeps the results)."""
+    tree = sqlglot.parse_one(sql, read=READ_DIALECT)
+    for rewrite in REWRITES:
+        tree = tree.transform(lambda node, rewrite=rewrite: rewrite(node, dialect, catalog))
+    return tree
 
 
 def _named(node: exp.Expression | None, name: str) -> bool:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +22,7 @@ from analytics.metrics import metric_frame
 from cxagent.cli import app
 from data.engines.base import EngineError
 from data.engines.spark_engine import SparkEngine, java_available, open_spark_world, start_spark
-from data.engines.transpile import Catalog, transpile
+from data.engines.transpile import Catalog, rewritten, transpile
 from data.schema import ORDER_FACTS
 from data.warehouse import open_warehouse
 
@@ -162,3 +163,25 @@ def test_parameters_are_bound_as_escaped_literals() -> None:
         "SELECT * FROM order_facts WHERE region = 'north\\' OR \\'1\\'=\\'1' "
         "AND order_time < CAST('2026-01-04 18:00:00' AS TIMESTAMP_NTZ)"
     )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT r, regr_intercept(y, x) FILTER (WHERE NOT b) OVER w, regr_slope(y, x) OVER w "
+        "FROM t WINDOW w AS (PARTITION BY r)",
+        "SELECT r, regr_intercept(y, x), regr_slope(y, x) FROM t GROUP BY r",
+    ],
+)
+def test_regression_rewrite_for_bigquery_keeps_duckdb_values(sql: str) -> None:
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT i % 3 AS r, i % 4 = 0 AS b, "
+        "CASE WHEN i % 7 = 0 THEN NULL ELSE i * 0.5 + sin(i) END AS x, "
+        "CASE WHEN i % 11 = 0 THEN NULL ELSE 3 + 2 * i + 5 * cos(i) END AS y FROM range(200) r(i)"
+    )
+    rewritten_sql = rewritten(sql, "bigquery", Catalog()).sql("duckdb")
+    assert "regr_" not in rewritten_sql.lower()
+    expected = con.execute(f"{sql} ORDER BY ALL").fetchall()
+    found = con.execute(f"{rewritten_sql} ORDER BY ALL").fetchall()
+    assert [list(row) for row in found] == [pytest.approx(list(row), rel=1e-9) for row in expected]

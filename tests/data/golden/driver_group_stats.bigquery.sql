@@ -43,14 +43,66 @@ FROM (
         batched,
         distance_miles,
         duration_min - prep_min - dasher_wait_min AS leg_min,
-        REGR_INTERCEPT(
-          IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL),
-          IF(NOT batched, distance_miles, NULL)
-        ) OVER same_hour AS solo_intercept,
-        REGR_SLOPE(
-          IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL),
-          IF(NOT batched, distance_miles, NULL)
-        ) OVER same_hour AS solo_slope
+        (
+          AVG(
+            IF(
+              IF(NOT batched, distance_miles, NULL) IS NULL,
+              NULL,
+              IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL)
+            )
+          ) OVER same_hour - (
+            COVAR_POP(
+              IF(
+                IF(NOT batched, distance_miles, NULL) IS NULL,
+                NULL,
+                IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL)
+              ),
+              IF(
+                IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL) IS NULL,
+                NULL,
+                IF(NOT batched, distance_miles, NULL)
+              )
+            ) OVER same_hour / NULLIF(
+              VAR_POP(
+                IF(
+                  IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL) IS NULL,
+                  NULL,
+                  IF(NOT batched, distance_miles, NULL)
+                )
+              ) OVER same_hour,
+              0
+            )
+          ) * AVG(
+            IF(
+              IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL) IS NULL,
+              NULL,
+              IF(NOT batched, distance_miles, NULL)
+            )
+          ) OVER same_hour
+        ) AS solo_intercept,
+        (
+          COVAR_POP(
+            IF(
+              IF(NOT batched, distance_miles, NULL) IS NULL,
+              NULL,
+              IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL)
+            ),
+            IF(
+              IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL) IS NULL,
+              NULL,
+              IF(NOT batched, distance_miles, NULL)
+            )
+          ) OVER same_hour / NULLIF(
+            VAR_POP(
+              IF(
+                IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL) IS NULL,
+                NULL,
+                IF(NOT batched, distance_miles, NULL)
+              )
+            ) OVER same_hour,
+            0
+          )
+        ) AS solo_slope
       FROM order_facts
       WHERE
         delivered
