@@ -259,7 +259,7 @@ class SecondaryMetric:
     recommended duration, and its daily alert band."""
 
     stats: MetricStats
-    mde: PowerResult
+    mde: PowerResult | None  # None: no change the better way is detectable at this volume
     alert_band: float
 
 
@@ -721,16 +721,18 @@ def design_experiment(
         for name in secondary_names:
             stats = stats_of(name)
             better = 1 if stats.higher_is_better else -1
-            secondary[name] = SecondaryMetric(
-                stats=stats,
-                mde=stats.solve(
+            try:
+                secondary_mde: PowerResult | None = stats.solve(
                     n_per_arm=stats.daily_volume * recommended / 2,
                     days=recommended,
                     alpha=alpha,
                     power=power,
                     direction=better,
-                ),
-                alert_band=stats.alert_band(),
+                )
+            except PowerError:  # a rare event in a small scope: watched, not powered
+                secondary_mde = None
+            secondary[name] = SecondaryMetric(
+                stats=stats, mde=secondary_mde, alert_band=stats.alert_band()
             )
     except PowerError as error:
         raise DesignError(str(error)) from None

@@ -391,12 +391,22 @@ def _hypothesis(
 
 
 def _metric_line(
-    sheet: _Sheet, stats: MetricStats, role: str, key: str, mde_value: float, recommended: str
+    sheet: _Sheet,
+    stats: MetricStats,
+    role: str,
+    key: str,
+    mde_value: float | None,
+    recommended: str,
 ) -> str:
     better = "rise" if stats.higher_is_better else "fall"
+    head = f"- **{_label(stats.metric)}** ({role}): status quo {sheet.level(key, stats)}; "
+    if mde_value is None:  # too rare in this scope for any change to be detectable
+        return (
+            f"{head}no {better} is detectable in {recommended} days at this volume (watched "
+            "for harm, not powered)."
+        )
     return (
-        f"- **{_label(stats.metric)}** ({role}): status quo {sheet.level(key, stats)}; "
-        f"the test detects a {better} of "
+        f"{head}the test detects a {better} of "
         f"{sheet.change(f'mde.{stats.metric}', stats, mde_value, False)} in {recommended} days."
     )
 
@@ -423,7 +433,7 @@ def _metrics(sheet: _Sheet, design: ExperimentDesign, text: _PlanText) -> list[s
                 other.stats,
                 "co-primary, reported with the decision",
                 f"level.{co_primary}",
-                other.mde.effect,
+                other.mde.effect if other.mde else None,
                 text.recommended,
             )
         )
@@ -436,7 +446,7 @@ def _metrics(sheet: _Sheet, design: ExperimentDesign, text: _PlanText) -> list[s
                     watched.stats,
                     "secondary",
                     f"level.{name}",
-                    watched.mde.effect,
+                    watched.mde.effect if watched.mde else None,
                     text.recommended,
                 )
             )

@@ -301,3 +301,25 @@ def test_bad_requests_are_tool_errors_with_a_clear_message(
     with pytest.raises(ToolError, match=re.escape(message)):
         plan(context, **overrides)
     assert not context.ledger.items[-1].ok
+
+
+def test_a_metric_too_rare_to_power_in_one_store_is_watched_and_the_plan_still_written(
+    context,
+) -> None:
+    """A merchant fix in the smallest retail store: a rare event's rate cannot be powered
+    there; the plan says so for that metric (a guardrail watched for harm), every number of it
+    still a figure, instead of failing (random world 1079 got no plan)."""
+    store = context.con.execute(
+        "SELECT store_id FROM order_facts WHERE category = 'retail' GROUP BY 1 ORDER BY count(*) "
+        "LIMIT 1"
+    ).fetchone()[0]
+    output = plan(
+        context, action="merchant_prep_fix", cause="prep_time_drift",
+        filters={"store": [store]}, expected_effect=None, primary_metric="cx_score",
+    )  # fmt: skip
+    assert re.search(
+        r"no (?:rise|fall) is detectable in \d+ days at this volume \(watched for harm, not "
+        r"powered\)",
+        output.markdown,
+    )
+    assert ungrounded_numbers(output.markdown, output.figures()) == []
