@@ -3,7 +3,7 @@
 Alarms merge when they are on the same metric in nested cohorts ("region=south" holds
 "region=south,category=convenience"; "all" holds every cohort) at most MERGE_GAP apart, or on any
 metrics in overlapping cohorts (no dimension set to two different values: "region=south"
-overlaps "category=convenience", not "region=west,category=retail") at most CROSSED_GAP apart,
+overlaps "category=convenience", not "region=west,category=retail") at most NEAR_GAP apart,
 so noise in one corner does not join an incident in another, nor pull its start back by a day.
 An incident ends where its primary metric recovers to the level expected when it began (see
 `_recovered_end`), so a drop that lasts weeks stays one open incident even after the seasonal
@@ -36,6 +36,10 @@ from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
 CROSSED_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=1)}
+# Alarms of other metrics, or in cohorts that merely overlap, join within this gap: an incident's
+# metrics and cohorts move within hours of each other. By day the merge gap (a low-volume
+# marketplace's days are each one reading of every metric).
+NEAR_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=2)}
 QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
 WINDOW_LEAD = dt.timedelta(hours=5)  # how far back a window-only incident may start (6h window)
 MIN_SEVERITY_SCALE = 30.0  # order-equivalents; a heuristic floor, binding below 3,000 orders/day
@@ -162,22 +166,24 @@ def group_alarms(alarms: pd.DataFrame, grain: Grain) -> list[pd.DataFrame]:
     holds or is held by its own, within MERGE_GAP of that alarm (CROSSED_GAP while the group
     holds crossed cohorts alone: there are many of them, so a lone noise alarm in one is
     likely); or on any metric in an overlapping cohort ("region=east" and "category=retail"),
-    within CROSSED_GAP of it. So an incident's metrics and cohorts that move together join,
-    a problem that comes back each evening stays one incident, and noise a day before in
-    another metric or corner does not pull the incident's start back."""
+    within NEAR_GAP of it (and that gap if shorter). So an incident's metrics and cohorts
+    that move together join, a problem that comes back each evening stays one incident, and
+    noise a day before in another metric or corner does not pull the incident's start back."""
     groups: list[tuple[list[int], dict[tuple[str, str], dt.datetime]]] = []
     ordered = alarms.sort_values(["period", "known_at"])
     names = [cohort_name(d, c) for d, c in zip(ordered.dimension, ordered.cohort, strict=True)]
-    near = CROSSED_GAP[grain]
+    near = NEAR_GAP[grain]
 
     def related(
         group: dict[tuple[str, str], dt.datetime], name: str, metric: str, period: dt.datetime
     ) -> bool:
         crossed_only = all(COHORT_JOIN in other for other, _ in group)
-        gap = near if crossed_only else MERGE_GAP[grain]
+        gap = CROSSED_GAP[grain] if crossed_only else MERGE_GAP[grain]
+        other_gap = min(near, gap)
         return any(
             overlapping(name, other)
-            and period - last <= (gap if other_metric == metric and nested(name, other) else near)
+            and period - last
+            <= (gap if other_metric == metric and nested(name, other) else other_gap)
             for (other, other_metric), last in group.items()
         )
 
