@@ -20,9 +20,11 @@ GENERATOR_DIR = Path(__file__).resolve().parent.parent / "data"
 
 def generator_fingerprint() -> str:
     """A hash of the world generator's source (every module under data/, the intervention
-    kinds included)."""
+    kinds included; not the query engines of data/engines/, which read worlds)."""
     digest = hashlib.sha256()
     for path in sorted(GENERATOR_DIR.rglob("*.py")):
+        if path.relative_to(GENERATOR_DIR).parts[0] == "engines":
+            continue
         digest.update(path.relative_to(GENERATOR_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
