@@ -401,6 +401,10 @@ class ToolContext:
 
     def __post_init__(self) -> None:
         self.world_dir = Path(self.world_dir)
+        if self.engine is not None and self.shared.persist is not False:
+            # Results computed on the world's DuckDB warehouse (stored on disk, or shared in
+            # memory) are not this engine's: it computes its own and stores none.
+            self.shared = WorldCache(persist=False)
         self.shared.bind(self.world_dir)
 
     @property

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import tools.catalog  # noqa: F401  (registers the tools)
 from analytics.alarms import PERIOD_LENGTH, DetectorSettings, alarms_frame, data_span, scan_series
 from analytics.drivers import Window, group_stats
 from analytics.incidents import Incident, build_incidents
@@ -25,6 +26,7 @@ from data.engines.spark_engine import SparkEngine, java_available, open_spark_wo
 from data.engines.transpile import Catalog, rewritten, transpile
 from data.schema import ORDER_FACTS
 from data.warehouse import open_warehouse
+from tools.base import ToolContext, WorldCache
 
 GOLDEN = Path(__file__).parent / "golden"
 DIALECTS = ("snowflake", "bigquery", "trino")
@@ -185,3 +187,27 @@ def test_regression_rewrite_for_bigquery_keeps_duckdb_values(sql: str) -> None:
     expected = con.execute(f"{sql} ORDER BY ALL").fetchall()
     found = con.execute(f"{rewritten_sql} ORDER BY ALL").fetchall()
     assert [list(row) for row in found] == [pytest.approx(list(row), rel=1e-9) for row in expected]
+
+
+def test_a_spark_context_neither_reads_nor_writes_the_duckdb_results_stored_on_disk(
+    world: Path, spark: SparkEngine
+) -> None:
+    """The world's result store holds the DuckDB warehouse's results (as `generate` leaves
+    it): a ToolContext on the Spark engine must compute its own, or `--engine spark` would
+    print DuckDB's incidents (it did: 15 s instead of 44 s on the demo world), and must not
+    store Spark's results as the warehouse's."""
+    duckdb_context = ToolContext(world_dir=world, shared=WorldCache(persist=True))
+    try:
+        duckdb_context.call("describe_world", {})
+        assert duckdb_context.shared.store is not None
+    finally:
+        duckdb_context.close()
+    stored = sorted(p.name for p in world.rglob("*") if p.is_file())
+    context = ToolContext(world_dir=world, engine=spark, shared=WorldCache(persist=True))
+    try:
+        assert context.shared.store is None
+        output, _ = context.call("describe_world", {})
+    finally:
+        context.close()
+    assert output is not None
+    assert sorted(p.name for p in world.rglob("*") if p.is_file()) == stored
