@@ -167,13 +167,16 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
         ("trend", r"\btrend\w*|\bover\s+time\b|\btime\s+series\b|\bdaily\b|\bhourly\b|\bweekly\b"
                   r"|\b(?:by|per|each|every)\s+(?:day|hour|week)\b(?!\s+of)|\bday\s+by\s+day\b"
                   r"|\bweek\s+over\s+week\b|\bplot\b|\bchart\b|\bgraph\b|\bhow\s+(?:has|have"
-                  r"|did)\s+[^?.]{0,40}\b(?:changed|moved|evolved|developed|trended|behaved)\b"),
+                  r"|did)\s+[^?.]{0,40}\b(?:changed|moved|evolved|developed|trended|behaved)\b"
+                  # "is the north getting worse?" asks for the course, "why is ..." a diagnosis
+                  r"|^\s*(?:is|are)\s+[^?.]{0,40}\b(?:getting|growing)\s+(?:worse|better)\b"),
         ("help", r"\bwhat\s+(?:data|tables|metrics|period|dates|cohorts|dimensions)\b"
                  r"|\bwhich\s+(?:tables|metrics|data)\b|\bwhat(?:'s|\s+is)\s+in\s+(?:the|this|your)"
                  r"\s+(?:data|world|warehouse|dataset)\b|\bdescribe\s+(?:the|this|your)\s+"
                  r"(?:data|world|warehouse|dataset)\b|\bwhat\s+do\s+you\s+(?:know|have)\b"
                  r"|\bwhat\s+can\s+i\s+ask\b"),
         ("lookup", r"\bwhat(?:'s|\s+is|\s+was|\s+were|\s+are)\b|\bhow\s+(?:many|much)\b"
+                   r"|\bwhat\s+(?:share|percent(?:age)?|fraction|proportion)\s+of\b"
                    r"|\bhow\s+(?:was|were|is|are|did|does)\b|\bshow\s+me\b|\btell\s+me\b"
                    r"|\blook\s*up\b|\bgive\s+me\b"),
         ("diagnose", r"\bdrop\w*|\bdip\w*|\bfell\b|\bfall\w*|\bdeclin\w*|\bworse\w*|\bspik\w*"
