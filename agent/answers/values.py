@@ -222,7 +222,36 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
         f"{value(figure(item, key + 'first'), precise)} in the first {grain} to "
         f"{value(figure(item, key + 'last'), precise)} in the last [{item.id}]."
     )
+    text += _trend_sentence(item, metric, grain)
     return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
+
+
+TREND_P = 0.05
+_EVERY = {"hour": "hourly", "day": "daily", "week": "weekly"}
+
+
+def _trend_sentence(item: EvidenceItem, metric: str, grain: str) -> str:
+    """' Trend: ... getting worse / better / no clear trend' from the series' Theil-Sen line and
+    Mann-Kendall test ('' for a series too short or flat to have one)."""
+    key = f"{metric}."
+    p_figure = figure(item, key + "trend_p")
+    moved = figure(item, key + "trend_change")
+    if p_figure is None or moved is None or isinstance(moved.value, str):
+        return ""
+    periods = value(figure(item, key + "trend_periods"))
+    higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
+    if float(p_figure.value) >= TREND_P:
+        verdict = "no steady trend"
+    else:
+        verdict = "getting better" if (moved.value > 0) == higher_is_better else "getting worse"
+    return (
+        f" Trend over the {periods} {_EVERY[grain]} values: {change(moved)} from the first to the "
+        "last along "
+        f"a Theil-Sen line (95% interval {change(figure(item, key + 'trend_low'))} to "
+        f"{change(figure(item, key + 'trend_high'))}), Mann-Kendall "
+        f"{p_value(float(p_figure.value))}: {verdict} (a heuristic: {grain}s read as "
+        f"independent) [{item.id}]."
+    )
 
 
 def _period_label(found: Figure | None, grain: str) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 import vcr
+from scipy import stats
 
 from agent.service import Agent
 from agent.settings import AgentSettings
@@ -113,6 +114,31 @@ def test_a_trend_lists_each_day_with_its_extremes(agent: Agent, sql: Any) -> Non
         f"lowest {pct(lowest)} ({lowest_day:%b} {lowest_day.day}, {lowest_day.year})"
         in (result["answer"])
     )
+
+
+def test_is_it_getting_worse_is_answered_with_a_trend_test_of_the_series(
+    agent: Agent, sql: Any
+) -> None:
+    """'Is the north getting worse?' is the north's daily series with its trend: the Theil-Sen
+    change from the first day to the last and the Mann-Kendall p-value, recomputed here from
+    the daily values; the verdict follows them."""
+    result = ask(agent, "is the on-time rate in the north getting worse?")
+    assert result["kind"] == "trend" and tools(result) == ["cx_timeseries"]
+    daily = [
+        rate
+        for _, rate in sql.rows(
+            f"SELECT day, {ON_TIME} AS rate FROM order_facts WHERE region = 'north' "
+            "GROUP BY day ORDER BY day"
+        )
+    ]
+    line = stats.theilslopes(daily, range(len(daily)), alpha=0.95)
+    p = stats.kendalltau(range(len(daily)), daily).pvalue
+    change = line.slope * (len(daily) - 1)
+    answer = result["answer"]
+    assert f"Trend over the {len(daily)} daily values: {100 * change:+.1f} pp" in answer
+    assert f"(95% interval {100 * line.low_slope * (len(daily) - 1):+.1f} pp" in answer
+    assert ("no steady trend" in answer) == (p >= 0.05)
+    assert ("getting worse" in answer) == (p < 0.05 and change < 0)
 
 
 def test_a_comparison_of_two_cohorts_tests_the_difference(agent: Agent, sql: Any) -> None:
