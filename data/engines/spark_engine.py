@@ -49,6 +49,10 @@ LOCAL_CONFIG: dict[str, str] = {
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.driver.memory": os.environ.get("CXAGENT_SPARK_DRIVER_MEMORY", "2g"),
+    # Errors only on the console (Spark's default profile warns about the host name and
+    # native libraries on every start).
+    "spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile="
+    + (Path(__file__).parent / "log4j2.properties").as_uri(),
 }
 CONNECT_TIMEOUT_SECONDS = 3.0
 
