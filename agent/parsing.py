@@ -33,6 +33,7 @@ from agent.question import (
     ORDERS_METRIC,
     Filters,
     Kind,
+    Order,
     Period,
     QuestionPlan,
     Side,
@@ -85,6 +86,16 @@ _WORSENED = re.compile(
 _IMPROVED = re.compile(
     r"\b(?:got|gotten|get|gets|getting|became|become)\s+better\b|\bimprov\w*|\brecover\w*"
 )
+
+
+def _change_order(text: str) -> Order | None:
+    """'worst' for a question about groups that got worse, 'best' for ones that improved (and
+    did not also get worse), None when it names no change."""
+    if _WORSENED.search(text):
+        return "worst"
+    return "best" if _IMPROVED.search(text) else None
+
+
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
@@ -341,7 +352,7 @@ def _read(
     if (
         kind in (None, "rank", "compare", "diagnose", "lookup", "trend")
         and not text.startswith("why")
-        and (_WORSENED.search(text) or _IMPROVED.search(text))
+        and _change_order(text)
         and _RANKS_GROUPS.search(text)
         and first_match(nouns, text)
     ):
@@ -599,11 +610,10 @@ def _fill_kind_fields(
         breakdown = breakdown or (re.search(r"\bby\s", text) if custom else None)
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
-        moved = _WORSENED.search(text) or _IMPROVED.search(text)
+        moved = _change_order(text)
         plan.by_change = bool(moved) or (plan.by_change and base is not None)
         if moved:  # "the most" is the size of the move; its direction says worst or best
-            improved = _IMPROVED.search(text) and not _WORSENED.search(text)
-            plan.order = "best" if improved else "worst"
+            plan.order = moved
             plan.count = False  # "got worse the most in cancellations": the rate's move
         if plan.metric is None and plan.count:
             plan.metric = ORDERS_METRIC if re.search(r"\borders\b", text) else None

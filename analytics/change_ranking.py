@@ -31,7 +31,7 @@ from analytics.comparisons import (
     two_proportion_tests,
     welch_tests,
 )
-from analytics.metrics import CX_SCORE, METRICS
+from analytics.metrics import CX_SCORE, METRICS, higher_is_better
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,8 @@ def rank_changes(
         )
         for position, i in enumerate(rows)
     ]
-    higher_is_better = name == CX_SCORE or METRICS[name].higher_is_better
-    ascending = {"worst": higher_is_better, "best": not higher_is_better, "lowest": True}
+    better_up = higher_is_better(name)
+    ascending = {"worst": better_up, "best": not better_up, "lowest": True}
     sign = 1.0 if ascending.get(order, False) else -1.0
     groups.sort(key=lambda g: (sign * g.change.estimate, str(g.group)))
     return ChangeRanking(

@@ -24,11 +24,11 @@ Longer windows: the same residuals are also computed over trailing sums of 6, 24
 days at a daily grain), read at every period, against the same window of the trailing weeks. A
 window alarms when its z passes `window_z_limit` (a moving-sum scan statistic; a heuristic
 threshold set on null worlds, as overlapping windows make its z autocorrelated: 4.4 keeps the
-medium+ false alarms of benchmarks/detection.py's null worlds at 0.00, 0.57 and 0.00 per 30
-days at 20,000, 200 and 20 orders a day; at 5.0 a drop confined to one region x category was
-seen one or two hours later). A drift too
-slow for the hourly detectors, or a cohort too small for an hourly verdict, is seen there; a
-cohort's grain is the shortest window its volume supports (`min_units` orders).
+medium+ false alarms of benchmarks/detection.py's null worlds at 0.00, 0.67 and 0.00 per 30
+days at 20,000, 200 and 20 orders a day, measured at 02f3191; at 5.0 a drop confined to one
+region x category was seen one or two hours later). A drift too slow for the hourly detectors,
+or a cohort too small for an hourly verdict, is seen there; a cohort's grain is the shortest
+window its volume supports (`min_units` orders).
 
 Every computation at a period uses only that period and earlier ones, so results as of a time
 do not change when later data arrives.

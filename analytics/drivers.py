@@ -411,18 +411,18 @@ def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[floa
         # few hourly values (a count or a seasonal ratio per hour): under no shift they are
         # draws like the baseline hours, whose spread is the better estimate (a surge in 3 of
         # an incident's 6 hours must not widen the test by its own unevenness).
-        cells = spec.per_hour_count or spec.seasonal
-        after_variance = after.variance if after.n >= 2 and not cells else before.variance
+        borrowed = after.n < 2 or spec.per_hour_count or spec.seasonal
+        after_variance = before.variance if borrowed else after.variance
         parts = (before.variance / before.n, after_variance / after.n)
         se = math.sqrt(sum(parts))
         pooled_sd = math.sqrt((before.variance + after_variance) / 2)
         effect = delta / pooled_sd if pooled_sd > 0 else 0.0
         if se > 0:
-            # Welch's t on Welch-Satterthwaite degrees of freedom, reported as the normal z of
-            # the same p-value: a driver read per region-hour has a handful of incident values,
-            # where the normal approximation would call a 2-value dip significant.
+            # Student's t on the baseline's n - 1 degrees of freedom where the baseline's
+            # spread stands for both, else Welch's t on Welch-Satterthwaite degrees of freedom;
+            # reported as the normal z of the same p-value (a 2-value dip is not significant).
             t = delta / se
-            freedom = _welch_freedom(parts, before.n, after.n if not cells else 1.0)
+            freedom = before.n - 1 if borrowed else _welch_freedom(parts, before.n, after.n)
             p_value = float(2 * stats.t.sf(abs(t), freedom))
             z = float(stats.norm.isf(p_value / 2)) if p_value > 0 else abs(t)
             return math.copysign(z, t), p_value, effect
@@ -432,12 +432,8 @@ def _test(spec: DriverSpec, before: GroupStats, after: GroupStats) -> tuple[floa
 
 def _welch_freedom(parts: tuple[float, float], before_n: float, after_n: float) -> float:
     """Welch-Satterthwaite degrees of freedom of a difference of means whose squared standard
-    error is sum(parts); a single incident value (which borrows the baseline's variance) leaves
-    the baseline's n - 1. At least 1."""
-    if after_n < 2:
-        return max(before_n - 1, 1.0)
-    shares = parts[0] ** 2 / max(before_n - 1, 1.0) + parts[1] ** 2 / (after_n - 1)
-    return max(sum(parts) ** 2 / shares, 1.0) if shares > 0 else max(before_n + after_n - 2, 1.0)
+    error is sum(parts) > 0 (each group with at least 2 values)."""
+    return sum(parts) ** 2 / (parts[0] ** 2 / (before_n - 1) + parts[1] ** 2 / (after_n - 1))
 
 
 def driver_shift(

@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from analytics import metrics
 from analytics.cohorts import (
     CohortError,
     FilterValue,
@@ -200,7 +201,7 @@ class MetricStats:
 
     @property
     def higher_is_better(self) -> bool:
-        return True if self.metric == CX_SCORE else METRICS[self.metric].higher_is_better
+        return metrics.higher_is_better(self.metric)
 
     def effective_cluster_size(self, days: float) -> float:
         """m (1 + CV^2) for a test of `days` days (stores and users accumulate orders)."""

@@ -32,7 +32,7 @@ import pandas as pd
 
 from analytics.alarms import COHORT_JOIN, JUDGED_SHARE, SeriesResult
 from analytics.detection import PERIOD_LENGTH, WINDOW_NAMES, DetectorSettings
-from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain
+from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain, higher_is_better
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
 CROSSED_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=1)}
@@ -41,7 +41,6 @@ CROSSED_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=1)}
 # marketplace's days are each one reading of every metric).
 NEAR_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=2)}
 QUIET_BEFORE_END = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=2)}
-WINDOW_LEAD = dt.timedelta(hours=5)  # how far back a window-only incident may start (6h window)
 MIN_SEVERITY_SCALE = 30.0  # order-equivalents; a heuristic floor, binding below 3,000 orders/day
 RECOVERED_SHARE = 0.5  # back within half of the incident's gap to the level before it
 RECOVERED_Z = 2.0  # ... or within 2 sds of the reading's noise in the week before, if more
@@ -242,7 +241,11 @@ def _incident(
 ) -> Incident:
     """One group of alarms as an incident: its window, primary metric and cohort, severity."""
     length = PERIOD_LENGTH[grain]
-    start = _group_start(group, grain, settings)
+    # Only trailing windows alarmed (hourly): the incident starts where the window that first
+    # read the drop began, at most the shortest window's length before its alarm.
+    shortest = _shortest_window(group, grain, settings)
+    lead = pd.concat([group.run_start, group.period - (shortest - 1) * length], axis=1).max(axis=1)
+    start = min(group.period.min(), lead.min()).to_pydatetime()
     stop = group.period.max().to_pydatetime() + length
     cohorts = {cohort_name(d, c) for d, c in zip(group.dimension, group.cohort, strict=True)}
     # The CX series of cohorts that may hold the alarms' orders: another corner's bad hour
@@ -265,7 +268,7 @@ def _incident(
     primary = _series(results, primary_metric, worst)
     if primary is not None:
         followed = _followed_series(results, group, primary)
-        floor = _last_period_alarm(group, grain, followed, settings)
+        floor = _last_period_alarm(group, grain, followed, settings, shortest > 1)
         recovered = _recovered_end(followed, start, stop, grain, floor)
         if recovered != stop:  # the losses over the window that ends where the metric recovers
             stop = recovered
@@ -319,16 +322,14 @@ def _primary_metric(
     return leading or _strongest_alarm(group, cohort)
 
 
-def _group_start(group: pd.DataFrame, grain: Grain, settings: DetectorSettings) -> dt.datetime:
-    """The incident's first period: its first alarm's; when only trailing windows alarmed
-    (hourly), the first period of the window that first read the drop, at most WINDOW_LEAD
-    before it (a 6-hour window alarming at 21:00 read hours from 16:00: a surge at 18:00-20:00
-    is dated at 21:00 otherwise, and the incident's window would hold none of its hours)."""
-    first = group.period.min().to_pydatetime()
+def _shortest_window(group: pd.DataFrame, grain: Grain, settings: DetectorSettings) -> int:
+    """1, or for an hourly group only trailing windows alarmed in, the shortest window (in
+    periods): a 6-hour window alarming at 21:00 read the hours from 16:00, so the incident may
+    start there (a surge at 18:00-20:00 was dated 21:00, and its window held none of its hours)
+    and lasts through that window's last alarm."""
     if grain != "hour" or (group.votes >= settings.min_votes).any():
-        return first
-    lead = group.period - WINDOW_LEAD
-    return min(first, pd.concat([group.run_start, lead], axis=1).max(axis=1).min().to_pydatetime())
+        return 1
+    return min(settings.windows(grain))
 
 
 def _followed_series(
@@ -345,20 +346,26 @@ def _followed_series(
 
 
 def _last_period_alarm(
-    group: pd.DataFrame, grain: Grain, primary: SeriesResult, settings: DetectorSettings
+    group: pd.DataFrame,
+    grain: Grain,
+    primary: SeriesResult,
+    settings: DetectorSettings,
+    windows_only: bool = False,
 ) -> dt.datetime | None:
     """The end of the last period the single-period detectors alarmed on (enough votes) in the
-    primary metric's series (window alarms lag; other cohorts' alarms may be noise); when only
-    windows alarmed (hourly), of the last period the shortest window alarmed on (it read those
-    hours bad; longer windows re-read a drop for a day or a week)."""
+    primary metric's series (window alarms lag; other cohorts' alarms may be noise); with
+    `windows_only` (no single-period alarm in the group), of the last period the shortest
+    window alarmed on (it read those hours bad; longer windows re-read a drop for days)."""
     own = group[
         (group.metric == primary.metric)
         & (group.dimension == primary.dimension)
         & (group.cohort == primary.cohort)
     ]
-    single = own[own.votes >= settings.min_votes]
-    if single.empty and grain == "hour" and not (group.votes >= settings.min_votes).any():
-        single = own[own.detectors.str.contains(WINDOW_NAMES[min(WINDOW_NAMES)], regex=False)]
+    if windows_only:
+        shortest = WINDOW_NAMES[min(settings.windows(grain))]
+        single = own[own.detectors.str.contains(shortest, regex=False)]
+    else:
+        single = own[own.votes >= settings.min_votes]
     if single.empty:
         return None
     return single.period.max().to_pydatetime() + PERIOD_LENGTH[grain]
@@ -532,6 +539,4 @@ def _mean_daily_orders(result: SeriesResult | None, grain: Grain) -> float:
 
 def metric_direction(name: str) -> str:
     """'higher' or 'lower': which way is better for a metric."""
-    if name == CX_SCORE:
-        return "higher"
-    return "higher" if METRICS[name].higher_is_better else "lower"
+    return "higher" if higher_is_better(name) else "lower"

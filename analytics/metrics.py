@@ -384,6 +384,11 @@ def metric(name: str) -> Metric:
     return METRICS[name]
 
 
+def higher_is_better(name: str) -> bool:
+    """Whether a higher value of metric `name` (the CX score or a registry metric) is better."""
+    return name == CX_SCORE or METRICS[name].higher_is_better
+
+
 def available_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, bool]:
     """Per metric, whether the warehouse holds usable data for every column it requires (a CX
     sub-score whose data is degenerate is not available). Kept per warehouse file."""

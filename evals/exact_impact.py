@@ -14,9 +14,7 @@ from pydantic import BaseModel
 
 from analytics.changes import scope_filters
 from analytics.incidents import severity_label, severity_of
-from analytics.whatif import cx_from_values
-from analytics.whatif_simulator import observed_values, scope_orders
-from data.warehouse import open_warehouse
+from evals.counterfactual import scope_values
 
 
 @dataclass(frozen=True)
@@ -37,20 +35,6 @@ class ExactImpact(BaseModel):
     severity_label: str
 
 
-def _cx_and_orders(world: Path, span: CauseSpan) -> tuple[float, int]:
-    con = open_warehouse(world)
-    try:
-        frame = scope_orders(
-            con, scope_filters(span.scope), (span.start, span.start), (span.start, span.end)
-        )
-    finally:
-        con.close()
-    orders = frame[frame["window"] == "incident"]
-    if orders.empty:
-        return float("nan"), 0
-    return cx_from_values(observed_values(orders)), len(orders)
-
-
 def exact_impact(
     world: Path, counterfactual: Path, spans: Sequence[CauseSpan], daily_orders: float
 ) -> ExactImpact:
@@ -58,11 +42,12 @@ def exact_impact(
     100, summed (a span whose CX the causes did not lower adds nothing)."""
     impact = 0.0
     for span in spans:
-        factual, orders = _cx_and_orders(world, span)
-        without, _ = _cx_and_orders(counterfactual, span)
-        lost = without - factual
-        if orders and lost == lost and lost > 0:  # NaN-safe: no orders on either side adds 0
-            impact += lost * orders / 100.0
+        filters = scope_filters(span.scope)
+        factual = scope_values(world, filters, span.start, span.end)
+        without = scope_values(counterfactual, filters, span.start, span.end)
+        lost = without["cx_score"] - factual["cx_score"]
+        if lost > 0:  # False for NaN (no orders on one side): it adds nothing
+            impact += lost * factual["orders"] / 100.0
     severity = severity_of(impact, daily_orders)
     return ExactImpact(
         impact_orders=round(impact, 1),

@@ -79,6 +79,11 @@ def _share(results: list[ScenarioScore], value: str) -> Proportion:
     return Proportion.of(sum(bool(v) for v in known), len(known))
 
 
+def _detected(result: ScenarioScore) -> bool:
+    """Whether the as-of replay saw the cause within its horizon."""
+    return result.measured.delay is not None and result.measured.delay.hours is not None
+
+
 def summarize(results: list[ScenarioScore], wall_seconds: float) -> Summary:
     """The run's figures (scenarios that failed to run count as misses)."""
     with_incident = [r for r in results if r.expected_causes]
@@ -91,20 +96,14 @@ def summarize(results: list[ScenarioScore], wall_seconds: float) -> Summary:
     impacts = [(r, r.measured.exact_impact) for r in with_incident if r.measured.exact_impact]
     material = [r for r, impact in impacts if impact.severity_label in SERIOUS]
     small = [impact.impact_orders for _, impact in impacts if impact.severity_label not in SERIOUS]
+    material_detected = material_top1 = None
+    if impacts:
+        material_detected = Proportion.of(sum(map(_detected, material)), len(material))
+        material_top1 = Proportion.of(sum(bool(r.top1) for r in material), len(material))
     return Summary(
         material=len(material),
-        material_detected=Proportion.of(
-            sum(
-                r.measured.delay is not None and r.measured.delay.hours is not None
-                for r in material
-            ),
-            len(material),
-        )
-        if impacts
-        else None,
-        material_top1=Proportion.of(sum(bool(r.top1) for r in material), len(material))
-        if impacts
-        else None,
+        material_detected=material_detected,
+        material_top1=material_top1,
         small_impact=len(small),
         small_impact_max=max(small) if small else None,
         scenarios=len(results),
@@ -249,16 +248,16 @@ def summary_lines(report: EvalReport) -> list[str]:
         f"max {_hours(s.detection_delay_max_h)}; detected {s.detected.text()}",
     ]
     if s.material_detected is not None and s.material_top1 is not None:
-        rest = s.small_impact
+        rest = (
+            f"; the other {s.small_impact} cost at most {_number(s.small_impact_max)} "
+            "order-equivalents (low severity)"
+            if s.small_impact
+            else ""
+        )
         lines.append(
             f"of the {s.material} whose causes' exact impact (counterfactual world) rates medium "
             f"or higher: detected {s.material_detected.text()}, top-1 {s.material_top1.text()}"
-            + (
-                f"; the other {rest} cost at most {_number(s.small_impact_max)} "
-                "order-equivalents (low severity)"
-                if rest
-                else ""
-            )
+            + rest
         )
     if s.null_worlds:
         lines.append(

@@ -6,11 +6,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from analytics.change_ranking import ChangeRanking
 from analytics.change_ranking import rank_changes as rank_groups_by_change
-from analytics.cohorts import DIMENSIONS, CohortError, dimension_name, world_dimensions
+from analytics.cohorts import CohortError, world_dimensions
 from analytics.comparisons import (
     ComparisonError,
     Order,
@@ -22,8 +22,8 @@ from analytics.comparisons import (
 from analytics.metrics import CX_SCORE, MetricError, analysis_source
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 from tools.questions import (
-    _FILTERS_DESCRIPTION,
     _METRIC_NAMES,
+    GroupsInput,
     _check_known,
     _delta_figure,
     _p,
@@ -35,21 +35,14 @@ from tools.questions import (
 )
 
 
-class RankChangesInput(BaseModel):
+class RankChangesInput(GroupsInput):
     """Arguments of rank_changes."""
 
-    dimension: str = Field(
-        description=f"One of: {', '.join(DIMENSIONS)}, or a custom dimension of the world."
-    )
     metric: str = Field(default=CX_SCORE, description=f"One of: {_METRIC_NAMES}.")
     order: Order = Field(
         default="worst",
         description="worst: the largest move in the metric's bad direction first; best: the "
         "largest improvement first; highest/lowest rank the signed change literally.",
-    )
-    k: int = Field(default=5, ge=1, le=50)
-    filters: dict[str, list[str | int]] = Field(
-        default_factory=dict, description=_FILTERS_DESCRIPTION
     )
     start: dt.datetime = Field(description="The period's start.")
     end: dt.datetime = Field(description="The period's end (exclusive).")
@@ -59,11 +52,6 @@ class RankChangesInput(BaseModel):
     min_orders: int | None = Field(
         default=None, ge=1, description="Minimum orders per group in each period (default 30)."
     )
-
-    @field_validator("dimension")
-    @classmethod
-    def _known_dimension(cls, value: str) -> str:
-        return dimension_name(value)
 
     @model_validator(mode="after")
     def _in_order(self) -> RankChangesInput:

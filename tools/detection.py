@@ -107,14 +107,8 @@ class SeriesSummary(BaseModel):
     max: float | None = None
     min_period: str | None = None
     max_period: str | None = None
-    # The series' trend over its periods: the Theil-Sen line's change from the first period to
-    # the last, with its 95% interval, and the Mann-Kendall test (Kendall's tau of the values
-    # against time; periods read as independent draws, a heuristic where days follow days).
-    trend_change: float | None = None
-    trend_low: float | None = None
-    trend_high: float | None = None
-    trend_p: float | None = None
-    trend_periods: int = 0
+    # The series' trend over its periods (analytics/trend.py; None when too short or flat).
+    trend: Trend | None = None
 
 
 class CxTimeseriesOutput(ToolOutput):
@@ -148,11 +142,14 @@ class CxTimeseriesOutput(ToolOutput):
                 period = getattr(found, key)
                 if period is not None:
                     figures[f"{name}.{key}"] = Figure(value=period, unit="datetime")
-            if found.trend_p is not None:
-                for key in ("trend_change", "trend_low", "trend_high"):
-                    figures[f"{name}.{key}"] = _share_or_value(name, getattr(found, key))
-                figures[f"{name}.trend_p"] = Figure(value=round(found.trend_p, 4), unit="ratio")
-                figures[f"{name}.trend_periods"] = Figure(value=found.trend_periods, unit="count")
+            if found.trend is not None:
+                for key in ("change", "low", "high"):
+                    figures[f"{name}.trend_{key}"] = _share_or_value(
+                        name, getattr(found.trend, key)
+                    )
+                trend_p = round(found.trend.p_value, 4)
+                figures[f"{name}.trend_p"] = Figure(value=trend_p, unit="ratio")
+                figures[f"{name}.trend_periods"] = Figure(value=found.trend.periods, unit="count")
         for name, needs in self.unavailable.items():  # why a series holds no values
             figures[f"{name}.unavailable"] = Figure(
                 value=f"missing {', '.join(needs)}", unit="text"
@@ -193,20 +190,8 @@ def _series_summary(frame: Any, rows: list[dict[str, Any]], name: str) -> Series
         max=highest[1],
         min_period=lowest[0],
         max_period=highest[0],
-        **_trend_fields(series_trend([value for _, value in valued])),
+        trend=series_trend([value for _, value in valued]),
     )
-
-
-def _trend_fields(trend: Trend | None) -> dict[str, Any]:
-    if trend is None:
-        return {}
-    return {
-        "trend_change": trend.change,
-        "trend_low": trend.low,
-        "trend_high": trend.high,
-        "trend_p": trend.p_value,
-        "trend_periods": trend.periods,
-    }
 
 
 def _mark_week_days(

@@ -488,13 +488,27 @@ def compare_metric(context: ToolContext, args: CompareMetricInput) -> CompareMet
 # --- rank: the worst or best groups of a dimension ---------------------------------------------
 
 
-class RankCohortsInput(BaseModel):
-    """Arguments of rank_cohorts."""
+class GroupsInput(BaseModel):
+    """The groups a ranking tool compares: a dimension's groups within filters, the first k."""
 
     dimension: str = Field(
         description=f"One of: {', '.join(DIMENSIONS)}, or a custom dimension of the world "
         "(describe_world lists them)."
     )
+    k: int = Field(default=5, ge=1, le=50)
+    filters: dict[str, list[str | int]] = Field(
+        default_factory=dict, description=_FILTERS_DESCRIPTION
+    )
+
+    @field_validator("dimension")
+    @classmethod
+    def _known_dimension(cls, value: str) -> str:
+        return dimension_name(value)
+
+
+class RankCohortsInput(GroupsInput):
+    """Arguments of rank_cohorts."""
+
     metric: str = Field(
         default=CX_SCORE, description=f"One of: {_METRIC_NAMES}, or {ORDERS} for order counts."
     )
@@ -507,20 +521,11 @@ class RankCohortsInput(BaseModel):
         description="worst/best follow the metric's direction (for order counts worst = "
         "fewest); highest/lowest are literal.",
     )
-    k: int = Field(default=5, ge=1, le=50)
-    filters: dict[str, list[str | int]] = Field(
-        default_factory=dict, description=_FILTERS_DESCRIPTION
-    )
     start: dt.datetime | None = Field(default=None, description="Default: the data's start.")
     end: dt.datetime | None = Field(default=None, description="Exclusive; default: data's end.")
     min_orders: int | None = Field(
         default=None, ge=1, description="Minimum orders per group (default rule: 30)."
     )
-
-    @field_validator("dimension")
-    @classmethod
-    def _known_dimension(cls, value: str) -> str:
-        return dimension_name(value)
 
     @model_validator(mode="after")
     def _in_order(self) -> RankCohortsInput:

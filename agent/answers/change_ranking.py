@@ -8,7 +8,7 @@ import datetime as dt
 from agent.answers.base import Answer, AnswerContext, failed
 from agent.answers.format import change, cohort, figure, period, table_rows, value
 from agent.question import Order, Period, QuestionPlan
-from analytics.metrics import CX_SCORE, METRICS
+from analytics.metrics import CX_SCORE, METRICS, higher_is_better
 from tools.base import EvidenceItem, ToolError
 
 SIGNIFICANT_Q = 0.05
@@ -30,7 +30,6 @@ def _beyond_chance(
     item: EvidenceItem, count: int, metric: str, dimension: str
 ) -> tuple[list[str], list[str]]:
     """The listed groups whose move is beyond chance (BH q < 0.05): worse, better."""
-    higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
     worse: list[str] = []
     better: list[str] = []
     for index in range(1, count + 1):
@@ -38,7 +37,7 @@ def _beyond_chance(
         if q is None or moved is None or isinstance(moved.value, str) or not moved.value:
             continue
         if float(q.value) < SIGNIFICANT_Q:
-            improved = (moved.value > 0) == higher_is_better
+            improved = (moved.value > 0) == higher_is_better(metric)
             (better if improved else worse).append(_group(dimension, item, index))
     return worse, better
 
@@ -49,8 +48,7 @@ def _moved(item: EvidenceItem, metric: str, order: Order, index: int = 1) -> boo
     moved = figure(item, f"r{index}.change")
     if moved is None or isinstance(moved.value, str) or not moved.value:
         return False
-    higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
-    return ((moved.value > 0) == higher_is_better) == (order == "best")
+    return ((moved.value > 0) == higher_is_better(metric)) == (order == "best")
 
 
 def rank_by_change(

@@ -16,7 +16,7 @@ from agent.answers.base import (
 from agent.answers.change_ranking import rank_by_change
 from agent.answers.format import change, cohort, figure, p_value, period, table_rows, value, when
 from agent.question import ORDERS_METRIC, Period, QuestionPlan, Side
-from analytics.metrics import CX_SCORE, METRICS
+from analytics.metrics import CX_SCORE, METRICS, higher_is_better
 from tools.base import EvidenceItem, Figure, ToolError
 
 SIGNIFICANT_P = 0.05
@@ -157,8 +157,7 @@ def _worse(metric: str, item: EvidenceItem, name: str) -> bool:
     delta = figure(item, name)
     if delta is None or isinstance(delta.value, str):
         return False
-    higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
-    return (delta.value < 0) == higher_is_better and delta.value != 0
+    return (delta.value < 0) == higher_is_better(metric) and delta.value != 0
 
 
 def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
@@ -239,11 +238,12 @@ def _trend_sentence(item: EvidenceItem, metric: str, grain: str) -> str:
     if p_figure is None or moved is None or isinstance(moved.value, str):
         return ""
     periods = value(figure(item, key + "trend_periods"))
-    higher_is_better = metric == CX_SCORE or METRICS[metric].higher_is_better
     if float(p_figure.value) >= TREND_P:
         verdict = "no steady trend"
     else:
-        verdict = "getting better" if (moved.value > 0) == higher_is_better else "getting worse"
+        verdict = (
+            "getting better" if (moved.value > 0) == higher_is_better(metric) else "getting worse"
+        )
     return (
         f" Trend over the {periods} {_EVERY[grain]} values: {change(moved)} from the first to the "
         "last along "

@@ -171,26 +171,36 @@ def test_an_unknown_driver_and_an_empty_slice_raise_their_own_typed_errors() -> 
     )
 
 
-def test_a_mean_over_a_few_region_hours_is_judged_by_welchs_t_not_the_normal() -> None:
-    """Two incident region-hours whose dashers per open order dip by about 3 sds of the hourly
-    spread: Welch's t on ~1 degree of freedom leaves that to chance (p as scipy's Welch test
-    gives it), where the normal approximation said z ~ -4, p < 1e-4 (random world 38's surge
-    was blamed on a dip like this one)."""
-    rng = np.random.default_rng(5)
-    hours = pd.date_range(START, CHANGE + dt.timedelta(hours=1), freq="h")
+def _supply(
+    seed: int, incident_hours: int, dips: list[float]
+) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame]:
+    """Hourly dasher supply in the north from START to `incident_hours` hours after CHANGE: 40
+    dashers (lognormal noise, sd 0.07) and 40 open orders an hour, the last hours' dashers
+    scaled by `dips`."""
+    rng = np.random.default_rng(seed)
+    hours = pd.date_range(START, CHANGE + dt.timedelta(hours=incident_hours - 1), freq="h")
     online = np.round(40 * rng.lognormal(0.0, 0.07, len(hours)))
-    online[-2:] = np.round(online[-2:] * np.array([0.80, 0.86]))
+    online[-len(dips) :] = np.round(online[-len(dips) :] * np.array(dips))
     supply = pd.DataFrame(
         {"region": "north", "hour_start": hours, "online_dashers": online, "open_orders": 40}
     )
     con = duckdb.connect()
     con.register("supply_frame", supply)
     con.execute("CREATE TABLE dasher_supply AS SELECT * FROM supply_frame")
+    return con, supply
+
+
+def test_a_mean_over_a_few_region_hours_is_judged_by_welchs_t_not_the_normal() -> None:
+    """Two incident region-hours whose dashers per open order dip by about 3 sds of the hourly
+    spread: Welch's t on ~1 degree of freedom leaves that to chance (p as scipy's Welch test
+    gives it), where the normal approximation said z ~ -4, p < 1e-4 (random world 38's surge
+    was blamed on a dip like this one)."""
+    con, supply = _supply(5, 2, [0.80, 0.86])
     incident = Window(CHANGE, CHANGE + dt.timedelta(hours=2))
     shift = driver_shift(con, "dashers_per_order", SLICE, BASELINE, incident)
-    ratio = online / 40
+    ratio = supply.online_dashers.to_numpy() / 40
     welch = stats.ttest_ind(ratio[-2:], ratio[:-2], equal_var=False)
-    assert shift.incident_n == 2 and shift.baseline_n == len(hours) - 2
+    assert shift.incident_n == 2 and shift.baseline_n == len(supply) - 2
     assert shift.p_value == pytest.approx(welch.pvalue, rel=1e-6)
     assert shift.statistic == pytest.approx(
         stats.norm.isf(welch.pvalue / 2) * np.sign(welch.statistic)
@@ -203,16 +213,7 @@ def test_hourly_values_are_judged_against_the_baseline_hours_spread() -> None:
     dashers: a seasonal ratio per hour is tested as draws like the baseline hours (t on the
     baseline's spread and n - 1 degrees of freedom, recomputed here from the rows), so the
     unevenness of a shortage confined to some hours does not hide it as Welch's test did."""
-    rng = np.random.default_rng(6)
-    hours = pd.date_range(START, CHANGE + dt.timedelta(hours=5), freq="h")
-    online = np.round(40 * rng.lognormal(0.0, 0.07, len(hours)))
-    online[-3:] = np.round(online[-3:] * 0.75)
-    supply = pd.DataFrame(
-        {"region": "north", "hour_start": hours, "online_dashers": online, "open_orders": 40}
-    )
-    con = duckdb.connect()
-    con.register("supply_frame", supply)
-    con.execute("CREATE TABLE dasher_supply AS SELECT * FROM supply_frame")
+    con, supply = _supply(6, 6, [0.75, 0.75, 0.75])
     incident = Window(CHANGE, CHANGE + dt.timedelta(hours=6))
     shift = driver_shift(con, "online_dashers", SLICE, BASELINE, incident)
     in_incident = supply.hour_start >= CHANGE
