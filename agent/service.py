@@ -21,6 +21,7 @@ from agent.settings import AgentSettings
 from agent.state import AgentContext
 from agent.threads import ThreadStore, thread_config
 from analytics.incidents import SERIOUS
+from data.engines.base import Engine
 from data.warehouse import open_warehouse
 from tools.base import ToolContext, ToolError, WorldCache
 from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
@@ -42,6 +43,9 @@ class Agent:
     With `keep_threads`, threads are kept in WORLD/threads.sqlite: a new agent on the same world
     (after a restart) continues them, evidence ids and all. Without it (the command line, evals,
     benchmarks: their fixed thread names start afresh each run) they live as long as the agent.
+
+    With `engine` (data/engines, e.g. Spark over the world's Parquet) every query runs there
+    instead of the world's DuckDB warehouse, and no result is stored; its owner closes it.
     """
 
     def __init__(
@@ -50,13 +54,17 @@ class Agent:
         settings: AgentSettings | None = None,
         *,
         keep_threads: bool = False,
+        engine: Engine | None = None,
     ) -> None:
         self.world_dir = Path(world_dir)
-        open_warehouse(self.world_dir).close()  # a clear error now if there is no warehouse
+        self.engine = engine
+        if engine is None:
+            open_warehouse(self.world_dir).close()  # a clear error now if there is no warehouse
         self.settings = settings or AgentSettings()
         self.backend, self.notes = make_backend(self.settings)
-        # Scans and simulators, computed once for every thread (and kept on disk per the setting).
-        self.shared = WorldCache(persist=self.settings.result_cache)
+        # Scans and simulators, computed once for every thread (and kept on disk per the setting;
+        # another engine's are not stored: the stored ones are the DuckDB warehouse's).
+        self.shared = WorldCache(persist=self.settings.result_cache if engine is None else False)
         self.threads = ThreadStore(
             self.world_dir,
             self.shared,
@@ -64,6 +72,7 @@ class Agent:
             max_threads=self.settings.max_threads,
             max_open=self.settings.max_open_threads,
             max_idle_s=self.settings.max_idle_thread_s,
+            engine=engine,
         )
         self.notes.extend(self.threads.notes)
         self.graph = compile_graph(self.threads.checkpointer)
@@ -114,7 +123,7 @@ class Agent:
         importlib.import_module("analytics.boosting").warm_up()
 
         def scan() -> None:
-            context = ToolContext(world_dir=self.world_dir, shared=self.shared)
+            context = ToolContext(world_dir=self.world_dir, shared=self.shared, engine=self.engine)
             try:
                 context.call("detect_incidents", {"grain": "auto"})
             except ToolError:
@@ -138,7 +147,7 @@ class Agent:
         incident ids diagnosed; raises ToolError when the scan fails."""
         say = progress or (lambda _line: None)
         say("scanning for incidents")
-        context = ToolContext(world_dir=self.world_dir, shared=self.shared)
+        context = ToolContext(world_dir=self.world_dir, shared=self.shared, engine=self.engine)
         try:  # a failed scan raises its ToolError: "no incident" would misstate it
             output, _item = context.call("detect_incidents", {"grain": "auto"})
         finally:

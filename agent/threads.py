@@ -26,6 +26,7 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 from pydantic import BaseModel, ValidationError
 
+from data.engines.base import Engine
 from tools.base import (
     REGISTRY,
     EvidenceItem,
@@ -78,14 +79,20 @@ class ThreadTools(ToolContext):
 
     @classmethod
     def restore(
-        cls, world_dir: Path, shared: WorldCache, evidence: list[dict[str, Any]]
+        cls,
+        world_dir: Path,
+        shared: WorldCache,
+        evidence: list[dict[str, Any]],
+        engine: Engine | None = None,
     ) -> ThreadTools:
         items = [EvidenceItem.model_validate(raw) for raw in evidence]
         earlier: dict[tuple[str, str], EvidenceItem] = {}
         for item in items:
             if item.ok:  # failed calls were never reused
                 earlier.setdefault(_arguments_key(item.tool, item.args), item)
-        return cls(world_dir=world_dir, ledger=Ledger(items), shared=shared, earlier=earlier)
+        return cls(
+            world_dir=world_dir, ledger=Ledger(items), shared=shared, engine=engine, earlier=earlier
+        )
 
     def call(
         self, name: str, arguments: dict[str, Any] | BaseModel | None = None
@@ -162,9 +169,11 @@ class ThreadStore:
         max_threads: int = 500,
         max_open: int = 64,
         max_idle_s: float = 1800.0,
+        engine: Engine | None = None,
     ) -> None:
         self.world_dir = world_dir
         self.shared = shared
+        self.engine = engine
         self.max_threads = max_threads
         self.max_open = max_open
         self.max_idle_s = max_idle_s
@@ -206,7 +215,7 @@ class ThreadStore:
                 self._make_room(thread_id)
                 latest = self.checkpointer.get_tuple(thread_config(thread_id))
                 stored = latest.checkpoint["channel_values"].get("evidence", []) if latest else []
-                context = ThreadTools.restore(self.world_dir, self.shared, stored)
+                context = ThreadTools.restore(self.world_dir, self.shared, stored, self.engine)
             self._contexts[thread_id] = (now, context)  # the most recently used: last
             while len(self._contexts) > self.max_open:
                 _, (_, least_recent) = self._contexts.popitem(last=False)

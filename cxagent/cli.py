@@ -226,6 +226,15 @@ def cx(
         console.print(f"{coverage.describe()}.", highlight=False, markup=False)
 
 
+ENGINE_OPTION = typer.Option(
+    help="duckdb (the world's warehouse) or spark (the world's Parquet read in place; "
+    "nothing is stored). docs/SCALE.md"
+)
+SPARK_MASTER_OPTION = typer.Option(
+    help="With --engine spark: local[N] or a Spark Connect sc://host:port."
+)
+
+
 @app.command()
 def incidents(
     world: Annotated[Path, typer.Option(help="World directory holding warehouse.duckdb.")],
@@ -237,28 +246,15 @@ def incidents(
     ] = None,
     min_severity: Annotated[float, typer.Option(help="Hide incidents below this severity.")] = 0,
     store: Annotated[bool, typer.Option(help="Save to the warehouse's incidents tables.")] = True,
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="duckdb (the world's warehouse) or spark (the world's Parquet read in place; "
-            "nothing is stored). docs/SCALE.md"
-        ),
-    ] = "duckdb",
-    spark_master: Annotated[
-        str, typer.Option(help="With --engine spark: local[N] or a Spark Connect sc://host:port.")
-    ] = "local[2]",
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Detect incidents, list them with their top slices, and store them in the warehouse."""
     from data.engines.base import EngineError
     from tools.base import ToolContext, ToolError
     from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
-    if engine not in ("duckdb", "spark"):
-        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
-    try:
-        spark = _spark_world(world, spark_master) if engine == "spark" else None
-    except EngineError as error:
-        raise _fail(error) from None
+    spark = _engine(world, engine, spark_master)
     context = ToolContext(world_dir=world, engine=spark)
     try:
         when = dt.datetime.fromisoformat(as_of) if as_of else None
@@ -285,11 +281,20 @@ def incidents(
         _store_incidents(world, detected, slices)
 
 
-def _spark_world(world: Path, master: str) -> SparkEngine:
-    """The world's Parquet tables on Spark (data/engines/spark_engine.py)."""
+def _engine(world: Path, engine: str, master: str) -> SparkEngine | None:
+    """None for the world's DuckDB warehouse, else the world's Parquet tables on Spark
+    (data/engines/spark_engine.py); a clear error for an unknown engine or no Spark."""
+    if engine not in ("duckdb", "spark"):
+        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
+    if engine == "duckdb":
+        return None
+    from data.engines.base import EngineError
     from data.engines.spark_engine import open_spark_world
 
-    return open_spark_world(world, master=master)
+    try:
+        return open_spark_world(world, master=master)
+    except EngineError as error:
+        raise _fail(error) from None
 
 
 def _incident_table(detected: DetectIncidentsOutput) -> Table:
@@ -412,18 +417,25 @@ def ask(
         Path | None, typer.Option(help="Write the trace (nodes, tool calls) here.")
     ] = None,
     plan_out: Annotated[Path | None, typer.Option(help="Write the experiment plan here.")] = None,
+    engine: Annotated[str, ENGINE_OPTION] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Ask the agent a question; the answer cites its evidence ids."""
     from rich.markdown import Markdown
 
     from agent.service import Agent
     from agent.trace import trace_export
+    from data.engines.base import EngineError
 
+    spark = _engine(world, engine, spark_master)
     try:
-        agent = Agent(world)
+        agent = Agent(world, engine=spark)
         result = agent.ask(question)
-    except (*user_errors(), ValueError) as error:
+    except (*user_errors(), ValueError, EngineError) as error:
         raise _fail(error) from None
+    finally:
+        if spark is not None:
+            spark.session.stop()
     agent.close()
     if trace:
         trace.write_text(json.dumps(trace_export(result), indent=2, default=str))

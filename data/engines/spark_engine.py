@@ -95,7 +95,14 @@ class SparkResult:
         return rows[0] if rows else None
 
     def df(self) -> pd.DataFrame:
-        return self._frame.toPandas()
+        """The rows as a pandas frame, decimals as floats (as DuckDB's `df()` gives them)."""
+        from pyspark.sql.types import DecimalType
+
+        frame = self._frame
+        decimals = [f.name for f in frame.schema.fields if isinstance(f.dataType, DecimalType)]
+        if decimals:
+            frame = frame.withColumns({name: frame[name].cast("double") for name in decimals})
+        return frame.toPandas()
 
     def fetchdf(self) -> pd.DataFrame:
         return self.df()

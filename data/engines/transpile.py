@@ -156,9 +156,11 @@ def _window_filter(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.
     aggregate, condition = node.this.this, node.this.expression.this
     for key, argument in list(aggregate.args.items()):
         if isinstance(argument, exp.Expression) and not isinstance(argument, exp.Star):
-            aggregate.set(key, exp.If(this=condition.copy(), true=argument))
+            aggregate.set(key, exp.If(this=condition.copy(), true=argument, false=exp.null()))
     if isinstance(aggregate.this, exp.Star):  # count(*) FILTER (...)
-        aggregate.set("this", exp.If(this=condition.copy(), true=exp.Literal.number(1)))
+        aggregate.set(
+            "this", exp.If(this=condition.copy(), true=exp.Literal.number(1), false=exp.null())
+        )
     node.set("this", aggregate)
     return node
 
