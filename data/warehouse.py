@@ -202,15 +202,27 @@ def order_facts_sql(
     )
 
 
+def parquet_files(source: Path) -> str:
+    """What DuckDB reads for a table's `<name>.parquet`: the file, or for a directory of parts
+    (e.g. partitioned by day, `day=2026-01-04/part-0.parquet`) every Parquet file under it.
+    WarehouseError for a directory without one."""
+    if not source.is_dir():
+        return str(source)
+    if next(source.rglob("*.parquet"), None) is None:
+        raise WarehouseError(f"{source} is a directory without Parquet files")
+    return str(source / "**" / "*.parquet")
+
+
 def build_warehouse(
     world_dir: Path,
     threads: int = 2,
     memory_limit: str = "4GB",
     dimension_expressions: dict[str, str] | None = None,
 ) -> Path:
-    """Create `warehouse.duckdb` in `world_dir` from the Parquet tables there (and the custom
-    dimensions' values, typed and declared; `dimension_expressions` are the mapping's, kept
-    with the declarations).
+    """Create `warehouse.duckdb` in `world_dir` from the Parquet tables there (each
+    `<name>.parquet` a file or a directory of parts: parquet_files) and the custom dimensions'
+    values, typed and declared (`dimension_expressions` are the mapping's, kept with the
+    declarations).
 
     DuckDB spills to disk beyond `memory_limit` (the order_facts join is the peak: ~7 GiB
     unbounded for 10M orders, ~4.5 GiB with the default limit).
@@ -232,16 +244,20 @@ def build_warehouse(
                         f"{world_dir}: required table {name} ({source.name}) is missing"
                     )
                 continue
+            files = parquet_files(source)
             present = set(
-                con.execute("SELECT name FROM parquet_schema(?)", [str(source)]).fetchnumpy()[
-                    "name"
-                ]
+                con.execute("SELECT name FROM parquet_schema(?)", [files]).fetchnumpy()["name"]
             )
             columns = [column for column in table.columns if column.name in present]
             body = ", ".join(f"{c.name} {c.type}" for c in columns)
             con.execute(f"CREATE TABLE {name} ({body})")
             names = ", ".join(c.name for c in columns)
-            con.execute(f"INSERT INTO {name} SELECT {names} FROM read_parquet(?)", [str(source)])
+            # hive_partitioning off: a partition key (e.g. day=...) is not a schema column
+            con.execute(
+                f"INSERT INTO {name} SELECT {names} "
+                "FROM read_parquet(?, hive_partitioning = false)",
+                [files],
+            )
         dimensions: list[CustomDimension] = []
         if (world_dir / VALUES_FILE).exists():
             con.execute(
