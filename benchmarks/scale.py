@@ -8,6 +8,8 @@
     .venv/bin/python benchmarks/scale.py run --world /tmp/scale/w10m --json /tmp/scale/w10m.json
         [--engines duckdb,spark] [--duckdb-memory-limit 4GB] [--spark-driver-memory 4g]
         [--engine-timeout SECONDS]
+    # one table from several runs on a world (e.g. one per engine)
+    .venv/bin/python benchmarks/scale.py table A.json B.json [--json merged.json]
 
 Worlds are Parquet partitioned by day (`orders.parquet/day=YYYY-MM-DD/part-N.parquet`). A
 tiled world is k copies of a generated one: every cohort's rates are the base world's and its
@@ -41,13 +43,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+ROOT = Path(__file__).resolve().parent.parent
 QUESTION = "why did CX drop on Jan 4?"
 STEPS = ("ingest", "scan", "slices", "ask")
 ENGINES = ("duckdb", "spark")
@@ -231,8 +234,10 @@ class Recorder:
     def step(self, name: str, work: Callable[[], dict]) -> None:
         say(f"{self.figures['engine']}: {name} starts")
         queries_before = self.counter.count
+        load_before = os.getloadavg()[0]
         started = time.perf_counter()
         with StepMeter(lambda: self.counter.count - queries_before) as meter:
+            self.current = (name, started, meter, queries_before)
             details = work()
         wall = time.perf_counter() - started
         queries = self.counter.count - queries_before
@@ -241,6 +246,8 @@ class Recorder:
             "python_peak_mib": round(meter.python_peak_kib / 1024, 1),
             "children_peak_mib": round(meter.children_peak_kib / 1024, 1),
             "engine_queries": queries or None,
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "started_at": time.strftime("%H:%M:%S", time.localtime(time.time() - wall)),
             "details": details,
         }
         self.out.write_text(json.dumps(self.figures, indent=2, default=str))
@@ -251,6 +258,20 @@ class Recorder:
             f"{meter.children_peak_kib / 2**20:.2f} GiB{counted}"
         )
 
+    def stop(self, *_: object) -> None:
+        """On SIGTERM (--engine-timeout): record how far the running step got, then exit."""
+        name, started, meter, queries_before = self.current
+        self.figures["stopped"] = {
+            "step": name,
+            "after_s": round(time.perf_counter() - started, 1),
+            "engine_queries": self.counter.count - queries_before,
+            "python_peak_mib": round(_status_kib(os.getpid(), "VmHWM") / 1024, 1),
+            "children_peak_mib": round(meter.children_peak_kib / 1024, 1),
+        }
+        self.out.write_text(json.dumps(self.figures, indent=2, default=str))
+        say(f"{self.figures['engine']}: stopped in {name}: {self.figures['stopped']}")
+        os._exit(1)
+
 
 def measure(args: argparse.Namespace) -> None:
     """The child: the four steps on one engine, figures to --out."""
@@ -259,6 +280,7 @@ def measure(args: argparse.Namespace) -> None:
 
     world, counter = args.world.resolve(), QueryCounter()
     recorder = Recorder(args.out, args.engine, counter)
+    signal.signal(signal.SIGTERM, recorder.stop)
     state: dict[str, Any] = {}
 
     def do_ingest() -> dict:
@@ -309,8 +331,12 @@ def run_engine(engine: str, args: argparse.Namespace, out: Path) -> dict:
         returncode = child.wait(timeout=args.engine_timeout)
     except subprocess.TimeoutExpired:
         say(f"{engine}: stopped after {args.engine_timeout:.0f} s (--engine-timeout)")
-        os.killpg(child.pid, signal.SIGTERM)
-        returncode = child.wait()
+        child.terminate()  # the child records how far it got, then its group is ended
+        try:
+            returncode = child.wait(timeout=30)
+        finally:
+            with suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
     figures = json.loads(out.read_text()) if out.exists() else {"engine": engine, "steps": {}}
     figures["returncode"] = returncode
     return figures
@@ -356,7 +382,20 @@ def markdown(report: dict) -> str:
             f"| {_cell(spark, 'children_peak_mib', 1024, 2)} "
             f"| {(spark or {}).get('engine_queries') or ''} |"
         )
+    for name, figures in engines.items():
+        if "stopped" in figures:
+            lines.append(f"\n{name} was stopped (--engine-timeout): {figures['stopped']}")
     return "\n".join(lines)
+
+
+def code_state() -> dict:
+    """The commit measured and the files changed in the working tree (others edit it too)."""
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], capture_output=True, text=True, cwd=ROOT)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "HEAD"), "modified": git("status", "--short").splitlines()}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -371,6 +410,7 @@ def run(args: argparse.Namespace) -> None:
             "spark_master": args.spark_master,
             "cpus": os.cpu_count(),
         },
+        "code": code_state(),
         "engines": {},
     }
     for engine in args.engines.split(","):
@@ -379,6 +419,17 @@ def run(args: argparse.Namespace) -> None:
         if args.json:
             args.json.write_text(json.dumps(report, indent=2, default=str))
     print(markdown(report))
+
+
+def table(args: argparse.Namespace) -> None:
+    """Merge reports of one world (e.g. one run per engine) and print their table."""
+    reports = [json.loads(path.read_text()) for path in args.reports]
+    merged = {**reports[0], "engines": {}}
+    for report in reports:
+        merged["engines"].update(report["engines"])
+    if args.json:
+        args.json.write_text(json.dumps(merged, indent=2, default=str))
+    print(markdown(merged))
 
 
 @contextmanager
@@ -424,6 +475,9 @@ def parse_args() -> argparse.Namespace:
     commands.choices["run"].add_argument("--engines", default="duckdb,spark")
     commands.choices["run"].add_argument("--json", type=Path)
     commands.choices["run"].add_argument("--engine-timeout", type=float)
+    merge = commands.add_parser("table", help="merge reports of one world into one table")
+    merge.add_argument("reports", type=Path, nargs="+")
+    merge.add_argument("--json", type=Path, help="write the merged report here")
     commands.choices["measure"].add_argument("--engine", choices=ENGINES, required=True)
     commands.choices["measure"].add_argument("--out", type=Path, required=True)
     return parser.parse_args()
@@ -431,7 +485,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    {"world": build_world, "run": run, "measure": measure}[args.command](args)
+    commands = {"world": build_world, "run": run, "measure": measure, "table": table}
+    commands[args.command](args)
 
 
 if __name__ == "__main__":
