@@ -18,6 +18,7 @@ import pandas as pd
 from analytics.cohorts import FilterValue, where_clause, world_dimensions
 from analytics.metrics import METRICS, Outcome
 from analytics.rows import one_row
+from analytics.sampling import WindowSample, describe, sampled_predicate, window_samples
 from analytics.shap_attribution import ShapShift, shap_shift
 
 # The rates with an outcome per order (1 = bad) and the rows it is defined on (the registry's).
@@ -40,6 +41,9 @@ FEATURES: dict[str, str] = {
     "hour": "f.hour",
 }
 MAX_NULL_SHARE = 0.2
+# Orders per window read out of the engine (a sample beyond; the fit itself samples at most
+# shap_shift's max_rows_per_window of them).
+MAX_ROWS_PER_WINDOW = 20_000
 
 
 class AttributionError(ValueError):
@@ -53,7 +57,13 @@ class Attribution:
     metric: str
     shift: ShapShift
     dropped_features: tuple[str, ...]
-    rows: int
+    rows: int  # orders the fit read (complete rows of the sample)
+    samples: tuple[WindowSample, WindowSample]  # the baseline's and the incident's
+
+    @property
+    def sample_note(self) -> str | None:
+        """How many of the windows' orders the fit read, when they were sampled."""
+        return describe(self.samples, ("baseline", "incident"))
 
     def contributions(self) -> dict[str, float]:
         """Probability-scale contribution per feature (they add up with the residual)."""
@@ -75,12 +85,22 @@ def order_features(
     filters: Mapping[str, FilterValue],
     baseline: tuple[dt.datetime, dt.datetime],
     incident: tuple[dt.datetime, dt.datetime],
-) -> pd.DataFrame:
-    """One row per order of the slice in either window: window label, outcome, features."""
+    cap: int | None = None,
+) -> tuple[pd.DataFrame, tuple[WindowSample, WindowSample]]:
+    """One row per order of the slice in either window (window label, outcome, features), of
+    a sample drawn in the engine of at most about `cap` orders per window; and the samples."""
     if metric not in OUTCOMES:
         raise AttributionError(f"no order-level outcome for {metric}; use one of {list(OUTCOMES)}")
     outcome, defined = OUTCOMES[metric].sql, OUTCOMES[metric].rows
     condition, parameters = where_clause(filters, world_dimensions(con))
+    baseline_sample, incident_sample = window_samples(
+        con,
+        f"{condition} AND {defined}",
+        parameters,
+        (baseline, incident),
+        cap or MAX_ROWS_PER_WINDOW,
+    )
+    sampled, sample_parameters = sampled_predicate((baseline_sample, incident_sample))
     stock_join, stock_feature = "", FEATURES["in_stock_prob"]
     if _has_columns(con, "inventory_events", ("store_id", "event_time", "in_stock_prob")):
         stock_join = (
@@ -99,14 +119,17 @@ def order_features(
         "WITH usual AS (SELECT mode(eta_model_version) AS usual FROM order_facts "
         "WHERE order_time >= ? AND order_time < ?), f AS (SELECT * FROM order_facts "
         f"WHERE {condition} AND {defined} AND ((order_time >= ? AND order_time < ?) "
-        "OR (order_time >= ? AND order_time < ?))) "
+        f"OR (order_time >= ? AND order_time < ?)) AND {sampled}) "
         "SELECT CASE WHEN f.order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
         f"{outcome} AS outcome, {', '.join(columns)} "
         f"FROM f CROSS JOIN usual v {stock_join} "
         # A fixed row order: the seeded sample draws rows by position.
         "ORDER BY f.order_id"
     )
-    return con.execute(sql, [*baseline, *parameters, *baseline, *incident, incident[0]]).df()
+    frame = con.execute(
+        sql, [*baseline, *parameters, *baseline, *incident, *sample_parameters, incident[0]]
+    ).df()
+    return frame, (baseline_sample, incident_sample)
 
 
 def attribute(
@@ -119,7 +142,7 @@ def attribute(
     seed: int = 0,
 ) -> Attribution:
     """SHAP shift of the slice's bad-outcome rate from baseline to incident."""
-    frame = order_features(con, metric, filters, baseline, incident)
+    frame, samples = order_features(con, metric, filters, baseline, incident)
     if frame.empty or frame["window"].nunique() < 2:
         raise AttributionError("the slice has no orders in one of the two windows")
     null_share = frame[list(FEATURES)].isna().mean()
@@ -134,4 +157,5 @@ def attribute(
         shift=shift,
         dropped_features=tuple(name for name in FEATURES if name not in usable),
         rows=len(clean),
+        samples=samples,
     )

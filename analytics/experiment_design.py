@@ -70,6 +70,7 @@ from analytics.power import (
     solve_power,
 )
 from analytics.rows import one_row
+from analytics.sampling import WindowSample, describe, sampled_predicate, window_samples
 
 Family = Literal["marketplace_policy", "merchant", "model"]
 UnitKind = Literal["switchback", "store", "user"]
@@ -306,6 +307,12 @@ class ExperimentDesign:
     min_days: int = MIN_DAYS
     switchback_hours: int = SWITCHBACK_HOURS
     alert_level: float = ALERT_LEVEL
+    history_sample: WindowSample | None = None  # the history's orders and the share read
+
+    @property
+    def sample_note(self) -> str | None:
+        """How many of the history's orders were read, when they were sampled."""
+        return None if self.history_sample is None else describe([self.history_sample], ["history"])
 
     @property
     def design_effect(self) -> float:
@@ -323,6 +330,12 @@ class ExperimentDesign:
 
 # --- data ------------------------------------------------------------------------------------
 
+# History orders read out of the engine: all of a scope's up to this, a sample beyond (then
+# volumes are scaled back by its fraction; ICC and CUPED read the sampled orders of each
+# cluster, which makes CUPED's reduction conservative; a heuristic for customers as units,
+# whose count in a sample undercounts those with few orders).
+MAX_HISTORY_ROWS = 500_000
+
 _FRAME_SQL = """
 SELECT region, store_id, user_id, day, hour, delivered,
        CAST(on_time AS DOUBLE) AS on_time, CAST(canceled AS DOUBLE) AS canceled,
@@ -330,7 +343,7 @@ SELECT region, store_id, user_id, day, hour, delivered,
        CAST(stars AS DOUBLE) AS stars, CAST(item_lines AS DOUBLE) AS item_lines,
        CAST(substituted_lines AS DOUBLE) AS substituted_lines,
        CAST(missing_lines AS DOUBLE) AS missing_lines, quoted_min, duration_min
-FROM order_facts WHERE {where} AND order_time >= ? AND order_time < ?
+FROM order_facts WHERE {where} AND order_time >= ? AND order_time < ? AND {sampled}
 """
 
 
@@ -339,10 +352,18 @@ def order_frame(
     filters: Mapping[str, FilterValue],
     start: dt.datetime,
     end: dt.datetime,
-) -> pd.DataFrame:
-    """One row per order in the scope and [start, end): unit keys and per-order outcomes."""
+    cap: int | None = None,
+) -> tuple[pd.DataFrame, WindowSample]:
+    """One row per order in the scope and [start, end) (unit keys and per-order outcomes), of
+    a sample drawn in the engine of at most about `cap` orders; and the sample."""
     where, parameters = where_clause(filters, world_dimensions(con))
-    return con.execute(_FRAME_SQL.format(where=where), [*parameters, start, end]).df()
+    (sample,) = window_samples(con, where, parameters, [(start, end)], cap or MAX_HISTORY_ROWS)
+    sampled, sample_parameters = sampled_predicate([sample])
+    frame = con.execute(
+        _FRAME_SQL.format(where=where, sampled=sampled),
+        [*parameters, start, end, *sample_parameters],
+    ).df()
+    return frame, sample
 
 
 def _component(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -456,6 +477,7 @@ def metric_stats(
     history_levels: _Levels,
     status_quo_levels: _Levels | None,
     history_days: int,
+    scale: float = 1.0,
 ) -> MetricStats:
     """Level, sd, volume, ICC and CUPED reduction of one metric over the history frame; its
     level in the history window and in the status quo (when given) from `_levels`."""
@@ -481,10 +503,10 @@ def metric_stats(
         level=level,
         history_level=history_level,
         sd=sd,
-        daily_volume=values.size / history_days,
+        daily_volume=values.size * scale / history_days,
         icc=float(icc),
         clusters=len(sizes),
-        cluster_size=float(sizes.mean()),
+        cluster_size=float(sizes.mean() * scale),
         cluster_cv=float(sizes.std() / sizes.mean()),
         grows_with_duration=unit != "switchback",
         history_days=history_days,
@@ -529,7 +551,7 @@ def _guardrail_baselines(
     frame: pd.DataFrame,
     filters: Mapping[str, FilterValue],
     history: tuple[dt.datetime, dt.datetime],
-    history_days: int,
+    history_days: float,  # read: the history's days times the share of its orders in `frame`
 ) -> dict[str, float]:
     """Guardrail levels in the history window: orders per day, mean quoted ETA and delivery
     minutes and, from dasher_supply (the scope's regions and hours, all categories: dashers are
@@ -636,7 +658,8 @@ def design_experiment(
     unit = UNITS[family]
     history_start, history_end, history_days = _history_window(con, start)
     history = (history_start, history_end)
-    frame = order_frame(con, scope, history_start, history_end)
+    frame, history_sample = order_frame(con, scope, history_start, history_end)
+    scale = 1 / history_sample.fraction
     if frame.empty:
         described = ", ".join(
             f"{k}={'/'.join(str(v) for v in values)}" for k, values in scope.items()
@@ -668,7 +691,14 @@ def design_experiment(
 
     def stats_of(name: str) -> MetricStats:
         return metric_stats(
-            name, frame, clusters, unit.kind, history_levels, status_quo_levels, history_days
+            name,
+            frame,
+            clusters,
+            unit.kind,
+            history_levels,
+            status_quo_levels,
+            history_days,
+            scale,
         )
 
     primary = stats_of(metric_name)
@@ -768,5 +798,8 @@ def design_experiment(
         units=units / history_days if unit.kind == "switchback" else float(units),
         primary_alert_band=primary.alert_band(),
         secondary=secondary,
-        guardrail_baselines=_guardrail_baselines(con, frame, scope, history, history_days),
+        guardrail_baselines=_guardrail_baselines(
+            con, frame, scope, history, history_days * history_sample.fraction
+        ),
+        history_sample=history_sample,
     )

@@ -4,13 +4,14 @@ estimate, and what hiding the SKUs under a threshold removes from each order."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from analytics.cohorts import FilterValue, where_clause, world_dimensions
+from analytics.sampling import WindowSample, sampled_predicate
 
 REQUIRED_TABLES = ("items", "inventory_events")
 
@@ -28,8 +29,10 @@ def scope_sku_lines(
     filters: Mapping[str, FilterValue],
     baseline: tuple[dt.datetime, dt.datetime],
     incident: tuple[dt.datetime, dt.datetime],
+    samples: Sequence[WindowSample] = (),
 ) -> pd.DataFrame:
-    """One row per ordered line of the scope's incident-window orders: order_id, store_id,
+    """One row per ordered line of the scope's incident-window orders (of those `samples`
+    keep, when the what-if read a sample): order_id, store_id,
     sku_id, line_value (USD, NaN without prices), substituted, missing, refunded, and
     in_stock_estimate: the mean in_stock_prob of that SKU's checks at that store in the incident
     window, else in the baseline window, else NaN (never checked). Raises MissingTables."""
@@ -43,11 +46,12 @@ def scope_sku_lines(
     if missing := [table for table in REQUIRED_TABLES if table not in present]:
         raise MissingTables(missing)
     condition, parameters = where_clause(filters, world_dimensions(con))
+    sampled, sample_parameters = sampled_predicate(samples)
     return con.execute(
         f"""
         WITH scope AS (
             SELECT order_id, store_id FROM order_facts
-            WHERE {condition} AND order_time >= ? AND order_time < ?
+            WHERE {condition} AND order_time >= ? AND order_time < ? AND {sampled}
         ), lines AS (
             SELECT s.order_id, s.store_id, i.sku_id, i.item_id,
                    i.ordered_qty * i.unit_price AS line_value,
@@ -70,7 +74,15 @@ def scope_sku_lines(
         FROM lines l LEFT JOIN checks c ON l.store_id = c.store_id AND l.sku_id = c.sku_id
         ORDER BY l.order_id, l.item_id
         """,
-        [*parameters, *incident, incident[0], incident[0], baseline[0], incident[1]],
+        [
+            *parameters,
+            *incident,
+            *sample_parameters,
+            incident[0],
+            incident[0],
+            baseline[0],
+            incident[1],
+        ],
     ).df()
 
 

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics.cohorts import FilterValue, where_clause, world_dimensions
 from analytics.metrics import METRICS
+from analytics.sampling import WindowSample, sampled_predicate, window_samples
 from analytics.sku_suppression import MissingTables, scope_sku_lines
 
 if TYPE_CHECKING:  # model libraries are imported where models are fitted (a what-if), not here
@@ -57,29 +58,40 @@ _ORDER_COLUMNS = (
     "outstanding_orders / nullif(onshift_dashers, 0) AS orders_per_dasher, onshift_dashers"
 )
 
+# Orders per window read out of the engine (a sample beyond): every order of a scope up to
+# hundreds of thousands, a bounded sample of a whole marketplace at warehouse scale.
+MAX_ROWS_PER_WINDOW = 500_000
+
 
 def scope_orders(
     con: duckdb.DuckDBPyConnection,
     filters: Mapping[str, FilterValue],
     baseline: tuple[dt.datetime, dt.datetime],
     incident: tuple[dt.datetime, dt.datetime],
-) -> pd.DataFrame:
-    """Orders of the scope in the baseline and incident windows, with a `window` label."""
+    cap: int | None = None,
+) -> tuple[pd.DataFrame, tuple[WindowSample, WindowSample]]:
+    """Orders of the scope in the baseline and incident windows, with a `window` label: a
+    sample drawn in the engine of at most about `cap` orders per window; and the samples."""
     condition, parameters = where_clause(filters, world_dimensions(con))
+    samples = window_samples(
+        con, condition, parameters, (baseline, incident), cap or MAX_ROWS_PER_WINDOW
+    )
+    sampled, sample_parameters = sampled_predicate(samples)
     frame = con.execute(
         f"SELECT CASE WHEN order_time >= ? THEN 'incident' ELSE 'baseline' END AS window, "
         f"{_ORDER_COLUMNS} FROM order_facts WHERE {condition} AND "
         "((order_time >= ? AND order_time < ?) OR (order_time >= ? AND order_time < ?)) "
+        f"AND {sampled} "
         # A fixed row order: the bootstrap draws days and rows by position, and DuckDB's
         # parallel scan returns rows in an order that changes from run to run.
         "ORDER BY order_id",
-        [incident[0], *parameters, *baseline, *incident],
+        [incident[0], *parameters, *baseline, *incident, *sample_parameters],
     ).df()
     frame["category_code"] = frame["category"].astype("category").cat.codes
     for column in ("busy_share", "orders_per_dasher", "prep_min", "distance_miles", "item_lines"):
         if column in frame and frame[column].isna().all():
             frame[column] = 0.0
-    return frame
+    return frame, (samples[0], samples[1])
 
 
 @dataclass
@@ -269,6 +281,9 @@ class Simulator:
     windows: tuple[tuple[dt.datetime, dt.datetime], tuple[dt.datetime, dt.datetime]] | None = None
     # The incident orders' item lines with in-stock estimates (suppress_skus), see with_sku_lines.
     sku_lines: pd.DataFrame | None = None
+    # The baseline's and the incident's orders and how many of them `frame` holds (a sample
+    # drawn in the engine beyond MAX_ROWS_PER_WINDOW); empty for a frame given directly.
+    samples: tuple[WindowSample, ...] = ()
     # Each fit's duration and timing models on every incident order (see predicted).
     _predictions: dict[tuple[int, str], np.ndarray] = field(
         default_factory=dict, repr=False, compare=False
@@ -285,7 +300,7 @@ class Simulator:
         replicates: int = 8,
         seed: int = 0,
     ) -> Simulator:
-        frame = scope_orders(con, filters, baseline, incident)
+        frame, samples = scope_orders(con, filters, baseline, incident)
         windows = frame["window"].value_counts()
         if windows.get("incident", 0) < 50 or windows.get("baseline", 0) < 200:
             raise WhatIfError(
@@ -303,7 +318,7 @@ class Simulator:
             lacking = ", ".join(name for name, present in outcomes.items() if not present)
             raise WhatIfError(f"what-if needs {lacking} in the data")
         rng = np.random.default_rng(seed)
-        simulator = cls(frame, [], seed, filters, windows=(baseline, incident))
+        simulator = cls(frame, [], seed, filters, windows=(baseline, incident), samples=samples)
         days = (_Days(simulator.baseline), simulator.incident_days)
         # The fits read these columns only: resampling the others (order ids, store and region
         # names) would copy strings for nothing.
@@ -321,7 +336,7 @@ class Simulator:
         if self.windows is None:
             raise WhatIfError("suppress_skus needs a simulator built on a scope (Simulator.build)")
         try:
-            lines = scope_sku_lines(con, self.filters, *self.windows)
+            lines = scope_sku_lines(con, self.filters, *self.windows, samples=self.samples)
         except MissingTables as error:
             raise WhatIfError(f"suppress_skus needs items and inventory_events: {error}") from None
         return replace(self, sku_lines=lines)
@@ -369,7 +384,7 @@ class Simulator:
         incident: tuple[dt.datetime, dt.datetime],
     ) -> dict[str, float]:
         """Metric values of the scope's incident window, without fitting anything."""
-        frame = scope_orders(con, filters, baseline, incident)
+        frame, _ = scope_orders(con, filters, baseline, incident)
         return observed_values(frame[frame["window"] == "incident"])
 
 

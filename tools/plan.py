@@ -867,7 +867,8 @@ def experiment_plan(context: ToolContext, args: ExperimentPlanInput) -> Experime
         summary=f"{design.unit.label}: {sample.n_per_arm_ceil:,} per arm to detect "
         f"{design.effect:+.4g} on {args.primary_metric} (design effect "
         f"{design.design_effect:.2f}) -> {design.duration_days} days, "
-        f"{design.recommended_days} recommended",
+        f"{design.recommended_days} recommended"
+        + (f"; variance {design.sample_note}" if design.sample_note else ""),
         action=args.action,
         title=title,
         metric=args.primary_metric,

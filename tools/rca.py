@@ -418,7 +418,8 @@ class ShapAttributionOutput(ToolOutput):
     residual: float
     auc: float
     additivity_error: float
-    rows: int
+    rows: int  # orders the model read
+    orders_in_windows: int  # the slice's orders in both windows (more when `rows` is a sample)
     features: list[FeatureContribution]
     by_cause: dict[str, float]
 
@@ -429,6 +430,8 @@ class ShapAttributionOutput(ToolOutput):
             "observed_change": Figure(value=round(self.observed_change, 4), unit="share"),
             "residual": Figure(value=round(self.residual, 4), unit="share"),
             "auc": Figure(value=round(self.auc, 3), unit="ratio"),
+            "rows": Figure(value=self.rows, unit="orders"),
+            "orders_in_windows": Figure(value=self.orders_in_windows, unit="orders"),
         }
         for item in self.features:
             figures[f"{item.feature}.contribution"] = Figure(
@@ -485,7 +488,8 @@ def shap_attribution(context: ToolContext, args: ShapAttributionInput) -> ShapAt
     return ShapAttributionOutput(
         summary=f"{OUTCOMES[args.metric].phrase} {shift.observed_rate_baseline:.1%}"
         f" -> {shift.observed_rate_incident:.1%}; largest contribution: "
-        + (f"{top.feature} ({top.contribution:+.1%})" if top else "none"),
+        + (f"{top.feature} ({top.contribution:+.1%})" if top else "none")
+        + (f"; {result.sample_note}" if result.sample_note else ""),
         metric=args.metric,
         model=args.model,
         outcome_baseline=shift.observed_rate_baseline,
@@ -495,6 +499,7 @@ def shap_attribution(context: ToolContext, args: ShapAttributionInput) -> ShapAt
         auc=shift.cross_validated_auc,
         additivity_error=shift.additivity_error,
         rows=result.rows,
+        orders_in_windows=sum(sample.rows for sample in result.samples),
         features=features,
         by_cause=by_cause,
     )

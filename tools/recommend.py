@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from analytics.cohorts import CohortError
 from analytics.experiment_design import PRIMARY_METRICS
 from analytics.metrics import CX_SCORE, METRICS
+from analytics.sampling import describe
 from analytics.whatif import ASSUMPTIONS, Interval, Simulator, WhatIfError, WhatIfResult, simulate
 from tools.actions import ACTIONS, ActionSpec, ParameterError, supported_actions
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
@@ -123,7 +124,8 @@ class WhatIfOutput(ToolOutput):
     action: str
     title: str
     parameters: dict[str, float]
-    orders: int
+    orders: int  # incident orders simulated
+    orders_in_scope: int  # the scope's incident orders (more when `orders` is a sample)
     observed: dict[str, float]
     deltas: dict[str, IntervalModel]
     efficiency: dict[str, IntervalModel]
@@ -131,7 +133,10 @@ class WhatIfOutput(ToolOutput):
     assumptions: list[str]
 
     def figures(self) -> dict[str, Figure]:
-        figures: dict[str, Figure] = {"orders": Figure(value=self.orders, unit="orders")}
+        figures: dict[str, Figure] = {
+            "orders": Figure(value=self.orders, unit="orders"),
+            "orders_in_scope": Figure(value=self.orders_in_scope, unit="orders"),
+        }
         for name, value in self.observed.items():
             if (known := _unit(name)) is not None:
                 figures[f"observed.{name}"] = Figure(value=round(value, 4), unit=known)
@@ -182,13 +187,15 @@ def run_what_if(
         raise ToolError(str(error)) from None
     cx = result.deltas["cx_score"]
     title = spec.title_for(parameters)
+    sample = describe(simulator.samples, ("baseline", "incident"))
     return WhatIfOutput(
         summary=f"{title}: CX {cx.estimate:+.2f} points (90% {cx.low:+.2f} to {cx.high:+.2f}) "
-        f"on {result.orders:,} orders",
+        f"on {result.orders:,} orders" + (f"; {sample}" if sample else ""),
         action=spec.name,
         title=title,
         parameters=result.parameters,
         orders=result.orders,
+        orders_in_scope=simulator.samples[1].rows if simulator.samples else result.orders,
         observed=result.observed,
         deltas={k: IntervalModel.of(v) for k, v in result.deltas.items()},
         efficiency={k: IntervalModel.of(v) for k, v in result.efficiency.items()},

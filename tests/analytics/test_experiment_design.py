@@ -137,7 +137,7 @@ def test_store_randomization_design_effect_grows_with_duration(con) -> None:
 
 
 def test_cx_linearization_reproduces_the_registry_score(con) -> None:
-    frame = order_frame(con, GROCERY_DINNER, *HISTORY)
+    frame, _ = order_frame(con, GROCERY_DINNER, *HISTORY)
 
     level, influence = cx_linearization(frame)
 
@@ -149,7 +149,7 @@ def test_cx_linearization_reproduces_the_registry_score(con) -> None:
 
 
 def test_delta_method_sd_predicts_the_spread_of_cx_over_random_groups(con) -> None:
-    frame = order_frame(con, {"category": ["grocery"]}, *HISTORY)
+    frame, _ = order_frame(con, {"category": ["grocery"]}, *HISTORY)
     _, influence = cx_linearization(frame)
     groups = np.random.default_rng(0).integers(0, 100, len(frame))
 

@@ -79,7 +79,7 @@ def test_an_eta_buffer_moves_it_by_the_orders_it_brings_under_20_minutes(
 ) -> None:
     con = open_warehouse(demo)
     try:
-        orders = scope_orders(con, GROCERY_DINNER, BASELINE, INCIDENT)
+        orders, _ = scope_orders(con, GROCERY_DINNER, BASELINE, INCIDENT)
     finally:
         con.close()
     lateness = orders.loc[

@@ -179,7 +179,7 @@ def test_scope_orders_come_in_a_fixed_order(demo) -> None:
     same order, whatever order DuckDB's parallel scan produced them in."""
     con = open_warehouse(demo)
     try:
-        frame = scope_orders(con, GROCERY_DINNER, BASELINE, INCIDENT)
+        frame, _ = scope_orders(con, GROCERY_DINNER, BASELINE, INCIDENT)
     finally:
         con.close()
     assert len(frame) > 1000 and frame["order_id"].is_monotonic_increasing

@@ -44,12 +44,12 @@ FROM (
         distance_miles,
         duration_min - prep_min - dasher_wait_min AS leg_min,
         REGR_INTERCEPT(
-          IF(NOT batched, duration_min - prep_min - dasher_wait_min),
-          IF(NOT batched, distance_miles)
+          IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL),
+          IF(NOT batched, distance_miles, NULL)
         ) OVER same_hour AS solo_intercept,
         REGR_SLOPE(
-          IF(NOT batched, duration_min - prep_min - dasher_wait_min),
-          IF(NOT batched, distance_miles)
+          IF(NOT batched, duration_min - prep_min - dasher_wait_min, NULL),
+          IF(NOT batched, distance_miles, NULL)
         ) OVER same_hour AS solo_slope
       FROM order_facts
       WHERE
