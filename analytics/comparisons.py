@@ -673,7 +673,11 @@ class WorldProfile:
 
 
 def _listed(column: str) -> str:
-    return f"list(DISTINCT {column} ORDER BY {column}) FILTER (WHERE {column} IS NOT NULL)"
+    # NULLS FIRST: no null is listed, and it is every engine's default ascending order but
+    # DuckDB's, so sqlglot has nothing to write for BigQuery (which cannot say NULLS LAST here).
+    return (
+        f"list(DISTINCT {column} ORDER BY {column} NULLS FIRST) FILTER (WHERE {column} IS NOT NULL)"
+    )
 
 
 def _in_order(values: Sequence[str] | None, known: Sequence[str]) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from analytics.cohorts import (
     world_dimensions,
 )
 from analytics.rows import one_row
+from data.engines.base import database_file
 from data.quality import CONSTANT_MIN_ROWS, NEAR_EMPTY_NULL_RATE
 from data.schema import ON_TIME_GRACE_MINUTES, ORDER_FACTS
 from data.warehouse import FACT_COLUMNS, warehouse_fingerprint
@@ -472,17 +473,9 @@ def per_warehouse_file(
 
 def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
     """The one database file the connection reads, with its identity, size and times (and
-    its write-ahead log's); None for an in-memory database or several files."""
-    paths = [
-        row[0]
-        for row in con.execute(
-            "SELECT path FROM duckdb_databases() WHERE NOT internal AND path IS NOT NULL "
-            "AND path <> ''"
-        ).fetchall()
-    ]
-    if len(paths) != 1:
-        return None
-    return (paths[0], *warehouse_fingerprint(Path(paths[0])))
+    its write-ahead log's); None for an in-memory database, several files or another engine."""
+    path = database_file(con)
+    return None if path is None else (path, *warehouse_fingerprint(Path(path)))
 
 
 def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:

@@ -53,3 +53,20 @@ class Engine(Protocol):
     def interrupt(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def database_file(con: object) -> str | None:
+    """The one database file a DuckDB connection reads (its system table, which no other
+    engine has); None for an in-memory database, several files, or another engine."""
+    import duckdb
+
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return None
+    paths = [
+        row[0]
+        for row in con.execute(
+            "SELECT path FROM duckdb_databases() WHERE NOT internal AND path IS NOT NULL "
+            "AND path <> ''"
+        ).fetchall()
+    ]
+    return paths[0] if len(paths) == 1 else None
