@@ -622,25 +622,51 @@ def ingest(
         ),
     ] = False,
     analyse: Annotated[bool, typer.Option(help=ANALYSE_HELP)] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="duckdb (reads the sources, writes Parquet and warehouse.duckdb) or spark "
+            "(Spark reads the sources and writes the Parquet; no warehouse: read the world with "
+            "--engine spark). docs/SCALE.md"
+        ),
+    ] = "duckdb",
+    spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
 ) -> None:
     """Build a world from your own CSV/Parquet files through a mapping file (see README, "Use
     your own data"); print the data-quality report and what the data can support."""
+    from typing import Any
+
     from analytics.alarms import choose_grain
     from analytics.metrics import cx_coverage, metric_gaps
+    from data.engines.base import EngineError
     from data.ingest import IngestError
     from data.ingest import ingest as ingest_world
     from data.mapping import MappingError
     from data.quality import QUALITY_FILE
 
+    if engine not in ("duckdb", "spark"):
+        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
     if append:
+        if engine == "spark":
+            raise _fail(ValueError("--append writes the DuckDB warehouse: use --engine duckdb"))
         if _append_rows(mapping, out) and analyse:
             _analyse(out)
         return
     try:
-        result = ingest_world(mapping, out)
-        with open_warehouse(out) as con:
+        if engine == "spark":
+            from data.engines.spark_engine import open_spark_world
+            from data.engines.spark_ingest import spark_ingest
+
+            result = spark_ingest(mapping, out, master=spark_master)
+            con: Any = open_spark_world(out, master=spark_master)  # an Engine, as a connection
+        else:
+            result = ingest_world(mapping, out)
+            con = open_warehouse(out)
+        try:
             coverage, gaps, grain = cx_coverage(con), metric_gaps(con), choose_grain(con)
-    except (IngestError, MappingError, *user_errors()) as error:
+        finally:
+            con.close()
+    except (IngestError, MappingError, EngineError, *user_errors()) as error:
         raise _fail(error) from None
     counts = ", ".join(f"{name} {rows:,}" for name, rows in result.row_counts.items())
     console.print(f"wrote {out} in {result.seconds:.1f} s: {counts}", highlight=False)
@@ -650,7 +676,13 @@ def ingest(
         console.print(f"unavailable metrics: {', '.join(gaps)}", highlight=False)
     console.print(f"detection grain: {grain.grain} ({grain.reason})", highlight=False)
     console.print(f"report saved to {out / QUALITY_FILE}", highlight=False)
-    if analyse:
+    if engine == "spark":
+        console.print(
+            "not analysed: a Spark world has no warehouse to store results in; ask with "
+            "--engine spark",
+            highlight=False,
+        )
+    elif analyse:
         _analyse(out)
 
 

@@ -21,7 +21,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -42,7 +42,7 @@ _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOU
 SAMPLE_ROWS = 3
 SAMPLE_CHARS = 40  # longest stretch of a data value an error message quotes
 MAX_LISTED_COLUMNS = 100
-MESSAGE_CHARS = 300  # of a DuckDB error's first line
+MESSAGE_CHARS = 300  # of an engine error's first line
 # What a column name looks like (letters, digits, spaces and a little punctuation, not too
 # long); anything else in a header is more likely a file's first line than names.
 _COLUMN_NAME = re.compile(r"\w[\w .,()/%#&+$-]{0,63}")
@@ -87,13 +87,8 @@ def ingest(
     memory_limit: str = "4GB",
 ) -> IngestResult:
     """Build a world (Parquet tables, warehouse, data_quality.json, world.json) from real data."""
-    started = time.perf_counter()
-    mapping = load_mapping(mapping_path)
-    out_dir = Path(out_dir)
-    _check_replaceable(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = new_staging_dir(out_dir)
-    try:
+
+    def build(mapping: Mapping, staging: Path) -> tuple[dict[str, int], DataQualityReport]:
         counts = load_tables(mapping, staging, threads, memory_limit)
         build_warehouse(
             staging,
@@ -101,22 +96,57 @@ def ingest(
             memory_limit=memory_limit,
             dimension_expressions=mapping.tables["orders"].dimensions,
         )
-        sources = {name: str(mapping.source_path(name)) for name in counts}
-        local_now = dt.datetime.now(ZoneInfo(mapping.local_timezone)).replace(tzinfo=None)
         con = open_warehouse(staging)
         try:
             report = quality_report(
-                con, source={"mapping": str(mapping.path), **sources}, now=local_now
+                con, source=quality_sources(mapping, counts), now=local_now(mapping)
             )
         finally:
             con.close()
+        return counts, report
+
+    return staged_ingest(mapping_path, out_dir, build, WAREHOUSE_FILE)
+
+
+# What an ingest's engine does in the staging directory: write the tables and their
+# data-quality report (the caller saves it), returning rows per table.
+Build = Callable[[Mapping, Path], tuple[dict[str, int], DataQualityReport]]
+
+
+def staged_ingest(
+    mapping_path: Path | str, out_dir: Path | str, build: Build, warehouse: str | None
+) -> IngestResult:
+    """Read the mapping, `build` the world in a staging directory beside `out_dir`, write its
+    data_quality.json and world.json (`warehouse`: the file the world is read from, None when
+    it has none) and rename it into place; a failure leaves nothing behind."""
+    started = time.perf_counter()
+    mapping = load_mapping(mapping_path)
+    out_dir = Path(out_dir)
+    _check_replaceable(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = new_staging_dir(out_dir)
+    try:
+        counts, report = build(mapping, staging)
         report.save(staging)
-        _write_manifest(staging, mapping, counts, report)
+        write_manifest(staging, mapping, counts, report, warehouse)
         _replace_directory(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    sources = {name: str(mapping.source_path(name)) for name in counts}
     return IngestResult(out_dir, counts, report, time.perf_counter() - started, sources)
+
+
+def quality_sources(mapping: Mapping, counts: dict[str, int]) -> dict[str, str]:
+    """The data-quality report's `source`: the mapping file and each loaded table's file."""
+    return {"mapping": str(mapping.path)} | {
+        name: str(mapping.source_path(name)) for name in counts
+    }
+
+
+def local_now(mapping: Mapping) -> dt.datetime:
+    """Now in the marketplace's local time (naive), against which rows are in the future."""
+    return dt.datetime.now(ZoneInfo(mapping.local_timezone)).replace(tzinfo=None)
 
 
 def new_staging_dir(out_dir: Path) -> Path:
@@ -161,9 +191,15 @@ def sweep_stale_staging(out_dir: Path) -> list[Path]:
     return removed
 
 
-def _write_manifest(
-    staging: Path, mapping: Mapping, counts: dict[str, int], report: DataQualityReport
+def write_manifest(
+    staging: Path,
+    mapping: Mapping,
+    counts: dict[str, int],
+    report: DataQualityReport,
+    warehouse: str | None = WAREHOUSE_FILE,
 ) -> None:
+    """world.json of an ingested world: its mapping, sources, zones, days, rows per table,
+    custom dimensions' expressions and the warehouse file (None: read with --engine spark)."""
     orders = report.tables["orders"]
     manifest = {
         "kind": "ingested",
@@ -174,7 +210,8 @@ def _write_manifest(
         "first_day": orders.first.date().isoformat() if orders.first else None,
         "last_day": orders.last.date().isoformat() if orders.last else None,
         "row_counts": counts,
-        "warehouse": WAREHOUSE_FILE,
+        "dimensions": mapping.tables["orders"].dimensions,
+        "warehouse": warehouse,
         "quality": QUALITY_FILE,
         "ingested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -191,7 +228,7 @@ def _option(value: str | int | float | bool) -> str:
     return str(value) if isinstance(value, int | float) else _quoted(value)
 
 
-def _fallible(raw_type: str, target: str) -> bool:
+def conversion_can_fail(raw_type: str, target: str) -> bool:
     """Whether converting a value of `raw_type` to `target` can fail (and needs checking)."""
     base = raw_type.split("(")[0]
     if target == "VARCHAR" or base == target:
@@ -216,7 +253,7 @@ def _naive_time(raw_type: str) -> bool:
     return raw_type.startswith(("TIMESTAMP", "DATE")) and "TIME ZONE" not in raw_type
 
 
-def _first_line(error: Exception) -> str:
+def first_line(error: Exception) -> str:
     """DuckDB's message cut to its first line (later lines can quote the file), capped, with
     control characters escaped."""
     line = str(error).strip().splitlines()[0]
@@ -247,7 +284,7 @@ def _read_error(error: Exception) -> str | None:
     if converting:
         column, value, sql_type = converting.groups()
         return (
-            f"{where}: column {_sample(column)} holds {_sample(value)}, not {sql_type} as "
+            f"{where}: column {sample(column)} holds {sample(value)}, not {sql_type} as "
             "detected from the file's first rows; read the file as text (read_options "
             "{all_varchar: true}, converting in the expressions with TRY_CAST) or detect "
             "types over every row (read_options {sample_size: -1})"
@@ -259,10 +296,10 @@ def _read_error(error: Exception) -> str | None:
             "pad short rows with nulls (read_options {null_padding: true}) and leave them out "
             "with where, or skip the rows that do not parse (read_options {ignore_errors: true})"
         )
-    return f"{where}: {_first_line(error)}"
+    return f"{where}: {first_line(error)}"
 
 
-def _header(columns: list[str]) -> str:
+def listed_header(columns: list[str]) -> str:
     """The file's columns for an error message, listed only when they look like column names:
     a file that is not a CSV with a header (a key, a log) has its first line read as names,
     and an error must not repeat the contents of a file."""
@@ -276,7 +313,7 @@ def _header(columns: list[str]) -> str:
     )
 
 
-def _sample(value: object) -> str:
+def sample(value: object) -> str:
     """A data value as an error message quotes it: clipped and with control characters
     escaped (repr), so a message cannot carry a long stretch of a file or terminal escapes.
     Conversion failures keep their samples because the user needs them to fix the mapping."""
@@ -345,7 +382,7 @@ class _Loader:
                 self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM {reader}")
                 columns = [row[0] for row in self.con.execute(f"DESCRIBE {name}").fetchall()]
             except duckdb.Error as error:
-                self.problem(path, table, f"cannot read as {file_format}: {_first_line(error)}")
+                self.problem(path, table, f"cannot read as {file_format}: {first_line(error)}")
                 return None
             self.views[key] = (name, columns)
             if self.uses[key] > 1:
@@ -364,9 +401,7 @@ class _Loader:
                 self.con.execute(f"CREATE TEMP TABLE {view}_rows AS SELECT * FROM {view}")
             except duckdb.Error as error:
                 self.unreadable.add(view)
-                self.problem(
-                    path, table, f"cannot read: {_read_error(error) or _first_line(error)}"
-                )
+                self.problem(path, table, f"cannot read: {_read_error(error) or first_line(error)}")
                 return None
             self.materialized[view] = f"{view}_rows"
         return self.materialized[view]
@@ -386,10 +421,10 @@ class _Loader:
                 self.problem(
                     path, label,
                     f"column {name!r} is not in the file (expression "
-                    f"{expression!r}); {_header(columns)}",
+                    f"{expression!r}); {listed_header(columns)}",
                 )  # fmt: skip
             else:
-                self.problem(path, label, f"expression {expression!r} fails: {_first_line(error)}")
+                self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
             return None
         return str(row[1])
 
@@ -434,7 +469,7 @@ class _Loader:
         # One pass: each column coerced to its schema type, plus its raw value where the
         # conversion can fail (to count and show the values that did not convert).
         self.con.execute(f"SET TimeZone = {_quoted(self.mapping.zone_of(table))}")
-        fallible = [c for c in mapped if _fallible(raw_types[c], schema.column(c).type)]
+        fallible = [c for c in mapped if conversion_can_fail(raw_types[c], schema.column(c).type)]
         # Naive timestamps are shifted to local time after loading, by 15-minute bucket (every
         # zone's offsets and transitions are multiples of 15 minutes): ~5x faster than per row.
         shifted = [
@@ -544,10 +579,10 @@ class _Loader:
                 found = True
                 self.problem(
                     path, f"{table}.{column}",
-                    f"expression {expression!r} fails on the data: {_first_line(column_error)}",
+                    f"expression {expression!r} fails on the data: {first_line(column_error)}",
                 )  # fmt: skip
         if not found:
-            self.problem(path, table, f"reading failed: {_first_line(error)}")
+            self.problem(path, table, f"reading failed: {first_line(error)}")
 
     def _coerced(self, table: str, column: str, raw_type: str, expression: str) -> str:
         """SQL converting the expression's value to the column's schema type (NULL where it
@@ -583,9 +618,7 @@ class _Loader:
                 f"WHERE {failing[column]} LIMIT {SAMPLE_ROWS}"
             ).fetchall()
             rows = "; ".join(
-                ", ".join(
-                    f"{name}={_sample(value)}" for name, value in zip(names, row, strict=True)
-                )
+                ", ".join(f"{name}={sample(value)}" for name, value in zip(names, row, strict=True))
                 for row in samples
             )
             target = schema.column(column).type
@@ -624,7 +657,7 @@ class _Loader:
                 f"HAVING count(*) > 1 ORDER BY n DESC, {key_list} LIMIT {SAMPLE_ROWS}"
             ).fetchall()
             shown = "; ".join(
-                f"{'+'.join(_sample(v) for v in row[:-1])} x{row[-1]}" for row in samples
+                f"{'+'.join(sample(v) for v in row[:-1])} x{row[-1]}" for row in samples
             )
             self.problem(
                 path, label,

@@ -7,6 +7,7 @@ aggregation runs in Spark and only results come back (`df()` through Arrow).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -20,14 +21,23 @@ from urllib.parse import urlparse
 import pandas as pd
 import pyarrow as pa
 
-from data.dimensions import VALUES_FILE
+from data.dimensions import (
+    DECLARATIONS_TABLE,
+    VALUES_FILE,
+    VALUES_TABLE,
+    CustomDimension,
+    _typed,
+    check_name,
+)
 from data.engines.base import EngineError
 from data.engines.transpile import CATALOG_VIEWS, Catalog, transpile
+from data.generator import MANIFEST_FILE
 from data.schema import ORDER_FACTS, TABLES
 from data.warehouse import order_facts_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType
 
 DIALECT = "spark"
 # pyspark 4.3 warns on every conversion that pandas 3 is not fully supported; our conversions
@@ -151,18 +161,26 @@ class SparkEngine:
         """Nothing to release per use: `stop_spark` ends the session."""
 
     def register(self, name: str, frame: DataFrame, columns: Sequence[str]) -> None:
-        """Make `frame` a temporary view `name` and enter its columns in the catalog."""
+        """Make `frame` a temporary view `name` and enter its columns (and their types, by
+        DuckDB's names) in the catalog."""
         frame.createOrReplaceTempView(name)
+        types = [duckdb_type(frame.schema[column].dataType) for column in columns]
         with self._lock:
-            known = dict(self.catalog.columns)
-            known[name] = list(columns)
-            self.catalog = Catalog(known)
+            known = dict(self.catalog.columns) | {name: list(columns)}
+            self.catalog = Catalog(known, dict(self.catalog.types) | {name: types})
         self._register_catalog_views()
 
     def _register_catalog_views(self) -> None:
         """The views that answer DuckDB's system tables (data/engines/transpile.py)."""
         tables = sorted(self.catalog.columns)
-        columns = [(t, c) for t in tables for c in self.catalog.columns[t]]
+        columns: list[tuple[str, str, str | None, int]] = []
+        for t in tables:
+            names = self.catalog.columns[t]
+            kinds: Sequence[str | None] = self.catalog.types.get(t) or [None] * len(names)
+            columns += [
+                (t, c, kind, position)
+                for position, (c, kind) in enumerate(zip(names, kinds, strict=True), start=1)
+            ]
         views = {
             CATALOG_VIEWS["tables"]: (
                 pd.DataFrame({"table_name": tables, "table_schema": "main"}),
@@ -171,12 +189,15 @@ class SparkEngine:
             CATALOG_VIEWS["columns"]: (
                 pd.DataFrame(
                     {
-                        "table_name": [t for t, _ in columns],
-                        "column_name": [c for _, c in columns],
+                        "table_name": [column[0] for column in columns],
+                        "column_name": [column[1] for column in columns],
+                        "data_type": [column[2] for column in columns],
+                        "ordinal_position": [column[3] for column in columns],
                         "table_schema": "main",
                     }
                 ),  # fmt: skip
-                "table_name string, column_name string, table_schema string",
+                "table_name string, column_name string, data_type string, "
+                "ordinal_position int, table_schema string",
             ),
             # no database file: nothing is kept per warehouse file (analytics.metrics)
             CATALOG_VIEWS["duckdb_databases"]: (
@@ -251,11 +272,35 @@ def _check_reachable(url: str) -> None:
         ) from None
 
 
+def duckdb_type(data_type: DataType) -> str:
+    """DuckDB's name of a Spark column type (as information_schema.columns and DESCRIBE give
+    it: VARCHAR, TIMESTAMP, DECIMAL(18,3), ...); Spark's own name, upper-cased, for the rest."""
+    from pyspark.sql import types
+
+    if isinstance(data_type, types.DecimalType):
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    names: dict[type[DataType], str] = {
+        types.StringType: "VARCHAR",
+        types.BooleanType: "BOOLEAN",
+        types.ByteType: "TINYINT",
+        types.ShortType: "SMALLINT",
+        types.IntegerType: "INTEGER",
+        types.LongType: "BIGINT",
+        types.FloatType: "FLOAT",
+        types.DoubleType: "DOUBLE",
+        types.DateType: "DATE",
+        types.TimestampNTZType: "TIMESTAMP",
+        types.TimestampType: "TIMESTAMP WITH TIME ZONE",
+    }
+    return names.get(type(data_type), data_type.simpleString().upper())
+
+
 def open_spark_world(
     world_dir: Path | str,
     master: str = "local[2]",
     session: SparkSession | None = None,
     cache: bool = True,
+    dimension_expressions: Mapping[str, str] | None = None,
 ) -> SparkEngine:
     """A SparkEngine over a world directory's Parquet tables, read in place.
 
@@ -263,16 +308,13 @@ def open_spark_world(
     becomes a temporary view of its schema columns, cast to their schema types; `order_facts`
     is the DuckDB warehouse's own SELECT (data.warehouse.order_facts_sql), transpiled. With
     `cache`, Spark keeps order_facts once computed (memory, spilling to disk), as the DuckDB
-    warehouse materializes it.
+    warehouse materializes it. Custom dimensions (`order_dimensions.parquet`) are typed and
+    declared as the warehouse does (data/dimensions.py, the same queries transpiled), their
+    expressions from `dimension_expressions` or else the world's manifest.
     """
     world_dir = Path(world_dir)
     if not world_dir.is_dir():
         raise EngineError(f"no world directory at {world_dir}")
-    if (world_dir / VALUES_FILE).exists():
-        raise EngineError(
-            f"{world_dir} declares custom dimensions ({VALUES_FILE}); the Spark engine does not "
-            "read them yet (docs/SCALE.md)"
-        )
     engine = SparkEngine(session or start_spark(master))
     available: set[str] = set()
     for name, table in TABLES.items():
@@ -287,8 +329,59 @@ def open_spark_world(
         casts = [transpile(f"CAST({c.name} AS {c.type}) AS {c.name}", DIALECT) for c in columns]
         engine.register(name, frame.selectExpr(*casts), [c.name for c in columns])
         available |= {f"{name}.{c.name}" for c in columns}
-    facts = engine.session.sql(engine.spark_sql(order_facts_sql(available)))
+    dimensions: list[CustomDimension] = []
+    if (world_dir / VALUES_FILE).exists():
+        values = engine.session.read.parquet(str(world_dir / VALUES_FILE))
+        engine.register(VALUES_TABLE, values, values.columns)
+        expressions = dimension_expressions
+        dimensions = _declare(
+            engine, _manifest_dimensions(world_dir) if expressions is None else expressions
+        )
+    facts = engine.session.sql(engine.spark_sql(order_facts_sql(available, dimensions=dimensions)))
     engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
     if cache:
         engine.session.catalog.cacheTable(ORDER_FACTS.name)
     return engine
+
+
+def _declare(engine: SparkEngine, expressions: Mapping[str, str]) -> list[CustomDimension]:
+    """Each custom dimension of `order_dimensions` typed (and binned) by data/dimensions.py's
+    own queries run on Spark, and the declarations registered as `custom_dimensions`, as
+    data.dimensions.declare keeps them in the warehouse (a `rowid` column keeps their order
+    for declared_dimensions)."""
+    names = engine.catalog.columns[VALUES_TABLE]
+    types = dict(zip(names, engine.catalog.types[VALUES_TABLE], strict=True))
+    declared = [
+        _typed(engine, check_name(name), types[name], expressions.get(name, name))  # type: ignore[arg-type]
+        for name in names
+        if name != "order_id"
+    ]
+    fields = ("name", "kind", "expression", "source_type", "edges", "labels")
+    rows = pd.DataFrame(
+        [
+            (
+                d.name,
+                d.kind,
+                d.expression,
+                d.source_type,
+                json.dumps(d.edges),
+                json.dumps(d.labels),
+                rowid,
+            )
+            for rowid, d in enumerate(declared)
+        ],
+        columns=[*fields, "rowid"],
+    )
+    schema = ", ".join(f"{field} string" for field in fields) + ", rowid bigint"
+    engine.register(DECLARATIONS_TABLE, engine.session.createDataFrame(rows, schema=schema), fields)
+    return declared
+
+
+def _manifest_dimensions(world_dir: Path) -> dict[str, str]:
+    """The custom dimensions' expressions an ingest wrote to world.json (none if absent)."""
+    try:
+        manifest = json.loads((world_dir / MANIFEST_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    dimensions = manifest.get("dimensions") if isinstance(manifest, dict) else None
+    return {str(k): str(v) for k, v in dimensions.items()} if isinstance(dimensions, dict) else {}

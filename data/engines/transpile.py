@@ -15,6 +15,11 @@ The rewrites (one function each, applied in order by `REWRITES`; adding one is o
   and `avg(y) - slope * avg(x)` over the pairs where both are present, on BigQuery (no REGR_*).
 - `information_schema.tables` / `.columns`, `duckdb_databases()` -> the engine's catalog views
   (CATALOG_VIEWS); the databases view names no file, so nothing is kept per warehouse file.
+- `quantile_cont(x, q)` (q a fraction or a list of them) -> `percentile(x, q)` on Spark (exact,
+  interpolated linearly between the closest ranks as DuckDB's is; Spark's percentile_cont takes
+  one fraction and WITHIN GROUP only).
+- `to_days(n)`, `to_hours(n)`, `to_minutes(n)`, `to_seconds(n)` -> `make_dt_interval(...)` on
+  Spark (which has no to_* interval functions).
 
 Parameters are rendered by sqlglot as typed literals (strings escaped for the target
 dialect), never pasted as text.
@@ -49,6 +54,8 @@ class Catalog:
     """What the rewrites may need to know of the engine's tables: columns per table, in order."""
 
     columns: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    types: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    """DuckDB's name of each column's type (VARCHAR, TIMESTAMP, ...), per table where known."""
 
 
 def literal(value: object) -> exp.Expression:
@@ -228,6 +235,33 @@ def _catalog_tables(node: exp.Expression, dialect: str, catalog: Catalog) -> exp
     return node
 
 
+def _quantile(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.Expression:
+    if (
+        dialect == "spark"
+        and isinstance(node, exp.PercentileCont)
+        and node.expression is not None
+        and not isinstance(node.parent, exp.WithinGroup)
+    ):
+        return exp.Anonymous(this="percentile", expressions=[node.this, node.expression])
+    return node
+
+
+# DuckDB's interval constructors and the argument of Spark's make_dt_interval(days, hours,
+# mins, secs) each fills.
+_INTERVAL_PARTS = {"to_days": 0, "to_hours": 1, "to_minutes": 2, "to_seconds": 3}
+
+
+def _interval(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.Expression:
+    name = next((n for n in _INTERVAL_PARTS if _named(node, n)), None)
+    if dialect != "spark" or name is None:
+        return node
+    (argument,) = _arguments(node)
+    parts: list[exp.Expression] = [exp.Literal.number(0) for _ in range(4)]
+    whole = name != "to_seconds"
+    parts[_INTERVAL_PARTS[name]] = exp.cast(argument, "INT") if whole else argument
+    return exp.Anonymous(this="make_dt_interval", expressions=parts)
+
+
 Rewrite = Callable[[exp.Expression, str, Catalog], exp.Expression]
 REWRITES: tuple[Rewrite, ...] = (
     _epoch_us,
@@ -237,6 +271,8 @@ REWRITES: tuple[Rewrite, ...] = (
     _where_aliases,
     _regression,
     _catalog_tables,
+    _quantile,
+    _interval,
 )
 
 

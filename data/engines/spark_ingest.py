@@ -1,0 +1,484 @@
+"""Ingest real order logs with Spark (`cxagent ingest --engine spark`): the mapping file of the
+DuckDB ingest, its sources read by Spark and each expression (DuckDB's dialect) transpiled and
+evaluated there, the world's tables written as Parquet by Spark.
+
+What data/ingest.py does, done by Spark: each column coerced to the schema's type, naive source
+times moved from the source's zone to the marketplace's local time, values that do not convert
+counted with sample rows, null and duplicate keys refused, every problem collected and reported
+naming file, column and problem, and the world staged and renamed into place (a failure leaves
+nothing). The data-quality report is data.quality.quality_report run over the Spark engine.
+No warehouse.duckdb is written: the world is read with `--engine spark` (open_spark_world).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlglot import exp
+
+from data.dimensions import VALUES_FILE, DimensionError, check_type
+from data.engines.base import EngineError
+from data.engines.spark_engine import DIALECT, duckdb_type, open_spark_world, start_spark
+from data.engines.transpile import transpile
+from data.ingest import (
+    SAMPLE_ROWS,
+    IngestError,
+    IngestResult,
+    Problem,
+    conversion_can_fail,
+    first_line,
+    listed_header,
+    local_now,
+    quality_sources,
+    sample,
+    staged_ingest,
+)
+from data.mapping import Mapping
+from data.quality import DataQualityReport, quality_report
+from data.schema import TABLES
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+# DuckDB's read_csv options (a mapping's read_options) and the Spark CSV options they become.
+CSV_OPTIONS = {
+    "delim": "sep",
+    "sep": "sep",
+    "delimiter": "sep",
+    "quote": "quote",
+    "escape": "escape",
+    "header": "header",
+    "nullstr": "nullValue",
+    "comment": "comment",
+    "encoding": "encoding",
+}
+# Options whose effect Spark's reader has anyway: it pads short rows with nulls and infers
+# types over every row.
+IMPLIED_OPTIONS = frozenset({"null_padding", "sample_size"})
+READ_OPTIONS = (*CSV_OPTIONS, "all_varchar", "ignore_errors", *sorted(IMPLIED_OPTIONS))
+_SPARK_COLUMN = re.compile(r"_c(\d+)")
+_NUMBERS = ("FLOAT", "DOUBLE", "DECIMAL")
+
+
+@contextlib.contextmanager
+def quiet_query_errors() -> Iterator[None]:
+    """PySpark logs each failed query with its stack trace (SQLQueryContextLogger); a failing
+    expression is a problem the ingest reports, so those logs are off meanwhile."""
+    from pyspark.logger import PySparkLogger
+
+    loggers = [
+        PySparkLogger.getLogger(name)
+        for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger")
+    ]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def spark_ingest(
+    mapping_path: Path | str,
+    out_dir: Path | str,
+    master: str = "local[2]",
+    session: SparkSession | None = None,
+) -> IngestResult:
+    """Build a world (Parquet tables, data_quality.json, world.json) from real data with Spark;
+    IngestError listing every problem, EngineError when Spark cannot start."""
+
+    def build(mapping: Mapping, staging: Path) -> tuple[dict[str, int], DataQualityReport]:
+        spark = session or start_spark(master)
+        with quiet_query_errors():
+            counts = load_tables(mapping, staging, spark)
+            engine = open_spark_world(
+                staging,
+                session=spark,
+                cache=False,
+                dimension_expressions=mapping.tables["orders"].dimensions,
+            )
+            try:
+                report = quality_report(
+                    cast(Any, engine),  # an Engine: the DuckDB calls it makes, transpiled
+                    source=quality_sources(mapping, counts),
+                    now=local_now(mapping),
+                )
+            finally:  # the views read the staging directory, which is about to move
+                for name in engine.catalog.columns:
+                    spark.catalog.dropTempView(name)
+        return counts, report
+
+    return staged_ingest(mapping_path, out_dir, build, warehouse=None)
+
+
+def load_tables(mapping: Mapping, staging: Path, session: SparkSession) -> dict[str, int]:
+    """Write each mapped table to `staging/<table>.parquet` with Spark (a directory of parts);
+    raise IngestError listing the problems."""
+    loader = _SparkLoader(mapping, staging, session)
+    counts: dict[str, int] = {}
+    try:
+        for table in TABLES:
+            if table in mapping.tables:
+                rows = loader.stage(table)
+                if rows is not None:
+                    counts[table] = rows
+    finally:
+        loader.close()
+    if loader.problems:
+        raise IngestError(loader.problems)
+    return counts
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _duckdb_column_names(names: Sequence[str]) -> list[str]:
+    """Spark names a column without a header `_c<i>`; DuckDB `column<i>`, zero-padded to the
+    width of the last index (column00 of 19 columns), which is what mappings name."""
+    width = len(str(len(names) - 1))
+    renamed = []
+    for index, name in enumerate(names):
+        match = _SPARK_COLUMN.fullmatch(name)
+        unnamed = match is not None and int(match.group(1)) == index
+        renamed.append(f"column{index:0{width}d}" if unnamed else name)
+    return renamed
+
+
+def _as_duckdb_reads(frame: DataFrame) -> DataFrame:
+    """A CSV file's columns as DuckDB's reader gives them, which is what mappings are written
+    against: unnamed columns named as DuckDB names them, and whole numbers as BIGINT (DuckDB's
+    sniffer has no 32-bit candidate; Spark infers int where the values fit)."""
+    from pyspark.sql.types import IntegerType
+
+    names = _duckdb_column_names(frame.columns)
+    return frame.select(
+        *(
+            frame[old].cast("bigint").alias(new)
+            if isinstance(frame.schema[old].dataType, IntegerType)
+            else frame[old].alias(new)
+            for old, new in zip(frame.columns, names, strict=True)
+        )
+    )
+
+
+class _SparkLoader:
+    """One Spark session that reads the sources and stages each mapped table."""
+
+    def __init__(self, mapping: Mapping, staging: Path, session: SparkSession) -> None:
+        self.mapping = mapping
+        self.staging = staging
+        self.session = session
+        self.problems: list[Problem] = []
+        self.views: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
+        self.unreadable: set[tuple[str, str, str]] = set()
+
+    def close(self) -> None:
+        for view, _ in self.views.values():
+            self.session.catalog.dropTempView(view)
+
+    def problem(self, file: Path | str, column: str, text: str) -> None:
+        self.problems.append(Problem(str(file), column, text))
+
+    def _reader_options(self, table: str, path: Path) -> dict[str, str] | None:
+        """Spark's CSV options for the table's read_options (None: one has no equivalent)."""
+        options = {"header": "true", "inferSchema": "true", "escape": '"'}
+        for name, value in self.mapping.tables[table].read_options.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            if name in CSV_OPTIONS:
+                options[CSV_OPTIONS[name]] = text
+            elif name == "all_varchar":
+                options["inferSchema"] = "false" if value else "true"
+            elif name == "ignore_errors":
+                options["mode"] = "DROPMALFORMED" if value else "PERMISSIVE"
+            elif name not in IMPLIED_OPTIONS:
+                self.problem(
+                    path, f"tables.{table}.read_options",
+                    f"{name} has no Spark equivalent here; Spark reads: {', '.join(READ_OPTIONS)}",
+                )  # fmt: skip
+                return None
+        return options
+
+    def source_view(self, table: str) -> tuple[str, list[str], Path] | None:
+        """A view over the table's source and its column names (None if unreadable)."""
+        from pyspark.errors import PySparkException
+
+        path = self.mapping.source_path(table)
+        file_format = self.mapping.source_format(table)
+        options = self._reader_options(table, path) if file_format == "csv" else {}
+        if options is None:
+            return None
+        key = (str(path), file_format, repr(sorted(options.items())))
+        if key in self.unreadable:  # already reported with the first table reading it
+            return None
+        if key not in self.views:
+            try:
+                reader = self.session.read.options(**options)
+                if file_format == "parquet":
+                    frame = reader.parquet(str(path))
+                else:
+                    frame = _as_duckdb_reads(reader.csv(str(path)))
+            except PySparkException as error:
+                self.unreadable.add(key)
+                if error.getCondition() == "PATH_NOT_FOUND":
+                    self.problem(path, f"tables.{table}.source", "file not found")
+                else:
+                    self.problem(path, table, f"cannot read as {file_format}: {first_line(error)}")
+                return None
+            view = f"cx_source_{len(self.views)}"
+            frame.createOrReplaceTempView(view)
+            self.views[key] = (view, list(frame.columns))
+        view, columns = self.views[key]
+        return view, columns, path
+
+    def spark(self, expression: str) -> str:
+        """A mapping's DuckDB-dialect expression as Spark SQL (EngineError if it cannot be)."""
+        return transpile(expression, DIALECT)
+
+    def bind(
+        self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
+    ) -> str | None:
+        """DuckDB's name of the expression's type over the source (None: a problem is
+        recorded)."""
+        from pyspark.errors import PySparkException
+
+        try:
+            frame = self.session.sql(
+                f"SELECT ({self.spark(expression)}) AS value FROM {view} WHERE {where}"
+            )
+            return duckdb_type(frame.schema["value"].dataType)
+        except EngineError as error:
+            self.problem(path, label, f"expression {expression!r}: {error}")
+        except PySparkException as error:
+            if (error.getCondition() or "").startswith("UNRESOLVED_COLUMN"):
+                name = str((error.getMessageParameters() or {}).get("objectName", "?"))
+                self.problem(
+                    path, label,
+                    f"column {name.replace('`', '')!r} is not in the file (expression "
+                    f"{expression!r}); {listed_header(columns)}",
+                )  # fmt: skip
+            else:
+                self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
+        return None
+
+    def stage(self, table: str) -> int | None:
+        """Evaluate, coerce, check and write one table to Parquet; its row count or None."""
+        from pyspark import StorageLevel
+        from pyspark.errors import PySparkException
+
+        spec = self.mapping.tables[table]
+        source = self.source_view(table)
+        if source is None:
+            return None
+        view, source_columns, path = source
+        where = "TRUE"
+        if spec.where:
+            if self.bind(path, view, source_columns, where, f"{table}.where", spec.where) is None:
+                return None
+            where = f"({self.spark(spec.where)})"
+        schema = TABLES[table]
+        mapped = [c for c in schema.column_names if c in spec.columns]
+        raw_types: dict[str, str] = {}
+        for column in mapped:
+            expression, label = spec.columns[column], f"{table}.{column}"
+            raw_type = self.bind(path, view, source_columns, where, label, expression)
+            if raw_type is None:
+                continue
+            if schema.column(column).type == "TIMESTAMP" and raw_type.split("(")[0] in (
+                "TINYINT", "SMALLINT", "INTEGER", "BIGINT", *_NUMBERS
+            ):  # fmt: skip
+                self.problem(
+                    path, label,
+                    f"expression {expression!r} is a number ({raw_type}), not a timestamp; "
+                    "for epoch seconds write to_timestamp(...)",
+                )  # fmt: skip
+                continue
+            raw_types[column] = raw_type
+        dimensions = self._dimension_types(table, path, view, source_columns, where)
+        if len(raw_types) < len(mapped) or dimensions is None:
+            return None
+        fallible = [c for c in mapped if conversion_can_fail(raw_types[c], schema.column(c).type)]
+        select = [f"{self._coerced(table, c, raw_types[c])} AS {_quoted(c)}" for c in mapped]
+        select += [f"({self.spark(spec.columns[c])}) AS {_quoted(f'raw:{c}')}" for c in fallible]
+        select += [
+            f"({self.spark(spec.dimensions[name])}) AS {_quoted(f'dim:{name}')}"
+            for name in dimensions
+        ]
+        staged = f"cx_staged_{table}"
+        frame = self.session.sql(f"SELECT {', '.join(select)} FROM {view} WHERE {where}")
+        frame.persist(StorageLevel.MEMORY_AND_DISK).createOrReplaceTempView(staged)
+        failing = {
+            c: f"{_quoted(f'raw:{c}')} IS NOT NULL AND {_quoted(c)} IS NULL" for c in fallible
+        }
+        required = [*schema.primary_key, *(["order_time"] if table == "orders" else [])]
+        conditions = [*failing.values(), *(f"{_quoted(c)} IS NULL" for c in required)]
+        try:
+            try:  # one scan: rows, values that did not convert, null keys
+                counts = self.session.sql(
+                    f"SELECT count(*), {', '.join(f'count_if({c})' for c in conditions)} "
+                    f"FROM {staged}"
+                ).collect()[0]
+            except PySparkException as error:
+                self._locate_failure(path, table, view, where, mapped, error, list(dimensions))
+                return None
+            rows, bad, nulls = counts[0], counts[1 : len(failing) + 1], counts[len(failing) + 1 :]
+            if not (
+                self._check_coercion(path, table, staged, failing, rows, bad)
+                and self._check_keys(path, table, staged, dict(zip(required, nulls, strict=True)))
+            ):
+                return None
+            frame.select(*mapped).write.parquet(str(self.staging / f"{table}.parquet"))
+            if dimensions:
+                frame.selectExpr(
+                    "order_id", *(f"{_quoted(f'dim:{n}')} AS {_quoted(n)}" for n in dimensions)
+                ).write.parquet(str(self.staging / VALUES_FILE))
+        finally:
+            self.session.catalog.dropTempView(staged)
+            frame.unpersist()
+        return int(rows)
+
+    def _dimension_types(
+        self, table: str, path: Path, view: str, source_columns: list[str], where: str
+    ) -> dict[str, str] | None:
+        """DuckDB's name of each custom dimension's type (orders only), or None when one fails
+        or gives values a dimension cannot have (a problem is recorded)."""
+        expressions = self.mapping.tables[table].dimensions
+        types: dict[str, str] = {}
+        for name, expression in expressions.items():
+            label = f"{table}.dimensions.{name}"
+            raw_type = self.bind(path, view, source_columns, where, label, expression)
+            if raw_type is None:
+                continue
+            try:
+                types[name] = check_type(raw_type)
+            except DimensionError as error:
+                self.problem(path, label, f"expression {expression!r}: {error}")
+        return types if len(types) == len(expressions) else None
+
+    def _coerced(self, table: str, column: str, raw_type: str) -> str:
+        """Spark SQL converting the column's expression to its schema type (NULL where it
+        cannot: ANSI mode is off); timestamps move from the source's zone to local time.
+        Numbers become integers rounded, as DuckDB casts them, not truncated."""
+        expression = f"({self.spark(self.mapping.tables[table].columns[column])})"
+        target = TABLES[table].column(column).type
+        if target != "TIMESTAMP":
+            if target in ("INTEGER", "BIGINT") and raw_type.startswith(_NUMBERS):
+                expression = f"round({expression})"
+            spark_type = exp.DataType.build(target, dialect="duckdb").sql(DIALECT)
+            return f"CAST({expression} AS {spark_type})"
+        local = _string(self.mapping.local_timezone)
+        if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"CAST(from_utc_timestamp({expression}, {local}) AS TIMESTAMP_NTZ)"
+        naive = f"CAST({expression} AS TIMESTAMP_NTZ)"
+        source_zone = self.mapping.zone_of(table)
+        if source_zone == self.mapping.local_timezone:
+            return naive
+        utc = f"to_utc_timestamp({naive}, {_string(source_zone)})"
+        return f"CAST(from_utc_timestamp({utc}, {local}) AS TIMESTAMP_NTZ)"
+
+    def _check_coercion(
+        self,
+        path: Path,
+        table: str,
+        staged: str,
+        failing: dict[str, str],
+        total: int,
+        bad_counts: Sequence[int],
+    ) -> bool:
+        """Record values that did not convert to their schema type (`failing`: the condition
+        of each column that can fail, `bad_counts` its rows), with sample rows."""
+        schema = TABLES[table]
+        ok = True
+        keys = [k for k in schema.primary_key if k in self.mapping.tables[table].columns]
+        for (column, condition), bad in zip(failing.items(), bad_counts, strict=True):
+            if not bad:
+                continue
+            ok = False
+            names = [k for k in keys if k != column] + [column]
+            shown = [_quoted(k) for k in names[:-1]] + [_quoted(f"raw:{column}")]
+            samples = self.session.sql(
+                f"SELECT {', '.join(shown)} FROM {staged} WHERE {condition} LIMIT {SAMPLE_ROWS}"
+            ).collect()
+            rows = "; ".join(
+                ", ".join(f"{name}={sample(value)}" for name, value in zip(names, row, strict=True))
+                for row in samples
+            )
+            target = schema.column(column).type
+            what = "unparseable timestamps" if target == "TIMESTAMP" else f"not {target} values"
+            self.problem(
+                path, f"{table}.{column}",
+                f"{int(bad):,} of {total:,} rows hold {what} (expression "
+                f"{self.mapping.tables[table].columns[column]!r}); sample rows: {rows}",
+            )  # fmt: skip
+        return ok
+
+    def _check_keys(self, path: Path, table: str, staged: str, nulls: dict[str, int]) -> bool:
+        """Null (`nulls`: rows per required column) or duplicate primary keys, and orders
+        without an order time, are errors."""
+        for column, count in nulls.items():
+            if count:
+                self.problem(path, f"{table}.{column}", f"{count:,} rows have no value (null)")
+        if any(nulls.values()):
+            return False
+        keys = list(TABLES[table].primary_key)
+        key_list = ", ".join(_quoted(k) for k in keys)
+        duplicated = (
+            f"SELECT {key_list}, count(*) AS n FROM {staged} GROUP BY {key_list} "
+            "HAVING count(*) > 1"
+        )
+        duplicates, extra = self.session.sql(
+            f"SELECT count(*), coalesce(sum(n) - count(*), 0) FROM ({duplicated})"
+        ).collect()[0]
+        if not duplicates:
+            return True
+        samples = self.session.sql(
+            f"{duplicated} ORDER BY n DESC, {key_list} LIMIT {SAMPLE_ROWS}"
+        ).collect()
+        shown = "; ".join(f"{'+'.join(sample(v) for v in row[:-1])} x{row[-1]}" for row in samples)
+        self.problem(
+            path, f"{table}.{'+'.join(keys)}",
+            f"{duplicates:,} duplicate keys ({extra:,} extra rows), e.g. {shown}",
+        )  # fmt: skip
+        return False
+
+    def _locate_failure(
+        self,
+        path: Path,
+        table: str,
+        view: str,
+        where: str,
+        mapped: list[str],
+        error: Exception,
+        dimensions: Sequence[str] = (),
+    ) -> None:
+        """Find which column's (or dimension's) expression failed on the data, each alone."""
+        from pyspark.errors import PySparkException
+
+        spec = self.mapping.tables[table]
+        expressions = {column: spec.columns[column] for column in mapped}
+        expressions |= {f"dimensions.{name}": spec.dimensions[name] for name in dimensions}
+        found = False
+        for column, expression in expressions.items():
+            try:
+                self.session.sql(
+                    f"SELECT count(({self.spark(expression)})) FROM {view} WHERE {where}"
+                ).collect()
+            except PySparkException as column_error:
+                found = True
+                self.problem(
+                    path, f"{table}.{column}",
+                    f"expression {expression!r} fails on the data: {first_line(column_error)}",
+                )  # fmt: skip
+        if not found:
+            self.problem(path, table, f"reading failed: {first_line(error)}")
