@@ -30,7 +30,7 @@ from typing import Any, Literal, cast, get_type_hints
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.engines.base import Engine
+from data.engines.base import Engine, EngineError
 from data.warehouse import WAREHOUSE_FILE, open_warehouse, warehouse_fingerprint
 from tools.result_store import ResultStore, ResultStoreSettings
 
@@ -103,6 +103,18 @@ class ToolError(ValueError):
 class TransientToolError(ToolError):
     """A failure that another try may not repeat (a query stopped at its time limit): it is
     recorded like any error but never shared with other conversations."""
+
+
+def _engine_errors_as_tool_errors(
+    function: Callable[[ToolContext, BaseModel], ToolOutput], context: ToolContext, args: BaseModel
+) -> ToolOutput:
+    """Run a tool; a query its engine could not run (data/engines: Spark down, a statement
+    it rejects) fails the call like any tool error, with the engine's message, and is not
+    shared (another try may reach the engine)."""
+    try:
+        return function(context, args)
+    except EngineError as error:
+        raise TransientToolError(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -477,7 +489,7 @@ class ToolContext:
         """Run a tool that is not shared and record its item."""
         arguments_json = args.model_dump(mode="json")
         try:
-            output = registered.function(self, args)
+            output = _engine_errors_as_tool_errors(registered.function, self, args)
         except ToolError as error:
             raise self._record_failure(error, registered.name, arguments_json, started) from None
         item = self.ledger.record(
@@ -532,7 +544,7 @@ class ToolContext:
         frames = self._frames()
         frames.append([])
         try:
-            output = registered.function(self, args)
+            output = _engine_errors_as_tool_errors(registered.function, self, args)
         except TransientToolError:
             raise
         except ToolError as error:
