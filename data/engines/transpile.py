@@ -18,6 +18,9 @@ The rewrites (one function each, applied in order by `REWRITES`; adding one is o
 - `quantile_cont(x, q)` (q a fraction or a list of them) -> `percentile(x, q)` on Spark (exact,
   interpolated linearly between the closest ranks as DuckDB's is; Spark's percentile_cont takes
   one fraction and WITHIN GROUP only).
+- `CAST(x AS TIME)` -> the time of day as a TIMESTAMP on 1970-01-01 on Spark (which has no
+  TIME type yet; comparisons and differences of times of day keep their results), from text
+  ('10:20:30') or from a timestamp.
 - `to_days(n)`, `to_hours(n)`, `to_minutes(n)`, `to_seconds(n)` -> `make_dt_interval(...)` on
   Spark (which has no to_* interval functions).
 
@@ -246,6 +249,31 @@ def _quantile(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.Expre
     return node
 
 
+_EPOCH_DAY = "1970-01-01 "
+
+
+def _time_of_day(node: exp.Expression, dialect: str, catalog: Catalog) -> exp.Expression:
+    if not (
+        dialect == "spark"
+        and isinstance(node, exp.Cast)
+        and node.to.is_type(exp.DataType.Type.TIME)
+    ):
+        return node
+    value = node.this
+
+    def on_epoch_day(text: exp.Expression) -> exp.Expression:
+        return exp.cast(
+            exp.DPipe(this=exp.Literal.string(_EPOCH_DAY), expression=text), "TIMESTAMP"
+        )
+
+    clock = exp.Anonymous(
+        this="date_format", expressions=[value.copy(), exp.Literal.string("HH:mm:ss.SSSSSS")]
+    )
+    return exp.Coalesce(
+        this=on_epoch_day(exp.cast(value, "VARCHAR")), expressions=[on_epoch_day(clock)]
+    )
+
+
 # DuckDB's interval constructors and the argument of Spark's make_dt_interval(days, hours,
 # mins, secs) each fills.
 _INTERVAL_PARTS = {"to_days": 0, "to_hours": 1, "to_minutes": 2, "to_seconds": 3}
@@ -273,6 +301,7 @@ REWRITES: tuple[Rewrite, ...] = (
     _catalog_tables,
     _quantile,
     _interval,
+    _time_of_day,
 )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 import pytest
 import yaml
@@ -18,6 +19,7 @@ import tools.catalog  # noqa: F401  (registers the tools)
 from data.dimensions import VALUES_FILE, declared_dimensions
 from data.engines.spark_engine import java_available, open_spark_world, start_spark
 from data.engines.spark_ingest import spark_ingest
+from data.engines.transpile import transpile
 from data.generator import MANIFEST_FILE
 from data.ingest import IngestError, IngestResult, ingest
 from data.mapping import load_mapping
@@ -182,3 +184,36 @@ def test_custom_dimensions_answer_on_spark_as_on_duckdb(
         spark_context.close()
     assert ranked is not None and ranked_on_spark is not None
     _assert_close(ranked_on_spark.model_dump(), ranked.model_dump())
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "CAST(a AS TIME) < CAST(b AS TIME)",  # a pickup after midnight
+        "CAST(t AS TIME) > CAST('10:00:00' AS TIME)",
+        "t + to_minutes(CAST(n AS INTEGER))",
+        "t + to_hours(2) + to_seconds(30) + to_days(1)",
+    ],
+)
+def test_duckdb_time_and_interval_functions_give_duckdb_values_on_spark(
+    spark: SparkSession, expression: str
+) -> None:
+    source = (
+        "SELECT '00:05:00' AS a, '23:50:00' AS b, TIMESTAMP '2022-03-01 10:20:30' AS t, '25' AS n"
+    )
+    sql = f"SELECT {expression} AS value FROM ({source}) AS s"
+    with duckdb.connect() as con:
+        expected = con.execute(sql).fetchone()
+    found = spark.sql(transpile(sql, "spark")).collect()[0]
+    assert tuple(found) == expected
+
+
+def test_quantile_list_gives_duckdb_values_on_spark(spark: SparkSession) -> None:
+    sql = "SELECT quantile_cont(x, [0.25, 0.5, 0.75]) FROM (SELECT * FROM range(1, 11) r(x)) s"
+    with duckdb.connect() as con:
+        (expected,) = con.execute(sql).fetchone() or (None,)
+    values = "VALUES (1), (2), (3), (4), (5), (6), (7), (8), (9), (10)"
+    spark_sql = transpile(
+        f"SELECT quantile_cont(x, [0.25, 0.5, 0.75]) FROM ({values}) AS s(x)", "spark"
+    )
+    assert list(spark.sql(spark_sql).collect()[0][0]) == pytest.approx(expected)
