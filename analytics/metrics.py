@@ -21,7 +21,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, TypeVar, cast
 
 import duckdb
@@ -36,10 +35,10 @@ from analytics.cohorts import (
     world_dimensions,
 )
 from analytics.rows import one_row
-from data.engines.base import database_file
+from data.engines.base import data_stamp
 from data.quality import CONSTANT_MIN_ROWS, NEAR_EMPTY_NULL_RATE
 from data.schema import ON_TIME_GRACE_MINUTES, ORDER_FACTS
-from data.warehouse import FACT_COLUMNS, warehouse_fingerprint
+from data.warehouse import FACT_COLUMNS
 
 T = TypeVar("T")
 
@@ -473,9 +472,9 @@ def per_warehouse_file(
 
 def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
     """The one database file the connection reads, with its identity, size and times (and
-    its write-ahead log's); None for an in-memory database, several files or another engine."""
-    path = database_file(con)
-    return None if path is None else (path, *warehouse_fingerprint(Path(path)))
+    its write-ahead log's), or another engine's identity of its data; None for an in-memory
+    database or several files."""
+    return data_stamp(con)
 
 
 def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:

@@ -61,3 +61,17 @@ def make_world(tmp_path_factory: pytest.TempPathFactory) -> WorldFactory:
         return worlds[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[object]:
+    """One local Spark session (local[2]) for every Spark test module: the JVM starts once and
+    is warm for the next module. Skips without Java. Modules register their own views and
+    clear Spark's cache when they end (`spark_views`)."""
+    from data.engines.spark_engine import java_available, start_spark
+
+    if not java_available():
+        pytest.skip("Spark needs Java 17+ (no `java`): `make java` installs it")
+    session = start_spark("local[2]")
+    yield session
+    session.stop()

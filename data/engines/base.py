@@ -8,6 +8,7 @@ offers the same methods over its own SQL (data/engines/spark_engine.py).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd
@@ -38,6 +39,8 @@ class Result(Protocol):
     def fetchdf(self) -> pd.DataFrame: ...
 
     def arrow(self) -> pa.Table: ...
+
+    def to_arrow_table(self) -> pa.Table: ...
 
 
 class Engine(Protocol):
@@ -70,3 +73,16 @@ def database_file(con: object) -> str | None:
         ).fetchall()
     ]
     return paths[0] if len(paths) == 1 else None
+
+
+def data_stamp(con: object) -> tuple[object, ...] | None:
+    """What identifies the data a connection reads, for results kept per data: the DuckDB
+    warehouse file with its fingerprint (data.warehouse.warehouse_fingerprint), another
+    engine's `stamp` (SparkEngine: its Parquet files' sizes and times); None: keep nothing."""
+    path = database_file(con)
+    if path is not None:
+        from data.warehouse import warehouse_fingerprint
+
+        return (path, *warehouse_fingerprint(Path(path)))
+    stamp = getattr(con, "stamp", None)
+    return tuple(stamp) if stamp is not None else None

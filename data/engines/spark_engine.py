@@ -120,6 +120,9 @@ class SparkResult:
     def arrow(self) -> pa.Table:
         return self._frame.toArrow()
 
+    def to_arrow_table(self) -> pa.Table:
+        return self.arrow()
+
 
 class SparkEngine:
     """A Spark session answering DuckDB-dialect SQL over the views `open_spark_world` made."""
@@ -128,6 +131,9 @@ class SparkEngine:
         self.session = session
         self.catalog = catalog or Catalog()
         self._lock = threading.Lock()
+        # What identifies the data the views read (data.engines.base.data_stamp): results kept
+        # per data (metric availability, degenerate metrics) are reused while it holds.
+        self.stamp: tuple[object, ...] | None = None
 
     def spark_sql(
         self, query: str, parameters: Sequence[object] | Mapping[str, object] | None = None
@@ -341,7 +347,20 @@ def open_spark_world(
     engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
     if cache:
         engine.session.catalog.cacheTable(ORDER_FACTS.name)
+    engine.stamp = files_stamp(world_dir)
     return engine
+
+
+def files_stamp(world_dir: Path) -> tuple[object, ...]:
+    """The world's Parquet files (each part of a table's directory too) with their sizes and
+    modification times: a changed, added or removed file changes it."""
+    files = sorted(world_dir.rglob("*.parquet*"))
+    return (
+        "parquet",
+        str(world_dir.resolve()),
+        *((str(f.relative_to(world_dir)), f.stat().st_size, f.stat().st_mtime_ns) for f in files
+          if f.is_file()),
+    )  # fmt: skip
 
 
 def _declare(engine: SparkEngine, expressions: Mapping[str, str]) -> list[CustomDimension]:

@@ -17,7 +17,7 @@ import yaml
 
 import tools.catalog  # noqa: F401  (registers the tools)
 from data.dimensions import VALUES_FILE, declared_dimensions
-from data.engines.spark_engine import java_available, open_spark_world, start_spark
+from data.engines.spark_engine import open_spark_world
 from data.engines.spark_ingest import spark_ingest
 from data.engines.transpile import transpile
 from data.generator import MANIFEST_FILE
@@ -39,12 +39,9 @@ DIMENSIONS = {
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    if not java_available():
-        pytest.skip("Spark needs Java 17+ (no `java`): `make java` installs it")
-    session = start_spark("local[2]")
-    yield session
-    session.stop()
+def spark(spark_session: SparkSession) -> Iterator[SparkSession]:
+    yield spark_session  # the session's (tests/conftest.py): started once for every module
+    spark_session.catalog.clearCache()
 
 
 @pytest.fixture(scope="module")
