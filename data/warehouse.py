@@ -353,9 +353,10 @@ def release_warehouse(path: Path) -> None:
 
 def warehouse_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """A cursor on a sandboxed connection that reads the attached warehouse (a cursor starts
-    in the in-memory database; USE is not configuration, so the lock allows it)."""
+    in the in-memory database; USE is not configuration, so the lock allows it). Another
+    engine (data/engines) has no attached warehouse: its own cursor."""
     cursor = con.cursor()
-    if cursor.execute(
+    if isinstance(con, duckdb.DuckDBPyConnection) and cursor.execute(
         "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [WAREHOUSE_CATALOG]
     ).fetchone()[0]:
         cursor.execute(f"USE {WAREHOUSE_CATALOG}")

@@ -38,6 +38,7 @@ from sqlglot.errors import SqlglotError
 
 from analytics.rows import one_row
 from data.dimensions import DECLARATIONS_TABLE, VALUES_TABLE
+from data.engines.base import cell_guarded
 from data.schema import ORDER_FACTS, TABLES
 from data.sql_policy import denied_function
 from data.warehouse import warehouse_cursor
@@ -255,16 +256,6 @@ def _unique(names: list[str]) -> list[str]:
     return unique
 
 
-def _cell_guarded(sql: str) -> str:
-    """`sql` with every cell measured in DuckDB: one longer than MAX_CELL_CHARS (as text) stops
-    the query there, before a gigabyte string reaches Python. Names and types are kept."""
-    too_long = f"a cell of the result holds more than {MAX_CELL_CHARS:,} characters; select less"
-    return (
-        f"SELECT CASE WHEN strlen(CAST(COLUMNS(*) AS VARCHAR)) > {MAX_CELL_CHARS} "
-        f"THEN error('{too_long}') ELSE COLUMNS(*) END FROM ({sql}) AS capped"
-    )
-
-
 def _size(record: tuple[Any, ...]) -> int:
     """Approximate bytes of a fetched row: text and bytes by length, anything else 8."""
     return sum(len(value) if isinstance(value, str | bytes) else 8 for value in record)
@@ -331,7 +322,12 @@ def run_sql(context: ToolContext, args: RunSqlInput) -> RunSqlOutput:
         warehouse_tables = {name.lower() for name in tables or []} & KNOWN_TABLES
         query = check_query(args.sql, warehouse_tables, catalog)
         capped = exp.select("*").from_(query.subquery("q", copy=True)).limit(args.max_rows + 1)
-        executed_sql = _cell_guarded(capped.sql(dialect="duckdb", comments=False))
+        executed_sql = cell_guarded(
+            context.con,
+            capped.sql(dialect="duckdb", comments=False),
+            MAX_CELL_CHARS,
+            f"a cell of the result holds more than {MAX_CELL_CHARS:,} characters; select less",
+        )
         names, records, over_bytes = run_capped(
             cursor, executed_sql, TIME_LIMIT_SECONDS, max_bytes=MAX_RESULT_BYTES
         )

@@ -86,3 +86,19 @@ def data_stamp(con: object) -> tuple[object, ...] | None:
         return (path, *warehouse_fingerprint(Path(path)))
     stamp = getattr(con, "stamp", None)
     return tuple(stamp) if stamp is not None else None
+
+
+def cell_guarded(con: object, sql: str, max_chars: int, message: str) -> str:
+    """`sql` with every cell measured in the engine: on DuckDB one longer than `max_chars` (as
+    text) stops the query there with `message`, before a gigabyte string reaches Python (names
+    and types kept; DuckDB's COLUMNS(*) and error()). Other engines run `sql` as it is: its
+    rows are capped, its cells are not (docs/SCALE.md)."""
+    import duckdb
+
+    if not isinstance(con, duckdb.DuckDBPyConnection):
+        return sql
+    quoted = message.replace("'", "''")
+    return (
+        f"SELECT CASE WHEN strlen(CAST(COLUMNS(*) AS VARCHAR)) > {max_chars} "
+        f"THEN error('{quoted}') ELSE COLUMNS(*) END FROM ({sql}) AS capped"
+    )

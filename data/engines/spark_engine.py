@@ -189,8 +189,15 @@ class SparkEngine:
             ]
         views = {
             CATALOG_VIEWS["tables"]: (
-                pd.DataFrame({"table_name": tables, "table_schema": "main"}),
-                "table_name string, table_schema string",
+                pd.DataFrame(
+                    {
+                        "table_name": tables,
+                        "table_schema": "main",
+                        # DuckDB's current_database() is the warehouse; Spark's, its own
+                        "table_catalog": self.session.catalog.currentDatabase(),
+                    }
+                ),
+                "table_name string, table_schema string, table_catalog string",
             ),
             CATALOG_VIEWS["columns"]: (
                 pd.DataFrame(

@@ -18,7 +18,7 @@ from sqlglot import exp
 import tools.base
 from agent.service import Agent
 from data.engines.transpile import READ_DIALECT, Catalog, transpile
-from data.warehouse import open_warehouse
+from data.warehouse import open_warehouse, warehouse_cursor
 
 DIALECTS = ("spark", "snowflake", "bigquery", "trino")
 QUESTIONS = (
@@ -33,6 +33,8 @@ QUESTIONS = (
     "what was the cancellation rate by daypart on Jan 3?",
     "what data do you have?",
     "how good is the data?",
+    "what drives on-time rate last week?",
+    "SELECT region, count(*) AS orders FROM order_facts GROUP BY region ORDER BY region",
 )
 
 
@@ -46,6 +48,9 @@ class Recording:
         given = parameters if isinstance(parameters, dict) else list(parameters or [])
         self._queries.setdefault(sql, given)
         return self._con.execute(sql, parameters or [])
+
+    def cursor(self) -> Recording:  # the read-only SQL tool's: on the attached warehouse
+        return Recording(warehouse_cursor(self._con), self._queries)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._con, name)
@@ -91,6 +96,7 @@ def catalog(world: Path) -> Catalog:
 
 def test_the_conversation_sends_many_kinds_of_query(queries: dict[str, Any]) -> None:
     assert len(queries) > 40  # the detectors, slices, tests, models, plans, lookups
+    assert any("GROUP BY region ORDER BY region) AS q LIMIT" in sql for sql in queries)  # run_sql
 
 
 def test_no_query_names_a_function_only_duckdb_has(queries: dict[str, Any]) -> None:
