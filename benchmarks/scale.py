@@ -30,6 +30,11 @@ through /proc/self/clear_refs; DuckDB runs inside it) and of its child processes
 JVM: the larger of their VmHWM, reset likewise, and their summed VmRSS sampled every 0.2 s).
 Progress goes to stderr; the table to stdout; with --json, the figures too (written after
 every step, so a run stopped early keeps the steps it finished).
+
+Disk: the 100M warehouse build spills its order_facts join and sort next to the warehouse
+(measured 2026-12-06: past 35 GB of WORLD/warehouse.duckdb.tmp at memory_limit 4GB before it
+was stopped, ~28 GB at 14GB; the warehouse itself is 17.6 GB); Spark's local spill
+(/tmp/blockmgr-*) reached 13 GB during the 100M ingest. Keep ~60 GB free beside the 12 GB world.
 """
 
 from __future__ import annotations
@@ -259,7 +264,8 @@ class Recorder:
         )
 
     def stop(self, *_: object) -> None:
-        """On SIGTERM (--engine-timeout): record how far the running step got, then exit."""
+        """On SIGTERM (--engine-timeout, or by hand): record how far the running step got (a
+        step inside one long DuckDB call may end before this runs), then exit."""
         name, started, meter, queries_before = self.current
         self.figures["stopped"] = {
             "step": name,
@@ -384,7 +390,8 @@ def markdown(report: dict) -> str:
         )
     for name, figures in engines.items():
         if "stopped" in figures:
-            lines.append(f"\n{name} was stopped (--engine-timeout): {figures['stopped']}")
+            stopped = figures["stopped"]
+            lines.append(f"\n{name} was stopped (SIGTERM: --engine-timeout or by hand): {stopped}")
     return "\n".join(lines)
 
 
