@@ -356,9 +356,12 @@ def warehouse_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnectio
     in the in-memory database; USE is not configuration, so the lock allows it). Another
     engine (data/engines) has no attached warehouse: its own cursor."""
     cursor = con.cursor()
-    if isinstance(con, duckdb.DuckDBPyConnection) and cursor.execute(
-        "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [WAREHOUSE_CATALOG]
-    ).fetchone()[0]:
+    if (
+        isinstance(con, duckdb.DuckDBPyConnection)
+        and cursor.execute(
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [WAREHOUSE_CATALOG]
+        ).fetchone()[0]
+    ):
         cursor.execute(f"USE {WAREHOUSE_CATALOG}")
     return cursor
 
