@@ -8,6 +8,7 @@ aggregation runs in Spark and only results come back (`df()` through Arrow).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -253,7 +254,18 @@ def start_spark(master: str = "local[2]", app_name: str = "cx-agent") -> SparkSe
         session.conf.set(key, value)
     if not master.startswith("sc://"):
         session.sparkContext.setLogLevel("ERROR")
+    _quiet_query_error_logs()
     return session
+
+
+def _quiet_query_error_logs() -> None:
+    """PySpark logs every failed query with its stack trace as JSON on stderr; SparkEngine
+    raises each as an EngineError whose message says what failed (a tool call records it), so
+    those logs would only repeat it in the user's terminal."""
+    from pyspark.logger import PySparkLogger
+
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def _first_line(error: Exception) -> str:
