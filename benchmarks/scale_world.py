@@ -28,21 +28,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from data.generator import MANIFEST_FILE, TRUTH_FILE, changes_table, generate_day
+from data.generator import DAY_TABLES, MANIFEST_FILE, TRUTH_FILE, changes_table, generate_day
 from data.scenario import Scenario, load_scenario
 from data.schema import TABLES
 from data.static_world import StaticWorld, build_static_world
 
-DAY_TABLES = (
-    "orders",
-    "deliveries",
-    "items",
-    "support_events",
-    "ratings",
-    "dasher_supply",
-    "inventory_events",
-    "weather",
-)
 ID_COLUMNS = ("order_id", "user_id", "store_id", "item_id", "ticket_id", "rating_id", "event_id")
 # Counts of dashers and open orders: k copies of the world have k times as many.
 COUNT_COLUMNS = {

@@ -366,30 +366,33 @@ def generate_world(
     return counts
 
 
+# The tables generated day by day (the others, stores and changes, once per world).
+DAY_TABLES = (
+    "orders",
+    "deliveries",
+    "items",
+    "support_events",
+    "ratings",
+    "dasher_supply",
+    "inventory_events",
+    "weather",
+)
+
+
 def _write_world(
     scenario: Scenario, staging: Path, progress: ProgressCallback | None
 ) -> dict[str, int]:
     world = build_static_world(scenario.seed, scenario.orders_per_day)
-    day_tables = (
-        "orders",
-        "deliveries",
-        "items",
-        "support_events",
-        "ratings",
-        "dasher_supply",
-        "inventory_events",
-        "weather",
-    )
     writers = {
         name: pq.ParquetWriter(staging / f"{name}.parquet", TABLES[name].arrow_schema())
-        for name in day_tables
+        for name in DAY_TABLES
     }
-    counts = dict.fromkeys(day_tables, 0)
+    counts = dict.fromkeys(DAY_TABLES, 0)
     touched: list[list[pa.Array]] = [[] for _ in scenario.interventions]
     try:
         for day_index in range(scenario.days):
             output = generate_day(scenario, world, day_index)
-            for name in day_tables:
+            for name in DAY_TABLES:
                 table = output.tables[name].cast(TABLES[name].arrow_schema())
                 writers[name].write_table(table)
                 counts[name] += table.num_rows
