@@ -551,12 +551,13 @@ def _guardrail_baselines(
     frame: pd.DataFrame,
     filters: Mapping[str, FilterValue],
     history: tuple[dt.datetime, dt.datetime],
-    history_days: float,  # read: the history's days times the share of its orders in `frame`
+    history_days: int,
+    scale: float = 1.0,  # orders per order of `frame` (1 / the share of the history it holds)
 ) -> dict[str, float]:
     """Guardrail levels in the history window: orders per day, mean quoted ETA and delivery
     minutes and, from dasher_supply (the scope's regions and hours, all categories: dashers are
     shared), delivered orders per online dasher hour. Pay is not in the warehouse."""
-    baselines = {"orders_per_day": len(frame) / history_days}
+    baselines = {"orders_per_day": len(frame) * scale / history_days}
     for column, key in (("quoted_min", "quoted_eta_min"), ("duration_min", "delivery_min")):
         if frame[column].notna().any():
             baselines[key] = float(frame[column].mean())
@@ -798,8 +799,6 @@ def design_experiment(
         units=units / history_days if unit.kind == "switchback" else float(units),
         primary_alert_band=primary.alert_band(),
         secondary=secondary,
-        guardrail_baselines=_guardrail_baselines(
-            con, frame, scope, history, history_days * history_sample.fraction
-        ),
+        guardrail_baselines=_guardrail_baselines(con, frame, scope, history, history_days, scale),
         history_sample=history_sample,
     )

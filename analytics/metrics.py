@@ -455,7 +455,7 @@ def per_warehouse_file(
 ) -> T:
     """`compute(con)`, kept per warehouse file (not kept for in-memory databases). Callers copy
     what they hand out: the kept value is shared."""
-    stamp = _file_stamp(con)
+    stamp = data_stamp(con)
     key = (name, stamp)
     with _PER_FILE_LOCK:
         if stamp is not None and key in _PER_FILE:
@@ -468,13 +468,6 @@ def per_warehouse_file(
             while len(_PER_FILE) > _PER_FILE_ENTRIES:
                 _PER_FILE.popitem(last=False)
     return value
-
-
-def _file_stamp(con: duckdb.DuckDBPyConnection) -> tuple[object, ...] | None:
-    """The one database file the connection reads, with its identity, size and times (and
-    its write-ahead log's), or another engine's identity of its data; None for an in-memory
-    database or several files."""
-    return data_stamp(con)
 
 
 def _degenerate_metrics(con: duckdb.DuckDBPyConnection) -> dict[str, Degenerate]:

@@ -281,12 +281,17 @@ def incidents(
         _store_incidents(world, detected, slices)
 
 
+def _known_engine(engine: str) -> str:
+    """`engine` if it is one cx-agent runs on, else a clear error."""
+    if engine not in ("duckdb", "spark"):
+        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
+    return engine
+
+
 def _engine(world: Path, engine: str, master: str) -> SparkEngine | None:
     """None for the world's DuckDB warehouse, else the world's Parquet tables on Spark
     (data/engines/spark_engine.py); a clear error for an unknown engine or no Spark."""
-    if engine not in ("duckdb", "spark"):
-        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
-    if engine == "duckdb":
+    if _known_engine(engine) == "duckdb":
         return None
     from data.engines.base import EngineError
     from data.engines.spark_engine import open_spark_world
@@ -644,8 +649,7 @@ def ingest(
     from data.mapping import MappingError
     from data.quality import QUALITY_FILE
 
-    if engine not in ("duckdb", "spark"):
-        raise _fail(ValueError(f"unknown engine {engine!r}; use duckdb or spark"))
+    _known_engine(engine)
     if append:
         if engine == "spark":
             raise _fail(ValueError("--append writes the DuckDB warehouse: use --engine duckdb"))
@@ -658,7 +662,8 @@ def ingest(
             from data.engines.spark_ingest import spark_ingest
 
             result = spark_ingest(mapping, out, master=spark_master)
-            con: Any = open_spark_world(out, master=spark_master)  # an Engine, as a connection
+            # an Engine, as a connection; read once here, so nothing is cached
+            con: Any = open_spark_world(out, master=spark_master, cache=False)
         else:
             result = ingest_world(mapping, out)
             con = open_warehouse(out)

@@ -20,7 +20,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import duckdb
@@ -178,9 +178,15 @@ def _typed(
     return draft.model_copy(update={"labels": list(dict.fromkeys(str(row[0]) for row in labels))})
 
 
-def declare(con: duckdb.DuckDBPyConnection, expressions: dict[str, str]) -> list[CustomDimension]:
-    """Type each column of `order_dimensions` (see the module docstring) and record the
-    declarations in `custom_dimensions`. `expressions` are the mapping's, by name."""
+# The columns of `custom_dimensions`, one row per declared dimension (declaration_row).
+DECLARATION_COLUMNS = ("name", "kind", "expression", "source_type", "edges", "labels")
+
+
+def typed_dimensions(
+    con: duckdb.DuckDBPyConnection, expressions: Mapping[str, str]
+) -> list[CustomDimension]:
+    """Each column of `order_dimensions` typed (see the module docstring), in column order;
+    `expressions` are the mapping's, by name. Any engine whose catalog lists the columns."""
     types = dict(
         con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -188,19 +194,30 @@ def declare(con: duckdb.DuckDBPyConnection, expressions: dict[str, str]) -> list
             [VALUES_TABLE],
         ).fetchall()
     )
-    declared = [
+    return [
         _typed(con, check_name(name), types[name], expressions.get(name, name)) for name in types
     ]
-    con.execute(
-        f"CREATE OR REPLACE TABLE {DECLARATIONS_TABLE} (name VARCHAR, kind VARCHAR, "
-        "expression VARCHAR, source_type VARCHAR, edges VARCHAR, labels VARCHAR)"
-    )
+
+
+def declaration_row(dimension: CustomDimension) -> tuple[str, ...]:
+    """A declaration as stored in `custom_dimensions` (DECLARATION_COLUMNS; lists as JSON)."""
+    return (
+        dimension.name, dimension.kind, dimension.expression, dimension.source_type,
+        json.dumps(dimension.edges), json.dumps(dimension.labels),
+    )  # fmt: skip
+
+
+def declare(con: duckdb.DuckDBPyConnection, expressions: dict[str, str]) -> list[CustomDimension]:
+    """Type each column of `order_dimensions` and record the declarations in
+    `custom_dimensions`. `expressions` are the mapping's, by name."""
+    declared = typed_dimensions(con, expressions)
+    columns = ", ".join(f"{name} VARCHAR" for name in DECLARATION_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TABLE {DECLARATIONS_TABLE} ({columns})")
     for dimension in declared:
         con.execute(
             f"INSERT INTO {DECLARATIONS_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-            [dimension.name, dimension.kind, dimension.expression, dimension.source_type,
-             json.dumps(dimension.edges), json.dumps(dimension.labels)],
-        )  # fmt: skip
+            list(declaration_row(dimension)),
+        )
     return declared
 
 

@@ -16,19 +16,20 @@ import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 import pandas as pd
 import pyarrow as pa
 
 from data.dimensions import (
+    DECLARATION_COLUMNS,
     DECLARATIONS_TABLE,
     VALUES_FILE,
     VALUES_TABLE,
     CustomDimension,
-    _typed,
-    check_name,
+    declaration_row,
+    typed_dimensions,
 )
 from data.engines.base import EngineError
 from data.engines.transpile import CATALOG_VIEWS, Catalog, transpile
@@ -165,7 +166,7 @@ class SparkEngine:
             self.session.sparkContext.cancelAllJobs()
 
     def close(self) -> None:
-        """Nothing to release per use: `stop_spark` ends the session."""
+        """Nothing to release per use: the session's owner stops it (`session.stop()`)."""
 
     def register(self, name: str, frame: DataFrame, columns: Sequence[str]) -> None:
         """Make `frame` a temporary view `name` and enter its columns (and their types, by
@@ -387,31 +388,14 @@ def _declare(engine: SparkEngine, expressions: Mapping[str, str]) -> list[Custom
     own queries run on Spark, and the declarations registered as `custom_dimensions`, as
     data.dimensions.declare keeps them in the warehouse (a `rowid` column keeps their order
     for declared_dimensions)."""
-    names = engine.catalog.columns[VALUES_TABLE]
-    types = dict(zip(names, engine.catalog.types[VALUES_TABLE], strict=True))
-    declared = [
-        _typed(engine, check_name(name), types[name], expressions.get(name, name))  # type: ignore[arg-type]
-        for name in names
-        if name != "order_id"
-    ]
-    fields = ("name", "kind", "expression", "source_type", "edges", "labels")
+    declared = typed_dimensions(cast(Any, engine), expressions)  # an Engine, as a connection
     rows = pd.DataFrame(
-        [
-            (
-                d.name,
-                d.kind,
-                d.expression,
-                d.source_type,
-                json.dumps(d.edges),
-                json.dumps(d.labels),
-                rowid,
-            )
-            for rowid, d in enumerate(declared)
-        ],
-        columns=[*fields, "rowid"],
+        [(*declaration_row(d), rowid) for rowid, d in enumerate(declared)],
+        columns=[*DECLARATION_COLUMNS, "rowid"],
     )
-    schema = ", ".join(f"{field} string" for field in fields) + ", rowid bigint"
-    engine.register(DECLARATIONS_TABLE, engine.session.createDataFrame(rows, schema=schema), fields)
+    schema = ", ".join(f"{name} string" for name in DECLARATION_COLUMNS) + ", rowid bigint"
+    frame = engine.session.createDataFrame(rows, schema=schema)
+    engine.register(DECLARATIONS_TABLE, frame, DECLARATION_COLUMNS)
     return declared
 
 
