@@ -94,6 +94,9 @@ class KeyDriversOutput(ToolOutput):
     min_support: int
     tests: int
     model_orders: int
+    model_sample: str | None = Field(
+        default=None, description="How the model's orders were sampled; None: every order."
+    )
     r_squared: float
     drivers: list[DriverRow]
     marginal_order: list[str]
@@ -218,7 +221,8 @@ def key_drivers(context: ToolContext, args: KeyDriversInput) -> KeyDriversOutput
     return KeyDriversOutput(
         summary=f"key drivers of {args.metric} in {describe_filters(args.filters)} "
         f"({found.orders:,} orders, overall {_show(args.metric, found.overall)}): {listed}; "
-        f"{found.tests} group tests (BH), minimum support {found.min_support} orders",
+        f"{found.tests} group tests (BH), minimum support {found.min_support} orders"
+        + (f"; model {found.sample_note}" if found.sample_note else ""),
         metric=args.metric,
         filters=found.filters,
         window_start=found.start,
@@ -228,6 +232,7 @@ def key_drivers(context: ToolContext, args: KeyDriversInput) -> KeyDriversOutput
         min_support=found.min_support,
         tests=found.tests,
         model_orders=found.model_orders,
+        model_sample=found.sample_note,
         r_squared=found.r_squared,
         drivers=drivers,
         marginal_order=list(found.marginal_order),
@@ -235,6 +240,7 @@ def key_drivers(context: ToolContext, args: KeyDriversInput) -> KeyDriversOutput
         left_out=found.left_out,
         method="per group: Welch t (means) or two-proportion z (rates) vs the rest, "
         "Benjamini-Hochberg q over all tests; model: least squares on every dimension (one-hot), "
-        "attribution = mean |linear SHAP contribution|",
+        "attribution = mean |linear SHAP contribution|; group sums aggregated in the engine, "
+        "the model on every order or a sample drawn in the engine by order id",
         query=found.sql,
     )

@@ -3,7 +3,9 @@ one and noise), the method's invariants, and the drivers answer through the agen
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -11,7 +13,7 @@ import pytest
 import tools.catalog  # noqa: F401  (registers the tools)
 from agent.service import Agent
 from agent.settings import AgentSettings
-from analytics.key_drivers import KeyDriverError, key_drivers
+from analytics.key_drivers import KeyDriverError, KeyDrivers, key_drivers
 from data.warehouse import open_warehouse
 from evals.planted_drivers import BYSTANDER, CAUSAL, WEAKER, planted_world
 from tools.base import ToolContext, ToolError
@@ -81,6 +83,88 @@ def test_with_one_dimension_the_attribution_equals_the_marginal_spread(
     assert driver.attribution == pytest.approx(driver.marginal_spread, rel=1e-9)
 
 
+def _group_readings(found: KeyDrivers) -> list[tuple[object, ...]]:
+    """What the per-group tests say of each group (not the model's adjusted effect)."""
+    return [
+        (e.dimension, e.group, e.orders, e.value, e.rest, e.difference, e.q_value)
+        for e in found.effects
+    ]
+
+
+def test_a_capped_model_fits_about_the_cap_and_leaves_the_group_tests_unchanged(
+    planted: list[Path],
+) -> None:
+    con = open_warehouse(planted[0])
+    full = key_drivers(con, "duration_min")
+    capped = key_drivers(con, "duration_min", model_cap=1000)
+    assert full.model_orders == full.orders == 3000 and full.sample_note is None
+    # The group tests are sums aggregated in the engine: the cap does not touch them.
+    assert _group_readings(capped) == _group_readings(full)
+    assert capped.marginal_order == full.marginal_order
+    assert {d.dimension: d.marginal_spread for d in capped.drivers} == {
+        d.dimension: d.marginal_spread for d in full.drivers
+    }
+    share = 1000 / full.orders  # a Bernoulli sample by order id: binomial size
+    assert abs(capped.model_orders - 1000) <= 4 * math.sqrt(full.orders * share * (1 - share))
+    assert capped.sample_note == (
+        "fitted on a sample of 1,000 of 3,000 cohort orders (drawn in the engine, by order id)"
+    )
+    assert capped.drivers[0].dimension == full.drivers[0].dimension == CAUSAL
+    again = key_drivers(con, "duration_min", model_cap=1000)  # the same orders every run
+    assert (again.model_orders, again.r_squared) == (capped.model_orders, capped.r_squared)
+
+
+class _Fetched:
+    """A query's result that notes how many rows were fetched from it (any other way of
+    reading it fails, so that no rows leave uncounted)."""
+
+    def __init__(self, result: duckdb.DuckDBPyConnection, sql: str, log: list) -> None:
+        self._result, self._sql, self._log = result, sql, log
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        rows = self._result.fetchall()
+        self._log.append((len(rows), self._sql))
+        return rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        row = self._result.fetchone()
+        self._log.append((int(row is not None), self._sql))
+        return row
+
+    def df(self) -> Any:
+        frame = self._result.df()
+        self._log.append((len(frame), self._sql))
+        return frame
+
+    def to_arrow_table(self) -> Any:
+        table = self._result.to_arrow_table()
+        self._log.append((table.num_rows, self._sql))
+        return table
+
+
+class _Counting:
+    """A warehouse connection that logs the rows each query returned to Python."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con, self.fetched = con, []
+
+    def execute(self, sql: str, parameters: object = None) -> _Fetched:
+        return _Fetched(self._con.execute(sql, parameters or []), sql, self.fetched)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._con, name)
+
+
+def test_only_group_sums_and_the_bounded_sample_leave_the_engine(planted: list[Path]) -> None:
+    connection = _Counting(open_warehouse(planted[1]))
+    found = key_drivers(connection, "duration_min", model_cap=500)
+    assert found.orders == 3000 and found.model_orders < 600
+    fetched = sum(rows for rows, _ in connection.fetched)
+    assert fetched < found.model_orders + 100  # the rest: one row per group, catalog lookups
+    (per_order,) = [sql for rows, sql in connection.fetched if rows > 100]
+    assert "ORDER BY order_id" in per_order and "md5(" in per_order  # the engine's sample
+
+
 def test_the_cx_score_and_a_tiny_cohort_are_refused(planted: list[Path]) -> None:
     con = open_warehouse(planted[0])
     with pytest.raises(KeyDriverError, match="no value per order"):
@@ -98,6 +182,19 @@ def test_the_tool_names_unknown_dimensions_and_unavailable_metrics(planted: list
     _, item = context.call("key_drivers", {"metric": "slow_rate"})  # a rate: shares
     assert item.figures["d1.attribution"].unit == "share"
     assert item.figures["overall.value"].unit == "share"
+
+
+def test_the_tool_states_the_models_sample_when_the_cohort_is_beyond_the_cap(
+    planted: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("analytics.key_drivers.MAX_MODEL_ROWS", 1000)
+    output, item = ToolContext(world_dir=planted[0]).call("key_drivers", {})
+    assert output.model_sample == (
+        "fitted on a sample of 1,000 of 3,000 cohort orders (drawn in the engine, by order id)"
+    )
+    assert f"model {output.model_sample}" in item.summary
+    assert item.figures["orders"].value == 3000
+    assert item.figures["model_orders"].value == output.model_orders < 3000
 
 
 def test_asking_what_drives_delivery_time_is_answered_grounded(planted: list[Path]) -> None:
