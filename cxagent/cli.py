@@ -227,11 +227,15 @@ def cx(
 
 
 ENGINE_OPTION = typer.Option(
-    help="duckdb (the world's warehouse) or spark (the world's Parquet read in place; "
-    "nothing is stored). docs/SCALE.md"
+    help="duckdb (the world's warehouse) or spark (the world's Parquet read in place). "
+    "docs/SCALE.md"
 )
 SPARK_MASTER_OPTION = typer.Option(
     help="With --engine spark: local[N] or a Spark Connect sc://host:port."
+)
+MATERIALIZE_OPTION = typer.Option(
+    help="With --engine spark: write order_facts into the world as Parquet when it is missing "
+    "or stale (once; later runs read it) instead of computing it in Spark's memory each run."
 )
 
 
@@ -248,13 +252,14 @@ def incidents(
     store: Annotated[bool, typer.Option(help="Save to the warehouse's incidents tables.")] = True,
     engine: Annotated[str, ENGINE_OPTION] = "duckdb",
     spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
+    materialize: Annotated[bool, MATERIALIZE_OPTION] = False,
 ) -> None:
     """Detect incidents, list them with their top slices, and store them in the warehouse."""
     from data.engines.base import EngineError
     from tools.base import ToolContext, ToolError
     from tools.catalog import REGISTRY  # noqa: F401  (registers the tools)
 
-    spark = _engine(world, engine, spark_master)
+    spark = _engine(world, engine, spark_master, materialize)
     context = ToolContext(world_dir=world, engine=spark)
     try:
         when = dt.datetime.fromisoformat(as_of) if as_of else None
@@ -288,16 +293,19 @@ def _known_engine(engine: str) -> str:
     return engine
 
 
-def _engine(world: Path, engine: str, master: str) -> SparkEngine | None:
+def _engine(world: Path, engine: str, master: str, materialize: bool) -> SparkEngine | None:
     """None for the world's DuckDB warehouse, else the world's Parquet tables on Spark
-    (data/engines/spark_engine.py); a clear error for an unknown engine or no Spark."""
+    (data/engines/spark_engine.py; with `materialize`, order_facts written into the world
+    first); a clear error for an unknown engine or no Spark."""
     if _known_engine(engine) == "duckdb":
         return None
     from data.engines.base import EngineError
     from data.engines.spark_engine import open_spark_world
 
     try:
-        return open_spark_world(world, master=master)
+        return open_spark_world(
+            world, master=master, materialize=materialize, progress=errors.print
+        )
     except EngineError as error:
         raise _fail(error) from None
 
@@ -424,6 +432,7 @@ def ask(
     plan_out: Annotated[Path | None, typer.Option(help="Write the experiment plan here.")] = None,
     engine: Annotated[str, ENGINE_OPTION] = "duckdb",
     spark_master: Annotated[str, SPARK_MASTER_OPTION] = "local[2]",
+    materialize: Annotated[bool, MATERIALIZE_OPTION] = False,
 ) -> None:
     """Ask the agent a question; the answer cites its evidence ids."""
     from rich.markdown import Markdown
@@ -432,7 +441,7 @@ def ask(
     from agent.trace import trace_export
     from data.engines.base import EngineError
 
-    spark = _engine(world, engine, spark_master)
+    spark = _engine(world, engine, spark_master, materialize)
     try:
         agent = Agent(world, engine=spark)
         result = agent.ask(question)

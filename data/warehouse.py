@@ -141,11 +141,16 @@ def _padded(table: str, available: set[str]) -> str:
 
 
 def order_facts_sql(
-    available: set[str], only: str | None = None, dimensions: Sequence[CustomDimension] = ()
+    available: set[str],
+    only: str | None = None,
+    dimensions: Sequence[CustomDimension] = (),
+    ordered: bool = True,
 ) -> str:
     """The SELECT that materializes order_facts from whatever source tables and columns exist;
     with `only` (a query of order ids), just those orders' facts. Each custom dimension adds a
-    column of its name holding the order's group label (data/dimensions.py)."""
+    column of its name holding the order's group label (data/dimensions.py). `ordered` sorts
+    the rows by order time (DuckDB's zone maps skip by it; a Spark write need not pay for a
+    global sort)."""
     tables = {name.split(".")[0] for name in available}
 
     def rows(table: str) -> str:
@@ -195,10 +200,9 @@ def order_facts_sql(
         joins.append(f"LEFT JOIN {VALUES_TABLE} od ON od.order_id = o.order_id")
         select += [f'{label_sql(d, f"od.{d.name}")} AS "{d.name}"' for d in dimensions]
     with_clause = f"WITH {', '.join(ctes)} " if ctes else ""
+    order = " ORDER BY o.order_time, o.order_id" if ordered else ""
     return (
-        f"{with_clause}SELECT {', '.join(select)} FROM {rows('orders')} o "
-        f"{' '.join(joins)} "
-        "ORDER BY o.order_time, o.order_id"
+        f"{with_clause}SELECT {', '.join(select)} FROM {rows('orders')} o {' '.join(joins)}{order}"
     )
 
 

@@ -13,8 +13,9 @@ import os
 import shutil
 import socket
 import threading
+import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
@@ -67,6 +68,13 @@ LOCAL_CONFIG: dict[str, str] = {
     + (Path(__file__).parent / "log4j2.properties").as_uri(),
 }
 CONNECT_TIMEOUT_SECONDS = 3.0
+# order_facts as Spark wrote it into the world (open_spark_world's `materialize`), with the
+# stamp of the sources it was computed from; read instead of computing the join when fresh.
+FACTS_FILE = "order_facts.parquet"
+FACTS_SOURCES_FILE = "_cxagent_sources.json"
+# Shuffle partitions while materializing order_facts (adaptive execution merges small ones):
+# the session's 4 suit a question's aggregates, not a join of every order with its items.
+MATERIALIZE_SHUFFLE_PARTITIONS = 200
 
 
 class SparkResult:
@@ -327,14 +335,20 @@ def open_spark_world(
     session: SparkSession | None = None,
     cache: bool = True,
     dimension_expressions: Mapping[str, str] | None = None,
+    materialize: bool = False,
+    progress: Callable[[str], object] | None = None,
 ) -> SparkEngine:
     """A SparkEngine over a world directory's Parquet tables, read in place.
 
     Each table of data/schema.py found as `<name>.parquet` (a file or a directory of parts)
     becomes a temporary view of its schema columns, cast to their schema types; `order_facts`
-    is the DuckDB warehouse's own SELECT (data.warehouse.order_facts_sql), transpiled. With
-    `cache`, Spark keeps order_facts once computed (memory, spilling to disk), as the DuckDB
-    warehouse materializes it. Custom dimensions (`order_dimensions.parquet`) are typed and
+    is the DuckDB warehouse's own SELECT (data.warehouse.order_facts_sql), transpiled. It is
+    read from `order_facts.parquet` when an earlier `materialize` wrote it from the same
+    sources (files, sizes, times and custom dimensions: materialized_facts); with
+    `materialize`, it is written there first when missing or stale (the warehouse's build, as
+    Parquet: what makes a 100M-order world answerable on one machine); otherwise, with
+    `cache`, Spark keeps it once computed (memory, spilling to disk). `progress` hears of the
+    write. Custom dimensions (`order_dimensions.parquet`) are typed and
     declared as the warehouse does (data/dimensions.py, the same queries transpiled), their
     expressions from `dimension_expressions` or else the world's manifest.
     """
@@ -363,18 +377,87 @@ def open_spark_world(
         dimensions = _declare(
             engine, _manifest_dimensions(world_dir) if expressions is None else expressions
         )
-    facts = engine.session.sql(engine.spark_sql(order_facts_sql(available, dimensions=dimensions)))
-    engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
-    if cache:
-        engine.session.catalog.cacheTable(ORDER_FACTS.name)
+    sources = _sources_stamp(world_dir, dimensions)
+    if materialize and materialized_facts(world_dir, sources) is None:
+        select = order_facts_sql(available, dimensions=dimensions, ordered=False)
+        started = time.perf_counter()
+        if progress:
+            progress(f"writing order_facts to {world_dir / FACTS_FILE} (once; later runs read it)")
+        _write_facts(engine, engine.session.sql(engine.spark_sql(select)), world_dir, sources)
+        if progress:
+            progress(f"order_facts written in {time.perf_counter() - started:,.0f} s")
+    stored = materialized_facts(world_dir, sources)
+    if stored is not None:
+        facts = engine.session.read.parquet(str(stored))
+        engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
+    else:
+        select = order_facts_sql(available, dimensions=dimensions)
+        facts = engine.session.sql(engine.spark_sql(select))
+        engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
+        if cache:
+            engine.session.catalog.cacheTable(ORDER_FACTS.name)
     engine.stamp = files_stamp(world_dir)
     return engine
 
 
+def _sources_stamp(world_dir: Path, dimensions: Sequence[CustomDimension]) -> dict[str, Any]:
+    """What order_facts is computed from: each source Parquet file (path within the world,
+    size, modification time; order_facts' own files left out) and the custom dimensions."""
+    files = [
+        [str(f.relative_to(world_dir)), f.stat().st_size, f.stat().st_mtime_ns]
+        for f in sorted(world_dir.rglob("*.parquet*"))
+        if f.is_file() and _is_source(world_dir, f)
+    ]
+    return {"files": files, "dimensions": [list(declaration_row(d)) for d in dimensions]}
+
+
+def _is_source(world_dir: Path, path: Path) -> bool:
+    """A world's data file: not order_facts as written by `materialize`, nor a write under
+    way (hidden directories)."""
+    top = path.relative_to(world_dir).parts[0]
+    return top != FACTS_FILE and not top.startswith(".")
+
+
+def materialized_facts(world_dir: Path, sources: Mapping[str, Any]) -> Path | None:
+    """`order_facts.parquet` in the world when it was written from exactly these sources."""
+    stored = world_dir / FACTS_FILE
+    try:
+        stamp = json.loads((stored / FACTS_SOURCES_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if stamp == json.loads(json.dumps(sources)) else None
+
+
+def _write_facts(
+    engine: SparkEngine, facts: DataFrame, world_dir: Path, sources: Mapping[str, Any]
+) -> None:
+    """Write order_facts as Parquet next to a stamp of its sources, then rename it into place
+    (an interrupted write leaves the old files, or none, never a partial table)."""
+    target = world_dir / FACTS_FILE
+    writing = world_dir / f".{FACTS_FILE}.writing"
+    shutil.rmtree(writing, ignore_errors=True)
+    conf = engine.session.conf
+    partitions = conf.get("spark.sql.shuffle.partitions")
+    conf.set("spark.sql.shuffle.partitions", str(MATERIALIZE_SHUFFLE_PARTITIONS))
+    try:
+        facts.write.mode("overwrite").parquet(str(writing))
+    except Exception as error:  # pyspark raises many kinds; the message is what matters
+        shutil.rmtree(writing, ignore_errors=True)
+        raise EngineError(f"cannot write {target}: {_first_line(error)}") from None
+    finally:
+        conf.set("spark.sql.shuffle.partitions", str(partitions))
+    (writing / FACTS_SOURCES_FILE).write_text(json.dumps(sources))
+    shutil.rmtree(target, ignore_errors=True)
+    writing.rename(target)
+
+
 def files_stamp(world_dir: Path) -> tuple[object, ...]:
     """The world's Parquet files (each part of a table's directory too) with their sizes and
-    modification times: a changed, added or removed file changes it."""
-    files = sorted(world_dir.rglob("*.parquet*"))
+    modification times: a changed, added or removed file changes it (order_facts as written
+    by `materialize` is not a source and is left out)."""
+    files = [
+        f for f in sorted(world_dir.rglob("*.parquet*")) if _is_source(world_dir, f)
+    ]  # fmt: skip
     return (
         "parquet",
         str(world_dir.resolve()),

@@ -7,7 +7,9 @@ times moved from the source's zone to the marketplace's local time, values that 
 counted with sample rows, null and duplicate keys refused, every problem collected and reported
 naming file, column and problem, and the world staged and renamed into place (a failure leaves
 nothing). The data-quality report is data.quality.quality_report run over the Spark engine.
-No warehouse.duckdb is written: the world is read with `--engine spark` (open_spark_world).
+No warehouse.duckdb is written: Spark writes order_facts into the world as Parquet (as the
+DuckDB ingest builds its warehouse) and the world is read with `--engine spark`
+(open_spark_world reads those facts while the sources are unchanged).
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ def spark_ingest(
             engine = open_spark_world(
                 staging,
                 session=spark,
-                cache=False,
                 dimension_expressions=mapping.tables["orders"].dimensions,
+                materialize=True,  # as the DuckDB ingest builds its warehouse
             )
             try:
                 report = quality_report(

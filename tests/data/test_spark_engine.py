@@ -23,11 +23,14 @@ from agent.settings import AgentSettings
 from analytics.alarms import PERIOD_LENGTH, DetectorSettings, alarms_frame, data_span, scan_series
 from analytics.drivers import Window, group_stats
 from analytics.incidents import Incident, build_incidents
+from analytics.key_drivers import key_drivers
 from analytics.metrics import metric_frame, per_warehouse_file
 from analytics.sampling import sampled_predicate, window_samples
 from cxagent.cli import app
 from data.engines.base import EngineError
 from data.engines.spark_engine import (
+    FACTS_FILE,
+    FACTS_SOURCES_FILE,
     SparkEngine,
     files_stamp,
     java_available,
@@ -301,3 +304,85 @@ def test_whole_data_checks_are_kept_per_world_files_on_spark(
     orders = copy / "orders.parquet"
     os.utime(orders, ns=(orders.stat().st_atime_ns, orders.stat().st_mtime_ns + 10**9))
     assert files_stamp(copy) != before  # a rewritten table is read again
+
+
+def _sorted_facts(frame: pd.DataFrame) -> pd.DataFrame:
+    """By order id; numbers and booleans as floats (NaN for null), dates as timestamps: DuckDB's
+    df() and Spark's Arrow conversion type nullable columns differently."""
+    frame = frame.sort_values("order_id").reset_index(drop=True)
+    for column in frame.columns:
+        values = frame[column].dropna()
+        first = values.iloc[0] if len(values) else None
+        if pd.api.types.is_numeric_dtype(frame[column]) or isinstance(first, bool | int | float):
+            frame[column] = frame[column].astype("Float64").astype(float)
+        elif isinstance(first, dt.date):
+            frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+@needs_java
+def test_materialized_order_facts_equal_the_warehouse_and_go_stale_with_their_sources(
+    world: Path, spark_session, tmp_path: Path
+) -> None:
+    """`materialize` writes order_facts into the world once (the warehouse's rows, as Parquet);
+    a reopened world reads those files, not the join; a changed source file makes them stale,
+    so the next open computes order_facts again rather than answer from old facts."""
+    copy = tmp_path / "world"
+    shutil.copytree(world, copy, ignore=shutil.ignore_patterns("*.duckdb*", ".cache"))
+    heard: list[str] = []
+    before = files_stamp(copy)
+    session = spark_session.newSession()  # its own views: the module's `spark` keeps its own
+    written = open_spark_world(copy, session=session, materialize=True, progress=heard.append)
+    stored = copy / FACTS_FILE
+    assert stored.is_dir() and (stored / FACTS_SOURCES_FILE).is_file()
+    assert [line.split(" ")[0] for line in heard] == ["writing", "order_facts"]
+    with duckdb.connect(str(world / "warehouse.duckdb"), read_only=True) as con:
+        expected = _sorted_facts(con.execute("SELECT * FROM order_facts").df())
+    found = _sorted_facts(written.execute("SELECT * FROM order_facts").df())
+    # Spark rounds a few minute figures' division to 6 decimals (as on every Spark query)
+    pd.testing.assert_frame_equal(
+        found[expected.columns], expected, check_dtype=False, rtol=0, atol=1e-6
+    )
+    assert files_stamp(copy) == before  # the facts written are not a source
+
+    def reads_stored(engine: SparkEngine) -> bool:
+        files = engine.session.table("order_facts").inputFiles()
+        return bool(files) and all(f"/{FACTS_FILE}/" in f for f in files)
+
+    reopened = open_spark_world(copy, session=session, cache=False, progress=heard.append)
+    assert reads_stored(reopened) and len(heard) == 2  # read, not written again
+    orders = copy / "orders.parquet"
+    os.utime(orders, ns=(orders.stat().st_atime_ns, orders.stat().st_mtime_ns + 10**9))
+    stale = open_spark_world(copy, session=session, cache=False)
+    assert not reads_stored(stale)
+    assert stale.execute("SELECT count(*) FROM order_facts").fetchone() == (len(expected),)
+
+
+@needs_java
+@pytest.mark.parametrize("model_cap", [None, 2_000])
+def test_key_drivers_on_spark_equal_duckdb(
+    world: Path, spark: SparkEngine, model_cap: int | None
+) -> None:
+    """Key drivers' group sums (GROUPING SETS) and the model's engine sample (capped: the same
+    orders by md5 of the order id) give DuckDB's drivers, effects and attributions."""
+    found = []
+    con = open_warehouse(world)
+    try:
+        for engine in (con, spark):
+            found.append(key_drivers(engine, "duration_min", model_cap=model_cap))
+    finally:
+        con.close()
+    duck, on_spark = found
+    assert on_spark.orders == duck.orders and on_spark.model_orders == duck.model_orders
+    assert (on_spark.sample_note is None) == (model_cap is None)
+    assert on_spark.sample_note == duck.sample_note
+    assert [d.dimension for d in on_spark.drivers] == [d.dimension for d in duck.drivers]
+    for mine, theirs in zip(on_spark.drivers, duck.drivers, strict=True):
+        assert mine.attribution == pytest.approx(theirs.attribution, rel=1e-9, abs=1e-12)
+        assert mine.agreement == theirs.agreement
+    assert [(e.dimension, e.group, e.orders) for e in on_spark.effects] == [
+        (e.dimension, e.group, e.orders) for e in duck.effects
+    ]
+    for mine, theirs in zip(on_spark.effects, duck.effects, strict=True):
+        assert mine.value == pytest.approx(theirs.value, rel=1e-9)
+        assert mine.difference.p_value == pytest.approx(theirs.difference.p_value, rel=1e-6)
