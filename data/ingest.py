@@ -21,15 +21,17 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
-from data.dimensions import VALUES_FILE, DimensionError, check_type
+from data.dimensions import VALUES_FILE
 from data.generator import MANIFEST_FILE, _check_replaceable, _replace_directory
+from data.ingest_loader import Problem, TableLoader, first_line, sample
 from data.mapping import Mapping, load_mapping
 from data.quality import QUALITY_FILE, DataQualityReport, quality_report
 from data.schema import TABLES
@@ -37,27 +39,6 @@ from data.warehouse import WAREHOUSE_FILE, build_warehouse, open_warehouse
 
 # DuckDB quotes the name without escaping: it may hold spaces, parentheses or quotes.
 _MISSING_COLUMN = re.compile(r'Referenced column (?:"(.+?)"|(\S+)) not found')
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL",
-            "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
-SAMPLE_ROWS = 3
-SAMPLE_CHARS = 40  # longest stretch of a data value an error message quotes
-MAX_LISTED_COLUMNS = 100
-MESSAGE_CHARS = 300  # of an engine error's first line
-# What a column name looks like (letters, digits, spaces and a little punctuation, not too
-# long); anything else in a header is more likely a file's first line than names.
-_COLUMN_NAME = re.compile(r"\w[\w .,()/%#&+$-]{0,63}")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the input: which file, which table column, what."""
-
-    file: str
-    column: str
-    problem: str
-
-    def __str__(self) -> str:
-        return f"{self.file}: {self.column}: {self.problem}"
 
 
 class IngestError(ValueError):
@@ -228,18 +209,6 @@ def _option(value: str | int | float | bool) -> str:
     return str(value) if isinstance(value, int | float) else _quoted(value)
 
 
-def conversion_can_fail(raw_type: str, target: str) -> bool:
-    """Whether converting a value of `raw_type` to `target` can fail (and needs checking)."""
-    base = raw_type.split("(")[0]
-    if target == "VARCHAR" or base == target:
-        return False
-    if target == "TIMESTAMP":
-        return not base.startswith(("TIMESTAMP", "DATE"))
-    if target == "DOUBLE":
-        return base not in _NUMERIC and base != "BOOLEAN"
-    return True
-
-
 def _name(column: str) -> str:
     return f'"{column}"'
 
@@ -251,14 +220,6 @@ def _bucket(timestamp: str) -> str:
 def _naive_time(raw_type: str) -> bool:
     """A timestamp or date without a zone (read in the source's zone)."""
     return raw_type.startswith(("TIMESTAMP", "DATE")) and "TIME ZONE" not in raw_type
-
-
-def first_line(error: Exception) -> str:
-    """DuckDB's message cut to its first line (later lines can quote the file), capped, with
-    control characters escaped."""
-    line = str(error).strip().splitlines()[0]
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
-    return shown[:MESSAGE_CHARS] + "..." if len(shown) > MESSAGE_CHARS else shown
 
 
 _CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
@@ -299,36 +260,11 @@ def _read_error(error: Exception) -> str | None:
     return f"{where}: {first_line(error)}"
 
 
-def listed_header(columns: list[str]) -> str:
-    """The file's columns for an error message, listed only when they look like column names:
-    a file that is not a CSV with a header (a key, a log) has its first line read as names,
-    and an error must not repeat the contents of a file."""
-    if all(_COLUMN_NAME.fullmatch(column) for column in columns):
-        shown = columns[:MAX_LISTED_COLUMNS]
-        more = f" and {len(columns) - len(shown)} more" if len(columns) > len(shown) else ""
-        return f"the file's columns: {', '.join(shown)}{more}"
-    return (
-        f"the file's header has {len(columns)} column(s) that do not look like column names "
-        "(is it a CSV file with a header row? see read_options for delim and header)"
-    )
-
-
-def sample(value: object) -> str:
-    """A data value as an error message quotes it: clipped and with control characters
-    escaped (repr), so a message cannot carry a long stretch of a file or terminal escapes.
-    Conversion failures keep their samples because the user needs them to fix the mapping."""
-    if isinstance(value, str):
-        return repr(value[:SAMPLE_CHARS] + "..." if len(value) > SAMPLE_CHARS else value)
-    text = repr(value)
-    return text[:SAMPLE_CHARS] + "..." if len(text) > SAMPLE_CHARS else text
-
-
-class _Loader:
+class _Loader(TableLoader):
     """One DuckDB session that reads the sources and stages each mapped table."""
 
     def __init__(self, mapping: Mapping, staging: Path, threads: int, memory_limit: str) -> None:
-        self.mapping = mapping
-        self.staging = staging
+        super().__init__(mapping, staging, duckdb.Error)
         self.spill = staging / ".spill"
         self.con = duckdb.connect()
         self.con.execute(f"SET threads = {int(threads)}")
@@ -344,8 +280,6 @@ class _Loader:
         self.con.execute("SET autoinstall_known_extensions = false")
         self.con.execute("SET autoload_known_extensions = false")
         self.con.execute("SET enable_external_access = false")
-        self.problems: list[Problem] = []
-        self.views: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
         self.uses = Counter(self._source_key(table) for table in mapping.tables)
         self.shared: set[str] = set()  # views of files that several tables read
         self.materialized: dict[str, str] = {}  # shared view -> a table of its rows
@@ -359,8 +293,14 @@ class _Loader:
         self.con.close()
         shutil.rmtree(self.spill, ignore_errors=True)
 
-    def problem(self, file: Path | str, column: str, text: str) -> None:
-        self.problems.append(Problem(str(file), column, text))
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        return self.con.execute(query).fetchall()
+
+    def quote(self, name: str) -> str:
+        return _name(name)
+
+    def read_failure(self, error: Exception) -> str | None:
+        return _read_error(error)
 
     def source_view(self, table: str) -> tuple[str, list[str], Path] | None:
         """A view over the table's source file and its column names (None if unreadable)."""
@@ -418,115 +358,64 @@ class _Loader:
             missing = _MISSING_COLUMN.search(str(error))
             if missing:
                 name = missing.group(1) or missing.group(2)
-                self.problem(
-                    path, label,
-                    f"column {name!r} is not in the file (expression "
-                    f"{expression!r}); {listed_header(columns)}",
-                )  # fmt: skip
+                self.missing_column(path, label, name, expression, columns)
             else:
                 self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
             return None
         return str(row[1])
 
-    def stage(self, table: str) -> int | None:
-        """Evaluate, coerce, check and write one table to Parquet; its row count or None."""
-        spec = self.mapping.tables[table]
-        source = self.source_view(table)
-        if source is None:
-            return None
-        view, source_columns, path = source
-        where = "TRUE"
-        if spec.where:
-            if self.bind(path, view, source_columns, where, f"{table}.where", spec.where) is None:
-                return None
-            where = f"({spec.where})"
-        schema = TABLES[table]
-        mapped = [c for c in schema.column_names if c in spec.columns]
-        raw_types: dict[str, str] = {}
-        for column in mapped:
-            expression = spec.columns[column]
-            label = f"{table}.{column}"
-            raw_type = self.bind(path, view, source_columns, where, label, expression)
-            if raw_type is None:
-                continue
-            target = schema.column(column).type
-            if target == "TIMESTAMP" and raw_type.split("(")[0] in _NUMERIC:
-                self.problem(
-                    path, label,
-                    f"expression {expression!r} is a number ({raw_type}), not a timestamp; "
-                    "for epoch seconds write to_timestamp(...)",
-                )  # fmt: skip
-                continue
-            raw_types[column] = raw_type
-        dimensions = self._dimension_types(table, path, view, source_columns, where)
-        if len(raw_types) < len(mapped) or dimensions is None:
-            return None
+    def coerced(self, table: str, column: str, raw_type: str) -> str:
+        """SQL converting the column's expression to its schema type (NULL where it cannot);
+        zoned timestamps are converted to local time, naive ones are read in the source's
+        zone as they are (write moves them to local time)."""
+        expression = self.mapping.tables[table].columns[column]
+        target = TABLES[table].column(column).type
+        if target != "TIMESTAMP":
+            return f"TRY_CAST(({expression}) AS {target})"
+        if _naive_time(raw_type):
+            return f"CAST(({expression}) AS TIMESTAMP)"
+        zoned = (
+            f"({expression})"
+            if raw_type.startswith("TIMESTAMP WITH TIME ZONE")
+            else f"TRY_CAST(({expression}) AS TIMESTAMPTZ)"
+        )
+        return f"timezone({_quoted(self.mapping.local_timezone)}, {zoned})"
 
-        rows_from = self.rows_of(view, path, table)
-        if rows_from is None:
-            return None
-        view = rows_from
-        # One pass: each column coerced to its schema type, plus its raw value where the
-        # conversion can fail (to count and show the values that did not convert).
+    def define_staged(self, table: str, select: list[str], view: str, where: str) -> str:
+        """A temporary table named after the table, its rows read in the source's zone."""
         self.con.execute(f"SET TimeZone = {_quoted(self.mapping.zone_of(table))}")
-        fallible = [c for c in mapped if conversion_can_fail(raw_types[c], schema.column(c).type)]
-        # Naive timestamps are shifted to local time after loading, by 15-minute bucket (every
-        # zone's offsets and transitions are multiples of 15 minutes): ~5x faster than per row.
+        return table
+
+    def compute_staged(self, table: str, select: list[str], view: str, where: str) -> None:
+        self.con.execute(
+            f"CREATE TEMP TABLE {table} AS SELECT {', '.join(select)} FROM {view} WHERE {where}"
+        )
+
+    def drop_staged(self, table: str) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {table}")
+        self.con.execute(f"DROP TABLE IF EXISTS shifts_{table}")
+
+    def write(
+        self, table: str, staged: str, mapped: list[str], raw_types: dict[str, str],
+        dimensions: list[str],
+    ) -> None:  # fmt: skip
+        """COPY the mapped columns (naive times moved to local time) and the dimensions'
+        values to Parquet in the staging directory."""
+        schema = TABLES[table]
         shifted = [
             c for c in mapped
             if schema.column(c).type == "TIMESTAMP" and _naive_time(raw_types[c])
         ]  # fmt: skip
-        select = [
-            f'CAST(({spec.columns[c]}) AS TIMESTAMP) AS "{c}"'
-            if c in shifted
-            else f'{self._coerced(table, c, raw_types[c], spec.columns[c])} AS "{c}"'
-            for c in mapped
-        ] + [f'({spec.columns[c]}) AS "raw:{c}"' for c in fallible]
-        select += [f'({spec.dimensions[name]}) AS "dim:{name}"' for name in dimensions]
-        try:
+        target_file = _quoted(str(self.staging / f"{table}.parquet"))
+        self.con.execute(
+            f"COPY ({self._local_select(table, mapped, shifted)}) TO {target_file} (FORMAT parquet)"
+        )
+        if dimensions:
+            values = ", ".join(f'"dim:{name}" AS "{name}"' for name in dimensions)
             self.con.execute(
-                f"CREATE TEMP TABLE {table} AS SELECT {', '.join(select)} FROM {view} WHERE {where}"
+                f'COPY (SELECT "order_id", {values} FROM {staged}) TO '
+                f"{_quoted(str(self.staging / VALUES_FILE))} (FORMAT parquet)"
             )
-        except duckdb.Error as error:
-            self._locate_failure(path, table, view, where, mapped, error, list(dimensions))
-            return None
-        try:
-            if not (self._check_coercion(path, table, fallible) and self._check_keys(path, table)):
-                return None
-            rows = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            target_file = _quoted(str(self.staging / f"{table}.parquet"))
-            self.con.execute(
-                f"COPY ({self._local_select(table, mapped, shifted)}) TO {target_file} "
-                "(FORMAT parquet)"
-            )
-            if dimensions:
-                values = ", ".join(f'"dim:{name}" AS "{name}"' for name in dimensions)
-                self.con.execute(
-                    f'COPY (SELECT "order_id", {values} FROM {table}) TO '
-                    f"{_quoted(str(self.staging / VALUES_FILE))} (FORMAT parquet)"
-                )
-        finally:
-            self.con.execute(f"DROP TABLE IF EXISTS {table}")
-            self.con.execute(f"DROP TABLE IF EXISTS shifts_{table}")
-        return rows
-
-    def _dimension_types(
-        self, table: str, path: Path, view: str, source_columns: list[str], where: str
-    ) -> dict[str, str] | None:
-        """The DuckDB type of each custom dimension's expression (orders only), or None when
-        one fails or gives values a dimension cannot have (a problem is recorded)."""
-        expressions = self.mapping.tables[table].dimensions
-        types: dict[str, str] = {}
-        for name, expression in expressions.items():
-            label = f"{table}.dimensions.{name}"
-            raw_type = self.bind(path, view, source_columns, where, label, expression)
-            if raw_type is None:
-                continue
-            try:
-                types[name] = check_type(raw_type)
-            except DimensionError as error:
-                self.problem(path, label, f"expression {expression!r}: {error}")
-        return types if len(types) == len(expressions) else None
 
     def _local_select(self, table: str, mapped: list[str], shifted: list[str]) -> str:
         """The staged table's mapped columns, naive source times moved to local time."""
@@ -552,136 +441,13 @@ class _Loader:
             )
         return f"SELECT {', '.join(columns)} FROM {table} t {' '.join(joins)}"
 
-    def _locate_failure(
-        self,
-        path: Path,
-        table: str,
-        view: str,
-        where: str,
-        mapped: list[str],
-        error: Exception,
-        dimensions: Sequence[str] = (),
-    ) -> None:
-        """Find which column's (or dimension's) expression failed on the data (each alone),
-        unless the file itself could not be parsed."""
-        unreadable = _read_error(error)
-        if unreadable:
-            self.problem(path, table, f"cannot read: {unreadable}")
-            return
-        found = False
-        spec = self.mapping.tables[table]
-        expressions = {column: spec.columns[column] for column in mapped}
-        expressions |= {f"dimensions.{name}": spec.dimensions[name] for name in dimensions}
-        for column, expression in expressions.items():
-            try:
-                self.con.execute(f"SELECT count(({expression})) FROM {view} WHERE {where}")
-            except duckdb.Error as column_error:
-                found = True
-                self.problem(
-                    path, f"{table}.{column}",
-                    f"expression {expression!r} fails on the data: {first_line(column_error)}",
-                )  # fmt: skip
-        if not found:
-            self.problem(path, table, f"reading failed: {first_line(error)}")
-
-    def _coerced(self, table: str, column: str, raw_type: str, expression: str) -> str:
-        """SQL converting the expression's value to the column's schema type (NULL where it
-        cannot); timestamps are read in the source zone and converted to local time."""
-        target = TABLES[table].column(column).type
-        if target != "TIMESTAMP":
-            return f"TRY_CAST(({expression}) AS {target})"
-        zoned = (
-            f"({expression})"
-            if raw_type.startswith("TIMESTAMP WITH TIME ZONE")
-            else f"TRY_CAST(({expression}) AS TIMESTAMPTZ)"
-        )
-        return f"timezone({_quoted(self.mapping.local_timezone)}, {zoned})"
-
-    def _check_coercion(self, path: Path, table: str, fallible: list[str]) -> bool:
-        """Record values that did not convert to their schema type, with sample rows."""
-        if not fallible:
-            return True
-        schema = TABLES[table]
-        failing = {c: f'"raw:{c}" IS NOT NULL AND "{c}" IS NULL' for c in fallible}
-        parts = [f"count(*) FILTER (WHERE {condition})" for condition in failing.values()]
-        counts = self.con.execute(f"SELECT count(*), {', '.join(parts)} FROM {table}").fetchone()
-        total, ok = int(counts[0]), True
-        keys = [k for k in schema.primary_key if k in self.mapping.tables[table].columns]
-        for column, bad in zip(fallible, counts[1:], strict=True):
-            if not bad:
-                continue
-            ok = False
-            names = [k for k in keys if k != column] + [column]
-            shown = [f'"{k}"' for k in names[:-1]] + [f'"raw:{column}"']
-            samples = self.con.execute(
-                f"SELECT {', '.join(shown)} FROM {table} "
-                f"WHERE {failing[column]} LIMIT {SAMPLE_ROWS}"
-            ).fetchall()
-            rows = "; ".join(
-                ", ".join(f"{name}={sample(value)}" for name, value in zip(names, row, strict=True))
-                for row in samples
-            )
-            target = schema.column(column).type
-            what = "unparseable timestamps" if target == "TIMESTAMP" else f"not {target} values"
-            self.problem(
-                path, f"{table}.{column}",
-                f"{int(bad):,} of {total:,} rows hold {what} (expression "
-                f"{self.mapping.tables[table].columns[column]!r}); sample rows: {rows}",
-            )  # fmt: skip
-        return ok
-
-    def _check_keys(self, path: Path, table: str) -> bool:
-        """Null or duplicate primary keys, and orders without an order time, are errors."""
-        schema = TABLES[table]
-        keys = list(schema.primary_key)
-        label = f"{table}.{'+'.join(keys)}"
-        ok = True
-        required = [*keys, *(["order_time"] if table == "orders" else [])]
-        for column in required:
-            nulls = self.con.execute(
-                f'SELECT count(*) FROM {table} WHERE "{column}" IS NULL'
-            ).fetchone()[0]
-            if nulls:
-                ok = False
-                self.problem(path, f"{table}.{column}", f"{nulls:,} rows have no value (null)")
-        if not ok:
-            return False
-        key_list = ", ".join(f'"{k}"' for k in keys)
-        duplicates, extra = self.con.execute(
-            f"SELECT count(*), coalesce(sum(n) - count(*), 0) FROM "
-            f"(SELECT count(*) AS n FROM {table} GROUP BY {key_list} HAVING count(*) > 1)"
-        ).fetchone()
-        if duplicates:
-            samples = self.con.execute(
-                f"SELECT {key_list}, count(*) AS n FROM {table} GROUP BY {key_list} "
-                f"HAVING count(*) > 1 ORDER BY n DESC, {key_list} LIMIT {SAMPLE_ROWS}"
-            ).fetchall()
-            shown = "; ".join(
-                f"{'+'.join(sample(v) for v in row[:-1])} x{row[-1]}" for row in samples
-            )
-            self.problem(
-                path, label,
-                f"{duplicates:,} duplicate keys ({extra:,} extra rows), e.g. {shown}",
-            )  # fmt: skip
-            return False
-        return True
-
 
 def load_tables(
     mapping: Mapping, staging: Path, threads: int = 2, memory_limit: str = "4GB"
 ) -> dict[str, int]:
     """Write each mapped table to `staging/<table>.parquet`; raise IngestError listing problems."""
     loader = _Loader(mapping, staging, threads, memory_limit)
-    counts: dict[str, int] = {}
-    try:
-        for table in TABLES:
-            if table not in mapping.tables:
-                continue
-            rows = loader.stage(table)
-            if rows is not None:
-                counts[table] = rows
-    finally:
-        loader.close()
+    counts = loader.load()
     if loader.problems:
         raise IngestError(loader.problems)
     return counts

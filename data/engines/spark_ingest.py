@@ -23,29 +23,18 @@ from typing import TYPE_CHECKING, Any, cast
 
 from sqlglot import exp
 
-from data.dimensions import VALUES_FILE, DimensionError, check_type
+from data.dimensions import VALUES_FILE
 from data.engines.base import EngineError
 from data.engines.spark_engine import DIALECT, duckdb_type, open_spark_world, start_spark
 from data.engines.transpile import transpile
-from data.ingest import (
-    SAMPLE_ROWS,
-    IngestError,
-    IngestResult,
-    Problem,
-    conversion_can_fail,
-    first_line,
-    listed_header,
-    local_now,
-    quality_sources,
-    sample,
-    staged_ingest,
-)
+from data.ingest import IngestError, IngestResult, local_now, quality_sources, staged_ingest
+from data.ingest_loader import TableLoader, first_line
 from data.mapping import Mapping
 from data.quality import DataQualityReport, quality_report
 from data.schema import TABLES
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame, Row, SparkSession
 
 # DuckDB's read_csv options (a mapping's read_options) and the Spark CSV options they become.
 CSV_OPTIONS = {
@@ -124,15 +113,7 @@ def load_tables(mapping: Mapping, staging: Path, session: SparkSession) -> dict[
     """Write each mapped table to `staging/<table>.parquet` with Spark (a directory of parts);
     raise IngestError listing the problems."""
     loader = _SparkLoader(mapping, staging, session)
-    counts: dict[str, int] = {}
-    try:
-        for table in TABLES:
-            if table in mapping.tables:
-                rows = loader.stage(table)
-                if rows is not None:
-                    counts[table] = rows
-    finally:
-        loader.close()
+    counts = loader.load()
     if loader.problems:
         raise IngestError(loader.problems)
     return counts
@@ -140,6 +121,10 @@ def load_tables(mapping: Mapping, staging: Path, session: SparkSession) -> dict[
 
 def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
+
+
+def _staged_view(table: str) -> str:
+    return f"cx_staged_{table}"
 
 
 def _string(text: str) -> str:
@@ -175,23 +160,26 @@ def _as_duckdb_reads(frame: DataFrame) -> DataFrame:
     )
 
 
-class _SparkLoader:
+class _SparkLoader(TableLoader):
     """One Spark session that reads the sources and stages each mapped table."""
 
     def __init__(self, mapping: Mapping, staging: Path, session: SparkSession) -> None:
-        self.mapping = mapping
-        self.staging = staging
+        from pyspark.errors import PySparkException
+
+        super().__init__(mapping, staging, PySparkException)
         self.session = session
-        self.problems: list[Problem] = []
-        self.views: dict[tuple[str, str, str], tuple[str, list[str]]] = {}
         self.unreadable: set[tuple[str, str, str]] = set()
+        self.staged_frames: dict[str, DataFrame] = {}  # table -> its persisted staged rows
 
     def close(self) -> None:
         for view, _ in self.views.values():
             self.session.catalog.dropTempView(view)
 
-    def problem(self, file: Path | str, column: str, text: str) -> None:
-        self.problems.append(Problem(str(file), column, text))
+    def rows(self, query: str) -> list[Row]:
+        return self.session.sql(query).collect()
+
+    def quote(self, name: str) -> str:
+        return _quoted(name)
 
     def _reader_options(self, table: str, path: Path) -> dict[str, str] | None:
         """Spark's CSV options for the table's read_options (None: one has no equivalent)."""
@@ -244,20 +232,18 @@ class _SparkLoader:
         view, columns = self.views[key]
         return view, columns, path
 
-    def spark(self, expression: str) -> str:
+    def translate(self, expression: str) -> str:
         """A mapping's DuckDB-dialect expression as Spark SQL (EngineError if it cannot be)."""
         return transpile(expression, DIALECT)
 
     def bind(
         self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
     ) -> str | None:
-        """DuckDB's name of the expression's type over the source (None: a problem is
-        recorded)."""
         from pyspark.errors import PySparkException
 
         try:
             frame = self.session.sql(
-                f"SELECT ({self.spark(expression)}) AS value FROM {view} WHERE {where}"
+                f"SELECT ({self.translate(expression)}) AS value FROM {view} WHERE {where}"
             )
             return duckdb_type(frame.schema["value"].dataType)
         except EngineError as error:
@@ -265,114 +251,16 @@ class _SparkLoader:
         except PySparkException as error:
             if (error.getCondition() or "").startswith("UNRESOLVED_COLUMN"):
                 name = str((error.getMessageParameters() or {}).get("objectName", "?"))
-                self.problem(
-                    path, label,
-                    f"column {name.replace('`', '')!r} is not in the file (expression "
-                    f"{expression!r}); {listed_header(columns)}",
-                )  # fmt: skip
+                self.missing_column(path, label, name.replace("`", ""), expression, columns)
             else:
                 self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
         return None
 
-    def stage(self, table: str) -> int | None:
-        """Evaluate, coerce, check and write one table to Parquet; its row count or None."""
-        from pyspark import StorageLevel
-        from pyspark.errors import PySparkException
-
-        spec = self.mapping.tables[table]
-        source = self.source_view(table)
-        if source is None:
-            return None
-        view, source_columns, path = source
-        where = "TRUE"
-        if spec.where:
-            if self.bind(path, view, source_columns, where, f"{table}.where", spec.where) is None:
-                return None
-            where = f"({self.spark(spec.where)})"
-        schema = TABLES[table]
-        mapped = [c for c in schema.column_names if c in spec.columns]
-        raw_types: dict[str, str] = {}
-        for column in mapped:
-            expression, label = spec.columns[column], f"{table}.{column}"
-            raw_type = self.bind(path, view, source_columns, where, label, expression)
-            if raw_type is None:
-                continue
-            if schema.column(column).type == "TIMESTAMP" and raw_type.split("(")[0] in (
-                "TINYINT", "SMALLINT", "INTEGER", "BIGINT", *_NUMBERS
-            ):  # fmt: skip
-                self.problem(
-                    path, label,
-                    f"expression {expression!r} is a number ({raw_type}), not a timestamp; "
-                    "for epoch seconds write to_timestamp(...)",
-                )  # fmt: skip
-                continue
-            raw_types[column] = raw_type
-        dimensions = self._dimension_types(table, path, view, source_columns, where)
-        if len(raw_types) < len(mapped) or dimensions is None:
-            return None
-        fallible = [c for c in mapped if conversion_can_fail(raw_types[c], schema.column(c).type)]
-        select = [f"{self._coerced(table, c, raw_types[c])} AS {_quoted(c)}" for c in mapped]
-        select += [f"({self.spark(spec.columns[c])}) AS {_quoted(f'raw:{c}')}" for c in fallible]
-        select += [
-            f"({self.spark(spec.dimensions[name])}) AS {_quoted(f'dim:{name}')}"
-            for name in dimensions
-        ]
-        staged = f"cx_staged_{table}"
-        frame = self.session.sql(f"SELECT {', '.join(select)} FROM {view} WHERE {where}")
-        frame.persist(StorageLevel.MEMORY_AND_DISK).createOrReplaceTempView(staged)
-        failing = {
-            c: f"{_quoted(f'raw:{c}')} IS NOT NULL AND {_quoted(c)} IS NULL" for c in fallible
-        }
-        required = [*schema.primary_key, *(["order_time"] if table == "orders" else [])]
-        conditions = [*failing.values(), *(f"{_quoted(c)} IS NULL" for c in required)]
-        try:
-            try:  # one scan: rows, values that did not convert, null keys
-                counts = self.session.sql(
-                    f"SELECT count(*), {', '.join(f'count_if({c})' for c in conditions)} "
-                    f"FROM {staged}"
-                ).collect()[0]
-            except PySparkException as error:
-                self._locate_failure(path, table, view, where, mapped, error, list(dimensions))
-                return None
-            rows, bad, nulls = counts[0], counts[1 : len(failing) + 1], counts[len(failing) + 1 :]
-            if not (
-                self._check_coercion(path, table, staged, failing, rows, bad)
-                and self._check_keys(path, table, staged, dict(zip(required, nulls, strict=True)))
-            ):
-                return None
-            frame.select(*mapped).write.parquet(str(self.staging / f"{table}.parquet"))
-            if dimensions:
-                frame.selectExpr(
-                    "order_id", *(f"{_quoted(f'dim:{n}')} AS {_quoted(n)}" for n in dimensions)
-                ).write.parquet(str(self.staging / VALUES_FILE))
-        finally:
-            self.session.catalog.dropTempView(staged)
-            frame.unpersist()
-        return int(rows)
-
-    def _dimension_types(
-        self, table: str, path: Path, view: str, source_columns: list[str], where: str
-    ) -> dict[str, str] | None:
-        """DuckDB's name of each custom dimension's type (orders only), or None when one fails
-        or gives values a dimension cannot have (a problem is recorded)."""
-        expressions = self.mapping.tables[table].dimensions
-        types: dict[str, str] = {}
-        for name, expression in expressions.items():
-            label = f"{table}.dimensions.{name}"
-            raw_type = self.bind(path, view, source_columns, where, label, expression)
-            if raw_type is None:
-                continue
-            try:
-                types[name] = check_type(raw_type)
-            except DimensionError as error:
-                self.problem(path, label, f"expression {expression!r}: {error}")
-        return types if len(types) == len(expressions) else None
-
-    def _coerced(self, table: str, column: str, raw_type: str) -> str:
+    def coerced(self, table: str, column: str, raw_type: str) -> str:
         """Spark SQL converting the column's expression to its schema type (NULL where it
         cannot: ANSI mode is off); timestamps move from the source's zone to local time.
         Numbers become integers rounded, as DuckDB casts them, not truncated."""
-        expression = f"({self.spark(self.mapping.tables[table].columns[column])})"
+        expression = f"({self.translate(self.mapping.tables[table].columns[column])})"
         target = TABLES[table].column(column).type
         if target != "TIMESTAMP":
             if target in ("INTEGER", "BIGINT") and raw_type.startswith(_NUMBERS):
@@ -389,98 +277,30 @@ class _SparkLoader:
         utc = f"to_utc_timestamp({naive}, {_string(source_zone)})"
         return f"CAST(from_utc_timestamp({utc}, {local}) AS TIMESTAMP_NTZ)"
 
-    def _check_coercion(
-        self,
-        path: Path,
-        table: str,
-        staged: str,
-        failing: dict[str, str],
-        total: int,
-        bad_counts: Sequence[int],
-    ) -> bool:
-        """Record values that did not convert to their schema type (`failing`: the condition
-        of each column that can fail, `bad_counts` its rows), with sample rows."""
-        schema = TABLES[table]
-        ok = True
-        keys = [k for k in schema.primary_key if k in self.mapping.tables[table].columns]
-        for (column, condition), bad in zip(failing.items(), bad_counts, strict=True):
-            if not bad:
-                continue
-            ok = False
-            names = [k for k in keys if k != column] + [column]
-            shown = [_quoted(k) for k in names[:-1]] + [_quoted(f"raw:{column}")]
-            samples = self.session.sql(
-                f"SELECT {', '.join(shown)} FROM {staged} WHERE {condition} LIMIT {SAMPLE_ROWS}"
-            ).collect()
-            rows = "; ".join(
-                ", ".join(f"{name}={sample(value)}" for name, value in zip(names, row, strict=True))
-                for row in samples
-            )
-            target = schema.column(column).type
-            what = "unparseable timestamps" if target == "TIMESTAMP" else f"not {target} values"
-            self.problem(
-                path, f"{table}.{column}",
-                f"{int(bad):,} of {total:,} rows hold {what} (expression "
-                f"{self.mapping.tables[table].columns[column]!r}); sample rows: {rows}",
-            )  # fmt: skip
-        return ok
+    def define_staged(self, table: str, select: list[str], view: str, where: str) -> str:
+        """A temporary view of a persisted frame, computed by its first scan."""
+        from pyspark import StorageLevel
 
-    def _check_keys(self, path: Path, table: str, staged: str, nulls: dict[str, int]) -> bool:
-        """Null (`nulls`: rows per required column) or duplicate primary keys, and orders
-        without an order time, are errors."""
-        for column, count in nulls.items():
-            if count:
-                self.problem(path, f"{table}.{column}", f"{count:,} rows have no value (null)")
-        if any(nulls.values()):
-            return False
-        keys = list(TABLES[table].primary_key)
-        key_list = ", ".join(_quoted(k) for k in keys)
-        duplicated = (
-            f"SELECT {key_list}, count(*) AS n FROM {staged} GROUP BY {key_list} "
-            "HAVING count(*) > 1"
-        )
-        duplicates, extra = self.session.sql(
-            f"SELECT count(*), coalesce(sum(n) - count(*), 0) FROM ({duplicated})"
-        ).collect()[0]
-        if not duplicates:
-            return True
-        samples = self.session.sql(
-            f"{duplicated} ORDER BY n DESC, {key_list} LIMIT {SAMPLE_ROWS}"
-        ).collect()
-        shown = "; ".join(f"{'+'.join(sample(v) for v in row[:-1])} x{row[-1]}" for row in samples)
-        self.problem(
-            path, f"{table}.{'+'.join(keys)}",
-            f"{duplicates:,} duplicate keys ({extra:,} extra rows), e.g. {shown}",
-        )  # fmt: skip
-        return False
+        staged = _staged_view(table)
+        frame = self.session.sql(f"SELECT {', '.join(select)} FROM {view} WHERE {where}")
+        frame.persist(StorageLevel.MEMORY_AND_DISK).createOrReplaceTempView(staged)
+        self.staged_frames[table] = frame
+        return staged
 
-    def _locate_failure(
-        self,
-        path: Path,
-        table: str,
-        view: str,
-        where: str,
-        mapped: list[str],
-        error: Exception,
-        dimensions: Sequence[str] = (),
-    ) -> None:
-        """Find which column's (or dimension's) expression failed on the data, each alone."""
-        from pyspark.errors import PySparkException
+    def drop_staged(self, table: str) -> None:
+        self.session.catalog.dropTempView(_staged_view(table))
+        frame = self.staged_frames.pop(table, None)
+        if frame is not None:
+            frame.unpersist()
 
-        spec = self.mapping.tables[table]
-        expressions = {column: spec.columns[column] for column in mapped}
-        expressions |= {f"dimensions.{name}": spec.dimensions[name] for name in dimensions}
-        found = False
-        for column, expression in expressions.items():
-            try:
-                self.session.sql(
-                    f"SELECT count(({self.spark(expression)})) FROM {view} WHERE {where}"
-                ).collect()
-            except PySparkException as column_error:
-                found = True
-                self.problem(
-                    path, f"{table}.{column}",
-                    f"expression {expression!r} fails on the data: {first_line(column_error)}",
-                )  # fmt: skip
-        if not found:
-            self.problem(path, table, f"reading failed: {first_line(error)}")
+    def write(
+        self, table: str, staged: str, mapped: list[str], raw_types: dict[str, str],
+        dimensions: list[str],
+    ) -> None:  # fmt: skip
+        """Write the mapped columns and the dimensions' values as Parquet, by Spark."""
+        frame = self.staged_frames[table]
+        frame.select(*mapped).write.parquet(str(self.staging / f"{table}.parquet"))
+        if dimensions:
+            frame.selectExpr(
+                "order_id", *(f"{_quoted(f'dim:{n}')} AS {_quoted(n)}" for n in dimensions)
+            ).write.parquet(str(self.staging / VALUES_FILE))
