@@ -346,23 +346,15 @@ class _Loader(TableLoader):
             self.materialized[view] = f"{view}_rows"
         return self.materialized[view]
 
-    def bind(
-        self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
-    ) -> str | None:
-        """The DuckDB type of an expression over the source, or None (a problem is recorded)."""
-        try:
-            row = self.con.execute(
-                f"DESCRIBE SELECT ({expression}) AS value FROM {view} WHERE {where}"
-            ).fetchone()
-        except duckdb.Error as error:
-            missing = _MISSING_COLUMN.search(str(error))
-            if missing:
-                name = missing.group(1) or missing.group(2)
-                self.missing_column(path, label, name, expression, columns)
-            else:
-                self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
-            return None
+    def expression_type(self, expression: str, view: str, where: str) -> str:
+        row = self.con.execute(
+            f"DESCRIBE SELECT ({expression}) AS value FROM {view} WHERE {where}"
+        ).fetchone()
         return str(row[1])
+
+    def missing_column_name(self, error: Exception) -> str | None:
+        missing = _MISSING_COLUMN.search(str(error))
+        return (missing.group(1) or missing.group(2)) if missing else None
 
     def coerced(self, table: str, column: str, raw_type: str) -> str:
         """SQL converting the column's expression to its schema type (NULL where it cannot);

@@ -116,11 +116,12 @@ class TableLoader(ABC):
         """A view over the table's source, its column names and file (None if unreadable)."""
 
     @abstractmethod
-    def bind(
-        self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
-    ) -> str | None:
-        """DuckDB's name of the expression's type over the source (None: a problem is
-        recorded)."""
+    def expression_type(self, expression: str, view: str, where: str) -> str:
+        """DuckDB's name of the expression's type over `view` (raising `query_error`)."""
+
+    @abstractmethod
+    def missing_column_name(self, error: Exception) -> str | None:
+        """The column an expression names that the source lacks, if that is what failed."""
 
     @abstractmethod
     def quote(self, name: str) -> str:
@@ -169,15 +170,24 @@ class TableLoader(ABC):
     def problem(self, file: Path | str, column: str, text: str) -> None:
         self.problems.append(Problem(str(file), column, text))
 
-    def missing_column(
-        self, path: Path, label: str, name: str, expression: str, columns: list[str]
-    ) -> None:
-        """Record that an expression names a column the file does not have."""
-        self.problem(
-            path, label,
-            f"column {name!r} is not in the file (expression {expression!r}); "
-            f"{listed_header(columns)}",
-        )  # fmt: skip
+    def bind(
+        self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
+    ) -> str | None:
+        """DuckDB's name of the expression's type over the source (None: a problem is
+        recorded)."""
+        try:
+            return self.expression_type(expression, view, where)
+        except self.query_error as error:
+            name = self.missing_column_name(error)
+            if name is None:
+                self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
+            else:
+                self.problem(
+                    path, label,
+                    f"column {name!r} is not in the file (expression {expression!r}); "
+                    f"{listed_header(columns)}",
+                )  # fmt: skip
+        return None
 
     def load(self) -> dict[str, int]:
         """Stage every mapped table in the schema's order, then close the session; rows per

@@ -239,22 +239,27 @@ class _SparkLoader(TableLoader):
     def bind(
         self, path: Path, view: str, columns: list[str], where: str, label: str, expression: str
     ) -> str | None:
+        try:
+            return super().bind(path, view, columns, where, label, expression)
+        except EngineError as error:  # the expression has no Spark SQL
+            self.problem(path, label, f"expression {expression!r}: {error}")
+            return None
+
+    def expression_type(self, expression: str, view: str, where: str) -> str:
+        frame = self.session.sql(
+            f"SELECT ({self.translate(expression)}) AS value FROM {view} WHERE {where}"
+        )
+        return duckdb_type(frame.schema["value"].dataType)
+
+    def missing_column_name(self, error: Exception) -> str | None:
         from pyspark.errors import PySparkException
 
-        try:
-            frame = self.session.sql(
-                f"SELECT ({self.translate(expression)}) AS value FROM {view} WHERE {where}"
-            )
-            return duckdb_type(frame.schema["value"].dataType)
-        except EngineError as error:
-            self.problem(path, label, f"expression {expression!r}: {error}")
-        except PySparkException as error:
-            if (error.getCondition() or "").startswith("UNRESOLVED_COLUMN"):
-                name = str((error.getMessageParameters() or {}).get("objectName", "?"))
-                self.missing_column(path, label, name.replace("`", ""), expression, columns)
-            else:
-                self.problem(path, label, f"expression {expression!r} fails: {first_line(error)}")
-        return None
+        if not isinstance(error, PySparkException) or not (error.getCondition() or "").startswith(
+            "UNRESOLVED_COLUMN"
+        ):
+            return None
+        name = str((error.getMessageParameters() or {}).get("objectName", "?"))
+        return name.replace("`", "")
 
     def coerced(self, table: str, column: str, raw_type: str) -> str:
         """Spark SQL converting the column's expression to its schema type (NULL where it
