@@ -288,16 +288,16 @@ class TableLoader(ABC):
         failing = {c: f"{quote(f'raw:{c}')} IS NOT NULL AND {quote(c)} IS NULL" for c in fallible}
         required = [*schema.primary_key, *(["order_time"] if table == "orders" else [])]
         conditions = [*failing.values(), *(f"{quote(c)} IS NULL" for c in required)]
-        staged = self.define_staged(table, select, view, where)
         try:
             try:  # one scan: rows, values that did not convert, null keys
+                staged = self.define_staged(table, select, view, where)  # Spark analyses here
                 self.compute_staged(table, select, view, where)
                 counts = self.rows(
                     f"SELECT count(*), {', '.join(f'count_if({c})' for c in conditions)} "
                     f"FROM {staged}"
                 )[0]
             except self.query_error as error:
-                self._locate_failure(path, table, view, where, mapped, error, dimensions)
+                self._locate_failure(path, table, view, where, raw_types, error, dimensions)
                 return None
             rows, bad, nulls = counts[0], counts[1 : len(failing) + 1], counts[len(failing) + 1 :]
             if not (
@@ -379,23 +379,36 @@ class TableLoader(ABC):
         table: str,
         view: str,
         where: str,
-        mapped: list[str],
+        raw_types: dict[str, str],
         error: Exception,
         dimensions: Sequence[str] = (),
     ) -> None:
-        """Find which column's (or dimension's) expression failed on the data (each alone),
-        unless the file itself could not be parsed."""
+        """Find which column's (or dimension's) expression failed on the data (each alone), or
+        whose value cannot convert to its column's type at all (Spark refuses a cast of a
+        timestamp to a number before reading), unless the file itself could not be parsed."""
         unreadable = self.read_failure(error)
         if unreadable:
             self.problem(path, table, f"cannot read: {unreadable}")
             return
         spec = self.mapping.tables[table]
-        expressions = {column: spec.columns[column] for column in mapped}
+        expressions = {column: spec.columns[column] for column in raw_types}
         expressions |= {f"dimensions.{name}": spec.dimensions[name] for name in dimensions}
         found = False
         for column, expression in expressions.items():
             try:
                 self.rows(f"SELECT count(({self.translate(expression)})) FROM {view} WHERE {where}")
+                if column in raw_types:
+                    converted = self.coerced(table, column, raw_types[column])
+                    try:
+                        self.rows(f"SELECT count({converted}) FROM {view} WHERE {where}")
+                    except self.query_error as cast_error:
+                        found = True
+                        target = TABLES[table].column(column).type
+                        self.problem(
+                            path, f"{table}.{column}",
+                            f"expression {expression!r} gives {raw_types[column]}, which cannot "
+                            f"become {target}: {first_line(cast_error)}",
+                        )  # fmt: skip
             except self.query_error as column_error:
                 found = True
                 self.problem(

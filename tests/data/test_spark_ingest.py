@@ -154,6 +154,23 @@ def test_a_missing_column_fails_naming_file_and_column_and_leaves_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.yaml"]
 
 
+def test_a_value_spark_cannot_cast_fails_naming_the_column_not_with_a_traceback(
+    tmp_path: Path, spark: SparkSession
+) -> None:
+    """A timestamp mapped to a count: DuckDB reports the values that do not convert; Spark
+    refuses the cast before reading, which is reported on the column, not raised."""
+    mapping = _mapping(tmp_path)
+    raw = yaml.safe_load(mapping.read_text())
+    raw["tables"]["deliveries"]["columns"]["onshift_dashers"] = "created_at"
+    mapping.write_text(yaml.safe_dump(raw))
+    with pytest.raises(IngestError) as raised:
+        spark_ingest(mapping, tmp_path / "world", session=spark)
+    (problem,) = raised.value.problems
+    assert problem.column == "deliveries.onshift_dashers"
+    assert "'created_at' gives TIMESTAMP, which cannot become INTEGER" in problem.problem
+    assert not (tmp_path / "world").exists()
+
+
 def test_custom_dimensions_answer_on_spark_as_on_duckdb(
     tmp_path: Path, spark: SparkSession
 ) -> None:
