@@ -57,7 +57,7 @@ demo: $(DEMO_WORLD)/world.json
 	$(BIN)/cxagent ask "why did CX drop on Jan 4?" --world $(DEMO_WORLD) --plan-out $(DEMO_WORLD)/experiment_plan.md
 
 test: $(STAMP) chromium java
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 eval: $(STAMP)
 	$(BIN)/cxagent eval
