@@ -35,8 +35,9 @@ every step, so a run stopped early keeps the steps it finished).
 
 Disk: the 100M warehouse build spills its order_facts join and sort next to the warehouse
 (measured 2026-12-06: past 35 GB of WORLD/warehouse.duckdb.tmp at memory_limit 4GB before it
-was stopped, ~28 GB at 14GB; the warehouse itself is 17.6 GB); Spark's local spill
-(/tmp/blockmgr-*) reached 13 GB during the 100M ingest. Keep ~60 GB free beside the 12 GB world.
+was stopped, ~28 GB at 14GB; the warehouse itself is 17.6 GB); Spark's ingest writes 6.9 GB of
+WORLD/order_facts.parquet and spills its join to /tmp (the disk in use grew by ~33 GB in all,
+the 12 GB world included). Keep ~60 GB free beside the 12 GB world.
 """
 
 from __future__ import annotations
