@@ -370,6 +370,12 @@ def _agreement(marginal: float, attribution: float, top: float) -> Agreement:
     return "agree"
 
 
+def _tie(value: float) -> float:
+    """`value` to 9 significant digits, so that figures equal but for the engine's summation
+    order (a two-group dimension's two mirrored tests) tie, and their names decide the order."""
+    return float(f"{value:.9g}")
+
+
 def key_drivers(
     con: duckdb.DuckDBPyConnection,
     metric_name: str,
@@ -467,8 +473,14 @@ def key_drivers(
                 association=association,
             )  # fmt: skip
         )
-    effects.sort(key=lambda e: (e.q_value if e.q_value is not None else 2.0,
-                                -abs(e.difference.estimate), e.dimension, e.group))  # fmt: skip
+    effects.sort(
+        key=lambda e: (
+            _tie(e.q_value if e.q_value is not None else 2.0),
+            -_tie(abs(e.difference.estimate)),
+            e.dimension,
+            e.group,
+        )
+    )
     return KeyDrivers(
         metric=metric_name,
         filters={k: [v] if isinstance(v, str | int) else list(v) for k, v in filters.items()},

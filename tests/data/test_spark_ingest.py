@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 MAPPING = Path(__file__).resolve().parents[2] / "examples" / "doordash_2015" / "mapping.yaml"
+SAMPLE = load_mapping(MAPPING).source_path("orders")
+needs_sample = pytest.mark.skipif(
+    not SAMPLE.is_file(),
+    reason=f"the DoorDash sample is not at {SAMPLE} (set CXAGENT_DOORDASH_CSV to its path)",
+)
 KEYS = {"orders": ["order_id"], "deliveries": ["order_id"], "order_dimensions": ["order_id"]}
 DIMENSIONS = {
     "protocol": "CAST(CAST(order_protocol AS INTEGER) AS VARCHAR)",  # categorical
@@ -104,6 +109,7 @@ def _assert_close(found: object, expected: object, where: str = "") -> None:
         assert found == expected, where
 
 
+@needs_sample
 def test_spark_ingest_writes_the_tables_the_duckdb_ingest_writes(
     doordash: tuple[IngestResult, IngestResult],
 ) -> None:
@@ -118,6 +124,7 @@ def test_spark_ingest_writes_the_tables_the_duckdb_ingest_writes(
     assert not (on_spark.out_dir / WAREHOUSE_FILE).exists()
 
 
+@needs_sample
 def test_detect_incidents_on_the_spark_world_finds_the_duckdb_incidents(
     doordash: tuple[IngestResult, IngestResult], spark: SparkSession
 ) -> None:
@@ -137,6 +144,7 @@ def test_detect_incidents_on_the_spark_world_finds_the_duckdb_incidents(
     _assert_close(found.model_dump(), expected.model_dump())
 
 
+@needs_sample
 def test_a_missing_column_fails_naming_file_and_column_and_leaves_nothing(
     tmp_path: Path, spark: SparkSession
 ) -> None:
@@ -154,6 +162,7 @@ def test_a_missing_column_fails_naming_file_and_column_and_leaves_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mapping.yaml"]
 
 
+@needs_sample
 def test_a_value_spark_cannot_cast_fails_naming_the_column_not_with_a_traceback(
     tmp_path: Path, spark: SparkSession
 ) -> None:
@@ -171,6 +180,7 @@ def test_a_value_spark_cannot_cast_fails_naming_the_column_not_with_a_traceback(
     assert not (tmp_path / "world").exists()
 
 
+@needs_sample
 def test_custom_dimensions_answer_on_spark_as_on_duckdb(
     tmp_path: Path, spark: SparkSession
 ) -> None:
