@@ -44,9 +44,15 @@ def _drivers_text(item: EvidenceItem, metric: str) -> str:
         shown.append(f"{value(name)} ({_amount(item, f'd{rank}.attribution')})")
     if not shown:
         return ""
+    fitted, orders = figure(item, "model_orders"), figure(item, "orders")
+    sampled = (
+        f", fitted on {value(fitted)} of the {value(orders)} orders, a sample drawn by order id"
+        if fitted is not None and orders is not None and fitted.value != orders.value
+        else ""
+    )
     return (
-        f" Holding every other dimension fixed (one regression on all of them), the dimensions "
-        f"that move an order's {named(metric)} most, by their mean contribution, are "
+        f" Holding every other dimension fixed (one regression on all of them{sampled}), the "
+        f"dimensions that move an order's {named(metric)} most, by their mean contribution, are "
         f"{', '.join(shown)} [{item.id}]."
     )
 

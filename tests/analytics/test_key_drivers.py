@@ -4,6 +4,7 @@ one and noise), the method's invariants, and the drivers answer through the agen
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -202,6 +203,23 @@ def test_the_tool_states_the_models_sample_when_the_cohort_is_beyond_the_cap(
     assert f"model {output.model_sample}" in item.summary
     assert item.figures["orders"].value == 3000
     assert item.figures["model_orders"].value == output.model_orders < 3000
+
+
+def test_the_answer_says_when_the_model_fitted_a_sample(
+    planted: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("analytics.key_drivers.MAX_MODEL_ROWS", 1000)
+    agent = Agent(planted[0], AgentSettings(llm="offline", result_cache=False))
+    try:
+        result = agent.ask("what drives delivery time?")
+    finally:
+        agent.close()
+    assert result["grounding"]["ok"], result["grounding"]
+    assert re.search(
+        r"one regression on all of them, fitted on [0-9,]+ of the 3,000 orders, a sample drawn "
+        r"by order id\)",
+        result["answer"],
+    ), result["answer"]
 
 
 def test_asking_what_drives_delivery_time_is_answered_grounded(planted: list[Path]) -> None:
