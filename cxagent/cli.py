@@ -298,6 +298,12 @@ def _engine(world: Path, engine: str, master: str, materialize: bool) -> SparkEn
     (data/engines/spark_engine.py; with `materialize`, order_facts written into the world
     first); a clear error for an unknown engine or no Spark."""
     if _known_engine(engine) == "duckdb":
+        if materialize:
+            raise _fail(
+                ValueError(
+                    "--materialize is for --engine spark: the DuckDB warehouse holds order_facts"
+                )
+            )
         return None
     from data.engines.base import EngineError
     from data.engines.spark_engine import open_spark_world

@@ -167,6 +167,14 @@ def test_cli_on_unreachable_spark_connect_says_so_without_traceback(world: Path)
     assert "Traceback" not in result.output
 
 
+def test_materialize_without_spark_is_a_clear_error(world: Path) -> None:
+    result = CliRunner().invoke(app, ["ask", "why did CX drop?", "--world", str(world),
+                                      "--materialize"])  # fmt: skip
+    assert result.exit_code != 0
+    assert "--materialize is for --engine spark" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_parameters_are_bound_as_escaped_literals() -> None:
     sql = transpile(
         "SELECT * FROM order_facts WHERE region = ? AND order_time < ?",
