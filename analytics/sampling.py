@@ -85,7 +85,9 @@ def sampled_predicate(
 
 
 def describe(samples: Sequence[WindowSample], names: Sequence[str]) -> str | None:
-    """'a sample of 20,000 of 1,204,511 baseline orders (drawn in the engine)', or None."""
+    """'fitted on a sample of about 20,000 of 1,204,511 baseline orders (drawn in the engine,
+    by order id)', or None. 'About': a Bernoulli draw keeps the expected number, not exactly it
+    (the fit's own figures give the rows it read)."""
     parts = [
         f"{round(sample.rows * sample.fraction):,} of {sample.rows:,} {name} orders"
         for sample, name in zip(samples, names, strict=True)
@@ -93,4 +95,5 @@ def describe(samples: Sequence[WindowSample], names: Sequence[str]) -> str | Non
     ]
     if not parts:
         return None
-    return "fitted on a sample of " + " and ".join(parts) + " (drawn in the engine, by order id)"
+    listed = " and ".join(parts)
+    return f"fitted on a sample of about {listed} (drawn in the engine, by order id)"

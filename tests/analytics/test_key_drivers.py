@@ -115,7 +115,8 @@ def test_a_capped_model_fits_about_the_cap_and_leaves_the_group_tests_unchanged(
     share = 1000 / full.orders  # a Bernoulli sample by order id: binomial size
     assert abs(capped.model_orders - 1000) <= 4 * math.sqrt(full.orders * share * (1 - share))
     assert capped.sample_note == (
-        "fitted on a sample of 1,000 of 3,000 cohort orders (drawn in the engine, by order id)"
+        "fitted on a sample of about 1,000 of 3,000 cohort orders "
+        "(drawn in the engine, by order id)"
     )
     assert capped.drivers[0].dimension == full.drivers[0].dimension == CAUSAL
     again = key_drivers(con, "duration_min", model_cap=1000)  # the same orders every run
@@ -198,7 +199,8 @@ def test_the_tool_states_the_models_sample_when_the_cohort_is_beyond_the_cap(
     monkeypatch.setattr("analytics.key_drivers.MAX_MODEL_ROWS", 1000)
     output, item = ToolContext(world_dir=planted[0]).call("key_drivers", {})
     assert output.model_sample == (
-        "fitted on a sample of 1,000 of 3,000 cohort orders (drawn in the engine, by order id)"
+        "fitted on a sample of about 1,000 of 3,000 cohort orders "
+        "(drawn in the engine, by order id)"
     )
     assert f"model {output.model_sample}" in item.summary
     assert item.figures["orders"].value == 3000
