@@ -36,8 +36,9 @@ every step, so a run stopped early keeps the steps it finished).
 Disk: the 100M warehouse build spills its order_facts join and sort next to the warehouse
 (measured 2026-12-06: past 35 GB of WORLD/warehouse.duckdb.tmp at memory_limit 4GB before it
 was stopped, ~28 GB at 14GB; the warehouse itself is 17.6 GB); Spark's ingest writes 6.9 GB of
-WORLD/order_facts.parquet and spills its join to /tmp (the disk in use grew by ~33 GB in all,
-the 12 GB world included). Keep ~60 GB free beside the 12 GB world.
+WORLD/order_facts.parquet and spills its join to /tmp (at one look during that write the disk
+in use stood 33 GB above its level before the worlds were generated, the 1.2 GB and 12 GB worlds
+included; the peak may be higher). Keep ~60 GB free beside the 12 GB world.
 """
 
 from __future__ import annotations
@@ -323,14 +324,11 @@ def measure(args: argparse.Namespace) -> None:
 
 
 def parquet_bytes(world: Path) -> int:
-    """Bytes of the world's Parquet tables (files and directories of parts)."""
-    total = 0
-    for table in world.glob("*.parquet"):
-        if table.name == "order_facts.parquet":  # written by Spark's ingest: not a source
-            continue
-        files = table.rglob("*.parquet") if table.is_dir() else [table]
-        total += sum(part.stat().st_size for part in files)
-    return total
+    """Bytes of the world's Parquet tables (files and directories of parts; not the
+    order_facts Spark's ingest writes)."""
+    from data.engines.spark_engine import source_files
+
+    return sum(size for _, size, _ in source_files(world))
 
 
 def run_engine(engine: str, args: argparse.Namespace, out: Path) -> dict:

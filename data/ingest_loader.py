@@ -395,25 +395,20 @@ class TableLoader(ABC):
         expressions |= {f"dimensions.{name}": spec.dimensions[name] for name in dimensions}
         found = False
         for column, expression in expressions.items():
-            try:
-                self.rows(f"SELECT count(({self.translate(expression)})) FROM {view} WHERE {where}")
-                if column in raw_types:
-                    converted = self.coerced(table, column, raw_types[column])
-                    try:
-                        self.rows(f"SELECT count({converted}) FROM {view} WHERE {where}")
-                    except self.query_error as cast_error:
-                        found = True
-                        target = TABLES[table].column(column).type
-                        self.problem(
-                            path, f"{table}.{column}",
-                            f"expression {expression!r} gives {raw_types[column]}, which cannot "
-                            f"become {target}: {first_line(cast_error)}",
-                        )  # fmt: skip
-            except self.query_error as column_error:
-                found = True
-                self.problem(
-                    path, f"{table}.{column}",
-                    f"expression {expression!r} fails on the data: {first_line(column_error)}",
-                )  # fmt: skip
+            checks = [(self.translate(expression), f"expression {expression!r} fails on the data")]
+            if column in raw_types:  # the value, then its conversion to the column's type
+                target = TABLES[table].column(column).type
+                checks.append((
+                    self.coerced(table, column, raw_types[column]),
+                    f"expression {expression!r} gives {raw_types[column]}, which cannot become "
+                    f"{target}",
+                ))  # fmt: skip
+            for sql, what in checks:
+                try:
+                    self.rows(f"SELECT count(({sql})) FROM {view} WHERE {where}")
+                except self.query_error as failure:
+                    found = True
+                    self.problem(path, f"{table}.{column}", f"{what}: {first_line(failure)}")
+                    break
         if not found:
             self.problem(path, table, f"reading failed: {first_line(error)}")

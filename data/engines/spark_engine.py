@@ -377,64 +377,73 @@ def open_spark_world(
         dimensions = _declare(
             engine, _manifest_dimensions(world_dir) if expressions is None else expressions
         )
-    sources = _sources_stamp(world_dir, dimensions)
-    if materialize and materialized_facts(world_dir, sources) is None:
-        select = order_facts_sql(available, dimensions=dimensions, ordered=False)
-        started = time.perf_counter()
-        if progress:
-            progress(f"writing order_facts to {world_dir / FACTS_FILE} (once; later runs read it)")
-        _write_facts(engine, engine.session.sql(engine.spark_sql(select)), world_dir, sources)
-        if progress:
-            progress(f"order_facts written in {time.perf_counter() - started:,.0f} s")
+    files = source_files(world_dir)
+    sources = {
+        "files": [list(f) for f in files],
+        "dimensions": [list(declaration_row(d)) for d in dimensions],
+    }
     stored = materialized_facts(world_dir, sources)
+    if stored is None and materialize:
+        select = order_facts_sql(available, dimensions=dimensions, ordered=False)
+        stored = _write_facts(
+            engine, engine.session.sql(engine.spark_sql(select)), world_dir, sources, progress
+        )
     if stored is not None:
         facts = engine.session.read.parquet(str(stored))
-        engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
     else:
-        select = order_facts_sql(available, dimensions=dimensions)
-        facts = engine.session.sql(engine.spark_sql(select))
-        engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
-        if cache:
-            engine.session.catalog.cacheTable(ORDER_FACTS.name)
-    engine.stamp = files_stamp(world_dir)
+        facts = engine.session.sql(
+            engine.spark_sql(order_facts_sql(available, dimensions=dimensions))
+        )
+    engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
+    if stored is None and cache:
+        engine.session.catalog.cacheTable(ORDER_FACTS.name)
+    engine.stamp = ("parquet", str(world_dir.resolve()), *files)
     return engine
 
 
-def _sources_stamp(world_dir: Path, dimensions: Sequence[CustomDimension]) -> dict[str, Any]:
-    """What order_facts is computed from: each source Parquet file (path within the world,
-    size, modification time; order_facts' own files left out) and the custom dimensions."""
-    files = [
-        [str(f.relative_to(world_dir)), f.stat().st_size, f.stat().st_mtime_ns]
-        for f in sorted(world_dir.rglob("*.parquet*"))
-        if f.is_file() and _is_source(world_dir, f)
-    ]
-    return {"files": files, "dimensions": [list(declaration_row(d)) for d in dimensions]}
+def source_files(world_dir: Path) -> list[tuple[str, int, int]]:
+    """The world's data files (each part of a table's directory too; not order_facts as
+    written by `materialize`, nor a write under way in a hidden directory): path within the
+    world, size and modification time. A changed, added or removed file changes the list."""
+    listed = []
+    for path in sorted(world_dir.rglob("*.parquet*")):
+        top = path.relative_to(world_dir).parts[0]
+        if path.is_file() and top != FACTS_FILE and not top.startswith("."):
+            info = path.stat()
+            listed.append((str(path.relative_to(world_dir)), info.st_size, info.st_mtime_ns))
+    return listed
 
 
-def _is_source(world_dir: Path, path: Path) -> bool:
-    """A world's data file: not order_facts as written by `materialize`, nor a write under
-    way (hidden directories)."""
-    top = path.relative_to(world_dir).parts[0]
-    return top != FACTS_FILE and not top.startswith(".")
+def files_stamp(world_dir: Path) -> tuple[object, ...]:
+    """The world's identity of its data, as SparkEngine.stamp holds it (source_files)."""
+    return ("parquet", str(world_dir.resolve()), *source_files(world_dir))
 
 
 def materialized_facts(world_dir: Path, sources: Mapping[str, Any]) -> Path | None:
-    """`order_facts.parquet` in the world when it was written from exactly these sources."""
+    """`order_facts.parquet` in the world when it was written from exactly these sources (its
+    files and the custom dimensions' declarations, as JSON)."""
     stored = world_dir / FACTS_FILE
     try:
         stamp = json.loads((stored / FACTS_SOURCES_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return stored if stamp == json.loads(json.dumps(sources)) else None
+    return stored if stamp == sources else None
 
 
 def _write_facts(
-    engine: SparkEngine, facts: DataFrame, world_dir: Path, sources: Mapping[str, Any]
-) -> None:
-    """Write order_facts as Parquet next to a stamp of its sources, then rename it into place
-    (an interrupted write leaves the old files, or none, never a partial table)."""
+    engine: SparkEngine,
+    facts: DataFrame,
+    world_dir: Path,
+    sources: Mapping[str, Any],
+    progress: Callable[[str], object] | None,
+) -> Path:
+    """Write order_facts as Parquet next to the stamp of its sources, then rename it into place
+    (an interrupted write leaves the old files, or none, never a partial table); its path."""
     target = world_dir / FACTS_FILE
     writing = world_dir / f".{FACTS_FILE}.writing"
+    if progress:
+        progress(f"writing order_facts to {target} (once; later runs read it)")
+    started = time.perf_counter()
     shutil.rmtree(writing, ignore_errors=True)
     conf = engine.session.conf
     partitions = conf.get("spark.sql.shuffle.partitions")
@@ -449,21 +458,9 @@ def _write_facts(
     (writing / FACTS_SOURCES_FILE).write_text(json.dumps(sources))
     shutil.rmtree(target, ignore_errors=True)
     writing.rename(target)
-
-
-def files_stamp(world_dir: Path) -> tuple[object, ...]:
-    """The world's Parquet files (each part of a table's directory too) with their sizes and
-    modification times: a changed, added or removed file changes it (order_facts as written
-    by `materialize` is not a source and is left out)."""
-    files = [
-        f for f in sorted(world_dir.rglob("*.parquet*")) if _is_source(world_dir, f)
-    ]  # fmt: skip
-    return (
-        "parquet",
-        str(world_dir.resolve()),
-        *((str(f.relative_to(world_dir)), f.stat().st_size, f.stat().st_mtime_ns) for f in files
-          if f.is_file()),
-    )  # fmt: skip
+    if progress:
+        progress(f"order_facts written in {time.perf_counter() - started:,.0f} s")
+    return target
 
 
 def _declare(engine: SparkEngine, expressions: Mapping[str, str]) -> list[CustomDimension]:

@@ -364,6 +364,9 @@ def test_materialized_order_facts_equal_the_warehouse_and_go_stale_with_their_so
     stale = open_spark_world(copy, session=session, cache=False)
     assert not reads_stored(stale)
     assert stale.execute("SELECT count(*) FROM order_facts").fetchone() == (len(expected),)
+    rewritten = open_spark_world(copy, session=session, materialize=True, progress=heard.append)
+    assert reads_stored(rewritten) and len(heard) == 4  # stale facts written again
+    assert rewritten.execute("SELECT count(*) FROM order_facts").fetchone() == (len(expected),)
 
 
 @needs_java

@@ -17,7 +17,7 @@ import yaml
 
 import tools.catalog  # noqa: F401  (registers the tools)
 from data.dimensions import VALUES_FILE, declared_dimensions
-from data.engines.spark_engine import open_spark_world
+from data.engines.spark_engine import FACTS_FILE, open_spark_world
 from data.engines.spark_ingest import spark_ingest
 from data.engines.transpile import transpile
 from data.generator import MANIFEST_FILE
@@ -131,9 +131,11 @@ def test_detect_incidents_on_the_spark_world_finds_the_duckdb_incidents(
     on_duckdb, on_spark = doordash
     arguments = {"grain": "auto"}
     duckdb_context = ToolContext(world_dir=on_duckdb.out_dir, shared=WorldCache(persist=False))
-    spark_context = ToolContext(
-        world_dir=on_spark.out_dir, engine=open_spark_world(on_spark.out_dir, session=spark)
-    )
+    engine = open_spark_world(on_spark.out_dir, session=spark)
+    # the ingest wrote order_facts in its staging directory; renamed into place, still fresh
+    read = engine.session.table("order_facts").inputFiles()
+    assert read and all(f"/{FACTS_FILE}/" in f for f in read)
+    spark_context = ToolContext(world_dir=on_spark.out_dir, engine=engine)
     try:
         expected, _ = duckdb_context.call("detect_incidents", arguments)
         found, _ = spark_context.call("detect_incidents", arguments)
