@@ -63,8 +63,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def expected_assign_minutes(load: np.ndarray | float) -> np.ndarray | float:
-    """Median minutes until a dasher accepts, as a convex function of load (orders / capacity)."""
-    return 1.0 + 2.0 * np.exp(6.0 * (np.asarray(load) - 1.0))
+    """Median minutes until a dasher accepts, as a convex function of load (orders / capacity)
+    that saturates at MAX_ASSIGN_MEDIAN_MIN."""
+    return np.minimum(1.0 + 2.0 * np.exp(6.0 * (np.asarray(load) - 1.0)), cfg.MAX_ASSIGN_MEDIAN_MIN)
 
 
 def simulate_day(

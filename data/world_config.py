@@ -93,6 +93,10 @@ DASHER_CAPACITY_PER_HOUR = 1.6  # orders one dasher can complete in an hour
 TARGET_LOAD = 0.75  # dashers are scheduled so that forecast load is ~0.75 of capacity
 LOAD_POOLING_SHARE = 0.25  # capacity borrowed from neighbouring zones, x average hourly volume
 SUPPLY_NOISE_LOG_SD = 0.07
+# The median wait for a dasher saturates here: past it, dispatch hands the order to a neighbouring
+# zone's dashers. Without it a small marketplace's one dasher facing five orders in an hour
+# (load ~2.6) waited a median 32,000 minutes; at load 1.5 the curve gives 41 minutes.
+MAX_ASSIGN_MEDIAN_MIN = 45.0
 TRAVEL_TO_STORE_MEDIAN_MIN = 8.0
 DISTANCE_MEDIAN_MILES = 3.4
 DISTANCE_LOG_SD = 0.5

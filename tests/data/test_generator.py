@@ -942,3 +942,20 @@ def test_regenerating_into_an_existing_world_replaces_it(tmp_path: Path) -> None
     assert manifest["scenario"]["seed"] == 2
     assert not (out_dir / "stale.txt").exists()
     assert _leftovers(tmp_path, "world") == []
+
+
+def test_a_small_marketplaces_dasher_waits_saturate_instead_of_running_to_weeks(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> None:
+    """At 200 orders a day one dasher often faces several orders in an hour (load 2-3): the
+    median wait for a dasher saturates at MAX_ASSIGN_MEDIAN_MIN, where 1 + 2 exp(6 (load - 1))
+    minutes once gave waits of up to 1,089,889 minutes (a 63-day null world)."""
+    world = make_world(small_scenario("null", orders_per_day=200, days=21))
+    with open_warehouse(world) as con:
+        longest, p99, crowded = con.execute(
+            "SELECT max(dasher_wait_min), quantile_cont(dasher_wait_min, 0.99), "
+            "count(*) FILTER (WHERE dasher_wait_min > 30) FROM order_facts"
+        ).fetchone()
+    assert crowded > 0  # the small marketplace does get crowded hours
+    assert p99 < 2 * cfg.MAX_ASSIGN_MEDIAN_MIN
+    assert longest < 6 * cfg.MAX_ASSIGN_MEDIAN_MIN
