@@ -7,6 +7,8 @@ values joined with COHORT_JOIN ("region,category" / "south,convenience"). Each s
 per period and over trailing windows (analytics.detection); a cohort's grain is the shortest
 window its volume supports. Crossed cohorts' alarms join an incident only with alarms of
 cohorts they overlap (analytics.incidents), so their noise does not widen a real incident.
+Drivers that corroborate (dasher wait) are read beside the targets and lend their strong moves
+to a target's weaker one in the same cohort and window (analytics.detection); they never alarm.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ DETECTION_METRICS: tuple[str, ...] = (
         (name for name, m in METRICS.items() if m.scan_rank), key=lambda n: METRICS[n].scan_rank
     ),
 )
+# Drivers read beside the targets to corroborate them, never alarming themselves.
+CORROBORATING_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.corroborates)
+# A corroborated alarm's detector: the reading it fired in, then the driver ("6h_window+...").
+CORROBORATION_JOIN = "+"
+SINGLE_PERIOD = "period"  # the reading of single periods, as a corroborated detector names it
 COHORT_JOIN = ","
 # Stores are not scanned (see benchmarks/README.md, detection: per-store windows did not see
 # five drifting stores sooner than their region x category cohort, at ten times the scan's cost).
@@ -313,6 +320,8 @@ def scan_series(
     end = latest_mature_period_end(as_of, grain, settings.maturity)
     if end <= start:
         return []
+    drivers = usable_metrics(con, tuple(m for m in CORROBORATING_METRICS if m not in metrics))
+    metrics = (*metrics, *drivers)
     cohorts = _cohort_columns(con, metrics, grain, start, end, settings.maturity, dimensions)
     frames = {
         key: {1: complete} | {w: rolled(complete, w) for w in settings.windows(grain)}
@@ -343,13 +352,57 @@ def scan_series(
     }
     # Every series runs over the same periods: the detectors chart them all together.
     votes = run_detectors_many(np.array([series.z for series in base]), settings)
-    return [
+    results = [
         _series_result(
             key, name, series, {w: found[index] for w, found in windows.items()}, vote, grain,
             settings,
         )
         for index, ((key, name), series, vote) in enumerate(zip(targets, base, votes, strict=True))
     ]  # fmt: skip
+    return corroborated(results, drivers, grain, settings)
+
+
+def _reading(result: SeriesResult, window: int) -> np.ndarray:
+    """A series' z per period, in single periods (window 1) or a trailing window."""
+    return (result.residuals if window == 1 else result.windows[window]).z
+
+
+def _record(z: np.ndarray, history: int) -> np.ndarray:
+    """Whether each period's z is above every z of the `history` periods before it (False
+    with less than half that history known)."""
+    before = pd.Series(z).shift(1).rolling(history, min_periods=history // 2).max().to_numpy()
+    with np.errstate(invalid="ignore"):
+        return z > before
+
+
+def corroborated(
+    results: list[SeriesResult], drivers: tuple[str, ...], grain: Grain, settings: DetectorSettings
+) -> list[SeriesResult]:
+    """The target series, each with the alarms its cohort's corroborating drivers lend it (a
+    driver past `corroboration_z` and above its own readings of the last `dispersion_days`, the
+    target past `corroborated_z`, in the same period or trailing window: analytics.detection);
+    the drivers' own series are left out."""
+    history = settings.dispersion_days * PERIODS_PER_WEEK[grain] // 7
+    # Per cohort, by detector name: the reading (window) and the periods a driver moved far in.
+    moved: dict[tuple[str, str], dict[str, tuple[int, np.ndarray]]] = {}
+    for driver in (result for result in results if result.metric in drivers):
+        for window in (1, *sorted(driver.windows)):
+            lead = _reading(driver, window)
+            with np.errstate(invalid="ignore"):
+                far = (lead >= settings.corroboration_z) & _record(lead, history)
+            if far.any():
+                reading = WINDOW_NAMES[window] if window > 1 else SINGLE_PERIOD
+                name = f"{reading}{CORROBORATION_JOIN}{driver.metric}"
+                moved.setdefault((driver.dimension, driver.cohort), {})[name] = (window, far)
+    targets = [result for result in results if result.metric not in drivers]
+    for result in targets:
+        for name, (window, far) in moved.get((result.dimension, result.cohort), {}).items():
+            with np.errstate(invalid="ignore"):
+                fired = far & (_reading(result, window) >= settings.corroborated_z)
+            if fired.any():
+                result.fired[name] = fired
+                result.alarm = result.alarm | fired
+    return targets
 
 
 def alarms_frame(
@@ -364,8 +417,9 @@ def alarms_frame(
             period = series.period[index].to_pydatetime()
             run_start = result.run_start[index]
             fired = [d for d in result.fired if result.fired[d][index]]
+            readings = {detector.split(CORROBORATION_JOIN)[0] for detector in fired}
             # A window alarm reads the window's own values; its change began at the window start.
-            window = max((w for w in result.windows if WINDOW_NAMES[w] in fired), default=1)
+            window = max((w for w in result.windows if WINDOW_NAMES[w] in readings), default=1)
             read = result.windows.get(window, series)
             first = series.period[max(0, index - window + 1)].to_pydatetime()
             rows.append(

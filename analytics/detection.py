@@ -30,6 +30,18 @@ region x category was seen one or two hours later). A drift too slow for the hou
 or a cohort too small for an hourly verdict, is seen there; a cohort's grain is the shortest
 window its volume supports (`min_units` orders).
 
+Corroborated alarms: a driver that moves first and far when supply and demand part (the
+registry's `corroborates` metrics: dasher wait) is read beside the targets, never alarming
+itself. Where its z in a cohort passes `corroboration_z` in a period or trailing window, above
+every reading of that cohort and window in the `dispersion_days` before (a driver's tails are
+heavier than its dispersion says: dasher wait is a mean of skewed waits), a target of the same
+cohort whose z in that period or window passes `corroborated_z` alarms. A heuristic two-stage
+rule: a shortage or a surge that costs a region's lunch a few points of on-time rate reads z
+2.5-3 there, far below the limits above, while its dasher wait reads z 9-13. On the null
+worlds of benchmarks/detection.py (5 seeds at 20,000, 200 and 20 orders a day, and a 3,000-a-day
+one) the driver never passed these bars where a target passed 2.5 in the same cohort and window
+(without the record rule a 3,000-a-day world's dasher wait read z 8.7 by chance).
+
 Every computation at a period uses only that period and earlier ones, so results as of a time
 do not change when later data arrives.
 """
@@ -77,6 +89,8 @@ class DetectorSettings:
     hour_windows: tuple[int, ...] = (6, 24, 168)  # trailing windows, in periods, at an hourly grain
     day_windows: tuple[int, ...] = (7,)  # ... at a daily grain
     window_z_limit: float = 4.4  # heuristic, from null worlds (module docstring)
+    corroboration_z: float = 6.0  # a corroborating driver's z ... (module docstring)
+    corroborated_z: float = 2.5  # ... lets a target alarm at this z in its cohort and window
 
     def windows(self, grain: Grain) -> tuple[int, ...]:
         """The trailing windows (in periods) scanned beside single periods at `grain`."""

@@ -81,7 +81,9 @@ class Metric:
     `short` heads its column in `cxagent cx`; `synonyms` is the regular expression (over a
     lowercased question) of the words that name it; `scan_rank` puts it in the detection scan
     at that place (1 first, after the CX score; 0: not scanned; the order breaks ties between
-    metrics that moved alike);
+    metrics that moved alike); `corroborates` marks a driver read beside that scan that never
+    alarms itself: where it moves far, a smaller move of a scanned metric in the same cohort and
+    window alarms (analytics.alarms, `corroborated`);
     `outcome` and `lateness` say how order-level tests and what-if estimates read a rate.
     """
 
@@ -103,6 +105,7 @@ class Metric:
     short: str = ""
     synonyms: str = ""
     scan_rank: int = 0
+    corroborates: bool = False
     outcome: Outcome | None = None
     lateness: Lateness | None = None
 
@@ -359,6 +362,7 @@ METRICS: dict[str, Metric] = {
             "dasher_wait_min",
             higher_is_better=False,
             description="Mean minutes a ready order waited for its dasher (a driver).",
+            corroborates=True,
             synonyms=r"\bdashers?[\s-]*wait\w*|\bwait\w*\s+(?:time\s+)?for\s+(?:a\s+)?"
             r"(?:dashers?|drivers?|couriers?)\b",
         ),

@@ -513,8 +513,8 @@ def _active(incidents: list[Incident], first: dt.date, last: dt.date) -> list[In
 def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> DetectIncidentsOutput:
     """Scan CX and its sub-metrics (marketplace, regions, categories, region x category,
     category x daypart) for regressions with four detectors (z-score vs the seasonal baseline,
-    EWMA, CUSUM, Bayesian change point) per period and over trailing windows,
-    merge alarms into incidents and rank them by severity. No data after `as_of` is used.
+    EWMA, CUSUM, Bayesian change point) per period and over trailing windows (a smaller CX
+    move alarms where dasher wait moved far in the same cohort and window), merge alarms into incidents and rank them by severity. No data after `as_of` is used.
     `day`, or a range of days `start`..`end` (inclusive), keeps the incidents active then."""
     try:
         span = data_span(context.con)
