@@ -514,7 +514,8 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
     """Scan CX and its sub-metrics (marketplace, regions, categories, region x category,
     category x daypart) for regressions with four detectors (z-score vs the seasonal baseline,
     EWMA, CUSUM, Bayesian change point) per period and over trailing windows (a smaller CX
-    move alarms where dasher wait moved far in the same cohort and window), merge alarms into incidents and rank them by severity. No data after `as_of` is used.
+    move alarms where dasher wait moved far in the same cohort and window), merge alarms
+    into incidents and rank them by severity. No data after `as_of` is used.
     `day`, or a range of days `start`..`end` (inclusive), keeps the incidents active then."""
     try:
         span = data_span(context.con)
