@@ -151,7 +151,10 @@ def attribute(
     if not usable:
         raise AttributionError("no feature has enough data")
     clean = frame.dropna(subset=[*usable, "outcome"])
-    shift = shap_shift(clean, usable, "outcome", "window", model=model, seed=seed)
+    # The outcome column is named by its phrase ("late rate"): a refusal names what it read.
+    phrase = OUTCOMES[metric].phrase
+    clean = clean.rename(columns={"outcome": phrase})
+    shift = shap_shift(clean, usable, phrase, "window", model=model, seed=seed)
     return Attribution(
         metric=metric,
         shift=shift,

@@ -206,7 +206,7 @@ INVALID_INPUTS = {
     "constant_outcome_in_incident": (
         _constant_incident_outcome,
         {},
-        r"outcome 'late' is constant \(0\) in the incident window",
+        r"every order of the incident window has late 0: nothing to attribute",
     ),
     "too_few_incident_rows": (
         lambda orders: orders[(orders["window"] == "baseline") | (orders.index % 200 == 0)],
