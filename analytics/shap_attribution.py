@@ -337,8 +337,7 @@ def _validate_windows(is_incident: np.ndarray, outcome_values: np.ndarray, outco
         values = np.unique(outcome_values[in_window])
         if len(values) == 1:
             raise ShapAttributionError(
-                f"every order of the {name} window has {outcome} {values[0]}: nothing to "
-                "attribute"
+                f"every order of the {name} window has {outcome} {values[0]}: nothing to attribute"
             )
 
 
