@@ -80,6 +80,7 @@ class Facts(_Fact):
     detect: str | None = None  # the detect_incidents item
     question_day: str | None = None
     asked_day_detect: str | None = None  # the scan of the asked day, when it found nothing
+    asked_day_incident: str | None = None  # ... or only this low-severity incident (and others)
     incident: str | None = None
     primary_cohort: str | None = None
     severity_label: str | None = None

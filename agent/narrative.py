@@ -128,6 +128,22 @@ def _incident_lead(facts: Facts, ev: _Evidence, detect: str | None, key: str) ->
     return f"{lead} {coverage} [{detect}]." if coverage else lead
 
 
+def _asked_day_lead(facts: Facts, ev: _Evidence) -> str:
+    """Why the incident investigated began after the asked day: none was active on it, or only
+    low-severity ones (the most severe named, with its severity when the day's scan holds it)."""
+    asked, low, day = facts.asked_day_detect, facts.asked_day_incident, facts.question_day
+    if low is None:
+        return (
+            f"No incident was active on {day} [{asked}]; the nearest began within a day after it."
+        )
+    severity = ev.fixed(asked, f"{low}.severity", 1)
+    rated = f", severity {severity} out of 100" if severity is not None else ""
+    return (
+        f"Only low-severity incidents were active on {day} (the most severe: {low}{rated}) "
+        f"[{asked}]; a medium or high one began within a day after it."
+    )
+
+
 def _asked_metric_lead(facts: Facts, ev: _Evidence) -> str:
     """The metric the question named, where the incident concentrates, during it against the
     days before ('Delivery duration in category=grocery, hour=18-20 was 52.8 min during the
@@ -168,14 +184,7 @@ def template_narrative(facts: Facts, evidence: list[dict[str, Any]]) -> str:
         )
     key = facts.incident
     asked = facts.asked_day_detect
-    parts = (
-        [
-            f"No incident was active on {facts.question_day} [{asked}]; the nearest began "
-            "within a day after it."
-        ]
-        if asked and facts.question_day
-        else []
-    )
+    parts = [_asked_day_lead(facts, ev)] if asked and facts.question_day else []
     began, detected = ev.when(detect, f"{key}.start"), ev.when(detect, f"{key}.detected_at")
     severity = ev.fixed(detect, f"{key}.severity", 1)
     timing = [

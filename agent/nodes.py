@@ -479,6 +479,7 @@ def _incident_facts(investigation: Investigation, day: dt.date | None) -> Facts:
         detect=investigation.detection_id,
         question_day=day.isoformat() if day else None,
         asked_day_detect=investigation.asked_day_detection_id,
+        asked_day_incident=investigation.asked_day_incident,
         incident=incident.incident_id,
         primary_cohort=incident.primary_cohort,
         severity_label=incident.severity_label,

@@ -79,6 +79,8 @@ class Investigation:
     # Set when no incident was active on the asked day and one that began soon after it is
     # investigated instead: the id of the scan that found nothing on the day.
     asked_day_detection_id: str | None = None
+    # ... and the most severe incident active on the asked day, when only low-severity ones were.
+    asked_day_incident: str | None = None
     # The time the investigation is made as of (None: all the data): windows end there and the
     # incident is the one known then, so nothing later is read.
     as_of: dt.datetime | None = None
@@ -133,8 +135,10 @@ def find_incident(
         candidates = [i for i in candidates if wanted(i)]
     if candidates:
         investigation.incident = candidates[0]
-    elif day is not None and not incident_id:
-        _nearest_after(context, investigation, last_day or day, grain, as_of, wanted)
+    if day is not None and not incident_id:
+        active = investigation.incident
+        if active is None or active.severity_label not in SERIOUS:
+            _nearest_after(context, investigation, last_day or day, grain, as_of, wanted)
     return investigation
 
 
@@ -146,9 +150,10 @@ def _nearest_after(
     as_of: dt.datetime | None,
     wanted: Callable[[IncidentSummary], bool] | None = None,
 ) -> None:
-    """No incident was active on `day`: investigate the most severe medium or high one that
-    began within NEAREST_AFTER of the day's end instead (a drop that starts late in a day, or
-    slowly, is often confirmed only after midnight), keeping the empty scan's id."""
+    """No incident, or only low-severity ones, was active on `day`: investigate the most severe
+    medium or high one that began within NEAREST_AFTER of the day's end instead (a drop that
+    starts late in a day, or slowly, is often confirmed only after midnight), keeping the day's
+    scan's id."""
     output, item = context.call("detect_incidents", {"grain": grain, "as_of": as_of})
     everything = cast(DetectIncidentsOutput, output)
     day_end = dt.datetime.combine(day, dt.time()) + dt.timedelta(days=1)
@@ -161,11 +166,18 @@ def _nearest_after(
     ]
     if not later:
         return
+    active = investigation.incident
     investigation.asked_day_detection_id = investigation.detection_id
+    investigation.asked_day_incident = active.incident_id if active else None
     investigation.detection, investigation.detection_id = everything, item.id
     investigation.incident = max(later, key=lambda i: i.severity)
+    on_day = (
+        f"no incident was active on {day}"
+        if active is None
+        else f"only low-severity incidents were active on {day} ({active.incident_id})"
+    )
     investigation.notes.append(
-        f"no incident was active on {day} [{investigation.asked_day_detection_id}]; "
+        f"{on_day} [{investigation.asked_day_detection_id}]; "
         f"investigating {investigation.incident.incident_id}, which began "
         f"{investigation.incident.start:%Y-%m-%d %H:%M} [{item.id}]"
     )

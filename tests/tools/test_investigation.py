@@ -16,6 +16,7 @@ import pytest
 from analytics.cohorts import where_clause
 from analytics.incidents import SERIOUS
 from analytics.ranking import rank as rank_causes_scores
+from data.random_scenarios import random_scenario
 from data.scenario import Scenario, Scope
 from data.warehouse import WAREHOUSE_FILE, build_warehouse
 from tools import catalog  # noqa: F401  (registers the tools)
@@ -462,3 +463,28 @@ def test_a_window_shorter_than_a_day_is_compared_with_the_same_hours_before_it(
         ]
         assert shifts and all(shift.filters == expected for shift in shifts)
         assert all((shift.start, shift.end) == (start, end) for shift in shifts)
+
+
+def test_a_day_with_only_a_low_severity_blip_investigates_the_serious_incident_after_it(
+    make_world: WorldFactory,
+) -> None:
+    """Random scenario 4019 (10,000 orders a day): dashers online in the north at 17-20 h cut
+    to 60% from Dec 28 17:00. On Dec 28 only a low-severity blip elsewhere was active; the
+    shortage's medium incident was confirmed from Dec 29 17:00. Asked about Dec 28, the
+    investigation takes the shortage's incident and says why, naming the blip."""
+    scenario = random_scenario(4019, orders_per_day=10_000)
+    context = ToolContext(world_dir=make_world(scenario))
+    try:
+        investigation = find_incident(context, day=dt.date(2025, 12, 28))
+    finally:
+        context.close()
+    incident = investigation.incident
+    assert incident is not None
+    assert incident.severity_label in SERIOUS
+    assert incident.primary_cohort == "region=north"
+    assert incident.start.date() == dt.date(2025, 12, 29)
+    blip = investigation.asked_day_incident
+    assert blip is not None and blip != incident.incident_id
+    assert investigation.notes[-1].startswith(
+        f"only low-severity incidents were active on 2025-12-28 ({blip})"
+    )
