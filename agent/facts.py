@@ -79,8 +79,8 @@ class Facts(_Fact):
     # detect: the scan and the incident asked about.
     detect: str | None = None  # the detect_incidents item
     question_day: str | None = None
-    asked_day_detect: str | None = None  # the scan of the asked day, when it found nothing
-    asked_day_incident: str | None = None  # ... or only this low-severity incident (and others)
+    asked_day_detect: str | None = None  # the asked day's scan, when it held no serious one
+    asked_day_incident: str | None = None  # the most severe on that day, all of them low
     incident: str | None = None
     primary_cohort: str | None = None
     severity_label: str | None = None

@@ -331,9 +331,9 @@ def scan_series(
     components: dict[tuple[str, str], dict[int, dict[str, dict[str, np.ndarray]]]] = {
         key: {w: {} for w in windows} for key, windows in frames.items()
     }
-    targets = [(key, name) for key in frames for name in metrics]
+    series_keys = [(key, name) for key in frames for name in metrics]
     base = residuals_many(
-        [SeriesInput(frames[key][1], name, components[key][1]) for key, name in targets],
+        [SeriesInput(frames[key][1], name, components[key][1]) for key, name in series_keys],
         grain,
         settings,
     )
@@ -342,7 +342,7 @@ def scan_series(
         w: residuals_many(
             [
                 SeriesInput(frames[key][w], name, components[key][w], series.dispersion)
-                for (key, name), series in zip(targets, base, strict=True)
+                for (key, name), series in zip(series_keys, base, strict=True)
             ],
             grain,
             settings,
@@ -350,21 +350,31 @@ def scan_series(
         )
         for w in settings.windows(grain)
     }
+    # Drivers are only read (their z per reading), never charted: the detectors run on targets.
+    readings: DriverReadings = {}
+    targets = []
+    for index, (key, name) in enumerate(series_keys):
+        if name in drivers:
+            read = [(1, base[index].z), *((w, found[index].z) for w, found in windows.items())]
+            readings.setdefault(key, []).extend((name, w, z) for w, z in read)
+        else:
+            targets.append(index)
     # Every series runs over the same periods: the detectors chart them all together.
-    votes = run_detectors_many(np.array([series.z for series in base]), settings)
+    votes = run_detectors_many(np.array([base[index].z for index in targets]), settings)
     results = [
         _series_result(
-            key, name, series, {w: found[index] for w, found in windows.items()}, vote, grain,
-            settings,
+            *series_keys[index], base[index], {w: found[index] for w, found in windows.items()},
+            vote, grain, settings,
         )
-        for index, ((key, name), series, vote) in enumerate(zip(targets, base, votes, strict=True))
+        for index, vote in zip(targets, votes, strict=True)
     ]  # fmt: skip
-    return corroborated(results, drivers, grain, settings)
+    corroborate(results, readings, grain, settings)
+    return results
 
 
-def _reading(result: SeriesResult, window: int) -> np.ndarray:
-    """A series' z per period, in single periods (window 1) or a trailing window."""
-    return (result.residuals if window == 1 else result.windows[window]).z
+# Per cohort (dimension, cohort): each corroborating driver's readings as (driver, reading, z
+# per period), the reading 1 for single periods, else a trailing window's length in periods.
+DriverReadings = dict[tuple[str, str], list[tuple[str, int, np.ndarray]]]
 
 
 def _record(z: np.ndarray, history: int) -> np.ndarray:
@@ -375,34 +385,32 @@ def _record(z: np.ndarray, history: int) -> np.ndarray:
         return z > before
 
 
-def corroborated(
-    results: list[SeriesResult], drivers: tuple[str, ...], grain: Grain, settings: DetectorSettings
-) -> list[SeriesResult]:
-    """The target series, each with the alarms its cohort's corroborating drivers lend it (a
+def corroborate(
+    results: list[SeriesResult], readings: DriverReadings, grain: Grain, settings: DetectorSettings
+) -> None:
+    """Add to each target series the alarms its cohort's corroborating drivers lend it: a
     driver past `corroboration_z` and above its own readings of the last `dispersion_days`, the
-    target past `corroborated_z`, in the same period or trailing window: analytics.detection);
-    the drivers' own series are left out."""
+    target past `corroborated_z`, in the same period or trailing window (analytics.detection)."""
     history = settings.dispersion_days * PERIODS_PER_WEEK[grain] // 7
     # Per cohort, by detector name: the reading (window) and the periods a driver moved far in.
     moved: dict[tuple[str, str], dict[str, tuple[int, np.ndarray]]] = {}
-    for driver in (result for result in results if result.metric in drivers):
-        for window in (1, *sorted(driver.windows)):
-            lead = _reading(driver, window)
+    for key, driver_readings in readings.items():
+        for driver, window, lead in driver_readings:
             with np.errstate(invalid="ignore"):
-                far = (lead >= settings.corroboration_z) & _record(lead, history)
-            if far.any():
-                reading = WINDOW_NAMES[window] if window > 1 else SINGLE_PERIOD
-                name = f"{reading}{CORROBORATION_JOIN}{driver.metric}"
-                moved.setdefault((driver.dimension, driver.cohort), {})[name] = (window, far)
-    targets = [result for result in results if result.metric not in drivers]
-    for result in targets:
+                far = lead >= settings.corroboration_z
+            if not far.any():  # the 14-day record is read only where the driver moved far
+                continue
+            far &= _record(lead, history)
+            reading = WINDOW_NAMES[window] if window > 1 else SINGLE_PERIOD
+            moved.setdefault(key, {})[f"{reading}{CORROBORATION_JOIN}{driver}"] = (window, far)
+    for result in results:
         for name, (window, far) in moved.get((result.dimension, result.cohort), {}).items():
+            target = result.windows.get(window, result.residuals).z  # window 1: single periods
             with np.errstate(invalid="ignore"):
-                fired = far & (_reading(result, window) >= settings.corroborated_z)
+                fired = far & (target >= settings.corroborated_z)
             if fired.any():
                 result.fired[name] = fired
                 result.alarm = result.alarm | fired
-    return targets
 
 
 def alarms_frame(

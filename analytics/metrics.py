@@ -83,7 +83,7 @@ class Metric:
     at that place (1 first, after the CX score; 0: not scanned; the order breaks ties between
     metrics that moved alike); `corroborates` marks a driver read beside that scan that never
     alarms itself: where it moves far, a smaller move of a scanned metric in the same cohort and
-    window alarms (analytics.alarms, `corroborated`);
+    window alarms (analytics.alarms, `corroborate`);
     `outcome` and `lateness` say how order-level tests and what-if estimates read a rate.
     """
 

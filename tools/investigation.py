@@ -76,8 +76,8 @@ class Investigation:
     causes_id: str | None = None
     notes: list[str] = field(default_factory=list)
     library: dict[str, Hypothesis] = field(default_factory=lambda: dict(LIBRARY))
-    # Set when no incident was active on the asked day and one that began soon after it is
-    # investigated instead: the id of the scan that found nothing on the day.
+    # Set when no incident, or only low-severity ones, was active on the asked day and one that
+    # began soon after it is investigated instead: the id of the scan of the day.
     asked_day_detection_id: str | None = None
     # ... and the most severe incident active on the asked day, when only low-severity ones were.
     asked_day_incident: str | None = None

@@ -397,7 +397,7 @@ def open_spark_world(
     engine.register(ORDER_FACTS.name, facts, ORDER_FACTS.column_names)
     if stored is None and cache:
         engine.session.catalog.cacheTable(ORDER_FACTS.name)
-    engine.stamp = ("parquet", str(world_dir.resolve()), *files)
+    engine.stamp = files_stamp(world_dir, files)
     return engine
 
 
@@ -414,9 +414,13 @@ def source_files(world_dir: Path) -> list[tuple[str, int, int]]:
     return listed
 
 
-def files_stamp(world_dir: Path) -> tuple[object, ...]:
-    """The world's identity of its data, as SparkEngine.stamp holds it (source_files)."""
-    return ("parquet", str(world_dir.resolve()), *source_files(world_dir))
+def files_stamp(
+    world_dir: Path, files: Sequence[tuple[str, int, int]] | None = None
+) -> tuple[object, ...]:
+    """The world's identity of its data, as SparkEngine.stamp holds it: its `source_files`
+    (listed now unless given)."""
+    listed = source_files(world_dir) if files is None else files
+    return ("parquet", str(world_dir.resolve()), *listed)
 
 
 def materialized_facts(world_dir: Path, sources: Mapping[str, Any]) -> Path | None:

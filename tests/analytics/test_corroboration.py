@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.alarms import CORROBORATING_METRICS, SeriesResult, corroborated, scan
+from analytics.alarms import (
+    CORROBORATING_METRICS,
+    DriverReadings,
+    SeriesResult,
+    corroborate,
+    scan,
+    scan_series,
+)
 from analytics.detection import DetectorSettings, Residuals
 from data.random_scenarios import random_scenario
 from data.scenario import Scenario
@@ -26,11 +33,22 @@ SPIKE = 24 * 18
 DRIVER = "dasher_wait_min"
 
 
-def _series(metric: str, z: dict[int, float], cohort: str = "east") -> SeriesResult:
-    """An hourly series of one metric in region `cohort` whose z is 0 but at `z`'s periods."""
+def _z(z: dict[int, float]) -> np.ndarray:
+    """An hourly z series: 0 but at `z`'s periods."""
     values = np.zeros(PERIODS)
     for index, value in z.items():
         values[index] = value
+    return values
+
+
+def _driver(z: dict[int, float], cohort: str = "east") -> DriverReadings:
+    """Dasher wait's single-period readings in region `cohort`."""
+    return {("region", cohort): [(DRIVER, 1, _z(z))]}
+
+
+def _series(metric: str, z: dict[int, float], cohort: str = "east") -> SeriesResult:
+    """An hourly series of one metric in region `cohort` whose z is 0 but at `z`'s periods."""
+    values = _z(z)
     residuals = Residuals(
         period=pd.date_range("2025-12-01", periods=PERIODS, freq="h"),
         value=np.zeros(PERIODS),
@@ -57,14 +75,12 @@ def test_dasher_wait_is_the_registrys_corroborating_driver() -> None:
 
 
 def test_a_far_driver_move_lends_an_alarm_to_a_weaker_cx_shift_in_its_cohort_only() -> None:
-    results = [
-        _series(DRIVER, {SPIKE: 7.0}),
+    targets = [
         _series("on_time_rate", {SPIKE: 2.6}),
         _series("duration_min", {SPIKE: 2.4}),  # below corroborated_z: no alarm
         _series("on_time_rate", {SPIKE: 3.0}, cohort="west"),  # no driver move in the west
     ]
-    targets = corroborated(results, (DRIVER,), "hour", SETTINGS)
-    assert [r.metric for r in targets] == ["on_time_rate", "duration_min", "on_time_rate"]
+    corroborate(targets, _driver({SPIKE: 7.0}), "hour", SETTINGS)
     assert [np.flatnonzero(r.alarm).tolist() for r in targets] == [[SPIKE], [], []]
     assert list(targets[0].fired) == ["period+dasher_wait_min"]
 
@@ -81,8 +97,9 @@ def test_a_far_driver_move_lends_an_alarm_to_a_weaker_cx_shift_in_its_cohort_onl
 def test_the_driver_must_pass_its_limit_and_every_reading_of_its_last_two_weeks(
     driver: dict[int, float], alarms: list[int]
 ) -> None:
-    results = [_series(DRIVER, driver), _series("on_time_rate", {SPIKE: 3.0})]
-    assert _alarmed(corroborated(results, (DRIVER,), "hour", SETTINGS)) == {"on_time_rate": alarms}
+    targets = [_series("on_time_rate", {SPIKE: 3.0})]
+    corroborate(targets, _driver(driver), "hour", SETTINGS)
+    assert _alarmed(targets) == {"on_time_rate": alarms}
 
 
 def test_a_lunch_shortage_too_small_for_the_cx_limits_alarms_on_its_first_day(
@@ -92,17 +109,19 @@ def test_a_lunch_shortage_too_small_for_the_cx_limits_alarms_on_its_first_day(
     On-time there falls about 4 points (z <= 3, under every CX limit), dasher wait z ~ 13.
     Read as of that evening: without corroboration nothing alarms in the east after the onset;
     with it, the east alarms at lunch, each alarm lent by dasher wait; before the onset no
-    alarm is lent."""
+    alarm is lent. Dasher wait itself is read, not scanned: no series of it is returned."""
     scenario = random_scenario(3026)
     onset = scenario.interventions[0].onset
     as_of = onset + dt.timedelta(hours=9)
     with open_warehouse(make_world(scenario)) as con:
         found = scan(con, "hour", as_of=as_of)
         plain = scan(con, "hour", as_of=as_of, settings=DetectorSettings(corroboration_z=math.inf))
+        scanned = {result.metric for result in scan_series(con, "hour", as_of=as_of)}
 
     def east_after(alarms: pd.DataFrame) -> pd.DataFrame:
         return alarms[(alarms.period >= onset) & alarms.cohort.str.startswith("east")]
 
+    assert DRIVER not in scanned and "on_time_rate" in scanned
     assert east_after(plain).empty
     lent = east_after(found)
     assert not lent.empty
