@@ -106,7 +106,10 @@ def _incident_lead(facts: Facts, ev: _Evidence, detect: str | None, key: str) ->
     where = "the marketplace" if cohort == "all" else cohort
     expected, observed = (ev.fixed(detect, f"{key}.cx_{n}", 2) for n in ("expected", "observed"))
     if _filled(expected, observed):
-        lead = f"CX in {where} fell from {expected} expected to {observed} [{detect}]."
+        # A drop in one metric can come with a steady or better CX score over the window.
+        before, after = (ev.value(detect, f"{key}.cx_{n}") for n in ("expected", "observed"))
+        verb = "fell" if float(after) < float(before) else "went"
+        lead = f"CX in {where} {verb} from {expected} expected to {observed} [{detect}]."
     else:
         figure = ev.items.get(detect or "", {}).get("figures", {}).get(f"{key}.primary_expected")
         names = (f"{key}.primary_expected", f"{key}.primary_observed")

@@ -312,3 +312,20 @@ def test_an_asked_cohort_no_evidence_holds_is_not_named() -> None:
     asked = {**facts, "focus": {"asked": "hour=18-21", "site": "hour=18-21"}}
     text = template_narrative(Facts.model_validate(asked), evidence)
     assert "As asked about hour=18-21, the causes" in text
+
+
+@pytest.mark.parametrize(("observed", "verb"), [(95.96, "went"), (95.23, "went"), (92.19, "fell")])
+def test_the_lead_says_cx_fell_only_when_it_did(observed: float, verb: str) -> None:
+    """Random seed 5057: an incident led by one metric's drop, whose cohort's CX score was
+    higher than expected over its window, read "CX ... fell from 95.23 expected to 95.96"."""
+    key = "INC-20251228-1700"
+    figures = {
+        f"{key}.cx_expected": {"value": 95.23, "unit": "score"},
+        f"{key}.cx_observed": {"value": observed, "unit": "score"},
+    }
+    evidence = [{"id": "E1", "summary": f"1 incident(s); top {key}", "figures": figures}]
+    facts = {"incident": key, "detect": "E1", "primary_cohort": "category=convenience"}
+    text = template_narrative(Facts.model_validate(facts), evidence)
+    assert text.startswith(
+        f"CX in category=convenience {verb} from 95.23 expected to {observed:.2f} [E1]."
+    ), text
