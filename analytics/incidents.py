@@ -25,17 +25,28 @@ low < 25, medium 25-60, high >= 60.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from analytics.alarms import COHORT_JOIN, JUDGED_SHARE, SeriesResult
+from analytics.alarms import (
+    COHORT_JOIN,
+    CORROBORATION_JOIN,
+    JUDGED_SHARE,
+    SINGLE_PERIOD,
+    SeriesResult,
+)
 from analytics.detection import PERIOD_LENGTH, WINDOW_NAMES, DetectorSettings
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain, higher_is_better
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
 CROSSED_GAP = {"hour": dt.timedelta(hours=3), "day": dt.timedelta(days=1)}
+# Alarms of one crossed cohort and metric that read this many periods bad on their own (enough
+# detector votes, or corroborated) are a run, not a lone noise alarm: the run merges over
+# MERGE_GAP like a single cohort's.
+PERSISTENT_RUN = 6
 # Alarms of other metrics, or in cohorts that merely overlap, join within this gap: an incident's
 # metrics and cohorts move within hours of each other. By day the merge gap (a low-volume
 # marketplace's days are each one reading of every metric).
@@ -159,50 +170,73 @@ def nested(first: str, second: str) -> bool:
     return a.items() <= b.items() or b.items() <= a.items()
 
 
-def group_alarms(alarms: pd.DataFrame, grain: Grain) -> list[pd.DataFrame]:
+@dataclass(eq=False)  # groups are told apart by identity
+class _Group:
+    """Alarms grouped so far: their rows, and per (cohort, metric) the last alarmed period and
+    how many periods were read bad on their own."""
+
+    rows: list[int] = field(default_factory=list)
+    last: dict[tuple[str, str], dt.datetime] = field(default_factory=dict)
+    confirmed: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, index: int, key: tuple[str, str], period: dt.datetime, confirmed: bool) -> None:
+        self.rows.append(index)
+        self.last[key] = max(self.last.get(key, period), period)
+        self.confirmed[key] += confirmed
+
+    def absorb(self, other: _Group) -> None:
+        self.rows.extend(other.rows)
+        for key, last in other.last.items():
+            self.last[key] = max(self.last.get(key, last), last)
+        self.confirmed.update(other.confirmed)
+
+
+def group_alarms(
+    alarms: pd.DataFrame, grain: Grain, settings: DetectorSettings | None = None
+) -> list[pd.DataFrame]:
     """Alarms in groups: an alarm joins every open group that holds an alarm related to it,
     merging them; otherwise it opens a group. Related: on the same metric in a cohort that
     holds or is held by its own, within MERGE_GAP of that alarm (CROSSED_GAP while the group
     holds crossed cohorts alone: there are many of them, so a lone noise alarm in one is
-    likely); or on any metric in an overlapping cohort ("region=east" and "category=retail"),
-    within NEAR_GAP of it (and that gap if shorter). So an incident's metrics and cohorts
-    that move together join, a problem that comes back each evening stays one incident, and
-    noise a day before in another metric or corner does not pull the incident's start back."""
-    groups: list[tuple[list[int], dict[tuple[str, str], dt.datetime]]] = []
+    likely; unless the group holds a run of PERSISTENT_RUN periods of that alarm's cohort and
+    metric read bad on their own, `_single_period`); or on any metric in an overlapping
+    cohort ("region=east" and "category=retail"), within NEAR_GAP of it (and that gap if
+    shorter). So an incident's metrics and cohorts that move together join, a problem that
+    comes back each evening stays one incident, and noise a day before in another metric or
+    corner does not pull the incident's start back."""
+    groups: list[_Group] = []
     ordered = alarms.sort_values(["period", "known_at"])
+    confirmed = _single_period(ordered, settings or DetectorSettings())
     names = [cohort_name(d, c) for d, c in zip(ordered.dimension, ordered.cohort, strict=True)]
     near = NEAR_GAP[grain]
 
-    def related(
-        group: dict[tuple[str, str], dt.datetime], name: str, metric: str, period: dt.datetime
-    ) -> bool:
-        crossed_only = all(COHORT_JOIN in other for other, _ in group)
-        gap = CROSSED_GAP[grain] if crossed_only else MERGE_GAP[grain]
-        other_gap = min(near, gap)
+    def related(group: _Group, name: str, metric: str, period: dt.datetime) -> bool:
+        crossed_only = all(COHORT_JOIN in other for other, _ in group.last)
+
+        def gap(other: tuple[str, str]) -> dt.timedelta:
+            run = group.confirmed[other] >= PERSISTENT_RUN
+            allowed = CROSSED_GAP[grain] if crossed_only and not run else MERGE_GAP[grain]
+            same = other[1] == metric and nested(name, other[0])
+            return allowed if same else min(near, allowed)
+
         return any(
-            overlapping(name, other)
-            and period - last
-            <= (gap if other_metric == metric and nested(name, other) else other_gap)
-            for (other, other_metric), last in group.items()
+            overlapping(name, other[0]) and period - last <= gap(other)
+            for other, last in group.last.items()
         )
 
-    for position, (index, metric, period) in enumerate(
-        zip(ordered.index, ordered.metric, ordered.period, strict=True)
+    for position, (index, metric, period, alone) in enumerate(
+        zip(ordered.index, ordered.metric, ordered.period, confirmed, strict=True)
     ):
         key = (names[position], metric)
-        joined = [group for group in groups if related(group[1], *key, period)]
+        joined = [group for group in groups if related(group, *key, period)]
         if not joined:
-            groups.append(([index], {key: period}))
-            continue
-        rows, members = joined[0]
-        for other_rows, other_members in joined[1:]:
-            rows.extend(other_rows)
-            for other, last in other_members.items():
-                members[other] = max(members.get(other, last), last)
-            groups.remove((other_rows, other_members))
-        rows.append(index)
-        members[key] = max(members.get(key, period), period)
-    return [alarms.loc[sorted(rows)] for rows, _ in groups]
+            joined = [_Group()]
+            groups.append(joined[0])
+        for other in joined[1:]:
+            joined[0].absorb(other)
+            groups.remove(other)
+        joined[0].add(index, key, period, bool(alone))
+    return [alarms.loc[sorted(group.rows)] for group in groups]
 
 
 def build_incidents(
@@ -224,7 +258,7 @@ def build_incidents(
     scanned = {r.metric for r in results}  # a metric the data cannot support is not scanned
     incidents = [
         _incident(results, group, cx_series, grain, as_of, settings, daily_orders, scanned)
-        for group in group_alarms(alarms, grain)
+        for group in group_alarms(alarms, grain, settings)
     ]
     return sorted(incidents, key=lambda incident: (-incident.severity, incident.start))
 
@@ -256,12 +290,10 @@ def _incident(
         if any(overlapping(cohort_name(*key), cohort) for cohort in cohorts)
     } or cx_series
     losses = {key: _cx_loss(result, start, stop, grain) for key, result in related.items()}
+    orders = {key: float(result.residuals.orders.sum()) for key, result in related.items()}
     if losses:
         impact = max(loss for loss, _, _ in losses.values())
-        worst = _carrier(
-            {key: loss for key, (loss, _, _) in losses.items()},
-            {key: float(result.residuals.orders.sum()) for key, result in related.items()},
-        )
+        worst = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders)
     else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
         worst, impact = _lead_metric_loss(results, group, start, stop)
     primary_metric = _primary_metric(results, group, worst, start, stop)
@@ -269,10 +301,19 @@ def _incident(
     if primary is not None:
         followed = _followed_series(results, group, primary)
         floor = _last_period_alarm(group, grain, followed, settings, shortest > 1)
-        recovered = _recovered_end(followed, start, stop, grain, floor)
-        if recovered != stop:  # the losses over the window that ends where the metric recovers
-            stop = recovered
+        confirmed = group.period[_single_period(group, settings)]
+        if not confirmed.empty:  # the window holds every period read bad on its own
+            floor = max(floor or start, confirmed.max().to_pydatetime() + length)
+        alarmed_stop, stop = stop, _recovered_end(followed, start, stop, grain, floor)
+        if stop != alarmed_stop and losses:  # the losses over the window up to the recovery
             losses = {key: _cx_loss(r, start, stop, grain) for key, r in related.items()}
+            # Window alarms re-read a drop for a day: the cohort that carried the loss over
+            # that day may not be the one that carries it up to the recovery.
+            carrier = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders)
+            metric = _primary_metric(results, group, carrier, start, stop)
+            series = _series(results, metric, carrier)
+            if carrier != worst and losses[carrier][0] > 0 and series is not None:
+                worst, primary_metric, primary = carrier, metric, series
         if _slice_metric(primary_metric) not in scanned:  # a loss the CX score cannot see
             impact = max(impact, _metric_loss(primary, start, stop))
     if losses:
@@ -327,9 +368,21 @@ def _shortest_window(group: pd.DataFrame, grain: Grain, settings: DetectorSettin
     periods): a 6-hour window alarming at 21:00 read the hours from 16:00, so the incident may
     start there (a surge at 18:00-20:00 was dated 21:00, and its window held none of its hours)
     and lasts through that window's last alarm."""
-    if grain != "hour" or (group.votes >= settings.min_votes).any():
+    if grain != "hour" or _single_period(group, settings).any():
         return 1
     return min(settings.windows(grain))
+
+
+def _single_period(group: pd.DataFrame, settings: DetectorSettings) -> pd.Series:
+    """The alarms that read their period on its own: enough single-period detectors voted, or
+    the period's own reading passed the corroborated bar (analytics/alarms.py)."""
+    corroborated = group.detectors.map(
+        lambda fired: any(
+            name.split(CORROBORATION_JOIN)[0] == SINGLE_PERIOD and CORROBORATION_JOIN in name
+            for name in fired.split(",")
+        )
+    )
+    return (group.votes >= settings.min_votes) | corroborated.astype(bool)
 
 
 def _followed_series(
@@ -352,10 +405,11 @@ def _last_period_alarm(
     settings: DetectorSettings,
     windows_only: bool = False,
 ) -> dt.datetime | None:
-    """The end of the last period the single-period detectors alarmed on (enough votes) in the
-    primary metric's series (window alarms lag; other cohorts' alarms may be noise); with
-    `windows_only` (no single-period alarm in the group), of the last period the shortest
-    window alarmed on (it read those hours bad; longer windows re-read a drop for days)."""
+    """The end of the last period read bad on its own (`_single_period`) in the primary
+    metric's series (window alarms lag); with `windows_only` (no such alarm in the group), of
+    the last period the shortest window alarmed on (it read those hours bad; longer windows
+    re-read a drop for days), else of the first period a longer window alarmed on (its last
+    hours tipped it over its bar)."""
     own = group[
         (group.metric == primary.metric)
         & (group.dimension == primary.dimension)
@@ -364,8 +418,11 @@ def _last_period_alarm(
     if windows_only:
         shortest = WINDOW_NAMES[min(settings.windows(grain))]
         single = own[own.detectors.str.contains(shortest, regex=False)]
+        if single.empty:  # only longer windows alarmed: the first was tipped by its last hours
+            first = (own if not own.empty else group).period.min()
+            return first.to_pydatetime() + PERIOD_LENGTH[grain]
     else:
-        single = own[own.votes >= settings.min_votes]
+        single = own[_single_period(own, settings)]
     if single.empty:
         return None
     return single.period.max().to_pydatetime() + PERIOD_LENGTH[grain]

@@ -23,6 +23,7 @@ from analytics.incidents import (
 )
 from analytics.localization import localize
 from analytics.metrics import CX_SCORE
+from data.random_scenarios import random_scenario
 from data.scenario import Scenario
 from data.warehouse import open_warehouse
 
@@ -348,6 +349,59 @@ def test_an_incident_only_a_6_hour_window_saw_spans_that_window() -> None:
     )
 
 
+def _read_low_at(hour: dt.datetime) -> np.ndarray:
+    """A day window reading on-time 0.9 except 0.8 at `hour`."""
+    values = np.full(HOURS, 0.9)
+    values[_cx_series().residuals.period.get_loc(hour)] = 0.8
+    return values
+
+
+@pytest.mark.parametrize(("window", "hours"), [("day_window", 24), ("week_window", 168)])
+def test_an_incident_only_a_longer_window_saw_spans_the_shortest_window(
+    window: str, hours: int
+) -> None:
+    """A lone day-window alarm at 20:00 (random seed 5040: a dinner surge in the south) was
+    dated [15:00, 16:00), an hour that held none of the surge: the window's first alarm was
+    tipped over its bar by its last hours, so the incident reaches the alarm's own hour."""
+    (alarm_hour,) = _hours_after_first(20)
+    on_time = _on_time_with_day_window(_read_low_at(alarm_hour), np.full(HOURS, 0.9))
+    read_from = max(FIRST_HOUR, alarm_hour - dt.timedelta(hours=hours - 1))
+    alarms = _alarms([alarm_hour]).assign(detectors=window, votes=0, run_start=read_from)
+    (incident,) = build_incidents([_cx_series(), on_time], alarms, "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (
+        alarm_hour - dt.timedelta(hours=5),
+        alarm_hour + dt.timedelta(hours=1),
+    )
+
+
+def test_a_corroborated_single_period_alarm_dates_the_incident_to_its_hour() -> None:
+    """A lone alarm the period's own reading raised with dasher wait's corroboration (random
+    seed 5029: cancellations in the east at 19:00) was read as a window alarm: the incident
+    was [18:00, 19:00), the hour before the alarm. It is the alarm's hour."""
+    (alarm_hour,) = _hours_after_first(19)
+    on_time = _on_time_with_day_window(_read_low_at(alarm_hour), np.full(HOURS, 0.9))
+    alarms = _alarms([alarm_hour]).assign(
+        detectors="period+dasher_wait_min", votes=0, run_start=alarm_hour - dt.timedelta(hours=1)
+    )
+    (incident,) = build_incidents([_cx_series(), on_time], alarms, "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (alarm_hour, alarm_hour + dt.timedelta(hours=1))
+
+
+def test_a_run_in_a_crossed_cohort_stays_one_incident_across_a_quiet_spell() -> None:
+    """Alarms in one region x category confirmed every hour for a day, then 4 quiet hours,
+    then again: one incident (random seed 5082's inventory drop split in two at such a gap,
+    and the first half, the one begun within a day of the onset, rated low). A lone crossed
+    alarm 4 hours after another still starts its own incident."""
+    crossed = {"dimension": "region,category", "cohort": "west,retail"}
+    run, later = _hours_after_first(*range(24)), _hours_after_first(28, 29)
+    alarms = _alarms(run + later).assign(**crossed)
+    incidents = build_incidents([_cx_series()], alarms, "hour", AS_OF, SETTINGS)
+    assert [(incident.start, incident.alarm_count) for incident in incidents] == [(run[0], 26)]
+    lone = _alarms(_hours_after_first(0, 4)).assign(**crossed)
+    incidents = build_incidents([_cx_series()], lone, "hour", AS_OF, SETTINGS)
+    assert len(incidents) == 2
+
+
 def test_a_drop_the_baseline_has_learned_keeps_its_incident_open_until_it_recovers() -> None:
     """Alarms stop after a day (the seasonal expectation follows the drop down), but on-time
     stays 0.2 under the level expected when the incident began until hour 150: the incident
@@ -427,3 +481,22 @@ def test_without_an_on_time_rate_slices_are_sought_on_slow_deliveries(
         "cancellation_rate",
         "refund_rate",
     }
+
+
+def test_a_dinner_surge_is_led_by_its_region_over_the_hours_it_alarmed(
+    make_world: WorldFactory,
+) -> None:
+    """Random seed 5057: a demand surge in the central region at 17:00-20:59 from Dec 28
+    (magnitude 1.19; orders per hour read 1.66x usual; 10,000 orders a day). Its alarms: one
+    weak corroborated hour at 17:00, confirmed ones at 20:00 in the central region and
+    others, window alarms for a day after. The incident was dated
+    [17:00, 18:00) and led by category=convenience (the cohort carrying most loss over that
+    day of window alarms), whose CX was better than expected there. It holds the 20:00
+    confirmations and is led by the region that carries the loss up to its recovery."""
+    scenario = random_scenario(5057, orders_per_day=10_000)
+    onset = scenario.interventions[0].onset
+    incidents = _incidents_of(make_world(scenario))
+    (incident,) = [i for i in incidents if onset <= i.start < onset + dt.timedelta(hours=4)]
+    assert incident.primary_cohort == "region=central"
+    assert incident.end is not None and incident.end >= onset + dt.timedelta(hours=4)
+    assert incident.cx_observed < incident.cx_expected

@@ -488,3 +488,26 @@ def test_a_day_with_only_a_low_severity_blip_investigates_the_serious_incident_a
     assert investigation.notes[-1].startswith(
         f"only low-severity incidents were active on 2025-12-28 ({blip})"
     )
+
+
+def test_a_slow_inventory_drop_asked_about_on_its_onset_day_is_investigated_whole(
+    make_world: WorldFactory,
+) -> None:
+    """Random scenario 5082 (10,000 orders a day): the inventory feed of west x retail drops
+    from Dec 27 10:00 (logged). Its alarms begin Dec 28 09:00, all in that crossed cohort, with
+    a 4-hour lull on Dec 29: the drop was two incidents, the first (begun within a day of the
+    asked day) rated low, the second too late to be taken. Asked about Dec 27, the whole drop
+    is one serious incident from Dec 28 09:00, and inventory is its leading cause."""
+    scenario = random_scenario(5082, orders_per_day=10_000)
+    context = ToolContext(world_dir=make_world(scenario))
+    try:
+        investigation = investigate(context, day=dt.date(2025, 12, 27))
+    finally:
+        context.close()
+    incident = investigation.incident
+    assert incident is not None
+    assert incident.severity_label in SERIOUS
+    assert incident.start == dt.datetime(2025, 12, 28, 9)
+    assert incident.end is None or incident.end > dt.datetime(2025, 12, 29, 14)
+    assert investigation.causes is not None
+    assert investigation.causes.causes[0].kind == "inventory_drop"
