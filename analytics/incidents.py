@@ -301,9 +301,21 @@ def _incident(
     if primary is not None:
         followed = _followed_series(results, group, primary)
         floor = _last_period_alarm(group, grain, followed, settings, shortest > 1)
-        confirmed = group.period[_single_period(group, settings)]
-        if not confirmed.empty:  # the window holds every period read bad on its own
-            floor = max(floor or start, confirmed.max().to_pydatetime() + length)
+        # The window holds every period its metric was read bad on its own in a cohort that
+        # holds or is held by the followed one (a surge confirmed in its region at 20:00, after
+        # one weak hour at 17:00 in a category, lasts past 20:00).
+        cohort = cohort_name(followed.dimension, followed.cohort)
+        kin = [
+            nested(cohort, cohort_name(dimension, other))
+            for dimension, other in zip(group.dimension, group.cohort, strict=True)
+        ]
+        confirmed = group[
+            _single_period(group, settings)
+            & (group.metric == followed.metric)
+            & pd.Series(kin, index=group.index)
+        ]
+        if not confirmed.empty:
+            floor = max(floor or start, confirmed.period.max().to_pydatetime() + length)
         alarmed_stop, stop = stop, _recovered_end(followed, start, stop, grain, floor)
         if stop != alarmed_stop and losses:  # the losses over the window up to the recovery
             losses = {key: _cx_loss(r, start, stop, grain) for key, r in related.items()}
