@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Fact(BaseModel):
@@ -42,6 +42,13 @@ class ChangeFact(_Fact):
     name: str
 
 
+class RefutationFact(_Fact):
+    """A refuting check of a leading cause that held: its driver_shift item and what it says."""
+
+    evidence: str
+    why: str
+
+
 class CauseFact(_Fact):
     """A leading cause: its kind and title, its primary driver's item and how to label it, the
     logged change behind it and its diff-in-diff, where the evidence holds them."""
@@ -54,6 +61,7 @@ class CauseFact(_Fact):
     change: ChangeFact | None = None
     did: str | None = None  # the diff_in_diff item
     did_outcome: str | None = None  # the outcome it measured, as labelled
+    against: list[RefutationFact] = Field(default_factory=list)  # refuting checks that held
 
 
 class NotTestableFact(_Fact):

@@ -262,6 +262,11 @@ def _cause_text(ev: _Evidence, rank: str | None, cause: CauseFact, position: int
             f", and in that change's scope the {cause.did_outcome} moved {estimate} against "
             f"comparable orders (95% interval {low} to {high}) [{did}]"
         )
+    for against in cause.against:
+        figure = ev.items.get(against.evidence, {}).get("figures", {}).get("baseline") or {}
+        label, unit = str(figure.get("label") or ""), str(figure.get("unit") or "")
+        refuted = _driver_text(ev, against.evidence, label, unit) if label else ""
+        sentence += f"; but {against.why}: {refuted}" if refuted else ""
     return sentence
 
 

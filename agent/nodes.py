@@ -26,6 +26,7 @@ from agent.facts import (
     Focus,
     NotTestableFact,
     RecommendationFact,
+    RefutationFact,
 )
 from agent.grounding import check_grounding
 from agent.llm import LLMFailure, LoopLimits, MalformedCall, untrusted
@@ -629,6 +630,12 @@ def _cause_facts(cause: RankedCause, investigation: Investigation, ledger: Ledge
     did = next((e for e in cause.evidence if ledger.get(e).tool == "diff_in_diff"), None)
     if did:
         found.update(did=did, did_outcome=ledger.get(did).figures["estimate"].label)
+    checks = {check.driver: check.why for check in hypothesis.refuting}
+    found["against"] = [
+        RefutationFact(evidence=e, why=checks[ledger.get(e).args["driver"]])
+        for e in cause.refuted_by
+        if ledger.get(e).args.get("driver") in checks
+    ]
     return CauseFact(kind=cause.kind, title=LIBRARY[cause.kind].title, **found)
 
 

@@ -491,6 +491,7 @@ def _assess_hypothesis(
         tests.evidence.append(result[1])
         if call.role == "refuting" and held:
             tests.reasons.append(f"refuted in part: {check.why} [{result[1]}]")
+            tests.refuted_by.append(result[1])
     shared = {c.tool: r for c, r in results if c.hypothesis is None and c.tool != "diff_in_diff"}
     shap = shared.get("shap_attribution")
     if shap is not None and not isinstance(shap, ToolError):

@@ -597,6 +597,7 @@ class HypothesisTestsModel(BaseModel):
     expected_direction: int = 1
     supporting: list[bool] = Field(default_factory=list)
     refuting: list[bool] = Field(default_factory=list)
+    refuted_by: list[str] = Field(default_factory=list)  # driver_shift items of violated checks
     explained_share: float | None = None
     logged_change: bool = False
     did_significant: bool = False
@@ -647,6 +648,7 @@ class RankedCause(BaseModel):
     components: dict[str, float]
     evidence: list[str]
     reasons: list[str]
+    refuted_by: list[str] = Field(default_factory=list)  # its violated refuting checks' items
 
 
 class RankCausesOutput(ToolOutput):
@@ -689,6 +691,7 @@ def rank_causes(context: ToolContext, args: RankCausesInput) -> RankCausesOutput
     if unknown:
         raise ToolError(f"unknown hypotheses: {', '.join(unknown)}")
     scores = rank([h.to_tests() for h in args.hypotheses])
+    refuted = {h.kind: h.refuted_by for h in args.hypotheses}
     causes = [
         RankedCause(
             kind=s.kind,
@@ -700,6 +703,7 @@ def rank_causes(context: ToolContext, args: RankCausesInput) -> RankCausesOutput
             components=s.components,
             evidence=list(s.evidence),
             reasons=list(s.reasons),
+            refuted_by=refuted[s.kind] if s.status in ("supported", "weak") else [],
         )
         for s in scores
     ]

@@ -15,6 +15,7 @@ import vcr
 
 from agent.service import Agent
 from agent.settings import AgentSettings
+from data.random_scenarios import random_scenario
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 DEMO_QUESTION = "why did CX drop on Jan 4?"
@@ -408,3 +409,29 @@ def test_the_narrative_reads_driver_and_outcome_names_from_typed_figures(convers
     (did,) = [e for e in result["evidence"] if e["tool"] == "diff_in_diff"]
     assert did["figures"]["estimate"]["label"] == "late rate"
     assert "the late rate moved" in result["answer"]
+
+
+def test_fewer_dashers_for_fewer_orders_is_not_called_a_shortage_without_saying_so(
+    make_world,
+) -> None:
+    """Random seed 5040 (10,000 orders a day): Christmas Day, when orders and the dashers
+    scheduled for them are both about 72% of usual, plus a small dinner surge in the south.
+    The day's incident was answered "dasher shortage (confidence 0.65)" on online dashers at
+    0.70 of usual alone. The orders fell with the dashers: the shortage's refuting check
+    holds, its confidence is halved, and the answer says why, citing the orders' evidence."""
+    world = make_world(random_scenario(5040, orders_per_day=10_000))
+    agent = Agent(world, AgentSettings(llm="offline"))
+    result = agent.ask("why did CX drop on Dec 25?")
+    agent.close()
+    (shortage,) = [c for c in result["causes"] if c["kind"] == "dasher_shortage"]
+    assert shortage["status"] == "weak" and shortage["confidence"] < 0.5
+    orders = re.search(
+        r"but orders fell with them \(a quiet hour\): orders per hour vs usual for the hour "
+        r"went from 1\.00 to (0\.\d\d) \[(E\d+)\]",
+        result["answer"],
+    )
+    assert orders is not None, result["answer"]
+    (item,) = [e for e in result["evidence"] if e["id"] == orders.group(2)]
+    assert item["args"]["driver"] == "orders_per_hour"
+    assert item["figures"]["incident"]["value"] == pytest.approx(float(orders.group(1)), abs=0.005)
+    assert result["grounding"]["ok"]

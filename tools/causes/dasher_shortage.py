@@ -14,6 +14,9 @@ CAUSE = CauseSpec(
             DriverCheck("dashers_per_order", -1, "fewer dashers per open order"),
             DriverCheck("dasher_wait_min", +1, "ready orders wait longer for a dasher"),
         ),
+        # Fewer dashers for fewer orders (a holiday: the fleet is scheduled to the forecast) is
+        # a quiet hour, not a shortage.
+        refuting=(DriverCheck("orders_per_hour", -1, "orders fell with them (a quiet hour)"),),
         features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
         change_names=("dasher_pay", "peak_pay", "dasher_incentives"),
         fallback=Fallback(
