@@ -63,6 +63,7 @@ WINDOW_NAMES = {6: "6h_window", 24: "day_window", 168: "week_window", 7: "week_w
 _MEDIAN_CHI2_1 = 0.45494  # median of a chi-square with 1 degree of freedom
 PERIODS_PER_WEEK = {"hour": 168, "day": 7}
 PERIOD_LENGTH = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
+ZSCORE = "zscore"  # the detector that reads each period alone (EWMA and CUSUM carry memory)
 FrameT = TypeVar("FrameT", pd.DataFrame, dict[str, np.ndarray])
 
 
@@ -527,7 +528,7 @@ def run_detectors_many(z: np.ndarray, settings: DetectorSettings) -> list[Detect
     )
     with np.errstate(invalid="ignore"):
         fired = {
-            "zscore": finite & (z > settings.z_limit),
+            ZSCORE: finite & (z > settings.z_limit),
             "ewma": finite & (ewma > settings.ewma_limit * ewma_sd),
             "cusum": finite & (cusum > settings.cusum_limit),
             "bocpd": finite

@@ -38,7 +38,7 @@ from analytics.alarms import (
     SINGLE_PERIOD,
     SeriesResult,
 )
-from analytics.detection import PERIOD_LENGTH, WINDOW_NAMES, DetectorSettings
+from analytics.detection import PERIOD_LENGTH, WINDOW_NAMES, ZSCORE, DetectorSettings
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, Grain, higher_is_better
 
 MERGE_GAP = {"hour": dt.timedelta(hours=36), "day": dt.timedelta(days=2)}
@@ -301,16 +301,17 @@ def _incident(
     if primary is not None:
         followed = _followed_series(results, group, primary)
         floor = _last_period_alarm(group, grain, followed, settings, shortest > 1)
-        # The window holds every period its metric was read bad on its own in a cohort that
-        # holds or is held by the followed one (a surge confirmed in its region at 20:00, after
-        # one weak hour at 17:00 in a category, lasts past 20:00).
-        cohort = cohort_name(followed.dimension, followed.cohort)
+        # The window holds every period whose own reading of its metric passed a limit in the
+        # followed cohort or one it holds (a surge read at 20:00 in its region, after one weak
+        # hour at 17:00, lasts past 20:00); wider cohorts' alarms may be another corner's
+        # noise, and EWMA and CUSUM alarms carry a drop's memory for hours after it.
+        held = cohort_filters(cohort_name(followed.dimension, followed.cohort)).items()
         kin = [
-            nested(cohort, cohort_name(dimension, other))
+            held <= cohort_filters(cohort_name(dimension, other)).items()
             for dimension, other in zip(group.dimension, group.cohort, strict=True)
         ]
         confirmed = group[
-            _single_period(group, settings)
+            _read_alone(group)
             & (group.metric == followed.metric)
             & pd.Series(kin, index=group.index)
         ]
@@ -395,6 +396,18 @@ def _single_period(group: pd.DataFrame, settings: DetectorSettings) -> pd.Series
         )
     )
     return (group.votes >= settings.min_votes) | corroborated.astype(bool)
+
+
+def _read_alone(group: pd.DataFrame) -> pd.Series:
+    """The alarms whose period's own reading passed a limit: the z-score detector fired, or the
+    period's reading passed the corroborated bar."""
+    return group.detectors.map(
+        lambda fired: any(
+            name == ZSCORE
+            or (name.split(CORROBORATION_JOIN)[0] == SINGLE_PERIOD and CORROBORATION_JOIN in name)
+            for name in fired.split(",")
+        )
+    ).astype(bool)
 
 
 def _followed_series(

@@ -402,6 +402,24 @@ def test_a_run_in_a_crossed_cohort_stays_one_incident_across_a_quiet_spell() -> 
     assert len(incidents) == 2
 
 
+def test_lingering_ewma_and_cusum_alarms_in_a_held_cohort_do_not_hold_the_incident_open() -> None:
+    """On-time drops for 4 hours (z-score alarms). A cohort it holds keeps EWMA and CUSUM alarms
+    (two votes, its own periods near expected) for hours after: the incident still ends at
+    the recovery (the suite's storm was held open to the end of the data this way)."""
+    drop, lingering = _hours_after_first(0, 1, 2, 3), _hours_after_first(*range(20, 34, 2))
+    first = _cx_series().residuals.period.get_loc(drop[0])
+    values = np.full(HOURS, 0.9)
+    values[first : first + 4] = 0.6
+    on_time = _on_time_with_day_window(values, np.full(HOURS, 0.9))
+    cx = _cx_series(dict.fromkeys(drop, 5.0))
+    memory = _alarms(lingering).assign(
+        dimension="region", cohort="central", detectors="ewma,cusum", z=0.3
+    )
+    alarms = pd.concat([_alarms(drop).assign(detectors="zscore,cusum"), memory], ignore_index=True)
+    (incident,) = build_incidents([cx, on_time], alarms, "hour", AS_OF, SETTINGS)
+    assert (incident.start, incident.end) == (drop[0], _hours_after_first(4)[0])
+
+
 def test_a_drop_the_baseline_has_learned_keeps_its_incident_open_until_it_recovers() -> None:
     """Alarms stop after a day (the seasonal expectation follows the drop down), but on-time
     stays 0.2 under the level expected when the incident began until hour 150: the incident
