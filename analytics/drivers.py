@@ -6,7 +6,10 @@ Shares are compared with a two-proportion z-test and means with Welch's t-test (
 Welch-Satterthwaite degrees of freedom, its p-value reported as a z); hourly values (a count or
 a seasonal ratio per hour) with a t-test against the baseline hours' spread (on their n - 1
 degrees of freedom: under no shift the incident's hours are draws like them). Orders or hours
-are independent units: a heuristic where orders share a store or an hour.
+are independent units: a heuristic where orders share a store or an hour. A seasonal ratio
+("vs usual for the hour") in a slice that names its regions is also divided by the other
+regions' ratio that day, so a day that moves every region alike (a holiday's orders, and the
+dashers scheduled for them) does not read as a shift in the slice.
 """
 
 from __future__ import annotations
@@ -85,7 +88,9 @@ class DriverSpec:
     requires: tuple[str, ...]  # "table.column" entries
     per_hour_count: bool = False  # x is the number of slice rows per hour (volume drivers)
     # Divide x by its baseline mean for the same hour of day (and region, for supply rows), so
-    # the diurnal cycle does not drown a shift confined to some hours.
+    # the diurnal cycle does not drown a shift confined to some hours; and, in a slice that names
+    # its regions, by the other regions' ratio that day ("day-adjusted": a holiday moves every
+    # region's orders, and the dashers scheduled for them, alike).
     seasonal: bool = False
 
 
@@ -130,8 +135,8 @@ DRIVERS: dict[str, DriverSpec] = {
         DriverSpec("online_dashers", "Online dashers vs usual for the region and hour", "ratio",
                    "mean", _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",),
                    seasonal=True),
-        DriverSpec("open_orders", "Open orders vs usual for the region and hour", "ratio",
-                   "mean", _SUPPLY, "open_orders", ("dasher_supply.open_orders",),
+        DriverSpec("open_orders", "Open orders vs usual for the region and hour",
+                   "ratio", "mean", _SUPPLY, "open_orders", ("dasher_supply.open_orders",),
                    seasonal=True),
         DriverSpec("dashers_per_order", "Online dashers per open order", "ratio", "mean",
                    _SUPPLY, "online_dashers / nullif(open_orders, 0)",
@@ -146,8 +151,9 @@ DRIVERS: dict[str, DriverSpec] = {
                    "CASE WHEN delivered AND item_lines > 0 THEN "
                    "(substituted_lines + missing_lines) / item_lines END",
                    ("items.substituted_flag", "items.missing_flag")),
-        DriverSpec("orders_per_hour", "Orders per hour vs usual for the hour", "ratio", "mean",
-                   _ORDER_FACTS, "1", ("orders.order_time",), per_hour_count=True, seasonal=True),
+        DriverSpec("orders_per_hour", "Orders per hour vs usual for the hour",
+                   "ratio", "mean", _ORDER_FACTS, "1", ("orders.order_time",),
+                   per_hour_count=True, seasonal=True),
     )
 }  # fmt: skip
 
@@ -311,6 +317,16 @@ def _slice_condition(
     return " AND ".join(conditions) or "TRUE", parameters
 
 
+def _elsewhere(filters: Mapping[str, FilterValue], dimensions: Dimensions) -> tuple[str, list]:
+    """The rows of regions other than those a slice names ("" when it names none)."""
+    if "region" not in filters:
+        return "", []
+    value = filters["region"]
+    values = [value] if isinstance(value, str | int) else list(value)
+    column = dimensions.column("region")
+    return f"{column} NOT IN ({', '.join('?' for _ in values)})", values
+
+
 Groups = dict[tuple[bool, str], GroupStats]  # (in the slice, window name) -> statistics
 
 
@@ -355,21 +371,30 @@ def _group_stats(
     xs = [f"x{i}" for i in range(len(specs))]
     window_case = " ".join(f"WHEN t >= ? AND t < ? THEN '{name}'" for name in windows)
     window_parameters = [bound for w in windows.values() for bound in (w.start, w.end)]
+    elsewhere, elsewhere_parameters = _elsewhere(filters, dimensions) if spec.seasonal else ("", [])
     tagged = (
-        f"SELECT ({condition}) AS in_slice, CASE {window_case} END AS w, t, {', '.join(xs)} "
-        f"FROM ({rows_sql}) rows"
+        f"SELECT ({condition}) AS in_slice, coalesce({elsewhere or 'FALSE'}, FALSE) AS elsewhere, "
+        f"CASE {window_case} END AS w, t, {', '.join(xs)} FROM ({rows_sql}) rows"
     )
     if spec.per_hour_count:
         tagged = (
-            f"SELECT in_slice, w, date_trunc('hour', t) AS t, CAST(NULL AS VARCHAR) AS region, "
-            f"count(*) AS x0 FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY 1, 2, 3"
+            "SELECT in_slice, elsewhere, w, date_trunc('hour', t) AS t, "
+            "CAST(NULL AS VARCHAR) AS region, count(*) AS x0 "
+            f"FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY 1, 2, 3, 4"
         )
     if spec.seasonal:
         tagged = (
-            "SELECT in_slice, w, t, x0 / nullif(avg(x0) FILTER (WHERE w = 'baseline') OVER "
-            "(PARTITION BY in_slice, region, hour(t)), 0) AS x0 FROM ("
+            "SELECT in_slice, elsewhere, w, t, x0 / nullif(avg(x0) FILTER (WHERE w = 'baseline') "
+            "OVER (PARTITION BY in_slice, elsewhere, region, hour(t)), 0) AS x0 FROM ("
             + tagged.replace("AS w, t, x0", "AS w, t, region, x0", 1)
             + ") seasonal"
+        )
+        # ... and, in a slice that names its regions, by the other regions' ratio that day: a
+        # holiday moves every region's orders and the dashers scheduled for them alike.
+        tagged = (
+            "SELECT in_slice, w, t, x0 / CASE WHEN in_slice THEN coalesce(nullif(avg(x0) "
+            "FILTER (WHERE elsewhere) OVER (PARTITION BY date_trunc('day', t)), 0), 1) "
+            f"ELSE 1 END AS x0 FROM ({tagged}) day_level"
         )
     # Sums of fixed-point values are exact, so they do not depend on the order in which DuckDB's
     # threads add rows up (floating-point sums do, in their last bits).
@@ -378,7 +403,8 @@ def _group_stats(
     )
     sql = f"SELECT in_slice, w, {moments} FROM ({tagged}) s WHERE w IS NOT NULL GROUP BY 1, 2"
     result: list[Groups] = [{} for _ in specs]
-    for row in con.execute(sql, [*parameters, *window_parameters]).fetchall():
+    arguments = [*parameters, *elsewhere_parameters, *window_parameters]
+    for row in con.execute(sql, arguments).fetchall():
         in_slice, window = row[0], row[1]
         for index, groups in enumerate(result):
             groups[(bool(in_slice), window)] = _moments(*row[2 + 3 * index : 5 + 3 * index])

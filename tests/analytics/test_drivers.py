@@ -224,3 +224,39 @@ def test_hourly_values_are_judged_against_the_baseline_hours_spread() -> None:
     p_value = 2 * stats.t.sf(abs(t), len(before) - 1)
     assert shift.p_value == pytest.approx(p_value, rel=1e-6)
     assert shift.p_value < 0.01 < stats.ttest_ind(after, before, equal_var=False).pvalue
+
+
+def _two_regions(north_dip: float, south_dip: float) -> duckdb.DuckDBPyConnection:
+    """Hourly dasher supply in the north and south, 40 dashers an hour (lognormal noise, sd
+    0.07) from START to 6 hours after CHANGE, whose last 6 hours are scaled by the dips."""
+    rng = np.random.default_rng(11)
+    hours = pd.date_range(START, CHANGE + dt.timedelta(hours=5), freq="h")
+    frames = []
+    for region, dip in (("north", north_dip), ("south", south_dip)):
+        online = 40 * rng.lognormal(0.0, 0.07, len(hours))
+        online[hours >= CHANGE] *= dip
+        frames.append(
+            pd.DataFrame(
+                {"region": region, "hour_start": hours, "online_dashers": np.round(online)}
+            ).assign(open_orders=40)
+        )
+    con = duckdb.connect()
+    con.register("supply_frame", pd.concat(frames, ignore_index=True))
+    con.execute("CREATE TABLE dasher_supply AS SELECT * FROM supply_frame")
+    return con
+
+
+def test_a_day_that_moves_every_region_alike_is_not_a_shift_in_one_region() -> None:
+    """Christmas (random seeds 6030, 6080, 6093: surges named a shortage or nothing): orders,
+    and the dashers scheduled for them, at ~72% of usual in every region. In a slice that names
+    its region, a seasonal ratio is read against the other regions' that day: a cut in every
+    region is no shift in the north; a cut in the north alone still is. A slice naming no
+    region has no other regions to read against, and reads the day as it is."""
+    incident = Window(CHANGE, CHANGE + dt.timedelta(hours=6))
+    everywhere = _two_regions(0.72, 0.72)
+    holiday = driver_shift(everywhere, "online_dashers", SLICE, BASELINE, incident)
+    assert holiday.p_value > 0.01 and holiday.incident == pytest.approx(1.0, abs=0.05)
+    marketplace = driver_shift(everywhere, "online_dashers", {}, BASELINE, incident)
+    assert marketplace.p_value < 0.01 and marketplace.incident < 0.8
+    north_only = driver_shift(_two_regions(0.72, 1.0), "online_dashers", SLICE, BASELINE, incident)
+    assert north_only.p_value < 0.01 and north_only.incident < 0.8
