@@ -21,7 +21,7 @@ from data.scenario import Scenario, Scope
 from data.warehouse import WAREHOUSE_FILE, build_warehouse
 from tools import catalog  # noqa: F401  (registers the tools)
 from tools.base import ToolContext, ToolError
-from tools.detection import SliceSummary
+from tools.detection import IncidentSummary, SliceSummary
 from tools.hypotheses import LIBRARY
 from tools.investigation import (
     Investigation,
@@ -465,6 +465,28 @@ def test_a_window_shorter_than_a_day_is_compared_with_the_same_hours_before_it(
         assert all((shift.start, shift.end) == (start, end) for shift in shifts)
 
 
+def _asked_about(
+    make_world: WorldFactory,
+    seed: int,
+    day: dt.date,
+    run: Callable[..., Investigation],
+) -> Investigation:
+    """`run` (find_incident or investigate) on random scenario `seed` at 10,000 orders a day,
+    asked about `day`."""
+    context = ToolContext(world_dir=make_world(random_scenario(seed, orders_per_day=10_000)))
+    try:
+        return run(context, day=day)
+    finally:
+        context.close()
+
+
+def _serious(investigation: Investigation) -> IncidentSummary:
+    incident = investigation.incident
+    assert incident is not None
+    assert incident.severity_label in SERIOUS
+    return incident
+
+
 def test_a_day_with_only_a_low_severity_blip_investigates_the_serious_incident_after_it(
     make_world: WorldFactory,
 ) -> None:
@@ -472,15 +494,8 @@ def test_a_day_with_only_a_low_severity_blip_investigates_the_serious_incident_a
     to 60% from Dec 28 17:00. On Dec 28 only a low-severity blip elsewhere was active; the
     shortage's medium incident was confirmed from Dec 29 17:00. Asked about Dec 28, the
     investigation takes the shortage's incident and says why, naming the blip."""
-    scenario = random_scenario(4019, orders_per_day=10_000)
-    context = ToolContext(world_dir=make_world(scenario))
-    try:
-        investigation = find_incident(context, day=dt.date(2025, 12, 28))
-    finally:
-        context.close()
-    incident = investigation.incident
-    assert incident is not None
-    assert incident.severity_label in SERIOUS
+    investigation = _asked_about(make_world, 4019, dt.date(2025, 12, 28), find_incident)
+    incident = _serious(investigation)
     assert incident.primary_cohort == "region=north"
     assert incident.start.date() == dt.date(2025, 12, 29)
     blip = investigation.asked_day_incident
@@ -498,15 +513,8 @@ def test_a_slow_inventory_drop_asked_about_on_its_onset_day_is_investigated_whol
     a 4-hour lull on Dec 29: the drop was two incidents, the first (begun within a day of the
     asked day) rated low, the second too late to be taken. Asked about Dec 27, the whole drop
     is one serious incident from Dec 28 09:00, and inventory is its leading cause."""
-    scenario = random_scenario(5082, orders_per_day=10_000)
-    context = ToolContext(world_dir=make_world(scenario))
-    try:
-        investigation = investigate(context, day=dt.date(2025, 12, 27))
-    finally:
-        context.close()
-    incident = investigation.incident
-    assert incident is not None
-    assert incident.severity_label in SERIOUS
+    investigation = _asked_about(make_world, 5082, dt.date(2025, 12, 27), investigate)
+    incident = _serious(investigation)
     assert incident.start == dt.datetime(2025, 12, 28, 9)
     assert incident.end is None or incident.end > dt.datetime(2025, 12, 29, 14)
     assert investigation.causes is not None
