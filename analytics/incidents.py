@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -389,25 +390,24 @@ def _shortest_window(group: pd.DataFrame, grain: Grain, settings: DetectorSettin
 def _single_period(group: pd.DataFrame, settings: DetectorSettings) -> pd.Series:
     """The alarms that read their period on its own: enough single-period detectors voted, or
     the period's own reading passed the corroborated bar (analytics/alarms.py)."""
-    corroborated = group.detectors.map(
-        lambda fired: any(
-            name.split(CORROBORATION_JOIN)[0] == SINGLE_PERIOD and CORROBORATION_JOIN in name
-            for name in fired.split(",")
-        )
-    )
-    return (group.votes >= settings.min_votes) | corroborated.astype(bool)
+    return (group.votes >= settings.min_votes) | _fired(group, _corroborated_period)
 
 
 def _read_alone(group: pd.DataFrame) -> pd.Series:
     """The alarms whose period's own reading passed a limit: the z-score detector fired, or the
     period's reading passed the corroborated bar."""
-    return group.detectors.map(
-        lambda fired: any(
-            name == ZSCORE
-            or (name.split(CORROBORATION_JOIN)[0] == SINGLE_PERIOD and CORROBORATION_JOIN in name)
-            for name in fired.split(",")
-        )
-    ).astype(bool)
+    return _fired(group, lambda name: name == ZSCORE or _corroborated_period(name))
+
+
+def _corroborated_period(detector: str) -> bool:
+    """Whether a fired detector's name is the corroborated reading of the period alone."""
+    reading, joined, _ = detector.partition(CORROBORATION_JOIN)
+    return bool(joined) and reading == SINGLE_PERIOD
+
+
+def _fired(group: pd.DataFrame, wanted: Callable[[str], bool]) -> pd.Series:
+    """Per alarm, whether any detector it fired is `wanted`."""
+    return group.detectors.map(lambda fired: any(map(wanted, fired.split(",")))).astype(bool)
 
 
 def _followed_series(
