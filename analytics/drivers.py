@@ -371,16 +371,19 @@ def _group_stats(
     xs = [f"x{i}" for i in range(len(specs))]
     window_case = " ".join(f"WHEN t >= ? AND t < ? THEN '{name}'" for name in windows)
     window_parameters = [bound for w in windows.values() for bound in (w.start, w.end)]
+    # Seasonal drivers also tag the rows of the regions a slice does not name (day adjustment).
     elsewhere, elsewhere_parameters = _elsewhere(filters, dimensions) if spec.seasonal else ("", [])
+    tag = f"coalesce({elsewhere or 'FALSE'}, FALSE) AS elsewhere, " if spec.seasonal else ""
     tagged = (
-        f"SELECT ({condition}) AS in_slice, coalesce({elsewhere or 'FALSE'}, FALSE) AS elsewhere, "
-        f"CASE {window_case} END AS w, t, {', '.join(xs)} FROM ({rows_sql}) rows"
+        f"SELECT ({condition}) AS in_slice, {tag}CASE {window_case} END AS w, t, "
+        f"{', '.join(xs)} FROM ({rows_sql}) rows"
     )
     if spec.per_hour_count:
+        kept, keys = ("elsewhere, ", "1, 2, 3, 4") if spec.seasonal else ("", "1, 2, 3")
         tagged = (
-            "SELECT in_slice, elsewhere, w, date_trunc('hour', t) AS t, "
+            f"SELECT in_slice, {kept}w, date_trunc('hour', t) AS t, "
             "CAST(NULL AS VARCHAR) AS region, count(*) AS x0 "
-            f"FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY 1, 2, 3, 4"
+            f"FROM ({tagged}) g WHERE w IS NOT NULL GROUP BY {keys}"
         )
     if spec.seasonal:
         tagged = (
