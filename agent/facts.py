@@ -43,10 +43,13 @@ class ChangeFact(_Fact):
 
 
 class RefutationFact(_Fact):
-    """A refuting check of a leading cause that held: its driver_shift item and what it says."""
+    """A refuting check of a leading cause that held: its driver_shift item, what it says and
+    how to label its driver."""
 
     evidence: str
     why: str
+    label: str
+    unit: str
 
 
 class CauseFact(_Fact):

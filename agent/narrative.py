@@ -263,9 +263,7 @@ def _cause_text(ev: _Evidence, rank: str | None, cause: CauseFact, position: int
             f"comparable orders (95% interval {low} to {high}) [{did}]"
         )
     for against in cause.against:
-        figure = ev.items.get(against.evidence, {}).get("figures", {}).get("baseline") or {}
-        label, unit = str(figure.get("label") or ""), str(figure.get("unit") or "")
-        refuted = _driver_text(ev, against.evidence, label, unit) if label else ""
+        refuted = _driver_text(ev, against.evidence, against.label, against.unit)
         sentence += f"; but {against.why}: {refuted}" if refuted else ""
     return sentence
 

@@ -632,9 +632,12 @@ def _cause_facts(cause: RankedCause, investigation: Investigation, ledger: Ledge
         found.update(did=did, did_outcome=ledger.get(did).figures["estimate"].label)
     checks = {check.driver: check.why for check in hypothesis.refuting}
     found["against"] = [
-        RefutationFact(evidence=e, why=checks[ledger.get(e).args["driver"]])
+        RefutationFact(
+            evidence=e, why=checks[item.args["driver"]], label=baseline.label, unit=baseline.unit
+        )
         for e in cause.refuted_by
-        if ledger.get(e).args.get("driver") in checks
+        if (item := ledger.get(e)).args.get("driver") in checks
+        and (baseline := item.figures.get("baseline")) is not None
     ]
     return CauseFact(kind=cause.kind, title=LIBRARY[cause.kind].title, **found)
 

@@ -24,7 +24,7 @@ from typing import Literal
 import duckdb
 from scipy import stats
 
-from analytics.cohorts import Dimensions, FilterValue, world_dimensions
+from analytics.cohorts import Dimensions, FilterValue, where_clause, world_dimensions
 from analytics.metrics import columns_with_data, per_warehouse_file
 
 Kind = Literal["share", "mean"]
@@ -135,8 +135,8 @@ DRIVERS: dict[str, DriverSpec] = {
         DriverSpec("online_dashers", "Online dashers vs usual for the region and hour", "ratio",
                    "mean", _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",),
                    seasonal=True),
-        DriverSpec("open_orders", "Open orders vs usual for the region and hour",
-                   "ratio", "mean", _SUPPLY, "open_orders", ("dasher_supply.open_orders",),
+        DriverSpec("open_orders", "Open orders vs usual for the region and hour", "ratio",
+                   "mean", _SUPPLY, "open_orders", ("dasher_supply.open_orders",),
                    seasonal=True),
         DriverSpec("dashers_per_order", "Online dashers per open order", "ratio", "mean",
                    _SUPPLY, "online_dashers / nullif(open_orders, 0)",
@@ -151,9 +151,8 @@ DRIVERS: dict[str, DriverSpec] = {
                    "CASE WHEN delivered AND item_lines > 0 THEN "
                    "(substituted_lines + missing_lines) / item_lines END",
                    ("items.substituted_flag", "items.missing_flag")),
-        DriverSpec("orders_per_hour", "Orders per hour vs usual for the hour",
-                   "ratio", "mean", _ORDER_FACTS, "1", ("orders.order_time",),
-                   per_hour_count=True, seasonal=True),
+        DriverSpec("orders_per_hour", "Orders per hour vs usual for the hour", "ratio", "mean",
+                   _ORDER_FACTS, "1", ("orders.order_time",), per_hour_count=True, seasonal=True),
     )
 }  # fmt: skip
 
@@ -321,10 +320,8 @@ def _elsewhere(filters: Mapping[str, FilterValue], dimensions: Dimensions) -> tu
     """The rows of regions other than those a slice names ("" when it names none)."""
     if "region" not in filters:
         return "", []
-    value = filters["region"]
-    values = [value] if isinstance(value, str | int) else list(value)
-    column = dimensions.column("region")
-    return f"{column} NOT IN ({', '.join('?' for _ in values)})", values
+    condition, parameters = where_clause({"region": filters["region"]}, dimensions)
+    return f"NOT ({condition})", parameters
 
 
 Groups = dict[tuple[bool, str], GroupStats]  # (in the slice, window name) -> statistics

@@ -302,32 +302,17 @@ def _incident(
     if primary is not None:
         followed = _followed_series(results, group, primary)
         floor = _last_period_alarm(group, grain, followed, settings, shortest > 1)
-        # The window holds every period whose own reading of its metric passed a limit in the
-        # followed cohort or one it holds (a surge read at 20:00 in its region, after one weak
-        # hour at 17:00, lasts past 20:00); wider cohorts' alarms may be another corner's
-        # noise, and EWMA and CUSUM alarms carry a drop's memory for hours after it.
-        held = cohort_filters(cohort_name(followed.dimension, followed.cohort)).items()
-        kin = [
-            held <= cohort_filters(cohort_name(dimension, other)).items()
-            for dimension, other in zip(group.dimension, group.cohort, strict=True)
-        ]
-        confirmed = group[
-            _read_alone(group)
-            & (group.metric == followed.metric)
-            & pd.Series(kin, index=group.index)
-        ]
-        if not confirmed.empty:
-            floor = max(floor or start, confirmed.period.max().to_pydatetime() + length)
         alarmed_stop, stop = stop, _recovered_end(followed, start, stop, grain, floor)
         if stop != alarmed_stop and losses:  # the losses over the window up to the recovery
             losses = {key: _cx_loss(r, start, stop, grain) for key, r in related.items()}
             # Window alarms re-read a drop for a day: the cohort that carried the loss over
             # that day may not be the one that carries it up to the recovery.
             carrier = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders)
-            metric = _primary_metric(results, group, carrier, start, stop)
-            series = _series(results, metric, carrier)
-            if carrier != worst and losses[carrier][0] > 0 and series is not None:
-                worst, primary_metric, primary = carrier, metric, series
+            if carrier != worst and losses[carrier][0] > 0:
+                metric = _primary_metric(results, group, carrier, start, stop)
+                series = _series(results, metric, carrier)
+                if series is not None:
+                    worst, primary_metric, primary = carrier, metric, series
         if _slice_metric(primary_metric) not in scanned:  # a loss the CX score cannot see
             impact = max(impact, _metric_loss(primary, start, stop))
     if losses:
@@ -430,27 +415,34 @@ def _last_period_alarm(
     settings: DetectorSettings,
     windows_only: bool = False,
 ) -> dt.datetime | None:
-    """The end of the last period read bad on its own (`_single_period`) in the primary
-    metric's series (window alarms lag); with `windows_only` (no such alarm in the group), of
-    the last period the shortest window alarmed on (it read those hours bad; longer windows
-    re-read a drop for days), else of the first period a longer window alarmed on (its last
-    hours tipped it over its bar)."""
-    own = group[
-        (group.metric == primary.metric)
-        & (group.dimension == primary.dimension)
-        & (group.cohort == primary.cohort)
-    ]
+    """The end of the last period the incident must hold, in the primary metric: the last one
+    read bad on its own (`_single_period`) in the followed series (window alarms lag); with
+    `windows_only` (no such alarm in the group), the last period the shortest window alarmed on
+    (it read those hours bad; longer windows re-read a drop for days), else the first a longer
+    window alarmed on (its last hours tipped it over its bar). And at least the last period
+    whose own reading passed a limit (`_read_alone`) in the followed cohort or one it holds (a
+    surge read at 20:00 in its region, after one weak hour at 17:00, lasts past 20:00); wider
+    cohorts' alarms may be another corner's noise, and EWMA and CUSUM alarms carry a drop's
+    memory for hours after it."""
+    metric = group[group.metric == primary.metric]
+    own = metric[(metric.dimension == primary.dimension) & (metric.cohort == primary.cohort)]
+    held = cohort_filters(cohort_name(primary.dimension, primary.cohort)).items()
+    within = metric.dimension.combine(
+        metric.cohort,
+        lambda dimension, cohort: held <= cohort_filters(cohort_name(dimension, cohort)).items(),
+    )
+    periods = [metric.period[within & _read_alone(metric)]]
     if windows_only:
         shortest = WINDOW_NAMES[min(settings.windows(grain))]
-        single = own[own.detectors.str.contains(shortest, regex=False)]
-        if single.empty:  # only longer windows alarmed: the first was tipped by its last hours
-            first = (own if not own.empty else group).period.min()
-            return first.to_pydatetime() + PERIOD_LENGTH[grain]
+        periods.append(own.period[own.detectors.str.contains(shortest, regex=False)])
+        if periods[-1].empty:  # only longer windows alarmed: the first was tipped by its last hours
+            periods.append(pd.Series([(own if not own.empty else group).period.min()]))
     else:
-        single = own[_single_period(own, settings)]
-    if single.empty:
+        periods.append(own.period[_single_period(own, settings)])
+    last = pd.concat(periods)
+    if last.empty:
         return None
-    return single.period.max().to_pydatetime() + PERIOD_LENGTH[grain]
+    return last.max().to_pydatetime() + PERIOD_LENGTH[grain]
 
 
 def _recovered_end(

@@ -505,12 +505,12 @@ def test_a_dinner_surge_is_led_by_its_region_over_the_hours_it_alarmed(
     make_world: WorldFactory,
 ) -> None:
     """Random seed 5057: a demand surge in the central region at 17:00-20:59 from Dec 28
-    (magnitude 1.19; orders per hour read 1.66x usual; 10,000 orders a day). Its alarms: one
-    weak corroborated hour at 17:00, confirmed ones at 20:00 in the central region and
-    others, window alarms for a day after. The incident was dated
-    [17:00, 18:00) and led by category=convenience (the cohort carrying most loss over that
-    day of window alarms), whose CX was better than expected there. It holds the 20:00
-    confirmations and is led by the region that carries the loss up to its recovery."""
+    (magnitude 1.19; orders per hour read 1.50x usual, day-adjusted; 10,000 orders a day). Its
+    alarms: one weak corroborated hour at 17:00, confirmed ones at 20:00 in the central region and
+    others, window alarms for a day after. The incident was dated [17:00, 18:00) and led by
+    category=convenience (the cohort carrying most loss over that day of window alarms), whose
+    CX was better than expected there. It holds the 20:00 confirmations and is led by the
+    region that carries the loss up to its recovery."""
     scenario = random_scenario(5057, orders_per_day=10_000)
     onset = scenario.interventions[0].onset
     incidents = _incidents_of(make_world(scenario))
