@@ -372,18 +372,32 @@ def _localization(
     )
 
 
-def lead_with_surge(quality: Localization, volume: Localization) -> tuple[LocalizedSlice, ...]:
+def lead_with_surge(
+    quality: Localization,
+    volume: Localization,
+    cohort: Mapping[str, Sequence[object]] | None = None,
+) -> tuple[LocalizedSlice, ...]:
     """The quality slices, led by the first volume slice that carries the quality drop, if any.
 
     A volume slice qualifies when orders per hour rose by at least SURGE_MIN_RISE in it, its
     bad-event rate rose, and it holds at least SURGE_CARRIED_SHARE of the top quality slice's
-    excess bad events (over that part's own baseline rate). It is reported in the quality
-    metric's terms, with its volume change and the p- and q-value of its volume rise.
+    excess bad events (over that part's own baseline rate), or when no quality slice stood out,
+    of the `cohort` the drop was detected in (the incident's primary cohort; a surge at 17-20 h
+    in an incident that lasts into the next morning is diluted in every quality slice of the
+    whole window). It is reported in the quality metric's terms, with its volume change and the
+    p- and q-value of its volume rise.
     """
     frame = quality.frame
-    if frame is None or not quality.slices:
+    if frame is None or not (quality.slices or cohort is not None):
         return quality.slices
-    top = slice_mask(frame, quality.slices[0].filters)
+    if quality.slices:
+        top = slice_mask(frame, quality.slices[0].filters)
+    else:
+        assert cohort is not None
+        known = {name: values for name, values in cohort.items() if name in frame.columns}
+        top = slice_mask(frame, known)
+        if len(known) < len(cohort) or _excess(frame, top) <= 0:  # no drop there to carry
+            return quality.slices
     for surge in volume.slices:
         if surge.volume_change is None or surge.volume_change < SURGE_MIN_RISE:
             continue

@@ -30,7 +30,7 @@ from analytics.comparisons import (
     sums_of,
 )
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
-from analytics.incidents import Incident, build_incidents
+from analytics.incidents import Incident, build_incidents, cohort_filters
 from analytics.localization import (
     VOLUME,
     Localization,
@@ -744,10 +744,13 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
         end = incident.end or data_span(context.con).last + dt.timedelta(seconds=1)
         if args.as_of is not None:
             end = min(end, args.as_of)
+        cohort: dict[str, list[str]] | None = {
+            name: [value] for name, value in cohort_filters(incident.primary_cohort).items()
+        }
     else:
         if not (args.metric and args.start and args.end):
             raise ToolError("give an incident_id, or a metric with start and end")
-        metric_name, start, end = args.metric, args.start, args.end
+        metric_name, start, end, cohort = args.metric, args.start, args.end, None
     gaps = metric_gaps(context.con)
     if metric_name in gaps:
         raise ToolError(f"{metric_name} is unavailable: missing {', '.join(gaps[metric_name])}")
@@ -759,7 +762,7 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
     except (LocalizationError, MetricError) as error:
         raise ToolError(str(error)) from None
     volume = found if metric_name == VOLUME else _volume_cached(context, start, end)
-    ranked = found.slices if volume in (None, found) else lead_with_surge(found, volume)
+    ranked = found.slices if volume in (None, found) else lead_with_surge(found, volume, cohort)
     slices = [SliceSummary.of(s) for s in ranked]
     lead = slices[0].description if slices else "no significant slice"
     if slices and slices[0].volume_change is not None:

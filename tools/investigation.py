@@ -235,13 +235,25 @@ def localize_incident(
         for s in found_slices[:MAX_SITES]
     ]
     if not investigation.sites:
-        cohort = incident.primary_cohort
+        cohort = _fallback_cohort(incident)
         filters: dict[str, list] = {name: [value] for name, value in cohort_filters(cohort).items()}
         investigation.sites = [Site(filters=filters, description=cohort, orders=0)]
-        investigation.notes.append("no significant slice: hypotheses tested on the primary cohort")
+        where = "primary cohort" if cohort == incident.primary_cohort else "cohort that alarmed"
+        investigation.notes.append(f"no significant slice: hypotheses tested on the {where}")
     _add_other_metric_sites(context, investigation)
     if focus:
         _narrow_sites(investigation, focus)
+
+
+def _fallback_cohort(incident: IncidentSummary) -> str:
+    """Where to test hypotheses when no slice stands out: the one cohort every alarm was raised
+    in, when the primary cohort holds it (a region x category cohort cannot lead an incident,
+    and a shortage in its region is not seen in its category's marketplace-wide orders), else
+    the primary cohort."""
+    primary = cohort_filters(incident.primary_cohort).items()
+    if len(incident.cohorts) == 1 and primary < cohort_filters(incident.cohorts[0]).items():
+        return incident.cohorts[0]
+    return incident.primary_cohort
 
 
 def _narrow_sites(investigation: Investigation, focus: dict[str, list]) -> None:

@@ -329,3 +329,38 @@ def test_the_lead_says_cx_fell_only_when_it_did(observed: float, verb: str) -> N
     assert text.startswith(
         f"CX in category=convenience {verb} from 95.23 expected to {observed:.2f} [E1]."
     ), text
+
+
+def test_a_refuting_check_that_held_is_said_after_the_cause_with_its_evidence() -> None:
+    """A leading cause whose refuting check held (random seed 5040's marketplace on Christmas
+    Day: fewer dashers, and fewer orders with them) reads with "but" and the check's figures;
+    a check whose item lost its figures is left out rather than printed empty."""
+    key = "INC-20251225-1500"
+    label = "Orders per hour vs usual for the hour"
+
+    def shift(value: float) -> dict[str, Any]:
+        return {"value": value, "unit": "ratio", "label": label}
+
+    evidence = [
+        {"id": "E1", "summary": f"1 incident(s); top {key}", "figures": {}},
+        {"id": "E9", "figures": {"dasher_shortage.confidence": {"value": 0.33}}},
+        {"id": "E14", "figures": {"baseline": shift(1.0), "incident": shift(0.74)}},
+        {"id": "E15", "figures": {}},
+    ]
+    refutation = {"why": "orders fell with them (a quiet hour)", "label": label, "unit": "ratio"}
+    facts = {
+        "incident": key,
+        "detect": "E1",
+        "primary_cohort": "all",
+        "rank": "E9",
+        "causes": [{
+            "kind": "dasher_shortage", "title": "Dasher shortage",
+            "against": [{**refutation, "evidence": "E14"}, {**refutation, "evidence": "E15"}],
+        }],
+    }  # fmt: skip
+    text = template_narrative(Facts.model_validate(facts), evidence)
+    assert (
+        "Most likely cause: dasher shortage (confidence 0.33) [E9]; but orders fell with them "
+        "(a quiet hour): orders per hour vs usual for the hour went from 1.00 to 0.74 [E14]."
+    ) in text, text
+    assert "[E15]" not in text and not FORBIDDEN.search(text)

@@ -30,6 +30,7 @@ from tools.investigation import (
     _assess_hypothesis,
     find_incident,
     investigate,
+    investigate_window,
     localize_incident,
 )
 from tools.report import render_report
@@ -414,6 +415,40 @@ def test_without_slices_a_crossed_primary_cohort_is_tested_as_its_own_filters(
     assert site.description == "region=south,category=convenience"
 
 
+@pytest.mark.parametrize(
+    ("cohorts", "tested"),
+    [
+        (["region=south,category=convenience"], {"region": ["south"], "category": ["convenience"]}),
+        (["region=south", "region=south,category=convenience"], {"region": ["south"]}),
+        (["region=north,category=convenience"], {"region": ["south"]}),
+    ],
+)
+def test_without_slices_the_one_cohort_that_alarmed_is_tested_when_the_primary_holds_it(
+    small_scenario: ScenarioFactory,
+    make_world: WorldFactory,
+    cohorts: list[str],
+    tested: dict[str, list[str]],
+) -> None:
+    """No slice found, the hypotheses are tested where every alarm was raised when that is one
+    cohort inside the primary one (random seed 7016: a central lunch shortage alarmed only in
+    central x convenience, led by category=convenience, whose marketplace-wide dashers did not
+    move); alarms in several cohorts, or in one the primary does not hold, keep the primary."""
+    context = ToolContext(world_dir=make_world(small_scenario("demo")))
+    investigation = find_incident(context)
+    assert investigation.incident is not None
+    investigation.incident = investigation.incident.model_copy(
+        update={"incident_id": "no-such-incident", "primary_cohort": "region=south",
+                "cohorts": cohorts}
+    )  # fmt: skip
+
+    localize_incident(context, investigation)
+    context.close()
+
+    assert investigation.sites[0].filters == tested
+    expected = "cohort that alarmed" if len(tested) == 2 else "primary cohort"
+    assert any(note.endswith(f"tested on the {expected}") for note in investigation.notes)
+
+
 def test_an_investigation_as_of_a_time_reads_nothing_after_it(small_scenario, make_world) -> None:
     world = make_world(small_scenario("demo"))
     as_of = dt.datetime(2026, 1, 4, 21)
@@ -441,7 +476,6 @@ def test_a_window_shorter_than_a_day_is_compared_with_the_same_hours_before_it(
     """Six dinner hours of the demo world given as the window: every driver shift compares them
     with hours 17-22 of the days before (their hours join the slice), so the dinner peak's own
     prep time is not read as a drift; a two-day window is compared with whole days."""
-    from tools.investigation import investigate_window
     from tools.rca import DriverShiftInput
 
     world = make_world(small_scenario("demo"))
@@ -519,3 +553,27 @@ def test_a_slow_inventory_drop_asked_about_on_its_onset_day_is_investigated_whol
     assert incident.end is None or incident.end > dt.datetime(2025, 12, 29, 14)
     assert investigation.causes is not None
     assert investigation.causes.causes[0].kind == "inventory_drop"
+
+
+def test_fewer_dashers_for_fewer_orders_is_a_shortage_refuted_in_part(
+    make_world: WorldFactory,
+) -> None:
+    """Random seed 5040 (10,000 orders a day), the whole marketplace on Christmas Day 15-21 h:
+    online dashers are about 70% of usual for the hour, and so are the orders. The shortage's
+    refuting check (orders per hour down with the dashers) holds: its confidence is halved to
+    weak, and the check's driver_shift item travels with the cause (the answer's "but ...")."""
+    context = ToolContext(world_dir=make_world(random_scenario(5040, orders_per_day=10_000)))
+    try:
+        christmas = dt.datetime(2025, 12, 25, 15)
+        investigation = investigate_window(
+            context, christmas, christmas + dt.timedelta(hours=6), {}, "cancellation_rate"
+        )
+    finally:
+        context.close()
+    assert investigation.causes is not None
+    (shortage,) = [c for c in investigation.causes.causes if c.kind == "dasher_shortage"]
+    assert shortage.status == "weak" and shortage.confidence < 0.5
+    (refuting,) = shortage.refuted_by
+    item = context.ledger.get(refuting)
+    assert item.tool == "driver_shift" and item.args["driver"] == "orders_per_hour"
+    assert item.figures["incident"].value < 0.85
