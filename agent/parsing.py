@@ -489,10 +489,13 @@ def _plan(
         problem=problem,
         follow_up=follow_up,
     )
-    keep = 2 if kind == "compare" else 1
+    # "what changed on Jan 4 compared with the week before?": both periods (events.changes)
+    keep = 2 if kind == "compare" or (kind == "changes" and reading.dates.versus) else 1
     if len(reading.dates.periods) > keep:
         notes.append(f"several dates named; using {plan.periods[0].describe()}")
         plan.periods = plan.periods[:keep]
+    if len(plan.periods) == 2:
+        plan.periods = _apart(plan.periods, notes)
     if reading.action and kind not in ("what_if", "plan"):
         notes.append(f"the action {reading.action} was ignored: the question reads as {kind}")
     base = _base(kind, previous, scope)
@@ -504,6 +507,30 @@ def _plan(
     if plan.kind == "out_of_scope" and not reading.has_content:
         notes.append("nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'")
     return plan
+
+
+def _apart(periods: list[Period], notes: list[str]) -> list[Period]:
+    """Two periods to set against each other, the longer cut to its days outside the shorter
+    when it holds it at one end ("Jan 4 vs the previous week", read as Dec 29 - Jan 4: Jan 4
+    against Dec 29 - Jan 3); when it holds it in the middle, as they are (the sides share
+    orders, which the comparison's test does not allow for)."""
+    first, second = periods
+    inner, outer = sorted((first, second), key=lambda p: p.days)
+    if inner == outer or not (outer.start <= inner.start and inner.end <= outer.end):
+        return periods
+    if outer.start < inner.start and inner.end < outer.end:
+        notes.append(f"{outer.describe()} holds {inner.describe()}: the two sides share its orders")
+        return periods
+    day = dt.timedelta(days=1)
+    start, end = (
+        (outer.start, inner.start - day) if inner.end == outer.end else (inner.end + day, outer.end)
+    )
+    rest = Period(start=start, end=end, label=outer.label)
+    notes.append(
+        f"{outer.label or outer.describe()} ({outer.describe()}) holds {inner.describe()}; "
+        f"compared with its other days, {rest.describe()}"
+    )
+    return [rest if period is outer else period for period in periods]
 
 
 def _follow_up_kind(

@@ -10,10 +10,10 @@ from typing import Any
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.diagnose import wanted_by
 from agent.answers.format import change, cohort, cohort_name, figure, p_value, period, value, when
-from agent.answers.values import label, named, worsened
-from agent.question import Period, QuestionPlan
+from agent.answers.values import compare, label, named, parts_moved, worsened
+from agent.question import Period, QuestionPlan, Side
 from analytics.alarms import SCANNED_COHORTS
-from analytics.metrics import METRICS, OUTCOME_METRICS
+from analytics.metrics import CX_SCORE, METRICS, OUTCOME_METRICS
 from tools.base import EvidenceItem, ToolError
 
 MAX_LISTED = 8
@@ -72,12 +72,23 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
 
 
 def changes(plan: QuestionPlan, context: AnswerContext) -> Answer:
-    """What was changed (in a period, a scope), or the effect of the change the question names."""
+    """What was changed (in a period, a scope), or the effect of the change the question names;
+    asked against another period, how the metric moved between the two and what was changed
+    from the first to the last."""
+    if len(plan.periods) == 2 and not plan.change:
+        return _changes_between(plan, context)
     window = context.clip(plan.period)[0] if plan.period else context.data_span()
     resolved = plan.model_copy(update={"periods": [window]})
-    start, end = window.bounds()
     if plan.change:
         return _effect(plan, resolved, context)
+    return _logged(plan, context, window, resolved)
+
+
+def _logged(
+    plan: QuestionPlan, context: AnswerContext, window: Period, resolved: QuestionPlan
+) -> Answer:
+    """The changes logged in `window` touching the plan's cohort (change_log)."""
+    start, end = window.bounds()
     try:
         output, item = context.call(
             "change_log", {"start": start, "end": end, "filters": plan.filters}
@@ -101,6 +112,31 @@ def changes(plan: QuestionPlan, context: AnswerContext) -> Answer:
             "difference-in-differences."
         )
     return Answer(text=text, resolved=resolved, table=item.table)
+
+
+def _changes_between(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """'What changed on Jan 4 compared with the week before?': the metric on both periods (the
+    compare answer), then the changes logged from the start of the earlier to the end of the
+    later (a change made in between is one the question may be after)."""
+    sides = [
+        Side(label=p.label or p.describe(), filters=plan.filters, period=p) for p in plan.periods
+    ]
+    compared = compare(plan.model_copy(update={"kind": "compare", "sides": sides}), context)
+    parts, allowed = "", list[str]()
+    if compared.table is not None and compared.resolved.metric == CX_SCORE:
+        parts, allowed = parts_moved(compared.resolved.sides, context)  # which parts moved
+    first = min(p.start for p in plan.periods)
+    last = max(p.end for p in plan.periods)
+    window, _ = context.clip(Period(start=first, end=last, label="between them"))
+    logged = _logged(plan, context, window, plan)
+    resolved = plan.model_copy(update={"metric": compared.resolved.metric})
+    return Answer(
+        text=f"{compared.text}{parts} {logged.text}",
+        resolved=resolved,
+        table=logged.table or compared.table,
+        notes=compared.notes,
+        allowed=allowed,
+    )
 
 
 def _change_text(item: EvidenceItem, change_id: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import duckdb
 import pytest
 import vcr
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from agent.service import Agent
 from agent.settings import AgentSettings
@@ -189,6 +191,40 @@ def test_changes_are_listed_and_a_named_change_is_tested(agent: Agent) -> None:
     wide = ask(agent, "what did the app release do?")
     assert tools(wide) == ["change_log", "compare_metric"]
     assert "no comparison group" in wide["answer"] and "C0006" in wide["answer"]
+
+
+def test_what_changed_against_another_day_compares_the_days_and_lists_the_changes_between(
+    agent: Agent,
+) -> None:
+    """'What changed on Jan 4 compared with the week before?' was answered "No change was logged
+    on Jan 4" alone: now the CX score on both days (the later minus the earlier), the parts of
+    it that moved beyond chance after a Holm correction, and the changes logged between."""
+    result = ask(agent, "what changed on Jan 4 compared with the week before?")
+    assert result["kind"] == "changes"
+    assert tools(result) == ["compare_metric"] * 7 + ["change_log"]  # CX, its 6 parts, the log
+    text = result["answer"]
+    assert "Jan 4, 2026 minus Dec 28, 2025: -" in text, text  # the CX score fell
+    parts = {
+        item["args"]["metric"]: item
+        for item in result["evidence"]
+        if item["tool"] == "compare_metric" and item["args"]["metric"] != "cx_score"
+    }
+    ordered = sorted(parts, key=lambda name: (parts[name]["figures"]["p_value"]["value"], name))
+    p_values = [parts[name]["figures"]["p_value"]["value"] for name in ordered]
+    holm = multipletests(p_values, alpha=0.05, method="holm")[0]
+    moved = [name for name, kept in zip(ordered, holm, strict=True) if kept]
+    assert moved[0] == "on_time_rate"  # the batching change's dinners ran late
+    listed = re.search(r"moved beyond chance \(Holm over the 6 tested\): (.*?)\. 2 change", text)
+    assert listed is not None, text
+    assert [f"[{parts[name]['id']}]" for name in moved[:3]] == re.findall(
+        r"\[E\d+\]", listed.group(1)
+    )
+    assert "2 change(s) logged from Dec 28, 2025 to Jan 4, 2026" in text
+    assert "C0007 batching_threshold" in text and "C0006 app_release" in text
+    assert result["grounding"]["ok"], result["grounding"]
+    quiet = ask(agent, "what changed on Dec 20 compared with Dec 13?")
+    assert quiet["kind"] == "changes" and "C0003 menu_sync" in quiet["answer"]
+    assert quiet["grounding"]["ok"]
 
 
 def test_a_what_if_honours_its_parameters_and_refuses_out_of_range(agent: Agent) -> None:

@@ -618,6 +618,43 @@ def test_the_week_before_steps_back_from_the_period_named_before_it() -> None:
     assert parse("CX recently").period == Period(start=D(2025, 12, 30), end=END, label="recently")
 
 
+@pytest.mark.parametrize(
+    ("question", "sides", "note"),
+    [
+        pytest.param("how did Jan 4 compare to the previous week?",
+                     [(D(2026, 1, 4), D(2026, 1, 4)), (D(2025, 12, 29), D(2026, 1, 3))],
+                     "compared with its other days, Dec 29, 2025 to Jan 3, 2026", id="held-at-end"),
+        pytest.param("compare December with Dec 1",
+                     [(D(2025, 12, 2), D(2025, 12, 31)), (D(2025, 12, 1), D(2025, 12, 1))],
+                     "compared with its other days, Dec 2, 2025 to Dec 31, 2025", id="at-start"),
+        pytest.param("compare Dec 15 with December",
+                     [(D(2025, 12, 15), D(2025, 12, 15)), (D(2025, 12, 1), D(2025, 12, 31))],
+                     "the two sides share its orders", id="held-inside"),
+        pytest.param("compare Dec 15 with Dec 16",
+                     [(D(2025, 12, 15), D(2025, 12, 15)), (D(2025, 12, 16), D(2025, 12, 16))],
+                     None, id="apart"),
+    ],
+)  # fmt: skip
+def test_a_period_that_holds_the_other_is_cut_to_its_other_days_when_it_can_be(
+    question: str, sides: list[tuple[dt.date, dt.date]], note: str | None
+) -> None:
+    """'Jan 4 vs the previous week' read the previous week as Dec 29 - Jan 4 (calendar weeks
+    count from the data's last day, Jan 5): Jan 4 was compared with a week that held it."""
+    plan = parse(question)
+    assert plan.kind == "compare"
+    assert [(s.period.start, s.period.end) for s in plan.sides if s.period] == sides
+    held = [n for n in plan.notes if "holds" in n]
+    assert held[0].endswith(note) if note else not held, plan.notes
+
+
+def test_what_changed_against_another_period_keeps_both_periods() -> None:
+    versus = parse("what changed on Jan 4 compared with the week before?")
+    assert versus.kind == "changes"
+    assert [p.start for p in versus.periods] == [D(2026, 1, 4), D(2025, 12, 28)]
+    assert all(p.days == 1 for p in versus.periods)
+    assert [p.start for p in parse("what changed on Jan 3?").periods] == [D(2026, 1, 3)]
+
+
 def test_a_comparison_follow_up_moves_both_sides() -> None:
     first = parse("compare grocery and convenience on-time last week")
     before = parse("and the week before?", previous=first)
