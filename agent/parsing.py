@@ -516,7 +516,8 @@ def _apart(periods: list[Period], notes: list[str]) -> list[Period]:
     orders, which the comparison's test does not allow for)."""
     first, second = periods
     inner, outer = sorted((first, second), key=lambda p: p.days)
-    if inner == outer or not (outer.start <= inner.start and inner.end <= outer.end):
+    same = (inner.start, inner.end) == (outer.start, outer.end)
+    if same or not (outer.start <= inner.start and inner.end <= outer.end):
         return periods
     if outer.start < inner.start and inner.end < outer.end:
         notes.append(f"{outer.describe()} holds {inner.describe()}: the two sides share its orders")

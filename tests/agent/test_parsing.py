@@ -633,6 +633,9 @@ def test_the_week_before_steps_back_from_the_period_named_before_it() -> None:
         pytest.param("compare Dec 15 with Dec 16",
                      [(D(2025, 12, 15), D(2025, 12, 15)), (D(2025, 12, 16), D(2025, 12, 16))],
                      None, id="apart"),
+        pytest.param("compare Jan 4 vs Sunday",
+                     [(D(2026, 1, 4), D(2026, 1, 4)), (D(2026, 1, 4), D(2026, 1, 4))],
+                     None, id="the-same-day-named-twice"),
     ],
 )  # fmt: skip
 def test_a_period_that_holds_the_other_is_cut_to_its_other_days_when_it_can_be(
