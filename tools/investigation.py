@@ -246,13 +246,18 @@ def localize_incident(
 
 
 def _fallback_cohort(incident: IncidentSummary) -> str:
-    """Where to test hypotheses when no slice stands out: the one cohort every alarm was raised
-    in, when the primary cohort holds it (a region x category cohort cannot lead an incident,
-    and a shortage in its region is not seen in its category's marketplace-wide orders), else
-    the primary cohort."""
+    """Where to test hypotheses when no slice stands out: the narrowest cohort the alarms were
+    raised in, when every other one they were raised in holds it and so does the primary
+    cohort, else the primary cohort. A region x category cohort cannot lead an incident, and a
+    shortage in its region is not seen in its category's marketplace-wide orders (seed 7016);
+    a marketplace led by its alarms in the west is tested in the west (seed 9077)."""
     primary = cohort_filters(incident.primary_cohort).items()
-    if len(incident.cohorts) == 1 and primary < cohort_filters(incident.cohorts[0]).items():
-        return incident.cohorts[0]
+    alarmed = {name: cohort_filters(name).items() for name in incident.cohorts}
+    if not alarmed:
+        return incident.primary_cohort
+    narrowest = max(alarmed, key=lambda name: len(alarmed[name]))
+    if primary < alarmed[narrowest] and all(f <= alarmed[narrowest] for f in alarmed.values()):
+        return narrowest
     return incident.primary_cohort
 
 

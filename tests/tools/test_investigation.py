@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from analytics.cohorts import where_clause
-from analytics.incidents import SERIOUS
+from analytics.incidents import SERIOUS, cohort_filters
 from analytics.ranking import rank as rank_causes_scores
 from data.random_scenarios import random_scenario
 from data.scenario import Scenario, Scope
@@ -415,37 +415,47 @@ def test_without_slices_a_crossed_primary_cohort_is_tested_as_its_own_filters(
     assert site.description == "region=south,category=convenience"
 
 
+SOUTH_CONVENIENCE = {"region": ["south"], "category": ["convenience"]}
+
+
 @pytest.mark.parametrize(
-    ("cohorts", "tested"),
+    ("primary", "cohorts", "tested"),
     [
-        (["region=south,category=convenience"], {"region": ["south"], "category": ["convenience"]}),
-        (["region=south", "region=south,category=convenience"], {"region": ["south"]}),
-        (["region=north,category=convenience"], {"region": ["south"]}),
+        ("region=south", ["region=south,category=convenience"], SOUTH_CONVENIENCE),
+        ("region=south", ["region=south", "region=south,category=convenience"], SOUTH_CONVENIENCE),
+        ("all", ["all", "region=south"], {"region": ["south"]}),
+        ("region=south", ["region=south,category=convenience", "category=grocery"],
+         {"region": ["south"]}),
+        ("region=south", ["region=north,category=convenience"], {"region": ["south"]}),
+        ("region=south", ["region=south"], {"region": ["south"]}),
     ],
-)
-def test_without_slices_the_one_cohort_that_alarmed_is_tested_when_the_primary_holds_it(
+)  # fmt: skip
+def test_without_slices_the_narrowest_cohort_that_alarmed_is_tested_when_the_others_hold_it(
     small_scenario: ScenarioFactory,
     make_world: WorldFactory,
+    primary: str,
     cohorts: list[str],
     tested: dict[str, list[str]],
 ) -> None:
-    """No slice found, the hypotheses are tested where every alarm was raised when that is one
-    cohort inside the primary one (random seed 7016: a central lunch shortage alarmed only in
-    central x convenience, led by category=convenience, whose marketplace-wide dashers did not
-    move); alarms in several cohorts, or in one the primary does not hold, keep the primary."""
+    """No slice found, the hypotheses are tested in the narrowest cohort the alarms were raised
+    in when the primary cohort and every other alarmed cohort hold it (random seed 7016: a
+    central lunch shortage alarmed only in central x convenience, led by category=convenience,
+    whose marketplace-wide dashers did not move; seed 9077: a west dinner shortage alarmed in
+    the west and the marketplace, led by the marketplace); alarms in cohorts that do not nest,
+    or in one the primary does not hold, keep the primary."""
     context = ToolContext(world_dir=make_world(small_scenario("demo")))
     investigation = find_incident(context)
     assert investigation.incident is not None
     investigation.incident = investigation.incident.model_copy(
-        update={"incident_id": "no-such-incident", "primary_cohort": "region=south",
-                "cohorts": cohorts}
-    )  # fmt: skip
+        update={"incident_id": "no-such-incident", "primary_cohort": primary, "cohorts": cohorts}
+    )
 
     localize_incident(context, investigation)
     context.close()
 
     assert investigation.sites[0].filters == tested
-    expected = "cohort that alarmed" if len(tested) == 2 else "primary cohort"
+    narrower = tested != {name: [value] for name, value in cohort_filters(primary).items()}
+    expected = "cohort that alarmed" if narrower else "primary cohort"
     assert any(note.endswith(f"tested on the {expected}") for note in investigation.notes)
 
 
