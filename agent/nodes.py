@@ -251,8 +251,8 @@ def answer(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 _DIAGNOSIS_KEYS = (
-    "facts", "found", "incident", "causes", "recommendations", "experiment_plan", "sites",
-    "window", "scope", "test_plan", "allowed", "notes", "trace",
+    "facts", "found", "incident", "causes", "recommendations", "action_filters",
+    "experiment_plan", "sites", "window", "scope", "test_plan", "allowed", "notes", "trace",
 )  # fmt: skip
 
 
@@ -648,16 +648,33 @@ def recommend(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
     tools = runtime.context.tools
     leading = [c for c in state.get("causes", []) if c["status"] in ("supported", "weak")]
     if not leading or not state.get("sites"):
-        return {"recommendations": []}
+        return {"recommendations": [], "action_filters": None}
     site, window = state["sites"][0], state["window"]
-    try:
-        output, item = tools.call(
-            "recommend_actions",
-            {"filters": site["filters"], "start": window[0], "end": window[1],
-             "causes": [{"kind": c["kind"], "confidence": c["confidence"]} for c in leading]},
-        )  # fmt: skip
-    except ToolError as error:
-        return {"recommendations": [], "notes": _notes(state, f"recommendations: {error}")}
+    causes = [{"kind": c["kind"], "confidence": c["confidence"]} for c in leading]
+    errors: list[ToolError] = []
+    for filters in _action_scopes(state):
+        try:
+            output, item = tools.call(
+                "recommend_actions",
+                {"filters": filters, "start": window[0], "end": window[1], "causes": causes},
+            )
+        except ToolError as error:
+            errors.append(error)
+            continue
+        break
+    else:
+        return {
+            "recommendations": [],
+            "action_filters": None,
+            "notes": _notes(state, f"recommendations: {errors[0]}"),
+        }
+    notes = state.get("notes", [])
+    if errors:  # the site could not be simulated, the cohort holding it could
+        notes = _notes(
+            state,
+            f"recommendations simulated in {cohort(filters)}: in {cohort(site['filters'])}, "
+            f"{errors[0]}",
+        )
     recommended = cast(RecommendOutput, output)
     facts = Facts.of(state["facts"]).extended(
         recommend=item.id,
@@ -672,11 +689,26 @@ def recommend(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, An
             r.model_dump(mode="json") | {"evidence_id": item.id}
             for r in recommended.recommendations
         ],
+        "action_filters": filters,
+        "notes": notes,
     }
 
 
+def _action_scopes(state: AgentState) -> list[dict[str, list[Any]]]:
+    """Where to simulate actions: the first site, then the incident's cohort when it holds the
+    site (a cohort narrowed to where the alarms were can hold too few orders to simulate)."""
+    site = state["sites"][0]["filters"]
+    incident = state.get("incident") or {}
+    wider = {name: [value] for name, value in cohort_filters(incident.get("cohort", "all")).items()}
+    holds = all(site.get(name) == values for name, values in wider.items())
+    return [site, wider] if holds and wider != site else [site]
+
+
 def _plan_arguments(state: AgentState, action: str) -> dict[str, Any]:
-    site, window = state["sites"][0], state["window"]
+    window = state["window"]
+    filters = state.get("action_filters")
+    if filters is None:  # a graph state from before action_filters
+        filters = state["sites"][0]["filters"]
     recommendation = next(
         (r for r in state.get("recommendations", []) if r["action"] == action), None
     )
@@ -685,7 +717,7 @@ def _plan_arguments(state: AgentState, action: str) -> dict[str, Any]:
         "description": ACTIONS[action].title,
         "cause": (recommendation or {}).get("addresses", [None])[0]
         or next((c["kind"] for c in state.get("causes", [])), None),
-        "filters": site["filters"],
+        "filters": filters,
         "primary_metric": recommendation["test_metric"] if recommendation else "on_time_rate",
         "start": window[0],
         "end": window[1],

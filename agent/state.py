@@ -71,6 +71,7 @@ class AgentState(TypedDict, total=False):
     causes: list[dict[str, Any]]
     ruled_out: list[dict[str, Any]]
     recommendations: list[dict[str, Any]]
+    action_filters: dict[str, list[Any]] | None  # where the recommendations were simulated
     experiment_plan: str | None
     answer: str
     narrative_attempts: int  # narrations tried this turn (capped)

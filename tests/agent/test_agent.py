@@ -16,6 +16,7 @@ import vcr
 from agent.service import Agent
 from agent.settings import AgentSettings
 from data.random_scenarios import random_scenario
+from data.scenario import load_scenario
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 DEMO_QUESTION = "why did CX drop on Jan 4?"
@@ -431,4 +432,27 @@ def test_a_christmas_surge_in_one_region_is_named_in_a_marketplace_wide_incident
     (shortage,) = [c for c in result["causes"] if c["kind"] == "dasher_shortage"]
     assert shortage["status"] == "ruled_out"
     assert "Most likely cause: demand surge" in result["answer"]
+    assert result["grounding"]["ok"]
+
+
+def test_actions_are_simulated_in_the_incidents_cohort_when_its_narrower_site_is_too_small(
+    make_world,
+) -> None:
+    """The eval suite's marketplace of 20 orders a day (prep times up everywhere for three
+    weeks): its alarms in the marketplace and in grocery send the hypotheses to grocery, whose
+    107 baseline orders are too few to simulate actions on. The actions are simulated in the
+    marketplace instead, with a note, and the plan is written for that scope."""
+    scenario = load_scenario(Path(__file__).parents[2] / "evals/scenarios/low_volume_20.yaml")
+    agent = Agent(make_world(scenario), AgentSettings(llm="offline"))
+    result = agent.ask("why did CX drop on Dec 20?")
+    agent.close()
+    assert result["causes"][0]["kind"] == "prep_time_drift"
+    assert result["recommendations"] and result["experiment_plan"]
+    (note,) = [n for n in result["notes"] if n.startswith("recommendations simulated in")]
+    assert note.startswith("recommendations simulated in the whole marketplace: in category=")
+    assert "too few orders to simulate" in note
+    (recommended,) = [e for e in result["evidence"] if e["tool"] == "recommend_actions" and e["ok"]]
+    assert recommended["args"]["filters"] == {}
+    (planned,) = [e for e in result["evidence"] if e["tool"] == "experiment_plan"]
+    assert planned["args"]["filters"] == {}
     assert result["grounding"]["ok"]
