@@ -128,3 +128,19 @@ def test_custom_dimensions_answer_comparisons_and_drill_downs(ingested: IngestRe
     assert (plan.kind, plan.filters) == ("drivers", {"vehicle": ["scooter"]})
     plan = read_question("delivery time by weather in Urban", first, last, vocabulary=vocabulary)
     assert (plan.kind, plan.dimension, plan.filters) == ("rank", "weather", {"region": ["Urban"]})
+
+
+def test_slices_of_a_rate_that_never_moved_say_so_without_a_nan(ingested: IngestResult) -> None:
+    """No delivery in the sample takes an hour, so the slow-delivery rate is 0 on every day:
+    the slice search has no change to explain, and its summary said 'explain nan%'."""
+    context = ToolContext(world_dir=ingested.out_dir)
+    day = dt.datetime(2022, 3, 16)
+    try:
+        output, item = context.call(
+            "top_slices",
+            {"metric": "slow_rate", "start": day, "end": day + dt.timedelta(days=1)},
+        )
+    finally:
+        context.close()
+    assert output.delta == 0 and not output.slices
+    assert item.summary == ("0 slice(s) (the slow_rate did not change); top: no significant slice")

@@ -767,9 +767,13 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
     lead = slices[0].description if slices else "no significant slice"
     if slices and slices[0].volume_change is not None:
         lead += f" (orders per hour {slices[0].volume_change:+.0%})"
+    explained = (
+        f"explain {found.explained_share:.0%} of the {metric_name} change"
+        if math.isfinite(found.explained_share)
+        else f"(the {metric_name} did not change)"  # a share of no change: 0/0
+    )
     return TopSlicesOutput(
-        summary=f"{len(slices)} slice(s) explain {found.explained_share:.0%} of the "
-        f"{metric_name} change; top: {lead}",
+        summary=f"{len(slices)} slice(s) {explained}; top: {lead}",
         incident_id=args.incident_id,
         metric=metric_name,
         window_start=found.window_start,
