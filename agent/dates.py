@@ -5,7 +5,8 @@ problem):
 - "today" is the anchor: the caller's `today`, else the data's last day. Relative days
   ("yesterday", "two days ago", "last Tuesday") count back from it: "last Tuesday" is the latest
   Tuesday strictly before the anchor; "on Tuesday", "this Tuesday" or a bare "Tuesday" the latest
-  on or before it; "Tuesday before last" one week earlier.
+  on or before it; "Tuesday before last" one week earlier; "the Sunday before" after another
+  date the last Sunday before that date's period ("the Super Bowl vs the Sunday before").
 - Ranges: "last week" / "previous week" is the calendar week (Monday-Sunday) before the anchor's;
   "this week" runs from its Monday to the anchor; "past week", "last 7 days", "over the last N
   days / weeks" end on the anchor; "this month" / "last month" are calendar months; "the weekend",
@@ -175,8 +176,8 @@ _NTH_WEEK_OF = re.compile(
     + _YEAR
 )
 _BEFORE_PREVIOUS = re.compile(
-    r"\b(?:the\s+|a\s+)?(?P<unit>day|week|month)\s+(?:before|prior|earlier)\b"
-    r"(?!\s+(?:yesterday|last|that|this))"
+    r"\b(?:the\s+|a\s+)?(?P<unit>day|week|month|" + "|".join(_WEEKDAYS) + r")\s+"
+    r"(?:before|prior|earlier)\b(?!\s+(?:yesterday|last|that|this))"
 )
 _YEAR_ONLY = re.compile(r"\b(?:in|during|for|of|over)\s+(?P<year>(?:19|20)\d{2})\b(?!\s*[-/])")
 _SINCE = re.compile(r"\b(?:since|starting|after|from)\s+$")
@@ -473,6 +474,12 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
         if mention.before_previous and combined and combined[-1].period is not None:
             earlier = _step_back(combined[-1].period, mention.before_previous, mention.phrase)
             mention = DateMention(mention.start, mention.end, mention.phrase, earlier, True)
+        elif mention.before_previous in _WEEKDAYS:  # "the Sunday before" with nothing before it
+            weekday = _WEEKDAYS.index(mention.before_previous)
+            day = reader.shift((reader.anchor.weekday() - weekday) % 7)
+            mention = DateMention(
+                mention.start, mention.end, mention.phrase, _day(day, mention.phrase), True
+            )
         following = mentions[index + 1] if index + 1 < len(mentions) else None
         before = text[: mention.start]
         joiner = text[mention.end : following.start] if following else ""
@@ -502,7 +509,12 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
 
 
 def _step_back(period: Period, unit: str, label: str) -> Period:
-    """The period one day, week or month before `period` ('last week ... the week before')."""
+    """The period one day, week or month before `period` ('last week ... the week before'), or
+    the last given weekday before it ('the Super Bowl ... the Sunday before')."""
+    if unit in _WEEKDAYS:
+        day = period.start - dt.timedelta(days=1)
+        day -= dt.timedelta(days=(day.weekday() - _WEEKDAYS.index(unit)) % 7)
+        return Period(start=day, end=day, label=label)
     if unit == "month":
         end = period.start - dt.timedelta(days=1)
         return _month_period(end.year, end.month, label)

@@ -658,6 +658,28 @@ def test_what_changed_against_another_period_keeps_both_periods() -> None:
     assert [p.start for p in parse("what changed on Jan 3?").periods] == [D(2026, 1, 3)]
 
 
+@pytest.mark.parametrize(
+    ("question", "today", "days"),
+    [
+        pytest.param("how did the Super Bowl evening compare with the Sunday before?",
+                     D(2015, 2, 18), [D(2015, 2, 1), D(2015, 1, 25)], id="after-a-holiday"),
+        pytest.param("compare Jan 4 with the Saturday before", None,
+                     [D(2026, 1, 4), D(2026, 1, 3)], id="the-day-before-it"),
+        pytest.param("compare Jan 3 with the Saturday before", None,
+                     [D(2026, 1, 3), D(2025, 12, 27)], id="strictly-before"),
+        pytest.param("CX on the Sunday before", None, [D(2026, 1, 4)], id="nothing-before-it"),
+    ],
+)  # fmt: skip
+def test_a_weekday_before_steps_back_from_the_period_named_before_it(
+    question: str, today: dt.date | None, days: list[dt.date]
+) -> None:
+    """'the Sunday before' after the Super Bowl was read as the latest Sunday of the data (two
+    weeks after it); it is the last Sunday before the period named before it."""
+    plan = parse(question, today=today)
+    assert [p.start for p in plan.periods] == days
+    assert all(p.days == 1 for p in plan.periods)
+
+
 def test_a_comparison_follow_up_moves_both_sides() -> None:
     first = parse("compare grocery and convenience on-time last week")
     before = parse("and the week before?", previous=first)
