@@ -489,8 +489,12 @@ def _plan(
         problem=problem,
         follow_up=follow_up,
     )
-    # "what changed on Jan 4 compared with the week before?": both periods (events.changes)
-    keep = 2 if kind == "compare" or (kind == "changes" and reading.dates.versus) else 1
+    # "what changed on Jan 4 compared with the week before?", "which category got worse on
+    # Jan 4 compared with the Sunday before?": both periods (events.changes, rank_by_change)
+    against = reading.dates.versus and (
+        kind == "changes" or (kind == "rank" and bool(_change_order(text)))
+    )
+    keep = 2 if kind == "compare" or against else 1
     if len(reading.dates.periods) > keep:
         notes.append(f"several dates named; using {plan.periods[0].describe()}")
         plan.periods = plan.periods[:keep]

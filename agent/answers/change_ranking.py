@@ -52,14 +52,29 @@ def _moved(item: EvidenceItem, metric: str, order: Order, index: int = 1) -> boo
 
 
 def rank_by_change(
-    plan: QuestionPlan, context: AnswerContext, metric: str, window: Period, order: Order
+    plan: QuestionPlan,
+    context: AnswerContext,
+    metric: str,
+    window: Period,
+    order: Order,
+    against: Period | None = None,
 ) -> Answer:
     """The groups of the plan's dimension by the change of `metric` from the period before
-    `window` to `window`."""
+    `window` to `window`: the period `against` when given and as long as `window` (the tool
+    compares periods of one length), else the one just before it, with a note."""
     dimension = plan.dimension or "region"
     before = previous_period(window)
+    notes = []
+    if against is not None and against.days == window.days and against.start < window.start:
+        before = against
+    elif against is not None:
+        notes.append(
+            f"{against.describe()} is not as long as {window.describe()}; compared with "
+            f"{before.describe()}, the days just before it"
+        )
+    periods = [window] if against is None else [window, before]
     resolved = plan.model_copy(
-        update={"periods": [window], "metric": metric, "dimension": dimension, "order": order}
+        update={"periods": periods, "metric": metric, "dimension": dimension, "order": order}
     )
     start, end = window.bounds()
     arguments = {
@@ -79,7 +94,7 @@ def rank_by_change(
             f"No {dimension} group in {cohort(plan.filters)} has enough orders in both periods "
             f"(at least {value(figure(item, 'min_orders'))} in each) {cite}."
         )
-        return Answer(text=text, resolved=resolved)
+        return Answer(text=text, resolved=resolved, notes=notes)
     shown = [
         f"{_group(dimension, item, i)} {change(figure(item, f'r{i}.change'))} "
         f"({value(figure(item, f'r{i}.before'))} to {value(figure(item, f'r{i}.after'))})"
@@ -126,4 +141,4 @@ def rank_by_change(
                     f" Got {word} beyond chance (multiple comparisons corrected): "
                     f"{', '.join(names)} {cite}."
                 )
-    return Answer(text=text, resolved=resolved, table=table_rows(item.table))
+    return Answer(text=text, resolved=resolved, table=table_rows(item.table), notes=notes)

@@ -418,6 +418,10 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     )
     order = plan.order or "worst"
     if plan.by_change and metric != ORDERS_METRIC and not plan.count:
+        if len(plan.periods) == 2:  # "... on Jan 4 compared with the Sunday before"
+            earlier, later = sorted(plan.periods, key=lambda p: p.start)
+            window, _ = context.clip(later)
+            return rank_by_change(plan, context, metric, window, order, earlier)
         return rank_by_change(plan, context, metric, window, order)
     resolved = plan.model_copy(
         update={"periods": [window], "metric": metric, "dimension": dimension, "order": order}

@@ -387,6 +387,31 @@ def test_an_incident_in_a_crossed_cohort_is_scoped_to_both_of_its_values() -> No
     assert south(incident) and not north(incident)
 
 
+@pytest.mark.parametrize(
+    ("question", "before", "note"),
+    [
+        ("which category got worse on Jan 4 compared with the Sunday before?", "2025-12-28", None),
+        ("which category got worse on Jan 4 compared with Dec 21-27?", "2026-01-03",
+         "Dec 21, 2025 to Dec 27, 2025 is not as long as Jan 4, 2026; compared with Jan 3, 2026"),
+    ],
+)  # fmt: skip
+def test_a_change_ranking_against_a_named_period_compares_with_it(
+    agent: Agent, question: str, before: str, note: str | None
+) -> None:
+    """'Which category got worse on Jan 4 compared with the Sunday before?' ranked Jan 4 against
+    Jan 3 (the day before), the Sunday dropped with 'several dates named'. A named period as
+    long as the asked one is the one compared with; one of another length cannot be (the tool
+    compares equal lengths), and the note says which days were used instead."""
+    result = ask(agent, question)
+    assert result["kind"] == "rank" and tools(result) == ["rank_changes"]
+    (ranked,) = [e for e in result["evidence"] if e["tool"] == "rank_changes"]
+    assert ranked["args"]["start"].startswith("2026-01-04")
+    assert ranked["args"]["previous_start"].startswith(before)
+    assert not any(n.startswith("several dates named") for n in result["notes"])
+    assert any(n.startswith(note) for n in result["notes"]) if note else True, result["notes"]
+    assert result["grounding"]["ok"]
+
+
 def test_a_change_ranking_lists_under_worse_only_the_groups_that_got_worse(agent: Agent) -> None:
     """'Which dayparts got worse the most': the groups that got worse lead, and a listed group
     that improved or held comes after them, said so, never under 'got worse the most'."""
