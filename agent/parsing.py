@@ -361,6 +361,8 @@ def _read(
         kind = "diagnose"  # its answer ends with the ranked fixes, their gains and the plan
     if kind in (None, "lookup", "trend", "diagnose") and _ranks_custom(text, vocabulary):
         kind = "rank"  # "delivery time by weather": a breakdown of a custom dimension
+    if kind == "compare" and dates.versus and dict(_KIND_CUES)["rank"].search(text):
+        kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
     if kind is None and actions:
@@ -491,9 +493,7 @@ def _plan(
     )
     # "what changed on Jan 4 compared with the week before?", "which category got worse on
     # Jan 4 compared with the Sunday before?": both periods (events.changes, rank_by_change)
-    against = reading.dates.versus and (
-        kind == "changes" or (kind == "rank" and bool(_change_order(text)))
-    )
+    against = reading.dates.versus and kind in ("changes", "rank")
     keep = 2 if kind == "compare" or against else 1
     if len(reading.dates.periods) > keep:
         notes.append(f"several dates named; using {plan.periods[0].describe()}")
@@ -643,7 +643,9 @@ def _fill_kind_fields(
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
         moved = _change_order(text)
-        plan.by_change = bool(moved) or (plan.by_change and base is not None)
+        plan.by_change = (
+            bool(moved) or len(plan.periods) == 2 or (plan.by_change and base is not None)
+        )
         if moved:  # "the most" is the size of the move; its direction says worst or best
             plan.order = moved
             plan.count = False  # "got worse the most in cancellations": the rate's move

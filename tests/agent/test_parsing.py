@@ -650,6 +650,19 @@ def test_a_period_that_holds_the_other_is_cut_to_its_other_days_when_it_can_be(
     assert held[0].endswith(note) if note else not held, plan.notes
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["which stores are worst on Jan 4 vs Jan 3?",
+     "which category got worse on Jan 4 compared with the week before?"],
+)  # fmt: skip
+def test_a_ranking_against_another_period_ranks_by_the_change_between_them(question: str) -> None:
+    """'Which stores are worst on Jan 4 vs Jan 3?' was read as a comparison of the marketplace
+    on the two days (the stores dropped); it ranks the stores by their change."""
+    plan = parse(question)
+    assert plan.kind == "rank" and plan.by_change
+    assert [p.start for p in plan.periods][0] == D(2026, 1, 4) and len(plan.periods) == 2
+
+
 def test_what_changed_against_another_period_keeps_both_periods() -> None:
     versus = parse("what changed on Jan 4 compared with the week before?")
     assert versus.kind == "changes"
