@@ -69,8 +69,8 @@ def rank_by_change(
         before = against
     elif against is not None:
         notes.append(
-            f"{against.describe()} is not as long as {window.describe()}; compared with "
-            f"{before.describe()}, the days just before it"
+            f"{against.describe()} is not a period as long as {window.describe()} before it; "
+            f"compared with {before.describe()}, the days just before it"
         )
     periods = [window] if against is None else [window, before]
     resolved = plan.model_copy(

@@ -392,7 +392,8 @@ def test_an_incident_in_a_crossed_cohort_is_scoped_to_both_of_its_values() -> No
     [
         ("which category got worse on Jan 4 compared with the Sunday before?", "2025-12-28", None),
         ("which category got worse on Jan 4 compared with Dec 21-27?", "2026-01-03",
-         "Dec 21, 2025 to Dec 27, 2025 is not as long as Jan 4, 2026; compared with Jan 3, 2026"),
+         "Dec 21, 2025 to Dec 27, 2025 is not a period as long as Jan 4, 2026 before it; "
+         "compared with Jan 3, 2026"),
     ],
 )  # fmt: skip
 def test_a_change_ranking_against_a_named_period_compares_with_it(
