@@ -517,11 +517,14 @@ def _apart(periods: list[Period], notes: list[str]) -> list[Period]:
     """Two periods to set against each other, the longer cut to its days outside the shorter
     when it holds it at one end ("Jan 4 vs the previous week", read as Dec 29 - Jan 4: Jan 4
     against Dec 29 - Jan 3); when it holds it in the middle, as they are (the sides share
-    orders, which the comparison's test does not allow for)."""
+    orders, which the comparison's test does not allow for); the same days named twice ("Jan 4
+    vs Sunday"), once, with a note."""
     first, second = periods
     inner, outer = sorted((first, second), key=lambda p: p.days)
-    same = (inner.start, inner.end) == (outer.start, outer.end)
-    if same or not (outer.start <= inner.start and inner.end <= outer.end):
+    if (inner.start, inner.end) == (outer.start, outer.end):
+        notes.append(f"both periods named are {first.describe()}")
+        return [first]
+    if not (outer.start <= inner.start and inner.end <= outer.end):
         return periods
     if outer.start < inner.start and inner.end < outer.end:
         notes.append(f"{outer.describe()} holds {inner.describe()}: the two sides share its orders")
