@@ -121,7 +121,7 @@ def _changes_between(plan: QuestionPlan, context: AnswerContext) -> Answer:
     sides = [
         Side(label=p.label or p.describe(), filters=plan.filters, period=p) for p in plan.periods
     ]
-    compared = compare(plan.model_copy(update={"kind": "compare", "sides": sides}), context)
+    compared = compare(plan.model_copy(update={"sides": sides}), context, with_parts=False)
     parts, allowed = "", list[str]()
     if compared.table is not None and compared.resolved.metric == CX_SCORE:
         parts, allowed = parts_moved(compared.resolved.sides, context)  # which parts moved

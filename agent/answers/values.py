@@ -269,8 +269,10 @@ def _period_label(found: Figure | None, grain: str) -> str:
     return f"the week of {shown}" if grain == "week" else shown
 
 
-def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
-    """Two sides (cohorts and/or periods) with the difference and a test (compare_metric)."""
+def compare(plan: QuestionPlan, context: AnswerContext, with_parts: bool = True) -> Answer:
+    """Two sides (cohorts and/or periods) with the difference and a test (compare_metric); a CX
+    score with no test of its own (a side of one day) is followed by its parts that moved beyond
+    chance, unless `with_parts` is False (the caller lists them)."""
     metric = metric_of(plan, context)
     if metric == ORDERS_METRIC:
         metric = context.default_metric()
@@ -301,14 +303,22 @@ def compare(plan: QuestionPlan, context: AnswerContext) -> Answer:
         f"[{item.id}]. {_side_label(second, first)} minus {_side_label(first, second)}: "
         f"{_test_text(item, '')} [{item.id}]."
     )
+    allowed: list[str] = []
     if figure(item, "p_value") is None:
         text += " No significance test ran (too few days on a side to compare the CX score)."
+        if metric == CX_SCORE and with_parts:  # its parts are tested order by order
+            parts, allowed = parts_moved(sides, context)
+            text += parts
     elif _significant(item, "p_value"):
         text += " The difference is unlikely to be chance."
     else:
         text += " The difference is within what chance alone gives."
     return Answer(
-        text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
+        text=text,
+        resolved=resolved,
+        table=table_rows(item.table),
+        notes=_clip_notes(plan, context),
+        allowed=allowed,
     )
 
 
@@ -341,14 +351,16 @@ def parts_moved(sides: list[Side], context: AnswerContext) -> tuple[str, list[st
     rejected = multipletests([p for p, _, _ in tested], alpha=SIGNIFICANT_P, method="holm")[0]
     moved = [(name, item) for (_, name, item), hit in zip(tested, rejected, strict=True) if hit]
     scope = f"Holm over the {len(tested)} tested"
+    # Two periods: how the parts moved; two cohorts over one period: how they differ.
+    verb = "moved" if sides[0].period != sides[1].period else "differ"
     if not moved:
-        return f" None of the CX score's parts moved beyond chance ({scope}).", [str(len(tested))]
+        return f" None of the CX score's parts {verb} beyond chance ({scope}).", [str(len(tested))]
     listed = [
         f"the {named(name)} {value(figure(item, 'a.value'))} to {value(figure(item, 'b.value'))}"
         f" ({_test_text(item, '')}) [{item.id}]"
         for name, item in moved[:MAX_PARTS]
     ]
-    text = f" Of the CX score's parts, these moved beyond chance ({scope}): {'; '.join(listed)}."
+    text = f" Of the CX score's parts, these {verb} beyond chance ({scope}): {'; '.join(listed)}."
     return text, [str(len(tested))]
 
 

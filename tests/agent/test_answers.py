@@ -193,6 +193,25 @@ def test_changes_are_listed_and_a_named_change_is_tested(agent: Agent) -> None:
     assert "no comparison group" in wide["answer"] and "C0006" in wide["answer"]
 
 
+def test_a_cx_comparison_with_no_test_of_its_own_lists_the_parts_that_moved(
+    agent: Agent,
+) -> None:
+    """The CX score of one day has no test ('too few days on a side'); its parts are tested
+    order by order, and those that moved (two days) or differ (two cohorts on one day) beyond
+    chance after Holm follow, each cited. A week against a week keeps its own test alone."""
+    days = ask(agent, "compare CX on Jan 4 vs Jan 3")
+    assert tools(days) == ["compare_metric"] * 7
+    assert "No significance test ran" in days["answer"]
+    assert re.search(r"these moved beyond chance \(Holm over the 6 tested\): the on-time rate",
+                     days["answer"]), days["answer"]  # fmt: skip
+    cohorts = ask(agent, "compare grocery and convenience CX on Jan 4")
+    assert "these differ beyond chance (Holm over the 6 tested)" in cohorts["answer"]
+    weeks = ask(agent, "compare CX last week vs the week before")
+    assert tools(weeks) == ["compare_metric"] and "Holm" not in weeks["answer"]
+    for result in (days, cohorts, weeks):
+        assert result["grounding"]["ok"], result["grounding"]
+
+
 def test_what_changed_against_another_day_compares_the_days_and_lists_the_changes_between(
     agent: Agent,
 ) -> None:
