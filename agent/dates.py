@@ -255,6 +255,12 @@ class _Reader:
         except OverflowError:
             return None
 
+    def weekday(self, weekday: int, fewest: int = 0, weeks: int = 0) -> dt.date | None:
+        """The latest `weekday` (0 Monday) at least `fewest` days before the anchor, `weeks`
+        weeks earlier still."""
+        back = (self.anchor.weekday() - weekday) % 7
+        return self.shift(back + 7 * weeks + (7 if back < fewest else 0))
+
 
 def _make_date(year: int, month: int, day: int) -> dt.date | None:
     try:
@@ -437,9 +443,7 @@ def _singles(scanner: Scanner, reader: _Reader) -> list[DateMention]:
     for pattern, fewest, weeks in weekday_forms:
         for match in scanner.find(pattern):
             weekday = [name[:3] for name in _WEEKDAYS].index(match["weekday"][:3])
-            back = (reader.anchor.weekday() - weekday) % 7
-            back += 7 * weeks + (7 if back < fewest else 0)
-            add(match, _day(reader.shift(back), match.group(0)), relative=True)
+            add(match, _day(reader.weekday(weekday, fewest, weeks), match.group(0)), relative=True)
     for match in scanner.find(_DAY_OF_MONTH):
         day = int(match["day"])
         date = reader.yearless(0, day) if 1 <= day <= 31 else None
@@ -475,8 +479,7 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
             earlier = _step_back(combined[-1].period, mention.before_previous, mention.phrase)
             mention = DateMention(mention.start, mention.end, mention.phrase, earlier, True)
         elif mention.before_previous in _WEEKDAYS:  # "the Sunday before" with nothing before it
-            weekday = _WEEKDAYS.index(mention.before_previous)
-            day = reader.shift((reader.anchor.weekday() - weekday) % 7)
+            day = reader.weekday(_WEEKDAYS.index(mention.before_previous))
             mention = DateMention(
                 mention.start, mention.end, mention.phrase, _day(day, mention.phrase), True
             )

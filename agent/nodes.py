@@ -49,7 +49,7 @@ from agent.state import AgentContext, AgentState
 from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.alarms import data_span
 from analytics.comparisons import world_profile
-from analytics.incidents import cohort_filters
+from analytics.incidents import cohort_slice
 from analytics.metrics import CX_SCORE, METRICS
 from tools.actions import ACTIONS
 from tools.base import REGISTRY, Ledger, ToolContext, ToolError
@@ -398,9 +398,7 @@ def _asked_metric(
         return None
     slices = investigation.slices.slices if investigation.slices else []
     filters: dict[str, list[str | int]] = (
-        dict(slices[0].filters)
-        if slices
-        else {name: [value] for name, value in cohort_filters(incident.primary_cohort).items()}
+        dict(slices[0].filters) if slices else cohort_slice(incident.primary_cohort)
     )
     start, end = investigation.window
     try:
@@ -699,7 +697,7 @@ def _action_scopes(state: AgentState) -> list[dict[str, list[Any]]]:
     site (a cohort narrowed to where the alarms were can hold too few orders to simulate)."""
     site = state["sites"][0]["filters"]
     incident = state.get("incident") or {}
-    wider = {name: [value] for name, value in cohort_filters(incident.get("cohort", "all")).items()}
+    wider: dict[str, list[Any]] = cohort_slice(incident.get("cohort", "all"))
     holds = all(site.get(name) == values for name, values in wider.items())
     return [site, wider] if holds and wider != site else [site]
 

@@ -196,6 +196,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                      r"|\bbroke\w*|\btank\w*|\bplummet\w*|\bsurg\w*"),
     )
 )  # fmt: skip
+_RANK_CUE = dict(_KIND_CUES)["rank"]
 _FOLLOW_UP = re.compile(
     r"^\s*(?:and|but|also|now|ok(?:ay)?|then|so|same)\b|\bwhat\s+about\b|\bhow\s+about\b"
     r"|\bsame\s+(?:for|but|thing|question)\b|\binstead\b|\bonly\b|\bjust\b"
@@ -361,7 +362,7 @@ def _read(
         kind = "diagnose"  # its answer ends with the ranked fixes, their gains and the plan
     if kind in (None, "lookup", "trend", "diagnose") and _ranks_custom(text, vocabulary):
         kind = "rank"  # "delivery time by weather": a breakdown of a custom dimension
-    if kind == "compare" and dates.versus and dict(_KIND_CUES)["rank"].search(text):
+    if kind == "compare" and dates.versus and _RANK_CUE.search(text):
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"

@@ -129,6 +129,11 @@ def cohort_filters(name: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in name.split(COHORT_JOIN))
 
 
+def cohort_slice(name: str) -> dict[str, list[str | int]]:
+    """A cohort name as a slice's filters: "region=east" -> {"region": ["east"]}; "all" -> {}."""
+    return {dimension: [value] for dimension, value in cohort_filters(name).items()}
+
+
 def _cx_loss(
     result: SeriesResult, start: dt.datetime, stop: dt.datetime, grain: Grain = "hour"
 ) -> tuple[float, float, float]:

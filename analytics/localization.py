@@ -388,16 +388,12 @@ def lead_with_surge(
     p- and q-value of its volume rise.
     """
     frame = quality.frame
-    if frame is None or not (quality.slices or cohort is not None):
+    drop = quality.slices[0].filters if quality.slices else cohort
+    if frame is None or drop is None or any(name not in frame.columns for name in drop):
         return quality.slices
-    if quality.slices:
-        top = slice_mask(frame, quality.slices[0].filters)
-    else:
-        assert cohort is not None
-        known = {name: values for name, values in cohort.items() if name in frame.columns}
-        top = slice_mask(frame, known)
-        if len(known) < len(cohort) or _excess(frame, top) <= 0:  # no drop there to carry
-            return quality.slices
+    top = slice_mask(frame, drop)
+    if not quality.slices and _excess(frame, top) <= 0:  # no drop in the cohort to carry
+        return quality.slices
     for surge in volume.slices:
         if surge.volume_change is None or surge.volume_change < SURGE_MIN_RISE:
             continue

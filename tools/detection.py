@@ -30,7 +30,7 @@ from analytics.comparisons import (
     sums_of,
 )
 from analytics.detection import PERIOD_LENGTH, DetectorSettings
-from analytics.incidents import Incident, build_incidents, cohort_filters
+from analytics.incidents import Incident, build_incidents, cohort_slice
 from analytics.localization import (
     VOLUME,
     Localization,
@@ -744,9 +744,7 @@ def top_slices(context: ToolContext, args: TopSlicesInput) -> TopSlicesOutput:
         end = incident.end or data_span(context.con).last + dt.timedelta(seconds=1)
         if args.as_of is not None:
             end = min(end, args.as_of)
-        cohort: dict[str, list[str]] | None = {
-            name: [value] for name, value in cohort_filters(incident.primary_cohort).items()
-        }
+        cohort: dict[str, list[str | int]] | None = cohort_slice(incident.primary_cohort)
     else:
         if not (args.metric and args.start and args.end):
             raise ToolError("give an incident_id, or a metric with start and end")

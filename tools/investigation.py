@@ -20,7 +20,7 @@ from typing import Any, Literal, cast
 from analytics.alarms import data_span
 from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS, missing_requirements
-from analytics.incidents import SERIOUS, SLICE_METRIC, cohort_filters
+from analytics.incidents import SERIOUS, SLICE_METRIC, cohort_filters, cohort_slice
 from analytics.metrics import METRICS, columns_with_data
 from analytics.ranking import RULE_OUT_P, score
 from data.quality import is_ingested
@@ -236,8 +236,7 @@ def localize_incident(
     ]
     if not investigation.sites:
         cohort = _fallback_cohort(incident)
-        filters: dict[str, list] = {name: [value] for name, value in cohort_filters(cohort).items()}
-        investigation.sites = [Site(filters=filters, description=cohort, orders=0)]
+        investigation.sites = [Site(filters=cohort_slice(cohort), description=cohort, orders=0)]
         where = "primary cohort" if cohort == incident.primary_cohort else "cohort that alarmed"
         investigation.notes.append(f"no significant slice: hypotheses tested on the {where}")
     _add_other_metric_sites(context, investigation)

@@ -60,12 +60,12 @@ def rank_by_change(
     against: Period | None = None,
 ) -> Answer:
     """The groups of the plan's dimension by the change of `metric` from the period before
-    `window` to `window`: the period `against` when given and as long as `window` (the tool
-    compares periods of one length), else the one just before it, with a note."""
+    `window` to `window`: the earlier period `against` when given and as long as `window` (the
+    tool compares periods of one length), else the one just before it, with a note."""
     dimension = plan.dimension or "region"
     before = previous_period(window)
     notes = []
-    if against is not None and against.days == window.days and against.start < window.start:
+    if against is not None and against.days == window.days:
         before = against
     elif against is not None:
         notes.append(

@@ -12,7 +12,7 @@ from agent.answers.format import cohort, cohort_name, day, figure, period, value
 from agent.answers.values import against_before, label, named
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
 from analytics.alarms import DETECTION_METRICS, SCANNED_COHORTS
-from analytics.incidents import SERIOUS, cohort_filters
+from analytics.incidents import SERIOUS, cohort_slice
 from analytics.metrics import CX_SCORE
 from data.schema import DAYPARTS
 from tools.base import ToolError
@@ -73,7 +73,7 @@ def incident_scope(incident: IncidentSummary, context: AnswerContext | None) -> 
                 return dict(slices[0].filters)
         except ToolError:
             pass
-    return {name: [value] for name, value in cohort_filters(incident.primary_cohort).items()}
+    return cohort_slice(incident.primary_cohort)
 
 
 def no_regression(

@@ -54,9 +54,10 @@ def test_an_hour_band_across_midnight_is_described_from_its_first_hour() -> None
 def test_without_a_quality_slice_a_surge_leads_when_it_carries_the_cohorts_drop(
     small_scenario: ScenarioFactory, make_world: WorldFactory
 ) -> None:
-    """The shipped demand_surge scenario (orders in the south at 16-21 h doubled on Dec 30-31) at
-    6,000 orders a day, over an incident window that runs from the surge into the next
-    morning (random seed 6032: the quiet hours diluted every quality slice and none stood out).
+    """The shipped demand_surge scenario (orders in the south at 16-21 h up ~50% on Dec 30-31)
+    at 6,000 orders a day, over a window that runs from the surge into the next morning (the
+    south's orders per hour read +30% over it; random seed 6032: the quiet hours diluted every
+    quality slice and none stood out).
     With no quality slice, the surge leads if it carries the drop of the cohort the incident
     was detected in; not without a cohort, nor for a cohort it does not hold."""
     world = make_world(small_scenario("demand_surge", orders_per_day=6000))

@@ -569,7 +569,7 @@ def test_fewer_dashers_for_fewer_orders_is_a_shortage_refuted_in_part(
     make_world: WorldFactory,
 ) -> None:
     """Random seed 5040 (10,000 orders a day), the whole marketplace on Christmas Day 15-21 h:
-    online dashers are about 70% of usual for the hour, and so are the orders. The shortage's
+    online dashers are 0.70 of usual for the hour, and the orders 0.74. The shortage's
     refuting check (orders per hour down with the dashers) holds: its confidence is halved to
     weak, and the check's driver_shift item travels with the cause (the answer's "but ...")."""
     context = ToolContext(world_dir=make_world(random_scenario(5040, orders_per_day=10_000)))

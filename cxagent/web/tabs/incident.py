@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from analytics.incidents import cohort_filters
+from analytics.incidents import cohort_slice
 from cxagent.web import charts
 from cxagent.web.escaping import markdown_text
 from cxagent.web.feedback_view import (
@@ -124,7 +124,7 @@ class IncidentHandlers:
             wb.heatmap(incident_id, pair), first, second, incident.slice_metric
         )
         filters = [s.filters for s in slices.slices]
-        chosen = filters[0] if filters else _cohort_filters(incident.primary_cohort)
+        chosen = filters[0] if filters else cohort_slice(incident.primary_cohort)
         drill_figure, breakdown = self.drill(incident_id, chosen, dimension)
         text = (
             f"### {incident_id}: {incident.primary_metric} @ "
@@ -173,8 +173,3 @@ class IncidentHandlers:
         wb = self.workbench
         status = submit_feedback(wb, incident_id, verdict, cause, comment, author)
         return status, feedback_markdown(wb, incident_id) if incident_id else ""
-
-
-def _cohort_filters(cohort: str) -> dict[str, list[Any]]:
-    """A cohort name as series filters: 'region=east' -> {'region': ['east']}; 'all' -> {}."""
-    return {dimension: [value] for dimension, value in cohort_filters(cohort).items()}
