@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from analytics.cohorts import where_clause
-from analytics.incidents import SERIOUS, cohort_filters
+from analytics.incidents import SERIOUS, cohort_slice
 from analytics.ranking import rank as rank_causes_scores
 from data.random_scenarios import random_scenario
 from data.scenario import Scenario, Scope
@@ -454,7 +454,7 @@ def test_without_slices_the_narrowest_cohort_that_alarmed_is_tested_when_the_oth
     context.close()
 
     assert investigation.sites[0].filters == tested
-    narrower = tested != {name: [value] for name, value in cohort_filters(primary).items()}
+    narrower = tested != cohort_slice(primary)
     expected = "cohort that alarmed" if narrower else "primary cohort"
     assert any(note.endswith(f"tested on the {expected}") for note in investigation.notes)
 
