@@ -30,6 +30,9 @@ NEAR_EMPTY_NULL_RATE = 0.99  # a column null in at least 99% of its rows is near
 # Text exports write for a missing value ('NaN ', 'null', 'N/A', ''): in a text column it reads
 # as a value (a city named 'NaN'), so the report flags it and the mapping should make it NULL.
 NULL_TEXTS = ("nan", "null", "none", "n/a", "")
+# A promise kept by under a tenth of the delivered orders is more likely a mis-mapped
+# promised_eta (a pickup time, an estimate of one leg) than a marketplace that is always late.
+MISSED_PROMISE_SHARE = 0.9
 CONSTANT_MIN_ROWS = 500  # one value over fewer rows may be chance (a rare flag never set)
 # Flags and measures that never vary are suspect (warnings); a constant label or version is
 # merely worth knowing (info).
@@ -381,6 +384,26 @@ def _future_findings(
     return findings
 
 
+def _promise_findings(
+    con: duckdb.DuckDBPyConnection, present: dict[str, dict[str, str]]
+) -> list[Finding]:
+    """A promised ETA missed by at least MISSED_PROMISE_SHARE of the delivered orders it was
+    given for (over CONSTANT_MIN_ROWS of them): the on-time rate then measures the mapping."""
+    if not {"on_time", "eta_error_min"} <= set(present.get("order_facts", {})):
+        return []
+    promised, missed, late = con.execute(
+        "SELECT count(on_time), count(*) FILTER (WHERE NOT on_time), "
+        "median(eta_error_min) FILTER (WHERE NOT on_time) FROM order_facts"
+    ).fetchone()
+    if promised < CONSTANT_MIN_ROWS or missed < MISSED_PROMISE_SHARE * promised:
+        return []
+    message = (
+        f"delivered over 5 min after the promised ETA (a median {late:.0f} min after it; "
+        "check that promised_eta maps the arrival time promised to customers)"
+    )
+    return [_finding("promise_missed", "order_facts", int(missed), int(promised), message)]
+
+
 def quality_report(
     con: duckdb.DuckDBPyConnection,
     source: dict[str, str] | None = None,
@@ -431,6 +454,7 @@ def quality_report(
     if "orders" in present:
         findings.extend(_day_findings(con))
     findings.extend(_future_findings(con, present, tables, latest_present(now)))
+    findings.extend(_promise_findings(con, present))
     findings.extend(_text_null_findings(con, present))
     dimensions = _dimension_quality(con)
     findings.extend(_dimension_findings(dimensions, tables["orders"].rows if tables else 0))

@@ -18,7 +18,7 @@ from agent.answers.base import (
 from agent.answers.change_ranking import rank_by_change
 from agent.answers.format import change, cohort, figure, p_value, period, table_rows, value, when
 from agent.question import ORDERS_METRIC, Period, QuestionPlan, Side
-from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, higher_is_better
+from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, higher_is_better, usable_metrics
 from tools.base import EvidenceItem, Figure, ToolError
 
 SIGNIFICANT_P = 0.05
@@ -347,12 +347,27 @@ def parts_moved(sides: list[Side], context: AnswerContext) -> tuple[str, list[st
             tested.append((p.value, name, item))
     if not tested:
         return "", []
+    # Two periods: how the parts moved; two cohorts over one period: how they differ.
+    verb = "moved" if sides[0].period != sides[1].period else "differ"
+    alone = len(usable_metrics(context.tools.con, CX_COMPONENTS)) == 1
+    if alone and len(tested) == 1:  # the score is that part alone (the data measures no other)
+        _, name, item = tested[0]
+        how = {
+            ("moved", True): "moved",
+            ("moved", False): "did not move",
+            ("differ", True): "differs",
+            ("differ", False): "does not differ",
+        }[verb, _significant(item, "p_value")]
+        sides_text = f"{value(figure(item, 'a.value'))} to {value(figure(item, 'b.value'))}"
+        return (
+            f" The CX score here is its {named(name)} alone (the data measures no other part),"
+            f" which {how} beyond chance: {sides_text} ({_test_text(item, '')}) [{item.id}].",
+            [],
+        )
     tested.sort(key=lambda found: (found[0], found[1]))
     rejected = multipletests([p for p, _, _ in tested], alpha=SIGNIFICANT_P, method="holm")[0]
     moved = [(name, item) for (_, name, item), hit in zip(tested, rejected, strict=True) if hit]
     scope = f"Holm over the {len(tested)} tested"
-    # Two periods: how the parts moved; two cohorts over one period: how they differ.
-    verb = "moved" if sides[0].period != sides[1].period else "differ"
     if not moved:
         return f" None of the CX score's parts {verb} beyond chance ({scope}).", [str(len(tested))]
     listed = [
