@@ -373,6 +373,25 @@ def _read(
                     dimension_words=nouns)  # fmt: skip
 
 
+# "in Paris", "in New York", "in Market 9": a capitalized name after "in" (a name typed in lower
+# case is not told from words such as "in total" or "in general", and is not read as a place).
+_PLACE = re.compile(r"\b[Ii]n\s+(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b")
+
+
+def _unknown_places(text: str, first: dt.date, last: dt.date, vocabulary: Vocabulary) -> list[str]:
+    """Notes for names after "in" that the question's reading does not know (not a region,
+    category, date, metric or action of this data): they would be ignored without a word."""
+    notes = []
+    for match in _PLACE.finditer(text):
+        name = match["name"]
+        if not _read(name.casefold(), first, last, last, [], vocabulary).has_content:
+            known = ", ".join(vocabulary.regions[:12])
+            notes.append(
+                f"'{name}' is not a region or category of this data (regions: {known}); ignored"
+            )
+    return notes
+
+
 def _ranks_custom(text: str, vocabulary: Vocabulary) -> bool:
     """Whether the question breaks down or ranks the groups of a custom dimension ('by
     weather', 'which road traffic levels are slowest'), as the rank cue does built-in ones."""
@@ -418,6 +437,7 @@ def read_question(
         notes.append("the question does not look like English; only English words are read")
     anchor = today or data_end
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
+    notes += _unknown_places(text[:MAX_QUESTION_CHARS], data_start, data_end, vocabulary)
     origin = "today" if today else "the data's last day"
     if reading.dates.first_relative is not None and reading.dates.periods:
         period = reading.dates.periods[0]

@@ -371,6 +371,37 @@ def test_odd_parts_of_a_question_are_noted(question: str, note: str) -> None:
     assert any(note in text for text in parse(question).notes), parse(question).notes
 
 
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        pytest.param("what's the on-time rate in Paris on Jan 4?", ["Paris"], id="city"),
+        pytest.param("why did CX drop in New York yesterday?", ["New York"], id="two-words"),
+        pytest.param("CX In Market 4 last week", ["Market 4"], id="numbered-unknown"),
+        pytest.param("what changed in Grocery on Jan 4?", [], id="known-category"),
+        pytest.param("how was CX In North last week?", [], id="known-region"),
+        pytest.param("how was CX in December?", [], id="month"),
+        pytest.param("how was CX in Christmas week?", [], id="holiday"),
+        pytest.param("on-time in Lunch on Jan 4", [], id="daypart"),
+        pytest.param("why did CX drop on Jan 4 in total?", [], id="lower-case-words"),
+    ],
+)
+def test_a_place_the_data_does_not_know_is_noted(question: str, unknown: list[str]) -> None:
+    """A capitalized name after "in" that is no region, category, date or metric would be
+    dropped without a word (the question answered for the whole marketplace)."""
+    plan = parse(question)
+    noted = [n.split("'")[1] for n in plan.notes if "is not a region or category" in n]
+    assert noted == unknown, plan.notes
+    assert all("(regions: north, south, east, west, central); ignored" in n for n in plan.notes
+               if "is not a region or category" in n)  # fmt: skip
+
+
+def test_a_numbered_region_of_the_data_is_not_an_unknown_place() -> None:
+    vocabulary = Vocabulary(regions=("market 1", "market 4"))
+    plan = read_question("CX in Market 4 last week", START, END, vocabulary=vocabulary)
+    assert plan.filters == {"region": ["market 4"]}
+    assert not [n for n in plan.notes if "is not a region" in n], plan.notes
+
+
 def test_fractions_and_around_the_clock_are_not_dates() -> None:
     assert parse("why are 1/2 of the stores late?").day is None
     assert parse("support is 24/7").day is None
