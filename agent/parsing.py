@@ -96,6 +96,12 @@ def _change_order(text: str) -> Order | None:
     return "best" if _IMPROVED.search(text) else None
 
 
+# "is delivery slower in stormy weather?", with a cohort and no date: that cohort against the
+# rest, not a regression ("is the north getting worse?" asks for the course: a trend).
+_COMPARATIVE = re.compile(
+    r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
+    r"|worse|better|higher|lower|later|longer|shorter|quicker)\b"
+)
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
@@ -134,6 +140,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\bwould\s+it\s+help\b|\bhow\s+much\s+would\b|\bif\s+we\b|\bshould\s+we\b"
                     r"|\bcould\s+we\b|\bwhat\s+would\b"),
         ("drivers", r"\bwhat\s+(?:drives|explains|affects|influences|determines|predicts)\b"
+                    # "does traffic matter more than weather?" (not a logged change's effect)
+                    r"|\b(?:does|do)\s+(?![^?.]{0,40}\b(?:change|rollout|release|deploy\w*"
+                    r"|update)\b)[^?.]{1,40}?\b(?:matter|affect|impact|influence)\w*"
+                    r"|\bmatters?\s+(?:more|most)\b"
                     r"|\bkey[\s-]+drivers?\b|\bdrivers?\s+of\b|\bwhat\s+makes\s+(?:some\s+)?"
                     r"\w+(?:\s+\w+)?\s+(?:slow|late|fast|longer|shorter)"
                     r"|\bwhy\s+(?:are|is|do|does|were)\s+some\b|\bwhich\s+(?:factors|attributes"
@@ -150,7 +160,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\b(?:any|recent|logged|which|list\s+(?:the\s+)?)\s*(?:changes|deploy\w*"
                     r"|releases?|rollouts?)\b|\bdid\s+we\s+(?:change|deploy|ship|release|roll)\b"
                     r"|\b(?:effect|impact)\s+of\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout"
-                    r"|release|deploy\w*|update)\b|\b(?:did|was|has)\s+(?:the\s+)?[\w\s-]{0,30}?"
+                    r"|release|deploy\w*|update)\b|\b(?:did|does|was|has)\s+(?:the\s+)?[\w\s-]{0,30}?"
                     r"(?:change|rollout|release|deploy\w*|update)\s+(?:(?:on|of|in|at|from)\s+"
                     r"[\w\s,-]{1,20}?\s+)?(?:help|hurt|matter|work"
                     r"|do\s+anything|cause|break|affect|responsible|make)"
@@ -366,6 +376,8 @@ def _read(
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
+    if kind == "diagnose" and filters and not dates.periods and _COMPARATIVE.search(text):
+        kind = "compare"  # one cohort named: against the whole marketplace (see _sides)
     if kind is None and actions:
         kind = "what_if"
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
@@ -675,6 +687,8 @@ def _fill_kind_fields(
             plan.count = False  # "got worse the most in cancellations": the rate's move
         if plan.metric is None and plan.count:
             plan.metric = ORDERS_METRIC if re.search(r"\borders\b", text) else None
+    elif plan.kind == "drivers":
+        plan.dimensions = [name for name in first_match(words, text) if name not in plan.filters]
     elif plan.kind == "lookup":
         plan.count = counts_events(text)
     elif plan.kind == "trend":
@@ -714,8 +728,9 @@ def _change_named(text: str) -> str | None:
 
 
 def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
-    """Two sides of a comparison: two periods, or the two values of one dimension; failing
-    both, the cohort against the whole marketplace."""
+    """Two sides of a comparison: two periods, the two values of one dimension, or one group
+    of a yes/no dimension and the other; failing those, the cohort against the whole
+    marketplace."""
     if len(plan.periods) == 2:
         first, second = plan.periods
         if any(len(values) == 2 for values in plan.filters.values()):
@@ -734,6 +749,15 @@ def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
                 Side(label=f"{dimension}={value}", filters={**common, dimension: [value]},
                      period=period)
                 for value in values
+            ]  # fmt: skip
+    for dimension, values in plan.filters.items():
+        if values in (["yes"], ["no"]):  # a yes/no dimension's group: against its other group
+            common = {name: v for name, v in plan.filters.items() if name != dimension}
+            other = "no" if values == ["yes"] else "yes"
+            return [
+                Side(label=f"{dimension}={value}", filters={**common, dimension: [value]},
+                     period=period)
+                for value in (values[0], other)
             ]  # fmt: skip
     if plan.filters:
         described = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in plan.filters.items())

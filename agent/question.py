@@ -133,6 +133,11 @@ class QuestionPlan(BaseModel):
         None,
         description=f"rank: one of {', '.join(DIMENSIONS)} or a custom dimension (the groups)",
     )
+    dimensions: list[str] = Field(
+        default_factory=list,
+        description="drivers: the dimensions the question asks about ('does traffic matter more "
+        "than weather?'), reported beside the ranking of all",
+    )
     k: int | None = Field(None, ge=1, le=50, description="rank: how many groups")
     order: Order | None = Field(None, description="rank: worst, best, highest or lowest")
     count: bool = Field(False, description="rank: by the number of events instead of the rate")

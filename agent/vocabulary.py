@@ -229,7 +229,8 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
         if set(groups) == {"yes", "no"}:
             for match in _yes_no_named(pattern).finditer(text):
                 taken.append(match.span())
-                found.append((match.start(), name, "no" if match["negated"] else "yes"))
+                negated = match["negated"] or match["non"]
+                found.append((match.start(), name, "no" if negated else "yes"))
         alternatives = "|".join(
             _custom_value_pattern(g) for g in sorted(groups, key=len, reverse=True)
         )
@@ -263,11 +264,15 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
 
 
 def _yes_no_named(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """A yes/no dimension named without a value: 'during the festival', 'on festival days'
-    (yes); 'without a festival', 'outside the festival', 'no festival' (no)."""
+    """A yes/no dimension named without a value: 'during the festival', 'on festival days',
+    'festival days' (yes); 'without a festival', 'outside the festival', 'no festival',
+    'non-festival days' (no)."""
+    days = r"(?:days?|periods?|times?|weeks?)"
     return re.compile(
-        rf"\b(?:(?P<negated>without|outside(?:\s+of)?|not\s+during|no)|during|on|with|in)"
-        rf"\s+(?:the\s+|a\s+)?(?:{pattern.pattern})(?:\s+(?:days?|periods?|times?))?\b"
+        rf"(?:\b(?:(?P<negated>without|outside(?:\s+of)?|not\s+during|no)|during|on|with|in)"
+        rf"\s+(?:the\s+|a\s+)?(?:{pattern.pattern})(?:\s+{days})?\b"
+        rf"|\b(?P<non>non|not)[\s-]*(?:{pattern.pattern})(?:\s+{days})?\b"
+        rf"|(?<![\w-])(?:{pattern.pattern})\s+{days}\b)"
         rf"(?!\s*(?:=|:|is\b|was\b)?\s*(?:yes|no|true|false)\b)"
     )
 

@@ -144,3 +144,46 @@ def test_slices_of_a_rate_that_never_moved_say_so_without_a_nan(ingested: Ingest
         context.close()
     assert output.delta == 0 and not output.slices
     assert item.summary == ("0 slice(s) (the slow_rate did not change); top: no significant slice")
+
+
+def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -> None:
+    """Asked of the sample as a newcomer would: 'festival days' against 'normal days' was out of
+    scope, 'festival and non-festival' asked which two to compare, 'is delivery slower in stormy
+    weather?' answered 'No incident' and 'does traffic matter more than weather?' was out of
+    scope. Now: festival's groups against each other, the storm against the marketplace, and
+    the two dimensions' contributions beside the ranking of all."""
+    vocabulary = world_vocabulary(world_profile(open_warehouse(ingested.out_dir)))
+    first, last = dt.date(2022, 2, 11), dt.date(2022, 4, 6)
+
+    def read(question: str) -> object:
+        return read_question(question, first, last, vocabulary=vocabulary)
+
+    festival = read("how did festival days compare with normal days?")
+    assert [side.filters for side in festival.sides] == [
+        {"festival": ["yes"]},
+        {"festival": ["no"]},
+    ]
+    opposite = read("compare festival and non-festival delivery time")
+    assert [side.filters for side in opposite.sides] == [
+        {"festival": ["no"]},
+        {"festival": ["yes"]},
+    ]
+    storm = read("is delivery slower in stormy weather?")
+    assert (storm.kind, [side.filters for side in storm.sides]) == (
+        "compare", [{"weather": ["Stormy"]}, {}]
+    )  # fmt: skip
+    asked = read("does traffic matter more than weather?")
+    assert (asked.kind, asked.dimensions) == ("drivers", ["road_traffic", "weather"])
+    agent = Agent(ingested.out_dir, AgentSettings(llm="offline"))
+    try:
+        compared = agent.ask("how did festival days compare with normal days?", thread_id="a")
+        drivers = agent.ask("does traffic matter more than weather?", thread_id="b")
+    finally:
+        agent.close()
+    for result in (compared, drivers):
+        assert result["grounding"]["ok"], result["grounding"]
+    assert "festival=no minus festival=yes: -" in compared["answer"], compared["answer"]
+    assert (
+        "Of the dimensions asked about, by mean contribution: road_traffic " in (drivers["answer"])
+    ), drivers["answer"]
+    assert "; weather " in drivers["answer"] and "weather=" in drivers["answer"]

@@ -57,6 +57,18 @@ CASES = [
          kind="drivers", metric="duration_min", filters={}),
     case("what explains late orders in grocery?", "what-explains-late-grocery",
          kind="drivers", metric="on_time_rate", filters={"category": ["grocery"]}),
+    case("does basket size matter more than the region for on-time?", "matters-more",
+         kind="drivers", metric="on_time_rate", dimensions=["basket_size", "region"]),
+    case("what matters most for delivery time?", "matters-most", kind="drivers", dimensions=[]),
+    case("does the batching change affect on-time?", "change-affect", kind="changes",
+         change="batching"),
+    # A cohort against the rest, not a regression; with a date, still a regression.
+    case("is delivery slower in grocery?", "slower-in-a-cohort", kind="compare",
+         filters={"category": ["grocery"]}),
+    case("are deliveries slower at dinner?", "slower-at-dinner", kind="compare",
+         filters={"daypart": ["dinner"]}),
+    case("is the north worse on Jan 4?", "worse-on-a-day", kind="diagnose", day=D(2026, 1, 4)),
+    case("is the north getting worse?", "getting-worse", kind="trend"),
     # Follow-ups.
     case("what if we cut the batching threshold back?", "what-if-cut-batching",
          kind="what_if", action="revert_batching", parameters={}),
