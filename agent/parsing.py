@@ -102,6 +102,14 @@ _COMPARATIVE = re.compile(
     r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
     r"|worse|better|higher|lower|later|longer|shorter|quicker)\b"
 )
+# A health check naming no metric: the headline metric and the period's incidents (a lookup).
+_OVERVIEW = re.compile(
+    r"\bhow\s+(?:are|is|were|was)\s+(?:we|things|it|everything|the\s+(?:marketplace|business"
+    r"|platform))\s+(?:doing|going|looking|holding\s+up)\b|\bhow(?:'s|\s+is)\s+(?:it|everything"
+    r"|business)\s+(?:going|looking)\b|\bhow(?:'s|\s+is)\s+business\b|\bhow\s+did\s+we\s+do\b|\bhealth[\s-]*check\b"
+    r"|^\s*(?:give\s+me\s+|show\s+me\s+)?(?:an?\s+|the\s+)?(?:overview|summary|status"
+    r"(?:\s+report)?)\b"
+)
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
@@ -489,6 +497,11 @@ def _plan(
         reading.kind is None or bool(_FOLLOW_UP.search(text))
     ) and reading.kind not in ("help", "out_of_scope")  # fmt: skip
     kind = reading.kind or (previous.kind if follow_up and previous else None)
+    overview = (
+        reading.kind in (None, "lookup") and not reading.metric and bool(_OVERVIEW.search(text))
+    )
+    if overview:
+        kind = "lookup"
     if kind is None:
         kind = "lookup" if reading.has_content else "out_of_scope"
     if (
@@ -499,6 +512,7 @@ def _plan(
         kind = "trend"  # "show me CX for the last 10 days": a series, not one number
     grounded = (
         reading.has_content
+        or overview
         or previous is not None  # a follow-up inherits its content
         or (kind == "rank" and bool(first_match(reading.dimension_words, text)))
         or (kind == "trend" and bool(first_match(GRAIN_WORDS, text)))
@@ -523,6 +537,7 @@ def _plan(
         action=reading.action if kind in ("what_if", "plan") else None,
         problem=problem,
         follow_up=follow_up,
+        overview=overview,
     )
     # "what changed on Jan 4 compared with the week before?", "which category got worse on
     # Jan 4 compared with the Sunday before?": both periods (events.changes, rank_by_change)

@@ -133,6 +133,11 @@ class QuestionPlan(BaseModel):
         None,
         description=f"rank: one of {', '.join(DIMENSIONS)} or a custom dimension (the groups)",
     )
+    overview: bool = Field(
+        False,
+        description="lookup: a health check naming no metric ('how are we doing?'): the "
+        "headline metric, then the incidents active in the period",
+    )
     dimensions: list[str] = Field(
         default_factory=list,
         description="drivers: the dimensions the question asks about ('does traffic matter more "

@@ -6,6 +6,7 @@ drill-down."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -150,8 +151,9 @@ def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -
     """Asked of the sample as a newcomer would: 'festival days' against 'normal days' was out of
     scope, 'festival and non-festival' asked which two to compare, 'is delivery slower in stormy
     weather?' answered 'No incident' and 'does traffic matter more than weather?' was out of
-    scope. Now: festival's groups against each other, the storm against the marketplace, and
-    the two dimensions' contributions beside the ranking of all."""
+    scope, and 'why are deliveries slow in Semi-Urban?' said only 'No incident'. Now: festival's
+    groups against each other, the storm against the marketplace, the two dimensions'
+    contributions beside the ranking of all, and the city's standing gap."""
     vocabulary = world_vocabulary(world_profile(open_warehouse(ingested.out_dir)))
     first, last = dt.date(2022, 2, 11), dt.date(2022, 4, 6)
 
@@ -178,12 +180,21 @@ def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -
     try:
         compared = agent.ask("how did festival days compare with normal days?", thread_id="a")
         drivers = agent.ask("does traffic matter more than weather?", thread_id="b")
+        standing = agent.ask("why are deliveries slow in Semi-Urban?", thread_id="c")
     finally:
         agent.close()
-    for result in (compared, drivers):
+    for result in (compared, drivers, standing):
         assert result["grounding"]["ok"], result["grounding"]
     assert "festival=no minus festival=yes: -" in compared["answer"], compared["answer"]
     assert (
         "Of the dimensions asked about, by mean contribution: road_traffic " in (drivers["answer"])
     ), drivers["answer"]
     assert "; weather " in drivers["answer"] and "weather=" in drivers["answer"]
+    # no incident, no date: how the cohort stands against the marketplace (was 'No incident' only)
+    gap = re.search(
+        r"Over the whole data, delivery duration in region=Semi-Urban was (\d+\.\d) min against "
+        r"(\d+\.\d) min in the whole marketplace \(\+\d+\.\d min, p < 0\.001\) \[E\d+\]: a "
+        r"standing difference, not a change",
+        standing["answer"],
+    )
+    assert gap and float(gap[1]) > float(gap[2]) + 10, standing["answer"]

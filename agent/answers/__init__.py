@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from agent.answers import actions, drivers, events, meta, values
 from agent.answers.base import Answer, AnswerContext, Handler, ThreadIncident
+from agent.question import QuestionPlan
+
+
+def _lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A value, or a health check's value and incidents."""
+    return events.overview(plan, context) if plan.overview else values.lookup(plan, context)
+
 
 ANSWERS: dict[str, Handler] = {
-    "lookup": values.lookup,
+    "lookup": _lookup,
     "trend": values.trend,
     "compare": values.compare,
     "rank": values.rank,

@@ -8,14 +8,14 @@ import re
 from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
-from agent.answers.format import cohort, cohort_name, day, figure, period, value
+from agent.answers.format import change, cohort, cohort_name, day, figure, p_value, period, value
 from agent.answers.values import against_before, label, named
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
 from analytics.alarms import DETECTION_METRICS, SCANNED_COHORTS
 from analytics.incidents import SERIOUS, cohort_slice
 from analytics.metrics import CX_SCORE
 from data.schema import DAYPARTS
-from tools.base import ToolError
+from tools.base import EvidenceItem, ToolError
 from tools.detection import IncidentSummary
 
 
@@ -108,8 +108,47 @@ def no_regression(
             )
         except ToolError as error:
             parts.append(failed(resolved, context, error, "measure it").text)
+    elif plan.filters:
+        parts.append(_standing_gap(metric, plan.filters, context))
     parts.append(_nearest(context, window))
     return Answer(text=" ".join(p for p in parts if p), resolved=resolved)
+
+
+def _standing_gap(metric: str, filters: Filters, context: AnswerContext) -> str:
+    """A cohort asked about with no date and no incident ('why are deliveries slow in
+    Semi-Urban?'): how it compares over the whole data with the whole marketplace (with the
+    other group, for one group of a yes/no dimension), a standing difference rather than a
+    regression, and where to look for what goes with it."""
+    start, end = context.data_span().bounds()
+    other: Filters = {}
+    for dimension, values in filters.items():
+        if values in (["yes"], ["no"]):
+            other = {**filters, dimension: ["no" if values == ["yes"] else "yes"]}
+    against = cohort(other) if other else "the whole marketplace"
+    sides = [
+        {"label": against, "filters": other, "start": start, "end": end},
+        {"label": cohort(filters), "filters": filters, "start": start, "end": end},
+    ]
+    try:
+        _, item = context.call("compare_metric", {"metric": metric, "sides": sides})
+    except ToolError:
+        return ""
+    return (
+        f"Over the whole data, {named(metric)} in {cohort(filters)} was "
+        f"{value(figure(item, 'b.value'))} against {value(figure(item, 'a.value'))} in "
+        f"{against} ({_gap_text(item)}) [{item.id}]: a standing difference, not a change. "
+        f"What goes with it: ask what drives {named(metric)} in {cohort(filters)}."
+    )
+
+
+def _gap_text(item: EvidenceItem) -> str:
+    """'+23.5 min, p < 0.001' (the cohort minus what it is compared with)."""
+    delta = figure(item, "delta") or figure(item, "difference")
+    p = figure(item, "p_value")
+    shown = [change(delta)] if delta is not None else []
+    if p is not None and isinstance(p.value, float):
+        shown.append(p_value(p.value))
+    return ", ".join(shown) or "no test"
 
 
 def _nearest(context: AnswerContext, window: Period | None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.diagnose import wanted_by
 from agent.answers.format import change, cohort, cohort_name, figure, p_value, period, value, when
-from agent.answers.values import compare, label, named, parts_moved, worsened
+from agent.answers.values import compare, label, lookup, named, parts_moved, worsened
 from agent.question import Period, QuestionPlan, Side
 from analytics.alarms import SCANNED_COHORTS
 from analytics.metrics import CX_SCORE, METRICS, OUTCOME_METRICS
@@ -69,6 +69,16 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         moved = worsened(top.primary_metric)
         text += f" Ask why {what} {moved} on {day} to diagnose {top.incident_id} [{item.id}]."
     return Answer(text=text, resolved=resolved, table=item.table)
+
+
+def overview(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """A health check ('how are we doing?'): the headline metric against the days before, then
+    the incidents active in the same period and scope."""
+    answer = lookup(plan, context)
+    active = incidents(answer.resolved, context)
+    answer.text = f"{answer.text} {active.text}"
+    answer.table = answer.table or active.table
+    return answer
 
 
 def changes(plan: QuestionPlan, context: AnswerContext) -> Answer:

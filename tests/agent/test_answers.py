@@ -182,6 +182,22 @@ def test_incidents_are_listed_and_filtered_by_the_asked_cohort(agent: Agent) -> 
     assert elsewhere["grounding"]["ok"]
 
 
+def test_a_health_check_gives_the_headline_metric_and_the_incidents(agent: Agent) -> None:
+    """'how are we doing?' named nothing the rules knew and was out of scope."""
+    result = ask(agent, "how are we doing?")
+    assert result["kind"] == "lookup"
+    assert tools(result) == ["metric_summary", "detect_incidents"]
+    text = result["answer"]
+    assert text.startswith("CX score in the whole marketplace from Dec 30, 2025 to Jan 5, 2026: ")
+    assert "Incidents active from Dec 30, 2025 to Jan 5, 2026, most severe first" in text
+    assert "INC-20260104-1800 (high" in text
+    scoped = ask(agent, "how did we do last week in convenience?")
+    assert scoped["answer"].startswith(
+        "CX score in category=convenience from Dec 29, 2025 to Jan 4"
+    )
+    assert "INC-20260104-1800" not in scoped["answer"], scoped["answer"]
+
+
 def test_changes_are_listed_and_a_named_change_is_tested(agent: Agent) -> None:
     listed = ask(agent, "what changed on Jan 3?")
     assert listed["kind"] == "changes" and "C0007 batching_threshold" in listed["answer"]

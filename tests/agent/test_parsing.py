@@ -62,6 +62,13 @@ CASES = [
     case("what matters most for delivery time?", "matters-most", kind="drivers", dimensions=[]),
     case("does the batching change affect on-time?", "change-affect", kind="changes",
          change="batching"),
+    # A health check naming no metric: the headline metric and the incidents.
+    case("how are we doing?", "how-are-we-doing", kind="lookup", overview=True, metric=None),
+    case("how's business in grocery?", "hows-business", kind="lookup", overview=True,
+         filters={"category": ["grocery"]}),
+    case("give me a summary", "summary", kind="lookup", overview=True),
+    case("how is CX doing?", "metric-named", kind="lookup", overview=False, metric="cx_score"),
+    case("summary of the plan", "plan-summary", kind="plan", overview=False),
     # A cohort against the rest, not a regression; with a date, still a regression.
     case("is delivery slower in grocery?", "slower-in-a-cohort", kind="compare",
          filters={"category": ["grocery"]}),
