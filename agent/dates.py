@@ -159,7 +159,9 @@ _WEEKDAY_BEFORE_LAST = re.compile(r"\b" + _WEEKDAY + r"\s+before\s+last\b")
 _LAST_WEEKDAY = re.compile(r"\b(?:last|past|previous)\s+" + _WEEKDAY + r"\b")
 _THIS_WEEKDAY = re.compile(r"\b(?:on|this)\s+" + _WEEKDAY + r"\b")
 _BARE_WEEKDAY = re.compile(r"\b" + _WEEKDAY_FULL + r"\b")
-_DAY_OF_MONTH = re.compile(r"\b(?:on\s+)?the\s+(?P<day>\d{1,2})(?:st|nd|rd|th)\b")
+_DAY_OF_MONTH = re.compile(
+    r"\b(?:on\s+)?the\s+(?P<day>\d{1,2})(?:st|nd|rd|th)\b(?!\s*(?:percentile|centile|quantile))"
+)
 _LAST_N = re.compile(
     r"\b(?:(?:over|in|during|for|within)\s+)?(?:the\s+)?(?:last|past|previous|recent)\s+"
     r"(?P<count>" + NUMBER + r")\s+(?P<unit>days?|weeks?)\b"

@@ -1012,6 +1012,8 @@ def check_grounding(
         start, end = sentences[index]
         cited_ids = list(dict.fromkeys(per_sentence[index]))
         source, reason = _ground(mention, narrative[start:end], cited_ids, facts, context, all_text)
+        if source is None and _names_a_value(narrative, mention, all_text):
+            source = "evidence text (a name)"
         if source is not None:
             result.grounded += 1
             result.matches.append(
@@ -1026,6 +1028,30 @@ def check_grounding(
     result.problems.sort(key=lambda p: p.span)
     result.ok = result.grounded == result.numbers and not result.unknown_citations
     return result
+
+
+_NAME_WORDS = re.compile(
+    r"(?:(?<=\s)|^)(?:[a-z_]+=)?(?P<words>[A-Za-z][\w-]*(?:\s[A-Za-z][\w-]*){0,2})\s$"
+)
+
+
+def _names_a_value(narrative: str, mention: NumberMention, all_text: str) -> bool:
+    """Whether an integer ends a name that evidence holds as a value: 'market 2' in
+    'region=market 2' or 'market 2 54.8 min' (a region of the DoorDash sample), where evidence
+    has "market 2" as a string. One to three words before the number are tried."""
+    if not _is_integer(mention) or mention.kind != "number":
+        return False
+    start, end = mention.span
+    if re.match(r"[.,]\d", narrative[end : end + 2]):
+        return False
+    match = _NAME_WORDS.search(narrative[max(0, start - 80) : start])
+    if match is None:
+        return False
+    words = match["words"].split()
+    return any(
+        json.dumps(" ".join([*words[-count:], mention.literal]).lower()) in all_text
+        for count in range(1, len(words) + 1)
+    )
 
 
 def _ground(

@@ -393,6 +393,7 @@ def _read(
                     dimension_words=nouns)  # fmt: skip
 
 
+_QUANTILE = re.compile(r"\bmedian\b|\b(?:per)?centiles?\b|\bquantiles?\b|\bp(?:50|75|90|95|99)\b")
 # "in Paris", "in New York", "in Market 9": a capitalized name after "in" (a name typed in lower
 # case is not told from words such as "in total" or "in general", and is not read as a place).
 _PLACE = re.compile(r"\b[Ii]n\s+(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b")
@@ -458,6 +459,11 @@ def read_question(
     anchor = today or data_end
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
     notes += _unknown_places(text[:MAX_QUESTION_CHARS], data_start, data_end, vocabulary)
+    if _QUANTILE.search(cleaned):
+        notes.append(
+            "medians and percentiles are not among the metrics: means and rates are given "
+            "(read-only SQL can compute one, e.g. quantile_cont(duration_min, 0.9))"
+        )
     origin = "today" if today else "the data's last day"
     if reading.dates.first_relative is not None and reading.dates.periods:
         period = reading.dates.periods[0]

@@ -238,9 +238,10 @@ def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:
             if getattr(output, "truncated", False)
             else ""
         )
+        counted = f"{rows} row, which is" if rows == 1 else f"{rows} rows, which are"
         answers.append(
-            f"The query ran read-only and returned {rows} rows{more} [{item.id}]; they are in the "
-            f"table.\n\n```sql\n{item.sql}\n```"
+            f"The query ran read-only and returned {counted} in the table{more} [{item.id}]."
+            f"\n\n```sql\n{item.sql}\n```"
         )
         return Answer(text=answers[0], resolved=resolved, table=item.table, notes=notes)
     return Answer(text="No query could be run; " + "; ".join(notes), resolved=resolved, notes=notes)

@@ -108,11 +108,23 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
     where, when_text = cohort(plan.filters), period(window)
     days = item.args.get("baseline_days", 14)
     if metric == ORDERS_METRIC:
-        text = (
-            f"Orders in {where} {when_text}: {value(figure(item, 'orders'))} orders [{item.id}], "
-            f"against {value(figure(item, 'baseline_orders'))} orders in the {days} days before "
-            f"[{item.id}]."
-        )
+        text = f"Orders in {where} {when_text}: {value(figure(item, 'orders'))} orders"
+        per_day, before = figure(item, "orders_per_day"), figure(item, "baseline_orders_per_day")
+        if window.days > 1 and per_day is not None:
+            text += f" ({value(per_day)} a day)"
+        if before is not None:  # a day's count against a day's, not against 14 days' sum
+            covered = figure(item, "baseline_days_covered")
+            partly = (
+                f", the {value(covered)} of them the data covers"
+                if covered is not None and float(covered.value) < days
+                else ""
+            )
+            text += (
+                f", against {value(before)} a day over the {days} days before "
+                f"({value(figure(item, 'baseline_orders'))} orders{partly}) [{item.id}]."
+            )
+        else:
+            text += f", with no orders in the {days} days before to compare with [{item.id}]."
     else:
         key = f"{metric}."
         text = (

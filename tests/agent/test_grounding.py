@@ -384,3 +384,23 @@ def test_a_custom_dimensions_binned_group_is_checked_as_a_name() -> None:
     assert found.ok, [(p.text, p.reason) for p in found.problems]
     invented = check_grounding("items=>=9 took 51.9 min [E1].", [item])
     assert [p.text for p in invented.problems] == ["items=>=9"]
+
+
+def test_a_number_that_ends_a_group_s_name_is_grounded_by_the_evidence_holding_that_name() -> None:
+    """DoorDash's regions are 'market 1' ... 'market 6': 'tested in region=market 2, hour=18-21.'
+    failed with "2: no citation in this sentence" though the cited slice's arguments hold it."""
+    sliced = _item("E3", {"slice1.orders": (1370.0, "orders")}, tool="top_slices",
+                   args={"filters": {"region": ["market 2"], "hour": [18, 19, 20, 21]}},
+                   summary="top: hour=18-21")  # fmt: skip
+    named = "The causes below were tested in region=market 2, hour=18-21. Ranked by market 2 first."
+    result = check_grounding(named, [sliced])
+    assert result.ok and result.grounded == result.numbers == 3, result.problems
+    assert {m.source for m in result.matches if m.text == "2"} == {"evidence text (a name)"}
+    # a group the evidence does not hold, a quantity after a name, and a decimal stay checked
+    for text in (
+        "The causes below were tested in region=market 7.",
+        "It rose in region=market 2,370 orders.",
+        "It took market 2.5 min longer.",
+        "It fell over 2 days.",
+    ):
+        assert not check_grounding(text, [sliced]).ok, text

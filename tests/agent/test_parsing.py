@@ -414,6 +414,16 @@ def test_a_place_the_data_does_not_know_is_noted(question: str, unknown: list[st
                if "is not a region or category" in n)  # fmt: skip
 
 
+def test_a_percentile_is_no_date_and_is_noted_as_not_computed() -> None:
+    plan = parse("what was the 90th percentile delivery time last week?")
+    assert plan.problem is None and plan.day is None and plan.metric == "duration_min"
+    assert any(
+        n.startswith("medians and percentiles are not among the metrics") for n in plan.notes
+    )
+    assert parse("what is the median delivery time?").notes[0].startswith("medians and")
+    assert not any("percentile" in n for n in parse("CX on the 24th").notes)
+
+
 def test_a_numbered_region_of_the_data_is_not_an_unknown_place() -> None:
     vocabulary = Vocabulary(regions=("market 1", "market 4"))
     plan = read_question("CX in Market 4 last week", START, END, vocabulary=vocabulary)
