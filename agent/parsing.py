@@ -81,6 +81,7 @@ _CONFIDENCE = re.compile(
 _WORSENED = re.compile(
     r"\b(?:got|gotten|get|gets|getting|became|become|grew|grown)\s+worse\b|\bworsen\w*"
     r"|\bdeclin\w*|\bdeteriorat\w*|\bdrop(?:ped|s)?\b|\bfell\b|\bslipp\w*|\bregress\w*"
+    r"|\b(?:hit|affected|impacted|hurt)\s+(?:the\s+)?(?:hardest|most|worst)\b|\bhardest[\s-]+hit\b"
     r"|\b(?:biggest|largest|most|sharpest|steepest)\s+(?:drop|declin\w*|fall|decrease|deteriorat\w*)"
 )
 _IMPROVED = re.compile(
@@ -100,16 +101,27 @@ def _change_order(text: str) -> Order | None:
 # rest, not a regression ("is the north getting worse?" asks for the course: a trend).
 _COMPARATIVE = re.compile(
     r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
-    r"|worse|better|higher|lower|later|longer|shorter|quicker)\b"
+    r"|worse|better|higher|lower|later|longer|shorter|quicker|(?:more|less)\s+(?:often|likely"
+    r"|frequently))\b(?!\s+than\s+(?:usual|normal|typical|expected|average|before)\b)"
 )
+# Weekends as a group of days, against weekdays: "weekends", or "weekend" beside "weekdays".
+_WEEKENDS = re.compile(
+    r"\bweekends\b|\bweekend\b(?=[^?.]*\bweek\s*days?\b)|\bweek\s*days?\b(?=[^?.]*\bweekend)"
+)
+WEEKEND = ("Saturday", "Sunday")
+WORKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
 # A health check naming no metric: the headline metric and the period's incidents (a lookup).
 _OVERVIEW = re.compile(
     r"\bhow\s+(?:are|is|were|was)\s+(?:we|things|it|everything|the\s+(?:marketplace|business"
     r"|platform))\s+(?:doing|going|looking|holding\s+up)\b|\bhow(?:'s|\s+is)\s+(?:it|everything"
-    r"|business)\s+(?:going|looking)\b|\bhow(?:'s|\s+is)\s+business\b|\bhow\s+did\s+we\s+do\b|\bhealth[\s-]*check\b"
+    r"|business)\s+(?:going|looking)\b|\bhow(?:'s|\s+is)\s+business\b|\bhow\s+did\s+we\s+do\b"
+    r"|\bhealth[\s-]*check\b|\b(?:what|where)\s+should\s+(?:i|we)\s+(?:look\s+(?:at\s+)?|check"
+    r"|start|focus\s+on|worry\s+about)(?:\s+first)?\b"
     r"|^\s*(?:give\s+me\s+|show\s+me\s+)?(?:an?\s+|the\s+)?(?:overview|summary|status"
     r"(?:\s+report)?)\b"
 )
+# "is grocery worse than usual?" (a yes/no question): the value against the days before
+_THAN_USUAL = re.compile(r"\bthan\s+(?:usual|normal|typical|expected|average)\b")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
@@ -125,7 +137,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
     (
         ("out_of_scope", r"\b(?:poems?|jokes?|songs?|haikus?|limericks?|recipes?|essays?"
                          r"|translat\w*|stock\s+price|bitcoin|horoscope)\b"
-                         r"|\bwho\s+(?:won|is|was|are|were)\b"),
+                         r"|\bwho\s+(?:won|is|was|are|were)\b(?!\s+(?:most\s+)?(?:affected|hit|impacted|hurt))"),
         ("help", r"^(?:hi|hello|hey|hiya|yo|howdy|greetings|good\s+(?:morning|afternoon|evening)"
                  r"|thanks?(?:\s+you)?|thank\s+you|ok(?:ay)?|cool|great)(?:\s+there)?[\s!.?]*$"
                  r"|^\s*help\b|\bwhat\s+(?:can|could|should)\s+(?:you|i)\s+(?:do|ask|answer)\b"
@@ -156,7 +168,9 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"\w+(?:\s+\w+)?\s+(?:slow|late|fast|longer|shorter)"
                     r"|\bwhy\s+(?:are|is|do|does|were)\s+some\b|\bwhich\s+(?:factors|attributes"
                     r"|dimensions)\b"),
-        ("diagnose", r"\bwhy\b|\bwhat\s+happened\b|\bwhat\s+went\s+wrong\b|\bwhat\s+caused\b"
+        ("diagnose", r"\bwhy\b|\bwhat\s+happened\b|\b(?:affected|hit|impacted)\s+(?:the\s+)?"
+                     r"(?:most|hardest|worst)\b|\bwho\s+(?:is|was|were|are|got)\s+(?:affected"
+                     r"|hit|impacted)\b|\bwhat\s+went\s+wrong\b|\bwhat\s+caused\b"
                      r"|\broot[\s-]+cause\w*|\bdiagnos\w*|\binvestigat\w*|\bwhat(?:'s|\s+is|\s+was)"
                      r"\s+(?:going\s+on|wrong|up|happening)\b|\bexplain\s+(?:the|this|that)\s+"
                      r"(?:drop|dip|spike|jump|rise|decline|regression|incident)\b"
@@ -168,9 +182,9 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\b(?:any|recent|logged|which|list\s+(?:the\s+)?)\s*(?:changes|deploy\w*"
                     r"|releases?|rollouts?)\b|\bdid\s+we\s+(?:change|deploy|ship|release|roll)\b"
                     r"|\b(?:effect|impact)\s+of\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout"
-                    r"|release|deploy\w*|update)\b|\b(?:did|does|was|has)\s+(?:the\s+)?[\w\s-]{0,30}?"
+                    r"|release|deploy\w*|update)\b|\b(?:did|does|is|was|has)\s+(?:the\s+)?[\w\s-]{0,30}?"
                     r"(?:change|rollout|release|deploy\w*|update)\s+(?:(?:on|of|in|at|from)\s+"
-                    r"[\w\s,-]{1,20}?\s+)?(?:help|hurt|matter|work"
+                    r"[\w\s,-]{1,20}?\s+)?(?:(?:still|really|actually)\s+)?(?:help|hurt|matter|work"
                     r"|do\s+anything|cause|break|affect|responsible|make)"
                     r"|\bwhat\s+did\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout|release|deploy\w*"
                     r"|update)\b[^?.]{0,30}?\bdo\b|\bc\d{4}\b"),
@@ -185,7 +199,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                       r"|problems?|incidents?|regressions?)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
                     r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
-                    r"\bthan\b|\bagainst\b"),
+                    r"\bthan\b(?!\s+(?:usual|normal|typical|expected|average|ever)\b)"
+                    r"|\bagainst\b"),
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
                  rf"|slowest|fastest|biggest|quietest)\b[^.?!]{{0,40}}(?:{_DIMENSION_NOUNS})"
                  rf"|\bwhich\s+(?:\w+\s+){{0,2}}(?:{_DIMENSION_NOUNS})"
@@ -384,7 +399,14 @@ def _read(
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
-    if kind == "diagnose" and filters and not dates.periods and _COMPARATIVE.search(text):
+    if kind == "diagnose" and _THAN_USUAL.search(text) and re.match(r"(?:is|are|was|were)\b", text):
+        kind = "lookup"  # "is grocery worse than usual?": the value against the days before
+    if (
+        kind in ("diagnose", "lookup", None)
+        and filters
+        and not dates.periods
+        and (_COMPARATIVE.search(text))
+    ):
         kind = "compare"  # one cohort named: against the whole marketplace (see _sides)
     if kind is None and actions:
         kind = "what_if"
@@ -472,8 +494,23 @@ def read_question(
         if period.end < data_start or period.start > data_end:
             notes.append(f"{period.describe()} is outside the data ({data_start} to {data_end})")
     plan = _plan(reading, text, previous, scope or previous, notes)
+    if _WEEKENDS.search(cleaned) and plan.kind in ("compare", "lookup", "diagnose"):
+        plan = _weekends_against_weekdays(plan, data_start, data_end)
+        notes = [note for note in notes if not note.startswith(("'the weekend'", "'weekend'"))]
     plan.notes = _capped([*notes, *plan.notes])
     return plan
+
+
+def _weekends_against_weekdays(plan: QuestionPlan, first: dt.date, last: dt.date) -> QuestionPlan:
+    """'are deliveries slower on weekends?', 'the weekend vs weekdays': Saturdays and Sundays
+    against the other days, over the period named (not the weekend itself) or the whole data."""
+    periods = [p for p in plan.periods if "weekend" not in (p.label or "")]
+    period = periods[0] if periods else Period(start=first, end=last, label="the whole data")
+    sides = [
+        Side(label=label, filters={**plan.filters, "weekday": days}, period=period)
+        for label, days in (("weekends", list(WEEKEND)), ("weekdays", list(WORKDAYS)))
+    ]
+    return plan.model_copy(update={"kind": "compare", "periods": [period], "sides": sides})
 
 
 def _hostile(cleaned: str, notes: list[str]) -> QuestionPlan | None:

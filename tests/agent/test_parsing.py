@@ -69,6 +69,17 @@ CASES = [
     case("give me a summary", "summary", kind="lookup", overview=True),
     case("how is CX doing?", "metric-named", kind="lookup", overview=False, metric="cx_score"),
     case("summary of the plan", "plan-summary", kind="plan", overview=False),
+    case("what should I look at first?", "look-at-first", kind="lookup", overview=True),
+    # Against its own days before, not against the marketplace.
+    case("is grocery worse than usual?", "worse-than-usual", kind="lookup",
+         filters={"category": ["grocery"]}),
+    case("is the batching change still hurting us?", "change-still-hurting", kind="changes",
+         change="batching"),
+    case("which region was hit hardest on Jan 4?", "hit-hardest", kind="rank",
+         dimension="region", by_change=True, order="worst"),
+    case("who is affected most by the incident?", "affected-most", kind="diagnose"),
+    case("are small baskets late more often?", "more-often", kind="compare",
+         filters={"basket_size": ["small"]}),
     # A cohort against the rest, not a regression; with a date, still a regression.
     case("is delivery slower in grocery?", "slower-in-a-cohort", kind="compare",
          filters={"category": ["grocery"]}),
@@ -412,6 +423,37 @@ def test_a_place_the_data_does_not_know_is_noted(question: str, unknown: list[st
     assert noted == unknown, plan.notes
     assert all("(regions: north, south, east, west, central); ignored" in n for n in plan.notes
                if "is not a region or category" in n)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "how does the weekend compare with weekdays?",
+        "are deliveries slower on weekends?",
+        "compare on-time on weekends and weekdays last week",
+    ],
+)
+def test_weekends_are_compared_with_weekdays(question: str) -> None:
+    """'the weekend vs weekdays' asked which two to compare ('the weekend' read as Jan 3-4)."""
+    plan = parse(question)
+    assert plan.kind == "compare"
+    assert [side.filters.get("weekday") for side in plan.sides] == [
+        ["Saturday", "Sunday"],
+        ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+    ]
+    period = plan.sides[0].period
+    assert period is not None and period == plan.sides[1].period
+    last_week = "last week" in question
+    assert (period.start, period.end) == (
+        (D(2025, 12, 29), D(2026, 1, 4)) if last_week else (START, END)
+    )
+    assert not any(note.startswith("'the weekend'") for note in plan.notes)
+
+
+def test_a_weekend_as_a_period_stays_a_period() -> None:
+    plan = parse("why did CX drop last weekend?")
+    assert plan.kind == "diagnose" and plan.sides == []
+    assert (plan.periods[0].start, plan.periods[0].end) == (D(2026, 1, 3), D(2026, 1, 4))
 
 
 def test_a_percentile_is_no_date_and_is_noted_as_not_computed() -> None:
