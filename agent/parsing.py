@@ -416,6 +416,14 @@ def _read(
 
 
 _QUANTILE = re.compile(r"\bmedian\b|\b(?:per)?centiles?\b|\bquantiles?\b|\bp(?:50|75|90|95|99)\b")
+# Measures a question may ask for that the metrics do not hold (noted, not guessed at).
+_NOT_A_METRIC = re.compile(
+    r"\b(?:dashers?|drivers?|couriers?)\s+(?:(?:were|are|was|is)\s+)?(?:online|on[\s-]+shift"
+    r"|available|working)\b"
+    r"|\b(?:online|available)\s+(?:dashers?|drivers?|couriers?)\b|\b(?:average|mean|avg)\s+"
+    r"(?:basket|order\s+value|ticket)\b|\bbasket\s+values?\b|\brevenue\b|\bgmv\b|\btips?\b"
+    r"|\bprofit\w*\b|\bmargins?\b|\bcosts?\s+per\s+(?:order|delivery)\b|\bsales\b"
+)
 # "in Paris", "in New York", "in Market 9": a capitalized name after "in" (a name typed in lower
 # case is not told from words such as "in total" or "in general", and is not read as a place).
 _PLACE = re.compile(r"\b[Ii]n\s+(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b")
@@ -481,6 +489,11 @@ def read_question(
     anchor = today or data_end
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
     notes += _unknown_places(text[:MAX_QUESTION_CHARS], data_start, data_end, vocabulary)
+    if reading.metric is None and (unknown := _NOT_A_METRIC.search(cleaned)):
+        notes.append(
+            f"'{unknown.group(0)}' is not one of the metrics (they are the CX score and "
+            f"{', '.join(name for name, _ in METRIC_PATTERNS if name != 'cx_score')})"
+        )
     if _QUANTILE.search(cleaned):
         notes.append(
             "medians and percentiles are not among the metrics: means and rates are given "

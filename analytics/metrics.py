@@ -314,7 +314,8 @@ METRICS: dict[str, Metric] = {
             short="minutes",
             synonyms=r"\bslow\w*\b(?![\s-]*(?:delivery\s+)?(?:rate|share))"
             r"|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
-            r"|\btook\s+longer\b|\blonger\s+deliver\w*",
+            r"|\btook\s+longer\b|\blonger\s+deliver\w*|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
+            r"|\btime\s+to\s+deliver\w*|\bdeliver(?:y|ies)\s+(?:take|took|takes)\b",
             scan_rank=6,
         ),
         _rate(

@@ -466,6 +466,28 @@ def test_a_percentile_is_no_date_and_is_noted_as_not_computed() -> None:
     assert not any("percentile" in n for n in parse("CX on the 24th").notes)
 
 
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("how many dashers were online yesterday at dinner?", "dashers were online"),
+        ("what's the average basket?", "average basket"),
+        ("what was revenue last week?", "revenue"),
+    ],
+)
+def test_a_measure_that_is_no_metric_is_noted(question: str, named: str) -> None:
+    """'how many dashers were online yesterday at dinner?' was answered with the CX score."""
+    plan = parse(question)
+    assert plan.metric is None
+    assert f"'{named}' is not one of the metrics (they are the CX score and on_time_rate," in (
+        " ".join(plan.notes)
+    )
+
+
+def test_how_long_delivery_takes_is_the_delivery_duration() -> None:
+    assert parse("how long does it take to deliver in the north?").metric == "duration_min"
+    assert parse("how long did the incident last?").kind == "incidents"
+
+
 def test_a_numbered_region_of_the_data_is_not_an_unknown_place() -> None:
     vocabulary = Vocabulary(regions=("market 1", "market 4"))
     plan = read_question("CX in Market 4 last week", START, END, vocabulary=vocabulary)
