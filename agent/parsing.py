@@ -121,6 +121,10 @@ _OVERVIEW = re.compile(
     r"(?:\s+report)?)\b"
 )
 # "is grocery worse than usual?" (a yes/no question): the value against the days before
+# A named group's effect ("how does fog affect ...?"), not what drives the metric inside it.
+_GROUP_EFFECT = re.compile(
+    r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter)\w*"
+)
 _THAN_USUAL = re.compile(r"\bthan\s+(?:usual|normal|typical|expected|average)\b")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
@@ -399,6 +403,8 @@ def _read(
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
+    if kind == "drivers" and filters and _GROUP_EFFECT.search(text):
+        kind = "compare"  # "how does fog affect delivery time?": the group against the rest
     if kind == "diagnose" and _THAN_USUAL.search(text) and re.match(r"(?:is|are|was|were)\b", text):
         kind = "lookup"  # "is grocery worse than usual?": the value against the days before
     if (
@@ -833,8 +839,8 @@ def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
     if plan.filters:
         described = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in plan.filters.items())
         notes.append(f"one cohort named; compared {described} with the whole marketplace")
-        return [
-            Side(label=described, filters=plan.filters, period=period),
+        return [  # the cohort minus the marketplace
             Side(label="the whole marketplace", filters={}, period=period),
+            Side(label=described, filters=plan.filters, period=period),
         ]
     return []

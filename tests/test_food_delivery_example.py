@@ -172,8 +172,16 @@ def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -
     ]
     storm = read("is delivery slower in stormy weather?")
     assert (storm.kind, [side.filters for side in storm.sides]) == (
-        "compare", [{"weather": ["Stormy"]}, {}]
-    )  # fmt: skip
+        "compare",
+        [{}, {"weather": ["Stormy"]}],
+    )  # fmt: skip (the cohort minus the marketplace)
+    fog = read("how does fog affect delivery time?")  # the group's effect, not drivers inside it
+    assert (fog.kind, [side.filters for side in fog.sides]) == (
+        "compare",
+        [{}, {"weather": ["Fog"]}],
+    )
+    inside = read("what drives delivery time in traffic jams?")
+    assert (inside.kind, inside.filters) == ("drivers", {"road_traffic": ["Jam"]})
     asked = read("does traffic matter more than weather?")
     assert (asked.kind, asked.dimensions) == ("drivers", ["road_traffic", "weather"])
     agent = Agent(ingested.out_dir, AgentSettings(llm="offline"))
