@@ -146,7 +146,8 @@ def what_if(plan: QuestionPlan, context: AnswerContext) -> Answer:
         output, item = context.call("what_if", arguments)
     except ToolError as error:
         return failed(resolved, context, error, f"simulate {action}")
-    title = getattr(output, "title", ACTIONS[action].title)
+    # The scope is named right after the title; "in the affected scope" would say it twice.
+    title = getattr(output, "title", ACTIONS[action].title).replace(" in the affected scope", "")
     low, high = figure(item, "cx_score.low"), figure(item, "cx_score.high")
     text = (
         f"{title}, in {cohort(filters)} {why}: CX "
