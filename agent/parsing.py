@@ -37,6 +37,7 @@ from agent.question import (
     Period,
     QuestionPlan,
     Side,
+    other_group,
 )
 from agent.vocabulary import (
     DIMENSION_WORDS,
@@ -81,7 +82,8 @@ _CONFIDENCE = re.compile(
 _WORSENED = re.compile(
     r"\b(?:got|gotten|get|gets|getting|became|become|grew|grown)\s+worse\b|\bworsen\w*"
     r"|\bdeclin\w*|\bdeteriorat\w*|\bdrop(?:ped|s)?\b|\bfell\b|\bslipp\w*|\bregress\w*"
-    r"|\b(?:hit|affected|impacted|hurt)\s+(?:the\s+)?(?:hardest|most|worst)\b|\bhardest[\s-]+hit\b"
+    r"|\b(?:hit|affected|impacted|hurt)\s+(?:the\s+)?(?:hardest|most|worst)\b"
+    r"|\bhardest[\s-]+hit\b"
     r"|\b(?:biggest|largest|most|sharpest|steepest)\s+(?:drop|declin\w*|fall|decrease|deteriorat\w*)"
 )
 _IMPROVED = re.compile(
@@ -108,8 +110,8 @@ _COMPARATIVE = re.compile(
 _WEEKENDS = re.compile(
     r"\bweekends\b|\bweekend\b(?=[^?.]*\bweek\s*days?\b)|\bweek\s*days?\b(?=[^?.]*\bweekend)"
 )
-WEEKEND = ("Saturday", "Sunday")
-WORKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+_WEEKEND_DAYS = ("Saturday", "Sunday")
+_WORKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
 # A health check naming no metric: the headline metric and the period's incidents (a lookup).
 _OVERVIEW = re.compile(
     r"\bhow\s+(?:are|is|were|was)\s+(?:we|things|it|everything|the\s+(?:marketplace|business"
@@ -120,11 +122,11 @@ _OVERVIEW = re.compile(
     r"|^\s*(?:give\s+me\s+|show\s+me\s+)?(?:an?\s+|the\s+)?(?:overview|summary|status"
     r"(?:\s+report)?)\b"
 )
-# "is grocery worse than usual?" (a yes/no question): the value against the days before
 # A named group's effect ("how does fog affect ...?"), not what drives the metric inside it.
 _GROUP_EFFECT = re.compile(
     r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter)\w*"
 )
+# "is grocery worse than usual?" (a yes/no question): the value against the days before
 _THAN_USUAL = re.compile(r"\bthan\s+(?:usual|normal|typical|expected|average)\b")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
@@ -141,7 +143,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
     (
         ("out_of_scope", r"\b(?:poems?|jokes?|songs?|haikus?|limericks?|recipes?|essays?"
                          r"|translat\w*|stock\s+price|bitcoin|horoscope)\b"
-                         r"|\bwho\s+(?:won|is|was|are|were)\b(?!\s+(?:most\s+)?(?:affected|hit|impacted|hurt))"),
+                         r"|\bwho\s+(?:won|is|was|are|were)\b"
+                         r"(?!\s+(?:most\s+)?(?:affected|hit|impacted|hurt))"),
         ("help", r"^(?:hi|hello|hey|hiya|yo|howdy|greetings|good\s+(?:morning|afternoon|evening)"
                  r"|thanks?(?:\s+you)?|thank\s+you|ok(?:ay)?|cool|great)(?:\s+there)?[\s!.?]*$"
                  r"|^\s*help\b|\bwhat\s+(?:can|could|should)\s+(?:you|i)\s+(?:do|ask|answer)\b"
@@ -186,9 +189,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\b(?:any|recent|logged|which|list\s+(?:the\s+)?)\s*(?:changes|deploy\w*"
                     r"|releases?|rollouts?)\b|\bdid\s+we\s+(?:change|deploy|ship|release|roll)\b"
                     r"|\b(?:effect|impact)\s+of\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout"
-                    r"|release|deploy\w*|update)\b|\b(?:did|does|is|was|has)\s+(?:the\s+)?[\w\s-]{0,30}?"
-                    r"(?:change|rollout|release|deploy\w*|update)\s+(?:(?:on|of|in|at|from)\s+"
-                    r"[\w\s,-]{1,20}?\s+)?(?:(?:still|really|actually)\s+)?(?:help|hurt|matter|work"
+                    r"|release|deploy\w*|update)\b|\b(?:did|does|is|was|has)\s+(?:the\s+)?"
+                    r"[\w\s-]{0,30}?(?:change|rollout|release|deploy\w*|update)\s+(?:(?:on|of|in"
+                    r"|at|from)\s+[\w\s,-]{1,20}?\s+)?(?:(?:still|really|actually)\s+)?(?:help"
+                    r"|hurt|matter|work"
                     r"|do\s+anything|cause|break|affect|responsible|make)"
                     r"|\bwhat\s+did\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout|release|deploy\w*"
                     r"|update)\b[^?.]{0,30}?\bdo\b|\bc\d{4}\b"),
@@ -411,7 +415,7 @@ def _read(
         kind in ("diagnose", "lookup", None)
         and filters
         and not dates.periods
-        and (_COMPARATIVE.search(text))
+        and _COMPARATIVE.search(text)
     ):
         kind = "compare"  # one cohort named: against the whole marketplace (see _sides)
     if kind is None and actions:
@@ -527,7 +531,7 @@ def _weekends_against_weekdays(plan: QuestionPlan, first: dt.date, last: dt.date
     period = periods[0] if periods else Period(start=first, end=last, label="the whole data")
     sides = [
         Side(label=label, filters={**plan.filters, "weekday": days}, period=period)
-        for label, days in (("weekends", list(WEEKEND)), ("weekdays", list(WORKDAYS)))
+        for label, days in (("weekends", list(_WEEKEND_DAYS)), ("weekdays", list(_WORKDAYS)))
     ]
     return plan.model_copy(update={"kind": "compare", "periods": [period], "sides": sides})
 
@@ -804,6 +808,10 @@ def _change_named(text: str) -> str | None:
     return None
 
 
+def _described(filters: Filters) -> str:
+    return ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items())
+
+
 def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
     """Two sides of a comparison: two periods, the two values of one dimension, or one group
     of a yes/no dimension and the other; failing those, the cohort against the whole
@@ -827,17 +835,13 @@ def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
                      period=period)
                 for value in values
             ]  # fmt: skip
-    for dimension, values in plan.filters.items():
-        if values in (["yes"], ["no"]):  # a yes/no dimension's group: against its other group
-            common = {name: v for name, v in plan.filters.items() if name != dimension}
-            other = "no" if values == ["yes"] else "yes"
-            return [
-                Side(label=f"{dimension}={value}", filters={**common, dimension: [value]},
-                     period=period)
-                for value in (values[0], other)
-            ]  # fmt: skip
+    if (other := other_group(plan.filters)) is not None:  # a yes/no group against the other
+        return [
+            Side(label=_described(filters), filters=filters, period=period)
+            for filters in (plan.filters, other)
+        ]
     if plan.filters:
-        described = ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in plan.filters.items())
+        described = _described(plan.filters)
         notes.append(f"one cohort named; compared {described} with the whole marketplace")
         return [  # the cohort minus the marketplace
             Side(label="the whole marketplace", filters={}, period=period),

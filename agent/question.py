@@ -220,3 +220,12 @@ class QuestionPlan(BaseModel):
         """The day asked about, when the question names exactly one day."""
         period = self.period
         return period.start if period is not None and period.days == 1 else None
+
+
+def other_group(filters: Filters) -> Filters | None:
+    """For a cohort naming one group of a yes/no dimension ('festival=yes'), the same cohort
+    with the other group ('festival=no'); None for any other cohort."""
+    for dimension, values in filters.items():
+        if values in (["yes"], ["no"]):
+            return {**filters, dimension: ["no" if values == ["yes"] else "yes"]}
+    return None

@@ -201,7 +201,8 @@ def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -
     # no incident, no date: how the cohort stands against the marketplace (was 'No incident' only)
     gap = re.search(
         r"Over the whole data, delivery duration in region=Semi-Urban was (\d+\.\d) min against "
-        r"(\d+\.\d) min in the whole marketplace \(\+\d+\.\d min, p < 0\.001\) \[E\d+\]: a "
+        r"(\d+\.\d) min in the whole marketplace \(\+\d+\.\d min, 95% interval [^)]+, p < 0\.001\) "
+        r"\[E\d+\]: a "
         r"standing difference, not a change",
         standing["answer"],
     )

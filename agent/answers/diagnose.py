@@ -8,14 +8,14 @@ import re
 from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
-from agent.answers.format import change, cohort, cohort_name, day, figure, p_value, period, value
-from agent.answers.values import against_before, label, named
-from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan
+from agent.answers.format import cohort, cohort_name, day, figure, period, value
+from agent.answers.values import against_before, label, named, test_text
+from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan, other_group
 from analytics.alarms import DETECTION_METRICS, SCANNED_COHORTS
 from analytics.incidents import SERIOUS, cohort_slice
 from analytics.metrics import CX_SCORE
 from data.schema import DAYPARTS
-from tools.base import EvidenceItem, ToolError
+from tools.base import ToolError
 from tools.detection import IncidentSummary
 
 
@@ -120,10 +120,7 @@ def _standing_gap(metric: str, filters: Filters, context: AnswerContext) -> str:
     other group, for one group of a yes/no dimension), a standing difference rather than a
     regression, and where to look for what goes with it."""
     start, end = context.data_span().bounds()
-    other: Filters = {}
-    for dimension, values in filters.items():
-        if values in (["yes"], ["no"]):
-            other = {**filters, dimension: ["no" if values == ["yes"] else "yes"]}
+    other = other_group(filters) or {}
     against = cohort(other) if other else "the whole marketplace"
     sides = [
         {"label": against, "filters": other, "start": start, "end": end},
@@ -136,19 +133,9 @@ def _standing_gap(metric: str, filters: Filters, context: AnswerContext) -> str:
     return (
         f"Over the whole data, {named(metric)} in {cohort(filters)} was "
         f"{value(figure(item, 'b.value'))} against {value(figure(item, 'a.value'))} in "
-        f"{against} ({_gap_text(item)}) [{item.id}]: a standing difference, not a change. "
+        f"{against} ({test_text(item, '')}) [{item.id}]: a standing difference, not a change. "
         f"What goes with it: ask what drives {named(metric)} in {cohort(filters)}."
     )
-
-
-def _gap_text(item: EvidenceItem) -> str:
-    """'+23.5 min, p < 0.001' (the cohort minus what it is compared with)."""
-    delta = figure(item, "delta") or figure(item, "difference")
-    p = figure(item, "p_value")
-    shown = [change(delta)] if delta is not None else []
-    if p is not None and isinstance(p.value, float):
-        shown.append(p_value(p.value))
-    return ", ".join(shown) or "no test"
 
 
 def _nearest(context: AnswerContext, window: Period | None) -> str:

@@ -63,7 +63,7 @@ def _clip_notes(plan: QuestionPlan, context: AnswerContext) -> list[str]:
     return notes
 
 
-def _test_text(item: EvidenceItem, prefix: str) -> str:
+def test_text(item: EvidenceItem, prefix: str) -> str:
     """'(-5.2 pp, 95% interval -5.8 pp to -4.6 pp, p < 0.001)' or '(-0.85 points; no test)'."""
     delta = figure(item, f"{prefix}delta") or figure(item, f"{prefix}difference")
     parts = [change(delta)]
@@ -83,7 +83,7 @@ def against_before(item: EvidenceItem, prefix: str, days: int) -> str:
     baseline = figure(item, f"{prefix}baseline")
     if baseline is None or baseline.value is None:
         return f"with no orders in the {days} days before to compare with"
-    return f"against {value(baseline)} over the {days} days before ({_test_text(item, prefix)})"
+    return f"against {value(baseline)} over the {days} days before ({test_text(item, prefix)})"
 
 
 def _significant(item: EvidenceItem, name: str) -> bool:
@@ -313,7 +313,7 @@ def compare(plan: QuestionPlan, context: AnswerContext, with_parts: bool = True)
         f"{value(figure(item, 'a.orders'))} orders, {_side_text(second)} "
         f"{value(figure(item, 'b.value'))} over {value(figure(item, 'b.orders'))} orders "
         f"[{item.id}]. {_side_label(second, first)} minus {_side_label(first, second)}: "
-        f"{_test_text(item, '')} [{item.id}]."
+        f"{test_text(item, '')} [{item.id}]."
     )
     allowed: list[str] = []
     if figure(item, "p_value") is None:
@@ -373,7 +373,7 @@ def parts_moved(sides: list[Side], context: AnswerContext) -> tuple[str, list[st
         sides_text = f"{value(figure(item, 'a.value'))} to {value(figure(item, 'b.value'))}"
         return (
             f" The CX score here is its {named(name)} alone (the data measures no other part),"
-            f" which {how} beyond chance: {sides_text} ({_test_text(item, '')}) [{item.id}].",
+            f" which {how} beyond chance: {sides_text} ({test_text(item, '')}) [{item.id}].",
             [],
         )
     tested.sort(key=lambda found: (found[0], found[1]))
@@ -384,7 +384,7 @@ def parts_moved(sides: list[Side], context: AnswerContext) -> tuple[str, list[st
         return f" None of the CX score's parts {verb} beyond chance ({scope}).", [str(len(tested))]
     listed = [
         f"the {named(name)} {value(figure(item, 'a.value'))} to {value(figure(item, 'b.value'))}"
-        f" ({_test_text(item, '')}) [{item.id}]"
+        f" ({test_text(item, '')}) [{item.id}]"
         for name, item in moved[:MAX_PARTS]
     ]
     text = f" Of the CX score's parts, these {verb} beyond chance ({scope}): {'; '.join(listed)}."
