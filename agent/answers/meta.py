@@ -20,11 +20,13 @@ from tools.hypotheses import LIBRARY
 
 MAX_SHOWN_FIGURES = 12
 EXAMPLES = (
+    "how are we doing?",
     "why did CX drop yesterday?",
     "what was the on-time rate in grocery last week?",
     "show on-time by day for the last two weeks",
     "compare grocery and convenience cancellations last week",
     "which stores were worst for on-time yesterday?",
+    "what drives delivery time?",
     "were there any incidents last week?",
     "what changed last week, and what did the batching change do?",
     "what if we pad ETAs for grocery by a few minutes?",
@@ -34,12 +36,13 @@ EXAMPLES = (
 )
 CAPABILITIES = (
     "I answer questions about this marketplace's orders with the warehouse's own numbers, each "
-    "cited to the tool call that produced it: why a metric dropped (a diagnosis with causes, "
-    "fixes and an experiment plan), a metric's value against its baseline, a trend by hour, day "
-    "or week, a comparison of two cohorts or periods with a test, the worst or best stores, "
-    "regions, categories, hours or dayparts, the incidents and logged changes in a period and a "
-    "change's effect, what-ifs of an action with your parameters, experiment plans, how a number "
-    "was computed, and read-only SQL."
+    "cited to the tool call that produced it: how the marketplace is doing (the headline metric "
+    "and the incidents), why a metric dropped (a diagnosis with causes, fixes and an experiment "
+    "plan), a metric's value against its baseline, a trend by hour, day or week, a comparison of "
+    "two cohorts or periods with a test, the worst or best stores, regions, categories, hours or "
+    "dayparts, what drives a metric across orders, the incidents and logged changes in a period "
+    "and a change's effect, what-ifs of an action with your parameters, experiment plans, how a "
+    "number was computed, and read-only SQL."
 )
 
 

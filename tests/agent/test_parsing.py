@@ -853,3 +853,13 @@ def test_basket_sizes_the_data_does_not_have_are_noted_not_filtered() -> None:
     }
     assert notes == ["'big baskets': this data has no basket values; ignored"]
     assert cohort_filters("big baskets", [], Vocabulary())["basket_size"] == ["large"]
+
+
+def test_every_example_the_help_offers_is_read_as_a_question_it_answers() -> None:
+    from agent.answers.meta import EXAMPLES
+
+    kinds = {example: parse(example).kind for example in EXAMPLES}
+    assert not [e for e, kind in kinds.items() if kind in ("out_of_scope", "help")], kinds
+    assert (
+        kinds["how are we doing?"] == "lookup" and kinds["what drives delivery time?"] == "drivers"
+    )
