@@ -526,12 +526,13 @@ def read_question(
 
 def _weekends_against_weekdays(plan: QuestionPlan, first: dt.date, last: dt.date) -> QuestionPlan:
     """'are deliveries slower on weekends?', 'the weekend vs weekdays': Saturdays and Sundays
-    against the other days, over the period named (not the weekend itself) or the whole data."""
-    periods = [p for p in plan.periods if "weekend" not in (p.label or "")]
+    against the other days, over the period named or kept from the last turn when it holds a
+    whole week (not the weekend itself, nor a day), else over the whole data."""
+    periods = [p for p in plan.periods if "weekend" not in (p.label or "") and p.days >= 7]
     period = periods[0] if periods else Period(start=first, end=last, label="the whole data")
-    sides = [
+    sides = [  # weekends minus weekdays
         Side(label=label, filters={**plan.filters, "weekday": days}, period=period)
-        for label, days in (("weekends", list(_WEEKEND_DAYS)), ("weekdays", list(_WORKDAYS)))
+        for label, days in (("weekdays", list(_WORKDAYS)), ("weekends", list(_WEEKEND_DAYS)))
     ]
     return plan.model_copy(update={"kind": "compare", "periods": [period], "sides": sides})
 

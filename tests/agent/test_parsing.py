@@ -438,9 +438,9 @@ def test_weekends_are_compared_with_weekdays(question: str) -> None:
     plan = parse(question)
     assert plan.kind == "compare"
     assert [side.filters.get("weekday") for side in plan.sides] == [
-        ["Saturday", "Sunday"],
         ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
-    ]
+        ["Saturday", "Sunday"],
+    ]  # weekends minus weekdays
     period = plan.sides[0].period
     assert period is not None and period == plan.sides[1].period
     last_week = "last week" in question
@@ -448,6 +448,14 @@ def test_weekends_are_compared_with_weekdays(question: str) -> None:
         (D(2025, 12, 29), D(2026, 1, 4)) if last_week else (START, END)
     )
     assert not any(note.startswith("'the weekend'") for note in plan.notes)
+
+
+def test_weekends_after_a_day_are_compared_over_the_whole_data() -> None:
+    """A day kept from the last turn holds no weekday to compare (was 'no orders in weekday=
+    Monday/...' after a question about Feb 1)."""
+    first = parse("which region got worse the most on Jan 4?")
+    plan = parse("are deliveries slower on weekends?", previous=first)
+    assert [(s.period.start, s.period.end) for s in plan.sides if s.period] == [(START, END)] * 2
 
 
 def test_a_weekend_as_a_period_stays_a_period() -> None:
