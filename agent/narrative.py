@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from agent.facts import CauseFact, Facts, RecommendationFact
-from analytics.alarms import SCANNED_COHORTS
+from analytics.alarms import scanned_series
 from analytics.metrics import METRICS
 
 
@@ -182,8 +182,7 @@ def template_narrative(facts: Facts, evidence: list[dict[str, Any]]) -> str:
         if scanned is None:
             return f"No CX regression found{where} [{detect}]."
         return (
-            f"No CX regression found{where}: {scanned} metric series ({SCANNED_COHORTS}) "
-            f"stayed within their seasonal baselines [{detect}]."
+            f"No CX regression found{where}: {scanned_series(scanned, 'stayed within')} [{detect}]."
         )
     key = facts.incident
     asked = facts.asked_day_detect

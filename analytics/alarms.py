@@ -59,6 +59,21 @@ COHORT_DIMENSIONS: tuple[str, ...] = ("region", "category", *CROSSED_DIMENSIONS)
 SCANNED_COHORTS = "marketplace, " + ", ".join(
     f"each {dimension.replace(',', ' x ')}" for dimension in COHORT_DIMENSIONS
 )
+
+
+def scanned_series(count: object, outcome: str = "were scanned against") -> str:
+    """'252 metric series (marketplace, each region, ...) were scanned against their seasonal
+    baselines'; one series (one metric, and data with no region or category) is said in the
+    singular. `outcome`: the verb phrase for many series, ending before 'their'."""
+    if str(count) == "1":
+        single = outcome.replace("were ", "was ", 1)
+        return (
+            f"1 metric series (the whole marketplace's: the data has no region or category) "
+            f"{single} its seasonal baseline"
+        )
+    return f"{count} metric series ({SCANNED_COHORTS}) {outcome} their seasonal baselines"
+
+
 # How a window of periods is named in the grain a cohort is read at.
 WINDOW_GRAIN = {("hour", 1): "hourly", ("hour", 6): "6-hourly", ("hour", 24): "daily",
                 ("hour", 168): "weekly",

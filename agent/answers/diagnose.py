@@ -11,7 +11,7 @@ from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import cohort, cohort_name, day, figure, period, value
 from agent.answers.values import against_before, label, named, test_text
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan, other_group
-from analytics.alarms import DETECTION_METRICS, SCANNED_COHORTS
+from analytics.alarms import DETECTION_METRICS, scanned_series
 from analytics.incidents import SERIOUS, cohort_slice
 from analytics.metrics import CX_SCORE
 from data.schema import DAYPARTS
@@ -90,8 +90,7 @@ def no_regression(
     when_text = period(window) if window else "in the data"
     lead = (
         f"No incident on {named(metric)} in {where} was active {when_text}: "
-        f"{value(figure(scanned, 'series_scanned'))} metric series ({SCANNED_COHORTS}) were "
-        f"scanned against their seasonal baselines [{detection_id}]."
+        f"{scanned_series(value(figure(scanned, 'series_scanned')))} [{detection_id}]."
     )
     parts = [lead]
     if window is not None:

@@ -12,7 +12,7 @@ from agent.answers.diagnose import wanted_by
 from agent.answers.format import change, cohort, cohort_name, figure, p_value, period, value, when
 from agent.answers.values import compare, label, lookup, named, parts_moved, worsened
 from agent.question import Period, QuestionPlan, Side
-from analytics.alarms import SCANNED_COHORTS
+from analytics.alarms import scanned_series
 from analytics.metrics import CX_SCORE, METRICS, OUTCOME_METRICS
 from tools.base import EvidenceItem, ToolError
 
@@ -37,8 +37,7 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
     if not found:
         text = (
             f"No incident was active {when_text}{scope}: "
-            f"{value(figure(item, 'series_scanned'))} metric series ({SCANNED_COHORTS}) were "
-            f"scanned against their seasonal baselines [{item.id}]."
+            f"{scanned_series(value(figure(item, 'series_scanned')))} [{item.id}]."
         )
         return Answer(text=text, resolved=resolved)
     lines = []
