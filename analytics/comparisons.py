@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import duckdb
@@ -34,6 +34,7 @@ from analytics.cohorts import (
     where_clause,
     world_dimensions,
 )
+from analytics.dispersion import Day, Dispersion, day_dispersion
 from analytics.metrics import (
     CX_COMPONENTS,
     CX_SCORE,
@@ -189,7 +190,8 @@ class Measurement:
 
     `values` holds every asked metric (the CX score included; nan where the window has no
     denominator), `sums` every registry metric read, `daily_cx` the CX score of each calendar
-    day with orders (when the CX score was asked), `sql` the query that ran, rendered.
+    day with orders (when the CX score was asked), `sql` the query that ran, rendered, and
+    `daily` each registry metric's sums per calendar day (its day-to-day variation).
     """
 
     filters: dict[str, list[str | int]]
@@ -200,6 +202,7 @@ class Measurement:
     sums: dict[str, Sums]
     daily_cx: tuple[float, ...]
     sql: str
+    daily: dict[str, tuple[Day, ...]] = field(default_factory=dict)  # per metric, per day
 
     def n(self, name: str) -> float:
         """The sample size behind a metric: its denominator, or for the CX score the days."""
@@ -270,6 +273,18 @@ def measure(
         sums=sums,
         daily_cx=daily_cx,
         sql=render_sql(sql, parameters),
+        daily={name: _days(frame, name) for name in sums},
+    )
+
+
+def _days(frame: pd.DataFrame, name: str) -> tuple[Day, ...]:
+    """A registry metric's (numerator, denominator, sum of squares) on each day of a frame read
+    by day (days without a denominator left out)."""
+    squares = frame[f"{name}_sq"] if is_mean(name) else [None] * len(frame)
+    return tuple(
+        (float(n), float(d), None if q is None or pd.isna(q) else float(q))
+        for n, d, q in zip(frame[f"{name}_num"], frame[f"{name}_den"], squares, strict=True)
+        if pd.notna(d) and d > 0
     )
 
 
@@ -431,13 +446,48 @@ def welch_over_days(
 
 
 def compare(name: str, a: Measurement, b: Measurement) -> Difference:
-    """Metric `name` of b minus a, tested as its kind demands (rate, mean or the CX score)."""
+    """Metric `name` of b minus a, tested as its kind demands (rate, mean or the CX score). Two
+    periods (rather than two cohorts over one period, whose days move both sides alike) are
+    tested with the variance widened for day-to-day variation (analytics.dispersion)."""
     if name == CX_SCORE:
         return welch_over_days(a.daily_cx, b.daily_cx, b.values[name] - a.values[name])
     if is_mean(name):
-        return welch_from_sums(a.sums[name], b.sums[name])
-    first, second = a.sums[name], b.sums[name]
-    return two_proportion(first.numerator, first.denominator, second.numerator, second.denominator)
+        difference = welch_from_sums(a.sums[name], b.sums[name])
+    else:
+        first, second = a.sums[name], b.sums[name]
+        difference = two_proportion(
+            first.numerator, first.denominator, second.numerator, second.denominator
+        )
+    if (a.start, a.end) == (b.start, b.end) or not difference.tested:
+        return difference
+    return widened(difference, day_dispersion([a.daily.get(name, ()), b.daily.get(name, ())]))
+
+
+def widened(difference: Difference, dispersion: Dispersion) -> Difference:
+    """A tested difference with its variance multiplied by the dispersion factor, its interval
+    and p-value read on a t distribution with the dispersion's degrees of freedom; unchanged,
+    with a word on why, when the days are too few to estimate a factor or vary no more than
+    order-level sampling says."""
+    if not dispersion.df:
+        method = f"{difference.method}; too few days to allow for day-to-day variation"
+        return replace(difference, method=method)
+    if dispersion.factor <= 1:
+        method = f"{difference.method}; its days varied no more than their orders say"
+        return replace(difference, method=method)
+    assert difference.p_value is not None and difference.ci_low is not None
+    assert difference.ci_high is not None
+    root = math.sqrt(dispersion.factor)
+    scale = root * stats.t.ppf(0.975, dispersion.df) / stats.norm.ppf(0.975)
+    estimate = difference.estimate
+    z = stats.norm.isf(difference.p_value / 2) / root
+    return Difference(
+        estimate,
+        estimate - (estimate - difference.ci_low) * scale,
+        estimate + (difference.ci_high - estimate) * scale,
+        float(min(1.0, 2 * stats.t.sf(z, dispersion.df))),
+        f"{difference.method}; variance x{dispersion.factor:.2f} for day-to-day variation "
+        f"({dispersion.df} df; a heuristic: days as units)",
+    )
 
 
 # --- ranking the groups of a dimension ---------------------------------------------------------

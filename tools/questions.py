@@ -324,8 +324,10 @@ def metric_summary(context: ToolContext, args: MetricSummaryInput) -> MetricSumm
     """Metrics of a cohort in a window [start, end) vs the `baseline_days` days just before it:
     value, baseline, change (absolute and relative), orders, and a test of the change - rates:
     two-proportion z-test with a 95% Newcomb interval; means (minutes, stars): Welch's t-test
-    from sums and sums of squares; cx_score: Welch's t over the daily CX values of each window,
-    a heuristic (days as independent samples), and no test when a window has under 2 days."""
+    from sums and sums of squares, each with its variance widened for day-to-day variation
+    beyond the orders' (analytics.dispersion, a heuristic); cx_score: Welch's t over the daily
+    CX values of each window, a heuristic (days as independent samples), and no test when a
+    window has under 2 days."""
     metrics = list(dict.fromkeys(args.metrics))
     _check_known(metrics)
     unavailable = _unavailable(context, metrics)
@@ -461,8 +463,9 @@ def compare_metric(context: ToolContext, args: CompareMetricInput) -> CompareMet
     """A metric on two sides (cohorts, periods, or both) and their difference (side 2 - side 1)
     with a 95% interval and p-value - rates: two-proportion z-test (Newcomb interval); means:
     Welch's t-test from sums and sums of squares; cx_score: Welch's t over each side's daily CX
-    values, a heuristic, with no test when a side has under 2 days. Sides that share orders
-    (overlapping cohorts and periods) break the tests' independence."""
+    values, a heuristic, with no test when a side has under 2 days. Two periods are tested
+    with the variance widened for day-to-day variation beyond the orders' (a heuristic). Sides
+    that share orders (overlapping cohorts and periods) break the tests' independence."""
     _check_known([args.metric])
     unavailable = _unavailable(context, [args.metric])
     if unavailable:
