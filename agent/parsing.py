@@ -127,6 +127,10 @@ _GROUP_EFFECT = re.compile(
     r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter)\w*"
 )
 # "is grocery worse than usual?" (a yes/no question): the value against the days before
+# "compare that with ...", "this vs ...": the previous turn's cohort is one side.
+_COMPARE_THAT = re.compile(
+    r"\bcompar\w*\s+(?:that|this|it|them|those)\b|\b(?:that|this|it)\s+(?:vs\.?|versus|against)\b"
+)
 _THAN_USUAL = re.compile(r"\bthan\s+(?:usual|normal|typical|expected|average)\b")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
@@ -623,9 +627,23 @@ def _plan(
     if not reading.dates.periods:
         _shift_periods(plan, text, follow_up)
     _fill_kind_fields(plan, reading, original, base if follow_up else None, notes)
+    if plan.kind == "compare" and previous is not None and _COMPARE_THAT.search(text):
+        _against_previous(plan, previous, notes)
     if plan.kind == "out_of_scope" and not reading.has_content:
         notes.append("nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'")
     return plan
+
+
+def _against_previous(plan: QuestionPlan, previous: QuestionPlan, notes: list[str]) -> None:
+    """'compare that with Metropolitian' after a question about Urban: the previous turn's
+    cohort against the one named (not the named one against the whole marketplace)."""
+    if len(plan.sides) != 2 or plan.sides[0].filters or not previous.filters:
+        return  # not one cohort against the marketplace, or nothing before to compare
+    earlier, named = dict(previous.filters), plan.sides[1]
+    if earlier == named.filters:
+        return
+    plan.sides = [Side(label=_described(earlier), filters=earlier, period=named.period), named]
+    notes[:] = [note for note in notes if not note.startswith("one cohort named; compared")]
 
 
 def _apart(periods: list[Period], notes: list[str]) -> list[Period]:

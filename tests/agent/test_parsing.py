@@ -458,6 +458,20 @@ def test_weekends_after_a_day_are_compared_over_the_whole_data() -> None:
     assert [(s.period.start, s.period.end) for s in plan.sides if s.period] == [(START, END)] * 2
 
 
+def test_compare_that_with_a_cohort_sets_the_previous_turn_s_cohort_against_it() -> None:
+    """'compare that with convenience' after a question about grocery compared convenience with
+    the whole marketplace."""
+    first = parse("which stores are worst in grocery?")
+    plan = parse("compare that with convenience", previous=first)
+    assert [side.filters for side in plan.sides] == [
+        {"category": ["grocery"]},
+        {"category": ["convenience"]},
+    ]
+    assert not any(note.startswith("one cohort named") for note in plan.notes)
+    alone = parse("compare convenience", previous=first)  # no 'that': against the marketplace
+    assert [side.filters for side in alone.sides] == [{}, {"category": ["convenience"]}]
+
+
 def test_a_weekend_as_a_period_stays_a_period() -> None:
     plan = parse("why did CX drop last weekend?")
     assert plan.kind == "diagnose" and plan.sides == []
