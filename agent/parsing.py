@@ -105,13 +105,17 @@ _COMPARATIVE = re.compile(
     r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
     r"|worse|better|higher|lower|later|longer|shorter|quicker|(?:more|less)\s+(?:often|likely"
     r"|frequently))\b(?!\s+than\s+(?:usual|normal|typical|expected|average|before)\b)"
+    r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:have|get|see)\s+(?:more|fewer|less|higher"
+    r"|lower)\b(?![^?.]*\bthan\s+(?:usual|normal|typical|expected|average|before)\b)"
 )
 # Weekends as a group of days, against weekdays: "weekends", or "weekend" beside "weekdays".
 _WEEKENDS = re.compile(
     r"\bweekends\b|\bweekend\b(?=[^?.]*\bweek\s*days?\b)|\bweek\s*days?\b(?=[^?.]*\bweekend)"
 )
-_WEEKEND_DAYS = ("Saturday", "Sunday")
-_WORKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_WEEKEND_DAYS = _DAYS[5:]
+# A weekday as a group of days: "on Sundays", "do Mondays ...?" (the plural, not one date).
+_WEEKDAY_GROUP = re.compile(r"\b(?P<day>mon|tues|wednes|thurs|fri|satur|sun)days\b")
 # A health check naming no metric: the headline metric and the period's incidents (a lookup).
 _OVERVIEW = re.compile(
     r"\bhow\s+(?:are|is|were|was)\s+(?:we|things|it|everything|the\s+(?:marketplace|business"
@@ -521,22 +525,39 @@ def read_question(
         if period.end < data_start or period.start > data_end:
             notes.append(f"{period.describe()} is outside the data ({data_start} to {data_end})")
     plan = _plan(reading, text, previous, scope or previous, notes)
-    if _WEEKENDS.search(cleaned) and plan.kind in ("compare", "lookup", "diagnose"):
-        plan = _weekends_against_weekdays(plan, data_start, data_end)
+    days = _day_group(cleaned)
+    if days and plan.kind in ("compare", "lookup", "diagnose"):
+        plan = _days_against_the_rest(plan, days, data_start, data_end)
         notes = [note for note in notes if not note.startswith(("'the weekend'", "'weekend'"))]
     plan.notes = _capped([*notes, *plan.notes])
     return plan
 
 
-def _weekends_against_weekdays(plan: QuestionPlan, first: dt.date, last: dt.date) -> QuestionPlan:
-    """'are deliveries slower on weekends?', 'the weekend vs weekdays': Saturdays and Sundays
-    against the other days, over the period named or kept from the last turn when it holds a
-    whole week (not the weekend itself, nor a day), else over the whole data."""
+def _day_group(text: str) -> tuple[str, ...] | None:
+    """The days of the week a question sets against the others: weekends, or a weekday named
+    in the plural ('on Sundays')."""
+    if _WEEKENDS.search(text):
+        return _WEEKEND_DAYS
+    if match := _WEEKDAY_GROUP.search(text):
+        return tuple(day for day in _DAYS if day.lower().startswith(match["day"]))
+    return None
+
+
+def _days_against_the_rest(
+    plan: QuestionPlan, days: tuple[str, ...], first: dt.date, last: dt.date
+) -> QuestionPlan:
+    """'are deliveries slower on weekends?', 'the weekend vs weekdays', 'is CX lower on
+    Sundays?': those days against the other days of the week (the named days minus the rest),
+    over the period named or kept from the last turn when it holds a whole week (not the
+    weekend itself, nor a day), else over the whole data."""
     periods = [p for p in plan.periods if "weekend" not in (p.label or "") and p.days >= 7]
     period = periods[0] if periods else Period(start=first, end=last, label="the whole data")
-    sides = [  # weekends minus weekdays
-        Side(label=label, filters={**plan.filters, "weekday": days}, period=period)
-        for label, days in (("weekdays", list(_WORKDAYS)), ("weekends", list(_WEEKEND_DAYS)))
+    rest = [day for day in _DAYS if day not in days]
+    named = "weekends" if days == _WEEKEND_DAYS else f"{days[0]}s"
+    others = "weekdays" if days == _WEEKEND_DAYS else "the other days"
+    sides = [
+        Side(label=label, filters={**plan.filters, "weekday": list(group)}, period=period)
+        for label, group in ((others, rest), (named, days))
     ]
     return plan.model_copy(update={"kind": "compare", "periods": [period], "sides": sides})
 

@@ -450,6 +450,23 @@ def test_weekends_are_compared_with_weekdays(question: str) -> None:
     assert not any(note.startswith("'the weekend'") for note in plan.notes)
 
 
+def test_a_weekday_in_the_plural_is_compared_with_the_other_days() -> None:
+    plan = parse("is CX lower on Sundays?")
+    assert plan.kind == "compare" and [side.label for side in plan.sides] == [
+        "the other days",
+        "Sundays",
+    ]
+    assert plan.sides[1].filters == {"weekday": ["Sunday"]}
+    assert len(plan.sides[0].filters["weekday"]) == 6
+    assert parse("what was CX on Sunday?").kind == "lookup"  # one Sunday: a date
+
+
+def test_does_a_cohort_have_more_compares_it() -> None:
+    plan = parse("does grocery have more refunds?")
+    assert (plan.kind, plan.metric) == ("compare", "refund_rate")
+    assert [side.filters for side in plan.sides] == [{}, {"category": ["grocery"]}]
+
+
 def test_weekends_after_a_day_are_compared_over_the_whole_data() -> None:
     """A day kept from the last turn holds no weekday to compare (was 'no orders in weekday=
     Monday/...' after a question about Feb 1)."""
