@@ -2,8 +2,11 @@
 region got worse the most last week?").
 
 Each group's change is tested within the group, period against period: a two-proportion z-test
-for rates, Welch's t from sums for means (orders as independent units), with Benjamini-Hochberg
-q-values over the groups compared. The CX score's change is not tested (as in rank_groups).
+for rates, Welch's t from sums for means, with Benjamini-Hochberg q-values over the groups
+compared. Given the groups' sums per day, each group's variance is widened for its days'
+variation beyond its orders' in the earlier period (analytics.dispersion, a heuristic: days as
+units); without them orders are independent units. The CX score's change is not tested (as in
+rank_groups).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from analytics.comparisons import (
     overall_value,
     two_proportion_tests,
     welch_tests,
+    widened,
 )
+from analytics.dispersion import Day, day_dispersion
 from analytics.metrics import CX_SCORE, METRICS, higher_is_better
 
 
@@ -75,6 +80,17 @@ def _sides(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray, np.n
     return column("num"), column("den"), column("sq")
 
 
+def _days_of(frame: pd.DataFrame, key: str, group: object, name: str) -> list[Day]:
+    """One group's (numerator, denominator, sum of squares) per day of a frame by day."""
+    rows = frame[frame[key] == group]
+    squares = rows[f"{name}_sq"] if f"{name}_sq" in rows else [None] * len(rows)
+    return [
+        (float(n), float(d), None if q is None or pd.isna(q) else float(q))
+        for n, d, q in zip(rows[f"{name}_num"], rows[f"{name}_den"], squares, strict=True)
+        if pd.notna(d) and d > 0
+    ]
+
+
 def _tests(before: pd.DataFrame, after: pd.DataFrame, name: str) -> tuple[Tests, str]:
     """The change of each group (after - before), tested within the group."""
     num_b, den_b, sq_b = _sides(before, name)
@@ -94,12 +110,14 @@ def rank_changes(
     order: Order = "worst",
     min_orders: int | None = None,
     dimensions: Dimensions = BUILT_IN,
+    daily: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> ChangeRanking:
     """Rank the groups of `dimension` (frames grouped by it, one per period, grain None) by the
     change of metric `name`: worst = the largest move in the bad direction first, best = the
     largest improvement first; highest/lowest rank the signed change literally. Groups with
     fewer than `min_orders` (default DEFAULT_MIN_ORDERS) orders in either period are left out and
-    counted; ties go by group name."""
+    counted; ties go by group name. `daily`: the same frames grouped by the dimension and day,
+    whose days widen each group's test (none for the CX score)."""
     if name != CX_SCORE and name not in METRICS:
         raise ComparisonError(f"unknown metric {name!r}")
     key = dimensions.canonical(dimension)
@@ -132,10 +150,17 @@ def rank_changes(
     else:
         tests, method = _tests(sides["before"].iloc[rows], sides["after"].iloc[rows], name)
         differences = [tests.difference(i, method) for i in range(len(rows))]
+        if daily is not None:
+            groups_of = [joined[key].iloc[i] for i in rows]
+            differences = [
+                widened(d, day_dispersion([_days_of(daily[0], key, g, name)])) if d.tested else d
+                for d, g in zip(differences, groups_of, strict=True)
+            ]
+        p_values = np.array([np.nan if d.p_value is None else d.p_value for d in differences])
         q = np.full(len(rows), np.nan)
-        tested = np.isfinite(tests.p_value)
+        tested = np.isfinite(p_values)
         if tested.any():
-            q[tested] = multipletests(tests.p_value[tested], method="fdr_bh")[1]
+            q[tested] = multipletests(p_values[tested], method="fdr_bh")[1]
         q_values = [float(v) if np.isfinite(v) else None for v in q]
     groups = [
         GroupChange(

@@ -448,7 +448,8 @@ def welch_over_days(
 def compare(name: str, a: Measurement, b: Measurement) -> Difference:
     """Metric `name` of b minus a, tested as its kind demands (rate, mean or the CX score). Two
     periods (rather than two cohorts over one period, whose days move both sides alike) are
-    tested with the variance widened for day-to-day variation (analytics.dispersion)."""
+    tested with the variance widened for day-to-day variation, as the earlier period's days
+    show it (analytics.dispersion)."""
     if name == CX_SCORE:
         return welch_over_days(a.daily_cx, b.daily_cx, b.values[name] - a.values[name])
     if is_mean(name):
@@ -460,7 +461,8 @@ def compare(name: str, a: Measurement, b: Measurement) -> Difference:
         )
     if (a.start, a.end) == (b.start, b.end) or not difference.tested:
         return difference
-    return widened(difference, day_dispersion([a.daily.get(name, ()), b.daily.get(name, ())]))
+    earlier = a if a.start <= b.start else b  # a change inside the later period is no noise
+    return widened(difference, day_dispersion([earlier.daily.get(name, ())]))
 
 
 def widened(difference: Difference, dispersion: Dispersion) -> Difference:

@@ -7,8 +7,9 @@ sample from India every one of 36 single days read as a significant change of de
 against its 14 days before (p < 0.05), and 11 of 14 on DoorDash's sample, while the detector,
 which allows for this, raised no incident on them.
 
-The factor here is the variance of the sides' daily values around their own side's mean,
-divided by the variance order-level sampling gives a daily value (a quasi-likelihood
+The factor here is the variance of daily values around their own period's mean (callers pass
+the earlier period: a change that begins inside the later one is not noise), divided by the
+variance order-level sampling gives a daily value (a quasi-likelihood
 dispersion: Wedderburn 1974; McCullagh & Nelder 1989, section 4.5), at least 1, with the days'
 residual degrees of freedom. A comparison of two periods multiplies its variance by it and reads
 its interval and p-value on a t distribution with those degrees of freedom. A heuristic: days

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, Field, model_validator
 
 from analytics.change_ranking import ChangeRanking
@@ -167,13 +168,21 @@ def _rows(ranking: ChangeRanking, k: int) -> list[ChangeRow]:
     ]
 
 
+def _per_group(frame: pd.DataFrame, key: str, metric: str) -> pd.DataFrame:
+    """A frame by group and day summed per group (the metric's value column left out: the
+    ranking reads the ratio of the summed sums)."""
+    summed = frame.drop(columns=["day", metric], errors="ignore")
+    return summed.groupby(key, as_index=False, dropna=False).sum(numeric_only=True)
+
+
 @tool
 def rank_changes(context: ToolContext, args: RankChangesInput) -> RankChangesOutput:
     """The k groups of a dimension (region, category, store, hour, daypart, basket_size, or a
     custom one) whose metric moved most between the previous period (default: as long as the
     period, just before it) and the period: worst = the largest move in the metric's bad
     direction. Each group's change is tested within the group (two-proportion z for rates,
-    Welch for means; none for the CX score) with BH q-values over the groups compared; groups
+    Welch for means, widened for the group's day-to-day variation; none for the CX score) with
+    BH q-values over the groups compared; groups
     under the minimum volume (default 30 orders in each period) are left out and counted."""
     metric = args.metric
     _check_known([metric])
@@ -181,18 +190,26 @@ def rank_changes(context: ToolContext, args: RankChangesInput) -> RankChangesOut
         raise ToolError(f"{metric} is unavailable: missing {', '.join(unavailable[metric])}")
     previous = args.previous_start or args.start - (args.end - args.start)
     dimensions = world_dimensions(context.con)
-    frames, queries = [], []
+    frames, daily, queries = [], [], []
     try:
+        # Read by group and day (the days widen each group's test), then summed per group.
+        by_day = metric != CX_SCORE and dimensions.canonical(args.dimension) != "day"
+        group_by = [args.dimension, "day"] if by_day else [args.dimension]
         for start, end in ((previous, args.start), (args.start, args.end)):
             sql, parameters = cohort_query(
-                [metric], args.filters, start, end, group_by=[args.dimension],
+                [metric], args.filters, start, end, group_by=group_by,
                 source=analysis_source(context.con), dimensions=dimensions,
             )  # fmt: skip
-            frames.append(run(context.con, sql, parameters))
+            frame = run(context.con, sql, parameters)
+            daily.append(frame)
+            frames.append(
+                _per_group(frame, dimensions.canonical(args.dimension), metric) if by_day else frame
+            )
             queries.append(render_sql(sql, parameters))
         ranking = rank_groups_by_change(
-            frames[0], frames[1], args.dimension, metric, args.order, args.min_orders, dimensions
-        )
+            frames[0], frames[1], args.dimension, metric, args.order, args.min_orders, dimensions,
+            daily=(daily[0], daily[1]) if by_day else None,
+        )  # fmt: skip
     except (ComparisonError, CohortError, MetricError) as error:
         raise ToolError(str(error)) from None
     if not len(frames[1]):
@@ -203,7 +220,8 @@ def rank_changes(context: ToolContext, args: RankChangesInput) -> RankChangesOut
         "no test for the CX score's change"
         if metric == CX_SCORE
         else "each group's change tested within the group (two-proportion z for rates, Welch "
-        "for means; orders as independent units); BH q-values over the groups compared"
+        "for means), its variance widened for the group's day-to-day variation beyond its "
+        "orders' (a heuristic: days as units); BH q-values over the groups compared"
     )
     return RankChangesOutput(
         summary=f"{args.order} {len(rows)} of {len(ranking.groups)} {args.dimension} groups by "

@@ -89,19 +89,17 @@ def test_metric_summary_value_and_baseline_equal_plain_sql_with_a_matching_z_tes
         "AND order_time >= TIMESTAMP '2025-12-28' AND order_time < TIMESTAMP '2026-01-06' "
         "GROUP BY CAST(order_time AS DATE), 1"
     ).fetchall()
-    pooled = sum(row[1] for row in daily) / sum(row[2] for row in daily)
-    residual = df = 0.0
-    for window in (False, True):
-        rates = np.array([row[1] / row[2] for row in daily if row[0] == window])
-        residual += float(np.sum((rates - rates.mean()) ** 2))
-        df += len(rates) - 1
-    sampling = np.mean([pooled * (1 - pooled) / row[2] for row in daily])
-    factor = max(1.0, residual / df / sampling)
-    assert df == 7
+    baseline = [row for row in daily if not row[0]]  # the earlier period's days
+    pooled = sum(row[1] for row in baseline) / sum(row[2] for row in baseline)
+    rates = np.array([row[1] / row[2] for row in baseline])
+    df = len(rates) - 1
+    sampling = np.mean([pooled * (1 - pooled) / row[2] for row in baseline])
+    factor = max(1.0, float(np.var(rates, ddof=1)) / sampling)
+    assert df == 6
     p_value = 2 * stats.t.sf(abs(z) / np.sqrt(factor), df) if factor > 1 else z_p
     assert output.metrics[0].p_value == pytest.approx(p_value, rel=1e-3)
     change = output.metrics[0]
-    assert ("for day-to-day variation (7 df" if factor > 1 else "no more than") in change.method
+    assert ("for day-to-day variation (6 df" if factor > 1 else "no more than") in change.method
     assert change.ci_low <= change.delta <= change.ci_high
     assert figures["baseline_start"].value == "2025-12-28T00:00:00"
     assert "'grocery'" in item.sql and "?" not in item.sql
