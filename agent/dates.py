@@ -82,9 +82,10 @@ _MONTH_WORD = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
 )
 _MONTH = r"(?P<month>" + _MONTH_WORD + r")\b\.?"
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# The days of the week, Monday first (as datetime.weekday() counts them).
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _WEEKDAY = r"(?P<weekday>mon|tue|tues|wed|thu|thur|thurs|fri|sat|sun)(?:day|nesday|sday|urday)?"
-_WEEKDAY_FULL = r"(?P<weekday>" + "|".join(_WEEKDAYS) + ")"
+_WEEKDAY_FULL = r"(?P<weekday>" + "|".join(WEEKDAYS) + ")"
 _ORDINAL = r"(?:st|nd|rd|th)?"
 _YEAR = r"(?:,?\s+(?P<year>\d{4}))?\b"
 
@@ -178,7 +179,7 @@ _NTH_WEEK_OF = re.compile(
     + _YEAR
 )
 _BEFORE_PREVIOUS = re.compile(
-    r"\b(?:the\s+|a\s+)?(?P<unit>day|week|month|" + "|".join(_WEEKDAYS) + r")\s+"
+    r"\b(?:the\s+|a\s+)?(?P<unit>day|week|month|" + "|".join(WEEKDAYS) + r")\s+"
     r"(?:before|prior|earlier)\b(?!\s+(?:yesterday|last|that|this))"
 )
 _YEAR_ONLY = re.compile(r"\b(?:in|during|for|of|over)\s+(?P<year>(?:19|20)\d{2})\b(?!\s*[-/])")
@@ -444,7 +445,7 @@ def _singles(scanner: Scanner, reader: _Reader) -> list[DateMention]:
                      (_THIS_WEEKDAY, 0, 0), (_BARE_WEEKDAY, 0, 0))  # fmt: skip
     for pattern, fewest, weeks in weekday_forms:
         for match in scanner.find(pattern):
-            weekday = [name[:3] for name in _WEEKDAYS].index(match["weekday"][:3])
+            weekday = [name[:3] for name in WEEKDAYS].index(match["weekday"][:3])
             add(match, _day(reader.weekday(weekday, fewest, weeks), match.group(0)), relative=True)
     for match in scanner.find(_DAY_OF_MONTH):
         day = int(match["day"])
@@ -480,8 +481,8 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
         if mention.before_previous and combined and combined[-1].period is not None:
             earlier = _step_back(combined[-1].period, mention.before_previous, mention.phrase)
             mention = DateMention(mention.start, mention.end, mention.phrase, earlier, True)
-        elif mention.before_previous in _WEEKDAYS:  # "the Sunday before" with nothing before it
-            day = reader.weekday(_WEEKDAYS.index(mention.before_previous))
+        elif mention.before_previous in WEEKDAYS:  # "the Sunday before" with nothing before it
+            day = reader.weekday(WEEKDAYS.index(mention.before_previous))
             mention = DateMention(
                 mention.start, mention.end, mention.phrase, _day(day, mention.phrase), True
             )
@@ -516,9 +517,9 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
 def _step_back(period: Period, unit: str, label: str) -> Period:
     """The period one day, week or month before `period` ('last week ... the week before'), or
     the last given weekday before it ('the Super Bowl ... the Sunday before')."""
-    if unit in _WEEKDAYS:
+    if unit in WEEKDAYS:
         day = period.start - dt.timedelta(days=1)
-        day -= dt.timedelta(days=(day.weekday() - _WEEKDAYS.index(unit)) % 7)
+        day -= dt.timedelta(days=(day.weekday() - WEEKDAYS.index(unit)) % 7)
         return Period(start=day, end=day, label=label)
     if unit == "month":
         end = period.start - dt.timedelta(days=1)

@@ -1049,7 +1049,8 @@ def _names_a_value(narrative: str, mention: NumberMention, all_text: str) -> boo
         return False
     words = match["words"].split()
     return any(
-        json.dumps(" ".join([*words[-count:], mention.literal]).lower()) in all_text
+        json.dumps(" ".join([*words[-count:], mention.literal]).lower(), ensure_ascii=False)
+        in all_text  # as _facts writes evidence
         for count in range(1, len(words) + 1)
     )
 

@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from agent.dates import DateReading, Scanner, read_dates
+from agent.dates import WEEKDAYS, DateReading, Scanner, read_dates
 from agent.question import (
     CONFIDENCE,
     ORDERS_METRIC,
@@ -112,10 +112,10 @@ _COMPARATIVE = re.compile(
 _WEEKENDS = re.compile(
     r"\bweekends\b|\bweekend\b(?=[^?.]*\bweek\s*days?\b)|\bweek\s*days?\b(?=[^?.]*\bweekend)"
 )
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAYS = tuple(day.capitalize() for day in WEEKDAYS)  # as the weekday dimension names them
 _WEEKEND_DAYS = _DAYS[5:]
 # A weekday as a group of days: "on Sundays", "do Mondays ...?" (the plural, not one date).
-_WEEKDAY_GROUP = re.compile(r"\b(?P<day>mon|tues|wednes|thurs|fri|satur|sun)days\b")
+_WEEKDAY_GROUP = re.compile(r"\b(?P<day>" + "|".join(WEEKDAYS) + r")s\b")
 # A health check naming no metric: the headline metric and the period's incidents (a lookup).
 _OVERVIEW = re.compile(
     r"\bhow\s+(?:are|is|were|was)\s+(?:we|things|it|everything|the\s+(?:marketplace|business"
@@ -130,11 +130,11 @@ _OVERVIEW = re.compile(
 _GROUP_EFFECT = re.compile(
     r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter)\w*"
 )
-# "is grocery worse than usual?" (a yes/no question): the value against the days before
 # "compare that with ...", "this vs ...": the previous turn's cohort is one side.
 _COMPARE_THAT = re.compile(
     r"\bcompar\w*\s+(?:that|this|it|them|those)\b|\b(?:that|this|it)\s+(?:vs\.?|versus|against)\b"
 )
+# "is grocery worse than usual?" (a yes/no question): the value against the days before
 _THAN_USUAL = re.compile(r"\bthan\s+(?:usual|normal|typical|expected|average)\b")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
@@ -539,7 +539,7 @@ def _day_group(text: str) -> tuple[str, ...] | None:
     if _WEEKENDS.search(text):
         return _WEEKEND_DAYS
     if match := _WEEKDAY_GROUP.search(text):
-        return tuple(day for day in _DAYS if day.lower().startswith(match["day"]))
+        return (match["day"].capitalize(),)
     return None
 
 

@@ -26,6 +26,7 @@ from analytics.comparisons import (
     Difference,
     Order,
     Tests,
+    daily_sums,
     group_name,
     group_values,
     is_mean,
@@ -35,7 +36,7 @@ from analytics.comparisons import (
     welch_tests,
     widened,
 )
-from analytics.dispersion import Day, day_dispersion
+from analytics.dispersion import day_dispersion
 from analytics.metrics import CX_SCORE, METRICS, higher_is_better
 
 
@@ -80,17 +81,6 @@ def _sides(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray, np.n
     return column("num"), column("den"), column("sq")
 
 
-def _days_of(frame: pd.DataFrame, key: str, group: object, name: str) -> list[Day]:
-    """One group's (numerator, denominator, sum of squares) per day of a frame by day."""
-    rows = frame[frame[key] == group]
-    squares = rows[f"{name}_sq"] if f"{name}_sq" in rows else [None] * len(rows)
-    return [
-        (float(n), float(d), None if q is None or pd.isna(q) else float(q))
-        for n, d, q in zip(rows[f"{name}_num"], rows[f"{name}_den"], squares, strict=True)
-        if pd.notna(d) and d > 0
-    ]
-
-
 def _tests(before: pd.DataFrame, after: pd.DataFrame, name: str) -> tuple[Tests, str]:
     """The change of each group (after - before), tested within the group."""
     num_b, den_b, sq_b = _sides(before, name)
@@ -110,14 +100,14 @@ def rank_changes(
     order: Order = "worst",
     min_orders: int | None = None,
     dimensions: Dimensions = BUILT_IN,
-    daily: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    earlier_days: pd.DataFrame | None = None,
 ) -> ChangeRanking:
     """Rank the groups of `dimension` (frames grouped by it, one per period, grain None) by the
     change of metric `name`: worst = the largest move in the bad direction first, best = the
     largest improvement first; highest/lowest rank the signed change literally. Groups with
     fewer than `min_orders` (default DEFAULT_MIN_ORDERS) orders in either period are left out and
-    counted; ties go by group name. `daily`: the same frames grouped by the dimension and day,
-    whose days widen each group's test (none for the CX score)."""
+    counted; ties go by group name. `earlier_days`: the earlier period grouped by the dimension
+    and day, whose days widen each group's test (none for the CX score)."""
     if name != CX_SCORE and name not in METRICS:
         raise ComparisonError(f"unknown metric {name!r}")
     key = dimensions.canonical(dimension)
@@ -150,11 +140,13 @@ def rank_changes(
     else:
         tests, method = _tests(sides["before"].iloc[rows], sides["after"].iloc[rows], name)
         differences = [tests.difference(i, method) for i in range(len(rows))]
-        if daily is not None:
-            groups_of = [joined[key].iloc[i] for i in rows]
+        if earlier_days is not None:  # each group widened by its days in the earlier period
+            earlier = dict(iter(earlier_days.groupby(key)))
             differences = [
-                widened(d, day_dispersion([_days_of(daily[0], key, g, name)])) if d.tested else d
-                for d, g in zip(differences, groups_of, strict=True)
+                widened(d, day_dispersion(daily_sums(earlier[group], name)))
+                if d.tested and (group := joined[key].iloc[i]) in earlier
+                else d
+                for d, i in zip(differences, rows, strict=True)
             ]
         p_values = np.array([np.nan if d.p_value is None else d.p_value for d in differences])
         q = np.full(len(rows), np.nan)

@@ -190,8 +190,9 @@ class Measurement:
 
     `values` holds every asked metric (the CX score included; nan where the window has no
     denominator), `sums` every registry metric read, `daily_cx` the CX score of each calendar
-    day with orders (when the CX score was asked), `sql` the query that ran, rendered, and
-    `daily` each registry metric's sums per calendar day (its day-to-day variation).
+    day with orders (when the CX score was asked), `sql` the query that ran, rendered,
+    `daily` each registry metric's sums per calendar day (its day-to-day variation) and `days`
+    the calendar days with orders.
     """
 
     filters: dict[str, list[str | int]]
@@ -203,6 +204,7 @@ class Measurement:
     daily_cx: tuple[float, ...]
     sql: str
     daily: dict[str, tuple[Day, ...]] = field(default_factory=dict)  # per metric, per day
+    days: int = 0  # calendar days with orders
 
     def n(self, name: str) -> float:
         """The sample size behind a metric: its denominator, or for the CX score the days."""
@@ -273,13 +275,14 @@ def measure(
         sums=sums,
         daily_cx=daily_cx,
         sql=render_sql(sql, parameters),
-        daily={name: _days(frame, name) for name in sums},
+        daily={name: daily_sums(frame, name) for name in sums},
+        days=len(frame),
     )
 
 
-def _days(frame: pd.DataFrame, name: str) -> tuple[Day, ...]:
-    """A registry metric's (numerator, denominator, sum of squares) on each day of a frame read
-    by day (days without a denominator left out)."""
+def daily_sums(frame: pd.DataFrame, name: str) -> tuple[Day, ...]:
+    """A registry metric's (numerator, denominator, sum of squares) on each row of a frame read
+    by day (rows without a denominator left out)."""
     squares = frame[f"{name}_sq"] if is_mean(name) else [None] * len(frame)
     return tuple(
         (float(n), float(d), None if q is None or pd.isna(q) else float(q))
@@ -462,7 +465,7 @@ def compare(name: str, a: Measurement, b: Measurement) -> Difference:
     if (a.start, a.end) == (b.start, b.end) or not difference.tested:
         return difference
     earlier = a if a.start <= b.start else b  # a change inside the later period is no noise
-    return widened(difference, day_dispersion([earlier.daily.get(name, ())]))
+    return widened(difference, day_dispersion(earlier.daily.get(name, ())))
 
 
 def widened(difference: Difference, dispersion: Dispersion) -> Difference:

@@ -7,13 +7,13 @@ sample from India every one of 36 single days read as a significant change of de
 against its 14 days before (p < 0.05), and 11 of 14 on DoorDash's sample, while the detector,
 which allows for this, raised no incident on them.
 
-The factor here is the variance of daily values around their own period's mean (callers pass
-the earlier period: a change that begins inside the later one is not noise), divided by the
-variance order-level sampling gives a daily value (a quasi-likelihood
-dispersion: Wedderburn 1974; McCullagh & Nelder 1989, section 4.5), at least 1, with the days'
-residual degrees of freedom. A comparison of two periods multiplies its variance by it and reads
-its interval and p-value on a t distribution with those degrees of freedom. A heuristic: days
-are taken as independent units, and one factor as holding for both sides.
+The factor here is the variance of a period's daily values around their mean (callers pass the
+earlier period: a change that begins inside the later one is not noise), divided by the variance
+order-level sampling gives a daily value (a quasi-likelihood dispersion: Wedderburn 1974;
+McCullagh & Nelder 1989, section 4.5), at least 1, with the days' residual degrees of freedom. A
+comparison of two periods multiplies its variance by it and reads its interval and p-value on a
+t distribution with those degrees of freedom. A heuristic: days are taken as independent units,
+and one factor as holding for both periods.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# Residual degrees of freedom (days beyond one per side) needed to estimate the factor.
+# Residual degrees of freedom (days beyond the first) needed to estimate the factor.
 MIN_DAYS_DF = 4
 
 # One day of a metric: (numerator, denominator, sum of squares or None for a rate).
@@ -40,29 +40,25 @@ class Dispersion:
     df: int
 
 
-def day_dispersion(sides: Sequence[Sequence[Day]]) -> Dispersion:
-    """The dispersion of daily values over the days of each side (days with under 2 units are
-    left out). A rate's sampling variance on a day is p(1 - p) / n at the pooled rate; a
-    mean's, the day's own variance / n."""
-    days = [[day for day in side if day[1] >= 2] for side in sides]
-    numerator = sum(day[0] for side in days for day in side)
-    denominator = sum(day[1] for side in days for day in side)
-    if not denominator:
+def day_dispersion(days: Sequence[Day]) -> Dispersion:
+    """The dispersion of a period's daily values (days with under 2 units are left out). A
+    rate's sampling variance on a day is p(1 - p) / n at the period's rate; a mean's, the day's
+    own variance / n."""
+    kept = [day for day in days if day[1] >= 2]
+    denominator = sum(day[1] for day in kept)
+    df = len(kept) - 1
+    if not denominator or df < MIN_DAYS_DF:
         return Dispersion(1.0, 0)
-    pooled = numerator / denominator
-    residual, df, sampling = 0.0, 0, []
-    for side in days:
-        if len(side) < 2:
-            continue
-        values = [n / d for n, d, _ in side]
-        residual += float(np.var(values, ddof=1)) * (len(values) - 1)
-        df += len(values) - 1
-        for (_, d, square), value in zip(side, values, strict=True):
-            if square is None:
-                sampling.append(pooled * (1 - pooled) / d)
-            else:
-                sampling.append(max(square - d * value * value, 0.0) / (d - 1) / d)
-    expected = float(np.mean(sampling)) if sampling else 0.0
-    if df < MIN_DAYS_DF or not expected > 0 or not math.isfinite(residual):
+    pooled = sum(day[0] for day in kept) / denominator
+    values = [n / d for n, d, _ in kept]
+    sampling = [
+        pooled * (1 - pooled) / d
+        if square is None
+        else max(square - d * value * value, 0.0) / (d - 1) / d
+        for (_, d, square), value in zip(kept, values, strict=True)
+    ]
+    expected = float(np.mean(sampling))
+    residual = float(np.var(values, ddof=1))
+    if not expected > 0 or not math.isfinite(residual):
         return Dispersion(1.0, 0)
-    return Dispersion(max(1.0, residual / df / expected), df)
+    return Dispersion(max(1.0, residual / expected), df)

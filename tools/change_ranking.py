@@ -190,10 +190,12 @@ def rank_changes(context: ToolContext, args: RankChangesInput) -> RankChangesOut
         raise ToolError(f"{metric} is unavailable: missing {', '.join(unavailable[metric])}")
     previous = args.previous_start or args.start - (args.end - args.start)
     dimensions = world_dimensions(context.con)
-    frames, daily, queries = [], [], []
+    frames, days, queries = [], [], []
     try:
-        # Read by group and day (the days widen each group's test), then summed per group.
-        by_day = metric != CX_SCORE and dimensions.canonical(args.dimension) != "day"
+        # Read by group and day (the earlier period's days widen each group's test), then
+        # summed per group.
+        key = dimensions.canonical(args.dimension)
+        by_day = metric != CX_SCORE and key != "day"
         group_by = [args.dimension, "day"] if by_day else [args.dimension]
         for start, end in ((previous, args.start), (args.start, args.end)):
             sql, parameters = cohort_query(
@@ -201,14 +203,12 @@ def rank_changes(context: ToolContext, args: RankChangesInput) -> RankChangesOut
                 source=analysis_source(context.con), dimensions=dimensions,
             )  # fmt: skip
             frame = run(context.con, sql, parameters)
-            daily.append(frame)
-            frames.append(
-                _per_group(frame, dimensions.canonical(args.dimension), metric) if by_day else frame
-            )
+            days.append(frame if by_day else None)
+            frames.append(_per_group(frame, key, metric) if by_day else frame)
             queries.append(render_sql(sql, parameters))
         ranking = rank_groups_by_change(
             frames[0], frames[1], args.dimension, metric, args.order, args.min_orders, dimensions,
-            daily=(daily[0], daily[1]) if by_day else None,
+            earlier_days=days[0],
         )  # fmt: skip
     except (ComparisonError, CohortError, MetricError) as error:
         raise ToolError(str(error)) from None

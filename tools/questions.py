@@ -202,9 +202,9 @@ class MetricSummaryOutput(ToolOutput):
     baseline_end: dt.datetime
     orders: int
     baseline_orders: int
-    days: float = Field(description="The window's length in days.")
-    baseline_days: float = Field(
-        description="Days of the baseline the data covers (it may start after the baseline)."
+    window_days: float = Field(description="The window's length in days.")
+    baseline_days_with_orders: int = Field(
+        description="Days of the baseline with orders (fewer where it starts before the data)."
     )
     metrics: list[MetricChange]
     unavailable: dict[str, list[str]] = Field(default_factory=dict)
@@ -220,16 +220,17 @@ class MetricSummaryOutput(ToolOutput):
             "baseline_start": Figure(value=self.baseline_start.isoformat(), unit="datetime"),
             "baseline_end": Figure(value=self.baseline_end.isoformat(), unit="datetime"),
         }
-        if self.days:
+        if self.window_days:
             figures["orders_per_day"] = Figure(
-                value=round(self.orders / self.days, 1), unit="orders"
+                value=round(self.orders / self.window_days, 1), unit="orders"
             )
-        if self.baseline_days and self.baseline_orders:
-            figures["baseline_days_covered"] = Figure(
-                value=round(self.baseline_days, 1), unit="count"
+        if self.baseline_days_with_orders:
+            figures["baseline_days_with_orders"] = Figure(
+                value=self.baseline_days_with_orders, unit="count"
             )
             figures["baseline_orders_per_day"] = Figure(
-                value=round(self.baseline_orders / self.baseline_days, 1), unit="orders"
+                value=round(self.baseline_orders / self.baseline_days_with_orders, 1),
+                unit="orders",
             )
         for found in self.metrics:
             name = found.metric
@@ -362,8 +363,8 @@ def metric_summary(context: ToolContext, args: MetricSummaryInput) -> MetricSumm
         baseline_end=args.start,
         orders=window.orders,
         baseline_orders=baseline.orders,
-        days=(args.end - args.start).total_seconds() / 86400,
-        baseline_days=_covered_days(context, baseline_start, args.start),
+        window_days=(args.end - args.start).total_seconds() / 86400,
+        baseline_days_with_orders=baseline.days,
         metrics=changes,
         unavailable=unavailable,
         cx_coverage=coverage.describe() if coverage is not None and coverage.missing else None,
@@ -372,16 +373,6 @@ def metric_summary(context: ToolContext, args: MetricSummaryInput) -> MetricSumm
             f"-- baseline, by day\n{baseline.sql}",
         ],
     )
-
-
-def _covered_days(context: ToolContext, start: dt.datetime, end: dt.datetime) -> float:
-    """Days of [start, end) from the data's first day on (0 when the data starts later)."""
-    try:
-        first = data_span(context.con).first
-    except DetectionError:
-        return 0.0
-    begin = max(start, dt.datetime.combine(first.date(), dt.time()))
-    return max(0.0, (end - begin).total_seconds() / 86400)
 
 
 # --- compare: two cohorts or periods -----------------------------------------------------------

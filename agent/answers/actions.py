@@ -146,11 +146,10 @@ def what_if(plan: QuestionPlan, context: AnswerContext) -> Answer:
         output, item = context.call("what_if", arguments)
     except ToolError as error:
         return failed(resolved, context, error, f"simulate {action}")
-    # The scope is named right after the title; "in the affected scope" would say it twice.
-    title = getattr(output, "title", ACTIONS[action].title).replace(" in the affected scope", "")
+    title = getattr(output, "title", ACTIONS[action].title)
     low, high = figure(item, "cx_score.low"), figure(item, "cx_score.high")
     text = (
-        f"{title}, in {cohort(filters)} {why}: CX "
+        f"{title}, simulated in {cohort(filters)} {why}: CX "
         f"{change(figure(item, 'cx_score.estimate'))} (90% interval "
         f"{_signed(low)} to {_signed(high)}), "
         f"on-time {change(figure(item, 'on_time_rate.estimate'))}, over "

@@ -113,10 +113,10 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
         if window.days > 1 and per_day is not None:
             text += f" ({value(per_day)} a day)"
         if before is not None:  # a day's count against a day's, not against 14 days' sum
-            covered = figure(item, "baseline_days_covered")
+            with_orders = figure(item, "baseline_days_with_orders")
             partly = (
-                f", the {value(covered)} of them the data covers"
-                if covered is not None and float(covered.value) < days
+                f", on the {value(with_orders)} of them with orders"
+                if with_orders is not None and float(with_orders.value) < days
                 else ""
             )
             text += (

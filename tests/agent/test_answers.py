@@ -104,7 +104,7 @@ def test_a_count_question_counts_the_events(agent: Agent, sql: Any) -> None:
 
 def test_an_order_count_is_set_against_a_day_of_the_days_before(agent: Agent, sql: Any) -> None:
     """'673 orders, against 7,268 orders in the 14 days before' set a day against two weeks'
-    sum; the days before are now a daily mean, over the days the data covers."""
+    sum; the days before are now a daily mean, over those days with orders."""
     day = ask(agent, "how many orders did we get yesterday?")["answer"]
     count = sql("SELECT count(*) FROM order_facts WHERE day = '2026-01-04'")
     before = sql("SELECT count(*) FROM order_facts WHERE day BETWEEN '2025-12-21' AND '2026-01-03'")
@@ -116,7 +116,7 @@ def test_an_order_count_is_set_against_a_day_of_the_days_before(agent: Agent, sq
     orders = sql("SELECT count(*) FROM order_facts WHERE day BETWEEN '2025-12-29' AND '2026-01-04'")
     assert f": {orders:,} orders ({round(orders / 7):,} a day), against " in week, week
     first = ask(agent, "how many orders did we get on Dec 10?")["answer"]  # data from Dec 6
-    assert "the 4 of them the data covers) [E" in first, first
+    assert "on the 4 of them with orders) [E" in first, first
 
 
 def test_a_trend_lists_each_day_with_its_extremes(agent: Agent, sql: Any) -> None:

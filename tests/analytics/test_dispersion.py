@@ -17,19 +17,18 @@ def _rate_days(rng: np.random.Generator, rates: np.ndarray, n: int = 2000) -> li
 
 def test_days_that_vary_as_their_orders_say_get_no_factor() -> None:
     rng = np.random.default_rng(7)
-    found = [day_dispersion([_rate_days(rng, np.full(14, 0.9)), _rate_days(rng, np.full(7, 0.9))])
-             for _ in range(50)]  # fmt: skip
+    found = [day_dispersion(_rate_days(rng, np.full(14, 0.9))) for _ in range(50)]
     factors = np.array([d.factor for d in found])
-    assert {d.df for d in found} == {19}
+    assert {d.df for d in found} == {13}
     assert np.median(factors) < 1.2 and factors.max() < 2.5
 
 
 def test_days_that_move_together_get_the_ratio_of_their_variance_to_sampling() -> None:
     rng = np.random.default_rng(8)
     day_effects = rng.normal(0.9, 0.03, 28)  # whole days 3 pp apart; sampling gives 0.67 pp
-    found = day_dispersion([_rate_days(rng, day_effects[:14]), _rate_days(rng, day_effects[14:])])
+    found = day_dispersion(_rate_days(rng, day_effects))
     expected = (0.03**2 + 0.9 * 0.1 / 2000) / (0.9 * 0.1 / 2000)
-    assert found.df == 26
+    assert found.df == 27
     assert found.factor == pytest.approx(expected, rel=0.5)
 
 
@@ -39,15 +38,18 @@ def test_means_use_each_day_s_own_variance() -> None:
     for shift in rng.normal(0, 3, 10):  # minutes a whole day moves
         values = rng.normal(30 + shift, 10, 400)
         days.append((float(values.sum()), 400.0, float((values**2).sum())))
-    found = day_dispersion([days[:5], days[5:]])
-    assert found.df == 8 and found.factor == pytest.approx((9 + 100 / 400) / (100 / 400), rel=0.6)
+    found = day_dispersion(days)
+    assert found.df == 9 and found.factor == pytest.approx((9 + 100 / 400) / (100 / 400), rel=0.6)
 
 
 def test_too_few_days_give_no_factor() -> None:
+    """Days 5 pp apart: a factor from MIN_DAYS_DF + 1 days on, none from one day fewer (nor
+    from days of under 2 orders, which are left out)."""
     rng = np.random.default_rng(10)
-    days = _rate_days(rng, np.array([0.8, 0.95, 0.85]))
-    assert day_dispersion([days, days[:1]]) == Dispersion(1.0, 0)  # 2 df < MIN_DAYS_DF
-    assert MIN_DAYS_DF > 2
+    days = _rate_days(rng, np.resize([0.8, 0.95, 0.85], MIN_DAYS_DF + 1))
+    assert day_dispersion(days).df == MIN_DAYS_DF and day_dispersion(days).factor > 10
+    assert day_dispersion(days[:-1]) == Dispersion(1.0, 0)
+    assert day_dispersion([*days[:-1], (1.0, 1.0, None)]) == Dispersion(1.0, 0)
 
 
 def test_a_widened_difference_keeps_its_estimate_and_widens_interval_and_p() -> None:
