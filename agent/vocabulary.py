@@ -301,9 +301,13 @@ def _value_patterns(
     usable = [v for v in values if v and v.casefold() not in _NOT_COHORT_VALUES][:500]
     patterns = []
     for value in sorted(usable, key=len, reverse=True):
-        body = re.escape(value.casefold()).replace(r"\ ", r"[\s_-]+").replace(r"\-", r"[\s_-]+")
-        if synonyms:
-            body = _CATEGORY_WORDS.get(value, body)
+        body = re.escape(value.casefold())
+        for separator in ("_", r"\ ", r"\-"):  # '_' first (the class put in holds one)
+            body = body.replace(separator, r"[\s_-]+")
+        if synonyms and value in _CATEGORY_WORDS:
+            body = _CATEGORY_WORDS[value]
+        elif synonyms and value[-1:].isalpha():
+            body += r"(?:e?s)?"  # a category named in the plural: 'motorcycles', 'snacks'
         patterns.append((value, re.compile(r"(?<![\w-])(?:" + body + r")(?:ern)?(?![\w-])")))
     return tuple(patterns)
 

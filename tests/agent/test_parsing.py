@@ -527,6 +527,29 @@ def test_how_long_delivery_takes_is_the_delivery_duration() -> None:
     assert parse("how long did the incident last?").kind == "incidents"
 
 
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("are motorcycles late more often?", {"category": ["motorcycle"]}),
+        ("on-time for electric scooters", {"category": ["electric_scooter"]}),
+        ("scooter on-time", {"category": ["scooter"]}),
+        ("compare snacks and motorcycles", {"category": ["Snack", "motorcycle"]}),
+        ("CX in market 2", {"region": ["market 2"]}),
+    ],
+)
+def test_a_category_of_the_data_is_named_in_the_plural_and_with_spaces(
+    question: str, filters: dict[str, list[str]]
+) -> None:
+    """A stranger's mapping with vehicles as categories: 'are motorcycles late more often?' was
+    read as the whole marketplace ('motorcycles' is no 'motorcycle'); 'electric scooters' matched
+    nothing ('electric_scooter' only with its underscore), and with plurals alone read 'scooter'."""
+    vocabulary = Vocabulary(
+        regions=("market 2", "market 12"),
+        categories=("motorcycle", "scooter", "electric_scooter", "Snack"),
+    )
+    assert read_question(question, START, END, vocabulary=vocabulary).filters == filters
+
+
 def test_a_numbered_region_of_the_data_is_not_an_unknown_place() -> None:
     vocabulary = Vocabulary(regions=("market 1", "market 4"))
     plan = read_question("CX in Market 4 last week", START, END, vocabulary=vocabulary)
