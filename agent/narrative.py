@@ -214,13 +214,18 @@ def template_narrative(facts: Facts, evidence: list[dict[str, Any]]) -> str:
         )
     focus = facts.focus
     if focus:
-        # An asked cohort no tool read (hours 17-21) is not named.
-        parts.append(
-            f"As asked about {focus.asked}, the causes below were tested in {focus.site}."
-            if ev.mentions(focus.asked)
-            else f"The causes below were tested in {focus.site}, the incident's slice "
-            "within the cohort asked about."
-        )
+        # An asked cohort no tool read (hours 17-21) is not named; nor is a site no tool did.
+        if ev.mentions(focus.asked):
+            parts.append(
+                f"As asked about {focus.asked}, the causes below were tested in {focus.site}."
+            )
+        elif ev.mentions(focus.site):
+            parts.append(
+                f"The causes below were tested in {focus.site}, the incident's slice "
+                "within the cohort asked about."
+            )
+        else:
+            parts.append("The causes below were tested within the cohort asked about.")
     rank = facts.rank
     causes = facts.causes
     for position, cause in enumerate(causes[:2]):

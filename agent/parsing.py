@@ -62,7 +62,7 @@ from agent.vocabulary import (
     rank_size,
     time_mentions,
 )
-from tools.actions import ACTIONS
+from analytics.metrics import SLOW_DELIVERY_MIN
 
 MAX_QUESTION_CHARS = 2_000
 MAX_NOTES = 12
@@ -116,6 +116,13 @@ _DAYS = tuple(day.capitalize() for day in WEEKDAYS)  # as the weekday dimension 
 _WEEKEND_DAYS = _DAYS[5:]
 # A weekday as a group of days: "on Sundays", "do Mondays ...?" (the plural, not one date).
 _WEEKDAY_GROUP = re.compile(r"\b(?P<day>" + "|".join(WEEKDAYS) + r")s\b")
+# ... or in the singular, in a question in the present tense that compares it and names no
+# particular week: "is Sunday worse?", "are deliveries slower on a Monday?"
+_WEEKDAY_IN_GENERAL = re.compile(
+    r"^\s*(?:is|are)\b(?=[^?.]*\b(?:worse|better|slower|faster|busier|quieter|lower|higher"
+    r"|later|longer)\b)(?![^?.]*\b(?:last|this|past|previous|next|yesterday|today)\b)"
+    r"[^?.]*?\b(?P<day>" + "|".join(WEEKDAYS) + r")\b"
+)
 # A health check naming no metric: the headline metric and the period's incidents (a lookup).
 _OVERVIEW = re.compile(
     r"\bhow\s+(?:are|is|were|was)\s+(?:we|things|it|everything|the\s+(?:marketplace|business"
@@ -130,6 +137,30 @@ _OVERVIEW = re.compile(
 _GROUP_EFFECT = re.compile(
     r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter)\w*"
 )
+# Deliveries that took over some minutes: the slow-delivery rate ("orders take more than 40
+# minutes", "deliveries over an hour" is not read).
+_OVER_MINUTES = re.compile(
+    r"\b(?:orders?|deliver(?:y|ies)|they)\b[^?.;]{0,30}?\b(?:takes?|took|taking|lasts?|lasted)?"
+    r"\s*(?:more\s+than|longer\s+than|over|above|beyond|exceed\w*)\s+(?P<n>\d{1,3})\s*"
+    r"(?:min(?:ute)?s?)\b"
+)
+# Lateness asked of the on-time rate: "the most late" is its lowest value.
+_LATE = re.compile(r"\b(?:late|delayed|overdue)\b")
+# People the data holds no results per: "which dashers are slowest?" is no ranking it can give.
+_PEOPLE = re.compile(
+    r"\b(?:which|what|who)\s+(?:of\s+(?:the|our)\s+)?(?P<who>dashers?|drivers?|couriers?"
+    r"|riders?|customers?|users?|consumers?|buyers?|shoppers?)\b"
+)
+# "why is north worse than south?": two groups set against each other, a standing comparison.
+_THAN = re.compile(r"\b(?:better|worse|higher|lower|faster|slower|later|quicker)\s+than\b")
+# How a question of its own begins (see _plan): "how long ...", "what's the ...".
+_OWN_QUESTION = re.compile(
+    r"\s*(?:how\s+(?:long|many|much|fast|quick\w*|often)|what(?:'s|\s+is|\s+was|\s+are"
+    r"|\s+were)\s+(?:the|our|my)\b)"
+)
+# "did on-time get better or worse in March?": either way asked, a value against the days before
+_EITHER_WAY = re.compile(r"\b(?:better\s+or\s+worse|worse\s+or\s+better|up\s+or\s+down"
+                         r"|down\s+or\s+up)\b")  # fmt: skip
 # "compare that with ...", "this vs ...": the previous turn's cohort is one side.
 _COMPARE_THAT = re.compile(
     r"\bcompar\w*\s+(?:that|this|it|them|those)\b|\b(?:that|this|it)\s+(?:vs\.?|versus|against)\b"
@@ -216,10 +247,14 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
                     r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
                     r"\bthan\b(?!\s+(?:usual|normal|typical|expected|average|ever)\b)"
+                    r"(?!\s+(?:an?\s+)?\d)"  # "more than 40 minutes" is a threshold
                     r"|\bagainst\b"),
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
                  rf"|slowest|fastest|biggest|quietest)\b[^.?!]{{0,40}}(?:{_DIMENSION_NOUNS})"
                  rf"|\bwhich\s+(?:\w+\s+){{0,2}}(?:{_DIMENSION_NOUNS})"
+                 rf"|\bwhat\s+(?:\w+\s+){{0,2}}(?:{_DIMENSION_NOUNS})(?:[\s-]+[\w-]+){{0,4}}?"
+                 r"\s+(?:the\s+)?(?:worst|best|slowest|fastest|busiest|quietest|highest|lowest"
+                 r"|most|least)\b"
                  r"|\brank\w*|\bbreak\s*(?:it\s+|that\s+|this\s+)?down\b|\bbreakdown\b"
                  r"|\bsplit\s+(?:it\s+|that\s+)?by\b|\bper\s+(?:store|region|category|daypart"
                  r"|basket)\b|\bby\s+(?:store|region|categor(?:y|ie)|daypart|basket(?:\s+size)?"
@@ -390,6 +425,16 @@ def _read(
     dates = read_dates(scanner, first, last, anchor, notes)
     filters = _filters_and_times(scanner, dates, notes, vocabulary)
     metrics = first_match(METRIC_PATTERNS, text)
+    over = _OVER_MINUTES.search(text)
+    if over and metrics in ([], ["duration_min"]):
+        # "what share of orders take more than 40 minutes?": the slow-delivery rate
+        metrics = ["slow_rate"]
+        if int(over["n"]) != SLOW_DELIVERY_MIN:
+            notes.append(
+                f"the slow-delivery rate counts deliveries over {SLOW_DELIVERY_MIN} min (a fixed "
+                f"threshold), not the {over['n']} min asked (read-only SQL can count another: "
+                f"avg(CASE WHEN duration_min > {over['n']} THEN 1 ELSE 0 END))"
+            )
     if not metrics and ORDERS_WORDS.search(text):
         metrics = [ORDERS_METRIC]
     if len(metrics) > 1:
@@ -415,10 +460,34 @@ def _read(
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
+    if kind == "drivers" and not filters and _GROUP_EFFECT.search(text):
+        # "how does the festival affect on-time?": a yes/no dimension's groups, one against
+        # the other (see _sides)
+        yes_no = {name for name, groups in vocabulary.dimensions if set(groups) == {"yes", "no"}}
+        named = first_match(custom_dimension_words(vocabulary.dimensions), text)
+        if named and named[0] in yes_no:
+            add_filter(filters, named[0], "yes")
     if kind == "drivers" and filters and _GROUP_EFFECT.search(text):
         kind = "compare"  # "how does fog affect delivery time?": the group against the rest
     if kind == "diagnose" and _THAN_USUAL.search(text) and re.match(r"(?:is|are|was|were)\b", text):
         kind = "lookup"  # "is grocery worse than usual?": the value against the days before
+    if (
+        kind == "diagnose"
+        and not dates.periods
+        and _THAN.search(text)
+        and any(len(values) == 2 for values in filters.values())
+    ):
+        kind = "compare"  # "why is north worse than south?": the two against each other
+    people = _PEOPLE.search(text)
+    if people and kind in (None, "rank", "diagnose", "lookup") and not first_match(nouns, text):
+        groups = [name for name, _ in nouns]  # the data's own dimensions, then the built-in ones
+        notes.append(
+            f"'{people['who']}' are not among the groups the data is broken down by "
+            f"({', '.join(groups)}): it holds no results per person"
+        )
+        kind = "out_of_scope"
+    if kind == "diagnose" and _EITHER_WAY.search(text):
+        kind = "lookup"  # no drop is asked about: which way it moved, against the days before
     if (
         kind in ("diagnose", "lookup", None)
         and filters
@@ -437,14 +506,18 @@ _QUANTILE = re.compile(r"\bmedian\b|\b(?:per)?centiles?\b|\bquantiles?\b|\bp(?:5
 # Measures a question may ask for that the metrics do not hold (noted, not guessed at).
 _NOT_A_METRIC = re.compile(
     r"\b(?:dashers?|drivers?|couriers?)\s+(?:(?:were|are|was|is)\s+)?(?:online|on[\s-]+shift"
-    r"|available|working)\b"
+    r"|available|working|busy|idle)\b"
     r"|\b(?:online|available)\s+(?:dashers?|drivers?|couriers?)\b|\b(?:average|mean|avg)\s+"
     r"(?:basket|order\s+value|ticket)\b|\bbasket\s+values?\b|\brevenue\b|\bgmv\b|\btips?\b"
     r"|\bprofit\w*\b|\bmargins?\b|\bcosts?\s+per\s+(?:order|delivery)\b|\bsales\b"
 )
-# "in Paris", "in New York", "in Market 9": a capitalized name after "in" (a name typed in lower
-# case is not told from words such as "in total" or "in general", and is not read as a place).
-_PLACE = re.compile(r"\b[Ii]n\s+(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b")
+# "in Paris", "in New York", "in Market 9", "how is Paris doing": a capitalized name after "in"
+# or asked after (a name typed in lower case is not told from words such as "in total" or "in
+# general", and is not read as a place).
+_PLACE = re.compile(
+    r"(?:\b[Ii]n\s+|\b[Hh]ow(?:'s|\s+is|\s+are)\s+(?=[A-Z][\w\s-]*?\s+doing\b))"
+    r"(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b"
+)
 
 
 def _unknown_places(text: str, first: dt.date, last: dt.date, vocabulary: Vocabulary) -> list[str]:
@@ -528,7 +601,8 @@ def read_question(
     days = _day_group(cleaned)
     if days and plan.kind in ("compare", "lookup", "diagnose"):
         plan = _days_against_the_rest(plan, days, data_start, data_end)
-        notes = [note for note in notes if not note.startswith(("'the weekend'", "'weekend'"))]
+        read_as_a_day = ("'the weekend'", "'weekend'", *(f"'{day.casefold()}'" for day in days))
+        notes = [note for note in notes if not note.startswith(read_as_a_day)]
     plan.notes = _capped([*notes, *plan.notes])
     return plan
 
@@ -538,7 +612,7 @@ def _day_group(text: str) -> tuple[str, ...] | None:
     in the plural ('on Sundays')."""
     if _WEEKENDS.search(text):
         return _WEEKEND_DAYS
-    if match := _WEEKDAY_GROUP.search(text):
+    if match := _WEEKDAY_GROUP.search(text) or _WEEKDAY_IN_GENERAL.search(text):
         return (match["day"].capitalize(),)
     return None
 
@@ -585,8 +659,11 @@ def _plan(
     """The plan of a reading, merged with the previous turn where it follows up on it."""
     text = reading.text
     problem = reading.dates.problems[0] if reading.dates.problems else None
+    # A question of its own that names a metric ("how long do deliveries take on average?") is
+    # a lookup, not the last turn's kind again.
+    own = reading.kind is None and reading.metric is not None and bool(_OWN_QUESTION.match(text))
     follow_up = previous is not None and (
-        reading.kind is None or bool(_FOLLOW_UP.search(text))
+        (reading.kind is None and not own) or bool(_FOLLOW_UP.search(text))
     ) and reading.kind not in ("help", "out_of_scope")  # fmt: skip
     kind = reading.kind or (previous.kind if follow_up and previous else None)
     overview = (
@@ -725,7 +802,12 @@ def _inherit(plan: QuestionPlan, base: QuestionPlan, reading: _Reading) -> None:
         plan.filters = dict(reading.filters)
     else:
         plan.filters = {**_shared_scope(base, plan.kind), **reading.filters}
-    if not plan.periods:
+    grains = first_match(GRAIN_WORDS, reading.text)
+    one_day = len(base.periods) == 1 and base.periods[0].days == 1
+    if not plan.periods and not (
+        plan.kind == "trend" and one_day and grains[:1] in (["day"], ["week"])
+    ):
+        # "how many orders do we get per day?" after a question about one day: not that day
         plan.periods = list(base.periods)
     if plan.kind == base.kind:
         if plan.kind == "compare" and not reading.has_scope:
@@ -799,6 +881,13 @@ def _fill_kind_fields(
         breakdown = breakdown or (re.search(r"\bby\s", text) if custom else None)
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
+        if (
+            plan.metric == "on_time_rate"
+            and not plan.count
+            and plan.order in ("highest", "lowest")
+            and _LATE.search(text)
+        ):  # "which category is late most often?": the most late is the lowest on-time rate
+            plan.order = "worst" if plan.order == "highest" else "best"
         moved = _change_order(text)
         plan.by_change = (
             bool(moved) or len(plan.periods) == 2 or (plan.by_change and base is not None)
@@ -819,8 +908,6 @@ def _fill_kind_fields(
         plan.sides = _sides(plan, notes)
     elif plan.kind in ("what_if", "plan") and plan.action:
         plan.parameters = {**plan.parameters, **action_parameters(plan.action, text)}
-    elif plan.kind == "what_if" and not plan.action:
-        notes.append(f"no known action was recognized (known: {', '.join(ACTIONS)})")
     elif plan.kind == "changes":
         plan.change = _change_named(text) or plan.change
     elif plan.kind == "explain":

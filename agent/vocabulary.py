@@ -213,7 +213,9 @@ def custom_dimension_words(
 
 
 def _custom_value_pattern(value: str) -> str:
-    return re.escape(value.casefold()).replace(r"\ ", r"[\s_-]+").replace("_", r"[\s_-]+")
+    """A group's name with any run of spaces, underscores or hyphens for each of its own
+    ('Semi-Urban' is 'semi urban' too)."""
+    return re.sub(r"(?:\\ |_|\\-)+", lambda _: r"[\s_-]+", re.escape(value.casefold()))
 
 
 def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, str]]:
@@ -251,7 +253,7 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
         for name, groups in vocabulary.dimensions
         for group in groups
         if len(group) >= 3
-        and group.replace("_", "").isalpha()
+        and re.sub(r"[\s_-]", "", group).isalpha()
         and group.casefold() not in _NOT_ALONE_VALUES
     ]
     for name, group in sorted(named_alone, key=lambda pair: -len(pair[1])):  # longest first

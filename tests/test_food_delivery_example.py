@@ -253,3 +253,30 @@ def test_a_change_ranking_widens_each_group_for_its_day_to_day_variation(
     assert all(row.q_value is not None and row.q_value >= 0.05 for row in output.rows)
     fog = next(row for row in output.rows if row.group == "Fog")
     assert fog.change < -0.5 and fog.ci_low is not None and fog.ci_low < 0 < fog.ci_high
+
+
+def test_a_day_the_detector_could_not_judge_is_said_to_be_one(ingested: IngestResult) -> None:
+    """The sample's first weeks: Mar 2 follows a single earlier Wednesday (Feb 16), too little
+    history for a seasonal baseline, and 'any incidents on Mar 2?' said only 'No incident was
+    active', as if the day had been judged and found normal."""
+    context = ToolContext(world_dir=ingested.out_dir)
+    try:
+        early, _ = context.call("detect_incidents", {"day": dt.date(2022, 3, 2)})
+        later, _ = context.call("detect_incidents", {"day": dt.date(2022, 3, 15)})
+    finally:
+        context.close()
+    assert (early.series_judged, early.marketplace_judged) == (0, 0)
+    assert later.series_judged and later.marketplace_judged
+    assert later.series_judged <= later.series_scanned
+    agent = Agent(ingested.out_dir, AgentSettings(llm="offline"))
+    try:
+        result = agent.ask("any incidents on Mar 2?", thread_id="judged")
+        normal = agent.ask("any incidents on Mar 15?", thread_id="normal")
+    finally:
+        agent.close()
+    assert result["grounding"]["ok"] and normal["grounding"]["ok"]
+    assert (
+        "None of them could be judged on Mar 2, 2022 (a baseline needs earlier weeks"
+        in (result["answer"])
+    ), result["answer"]
+    assert "could be judged" not in normal["answer"], normal["answer"]

@@ -157,11 +157,14 @@ class CxTimeseriesOutput(ToolOutput):
         if self.cx_coverage:
             figures["cx_coverage"] = Figure(value=self.cx_coverage, unit="text")
         shown = self.rows[-SERIES_ROWS:]
-        if shown:  # the busiest and quietest periods, in orders
+        if shown:  # the busiest and quietest periods, in orders, and the mean of the periods
             for key, pick in (("min", min), ("max", max)):
                 row = pick(shown, key=lambda r: r["orders"])
                 figures[f"orders.{key}"] = Figure(value=row["orders"], unit="orders")
                 figures[f"orders.{key}_period"] = Figure(value=row["period"], unit="datetime")
+            total = sum(row["orders"] for row in shown)
+            figures["orders.mean"] = Figure(value=round(total / len(shown)), unit="orders")
+            figures["orders.periods"] = Figure(value=len(shown), unit="count")
         return figures
 
     def table(self) -> list[dict[str, Any]]:
@@ -380,6 +383,14 @@ class DetectIncidentsOutput(ToolOutput):
     data_start: dt.datetime
     data_end: dt.datetime
     series_scanned: int
+    series_judged: int | None = Field(
+        default=None,
+        description="Of the series scanned, those with a verdict on some period of the asked "
+        "days (a day or range asked): the rest lack the orders or history their baselines need.",
+    )
+    marketplace_judged: int | None = Field(
+        default=None, description="How many of those are the whole marketplace's series."
+    )
     alarms: int
     incidents: list[IncidentSummary]
 
@@ -387,6 +398,14 @@ class DetectIncidentsOutput(ToolOutput):
         figures = {
             **self._coverage_figures(),
             "series_scanned": Figure(value=self.series_scanned, unit="count"),
+            **{
+                name: Figure(value=count, unit="count")
+                for name, count in (
+                    ("series_judged", self.series_judged),
+                    ("marketplace_series_judged", self.marketplace_judged),
+                )
+                if count is not None
+            },
             **{
                 f"cohorts_{grain}": Figure(value=count, unit="count")
                 for grain, count in self.cohort_grains.items()
@@ -525,11 +544,13 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         raise ToolError(str(error)) from None
     first_day, last_day = span.first.date(), span.last.date()
     active = ""
+    judged: tuple[int, int] | None = None
     if args.day is not None:
         if not first_day <= args.day <= last_day:
             raise ToolError(f"{args.day} is outside the data ({first_day} to {last_day})")
         incidents = _active(incidents, args.day, args.day)
         active = f" active on {args.day}"
+        judged = _judged(results, args.day, args.day)
     if args.start is not None or args.end is not None:
         start, end = args.start or first_day, args.end or last_day
         if end < first_day or start > last_day:
@@ -537,6 +558,7 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
             raise ToolError(f"{asked} is outside the data ({first_day} to {last_day})")
         incidents = _active(incidents, start, end)
         active += f" active {start} to {end}"
+        judged = _judged(results, start, end)
     incidents = [i for i in incidents if i.severity >= args.min_severity]
     summaries = [IncidentSummary.of(i, results) for i in incidents]
     if summaries:
@@ -548,6 +570,8 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         )
     else:
         summary = f"no incident{active} found in {len(results)} series"
+        if judged is not None:
+            summary += f" ({judged[0]} with a verdict then)"
     gaps, coverage = metric_gaps(context.con), cx_coverage(context.con)
     if args.grain == "auto":
         summary += f"; {grain_reason}"
@@ -568,9 +592,28 @@ def detect_incidents(context: ToolContext, args: DetectIncidentsInput) -> Detect
         data_start=span.first,
         data_end=span.last,
         series_scanned=len(results),
+        series_judged=judged[0] if judged else None,
+        marketplace_judged=judged[1] if judged else None,
         alarms=alarm_count,
         incidents=summaries,
     )
+
+
+def _judged(results: list[SeriesResult], first: dt.date, last: dt.date) -> tuple[int, int]:
+    """How many series hold a verdict (a finite z, per period or over a trailing window) on
+    some period of the days first..last, and how many of them are the whole marketplace's: the
+    others' baselines lack the orders or the history they need."""
+    start = np.datetime64(dt.datetime.combine(first, dt.time()))
+    end = np.datetime64(dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1))
+    judged = [
+        result
+        for result in results
+        if any(
+            np.isfinite(series.z[(series.period >= start) & (series.period < end)]).any()
+            for series in (result.residuals, *result.windows.values())
+        )
+    ]
+    return len(judged), sum(result.dimension == "all" for result in judged)
 
 
 def _grain_counts(results: list[SeriesResult]) -> dict[str, int]:

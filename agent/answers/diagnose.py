@@ -15,7 +15,7 @@ from analytics.alarms import DETECTION_METRICS, scanned_series
 from analytics.incidents import SERIOUS, cohort_slice
 from analytics.metrics import CX_SCORE
 from data.schema import DAYPARTS
-from tools.base import ToolError
+from tools.base import EvidenceItem, ToolError
 from tools.detection import IncidentSummary
 
 
@@ -92,7 +92,7 @@ def no_regression(
         f"No incident on {named(metric)} in {where} was active {when_text}: "
         f"{scanned_series(value(figure(scanned, 'series_scanned')))} [{detection_id}]."
     )
-    parts = [lead]
+    parts = [lead, unjudged(scanned, when_text)]
     if window is not None:
         start, end = window.bounds()
         try:
@@ -111,6 +111,24 @@ def no_regression(
         parts.append(_standing_gap(metric, plan.filters, context))
     parts.append(_nearest(context, window))
     return Answer(text=" ".join(p for p in parts if p), resolved=resolved)
+
+
+def unjudged(scanned: EvidenceItem | None, when_text: str) -> str:
+    """What a scan that found nothing can add: '' when the whole marketplace's series held a
+    verdict then; else that they could not be judged (their baselines need earlier weeks)."""
+    if scanned is None:
+        return ""
+    judged = figure(scanned, "series_judged")
+    marketplace = figure(scanned, "marketplace_series_judged")
+    if judged is None or marketplace is None or int(marketplace.value) > 0:
+        return ""
+    why = "a baseline needs earlier weeks of the same hour or weekday, too few before then"
+    if int(judged.value) == 0:
+        return f"None of them could be judged {when_text} ({why}) [{scanned.id}]."
+    return (
+        f"None of the whole marketplace's series could be judged {when_text} ({why}); "
+        f"{value(judged)} of the cohorts' could [{scanned.id}]."
+    )
 
 
 def _standing_gap(metric: str, filters: Filters, context: AnswerContext) -> str:

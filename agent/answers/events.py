@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
-from agent.answers.diagnose import wanted_by
+from agent.answers.diagnose import unjudged, wanted_by
 from agent.answers.format import change, cohort, cohort_name, figure, p_value, period, value, when
 from agent.answers.values import compare, label, lookup, named, parts_moved, worsened
 from agent.question import Period, QuestionPlan, Side
@@ -39,6 +39,7 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
             f"No incident was active {when_text}{scope}: "
             f"{scanned_series(value(figure(item, 'series_scanned')))} [{item.id}]."
         )
+        text = " ".join(part for part in (text, unjudged(item, when_text)) if part)
         return Answer(text=text, resolved=resolved)
     lines = []
     for incident in found[:MAX_LISTED]:

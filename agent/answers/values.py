@@ -211,8 +211,15 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
     column = "orders" if metric == ORDERS_METRIC else metric
     chart = {"x": "period", "y": column, "label": label(metric), "grain": grain}
     if metric == ORDERS_METRIC:
+        periods = figure(item, "orders.periods")
+        mean = (
+            f"{value(figure(item, 'orders.mean'))} on average over the {grain}s with orders "
+            f"({value(periods)} of them), "
+            if periods is not None and periods.value != 1
+            else ""
+        )
         text = (
-            f"Orders per {grain} in {where} {period(window)}: fewest "
+            f"Orders per {grain} in {where} {period(window)}: {mean}fewest "
             f"{value(figure(item, 'orders.min'))} "
             f"({_period_label(figure(item, 'orders.min_period'), grain)}), most "
             f"{value(figure(item, 'orders.max'))} "

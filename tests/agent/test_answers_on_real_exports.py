@@ -105,6 +105,8 @@ def test_order_counts_need_no_cx_score(agent: Agent) -> None:
     daily = ask(agent, "show orders by day")
     assert daily["kind"] == "trend" and len(daily["table"]) == DAYS
     assert "fewest" in daily["answer"] and "most" in daily["answer"]
+    mean = round(sum(row["orders"] for row in daily["table"]) / DAYS)
+    assert f": {mean:,} on average over the days with orders ({DAYS} of them), " in daily["answer"]
 
 
 def test_a_metric_the_export_cannot_support_is_named_with_what_it_lacks(agent: Agent) -> None:

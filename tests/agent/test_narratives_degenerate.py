@@ -312,6 +312,12 @@ def test_an_asked_cohort_no_evidence_holds_is_not_named() -> None:
     asked = {**facts, "focus": {"asked": "hour=18-21", "site": "hour=18-21"}}
     text = template_narrative(Facts.model_validate(asked), evidence)
     assert "As asked about hour=18-21, the causes" in text
+    # 'why is on-time so low in the evening?' on a stranger's India mapping: the hours asked
+    # were the site, and no tool's summary named them either (the answer failed its grounding).
+    unread = {**facts, "focus": {"asked": "hour=17-21", "site": "hour=17-21"}}
+    text = template_narrative(Facts.model_validate(unread), evidence)
+    assert "hour=17-21" not in text
+    assert "The causes below were tested within the cohort asked about." in text
 
 
 @pytest.mark.parametrize(("observed", "verb"), [(95.96, "went"), (95.23, "went"), (92.19, "fell")])

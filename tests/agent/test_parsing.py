@@ -550,6 +550,52 @@ def test_a_category_of_the_data_is_named_in_the_plural_and_with_spaces(
     assert read_question(question, START, END, vocabulary=vocabulary).filters == filters
 
 
+STRANGER = Vocabulary(  # the India sample's cities from the courier ids, its city types a dimension
+    regions=("BANG", "INDO"),
+    categories=("Buffet", "Snack"),
+    dimensions=(
+        ("city_type", ("Metropolitian", "Semi-Urban", "Urban")),
+        ("festival", ("no", "yes")),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("what's the on-time rate in Semi-Urban?", {"city_type": ["Semi-Urban"]}),
+        ("on-time in semi urban vs urban", {"city_type": ["Semi-Urban", "Urban"]}),
+        ("how is Urban doing?", {"city_type": ["Urban"]}),
+    ],
+)
+def test_a_hyphenated_group_of_a_custom_dimension_is_named(
+    question: str, filters: dict[str, list[str]]
+) -> None:
+    """'what's the on-time rate in Semi-Urban?' answered for the whole marketplace with a note
+    that 'Semi-Urban' is no region (a group with a hyphen was never matched on its own), and
+    'how is Semi-Urban doing?' silently kept the previous turn's cohort."""
+    plan = read_question(question, START, END, vocabulary=STRANGER)
+    assert plan.filters == filters
+    assert not [n for n in plan.notes if "is not a region" in n], plan.notes
+
+
+def test_how_an_unknown_place_is_doing_is_noted() -> None:
+    plan = read_question("how is Paris doing?", START, END, vocabulary=STRANGER)
+    assert plan.filters == {}
+    assert any(n.startswith("'Paris' is not a region or category") for n in plan.notes)
+    assert not read_question("How are we doing?", START, END, vocabulary=STRANGER).notes
+
+
+def test_how_a_yes_no_dimension_affects_a_metric_compares_its_groups() -> None:
+    """'how does the festival affect on-time?' gave key drivers, with the festival left out
+    (under 2 groups of 50 orders in the scope kept from the last turn)."""
+    plan = read_question("how does the festival affect on-time?", START, END, vocabulary=STRANGER)
+    assert plan.kind == "compare" and plan.metric == "on_time_rate"
+    assert [side.filters for side in plan.sides] == [{"festival": ["yes"]}, {"festival": ["no"]}]
+    weather = read_question("how does city type affect on-time?", START, END, vocabulary=STRANGER)
+    assert weather.kind == "drivers"  # a dimension of more groups: its groups' contributions
+
+
 def test_a_numbered_region_of_the_data_is_not_an_unknown_place() -> None:
     vocabulary = Vocabulary(regions=("market 1", "market 4"))
     plan = read_question("CX in Market 4 last week", START, END, vocabulary=vocabulary)
@@ -925,3 +971,121 @@ def test_every_example_the_help_offers_is_read_as_a_question_it_answers() -> Non
     assert (
         kinds["how are we doing?"] == "lookup" and kinds["what drives delivery time?"] == "drivers"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "order"),
+    [
+        ("which category is late most often?", "worst"),
+        ("which region is least often late?", "best"),
+        ("which region has the highest on-time rate?", "highest"),
+    ],
+)
+def test_the_most_late_is_the_lowest_on_time_rate(question: str, order: str) -> None:
+    """'which category is late most often?' listed the categories by the highest on-time rate."""
+    plan = parse(question)
+    assert (plan.kind, plan.metric, plan.order) == ("rank", "on_time_rate", order)
+
+
+def test_a_daily_series_does_not_keep_a_single_day() -> None:
+    """'how many orders do we get per day?' after a question about Feb 13 answered 'fewest 921
+    (Feb 13), most 921 (Feb 13)': a series over the one day kept from the last turn."""
+    first = parse("what happened on Jan 2?")
+    daily = parse("how many orders do we get per day?", previous=first)
+    assert daily.kind == "trend" and daily.periods == []
+    for follow_up in ("show hourly orders", "show me the trend"):  # that day's hours
+        plan = parse(follow_up, previous=first)
+        assert [(p.start, p.end) for p in plan.periods] == [(D(2026, 1, 2), D(2026, 1, 2))]
+
+
+def test_a_share_of_deliveries_over_some_minutes_is_the_slow_delivery_rate() -> None:
+    """'what percentage of orders take more than 40 minutes?' was read as a comparison ('more
+    than') and answered with the last turn's; 'how fast are deliveries …' as the CX score."""
+    asked = parse("what percentage of orders take more than 40 minutes?")
+    assert (asked.kind, asked.metric) == ("lookup", "slow_rate")
+    assert any("not the 40 min asked" in note for note in asked.notes), asked.notes
+    exact = parse("how many deliveries took over 60 min last week?")
+    assert exact.metric == "slow_rate"
+    assert not [n for n in exact.notes if "min asked" in n]
+    assert parse("what if we add 5 minutes of buffer?").metric is None
+    assert parse("how fast are deliveries in grocery compared to retail?").metric == (
+        "duration_min"
+    )
+    fastest = parse("which region has the fastest deliveries?")
+    assert (fastest.metric, fastest.order) == ("duration_min", "best")
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "days"),
+    [
+        ("is Sunday worse?", "compare", ["Sunday"]),
+        ("are deliveries slower on a Monday?", "compare", ["Monday"]),
+        ("was last Sunday worse?", "diagnose", None),
+        ("why was Sunday bad?", "diagnose", None),
+    ],
+)
+def test_a_weekday_asked_about_in_general_is_set_against_the_other_days(
+    question: str, kind: str, days: list[str] | None
+) -> None:
+    """'is Sunday worse?' diagnosed the last Sunday; asked in the present tense of no week in
+    particular, it is Sundays against the other days (as 'is CX lower on Sundays?' was)."""
+    plan = parse(question)
+    assert plan.kind == kind
+    if days:
+        assert plan.sides[1].filters == {"weekday": days}
+        assert not [n for n in plan.notes if n.startswith("'sunday'")], plan.notes
+
+
+def test_better_or_worse_is_the_value_against_the_days_before() -> None:
+    for question in ("did on-time get better or worse last week?", "did refunds go up or down?"):
+        assert parse(question).kind == "lookup", question
+    assert parse("why did refunds go up last week?").kind == "diagnose"
+
+
+def test_people_the_data_holds_no_results_for_are_named_not_ranked() -> None:
+    """'which dashers are slowest?' diagnosed the Jan 4 incident: no dimension holds dashers."""
+    for question, who in (("which dashers are slowest?", "dashers"),
+                          ("which customers complain most?", "customers")):  # fmt: skip
+        plan = parse(question)
+        assert plan.kind == "out_of_scope", question
+        assert any(n.startswith(f"'{who}' are not among the groups") for n in plan.notes)
+    assert parse("which stores have the slowest drivers?").kind == "rank"
+
+
+def test_why_one_group_is_worse_than_another_compares_them() -> None:
+    """'why is north worse than south?' diagnosed the Jan 4 grocery incident 'as asked about
+    region=north/south'; with no day named it is the two regions against each other."""
+    plan = parse("why is north worse than south?")
+    assert (plan.kind, [side.filters for side in plan.sides]) == (
+        "compare",
+        [{"region": ["north"]}, {"region": ["south"]}],
+    )
+    assert parse("why was north worse than south on Jan 4?").kind == "diagnose"
+
+
+def test_a_what_if_naming_no_action_has_no_note_beside_the_answer_that_asks_for_one() -> None:
+    """'how much would that help?' after a diagnosis simulated the recommended action with a
+    note that no known action was recognized; alone, its answer lists the actions already."""
+    plan = parse("how much would that help?")
+    assert plan.kind == "what_if" and plan.action is None and plan.notes == []
+
+
+def test_what_dimension_is_worst_is_a_ranking() -> None:
+    """'what time of day is slowest?' diagnosed the Super Bowl incident (on the DoorDash
+    sample); only 'which ...' and '... slowest <dimension>' were read as rankings."""
+    for question, dimension in (("what time of day is slowest?", "hour"),
+                                ("what hour is the on-time rate lowest?", "hour"),
+                                ("what region is worst?", "region")):  # fmt: skip
+        plan = parse(question)
+        assert (plan.kind, plan.dimension) == ("rank", dimension), question
+
+
+def test_a_question_of_its_own_after_a_comparison_is_a_lookup() -> None:
+    """'how long do deliveries take on average?' after 'are big orders slower?' compared large
+    baskets with the marketplace again; 'and refunds?' still follows up on the comparison."""
+    first = parse("are big orders slower?")
+    own = parse("how long do deliveries take on average?", previous=first)
+    assert (own.kind, own.metric, own.follow_up) == ("lookup", "duration_min", False)
+    again = parse("and refunds?", previous=first)
+    assert (again.kind, again.metric) == ("compare", "refund_rate")
+    assert parse("how many dashers were busy?").kind == "out_of_scope"
