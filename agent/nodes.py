@@ -43,7 +43,7 @@ from agent.loop import (
 from agent.meaning import check_meaning, cites_evidence
 from agent.narrative import template_narrative
 from agent.parsing import read_question
-from agent.question import Period, QuestionPlan
+from agent.question import STANDALONE_KINDS, Period, QuestionPlan
 from agent.settings import AgentSettings
 from agent.state import AgentContext, AgentState
 from agent.vocabulary import Vocabulary, world_vocabulary
@@ -219,9 +219,10 @@ def _answered(plan: QuestionPlan, answer: Answer, state: AgentState) -> dict[str
         "chart": answer.chart,
         "allowed": [str(a) for a in allowed],
         "plan": resolved.model_dump(mode="json"),
-        "scope": resolved.model_dump(mode="json"),
         "notes": _notes(state, *answer.notes),
     }
+    if plan.kind not in STANDALONE_KINDS:  # "how confident are you?" keeps the incident's scope
+        update["scope"] = resolved.model_dump(mode="json")
     if answer.experiment_plan is not None:
         update["experiment_plan"] = answer.experiment_plan
     return update

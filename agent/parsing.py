@@ -31,6 +31,7 @@ from agent.dates import WEEKDAYS, DateReading, Scanner, read_dates
 from agent.question import (
     CONFIDENCE,
     ORDERS_METRIC,
+    STANDALONE_KINDS,
     Filters,
     Kind,
     Order,
@@ -104,7 +105,8 @@ def _change_order(text: str) -> Order | None:
 _COMPARATIVE = re.compile(
     r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
     r"|worse|better|higher|lower|later|longer|shorter|quicker|(?:more|less)\s+(?:often|likely"
-    r"|frequently))\b(?!\s+than\s+(?:usual|normal|typical|expected|average|before)\b)"
+    r"|frequently)|(?:more|less)(?=\s*[?.!]?\s*$))"  # "are small baskets cancelled more?"
+    r"\b(?!\s+than\s+(?:usual|normal|typical|expected|average|before)\b)"
     r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:have|get|see)\s+(?:more|fewer|less|higher"
     r"|lower)\b(?![^?.]*\bthan\s+(?:usual|normal|typical|expected|average|before)\b)"
 )
@@ -264,7 +266,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                   r"|\bweek\s+over\s+week\b|\bplot\b|\bchart\b|\bgraph\b|\bhow\s+(?:has|have"
                   r"|did)\s+[^?.]{0,40}\b(?:changed|moved|evolved|developed|trended|behaved)\b"
                   # "is the north getting worse?" asks for the course, "why is ..." a diagnosis
-                  r"|^\s*(?:is|are)\s+[^?.]{0,40}\b(?:getting|growing)\s+(?:worse|better)\b"),
+                  r"|^\s*(?:is|are)\s+[^?.]{0,40}\b(?:getting|growing|becoming)\s+(?:worse"
+                  r"|better|slower|faster|longer|shorter|higher|lower|later)\b"),
         ("help", r"\bwhat\s+(?:data|tables|metrics|period|dates|cohorts|dimensions)\b"
                  r"|\bwhich\s+(?:tables|metrics|data)\b|\bwhat(?:'s|\s+is)\s+in\s+(?:the|this|your)"
                  r"\s+(?:data|world|warehouse|dataset)\b|\bdescribe\s+(?:the|this|your)\s+"
@@ -460,13 +463,20 @@ def _read(
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
+    custom = first_match(custom_dimension_words(vocabulary.dimensions), text)
+    if (
+        kind in (None, "lookup", "diagnose")
+        and not dates.periods
+        and re.match(r"(?:does|do|did|is|are)\b", text)
+        and [name for name in custom if name not in filters]
+    ):  # "does multiple deliveries slow things down?": what that dimension's groups contribute
+        kind = "drivers"
     if kind == "drivers" and not filters and _GROUP_EFFECT.search(text):
         # "how does the festival affect on-time?": a yes/no dimension's groups, one against
         # the other (see _sides)
         yes_no = {name for name, groups in vocabulary.dimensions if set(groups) == {"yes", "no"}}
-        named = first_match(custom_dimension_words(vocabulary.dimensions), text)
-        if named and named[0] in yes_no:
-            add_filter(filters, named[0], "yes")
+        if custom and custom[0] in yes_no:
+            add_filter(filters, custom[0], "yes")
     if kind == "drivers" and filters and _GROUP_EFFECT.search(text):
         kind = "compare"  # "how does fog affect delivery time?": the group against the rest
     if kind == "diagnose" and _THAN_USUAL.search(text) and re.match(r"(?:is|are|was|were)\b", text):
@@ -518,6 +528,37 @@ _PLACE = re.compile(
     r"(?:\b[Ii]n\s+|\b[Hh]ow(?:'s|\s+is|\s+are)\s+(?=[A-Z][\w\s-]*?\s+doing\b))"
     r"(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b"
 )
+
+
+# "orders over 10 km", "couriers older than 35": a number set against a banded dimension.
+_THRESHOLD = re.compile(
+    r"\b(?:over|above|more\s+than|longer\s+than|older\s+than|younger\s+than|under|below"
+    r"|less\s+than|shorter\s+than|at\s+least|at\s+most)\s+(?P<n>\d+(?:\.\d+)?)"
+    r"(?:\s*(?P<unit>[a-z]+))?"
+)
+_BAND = re.compile(r"(?:<|>=)?\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?")
+
+
+def _thresholds_of_bands(text: str, filters: Filters, vocabulary: Vocabulary) -> list[str]:
+    """Notes for a threshold on a custom dimension of numeric bands ('<4.66', '4.66-9.19',
+    '>=13.6'), named or by its unit ('over 10 km' for distance_km): its groups are the bands,
+    so the threshold is not applied (it would be ignored without a word)."""
+    notes = []
+    named = set(first_match(custom_dimension_words(vocabulary.dimensions), text))
+    for match in _THRESHOLD.finditer(text):
+        for name, groups in vocabulary.dimensions:
+            banded = any(group.startswith("<") for group in groups) and all(
+                _BAND.fullmatch(group) for group in groups
+            )
+            unit = name.rsplit("_", 1)[-1] if "_" in name else None
+            if banded and name not in filters and (name in named or match["unit"] == unit):
+                asked = match.group(0)[: match.end("n") - match.start()]
+                asked += f" {unit}" if match["unit"] == unit else ""
+                notes.append(
+                    f"'{asked}' is not one of {name}'s groups "
+                    f"({', '.join(groups)}); not applied: name a group, or ask by {name}"
+                )
+    return notes
 
 
 def _unknown_places(text: str, first: dt.date, last: dt.date, vocabulary: Vocabulary) -> list[str]:
@@ -580,6 +621,7 @@ def read_question(
     anchor = today or data_end
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
     notes += _unknown_places(text[:MAX_QUESTION_CHARS], data_start, data_end, vocabulary)
+    notes += _thresholds_of_bands(cleaned, reading.filters, vocabulary)
     if reading.metric is None and (unknown := _NOT_A_METRIC.search(cleaned)):
         notes.append(
             f"'{unknown.group(0)}' is not one of the metrics (they are the CX score and "
@@ -789,7 +831,7 @@ def _base(
 ) -> QuestionPlan | None:
     """What a question inherits from: the previous plan for the same kind, the scope (after a
     diagnosis: the incident's) for a new one; nothing for kinds that stand alone."""
-    if previous is None or kind in ("help", "out_of_scope", "explain", "sql"):
+    if previous is None or kind in STANDALONE_KINDS:
         return None
     return previous if kind == previous.kind else scope
 
@@ -841,7 +883,8 @@ def _shared_scope(base: QuestionPlan, kind: Kind) -> dict[str, list[str | int]]:
 
 
 def _shift_periods(plan: QuestionPlan, text: str, follow_up: bool) -> None:
-    """'the day before', 'the week after': move the inherited periods (and a comparison's)."""
+    """'the day before', 'the week after': move the inherited periods (and a comparison's); a
+    new comparison sets the inherited period against the moved one."""
     if not follow_up or not (plan.periods or plan.sides):
         return
     days = next((days for pattern, days in _SHIFTS if pattern.search(text)), None)
@@ -852,6 +895,10 @@ def _shift_periods(plan: QuestionPlan, text: str, follow_up: bool) -> None:
     def moved(period: Period) -> Period:
         return Period(start=period.start + step, end=period.end + step)
 
+    if plan.kind == "compare" and len(plan.periods) == 1 and not plan.sides:
+        # "compare with the day before" after a question about Jan 2: Jan 2 against Jan 1
+        plan.periods = sorted([plan.periods[0], moved(plan.periods[0])], key=lambda p: p.start)
+        return
     plan.periods = [moved(p) for p in plan.periods]
     plan.sides = [
         side.model_copy(update={"period": moved(side.period)}) if side.period else side
@@ -871,9 +918,12 @@ def _fill_kind_fields(
     words = reading.dimension_words
     if plan.kind == "rank":
         dimensions = [
-            name for name in first_match(words, text) if name not in plan.filters
+            name for name in first_match(words, text) if name not in reading.filters
         ] or first_match(words, text)
         plan.dimension = (dimensions[0] if dimensions else None) or plan.dimension or "store"
+        if plan.dimension in plan.filters and plan.dimension not in reading.filters:
+            # "which hour was worst that day?" after an incident in hours 18-21: every hour
+            plan.filters = {k: v for k, v in plan.filters.items() if k != plan.dimension}
         orders = first_match(ORDER_WORDS, text)
         plan.order = orders[0] if orders else (plan.order or "worst")
         breakdown = re.search(r"\bbreak\s*\w*\s*down\b|\bbreakdown\b|\bsplit\b|\beach\b", text)

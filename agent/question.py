@@ -47,6 +47,9 @@ Kind = Literal[
     "out_of_scope",
 ]
 KINDS: tuple[str, ...] = get_args(Kind)
+# Kinds that stand alone: they inherit nothing, and leave the thread's scope (an incident's
+# cohort and day) to the next question ("how confident are you?" between two follow-ups).
+STANDALONE_KINDS: tuple[Kind, ...] = ("help", "out_of_scope", "explain", "sql")
 Grain = Literal["hour", "day", "week"]
 Order = Literal["worst", "best", "highest", "lowest"]
 ORDERS_METRIC = "orders"  # order counts, beside the registry's ratio metrics

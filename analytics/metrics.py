@@ -290,7 +290,8 @@ METRICS: dict[str, Metric] = {
             "eta_error_min",
             higher_is_better=False,
             description="Mean absolute (actual - promised) minutes over delivered orders.",
-            synonyms=r"\beta\s+(?:errors?|accuracy|mae)\b|\bmean\s+absolute\s+eta\b",
+            synonyms=r"\beta\s+(?:errors?|accuracy|mae)\b|\bmean\s+absolute\s+eta\b"
+            r"|\baccura\w*\s+(?:\w+\s+){0,3}etas?\b|\betas?\s+(?:\w+\s+){0,2}accura\w*",
             scan_rank=5,
         ),
         _mean(
@@ -301,7 +302,7 @@ METRICS: dict[str, Metric] = {
             "eta_error_min",
             higher_is_better=False,
             description="Mean signed (actual - promised) minutes; positive = later than quoted.",
-            synonyms=r"\beta\s+bias\b|\b(?:over|under)[\s-]*quot\w*",
+            synonyms=r"\beta\s+(?:model\s+)?bias(?:ed)?\b|\b(?:over|under)[\s-]*quot\w*",
         ),
         _mean(
             "duration_min",

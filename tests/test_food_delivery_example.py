@@ -280,3 +280,25 @@ def test_a_day_the_detector_could_not_judge_is_said_to_be_one(ingested: IngestRe
         in (result["answer"])
     ), result["answer"]
     assert "could be judged" not in normal["answer"], normal["answer"]
+
+
+def test_a_yes_no_question_about_a_dimension_reads_its_contribution(
+    ingested: IngestResult,
+) -> None:
+    """'does multiple deliveries slow things down?' and 'is delivery slower in bad weather?'
+    were diagnoses ('No incident ...'); they ask what a dimension's groups do to the metric."""
+    vocabulary = world_vocabulary(world_profile(open_warehouse(ingested.out_dir)))
+    first, last = dt.date(2022, 2, 11), dt.date(2022, 4, 6)
+    for question, dimension in (("does multiple deliveries slow things down?",
+                                 "multiple_deliveries"),
+                                ("is delivery slower in bad weather?", "weather")):  # fmt: skip
+        plan = read_question(question, first, last, vocabulary=vocabulary)
+        assert (plan.kind, plan.metric, plan.dimensions) == (
+            "drivers",
+            "duration_min",
+            [dimension],
+        ), question
+    named = read_question(
+        "is delivery slower in stormy weather?", first, last, vocabulary=vocabulary
+    )
+    assert named.kind == "compare"  # a group named: that group against the marketplace

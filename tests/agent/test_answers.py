@@ -478,3 +478,18 @@ def test_a_change_ranking_lists_under_worse_only_the_groups_that_got_worse(agent
     listed = head.split("against", 1)[1]
     assert all(f"{name} -" in listed for name in worse)
     assert all(name not in listed for name in other) and all(name in tail for name in other)
+
+
+def test_a_question_about_the_answer_keeps_the_incident_s_scope_for_the_next(
+    agent: Agent,
+) -> None:
+    """On the DoorDash sample, 'which hour was worst that day?' after 'how confident are you?'
+    ranked the last 7 days of the whole marketplace: the explanation had become the scope."""
+    thread = "scope-kept"
+    ask(agent, "why did CX drop on Jan 4?", thread)
+    ask(agent, "how confident are you?", thread)
+    ranked = ask(agent, "which category was worst that day?", thread)
+    assert ranked["kind"] == "rank"
+    summary = next(item for item in ranked["evidence"] if item["tool"] == "rank_cohorts")
+    assert summary["args"]["start"].startswith("2026-01-04"), summary["args"]
+    assert summary["args"]["filters"].get("hour"), summary["args"]  # the incident's hours

@@ -1089,3 +1089,71 @@ def test_a_question_of_its_own_after_a_comparison_is_a_lookup() -> None:
     again = parse("and refunds?", previous=first)
     assert (again.kind, again.metric) == ("compare", "refund_rate")
     assert parse("how many dashers were busy?").kind == "out_of_scope"
+
+
+def test_a_threshold_on_a_banded_dimension_is_noted_not_ignored() -> None:
+    """'what's the delivery time for orders over 10 km?' on the India sample answered for every
+    order without a word: distance_km's groups are bands, none of them 'over 10'."""
+    bands = Vocabulary(
+        dimensions=(
+            ("distance_km", ("<4.66", "4.66-9.19", "9.19-13.6", ">=13.6")),
+            ("courier_age", ("<25", "25-30", "30-35", ">=35")),
+        ),  # fmt: skip
+    )
+    plan = read_question(
+        "what's the delivery time for orders over 10 km?", START, END, vocabulary=bands
+    )
+    assert plan.notes == [
+        "'over 10 km' is not one of distance_km's groups (<4.66, 4.66-9.19, 9.19-13.6, >=13.6); "
+        "not applied: name a group, or ask by distance_km"
+    ]
+    aged = read_question(
+        "on-time for couriers with courier age over 35", START, END, vocabulary=bands
+    )
+    assert [n.split(" is not")[0] for n in aged.notes] == ["'over 35'"]
+    assert not read_question("CX over 3 days", START, END, vocabulary=bands).notes
+
+
+def test_follow_ups_on_an_incident_s_day() -> None:
+    """After a diagnosis scoped to grocery's dinner hours of Jan 2: 'which hour was worst that
+    day?' ranked days (hour was the scope's own filter, so the next dimension named was taken),
+    and 'compare with the day before' set grocery's dinner against the marketplace on Jan 1."""
+    first = parse("why did CX drop on Jan 2?")
+    scope = QuestionPlan(
+        kind="diagnose",
+        metric="on_time_rate",
+        filters={"category": ["grocery"], "hour": [18, 19, 20]},
+        periods=[Period(start=D(2026, 1, 2), end=D(2026, 1, 2))],
+    )
+    hours = read_question("which hour was worst that day?", START, END, first, scope)
+    assert (hours.kind, hours.dimension, hours.filters) == (
+        "rank",
+        "hour",
+        {"category": ["grocery"]},
+    )
+    compared = read_question("compare with the day before", START, END, first, scope)
+    assert [(side.label, side.filters) for side in compared.sides] == [
+        ("Jan 1, 2026", scope.filters),
+        ("Jan 2, 2026", scope.filters),
+    ]
+
+
+def test_getting_slower_asks_for_the_course() -> None:
+    """'are deliveries getting slower?' diagnosed the last week's region (no incident)."""
+    plan = parse("are deliveries getting slower?")
+    assert (plan.kind, plan.metric) == ("trend", "duration_min")
+    assert parse("why are deliveries getting slower?").kind == "diagnose"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "metric"),
+    [
+        ("is the ETA model biased?", "lookup", "eta_bias_min"),
+        ("how accurate are our ETAs?", "lookup", "eta_abs_error_min"),
+        ("are small baskets cancelled more?", "compare", "cancellation_rate"),
+    ],
+)
+def test_more_ways_of_naming_a_metric(question: str, kind: str, metric: str) -> None:
+    """Each was out of scope ('nothing in the question was recognized') or a plain lookup."""
+    plan = parse(question)
+    assert (plan.kind, plan.metric) == (kind, metric)
