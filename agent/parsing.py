@@ -22,7 +22,9 @@ The rules (deterministic; nothing here raises on user text, what cannot be read 
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -64,6 +66,7 @@ from agent.vocabulary import (
     time_mentions,
 )
 from analytics.metrics import SLOW_DELIVERY_MIN
+from data.schema import DAYPARTS
 
 MAX_QUESTION_CHARS = 2_000
 MAX_NOTES = 12
@@ -106,9 +109,10 @@ _COMPARATIVE = re.compile(
     r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
     r"|worse|better|higher|lower|later|longer|shorter|quicker|(?:more|less)\s+(?:often|likely"
     r"|frequently)|(?:more|less)(?=\s*[?.!]?\s*$))"  # "are small baskets cancelled more?"
-    r"\b(?!\s+than\s+(?:usual|normal|typical|expected|average|before)\b)"
+    r"\b(?!\s+than\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|before|regular)\b)"
     r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:have|get|see)\s+(?:more|fewer|less|higher"
-    r"|lower)\b(?![^?.]*\bthan\s+(?:usual|normal|typical|expected|average|before)\b)"
+    r"|lower)\b(?![^?.]*\bthan\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|before"
+    r"|regular)\b)"
 )
 # Weekends as a group of days, against weekdays: "weekends", or "weekend" beside "weekdays".
 _WEEKENDS = re.compile(
@@ -132,6 +136,9 @@ _OVERVIEW = re.compile(
     r"|business)\s+(?:going|looking)\b|\bhow(?:'s|\s+is)\s+business\b|\bhow\s+did\s+we\s+do\b"
     r"|\bhealth[\s-]*check\b|\b(?:what|where)\s+should\s+(?:i|we)\s+(?:look\s+(?:at\s+)?|check"
     r"|start|focus\s+on|worry\s+about)(?:\s+first)?\b"
+    r"|\b(?:anything|what)\s+(?:(?:i|we)\s+should|should\s+(?:i|we)|to)\s+(?:know|worry"
+    r"|care)\b"
+    r"|\bhow\s+are\s+things\b"
     r"|^\s*(?:give\s+me\s+|show\s+me\s+)?(?:an?\s+|the\s+)?(?:overview|summary|status"
     r"(?:\s+report)?)\b"
 )
@@ -168,7 +175,9 @@ _COMPARE_THAT = re.compile(
     r"\bcompar\w*\s+(?:that|this|it|them|those)\b|\b(?:that|this|it)\s+(?:vs\.?|versus|against)\b"
 )
 # "is grocery worse than usual?" (a yes/no question): the value against the days before
-_THAN_USUAL = re.compile(r"\bthan\s+(?:usual|normal|typical|expected|average)\b")
+_THAN_USUAL = re.compile(
+    r"\bthan\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|regular)\b"
+)  # "than usual", "than a normal day"
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
@@ -244,11 +253,16 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                       r"|\blist\s+(?:the\s+)?(?:regressions|anomalies|alerts|problems)\b"
                       r"|\b(?:did|has|have)\s+(?:anything|something)\s+(?:go|gone|went)\s+wrong\b"
                       r"|\bwhen\s+did\s+[^?.]{0,40}\b(?:break|go\s+wrong)\b"
+                      # "how long did it last?", "is it still going on?" (after a diagnosis)
+                      r"|\bhow\s+long\s+did\s+(?:it|that|this)\s+last\b|\bis\s+(?:it|that|this)"
+                      r"\s+still\s+(?:going\s+on|on|open|ongoing|happening)\b"
+                      r"|\bwhen\s+did\s+(?:it|that|this)\s+(?:start|begin|end|stop|recover)\b"
                       r"|\b(?:top|biggest|main|major|worst|largest|key)\s+(?:\w+\s+)?(?:issues?"
                       r"|problems?|incidents?|regressions?)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
                     r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
-                    r"\bthan\b(?!\s+(?:usual|normal|typical|expected|average|ever)\b)"
+                    r"\bthan\b(?!\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|ever"
+                    r"|regular)\b)"
                     r"(?!\s+(?:an?\s+)?\d)"  # "more than 40 minutes" is a threshold
                     r"|\bagainst\b"),
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
@@ -344,7 +358,30 @@ def _clean(text: str, notes: list[str]) -> str:
         text = text[:MAX_QUESTION_CHARS]
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("\u2019", "'").replace("\u2013", "-").replace("\u2014", "-")
-    return re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
+    text = re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
+    for pattern, written_out in _SHORTHAND:
+        text = pattern.sub(written_out, text)
+    return text
+
+
+# Chat shorthand, written out before the question is read ('why did cx drop yday?', 'on-time
+# last wk', 'grocery vs convenience last 7d' were read without their dates, and no note).
+_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), written_out)
+    for pattern, written_out in (
+        (r"\b(?:yday|yest|ystd)\b", "yesterday"),
+        (r"\b(?:tdy|tday)\b", "today"),
+        (r"\bwk\b", "week"),
+        (r"\bwks\b", "weeks"),
+        (r"\bmo\b(?=\s*[?.!]?$)|\bmth\b", "month"),
+        (r"\bprev\b", "previous"),
+        (r"\b(?P<n>\d{1,3})\s?d\b", r"\g<n> days"),
+        (r"\b(?P<n>\d{1,2})\s?w\b", r"\g<n> weeks"),
+        (r"\bhow\s+r\s+(?=we|things)", "how are "),
+        (r"\bw/o\b", "without"),
+        (r"\bw/(?=\s|\w)", "with "),
+    )
+)
 
 
 def _capped(notes: list[str]) -> list[str]:
@@ -427,6 +464,7 @@ def _read(
     scanner = Scanner(text)
     dates = read_dates(scanner, first, last, anchor, notes)
     filters = _filters_and_times(scanner, dates, notes, vocabulary)
+    _near_misses(text, filters, vocabulary, notes)
     metrics = first_match(METRIC_PATTERNS, text)
     over = _OVER_MINUTES.search(text)
     if over and metrics in ([], ["duration_min"]):
@@ -537,6 +575,46 @@ _THRESHOLD = re.compile(
     r"(?:\s*(?P<unit>[a-z]+))?"
 )
 _BAND = re.compile(r"(?:<|>=)?\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?")
+
+
+# A lower-case word after "in" or "for" that may be a misspelt region or category ("cx in nrth").
+_AFTER_IN = re.compile(r"\b(?:in|for)\s+(?:the\s+)?(?P<word>[a-z][a-z-]{3,})\b")
+NEAR_MISS_CUTOFF = 0.8  # difflib's ratio: 'nrth' and 'north' 0.89, 'general' and 'central' 0.71
+# ... never a day part, weekday or month ('for dinner' is no misspelt 'diner')
+_OTHER_WORD = re.compile(
+    "|".join(
+        (
+            *DAYPARTS,
+            *WEEKDAYS,
+            *(m.lower() for m in (*calendar.month_name, *calendar.month_abbr) if m),
+        )
+    )
+)
+
+
+def _near_misses(
+    text: str, filters: dict[str, list[str | int]], vocabulary: Vocabulary, notes: list[str]
+) -> None:
+    """Read a misspelt region or category after "in"/"for" as the one it is closest to, with a
+    note ('cx in nrth' was the whole marketplace, without a word); only when the question names
+    none of that dimension."""
+    known = {
+        value.casefold(): (dimension, value)
+        for dimension, values in (
+            ("region", vocabulary.regions),
+            ("category", vocabulary.categories),
+        )
+        for value in values
+    }
+    for match in _AFTER_IN.finditer(text):
+        word = match["word"]
+        if word in known or any(word in value for value in known) or _OTHER_WORD.fullmatch(word):
+            continue
+        close = difflib.get_close_matches(word, list(known), n=1, cutoff=NEAR_MISS_CUTOFF)
+        if close and known[close[0]][0] not in filters:
+            dimension, value = known[close[0]]
+            add_filter(filters, dimension, value)
+            notes.append(f"'{word}' read as {dimension}={value}")
 
 
 def _thresholds_of_bands(text: str, filters: Filters, vocabulary: Vocabulary) -> list[str]:

@@ -1157,3 +1157,49 @@ def test_more_ways_of_naming_a_metric(question: str, kind: str, metric: str) -> 
     """Each was out of scope ('nothing in the question was recognized') or a plain lookup."""
     plan = parse(question)
     assert (plan.kind, plan.metric) == (kind, metric)
+
+
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("why did cx drop yday?", (D(2026, 1, 4), D(2026, 1, 4))),
+        ("on time rate last wk", (D(2025, 12, 29), D(2026, 1, 4))),
+        ("grocery vs convenience cx last 7d", (D(2025, 12, 30), D(2026, 1, 5))),
+        ("cx by region prev week", (D(2025, 12, 29), D(2026, 1, 4))),
+    ],
+)
+def test_chat_shorthand_for_dates_is_read(question: str, period: tuple[dt.date, dt.date]) -> None:
+    """Each was read without its date, and without a note saying so."""
+    plan = parse(question)
+    assert [(p.start, p.end) for p in plan.periods] == [period]
+
+
+def test_a_misspelt_region_or_category_is_read_as_the_nearest_with_a_note() -> None:
+    """'cx in nrth' answered for the whole marketplace without a word."""
+    plan = parse("cx in nrth")
+    assert plan.filters == {"region": ["north"]}
+    assert plan.notes == ["'nrth' read as region=north"]
+    assert parse("on-time for convenince").filters == {"category": ["convenience"]}
+    for question in ("what was cx in total", "on-time for dinner", "cx in the north"):
+        assert not [n for n in parse(question).notes if " read as " in n], question
+    vocabulary = Vocabulary(regions=("market 1",), categories=("diner", "thai"))
+    plan = read_question("on-time for dinner in thailand", START, END, vocabulary=vocabulary)
+    assert "category" not in plan.filters
+
+
+def test_more_health_checks_and_than_a_normal_day() -> None:
+    """'anything I should know about?' was out of scope; 'was Christmas worse than a normal
+    day?' asked which two to compare ('than a normal day' was not 'than normal')."""
+    for question in ("anything I should know about?", "what should I know?"):
+        plan = parse(question)
+        assert (plan.kind, plan.overview) == ("lookup", True), question
+    christmas = parse("was Christmas worse than a normal day?")
+    assert christmas.kind == "lookup" and christmas.day == D(2025, 12, 25)
+
+
+def test_how_long_it_lasted_asks_for_the_incidents() -> None:
+    """'how long did it last?' after a diagnosis repeated the lookup of the incident's window."""
+    first = parse("why did CX drop on Jan 4?")
+    for question in ("how long did it last?", "is it still going on?", "when did it start?"):
+        assert parse(question, previous=first).kind == "incidents", question
+    assert parse("how long did deliveries take yesterday?").kind == "lookup"
