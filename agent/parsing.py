@@ -271,6 +271,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                  rf"|\bwhat\s+(?:\w+\s+){{0,2}}(?:{_DIMENSION_NOUNS})(?:[\s-]+[\w-]+){{0,4}}?"
                  r"\s+(?:the\s+)?(?:worst|best|slowest|fastest|busiest|quietest|highest|lowest"
                  r"|most|least)\b"
+                 rf"|\bany\s+(?:{_DIMENSION_NOUNS})\s+with\b"  # "any stores with bad prep times?"
+                 # "when are we busiest?": the hours of the day, ranked
+                 r"|^\s*when\s+(?:are|is|do|does|were|was)\b[^?.]{0,40}\b(?:busiest|quietest"
+                 r"|slowest|fastest|worst|best)\b"
                  r"|\brank\w*|\bbreak\s*(?:it\s+|that\s+|this\s+)?down\b|\bbreakdown\b"
                  r"|\bsplit\s+(?:it\s+|that\s+)?by\b|\bper\s+(?:store|region|category|daypart"
                  r"|basket)\b|\bby\s+(?:store|region|categor(?:y|ie)|daypart|basket(?:\s+size)?"
@@ -501,6 +505,17 @@ def _read(
         kind = "rank"  # "which stores are worst on Jan 4 vs Jan 3?": ranked by the change
     if kind is None and dates.versus:
         kind = "compare"
+    if (
+        kind == "compare"
+        and not filters
+        and not dates.versus
+        and len(dates.periods) < 2
+        and any(
+            re.search(rf"\bcompar\w*\s+(?:the\s+|all\s+|our\s+|each\s+)?(?:{noun.pattern})", text)
+            for _, noun in nouns
+        )
+    ):
+        kind = "rank"  # "compare cities by on-time": no two named, so a breakdown of them all
     custom = first_match(custom_dimension_words(vocabulary.dimensions), text)
     if (
         kind in (None, "lookup", "diagnose")
@@ -545,6 +560,8 @@ def _read(
         kind = "compare"  # one cohort named: against the whole marketplace (see _sides)
     if kind is None and actions:
         kind = "what_if"
+    if kind == "lookup" and actions and re.search(r"\bcost\w*|\bhow\s+much\b|\bworth\b", text):
+        kind = "what_if"  # "what's the cost of peak pay?": the simulation prices it
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
                     dimension_words=nouns)  # fmt: skip
@@ -615,6 +632,42 @@ def _near_misses(
             dimension, value = known[close[0]]
             add_filter(filters, dimension, value)
             notes.append(f"'{word}' read as {dimension}={value}")
+
+
+# "delivery time by vehicle": a breakdown asked by a word that may be no dimension of the data.
+_BY_WORD = re.compile(r"\b(?:by|per|across|split\s+by|broken\s+down\s+by)\s+(?:each\s+)?"
+                      r"(?P<word>[a-z][a-z_-]{2,})\b")  # fmt: skip
+# Words after "by" that are no breakdown ("by far", "by then", "by how much", "by default").
+_NOT_BREAKDOWNS = {"far", "then", "now", "how", "default", "itself", "the", "what", "which",
+                   "much", "more", "less", "over", "about", "around", "roughly", "nearly",
+                   "almost", "type", "name"}  # fmt: skip
+
+
+def _unknown_breakdowns(
+    text: str, first: dt.date, last: dt.date, vocabulary: Vocabulary
+) -> list[str]:
+    """Notes for a breakdown by a word that is no dimension, time grain, value, date or metric
+    of this data ('delivery time by vehicle' on data without vehicles): it would be answered
+    without the breakdown, and without a word."""
+    notes = []
+    nouns = dimension_words(vocabulary)
+    for match in _BY_WORD.finditer(text):
+        word = match["word"]
+        if (
+            word in _NOT_BREAKDOWNS
+            or first_match(nouns, word)
+            or first_match(GRAIN_WORDS, f"by {word}")
+        ):
+            continue
+        if re.fullmatch(r"(?:month|year|quarter)s?", word):
+            notes.append(f"'{match.group(0)}': series are by hour, day or week, not by {word}")
+            continue
+        if re.fullmatch(r"(?:minute|week|day|hour)s?", word):
+            continue
+        if not _read(word, first, last, last, [], vocabulary).has_content:
+            known = ", ".join(name for name, _ in nouns)
+            notes.append(f"'{match.group(0)}': '{word}' is not a dimension of this data ({known})")
+    return notes
 
 
 def _thresholds_of_bands(text: str, filters: Filters, vocabulary: Vocabulary) -> list[str]:
@@ -700,6 +753,7 @@ def read_question(
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
     notes += _unknown_places(text[:MAX_QUESTION_CHARS], data_start, data_end, vocabulary)
     notes += _thresholds_of_bands(cleaned, reading.filters, vocabulary)
+    notes += _unknown_breakdowns(cleaned, data_start, data_end, vocabulary)
     if reading.metric is None and (unknown := _NOT_A_METRIC.search(cleaned)):
         notes.append(
             f"'{unknown.group(0)}' is not one of the metrics (they are the CX score and "
@@ -998,7 +1052,10 @@ def _fill_kind_fields(
         dimensions = [
             name for name in first_match(words, text) if name not in reading.filters
         ] or first_match(words, text)
-        plan.dimension = (dimensions[0] if dimensions else None) or plan.dimension or "store"
+        when = "hour" if re.match(r"\s*when\b", text) else None  # "when are we busiest?"
+        plan.dimension = (
+            (dimensions[0] if dimensions else None) or when or plan.dimension or "store"
+        )
         if plan.dimension in plan.filters and plan.dimension not in reading.filters:
             # "which hour was worst that day?" after an incident in hours 18-21: every hour
             plan.filters = {k: v for k, v in plan.filters.items() if k != plan.dimension}

@@ -326,6 +326,12 @@ def _mentions(text: str, values: tuple[str, ...], synonyms: bool) -> list[tuple[
     return found
 
 
+# A value named right after one of these is left out ("excluding grocery", "without the north").
+_NEGATED = re.compile(
+    r"\b(?:excluding|exclude|except(?:\s+for)?|without|other\s+than|not\s+(?:in|for|including)"
+    r"|outside(?:\s+of)?|apart\s+from|besides|(?:everything|everywhere|all|anything)\s+but"
+    r"|ex(?:cl)?\.?)\s+(?:the\s+|for\s+|in\s+)?$"
+)
 _REGION_WORDS = re.compile(r"\b(?P<word>[a-z][a-z-]*)\s+region\b")
 _NOT_REGION_NAMES = {"the", "a", "an", "each", "every", "which", "what", "that", "this",
                      "one", "any", "same", "other", "worst", "best", "affected", "whole",
@@ -426,8 +432,22 @@ def cohort_filters(
         found.append((match.start(), "store", f"S{int(match['id'] or match['n']):05d}"))
     found += custom_filters(text, vocabulary)
     filters: dict[str, list[str | int]] = {}
-    for _, dimension, value in sorted(found):
-        add_filter(filters, dimension, value)
+    negated: dict[str, list[str]] = {}
+    for at, dimension, value in sorted(found):
+        if dimension in ("region", "category") and _NEGATED.search(text[:at]):
+            negated.setdefault(dimension, []).append(value)
+        else:
+            add_filter(filters, dimension, value)
+    for dimension, values in negated.items():
+        # "on-time excluding grocery": every other category (it read grocery alone)
+        every = vocabulary.regions if dimension == "region" else vocabulary.categories
+        named = filters.get(dimension) or list(every)
+        kept: list[str | int] = [v for v in named if v not in values]
+        if kept:
+            filters[dimension] = kept
+            notes.append(
+                f"all but {'/'.join(values)}: {dimension}={'/'.join(str(v) for v in kept)}"
+            )
     for match in _REGION_WORDS.finditer(text):
         word = match["word"]
         known = {region.casefold() for region in vocabulary.regions}
@@ -481,7 +501,8 @@ DIMENSION_WORDS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     for name, pattern in (
         ("store", r"\b(?:stores?|merchants?|shops?|restaurants?)\b(?!\s+(?:categor|types?))"),
         ("region", r"\b(?:regions?|areas?|markets?|zones?|cities|city)\b"),
-        ("category", r"\b(?:categor(?:y|ies)|verticals?|cuisines?|store\s+types?)\b"),
+        ("category", r"\b(?:categor(?:y|ies)|verticals?|cuisines?|(?:store|order)\s+types?"
+                     r"|types?\s+of\s+(?:orders?|stores?))\b"),
         ("daypart", r"\b(?:dayparts?|day\s*parts?|meals?|meal\s+times?)\b"),
         ("basket_size", r"\bbasket(?:\s+sizes?|s)?\b|\border\s+sizes?\b"),
         ("hour", r"\bhours?(?:\s+of\s+(?:the\s+)?day)?\b|\btimes?\s+of\s+day\b"),
@@ -517,7 +538,8 @@ _EVENT_COUNT = re.compile(
     r"|orders|deliveries)\b"
 )
 ORDERS_WORDS = re.compile(
-    r"\b(?:order\s+(?:volume|counts?)|number\s+of\s+orders|how\s+many\s+orders|volume"
+    r"\b(?:order\s+(?:volume|counts?)|number\s+of\s+(?:[\w-]+\s+){0,2}?orders"
+    r"|how\s+many\s+(?:[\w-]+\s+){0,2}?orders|volume"
     r"|busiest|quietest|most\s+orders|fewest\s+orders|orders\s+(?:did|were|came)"
     r"|orders\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
     r"orders)\b"

@@ -180,7 +180,8 @@ METRICS: dict[str, Metric] = {
             score=(0.0, 100.0),
             short="on-time",
             synonyms=r"\bon[\s-]*time\b|\bontime\b|(?<!very\s)(?<!very-)\blate\b(?![\s-]*night)"
-            r"|\blateness\b|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*",
+            r"|\blateness\b|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*"
+            r"|\bsla\b|\bpromise\s+(?:kept|rate)\b",
             scan_rank=1,
             outcome_phrase="late rate",
             lateness=Lateness(ON_TIME_GRACE_MINUTES, above=False),

@@ -1203,3 +1203,62 @@ def test_how_long_it_lasted_asks_for_the_incidents() -> None:
     for question in ("how long did it last?", "is it still going on?", "when did it start?"):
         assert parse(question, previous=first).kind == "incidents", question
     assert parse("how long did deliveries take yesterday?").kind == "lookup"
+
+
+def test_compare_a_dimension_and_order_words() -> None:
+    """'compare cities by on-time' asked which two to compare; 'how many snack orders last
+    week?' gave the CX score; 'which order type is slowest?' was a diagnosis."""
+    ranked = parse("compare cities by on-time")
+    assert (ranked.kind, ranked.dimension, ranked.metric) == ("rank", "region", "on_time_rate")
+    assert parse("compare north and south").kind == "compare"
+    counted = parse("how many grocery orders last week?")
+    assert (counted.metric, counted.filters) == ("orders", {"category": ["grocery"]})
+    assert parse("how many late orders yesterday?").metric == "on_time_rate"
+    typed = parse("which order type is slowest?")
+    assert (typed.kind, typed.dimension) == ("rank", "category")
+
+
+def test_sla_cost_of_an_action_and_any_stores_with() -> None:
+    """'what's our SLA compliance?' was out of scope; 'what's the cost of peak pay?' a lookup
+    with the action ignored; 'any stores with bad prep times?' a diagnosis."""
+    assert parse("what's our SLA compliance?").metric == "on_time_rate"
+    cost = parse("what's the cost of peak pay?")
+    assert (cost.kind, cost.action) == ("what_if", "peak_pay")
+    stores = parse("any stores with bad prep times?")
+    assert (stores.kind, stores.dimension, stores.metric) == ("rank", "store", "prep_min")
+
+
+@pytest.mark.parametrize(
+    ("question", "filters", "noted"),
+    [
+        (
+            "what's the on-time rate excluding grocery?",
+            {"category": ["convenience", "retail"]},
+            True,
+        ),
+        ("on-time for everything but grocery", {"category": ["convenience", "retail"]}, True),
+        ("CX without the north", {"region": ["south", "east", "west", "central"]}, True),
+        ("why did on-time drop in grocery", {"category": ["grocery"]}, False),
+    ],
+)
+def test_a_value_named_after_excluding_is_left_out(
+    question: str, filters: dict[str, list[str]], noted: bool
+) -> None:
+    """'what's the on-time rate excluding grocery?' answered for grocery alone: the opposite."""
+    plan = parse(question)
+    assert plan.filters == filters
+    assert any(n.startswith("all but ") for n in plan.notes) == noted
+
+
+def test_when_is_a_ranking_of_hours_and_an_unknown_breakdown_is_noted() -> None:
+    """'when are we busiest?' was one lookup of order counts; 'show on-time by courier' and
+    'orders by month' answered without the breakdown, and without a word."""
+    busiest = parse("when are we busiest?")
+    assert (busiest.kind, busiest.dimension, busiest.metric) == ("rank", "hour", "orders")
+    courier = parse("show on-time by courier")
+    assert any(n.startswith("'by courier': 'courier' is not a dimension") for n in courier.notes)
+    assert parse("orders by month").notes == [
+        "'by month': series are by hour, day or week, not by month"
+    ]
+    for question in ("on-time by region", "which stores are worst by far", "cx by dinner"):
+        assert not [n for n in parse(question).notes if "by " in n], question
