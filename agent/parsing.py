@@ -22,9 +22,7 @@ The rules (deterministic; nothing here raises on user text, what cannot be read 
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -41,6 +39,13 @@ from agent.question import (
     QuestionPlan,
     Side,
     other_group,
+)
+from agent.question_notes import (
+    near_misses,
+    thresholds_of_bands,
+    unknown_breakdowns,
+    unknown_places,
+    written_out,
 )
 from agent.vocabulary import (
     DIMENSION_WORDS,
@@ -66,7 +71,6 @@ from agent.vocabulary import (
     time_mentions,
 )
 from analytics.metrics import SLOW_DELIVERY_MIN
-from data.schema import DAYPARTS
 
 MAX_QUESTION_CHARS = 2_000
 MAX_NOTES = 12
@@ -363,29 +367,7 @@ def _clean(text: str, notes: list[str]) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("\u2019", "'").replace("\u2013", "-").replace("\u2014", "-")
     text = re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
-    for pattern, written_out in _SHORTHAND:
-        text = pattern.sub(written_out, text)
-    return text
-
-
-# Chat shorthand, written out before the question is read ('why did cx drop yday?', 'on-time
-# last wk', 'grocery vs convenience last 7d' were read without their dates, and no note).
-_SHORTHAND: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), written_out)
-    for pattern, written_out in (
-        (r"\b(?:yday|yest|ystd)\b", "yesterday"),
-        (r"\b(?:tdy|tday)\b", "today"),
-        (r"\bwk\b", "week"),
-        (r"\bwks\b", "weeks"),
-        (r"\bmo\b(?=\s*[?.!]?$)|\bmth\b", "month"),
-        (r"\bprev\b", "previous"),
-        (r"\b(?P<n>\d{1,3})\s?d\b", r"\g<n> days"),
-        (r"\b(?P<n>\d{1,2})\s?w\b", r"\g<n> weeks"),
-        (r"\bhow\s+r\s+(?=we|things)", "how are "),
-        (r"\bw/o\b", "without"),
-        (r"\bw/(?=\s|\w)", "with "),
-    )
-)
+    return written_out(text)
 
 
 def _capped(notes: list[str]) -> list[str]:
@@ -468,7 +450,7 @@ def _read(
     scanner = Scanner(text)
     dates = read_dates(scanner, first, last, anchor, notes)
     filters = _filters_and_times(scanner, dates, notes, vocabulary)
-    _near_misses(text, filters, vocabulary, notes)
+    near_misses(text, filters, vocabulary, notes)
     metrics = first_match(METRIC_PATTERNS, text)
     over = _OVER_MINUTES.search(text)
     if over and metrics in ([], ["duration_min"]):
@@ -576,134 +558,6 @@ _NOT_A_METRIC = re.compile(
     r"(?:basket|order\s+value|ticket)\b|\bbasket\s+values?\b|\brevenue\b|\bgmv\b|\btips?\b"
     r"|\bprofit\w*\b|\bmargins?\b|\bcosts?\s+per\s+(?:order|delivery)\b|\bsales\b"
 )
-# "in Paris", "in New York", "in Market 9", "how is Paris doing": a capitalized name after "in"
-# or asked after (a name typed in lower case is not told from words such as "in total" or "in
-# general", and is not read as a place).
-_PLACE = re.compile(
-    r"(?:\b[Ii]n\s+|\b[Hh]ow(?:'s|\s+is|\s+are)\s+(?=[A-Z][\w\s-]*?\s+doing\b))"
-    r"(?P<name>[A-Z][a-z]+(?:[\s-]+[A-Z][a-z]+)*(?:\s+\d+)?)\b"
-)
-
-
-# "orders over 10 km", "couriers older than 35": a number set against a banded dimension.
-_THRESHOLD = re.compile(
-    r"\b(?:over|above|more\s+than|longer\s+than|older\s+than|younger\s+than|under|below"
-    r"|less\s+than|shorter\s+than|at\s+least|at\s+most)\s+(?P<n>\d+(?:\.\d+)?)"
-    r"(?:\s*(?P<unit>[a-z]+))?"
-)
-_BAND = re.compile(r"(?:<|>=)?\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?")
-
-
-# A lower-case word after "in" or "for" that may be a misspelt region or category ("cx in nrth").
-_AFTER_IN = re.compile(r"\b(?:in|for)\s+(?:the\s+)?(?P<word>[a-z][a-z-]{3,})\b")
-NEAR_MISS_CUTOFF = 0.8  # difflib's ratio: 'nrth' and 'north' 0.89, 'general' and 'central' 0.71
-# ... never a day part, weekday or month ('for dinner' is no misspelt 'diner')
-_OTHER_WORD = re.compile(
-    "|".join(
-        (
-            *DAYPARTS,
-            *WEEKDAYS,
-            *(m.lower() for m in (*calendar.month_name, *calendar.month_abbr) if m),
-        )
-    )
-)
-
-
-def _near_misses(
-    text: str, filters: dict[str, list[str | int]], vocabulary: Vocabulary, notes: list[str]
-) -> None:
-    """Read a misspelt region or category after "in"/"for" as the one it is closest to, with a
-    note ('cx in nrth' was the whole marketplace, without a word); only when the question names
-    none of that dimension."""
-    known = {
-        value.casefold(): (dimension, value)
-        for dimension, values in (
-            ("region", vocabulary.regions),
-            ("category", vocabulary.categories),
-        )
-        for value in values
-    }
-    for match in _AFTER_IN.finditer(text):
-        word = match["word"]
-        if word in known or any(word in value for value in known) or _OTHER_WORD.fullmatch(word):
-            continue
-        close = difflib.get_close_matches(word, list(known), n=1, cutoff=NEAR_MISS_CUTOFF)
-        if close and known[close[0]][0] not in filters:
-            dimension, value = known[close[0]]
-            add_filter(filters, dimension, value)
-            notes.append(f"'{word}' read as {dimension}={value}")
-
-
-# "delivery time by vehicle": a breakdown asked by a word that may be no dimension of the data.
-_BY_WORD = re.compile(r"\b(?:by|per|across|split\s+by|broken\s+down\s+by)\s+(?:each\s+)?"
-                      r"(?P<word>[a-z][a-z_-]{2,})\b")  # fmt: skip
-# Words after "by" that are no breakdown ("by far", "by then", "by how much", "by default").
-_NOT_BREAKDOWNS = {"far", "then", "now", "how", "default", "itself", "the", "what", "which",
-                   "much", "more", "less", "over", "about", "around", "roughly", "nearly",
-                   "almost", "type", "name"}  # fmt: skip
-
-
-def _unknown_breakdowns(
-    text: str, first: dt.date, last: dt.date, vocabulary: Vocabulary
-) -> list[str]:
-    """Notes for a breakdown by a word that is no dimension, time grain, value, date or metric
-    of this data ('delivery time by vehicle' on data without vehicles): it would be answered
-    without the breakdown, and without a word."""
-    notes = []
-    nouns = dimension_words(vocabulary)
-    for match in _BY_WORD.finditer(text):
-        word = match["word"]
-        if (
-            word in _NOT_BREAKDOWNS
-            or first_match(nouns, word)
-            or first_match(GRAIN_WORDS, f"by {word}")
-        ):
-            continue
-        if re.fullmatch(r"(?:month|year|quarter)s?", word):
-            notes.append(f"'{match.group(0)}': series are by hour, day or week, not by {word}")
-            continue
-        if re.fullmatch(r"(?:minute|week|day|hour)s?", word):
-            continue
-        if not _read(word, first, last, last, [], vocabulary).has_content:
-            known = ", ".join(name for name, _ in nouns)
-            notes.append(f"'{match.group(0)}': '{word}' is not a dimension of this data ({known})")
-    return notes
-
-
-def _thresholds_of_bands(text: str, filters: Filters, vocabulary: Vocabulary) -> list[str]:
-    """Notes for a threshold on a custom dimension of numeric bands ('<4.66', '4.66-9.19',
-    '>=13.6'), named or by its unit ('over 10 km' for distance_km): its groups are the bands,
-    so the threshold is not applied (it would be ignored without a word)."""
-    notes = []
-    named = set(first_match(custom_dimension_words(vocabulary.dimensions), text))
-    for match in _THRESHOLD.finditer(text):
-        for name, groups in vocabulary.dimensions:
-            banded = any(group.startswith("<") for group in groups) and all(
-                _BAND.fullmatch(group) for group in groups
-            )
-            unit = name.rsplit("_", 1)[-1] if "_" in name else None
-            if banded and name not in filters and (name in named or match["unit"] == unit):
-                asked = match.group(0)[: match.end("n") - match.start()]
-                asked += f" {unit}" if match["unit"] == unit else ""
-                notes.append(
-                    f"'{asked}' is not one of {name}'s groups "
-                    f"({', '.join(groups)}); not applied: name a group, or ask by {name}"
-                )
-    return notes
-
-
-def _unknown_places(text: str, first: dt.date, last: dt.date, vocabulary: Vocabulary) -> list[str]:
-    """Notes for names after "in" that the question's reading does not know (not a region,
-    category, date, metric or action of this data): they would be ignored without a word."""
-    notes = []
-    for match in _PLACE.finditer(text):
-        name = match["name"]
-        if not _read(name.casefold(), first, last, last, [], vocabulary).has_content:
-            known = ", ".join(vocabulary.regions[:12])
-            notes.append(
-                f"'{name}' is not a region or category of this data (regions: {known}); ignored"
-            )
-    return notes
 
 
 def _ranks_custom(text: str, vocabulary: Vocabulary) -> bool:
@@ -751,9 +605,13 @@ def read_question(
         notes.append("the question does not look like English; only English words are read")
     anchor = today or data_end
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
-    notes += _unknown_places(text[:MAX_QUESTION_CHARS], data_start, data_end, vocabulary)
-    notes += _thresholds_of_bands(cleaned, reading.filters, vocabulary)
-    notes += _unknown_breakdowns(cleaned, data_start, data_end, vocabulary)
+
+    def reads_as_content(words: str) -> bool:
+        return _read(words, data_start, data_end, data_end, [], vocabulary).has_content
+
+    notes += unknown_places(text[:MAX_QUESTION_CHARS], vocabulary, reads_as_content)
+    notes += thresholds_of_bands(cleaned, reading.filters, vocabulary)
+    notes += unknown_breakdowns(cleaned, vocabulary, reads_as_content)
     if reading.metric is None and (unknown := _NOT_A_METRIC.search(cleaned)):
         notes.append(
             f"'{unknown.group(0)}' is not one of the metrics (they are the CX score and "
