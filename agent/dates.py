@@ -168,7 +168,8 @@ _LAST_N = re.compile(
     r"(?P<count>" + NUMBER + r")\s+(?P<unit>days?|weeks?)\b"
 )
 _NAMED_RANGE = re.compile(
-    r"\b(?P<phrase>(?:last|previous|this|past|current)\s+(?:week(?:end)?|month)|the\s+weekend"
+    r"\b(?P<phrase>(?:last|previous|this|past|current)\s+(?:week(?:end)?|month|quarter|year)"
+    r"|the\s+weekend"
     r"(?!\s+(?:of|starting|beginning|before|after)\b)|over\s+the\s+weekend"
     r"|week\s+before\s+last|recently|lately|of\s+late)\b"
 )
@@ -389,6 +390,20 @@ def _named_range(phrase: str, reader: _Reader) -> Period | None:
         if phrase == "past month":
             return Period(start=anchor - dt.timedelta(days=29), end=anchor, label=phrase)
         return _month_period(end.year, end.month, phrase)
+    if phrase.endswith("quarter"):  # calendar quarters: Jan-Mar, Apr-Jun, Jul-Sep, Oct-Dec
+        first = anchor.replace(month=3 * ((anchor.month - 1) // 3) + 1, day=1)
+        if phrase.startswith(("this", "current")):
+            return Period(start=first, end=anchor, label=phrase)
+        start = (first - dt.timedelta(days=1)).replace(day=1)
+        start = start.replace(month=3 * ((start.month - 1) // 3) + 1)
+        return Period(start=start, end=first - dt.timedelta(days=1), label=phrase)
+    if phrase.endswith("year"):
+        if phrase.startswith(("this", "current")):
+            return Period(start=anchor.replace(month=1, day=1), end=anchor, label=phrase)
+        if phrase == "past year":
+            return Period(start=anchor - dt.timedelta(days=364), end=anchor, label=phrase)
+        year = anchor.year - 1
+        return Period(start=dt.date(year, 1, 1), end=dt.date(year, 12, 31), label=phrase)
     return None
 
 

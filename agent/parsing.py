@@ -41,6 +41,7 @@ from agent.question import (
     other_group,
 )
 from agent.question_notes import (
+    amount_thresholds,
     near_misses,
     thresholds_of_bands,
     unknown_breakdowns,
@@ -148,7 +149,8 @@ _OVERVIEW = re.compile(
 )
 # A named group's effect ("how does fog affect ...?"), not what drives the metric inside it.
 _GROUP_EFFECT = re.compile(
-    r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter)\w*"
+    r"^(?!.*\bwhat\b).*\b(?:does|do|did)\b[^?.]{1,40}?\b(?:affect|impact|influence|matter|hurt"
+    r"|help|slow|delay)\w*"
 )
 # Deliveries that took over some minutes: the slow-delivery rate ("orders take more than 40
 # minutes", "deliveries over an hour" is not read).
@@ -249,7 +251,15 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|hurt|matter|work"
                     r"|do\s+anything|cause|break|affect|responsible|make)"
                     r"|\bwhat\s+did\s+(?:the\s+)?[\w\s-]{0,30}?(?:change|rollout|release|deploy\w*"
-                    r"|update)\b[^?.]{0,30}?\bdo\b|\bc\d{4}\b"),
+                    r"|update)\b[^?.]{0,30}?\bdo\b|\bc\d{4}\b"
+                    # "list all changes", "when was the batching threshold changed?", "did the
+                    # eta model change?"
+                    r"|\blist\s+(?:all\s+)?(?:the\s+)?(?:changes|deploy\w*|releases?)\b"
+                    r"|\bwhen\s+(?:was|were|did)\s+(?:the\s+|we\s+)?[\w\s-]{1,30}?\s+(?:changed?"
+                    r"|deployed|released|rolled\s+out|updated)\b"
+                    r"|^\s*(?:did|has)\s+(?:the\s+)?[\w\s-]{0,30}?\b(?:model|threshold|policy|feed"
+                    r"|config\w*|version|pay|algorithm|rules?|settings?|logic)\s+(?:changed?"
+                    r"|been\s+changed)\s*\??$"),
         ("incidents", r"\bincidents?\b|\b(?:anything|something)\s+(?:wrong|off|broken|odd|weird"
                       r"|unusual|going\s+on|bad)\b|\bany\s+(?:issues?|problems?|anomal\w*"
                       r"|alerts?|regressions?|outages?|trouble)\b|\bwere\s+there\s+(?:any\s+)?"
@@ -276,6 +286,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                  r"\s+(?:the\s+)?(?:worst|best|slowest|fastest|busiest|quietest|highest|lowest"
                  r"|most|least)\b"
                  rf"|\bany\s+(?:{_DIMENSION_NOUNS})\s+with\b"  # "any stores with bad prep times?"
+                 # "stores with on-time under 80%", "how many stores are late more than 20%"
+                 rf"|^\s*(?:show\s+(?:me\s+)?|list\s+)?(?:the\s+|all\s+)?(?:{_DIMENSION_NOUNS})"
+                 r"\s+(?:with|where|whose)\b"
+                 rf"|^\s*how\s+many\s+(?:{_DIMENSION_NOUNS})\s+(?:are|were|have|had|is|was)\b"
                  # "when are we busiest?": the hours of the day, ranked
                  r"|^\s*when\s+(?:are|is|do|does|were|was)\b[^?.]{0,40}\b(?:busiest|quietest"
                  r"|slowest|fastest|worst|best)\b"
@@ -291,6 +305,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                   r"|^\s*(?:is|are)\s+[^?.]{0,40}\b(?:getting|growing|becoming)\s+(?:worse"
                   r"|better|slower|faster|longer|shorter|higher|lower|later)\b"),
         ("help", r"\bwhat\s+(?:data|tables|metrics|period|dates|cohorts|dimensions)\b"
+                 r"|\bhow\s+(?:many|much)\s+(?:\w+\s+)?(?:of\s+)?(?:data|history)\b"
                  r"|\bwhich\s+(?:tables|metrics|data)\b|\bwhat(?:'s|\s+is)\s+in\s+(?:the|this|your)"
                  r"\s+(?:data|world|warehouse|dataset)\b|\bdescribe\s+(?:the|this|your)\s+"
                  r"(?:data|world|warehouse|dataset)\b|\bwhat\s+do\s+you\s+(?:know|have)\b"
@@ -342,8 +357,8 @@ _EVIDENCE_ID = re.compile(r"\be(?P<n>\d{1,5})\b")
 _QUOTED_NUMBER = re.compile(r"(?<![\w.])[-+]?\$?\d[\d,]*(?:\.\d+)?\s*(?:%|pp\b|min\b|points?\b)?")
 _CHANGE_ID = re.compile(r"\bc(?P<n>\d{4})\b")
 _CHANGE_NAME = re.compile(
-    r"\b(?:the\s+)?(?P<name>[a-z][\w-]*(?:[\s_][a-z][\w-]*){0,2}?)\s+(?:change|rollout|release"
-    r"|deploy\w*|update)\b"
+    r"\b(?:the\s+)?(?P<name>[a-z][\w-]*(?:[\s_][a-z][\w-]*){0,2}?)\s+(?:(?:been\s+)?changed?"
+    r"|rollout|release|deploy\w*|update)\b"
 )
 _NOT_CHANGE_NAMES = {"the", "a", "an", "that", "this", "any", "which", "what", "last", "recent",
                      "logged", "did", "does", "do", "has", "have", "was", "is", "how", "of",
@@ -506,13 +521,14 @@ def _read(
         and [name for name in custom if name not in filters]
     ):  # "does multiple deliveries slow things down?": what that dimension's groups contribute
         kind = "drivers"
-    if kind == "drivers" and not filters and _GROUP_EFFECT.search(text):
+    effect = _GROUP_EFFECT.search(text)
+    if kind == "drivers" and effect and custom and custom[0] not in filters:
         # "how does the festival affect on-time?": a yes/no dimension's groups, one against
         # the other (see _sides)
         yes_no = {name for name, groups in vocabulary.dimensions if set(groups) == {"yes", "no"}}
-        if custom and custom[0] in yes_no:
+        if custom[0] in yes_no:
             add_filter(filters, custom[0], "yes")
-    if kind == "drivers" and filters and _GROUP_EFFECT.search(text):
+    if kind == "drivers" and filters and effect and (not custom or custom[0] in filters):
         kind = "compare"  # "how does fog affect delivery time?": the group against the rest
     if kind == "diagnose" and _THAN_USUAL.search(text) and re.match(r"(?:is|are|was|were)\b", text):
         kind = "lookup"  # "is grocery worse than usual?": the value against the days before
@@ -611,6 +627,7 @@ def read_question(
 
     notes += unknown_places(text[:MAX_QUESTION_CHARS], vocabulary, reads_as_content)
     notes += thresholds_of_bands(cleaned, reading.filters, vocabulary)
+    notes += amount_thresholds(cleaned, vocabulary) if reading.action is None else []
     notes += unknown_breakdowns(cleaned, vocabulary, reads_as_content)
     if reading.metric is None and (unknown := _NOT_A_METRIC.search(cleaned)):
         notes.append(

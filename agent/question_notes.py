@@ -183,3 +183,22 @@ def unknown_places(
                 f"'{name}' is not a region or category of this data (regions: {known}); ignored"
             )
     return notes
+
+
+# "orders over $50": an amount set against the orders, which are filtered by basket size only.
+_AMOUNT = re.compile(
+    r"\b(?:over|above|more\s+than|under|below|less\s+than|at\s+least|at\s+most)\s+"
+    r"(?:\$\s*\d[\d,]*(?:\.\d+)?|\d[\d,]*(?:\.\d+)?\s*(?:dollars?|usd|bucks)\b)"
+)
+
+
+def amount_thresholds(text: str, vocabulary: Vocabulary) -> list[str]:
+    """Notes for an amount set against the orders ('on-time for orders over $50'): baskets are
+    filtered by size, not by value, so the amount is not applied (it was dropped without a
+    word). An action's amount ('peak pay of $2') reads as a parameter and is not matched."""
+    sizes = ", ".join(vocabulary.basket_sizes)
+    where = f"by basket size ({sizes})" if sizes else "not at all (this data has no basket values)"
+    return [
+        f"'{match.group(0)}' is not applied: orders are filtered {where}, not by an amount"
+        for match in _AMOUNT.finditer(text)
+    ]

@@ -220,7 +220,8 @@ def _custom_value_pattern(value: str) -> str:
 
 def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, str]]:
     """(position, dimension, group) of each custom dimension group the question names: after
-    the dimension's name ('traffic jam vs low', 'festival yes', 'multiple deliveries 2'), alone
+    the dimension's name ('traffic jam vs low', 'festival yes', 'multiple deliveries 2') or just
+    before it ('low traffic'), alone
     when the group is distinctive text ('sunny', 'motorcycles': a plural names the group too;
     'electric scooters' is one group, not also 'scooter'), or, for a yes/no dimension, by its
     name after 'during', 'on' or 'with' (yes) or 'without', 'outside' or 'no' (no)."""
@@ -248,6 +249,12 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
             for part in re.finditer(value, match.group(0)[match.start("first") - match.start() :]):
                 group = _group_named(part.group(0), groups)
                 found.append((match.start("first") + part.start(), name, group))
+        # ... or before it: "low traffic", "high traffic" (a group too common to stand alone)
+        before = re.compile(rf"(?<![\w<>=.-])(?P<group>{alternatives})\s+(?:{pattern.pattern})")
+        for match in before.finditer(text):
+            if not any(start < match.end() and match.start() < end for start, end in taken):
+                taken.append(match.span())
+                found.append((match.start(), name, _group_named(match["group"], groups)))
     named_alone = [
         (name, group)
         for name, groups in vocabulary.dimensions

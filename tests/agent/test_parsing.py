@@ -695,6 +695,10 @@ def test_an_impossible_date_is_a_problem_not_another_day() -> None:
         pytest.param("CX in December", D(2025, 12, 1), D(2025, 12, 31), id="named-month"),
         pytest.param("CX this month", D(2026, 1, 1), D(2026, 1, 5), id="this-month"),
         pytest.param("CX last month", D(2025, 12, 1), D(2025, 12, 31), id="last-month"),
+        pytest.param("CX last quarter", D(2025, 10, 1), D(2025, 12, 31), id="last-quarter"),
+        pytest.param("CX this year", D(2026, 1, 1), D(2026, 1, 5), id="this-year"),
+        pytest.param("CX last year", D(2025, 1, 1), D(2025, 12, 31), id="last-year"),
+        pytest.param("CX last wk", D(2025, 12, 29), D(2026, 1, 4), id="shorthand-week"),
         pytest.param("CX since Dec 28", D(2025, 12, 28), D(2026, 1, 5), id="since"),
         pytest.param("CX the week of Dec 29", D(2025, 12, 29), D(2026, 1, 4), id="week-of"),
         pytest.param("CX the first week of December", D(2025, 12, 1), D(2025, 12, 7),
@@ -1262,3 +1266,71 @@ def test_when_is_a_ranking_of_hours_and_an_unknown_breakdown_is_noted() -> None:
     ]
     for question in ("on-time by region", "which stores are worst by far", "cx by dinner"):
         assert not [n for n in parse(question).notes if "by " in n], question
+
+
+def test_an_amount_set_against_the_orders_is_noted() -> None:
+    """'what's the on-time rate for orders over $50?' answered for every order without a word."""
+    plan = parse("what's the on-time rate for orders over $50?")
+    assert plan.notes == [
+        "'over $50' is not applied: orders are filtered by basket size (small, medium, large), "
+        "not by an amount"
+    ]
+    assert not parse("what if we add peak pay of $2?").notes
+    none = read_question(
+        "cx for orders over $50", START, END, vocabulary=Vocabulary(basket_sizes=())
+    )
+    assert none.notes[0].endswith("not at all (this data has no basket values), not by an amount")
+
+
+def test_groups_with_a_condition_are_ranked_and_the_data_s_size_is_help() -> None:
+    """'stores with on-time under 80%' was one lookup of the marketplace; 'how many days of data
+    do we have?' was out of scope."""
+    for question in ("stores with on-time under 80%",
+                     "how many stores are late more than 20% of the time?"):  # fmt: skip
+        plan = parse(question)
+        assert (plan.kind, plan.dimension) == ("rank", "store"), question
+    assert parse("how many days of data do we have?").kind == "help"
+    assert parse("how many days had an incident?").kind == "incidents"
+
+
+def test_a_common_group_named_before_its_dimension_and_a_yes_no_effect() -> None:
+    """'how much slower is jam than low traffic?' compared Jam with the marketplace ('low' is too
+    common to stand alone, and was read only after the dimension's name); 'does the festival
+    hurt on-time in Metropolitian?' gave key drivers (the effect cue knew 'affect', not 'hurt')."""
+    vocabulary = Vocabulary(
+        dimensions=(
+            ("road_traffic", ("High", "Jam", "Low", "Medium")),
+            ("festival", ("no", "yes")),
+            ("city_type", ("Metropolitian", "Urban")),
+        ),  # fmt: skip
+    )
+
+    def read(question: str) -> QuestionPlan:
+        return read_question(question, START, END, vocabulary=vocabulary)
+
+    jam = read("how much slower is jam than low traffic?")
+    assert [side.filters for side in jam.sides] == [
+        {"road_traffic": ["Jam"]},
+        {"road_traffic": ["Low"]},
+    ]
+    hurt = read("does the festival hurt on-time in Metropolitian?")
+    assert (hurt.kind, [side.filters["festival"] for side in hurt.sides]) == (
+        "compare",
+        [["yes"], ["no"]],
+    )
+    assert read("does traffic slow deliveries?").kind == "drivers"
+
+
+@pytest.mark.parametrize(
+    ("question", "change"),
+    [
+        ("did the eta model change?", "eta_model"),
+        ("list all changes", None),
+        ("when was the batching threshold changed?", "batching_threshold"),
+    ],
+)
+def test_more_ways_of_asking_about_changes(question: str, change: str | None) -> None:
+    """Each was out of scope; 'did CX change?' stays a question about the metric."""
+    plan = parse(question)
+    assert (plan.kind, plan.change) == ("changes", change)
+    assert parse("did CX change?").kind == "lookup"
