@@ -166,6 +166,11 @@ _PEOPLE = re.compile(
     r"\b(?:which|what|who)\s+(?:of\s+(?:the|our)\s+)?(?P<who>dashers?|drivers?|couriers?"
     r"|riders?|customers?|users?|consumers?|buyers?|shoppers?)\b"
 )
+# "A is slower than B": the comparison reads A minus B.
+_MORE_THAN = re.compile(
+    r"\b(?:better|worse|higher|lower|faster|slower|later|quicker|longer|shorter|more|less|fewer)"
+    r"\b[^?.]{0,40}\bthan\b"
+)
 # "why is north worse than south?": two groups set against each other, a standing comparison.
 _THAN = re.compile(r"\b(?:better|worse|higher|lower|faster|slower|later|quicker)\s+than\b")
 # How a question of its own begins (see _plan): "how long ...", "what's the ...".
@@ -237,7 +242,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                      r"|\broot[\s-]+cause\w*|\bdiagnos\w*|\binvestigat\w*|\bwhat(?:'s|\s+is|\s+was)"
                      r"\s+(?:going\s+on|wrong|up|happening)\b|\bexplain\s+(?:the|this|that)\s+"
                      r"(?:drop|dip|spike|jump|rise|decline|regression|incident)\b"
-                     r"|\bwhat\s+(?:drove|is\s+driving|was\s+driving)\b"),
+                     r"|\bwhat\s+(?:drove|is\s+driving|was\s+driving)\b"
+                     r"|\bwhat(?:'s|\s+is|\s+was)\s+behind\b"),
         ("changes", r"\bwhat\s+(?:was\s+|got\s+|has\s+been\s+|have\s+we\s+)?(?:changed|changes?"
                     r"|deployed|shipped|released|rolled\s+out)\b|\bchange[\s-]?log\b"
                     r"|\b(?:did|has|have)\s+(?:anything|something|much)\s+(?:change|been\s+changed"
@@ -966,6 +972,11 @@ def _fill_kind_fields(
         plan.grain = grains[0] if grains else plan.grain
     elif plan.kind == "compare" and not plan.sides:
         plan.sides = _sides(plan, notes)
+        two_groups = len(plan.sides) == 2 and len(plan.periods) < 2 and all(plan.sides)
+        if two_groups and plan.sides[0].filters and _MORE_THAN.search(text):
+            # "how much slower is jam than low traffic?": read as jam minus low (the later side
+            # minus the earlier one), not low minus jam
+            plan.sides = plan.sides[::-1]
     elif plan.kind in ("what_if", "plan") and plan.action:
         plan.parameters = {**plan.parameters, **action_parameters(plan.action, text)}
     elif plan.kind == "changes":

@@ -350,7 +350,7 @@ _SIZE_WORD = r"small(?:er)?|little|tiny|medium|mid-?sized?|large(?:r)?|big(?:ger
 # "small baskets", "small and large baskets", "small, medium or large orders", "basket size large"
 _BASKET = re.compile(
     r"\b(?P<sizes>(?:(?:" + _SIZE_WORD + r")\s*(?:,|and|or|vs\.?|versus)?\s*)+)"
-    r"(?:baskets?|orders?|carts?)\b|\bbaskets?\s+(?:size\s+)?(?P<after>small|medium|large)\b"
+    r"(?:baskets?|orders?|carts?|ones)\b|\bbaskets?\s+(?:size\s+)?(?P<after>small|medium|large)\b"
 )
 _SIZE = re.compile(r"\b(?:" + _SIZE_WORD + r")\b")
 _BASKET_SIZE = {"small": "small", "smaller": "small", "little": "small", "tiny": "small",

@@ -318,7 +318,8 @@ METRICS: dict[str, Metric] = {
             r"|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
             r"|\btook\s+longer\b|\blonger\s+deliver\w*|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
             r"|\btime\s+to\s+deliver\w*|\bdeliver(?:y|ies)\s+(?:take|took|takes)\b"
-            r"|\bhow\s+(?:fast|quick(?:ly)?)\b|\b(?:fast|quick)(?:er|est)?\s+deliver\w*",
+            r"|\bhow\s+(?:fast|quick(?:ly)?)\b|\b(?:fast|quick)(?:er|est)?\s+deliver\w*"
+            r"|\b(?:faster|quicker)\b",
             scan_rank=6,
         ),
         _rate(

@@ -1062,7 +1062,7 @@ def test_why_one_group_is_worse_than_another_compares_them() -> None:
     plan = parse("why is north worse than south?")
     assert (plan.kind, [side.filters for side in plan.sides]) == (
         "compare",
-        [{"region": ["north"]}, {"region": ["south"]}],
+        [{"region": ["south"]}, {"region": ["north"]}],  # read as north minus south
     )
     assert parse("why was north worse than south on Jan 4?").kind == "diagnose"
 
@@ -1310,8 +1310,13 @@ def test_a_common_group_named_before_its_dimension_and_a_yes_no_effect() -> None
 
     jam = read("how much slower is jam than low traffic?")
     assert [side.filters for side in jam.sides] == [
-        {"road_traffic": ["Jam"]},
         {"road_traffic": ["Low"]},
+        {"road_traffic": ["Jam"]},  # read as jam minus low: how much slower jam is
+    ]
+    plain = read("compare low traffic and jam")
+    assert [side.filters for side in plain.sides] == [
+        {"road_traffic": ["Low"]},
+        {"road_traffic": ["Jam"]},
     ]
     hurt = read("does the festival hurt on-time in Metropolitian?")
     assert (hurt.kind, [side.filters["festival"] for side in hurt.sides]) == (
@@ -1334,3 +1339,28 @@ def test_more_ways_of_asking_about_changes(question: str, change: str | None) ->
     plan = parse(question)
     assert (plan.kind, plan.change) == ("changes", change)
     assert parse("did CX change?").kind == "lookup"
+
+
+def test_what_is_behind_a_drop_is_a_diagnosis() -> None:
+    """'what's behind the drop in on-time?' was a lookup."""
+    assert parse("what's behind the drop in on-time?").kind == "diagnose"
+
+
+def test_a_than_comparison_reads_the_first_named_minus_the_second() -> None:
+    """'is retail faster than grocery?' compared the CX score, grocery minus retail; 'do small
+    baskets get cancelled less than large ones?' compared small baskets with the marketplace."""
+    faster = parse("is retail faster than grocery?")
+    assert (faster.metric, [side.filters for side in faster.sides]) == (
+        "duration_min",
+        [{"category": ["grocery"]}, {"category": ["retail"]}],
+    )
+    baskets = parse("do small baskets get cancelled less than large ones?")
+    assert [side.filters for side in baskets.sides] == [
+        {"basket_size": ["large"]},
+        {"basket_size": ["small"]},
+    ]
+    plain = parse("compare grocery to convenience on-time last week")
+    assert [side.filters for side in plain.sides] == [
+        {"category": ["grocery"]},
+        {"category": ["convenience"]},
+    ]
