@@ -277,6 +277,9 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                       r"|\bhow\s+long\s+did\s+(?:it|that|this)\s+last\b|\bis\s+(?:it|that|this)"
                       r"\s+still\s+(?:going\s+on|on|open|ongoing|happening)\b"
                       r"|\bwhen\s+did\s+(?:it|that|this)\s+(?:start|begin|end|stop|recover)\b"
+                      # "how many customers were affected?", "what was the impact?"
+                      r"|\bhow\s+many\s+(?:customers|orders|users|people)\s+(?:were|got)\s+"
+                      r"(?:affected|hit|impacted)\b|\bwhat\s+(?:is|was|'s)\s+the\s+impact\b"
                       r"|\b(?:top|biggest|main|major|worst|largest|key)\s+(?:\w+\s+)?(?:issues?"
                       r"|problems?|incidents?|regressions?)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"

@@ -50,8 +50,11 @@ def incidents(plan: QuestionPlan, context: AnswerContext) -> Answer:
         )
         severity = figure(item, f"{key}.severity")
         score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
+        impact = figure(item, f"{key}.impact_orders")
+        # order-equivalents: CX points lost x orders / 100, a heuristic (analytics.incidents)
+        lost = f", about {value(impact)} orders' worth of CX lost" if impact is not None else ""
         lines.append(
-            f"{key} ({incident.severity_label}, severity {score} out of 100): "
+            f"{key} ({incident.severity_label}, severity {score} out of 100{lost}): "
             f"{named(incident.primary_metric)} in {cohort_name(incident.primary_cohort)}, from "
             f"{value(figure(item, f'{key}.start'))}, {until}"
         )

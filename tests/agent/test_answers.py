@@ -493,3 +493,13 @@ def test_a_question_about_the_answer_keeps_the_incident_s_scope_for_the_next(
     summary = next(item for item in ranked["evidence"] if item["tool"] == "rank_cohorts")
     assert summary["args"]["start"].startswith("2026-01-04"), summary["args"]
     assert summary["args"]["filters"].get("hour"), summary["args"]  # the incident's hours
+
+
+def test_the_incident_list_gives_each_incident_s_impact(agent: Agent) -> None:
+    """'how many customers were affected?' had no answer: the list now says how many orders'
+    worth of CX each incident cost (its impact_orders, the heuristic behind its severity)."""
+    result = ask(agent, "were there any incidents on Jan 4?")
+    item = next(i for i in result["evidence"] if i["tool"] == "detect_incidents")
+    key = "INC-20260104-1800"
+    impact = item["figures"][f"{key}.impact_orders"]["value"]
+    assert f"about {round(impact):,} orders' worth of CX lost" in result["answer"], result["answer"]

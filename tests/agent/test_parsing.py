@@ -1364,3 +1364,11 @@ def test_a_than_comparison_reads_the_first_named_minus_the_second() -> None:
         {"category": ["grocery"]},
         {"category": ["convenience"]},
     ]
+
+
+def test_how_many_were_affected_lists_the_incidents_with_their_impact() -> None:
+    """'how many customers were affected?' after a diagnosis repeated a lookup of the window."""
+    first = parse("why did CX drop on Jan 4?")
+    for question in ("how many customers were affected?", "what was the impact?"):
+        assert parse(question, previous=first).kind == "incidents", question
+    assert parse("how many orders were late yesterday?").kind == "lookup"
