@@ -65,6 +65,7 @@ from agent.vocabulary import (
     compiled,
     counts_events,
     custom_dimension_words,
+    dimension_names,
     dimension_words,
     first_match,
     hours_between,
@@ -108,16 +109,19 @@ def _change_order(text: str) -> Order | None:
     return "best" if _IMPROVED.search(text) else None
 
 
+# The comparatives the cues below read, and what "than" sets one against when it is no other
+# group or period ("than usual", "than a normal day", "than before": the days before).
+_COMPARATIVES = r"better|worse|higher|lower|faster|slower|later|quicker|longer|shorter"
+_USUAL = r"(?:an?\s+)?(?:usual|normal|typical|expected|average|regular|before|ever)\b"
 # "is delivery slower in stormy weather?", with a cohort and no date: that cohort against the
 # rest, not a regression ("is the north getting worse?" asks for the course: a trend).
 _COMPARATIVE = re.compile(
-    r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:slower|faster"
-    r"|worse|better|higher|lower|later|longer|shorter|quicker|(?:more|less)\s+(?:often|likely"
-    r"|frequently)|(?:more|less)(?=\s*[?.!]?\s*$))"  # "are small baskets cancelled more?"
-    r"\b(?!\s+than\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|before|regular)\b)"
-    r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:have|get|see)\s+(?:more|fewer|less|higher"
-    r"|lower)\b(?![^?.]*\bthan\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|before"
-    r"|regular)\b)"
+    r"^\s*(?:is|are|was|were)\b[^?.]{0,60}?(?<!getting\s)(?<!growing\s)\b(?:"
+    + _COMPARATIVES
+    + r"|(?:more|less)\s+(?:often|likely|frequently)|(?:more|less)(?=\s*[?.!]?\s*$))"
+    + rf"\b(?!\s+than\s+{_USUAL})"  # "are small baskets cancelled more?" compares too
+    + r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:have|get|see)\s+(?:more|fewer|less|higher"
+    + rf"|lower)\b(?![^?.]*\bthan\s+{_USUAL})"
 )
 # Weekends as a group of days, against weekdays: "weekends", or "weekend" beside "weekdays".
 _WEEKENDS = re.compile(
@@ -130,8 +134,8 @@ _WEEKDAY_GROUP = re.compile(r"\b(?P<day>" + "|".join(WEEKDAYS) + r")s\b")
 # ... or in the singular, in a question in the present tense that compares it and names no
 # particular week: "is Sunday worse?", "are deliveries slower on a Monday?"
 _WEEKDAY_IN_GENERAL = re.compile(
-    r"^\s*(?:is|are)\b(?=[^?.]*\b(?:worse|better|slower|faster|busier|quieter|lower|higher"
-    r"|later|longer)\b)(?![^?.]*\b(?:last|this|past|previous|next|yesterday|today)\b)"
+    r"^\s*(?:is|are)\b(?=[^?.]*\b(?:" + _COMPARATIVES + r"|busier|quieter)\b)"
+    r"(?![^?.]*\b(?:last|this|past|previous|next|yesterday|today)\b)"
     r"[^?.]*?\b(?P<day>" + "|".join(WEEKDAYS) + r")\b"
 )
 # A health check naming no metric: the headline metric and the period's incidents (a lookup).
@@ -166,13 +170,12 @@ _PEOPLE = re.compile(
     r"\b(?:which|what|who)\s+(?:of\s+(?:the|our)\s+)?(?P<who>dashers?|drivers?|couriers?"
     r"|riders?|customers?|users?|consumers?|buyers?|shoppers?)\b"
 )
-# "A is slower than B": the comparison reads A minus B.
+# "A is slower than B" (B no usual level or number): the comparison reads A minus B, and "why is
+# north worse than south?" sets the two against each other.
 _MORE_THAN = re.compile(
-    r"\b(?:better|worse|higher|lower|faster|slower|later|quicker|longer|shorter|more|less|fewer)"
-    r"\b[^?.]{0,40}\bthan\b"
+    r"\b(?:" + _COMPARATIVES + r"|more|less|fewer)\b[^?.]{0,40}\bthan\b"
+    rf"(?!\s+{_USUAL})(?!\s+(?:an?\s+)?\d)"  # "more than 40 minutes" is a threshold
 )
-# "why is north worse than south?": two groups set against each other, a standing comparison.
-_THAN = re.compile(r"\b(?:better|worse|higher|lower|faster|slower|later|quicker)\s+than\b")
 # How a question of its own begins (see _plan): "how long ...", "what's the ...".
 _OWN_QUESTION = re.compile(
     r"\s*(?:how\s+(?:long|many|much|fast|quick\w*|often)|what(?:'s|\s+is|\s+was|\s+are"
@@ -186,9 +189,7 @@ _COMPARE_THAT = re.compile(
     r"\bcompar\w*\s+(?:that|this|it|them|those)\b|\b(?:that|this|it)\s+(?:vs\.?|versus|against)\b"
 )
 # "is grocery worse than usual?" (a yes/no question): the value against the days before
-_THAN_USUAL = re.compile(
-    r"\bthan\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|regular)\b"
-)  # "than usual", "than a normal day"
+_THAN_USUAL = re.compile(rf"\bthan\s+{_USUAL}")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
@@ -283,11 +284,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                       r"|\b(?:top|biggest|main|major|worst|largest|key)\s+(?:\w+\s+)?(?:issues?"
                       r"|problems?|incidents?|regressions?)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
-                    r"|\b(?:better|worse|higher|lower|faster|slower|more|fewer|less)\b[^?.]{0,40}"
-                    r"\bthan\b(?!\s+(?:an?\s+)?(?:usual|normal|typical|expected|average|ever"
-                    r"|regular)\b)"
-                    r"(?!\s+(?:an?\s+)?\d)"  # "more than 40 minutes" is a threshold
-                    r"|\bagainst\b"),
+                    rf"|{_MORE_THAN.pattern}|\bagainst\b"),
         ("rank", r"\b(?:worst|best|top|bottom|highest|lowest|most|fewest|least|poorest|busiest"
                  rf"|slowest|fastest|biggest|quietest)\b[^.?!]{{0,40}}(?:{_DIMENSION_NOUNS})"
                  rf"|\bwhich\s+(?:\w+\s+){{0,2}}(?:{_DIMENSION_NOUNS})"
@@ -311,8 +308,8 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                   r"|\bweek\s+over\s+week\b|\bplot\b|\bchart\b|\bgraph\b|\bhow\s+(?:has|have"
                   r"|did)\s+[^?.]{0,40}\b(?:changed|moved|evolved|developed|trended|behaved)\b"
                   # "is the north getting worse?" asks for the course, "why is ..." a diagnosis
-                  r"|^\s*(?:is|are)\s+[^?.]{0,40}\b(?:getting|growing|becoming)\s+(?:worse"
-                  r"|better|slower|faster|longer|shorter|higher|lower|later)\b"),
+                  r"|^\s*(?:is|are)\s+[^?.]{0,40}\b(?:getting|growing|becoming)\s+(?:"
+                  + _COMPARATIVES + r")\b"),
         ("help", r"\bwhat\s+(?:data|tables|metrics|period|dates|cohorts|dimensions)\b"
                  r"|\bhow\s+(?:many|much)\s+(?:\w+\s+)?(?:of\s+)?(?:data|history)\b"
                  r"|\bwhich\s+(?:tables|metrics|data)\b|\bwhat(?:'s|\s+is)\s+in\s+(?:the|this|your)"
@@ -544,16 +541,15 @@ def _read(
     if (
         kind == "diagnose"
         and not dates.periods
-        and _THAN.search(text)
+        and _MORE_THAN.search(text)
         and any(len(values) == 2 for values in filters.values())
     ):
         kind = "compare"  # "why is north worse than south?": the two against each other
     people = _PEOPLE.search(text)
     if people and kind in (None, "rank", "diagnose", "lookup") and not first_match(nouns, text):
-        groups = [name for name, _ in nouns]  # the data's own dimensions, then the built-in ones
         notes.append(
             f"'{people['who']}' are not among the groups the data is broken down by "
-            f"({', '.join(groups)}): it holds no results per person"
+            f"({dimension_names(vocabulary)}): it holds no results per person"
         )
         kind = "out_of_scope"
     if kind == "diagnose" and _EITHER_WAY.search(text):
@@ -975,7 +971,7 @@ def _fill_kind_fields(
         plan.grain = grains[0] if grains else plan.grain
     elif plan.kind == "compare" and not plan.sides:
         plan.sides = _sides(plan, notes)
-        two_groups = len(plan.sides) == 2 and len(plan.periods) < 2 and all(plan.sides)
+        two_groups = len(plan.sides) == 2 and len(plan.periods) < 2
         if two_groups and plan.sides[0].filters and _MORE_THAN.search(text):
             # "how much slower is jam than low traffic?": read as jam minus low (the later side
             # minus the earlier one), not low minus jam

@@ -17,6 +17,7 @@ from agent.vocabulary import (
     Vocabulary,
     add_filter,
     custom_dimension_words,
+    dimension_names,
     dimension_words,
     first_match,
 )
@@ -62,11 +63,12 @@ _PLACE = re.compile(
 )
 
 
+# What sets a number as a bound: "over 10 km", "under $20", "at least 3".
+_BOUND = r"\b(?:over|above|more\s+than|under|below|less\s+than|at\s+least|at\s+most"
 # "orders over 10 km", "couriers older than 35": a number set against a banded dimension.
 _BAND_THRESHOLD = re.compile(
-    r"\b(?:over|above|more\s+than|longer\s+than|older\s+than|younger\s+than|under|below"
-    r"|less\s+than|shorter\s+than|at\s+least|at\s+most)\s+(?P<n>\d+(?:\.\d+)?)"
-    r"(?:\s*(?P<unit>[a-z]+))?"
+    _BOUND + r"|longer\s+than|older\s+than|younger\s+than|shorter\s+than)\s+"
+    r"(?P<n>\d+(?:\.\d+)?)(?:\s*(?P<unit>[a-z]+))?"
 )
 _BAND = re.compile(r"(?:<|>=)?\d+(?:\.\d+)?(?:-\d+(?:\.\d+)?)?")
 
@@ -137,12 +139,14 @@ def unknown_breakdowns(
         ):
             continue
         if re.fullmatch(r"(?:month|year|quarter)s?", word):
-            notes.append(f"'{match.group(0)}': series are by hour, day or week, not by {word}")
+            *others, last = (grain for grain, _ in GRAIN_WORDS)
+            grains = f"{', '.join(others)} or {last}"
+            notes.append(f"'{match.group(0)}': series are by {grains}, not by {word}")
             continue
         if re.fullmatch(r"(?:minute|week|day|hour)s?", word):
             continue
         if not reads_as_content(word):
-            known = ", ".join(name for name, _ in nouns)
+            known = dimension_names(vocabulary)
             notes.append(f"'{match.group(0)}': '{word}' is not a dimension of this data ({known})")
     return notes
 
@@ -151,15 +155,21 @@ def thresholds_of_bands(text: str, filters: Filters, vocabulary: Vocabulary) -> 
     """Notes for a threshold on a custom dimension of numeric bands ('<4.66', '4.66-9.19',
     '>=13.6'), named or by its unit ('over 10 km' for distance_km): its groups are the bands,
     so the threshold is not applied (it would be ignored without a word)."""
+    banded = [
+        (name, groups)
+        for name, groups in vocabulary.dimensions
+        if name not in filters
+        and any(group.startswith("<") for group in groups)
+        and all(_BAND.fullmatch(group) for group in groups)
+    ]
+    if not banded:
+        return []
     notes = []
     named = set(first_match(custom_dimension_words(vocabulary.dimensions), text))
     for match in _BAND_THRESHOLD.finditer(text):
-        for name, groups in vocabulary.dimensions:
-            banded = any(group.startswith("<") for group in groups) and all(
-                _BAND.fullmatch(group) for group in groups
-            )
+        for name, groups in banded:
             unit = name.rsplit("_", 1)[-1] if "_" in name else None
-            if banded and name not in filters and (name in named or match["unit"] == unit):
+            if name in named or match["unit"] == unit:
                 asked = match.group(0)[: match.end("n") - match.start()]
                 asked += f" {unit}" if match["unit"] == unit else ""
                 notes.append(
@@ -187,15 +197,14 @@ def unknown_places(
 
 # "orders over $50": an amount set against the orders, which are filtered by basket size only.
 _AMOUNT = re.compile(
-    r"\b(?:over|above|more\s+than|under|below|less\s+than|at\s+least|at\s+most)\s+"
-    r"(?:\$\s*\d[\d,]*(?:\.\d+)?|\d[\d,]*(?:\.\d+)?\s*(?:dollars?|usd|bucks)\b)"
+    _BOUND + r")\s+(?:\$\s*\d[\d,]*(?:\.\d+)?|\d[\d,]*(?:\.\d+)?\s*(?:dollars?|usd|bucks)\b)"
 )
 
 
 def amount_thresholds(text: str, vocabulary: Vocabulary) -> list[str]:
     """Notes for an amount set against the orders ('on-time for orders over $50'): baskets are
     filtered by size, not by value, so the amount is not applied (it was dropped without a
-    word). An action's amount ('peak pay of $2') reads as a parameter and is not matched."""
+    word). Not for a question naming an action, whose amounts are its parameters."""
     sizes = ", ".join(vocabulary.basket_sizes)
     where = f"by basket size ({sizes})" if sizes else "not at all (this data has no basket values)"
     return [

@@ -212,9 +212,9 @@ def custom_dimension_words(
     return tuple(patterns)
 
 
-def _custom_value_pattern(value: str) -> str:
-    """A group's name with any run of spaces, underscores or hyphens for each of its own
-    ('Semi-Urban' is 'semi urban' too)."""
+def _separated(value: str) -> str:
+    """A value's pattern with any run of spaces, underscores or hyphens for each of its own
+    ('Semi-Urban' is 'semi urban' too, 'electric_scooter' 'electric scooter')."""
     return re.sub(r"(?:\\ |_|\\-)+", lambda _: r"[\s_-]+", re.escape(value.casefold()))
 
 
@@ -234,9 +234,7 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
                 taken.append(match.span())
                 negated = match["negated"] or match["non"]
                 found.append((match.start(), name, "no" if negated else "yes"))
-        alternatives = "|".join(
-            _custom_value_pattern(g) for g in sorted(groups, key=len, reverse=True)
-        )
+        alternatives = "|".join(_separated(g) for g in sorted(groups, key=len, reverse=True))
         if not alternatives:
             continue
         value = rf"(?<![\w<>=.-])(?:{alternatives})(?:e?s)?(?![\w.])"
@@ -264,7 +262,7 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
         and group.casefold() not in _NOT_ALONE_VALUES
     ]
     for name, group in sorted(named_alone, key=lambda pair: -len(pair[1])):  # longest first
-        alone = rf"(?<![\w-])(?:{_custom_value_pattern(group)})(?:e?s)?(?![\w-])"
+        alone = rf"(?<![\w-])(?:{_separated(group)})(?:e?s)?(?![\w-])"
         for match in re.finditer(alone, text):
             if not any(start < match.end() and match.start() < end for start, end in taken):
                 taken.append(match.span())
@@ -310,9 +308,7 @@ def _value_patterns(
     usable = [v for v in values if v and v.casefold() not in _NOT_COHORT_VALUES][:500]
     patterns = []
     for value in sorted(usable, key=len, reverse=True):
-        body = re.escape(value.casefold())
-        for separator in ("_", r"\ ", r"\-"):  # '_' first (the class put in holds one)
-            body = body.replace(separator, r"[\s_-]+")
+        body = _separated(value)
         if synonyms and value in _CATEGORY_WORDS:
             body = _CATEGORY_WORDS[value]
         elif synonyms and value[-1:].isalpha():
@@ -551,6 +547,11 @@ ORDERS_WORDS = re.compile(
     r"|orders\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
     r"orders)\b"
 )
+
+
+def dimension_names(vocabulary: Vocabulary) -> str:
+    """The dimensions a question can break the data down by, as a note lists them."""
+    return ", ".join(name for name, _ in dimension_words(vocabulary))
 
 
 def dimension_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]], ...]:

@@ -402,7 +402,7 @@ class DetectIncidentsOutput(ToolOutput):
                 name: Figure(value=count, unit="count")
                 for name, count in (
                     ("series_judged", self.series_judged),
-                    ("marketplace_series_judged", self.marketplace_judged),
+                    ("marketplace_judged", self.marketplace_judged),
                 )
                 if count is not None
             },

@@ -119,7 +119,7 @@ def unjudged(scanned: EvidenceItem | None, when_text: str) -> str:
     if scanned is None:
         return ""
     judged = figure(scanned, "series_judged")
-    marketplace = figure(scanned, "marketplace_series_judged")
+    marketplace = figure(scanned, "marketplace_judged")
     if judged is None or marketplace is None or int(marketplace.value) > 0:
         return ""
     why = "a baseline needs earlier weeks of the same hour or weekday, too few before then"

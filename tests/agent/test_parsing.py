@@ -1199,6 +1199,9 @@ def test_more_health_checks_and_than_a_normal_day() -> None:
         assert (plan.kind, plan.overview) == ("lookup", True), question
     christmas = parse("was Christmas worse than a normal day?")
     assert christmas.kind == "lookup" and christmas.day == D(2025, 12, 25)
+    # "than before" is the days before too: it compared grocery with the whole marketplace
+    before = parse("is grocery worse than before?")
+    assert (before.kind, before.filters, before.sides) == ("lookup", {"category": ["grocery"]}, [])
 
 
 def test_how_long_it_lasted_asks_for_the_incidents() -> None:
