@@ -99,6 +99,8 @@ class Facts(_Fact):
     top_slice: str | None = None
     slice_metric_label: str | None = None
     focus: Focus | None = None
+    # The worst_stretch item that narrowed the first site's tests to part of the incident window.
+    stretch: str | None = None
     asked_metric: AskedMetric | None = None
     # rank: the ranked causes.
     rank: str | None = None  # the rank_causes item

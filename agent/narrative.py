@@ -212,6 +212,13 @@ def template_narrative(facts: Facts, evidence: list[dict[str, Any]]) -> str:
             f"It concentrates in {facts.top_slice}, where the {facts.slice_metric_label} "
             f"went from {before} to {after} over {orders} orders [{slices}]."
         )
+    stretch = facts.stretch
+    first, last = ev.when(stretch, "stretch_start"), ev.when(stretch, "stretch_end")
+    if stretch and _filled(first, last):
+        parts.append(
+            f"Its causes were tested from {first} to {last}, where the "
+            f"{facts.slice_metric_label} was worst [{stretch}]."
+        )
     focus = facts.focus
     if focus:
         # An asked cohort no tool read (hours 17-21) is not named; nor is a site no tool did.

@@ -439,7 +439,7 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     localize_incident(
         tools, investigation, metric=_slice_metric(plan, incident), focus=plan.filters or None
     )
-    sites = [vars(site) for site in investigation.sites]
+    sites = [site.state() for site in investigation.sites]
     focus = (
         Focus(asked=cohort(plan.filters), site=cohort(sites[0]["filters"]))
         if plan.filters and sites
@@ -488,6 +488,7 @@ def _incident_facts(investigation: Investigation, day: dt.date | None) -> Facts:
         slice_metric_label=METRICS[
             investigation.slices.metric if investigation.slices else incident.slice_metric
         ].label.lower(),
+        stretch=investigation.sites[0].window_id if investigation.sites else None,
     )
 
 

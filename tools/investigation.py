@@ -37,6 +37,7 @@ from tools.rca import (
     RankCausesOutput,
     ShapAttributionOutput,
     SliceWindow,
+    WorstStretchOutput,
 )
 
 MAX_SITES = 2
@@ -53,6 +54,15 @@ class Site:
     description: str
     orders: int
     metric: str | None = None  # the share metric localized there (None: the incident's)
+    # The worst stretch of the incident window in the site (worst_stretch), where its windowed
+    # tests are made, and the evidence id that found it; None: the incident window.
+    window: tuple[dt.datetime, dt.datetime] | None = None
+    window_id: str | None = None
+
+    def state(self) -> dict[str, Any]:
+        """The site as a graph state keeps it (JSON: the window as ISO times)."""
+        window = [t.isoformat() for t in self.window] if self.window else None
+        return {**vars(self), "window": window}
 
 
 @dataclass
@@ -242,6 +252,31 @@ def localize_incident(
     _add_other_metric_sites(context, investigation)
     if focus:
         _narrow_sites(investigation, focus)
+    for site in investigation.sites:
+        _find_worst_stretch(context, investigation, site)
+
+
+def _find_worst_stretch(context: ToolContext, investigation: Investigation, site: Site) -> None:
+    """The site's window: the stretch of the incident window where its metric was worst,
+    when one stands out (a window of days can hold a cause of one afternoon: seed 12064's
+    three-day window and one-day surge); else the incident window."""
+    assert investigation.incident is not None
+    start, end = window_of(investigation)
+    metric = site.metric or investigation.incident.slice_metric
+    arguments = {
+        "filters": site.filters,
+        "start": start,
+        "end": end,
+        "metric": metric,
+        "grain": investigation.incident.grain,
+    }
+    found = _try(context, "worst_stretch", arguments)
+    if isinstance(found, ToolError):
+        investigation.notes.append(f"worst stretch in {site.description}: {found}")
+        return
+    stretch: WorstStretchOutput = found[0]
+    if stretch.found and (stretch.stretch_start, stretch.stretch_end) != (start, end):
+        site.window, site.window_id = (stretch.stretch_start, stretch.stretch_end), found[1]
 
 
 def _fallback_cohort(incident: IncidentSummary) -> str:
@@ -338,7 +373,7 @@ def _window_arguments(investigation: Investigation, site: Site) -> dict[str, Any
     """The windowed tools' slice and window. A window shorter than a day is compared with the
     same hours of the day before it (its hours join the filters, unless the site names hours):
     the dinner peak's prep time or quotes are not a shift against the whole day's."""
-    start, end = window_of(investigation)
+    start, end = site.window or window_of(investigation)
     filters = dict(site.filters)
     if "hour" not in filters and end - start < dt.timedelta(days=1):
         hours = int((end - start) / dt.timedelta(hours=1))

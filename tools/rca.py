@@ -32,9 +32,10 @@ from analytics.drivers import (
 from analytics.drivers import driver_shift as measure_shift
 from analytics.lags import LagError
 from analytics.lags import lagged_correlation as correlate
-from analytics.metrics import METRICS, MetricError, metric_frame
+from analytics.metrics import CX_SCORE, METRICS, MetricError, metric_frame
 from analytics.ranking import HypothesisTests, PrimaryTest, rank
 from analytics.shap_attribution import ShapAttributionError
+from analytics.stretch import worst_stretch as measure_stretch
 from tools.base import Figure, ToolContext, ToolError, ToolOutput, Unit, tool
 from tools.hypotheses import LIBRARY
 
@@ -151,6 +152,87 @@ def driver_shift(context: ToolContext, args: DriverShiftInput) -> DriverShiftOut
         timing=shift.timing,
         baseline_n=shift.baseline_n,
         incident_n=shift.incident_n,
+    )
+
+
+class WorstStretchInput(SliceWindow):
+    """Arguments of worst_stretch."""
+
+    metric: str = Field(description=f"The CX score or one of: {', '.join(METRICS)}.")
+    grain: Literal["hour", "day"] = Field(
+        default="hour", description="Scan hours (against the same hour of day) or days."
+    )
+
+
+class WorstStretchOutput(ToolOutput):
+    metric: str
+    stretch_start: dt.datetime
+    stretch_end: dt.datetime
+    found: bool
+    grain: str
+    periods: int
+    periods_scanned: int
+    score: float
+    peak_z: float | None
+
+    def figures(self) -> dict[str, Figure]:
+        figures = {
+            "stretch_start": Figure(value=f"{self.stretch_start:%Y-%m-%dT%H:%M}", unit="datetime"),
+            "stretch_end": Figure(value=f"{self.stretch_end:%Y-%m-%dT%H:%M}", unit="datetime"),
+            "periods": Figure(value=self.periods, unit="count", label=f"{self.grain}s in it"),
+            "periods_scanned": Figure(
+                value=self.periods_scanned, unit="count", label=f"{self.grain}s read"
+            ),
+        }
+        if self.peak_z is not None:
+            figures["peak_z"] = Figure(value=round(self.peak_z, 1), unit="ratio")
+        return figures
+
+
+@tool
+def worst_stretch(context: ToolContext, args: WorstStretchInput) -> WorstStretchOutput:
+    """The run of hours of an incident window in which a slice's metric was furthest from its
+    usual value for the hour (z against the same hour of the baseline days, a CUSUM-style scan;
+    a heuristic): where a cause's drivers are tested when the window runs longer than the
+    slice's trouble. No run standing out: the whole window."""
+    if args.metric != CX_SCORE and args.metric not in METRICS:
+        raise ToolError(f"unknown metric {args.metric!r}; known: {CX_SCORE}, {', '.join(METRICS)}")
+    try:
+        found = measure_stretch(
+            context.con,
+            args.metric,
+            args.filters,
+            args.start,
+            args.end,
+            args.baseline_days,
+            args.grain,
+        )
+    except (MetricError, CohortError) as error:
+        raise ToolError(str(error)) from None
+    peak = found.peak_z if math.isfinite(found.peak_z) else None
+    if found.found:
+        summary = (
+            f"{args.metric} worst from {found.start:%Y-%m-%d %H:%M} to {found.end:%Y-%m-%d %H:%M} "
+            f"in the slice ({found.periods} of {found.periods_scanned} {args.grain}s read, peak z "
+            f"{found.peak_z:+.1f})"
+        )
+    else:
+        summary = (
+            f"no stretch of {args.metric} stands out of the {found.periods_scanned} "
+            f"{args.grain}s read "
+            "in the slice: the whole window"
+        )
+    return WorstStretchOutput(
+        summary=summary,
+        metric=args.metric,
+        stretch_start=found.start,
+        stretch_end=found.end,
+        found=found.found,
+        grain=args.grain,
+        periods=found.periods,
+        periods_scanned=found.periods_scanned,
+        score=found.score,
+        peak_z=peak,
     )
 
 

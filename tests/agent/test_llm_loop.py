@@ -21,7 +21,7 @@ LAST_WEEK = {"start": "2025-12-29T00:00:00", "end": "2026-01-05T00:00:00"}
 RANK = ("rank_cohorts", {"dimension": "region", "metric": "on_time_rate", "k": 3, **LAST_WEEK})
 LOOKUP = ("metric_summary", {"metrics": ["on_time_rate"], **LAST_WEEK})
 INVESTIGATE = ("investigate", {"first_day": "2026-01-04"})
-RANK_ID, RECOMMEND_ID = "E22", "E27"  # of a diagnosis of the small demo world's Jan 4
+RANK_ID, RECOMMEND_ID = "E23", "E28"  # of a diagnosis of the small demo world's Jan 4
 
 
 @pytest.fixture(scope="module")

@@ -565,6 +565,42 @@ def test_a_slow_inventory_drop_asked_about_on_its_onset_day_is_investigated_whol
     assert investigation.causes.causes[0].kind == "inventory_drop"
 
 
+def test_a_one_day_surge_in_a_longer_incident_is_tested_where_the_slice_was_worst(
+    make_world: WorldFactory,
+) -> None:
+    """Random scenario 12064 (10,000 orders a day): north lunch orders +47% on Dec 27 only. The
+    incident runs from Dec 27 11:00 to Dec 30 23:00; over all of it the slice's (north, hours
+    13-14) orders per hour rose 9% (2 of its 8 hours held the surge), too little to stand out,
+    and a dasher shortage was named. The drivers are tested in the slice's worst stretch, the
+    two surge hours, and the surge leads."""
+    from tools.rca import DriverShiftInput
+
+    context = ToolContext(world_dir=make_world(random_scenario(12064, orders_per_day=10_000)))
+    try:
+        investigation = investigate(context, day=dt.date(2025, 12, 27))
+    finally:
+        context.close()
+    incident = _serious(investigation)
+    assert (incident.start, incident.end) == (
+        dt.datetime(2025, 12, 27, 11), dt.datetime(2025, 12, 30, 23),
+    )  # fmt: skip
+    site = investigation.sites[0]
+    assert site.filters == {"region": ["north"], "hour": [13, 14]}
+    assert site.window == (dt.datetime(2025, 12, 27, 13), dt.datetime(2025, 12, 27, 15))
+    (stretch,) = [item for item in context.ledger.items if item.tool == "worst_stretch"]
+    assert (stretch.figures["stretch_start"].value, stretch.figures["stretch_end"].value) == (
+        "2025-12-27T13:00", "2025-12-27T15:00",
+    )  # fmt: skip
+    shifts = [
+        DriverShiftInput.model_validate(item.args)
+        for item in context.ledger.items
+        if item.tool == "driver_shift"
+    ]
+    assert shifts and all((shift.start, shift.end) == site.window for shift in shifts)
+    assert investigation.causes is not None
+    assert investigation.causes.causes[0].kind == "demand_surge"
+
+
 def test_fewer_dashers_for_fewer_orders_is_a_shortage_refuted_in_part(
     make_world: WorldFactory,
 ) -> None:
