@@ -258,8 +258,9 @@ def localize_incident(
 
 def _find_worst_stretch(context: ToolContext, investigation: Investigation, site: Site) -> None:
     """The site's window: the stretch of the incident window where its metric was worst,
-    when one stands out (a window of days can hold a cause of one afternoon: seed 12064's
-    three-day window and one-day surge); else the incident window."""
+    when one stands out and leaves some of the periods read out (a window of days can hold a
+    cause of one afternoon: seed 12064's three-day window and one-day surge); else the incident
+    window."""
     assert investigation.incident is not None
     start, end = window_of(investigation)
     metric = site.metric or investigation.incident.slice_metric
@@ -275,7 +276,7 @@ def _find_worst_stretch(context: ToolContext, investigation: Investigation, site
         investigation.notes.append(f"worst stretch in {site.description}: {found}")
         return
     stretch: WorstStretchOutput = found[0]
-    if stretch.found and (stretch.stretch_start, stretch.stretch_end) != (start, end):
+    if stretch.found and stretch.periods < stretch.periods_scanned:
         site.window, site.window_id = (stretch.stretch_start, stretch.stretch_end), found[1]
 
 
