@@ -171,7 +171,9 @@ _NAMED_RANGE = re.compile(
     r"\b(?P<phrase>(?:last|previous|this|past|current)\s+(?:week(?:end)?|month|quarter|year)"
     r"|the\s+weekend"
     r"(?!\s+(?:of|starting|beginning|before|after)\b)|over\s+the\s+weekend"
-    r"|week\s+before\s+last|recently|lately|of\s+late)\b"
+    # "of late" ends a clause ("how are we doing of late?"); "the share of late orders" is none
+    r"|week\s+before\s+last|recently|lately|of\s+late(?=\s*(?:[?.!,]|$|in\b|for\b|at\b"
+    r"|on\b)))\b"
 )
 _WEEK_OF = re.compile(r"\b(?:the\s+)?week\s+(?:of|starting|beginning)\s+$")
 _NTH_WEEK_OF = re.compile(

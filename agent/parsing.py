@@ -55,13 +55,13 @@ from agent.vocabulary import (
     ORDER_WORDS,
     ORDERS_WORDS,
     SYNTHETIC,
+    NamedCohort,
     TimeMention,
     Vocabulary,
     action_parameters,
     actions_named,
     add_filter,
     blank,
-    cohort_filters,
     compiled,
     counts_events,
     custom_dimension_words,
@@ -69,9 +69,11 @@ from agent.vocabulary import (
     dimension_words,
     first_match,
     hours_between,
+    named_cohort,
     rank_size,
     time_mentions,
 )
+from analytics.cohorts import describe_slice
 from analytics.metrics import SLOW_DELIVERY_MIN
 
 MAX_QUESTION_CHARS = 2_000
@@ -388,7 +390,28 @@ def _clean(text: str, notes: list[str]) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("\u2019", "'").replace("\u2013", "-").replace("\u2014", "-")
     text = re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
-    return written_out(text)
+    return _against_the_current(written_out(text))
+
+
+# "are we better than last week?", "is grocery worse than yesterday?": the current period
+# (so far) against the one named, as "this week vs last week" reads
+_THAN_LAST = re.compile(
+    r"\bthan\s+(?:the\s+)?(?P<named>(?:last|previous)\s+(?P<unit>week|month|quarter|year)"
+    r"|yesterday)\b"
+)
+_TWO_NAMED = re.compile(r"\bvs\.?(?!\w)|\bversus\b|\bcompar\w*"
+                        r"|\bthis\s+(?:week|month|quarter|year)\b"
+                        r"|\btoday\b")  # fmt: skip
+
+
+def _against_the_current(text: str) -> str:
+    """'than last week' written as 'this week vs last week' (and 'than yesterday' as 'today vs
+    yesterday') when the question names no other period to set it against."""
+    match = _THAN_LAST.search(text)
+    if match is None or _TWO_NAMED.search(text):
+        return text
+    current = f"this {match['unit']}" if match["unit"] else "today"
+    return f"{text[: match.start()]}{current} vs {match['named']}{text[match.end() :]}"
 
 
 def _capped(notes: list[str]) -> list[str]:
@@ -417,6 +440,8 @@ class _Reading:
     action: str | None
     notes: list[str] = field(default_factory=list)
     dimension_words: tuple[tuple[str, re.Pattern[str]], ...] = DIMENSION_WORDS
+    share_of: str | None = None  # "what share of orders is grocery?": the dimension ranked
+    all_but: Filters = field(default_factory=dict)  # groups left when some were excluded
 
     @property
     def has_scope(self) -> bool:
@@ -429,20 +454,20 @@ class _Reading:
 
 def _filters_and_times(
     scanner: Scanner, dates: DateReading, notes: list[str], vocabulary: Vocabulary
-) -> Filters:
-    """Cohort filters, with the dayparts and hours the question names."""
+) -> NamedCohort:
+    """The named cohort, its filters with the dayparts and hours the question names."""
     times: list[TimeMention | _TimeOfDay] = [*time_mentions(scanner, notes)]
     for mention in dates.hours:
         assert mention.hours is not None
         start, end = mention.hours
         times.append(_TimeOfDay(mention.start, start, end))
-    filters = cohort_filters(scanner.text, notes, vocabulary)
+    named = named_cohort(scanner.text, notes, vocabulary)
     for time in sorted(times, key=lambda m: m.position):
         if time.daypart:
-            add_filter(filters, "daypart", time.daypart)
+            add_filter(named.filters, "daypart", time.daypart)
         for hour in time.hours:
-            add_filter(filters, "hour", hour)
-    return filters
+            add_filter(named.filters, "hour", hour)
+    return named
 
 
 @dataclass(frozen=True)
@@ -470,7 +495,8 @@ def _read(
     """The cues, dates, cohort, metric and action of one cleaned question."""
     scanner = Scanner(text)
     dates = read_dates(scanner, first, last, anchor, notes)
-    filters = _filters_and_times(scanner, dates, notes, vocabulary)
+    named = _filters_and_times(scanner, dates, notes, vocabulary)
+    filters = named.filters
     near_misses(text, filters, vocabulary, notes)
     metrics = first_match(METRIC_PATTERNS, text)
     over = _OVER_MINUTES.search(text)
@@ -565,9 +591,26 @@ def _read(
         kind = "what_if"
     if kind == "lookup" and actions and re.search(r"\bcost\w*|\bhow\s+much\b|\bworth\b", text):
         kind = "what_if"  # "what's the cost of peak pay?": the simulation prices it
+    share_of = None
+    if kind in ("lookup", None) and filters and _ORDER_SHARE.search(text):
+        # "what share of orders is grocery?": every category's orders, with their shares
+        share_of = next(iter(filters))
+        notes.append(
+            f"{describe_slice(filters)}'s share of the orders: every {share_of} group's "
+            "orders, each with its share"
+        )
+        kind, metrics, filters = "rank", [ORDERS_METRIC], {}
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
-                    dimension_words=nouns)  # fmt: skip
+                    dimension_words=nouns, share_of=share_of,
+                    all_but=named.all_but)  # fmt: skip
+
+
+# "what share of orders is grocery?", "what percentage of our orders come from the north?"
+_ORDER_SHARE = re.compile(
+    r"\b(?:share|percent(?:age)?|fraction|proportion|part)\s+of\s+(?:our\s+|the\s+|all\s+)?"
+    r"orders\b|\bhow\s+much\s+of\s+(?:our\s+|the\s+)?orders\b"
+)
 
 
 _QUANTILE = re.compile(r"\bmedian\b|\b(?:per)?centiles?\b|\bquantiles?\b|\bp(?:50|75|90|95|99)\b")
@@ -934,13 +977,19 @@ def _fill_kind_fields(
         ] or first_match(words, text)
         when = "hour" if re.match(r"\s*when\b", text) else None  # "when are we busiest?"
         plan.dimension = (
-            (dimensions[0] if dimensions else None) or when or plan.dimension or "store"
+            reading.share_of
+            or (dimensions[0] if dimensions else None)
+            or when
+            or plan.dimension
+            or "store"
         )
         if plan.dimension in plan.filters and plan.dimension not in reading.filters:
             # "which hour was worst that day?" after an incident in hours 18-21: every hour
             plan.filters = {k: v for k, v in plan.filters.items() if k != plan.dimension}
         orders = first_match(ORDER_WORDS, text)
-        plan.order = orders[0] if orders else (plan.order or "worst")
+        # Order counts with no direction asked ('how many orders by category?'): the most first.
+        unasked: Order = "highest" if plan.metric == ORDERS_METRIC else "worst"
+        plan.order = orders[0] if orders else (plan.order or unasked)
         breakdown = re.search(r"\bbreak\s*\w*\s*down\b|\bbreakdown\b|\bsplit\b|\beach\b", text)
         custom = plan.dimension not in {name for name, _ in DIMENSION_WORDS}
         breakdown = breakdown or (re.search(r"\bby\s", text) if custom else None)
@@ -970,7 +1019,7 @@ def _fill_kind_fields(
         grains = first_match(GRAIN_WORDS, text)
         plan.grain = grains[0] if grains else plan.grain
     elif plan.kind == "compare" and not plan.sides:
-        plan.sides = _sides(plan, notes)
+        plan.sides = _sides(plan, notes, reading.all_but)
         two_groups = len(plan.sides) == 2 and len(plan.periods) < 2
         if two_groups and plan.sides[0].filters and _MORE_THAN.search(text):
             # "how much slower is jam than low traffic?": read as jam minus low (the later side
@@ -1009,10 +1058,12 @@ def _described(filters: Filters) -> str:
     return ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items())
 
 
-def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
-    """Two sides of a comparison: two periods, the two values of one dimension, or one group
-    of a yes/no dimension and the other; failing those, the cohort against the whole
-    marketplace."""
+def _sides(plan: QuestionPlan, notes: list[str], all_but: Filters | None = None) -> list[Side]:
+    """Two sides of a comparison: two periods, a group and every other of its dimension
+    ('grocery vs everything but grocery'; `all_but`: per dimension, the groups left when the
+    question excluded some), the two values of one dimension (not a complement: 'excluding
+    grocery' is one cohort), or one group of a yes/no dimension and the other; failing those,
+    the cohort against the whole marketplace."""
     if len(plan.periods) == 2:
         first, second = plan.periods
         if any(len(values) == 2 for values in plan.filters.values()):
@@ -1024,8 +1075,17 @@ def _sides(plan: QuestionPlan, notes: list[str]) -> list[Side]:
             Side(label=second.label or second.describe(), filters=plan.filters, period=second),
         ]
     period = plan.period
+    for dimension, rest in (all_but or {}).items():
+        values = plan.filters.get(dimension)
+        if values and not set(values) & set(rest):
+            common = {name: v for name, v in plan.filters.items() if name != dimension}
+            return [
+                Side(label=_described({dimension: group}), filters={**common, dimension: group},
+                     period=period)
+                for group in (values, rest)
+            ]  # fmt: skip
     for dimension, values in plan.filters.items():
-        if len(values) == 2:
+        if len(values) == 2 and values != (all_but or {}).get(dimension):
             common = {name: v for name, v in plan.filters.items() if name != dimension}
             return [
                 Side(label=f"{dimension}={value}", filters={**common, dimension: [value]},

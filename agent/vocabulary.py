@@ -419,6 +419,21 @@ def cohort_filters(
     text: str, notes: list[str], vocabulary: Vocabulary = SYNTHETIC
 ) -> dict[str, list[str | int]]:
     """Regions, categories, basket sizes and store ids the question names, in order."""
+    return named_cohort(text, notes, vocabulary).filters
+
+
+@dataclass(frozen=True)
+class NamedCohort:
+    """The groups a question names, and per dimension it left groups out of ('excluding
+    grocery'), the groups that are left (a complement reads as one cohort, not as two)."""
+
+    filters: dict[str, list[str | int]]
+    all_but: dict[str, list[str | int]]
+
+
+def named_cohort(text: str, notes: list[str], vocabulary: Vocabulary = SYNTHETIC) -> NamedCohort:
+    """cohort_filters, with what the question left out ('grocery vs everything but grocery'
+    keeps grocery as its filter and the other categories in `all_but`)."""
     found: list[tuple[int, str, str]] = []
     found += [(at, "region", value) for at, value in _mentions(text, vocabulary.regions, False)]
     found += [(at, "category", v) for at, v in _mentions(text, vocabulary.categories, True)]
@@ -436,6 +451,7 @@ def cohort_filters(
     found += custom_filters(text, vocabulary)
     filters: dict[str, list[str | int]] = {}
     negated: dict[str, list[str]] = {}
+    all_but: dict[str, list[str | int]] = {}
     for at, dimension, value in sorted(found):
         if dimension in ("region", "category") and _NEGATED.search(text[:at]):
             negated.setdefault(dimension, []).append(value)
@@ -446,8 +462,14 @@ def cohort_filters(
         every = vocabulary.regions if dimension == "region" else vocabulary.categories
         named = filters.get(dimension) or list(every)
         kept: list[str | int] = [v for v in named if v not in values]
-        if kept:
+        if not kept and set(named) == set(values):
+            # "compare grocery with everything but grocery": grocery, and the rest beside it
+            kept = [v for v in every if v not in values]
+            all_but[dimension] = kept
+        elif kept:
             filters[dimension] = kept
+            all_but[dimension] = kept
+        if kept:
             notes.append(
                 f"all but {'/'.join(values)}: {dimension}={'/'.join(str(v) for v in kept)}"
             )
@@ -457,7 +479,7 @@ def cohort_filters(
         if word not in _NOT_REGION_NAMES and not word.endswith("est") and word not in known:
             shown = ", ".join(vocabulary.regions[:12])
             notes.append(f"'{match.group(0)}' is not a known region (known: {shown}); ignored")
-    return filters
+    return NamedCohort(filters, all_but)
 
 
 _USD = re.compile(

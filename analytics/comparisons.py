@@ -624,7 +624,8 @@ def rank_groups(
     with Benjamini-Hochberg q-values over all groups compared; the CX score and counts are not.
     """
     key = dimensions.canonical(dimension)
-    if count and (name in (ORDERS, CX_SCORE) or is_mean(name)):
+    count = count and name != ORDERS  # an order count is the orders' own value
+    if count and (name == CX_SCORE or is_mean(name)):
         raise ComparisonError(f"count ranks a rate's events; {name} is not a rate")
     threshold = DEFAULT_MIN_ORDERS if min_orders is None else min_orders
     rule = f"groups with at least {threshold} orders in the period" + (

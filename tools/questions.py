@@ -608,6 +608,10 @@ class RankCohortsOutput(ToolOutput):
                 figures[f"{key}.day"] = Figure(value=str(row.group), unit="datetime")
             figures[f"{key}.value"] = self._value(row.value)
             figures[f"{key}.orders"] = Figure(value=row.orders, unit="orders")
+            if self.metric == ORDERS and self.overall > 0:  # the group's share of the orders
+                figures[f"{key}.share"] = Figure(
+                    value=round(row.value / self.overall, 4), unit="share"
+                )
             if row.ci_low is not None and row.ci_high is not None:
                 figures[f"{key}.ci_low"] = self._value(row.ci_low)
                 figures[f"{key}.ci_high"] = self._value(row.ci_high)

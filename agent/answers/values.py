@@ -454,6 +454,11 @@ def _side_text(side: Side) -> str:
     return f"{where} {when_text}".strip()
 
 
+def _share(share: Figure | None) -> str:
+    """' (48.1% of the orders)' after a group's order count; '' without its share."""
+    return f" ({value(share)} of the orders)" if share is not None else ""
+
+
 def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """The worst or best groups of a dimension by a metric or an event count (rank_cohorts)."""
     metric = metric_of(plan, context)
@@ -491,7 +496,7 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     shown = [
         f"{name} {value(figure(item, f'r{index}.value'), precise)}"
         + (
-            ""
+            _share(figure(item, f"r{index}.share"))
             if metric == ORDERS_METRIC
             else _volume(value(figure(item, f"r{index}.orders")), plan)
         )
@@ -499,11 +504,12 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     ]
     worse, better = _standing_out(item, rows, metric)
     phrase = METRICS[metric].event_phrase if metric in METRICS else ""
+    counted = plan.count and metric != ORDERS_METRIC  # orders are counted as they are
     measure = (
         f"number of orders that {phrase}"
-        if plan.count and phrase
+        if counted and phrase
         else f"number of orders counted in the {named(metric)}"
-        if plan.count
+        if counted
         else named(metric)
     )
     if not shown:

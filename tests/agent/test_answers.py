@@ -187,6 +187,26 @@ def test_a_ranking_orders_groups_and_states_its_volume_rule(agent: Agent, sql: A
     assert "at least 30 orders" in result["answer"]
 
 
+def test_order_counts_by_a_group_list_the_most_first_each_with_its_share(
+    agent: Agent, sql: Any
+) -> None:
+    """'how many orders by category?' failed (orders were refused as a count), and 'what share
+    of orders is grocery?' gave grocery's CX score."""
+    rows = sql.rows(
+        "SELECT category, count(*) FROM order_facts WHERE day BETWEEN '2025-12-29' AND "
+        "'2026-01-04' GROUP BY 1 ORDER BY 2 DESC"
+    )
+    total = sum(count for _, count in rows)
+    expected = "; ".join(
+        f"{category} {count:,} ({pct(count / total)} of the orders)" for category, count in rows
+    )
+    for question in ("how many orders by category last week?", "what share of orders was "
+                     "grocery last week?"):  # fmt: skip
+        result = ask(agent, question)
+        assert result["kind"] == "rank" and tools(result) == ["rank_cohorts"], question
+        assert f"[E1]: {expected} [E1]. The whole cohort: {total:,}" in result["answer"]
+
+
 def test_incidents_are_listed_and_filtered_by_the_asked_cohort(agent: Agent) -> None:
     listed = ask(agent, "were there any incidents last week?")
     assert listed["kind"] == "incidents" and tools(listed) == ["detect_incidents"]

@@ -1375,3 +1375,68 @@ def test_how_many_were_affected_lists_the_incidents_with_their_impact() -> None:
     for question in ("how many customers were affected?", "what was the impact?"):
         assert parse(question, previous=first).kind == "incidents", question
     assert parse("how many orders were late yesterday?").kind == "lookup"
+
+
+def test_order_counts_by_a_dimension_list_the_most_first_with_their_shares() -> None:
+    """'how many orders by category?' failed ('count ranks a rate's events; orders is not a
+    rate'), and 'what share of orders is grocery?' gave grocery's CX score."""
+    counts = parse("how many orders by category?")
+    assert (counts.kind, counts.metric, counts.dimension, counts.order) == (
+        "rank", "orders", "category", "highest",
+    )  # fmt: skip
+    assert parse("which region has the fewest orders?").order == "lowest"
+    share = parse("what share of orders is grocery?")
+    assert (share.kind, share.metric, share.dimension, share.filters) == (
+        "rank", "orders", "category", {},
+    )  # fmt: skip
+    assert "category=grocery's share of the orders" in share.notes[0]
+    north = parse("what percentage of our orders come from the north?")
+    assert (north.kind, north.dimension) == ("rank", "region")
+
+
+def test_of_late_is_a_date_only_where_it_ends_a_clause() -> None:
+    """'what's the share of late orders?' was read as the last 7 days ('of late')."""
+    late = parse("what's the share of late orders?")
+    assert late.metric == "on_time_rate" and not late.periods
+    lately = parse("how are we doing of late?")
+    assert lately.periods[0].label == "of late" and lately.metric in (None, "cx_score")
+
+
+@pytest.mark.parametrize(
+    ("question", "filters", "labels"),
+    [
+        ("are we better than last week?", {}, ["last week", "this week"]),
+        (
+            "is grocery better than last week?",
+            {"category": ["grocery"]},
+            ["last week", "this week"],
+        ),
+        ("is cx worse than yesterday?", {}, ["yesterday", "today"]),
+        ("are we better than last year?", {}, ["last year", "this year"]),
+    ],
+)
+def test_better_than_a_past_period_sets_the_current_one_against_it(
+    question: str, filters: dict[str, list[str]], labels: list[str]
+) -> None:
+    """'are we better than last week?' asked which two to compare; 'is grocery better than
+    last week?' compared grocery with the marketplace last week."""
+    plan = parse(question)
+    assert plan.kind == "compare" and sorted(side.label for side in plan.sides) == sorted(labels)
+    assert all(side.filters == filters for side in plan.sides)
+
+
+def test_a_group_against_everything_but_it_and_a_complement_as_one_cohort() -> None:
+    """'compare grocery with everything but grocery' compared grocery with the marketplace;
+    'is delivery slower excluding grocery?' compared convenience with retail."""
+    against_rest = parse("compare grocery with everything but grocery")
+    assert [side.filters for side in against_rest.sides] == [
+        {"category": ["grocery"]}, {"category": ["convenience", "retail"]},
+    ]  # fmt: skip
+    north = parse("compare the north with everywhere except the north")
+    assert [side.filters for side in north.sides] == [
+        {"region": ["north"]}, {"region": ["south", "east", "west", "central"]},
+    ]  # fmt: skip
+    slower = parse("is delivery slower excluding grocery?")
+    assert [side.filters for side in slower.sides] == [
+        {}, {"category": ["convenience", "retail"]},
+    ]  # fmt: skip
