@@ -83,6 +83,12 @@ DEFAULT_RANK_SIZE = 5
 # Any dimension a ranking can be over, as the vocabulary names it (stores, regions or cities,
 # categories or cuisines, dayparts, baskets, hours, weekdays, days).
 _DIMENSION_NOUNS = "|".join(f"(?:{pattern.pattern})" for _, pattern in DIMENSION_WORDS)
+# The nouns of the groups a breakdown ranks (not the hours, days or weekdays of a series).
+_GROUP_NOUNS = "|".join(
+    f"(?:{pattern.pattern})"
+    for name, pattern in DIMENSION_WORDS
+    if name not in ("hour", "day", "weekday")
+)
 # How sure the diagnosis is: the latest cause ranking, explained.
 _CONFIDENCE = re.compile(
     r"\bhow\s+(?:sure|confident|certain)\b|\bhow\s+(?:reliable|trustworthy|solid)\s+is\b"
@@ -162,9 +168,20 @@ _GROUP_EFFECT = re.compile(
 # minutes", "deliveries over an hour" is not read).
 _OVER_MINUTES = re.compile(
     r"\b(?:orders?|deliver(?:y|ies)|they)\b[^?.;]{0,30}?\b(?:takes?|took|taking|lasts?|lasted)?"
-    r"\s*(?:more\s+than|longer\s+than|over|above|beyond|exceed\w*)\s+(?P<n>\d{1,3})\s*"
-    r"(?:min(?:ute)?s?)\b"
+    r"\s*(?:more\s+than|longer\s+than|over|above|beyond|exceed\w*)\s+(?:(?P<n>\d{1,3})\s*"
+    r"(?:min(?:ute)?s?)|(?P<hours>an|one|two|three|\d)\s+hours?)\b"
 )
+_HOURS = {"an": 1, "one": 1, "two": 2, "three": 3}
+
+
+def _over_minutes(over: re.Match[str]) -> int:
+    """The minutes of an _OVER_MINUTES match ('more than 40 minutes', 'longer than an hour')."""
+    if over["n"]:
+        return int(over["n"])
+    hours = over["hours"]
+    return 60 * (_HOURS[hours] if hours in _HOURS else int(hours))
+
+
 # Lateness asked of the on-time rate: "the most late" is its lowest value.
 _LATE = re.compile(r"\b(?:late|delayed|overdue)\b")
 # People the data holds no results per: "which dashers are slowest?" is no ranking it can give.
@@ -176,7 +193,8 @@ _PEOPLE = re.compile(
 # north worse than south?" sets the two against each other.
 _MORE_THAN = re.compile(
     r"\b(?:" + _COMPARATIVES + r"|more|less|fewer)\b[^?.]{0,40}\bthan\b"
-    rf"(?!\s+{_USUAL})(?!\s+(?:an?\s+)?\d)"  # "more than 40 minutes" is a threshold
+    # "more than 40 minutes" and "longer than an hour" are thresholds
+    rf"(?!\s+{_USUAL})(?!\s+(?:an?\s+)?\d)(?!\s+(?:an|one|two|three)\s+hours?\b)"
 )
 # How a question of its own begins (see _plan): "how long ...", "what's the ...".
 _OWN_QUESTION = re.compile(
@@ -304,7 +322,9 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                  r"|\brank\w*|\bbreak\s*(?:it\s+|that\s+|this\s+)?down\b|\bbreakdown\b"
                  r"|\bsplit\s+(?:it\s+|that\s+)?by\b|\bper\s+(?:store|region|category|daypart"
                  r"|basket)\b|\bby\s+(?:store|region|categor(?:y|ie)|daypart|basket(?:\s+size)?"
-                 r"|merchant|hour\s+of\s+(?:the\s+)?day|day\s+of\s+(?:the\s+)?week|weekday)s?\b"),
+                 r"|merchant|hour\s+of\s+(?:the\s+)?day|day\s+of\s+(?:the\s+)?week|weekday)s?\b"
+                 # "orders per city type", "on-time across cuisines": any group's noun
+                 rf"|\b(?:per|by|across|for\s+each)\s+(?:the\s+)?(?:{_GROUP_NOUNS})"),
         ("trend", r"\btrend\w*|\bover\s+time\b|\btime\s+series\b|\bdaily\b|\bhourly\b|\bweekly\b"
                   r"|\b(?:by|per|each|every)\s+(?:day|hour|week)\b(?!\s+of)|\bday\s+by\s+day\b"
                   r"|\bweek\s+over\s+week\b|\bplot\b|\bchart\b|\bgraph\b|\bhow\s+(?:has|have"
@@ -503,11 +523,12 @@ def _read(
     if over and metrics in ([], ["duration_min"]):
         # "what share of orders take more than 40 minutes?": the slow-delivery rate
         metrics = ["slow_rate"]
-        if int(over["n"]) != SLOW_DELIVERY_MIN:
+        minutes = _over_minutes(over)
+        if minutes != SLOW_DELIVERY_MIN:
             notes.append(
                 f"the slow-delivery rate counts deliveries over {SLOW_DELIVERY_MIN} min (a fixed "
-                f"threshold), not the {over['n']} min asked (read-only SQL can count another: "
-                f"avg(CASE WHEN duration_min > {over['n']} THEN 1 ELSE 0 END))"
+                f"threshold), not the {minutes} min asked (read-only SQL can count another: "
+                f"avg(CASE WHEN duration_min > {minutes} THEN 1 ELSE 0 END))"
             )
     if not metrics and ORDERS_WORDS.search(text):
         metrics = [ORDERS_METRIC]
@@ -592,12 +613,13 @@ def _read(
     if kind == "lookup" and actions and re.search(r"\bcost\w*|\bhow\s+much\b|\bworth\b", text):
         kind = "what_if"  # "what's the cost of peak pay?": the simulation prices it
     share_of = None
-    if kind in ("lookup", None) and filters and _ORDER_SHARE.search(text):
-        # "what share of orders is grocery?": every category's orders, with their shares
-        share_of = next(iter(filters))
+    if kind in ("lookup", None) and (filters or custom) and _ORDER_SHARE.search(text):
+        # "what share of orders is grocery?" ("... are festival orders?"): every category's
+        # (festival group's) orders, with their shares
+        share_of = next(iter(filters)) if filters else custom[0]
+        whose = f"{describe_slice(filters)}'s" if filters else "each group's"
         notes.append(
-            f"{describe_slice(filters)}'s share of the orders: every {share_of} group's "
-            "orders, each with its share"
+            f"{whose} share of the orders: every {share_of} group's orders, each with its share"
         )
         kind, metrics, filters = "rank", [ORDERS_METRIC], {}
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,

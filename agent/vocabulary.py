@@ -452,14 +452,19 @@ def named_cohort(text: str, notes: list[str], vocabulary: Vocabulary = SYNTHETIC
     filters: dict[str, list[str | int]] = {}
     negated: dict[str, list[str]] = {}
     all_but: dict[str, list[str | int]] = {}
+    groups: dict[str, tuple[str, ...]] = {
+        "region": vocabulary.regions,
+        "category": vocabulary.categories,
+        **dict(vocabulary.dimensions),
+    }
     for at, dimension, value in sorted(found):
-        if dimension in ("region", "category") and _NEGATED.search(text[:at]):
+        if dimension in groups and _NEGATED.search(text[:at]):
             negated.setdefault(dimension, []).append(value)
         else:
             add_filter(filters, dimension, value)
     for dimension, values in negated.items():
         # "on-time excluding grocery": every other category (it read grocery alone)
-        every = vocabulary.regions if dimension == "region" else vocabulary.categories
+        every = groups[dimension]
         named = filters.get(dimension) or list(every)
         kept: list[str | int] = [v for v in named if v not in values]
         if not kept and set(named) == set(values):

@@ -1440,3 +1440,28 @@ def test_a_group_against_everything_but_it_and_a_complement_as_one_cohort() -> N
     assert [side.filters for side in slower.sides] == [
         {}, {"category": ["convenience", "retail"]},
     ]  # fmt: skip
+
+
+def test_a_stranger_s_shares_breakdowns_complements_and_hour_thresholds() -> None:
+    """On the India sample: 'what share of orders are festival orders?' was out of scope, 'how
+    many orders per city type?' one lookup, 'compare Urban with everything but Urban' Urban
+    against the marketplace (only regions and categories could be excluded), and 'how many
+    deliveries took longer than an hour?' asked which two to compare."""
+
+    def stranger(question: str) -> QuestionPlan:
+        return read_question(question, START, END, vocabulary=STRANGER)
+
+    festival = stranger("what share of orders are festival orders?")
+    assert (festival.kind, festival.metric, festival.dimension) == ("rank", "orders", "festival")
+    per = parse("how many orders per city?")
+    assert (per.kind, per.metric, per.dimension) == ("rank", "orders", "region")
+    assert parse("delivery time across categories").kind == "rank"
+    assert parse("orders per day last week").kind == "trend"
+    urban = stranger("compare Urban with everything but Urban")
+    assert [side.filters for side in urban.sides] == [
+        {"city_type": ["Urban"]}, {"city_type": ["Metropolitian", "Semi-Urban"]},
+    ]  # fmt: skip
+    hour = parse("how many deliveries took longer than an hour?")
+    assert (hour.kind, hour.metric, hour.notes) == ("lookup", "slow_rate", [])
+    two = parse("what percentage of deliveries take more than 2 hours?")
+    assert two.metric == "slow_rate" and "not the 120 min asked" in two.notes[0]
