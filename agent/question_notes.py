@@ -119,7 +119,7 @@ _BY_WORD = re.compile(r"\b(?:by|per|across|split\s+by|broken\s+down\s+by)\s+(?:e
 # Words after "by" that are no breakdown ("by far", "by then", "by how much", "by default").
 _NOT_BREAKDOWNS = {"far", "then", "now", "how", "default", "itself", "the", "what", "which",
                    "much", "more", "less", "over", "about", "around", "roughly", "nearly",
-                   "almost", "type", "name"}  # fmt: skip
+                   "almost", "type", "name", "orders", "volume"}  # fmt: skip
 
 
 def unknown_breakdowns(

@@ -572,7 +572,7 @@ ORDERS_WORDS = re.compile(
     r"|how\s+many\s+(?:[\w-]+\s+){0,2}?orders|volume"
     r"|busiest|quietest|most\s+orders|fewest\s+orders|orders\s+(?:did|were|came)"
     r"|orders\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
-    r"orders)\b"
+    r"orders|(?:by|in)\s+(?:the\s+)?(?:number\s+of\s+|total\s+)?orders)\b"
 )
 
 

@@ -463,9 +463,12 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """The worst or best groups of a dimension by a metric or an event count (rank_cohorts)."""
     metric = metric_of(plan, context)
     dimension = plan.dimension or "store"
-    # Days of the week need several weeks to compare; other groups, the last week of data.
+    # Days of the week need several weeks to compare, and the busiest or worst day is sought
+    # over all of them; other groups, the last week of data.
     window = (
-        _window(plan, context) if plan.period or dimension != "weekday" else context.data_span()
+        _window(plan, context)
+        if plan.period or dimension not in ("weekday", "day")
+        else context.data_span()
     )
     order = plan.order or "worst"
     if plan.by_change and metric != ORDERS_METRIC and not plan.count:

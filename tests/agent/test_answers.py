@@ -207,6 +207,15 @@ def test_order_counts_by_a_group_list_the_most_first_each_with_its_share(
         assert f"[E1]: {expected} [E1]. The whole cohort: {total:,}" in result["answer"]
 
 
+def test_the_busiest_day_is_sought_over_all_the_data(agent: Agent, sql: Any) -> None:
+    """'what was the busiest day?' ranked the last 7 days only."""
+    busiest = sql.rows("SELECT day, count(*) FROM order_facts GROUP BY 1 ORDER BY 2 DESC, 1")[0]
+    result = ask(agent, "what was the busiest day?")
+    assert result["kind"] == "rank" and "from Dec 6, 2025 to Jan 5, 2026" in result["answer"]
+    assert result["table"][0]["day"] == busiest[0].isoformat()
+    assert f" {busiest[1]:,} (" in result["answer"]
+
+
 def test_incidents_are_listed_and_filtered_by_the_asked_cohort(agent: Agent) -> None:
     listed = ask(agent, "were there any incidents last week?")
     assert listed["kind"] == "incidents" and tools(listed) == ["detect_incidents"]

@@ -1465,3 +1465,11 @@ def test_a_stranger_s_shares_breakdowns_complements_and_hour_thresholds() -> Non
     assert (hour.kind, hour.metric, hour.notes) == ("lookup", "slow_rate", [])
     two = parse("what percentage of deliveries take more than 2 hours?")
     assert two.metric == "slow_rate" and "not the 120 min asked" in two.notes[0]
+
+
+def test_by_orders_ranks_by_order_counts_without_a_note() -> None:
+    """'top 3 store categories by orders' ranked delivery duration, with a note that 'orders'
+    is no dimension."""
+    plan = parse("top 3 store categories by orders")
+    assert (plan.kind, plan.metric, plan.dimension, plan.k) == ("rank", "orders", "category", 3)
+    assert plan.notes == []
