@@ -58,6 +58,11 @@ class Scanner:
             position = max(end, start + 1)
             yield match
 
+    def untaken(self) -> str:
+        """The text with every mention found so far blanked out (same length)."""
+        pairs = zip(self.text, self.taken, strict=True)
+        return "".join(" " if taken else ch for ch, taken in pairs)
+
 
 NUMBER_WORDS = {
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,

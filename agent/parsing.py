@@ -207,6 +207,7 @@ _EITHER_WAY = re.compile(r"\b(?:better\s+or\s+worse|worse\s+or\s+better|up\s+or\
 # "compare that with ...", "this vs ...": the previous turn's cohort is one side.
 _COMPARE_THAT = re.compile(
     r"\bcompar\w*\s+(?:that|this|it|them|those)\b|\b(?:that|this|it)\s+(?:vs\.?|versus|against)\b"
+    r"|\b(?:does|did|do)\s+(?:that|this|it)\s+compar\w*"  # "how does that compare with ...?"
 )
 # "is grocery worse than usual?" (a yes/no question): the value against the days before
 _THAN_USUAL = re.compile(rf"\bthan\s+{_USUAL}")
@@ -243,7 +244,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\bformula\s+(?:for|of)\b|\bmethodology\b|\bhow\s+(?:is|are)\s+[^?.]{0,40}"
                     r"\bdefined\b|\bsource\s+of\s+(?:that|this|the)\s+number\b"),
         ("plan", r"\bplan\b|\bexperiment\w*|\ba\s*/\s*b\b|\bab\s+test|\bswitchback\b"
-                 r"|\bhow\s+(?:would|should|do|can|could)\s+we\s+test\b|\bsample\s+size\b"),
+                 r"|\bhow\s+(?:would|should|do|can|could)\s+we\s+test\b|\bsample\s+size\b"
+                 # "how long until we know if it works?": the plan's duration
+                 r"|\bhow\s+long\s+(?:until|till|before)\s+(?:we|i)\s+(?:know|find\s+out|see)\b"
+                 r"|\bhow\s+long\s+(?:should|would|will|must)\s+(?:we|it|the\s+test)\s+run\b"),
         ("what_if", r"\bwhat\s+(?:if|would\s+happen|happens\s+if|would\s+it\s+look)\b"
                     r"|\bsuppose\b|\bimagine\b|\bsimulat\w*|\bcounterfactual\w*"
                     r"|\bwould\s+it\s+help\b|\bhow\s+much\s+would\b|\bif\s+we\b|\bshould\s+we\b"
@@ -286,7 +290,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|deployed|released|rolled\s+out|updated)\b"
                     r"|^\s*(?:did|has)\s+(?:the\s+)?[\w\s-]{0,30}?\b(?:model|threshold|policy|feed"
                     r"|config\w*|version|pay|algorithm|rules?|settings?|logic)\s+(?:changed?"
-                    r"|been\s+changed)\s*\??$"),
+                    r"|been\s+changed)\s*\??$"
+                    # "did refunds go up after the batching change?": that change's effect
+                    r"|\b(?:after|since|following)\s+(?:the\s+|we\s+|our\s+)?[\w\s-]{0,30}?"
+                    r"(?:change|rollout|release|deploy\w*|update)\b"),
         ("incidents", r"\bincidents?\b|\b(?:anything|something)\s+(?:wrong|off|broken|odd|weird"
                       r"|unusual|going\s+on|bad)\b|\bany\s+(?:issues?|problems?|anomal\w*"
                       r"|alerts?|regressions?|outages?|trouble)\b|\bwere\s+there\s+(?:any\s+)?"
@@ -391,7 +398,8 @@ _CHANGE_NAME = re.compile(
 _NOT_CHANGE_NAMES = {"the", "a", "an", "that", "this", "any", "which", "what", "last", "recent",
                      "logged", "did", "does", "do", "has", "have", "was", "is", "how", "of",
                      "effect", "impact", "our", "we", "us", "big", "new", "anything",
-                     "something", "nothing", "everything", "much"}  # fmt: skip
+                     "something", "nothing", "everything", "much", "after", "since",
+                     "following", "before"}  # fmt: skip
 _WHY_ONLY = re.compile(
     r"^(?!.*\b(?:what\s+happened|went\s+wrong|going\s+on|root\s+cause|diagnos"
     r"|investigat|incident|regression|drop|dip|spike)).*\bwhy\b"
@@ -461,6 +469,8 @@ class _Reading:
     notes: list[str] = field(default_factory=list)
     dimension_words: tuple[tuple[str, re.Pattern[str]], ...] = DIMENSION_WORDS
     share_of: str | None = None  # "what share of orders is grocery?": the dimension ranked
+    undated: str = ""  # the text without its date mentions ("the day before" names no days)
+    hour_groups: list[list[str | int]] = field(default_factory=list)  # per time of day named
     all_but: Filters = field(default_factory=dict)  # groups left when some were excluded
 
     @property
@@ -474,20 +484,24 @@ class _Reading:
 
 def _filters_and_times(
     scanner: Scanner, dates: DateReading, notes: list[str], vocabulary: Vocabulary
-) -> NamedCohort:
-    """The named cohort, its filters with the dayparts and hours the question names."""
+) -> tuple[NamedCohort, list[list[str | int]]]:
+    """The named cohort, its filters with the dayparts and hours the question names, and the
+    hours of each time of day named ('evenings' and 'mornings': two groups)."""
     times: list[TimeMention | _TimeOfDay] = [*time_mentions(scanner, notes)]
     for mention in dates.hours:
         assert mention.hours is not None
         start, end = mention.hours
         times.append(_TimeOfDay(mention.start, start, end))
     named = named_cohort(scanner.text, notes, vocabulary)
+    hour_groups: list[list[str | int]] = []
     for time in sorted(times, key=lambda m: m.position):
         if time.daypart:
             add_filter(named.filters, "daypart", time.daypart)
         for hour in time.hours:
             add_filter(named.filters, "hour", hour)
-    return named
+        if time.hours:
+            hour_groups.append(list(time.hours))
+    return named, hour_groups
 
 
 @dataclass(frozen=True)
@@ -515,7 +529,7 @@ def _read(
     """The cues, dates, cohort, metric and action of one cleaned question."""
     scanner = Scanner(text)
     dates = read_dates(scanner, first, last, anchor, notes)
-    named = _filters_and_times(scanner, dates, notes, vocabulary)
+    named, hour_groups = _filters_and_times(scanner, dates, notes, vocabulary)
     filters = named.filters
     near_misses(text, filters, vocabulary, notes)
     metrics = first_match(METRIC_PATTERNS, text)
@@ -625,7 +639,8 @@ def _read(
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
                     dimension_words=nouns, share_of=share_of,
-                    all_but=named.all_but)  # fmt: skip
+                    all_but=named.all_but, undated=scanner.untaken(),
+                    hour_groups=hour_groups)  # fmt: skip
 
 
 # "what share of orders is grocery?", "what percentage of our orders come from the north?"
@@ -853,13 +868,27 @@ def _plan(
 
 def _against_previous(plan: QuestionPlan, previous: QuestionPlan, notes: list[str]) -> None:
     """'compare that with Metropolitian' after a question about Urban: the previous turn's
-    cohort against the one named (not the named one against the whole marketplace)."""
+    cohort against the one named (not the named one against the whole marketplace); 'how does
+    that compare with last week?' after a question about Jan 4: the previous turn's period
+    against the one named, on its metric and cohort."""
+    named_period = plan.periods[0] if len(plan.periods) == 1 else None
+    if not plan.sides and named_period and previous.periods and previous.periods[0] != named_period:
+        plan.periods = _apart([previous.periods[0], named_period], notes)
+        plan.metric = plan.metric or previous.metric
+        plan.filters = plan.filters or dict(previous.filters)
+        plan.sides = _sides(plan, notes) if len(plan.periods) == 2 else []
+        return
     if len(plan.sides) != 2 or plan.sides[0].filters or not previous.filters:
         return  # not one cohort against the marketplace, or nothing before to compare
     earlier, named = dict(previous.filters), plan.sides[1]
     if earlier == named.filters:
         return
-    plan.sides = [Side(label=_described(earlier), filters=earlier, period=named.period), named]
+    plan.metric = plan.metric or previous.metric
+    period = named.period or (previous.periods[0] if len(previous.periods) == 1 else None)
+    plan.sides = [
+        Side(label=_described(earlier), filters=earlier, period=period),
+        named.model_copy(update={"period": period}),
+    ]
     notes[:] = [note for note in notes if not note.startswith("one cohort named; compared")]
 
 
@@ -994,9 +1023,9 @@ def _fill_kind_fields(
     text = reading.text
     words = reading.dimension_words
     if plan.kind == "rank":
-        dimensions = [
-            name for name in first_match(words, text) if name not in reading.filters
-        ] or first_match(words, text)
+        # A group's noun outside the dates ("and the day before?" ranks no days)
+        named = first_match(words, reading.undated or text)
+        dimensions = [name for name in named if name not in reading.filters] or named
         when = "hour" if re.match(r"\s*when\b", text) else None  # "when are we busiest?"
         plan.dimension = (
             reading.share_of
@@ -1041,7 +1070,7 @@ def _fill_kind_fields(
         grains = first_match(GRAIN_WORDS, text)
         plan.grain = grains[0] if grains else plan.grain
     elif plan.kind == "compare" and not plan.sides:
-        plan.sides = _sides(plan, notes, reading.all_but)
+        plan.sides = _sides(plan, notes, reading.all_but, reading.hour_groups)
         two_groups = len(plan.sides) == 2 and len(plan.periods) < 2
         if two_groups and plan.sides[0].filters and _MORE_THAN.search(text):
             # "how much slower is jam than low traffic?": read as jam minus low (the later side
@@ -1080,12 +1109,18 @@ def _described(filters: Filters) -> str:
     return ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items())
 
 
-def _sides(plan: QuestionPlan, notes: list[str], all_but: Filters | None = None) -> list[Side]:
+def _sides(
+    plan: QuestionPlan,
+    notes: list[str],
+    all_but: Filters | None = None,
+    hour_groups: list[list[str | int]] | None = None,
+) -> list[Side]:
     """Two sides of a comparison: two periods, a group and every other of its dimension
     ('grocery vs everything but grocery'; `all_but`: per dimension, the groups left when the
     question excluded some), the two values of one dimension (not a complement: 'excluding
-    grocery' is one cohort), or one group of a yes/no dimension and the other; failing those,
-    the cohort against the whole marketplace."""
+    grocery' is one cohort), two times of day (`hour_groups`: 'evenings vs mornings'), or one
+    group of a yes/no dimension and the other; failing those, the cohort against the whole
+    marketplace."""
     if len(plan.periods) == 2:
         first, second = plan.periods
         if any(len(values) == 2 for values in plan.filters.values()):
@@ -1114,6 +1149,14 @@ def _sides(plan: QuestionPlan, notes: list[str], all_but: Filters | None = None)
                      period=period)
                 for value in values
             ]  # fmt: skip
+    groups = hour_groups or []
+    if len(groups) == 2 and plan.filters.get("hour") == [*groups[0], *groups[1]]:
+        common = {name: v for name, v in plan.filters.items() if name != "hour"}
+        return [
+            Side(label=_described({"hour": hours}), filters={**common, "hour": hours},
+                 period=period)
+            for hours in groups
+        ]  # fmt: skip
     if (other := other_group(plan.filters)) is not None:  # a yes/no group against the other
         return [
             Side(label=_described(filters), filters=filters, period=period)

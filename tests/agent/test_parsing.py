@@ -1473,3 +1473,32 @@ def test_by_orders_ranks_by_order_counts_without_a_note() -> None:
     plan = parse("top 3 store categories by orders")
     assert (plan.kind, plan.metric, plan.dimension, plan.k) == ("rank", "orders", "category", 3)
     assert plan.notes == []
+
+
+def test_follow_ups_and_questions_found_in_a_demo_thread() -> None:
+    """In one thread on the demo: 'and the day before?' after a store ranking ranked days;
+    'how long until we know if it works?' repeated the what-if; 'did refunds go up after the
+    batching change?' diagnosed another incident; 'are evenings worse than mornings?' compared
+    the two together with the marketplace; 'how does that compare with last week?' after a
+    question about Jan 4 asked which two to compare."""
+    stores = parse("which stores got worse the most on Jan 4?")
+    before = parse("and the day before?", previous=stores)
+    assert (before.kind, before.dimension, before.periods[0].start) == (
+        "rank",
+        "store",
+        D(2026, 1, 3),
+    )
+    assert parse("how long until we know if it works?", previous=stores).kind == "plan"
+    refunds = parse("did refunds go up after the batching change?")
+    assert (refunds.kind, refunds.change, refunds.metric) == ("changes", "batching", "refund_rate")
+    times = parse("are evenings worse than mornings?")
+    assert [side.filters for side in times.sides] == [
+        {"hour": [5, 6, 7, 8, 9, 10, 11]}, {"hour": [17, 18, 19, 20, 21]},
+    ]  # fmt: skip
+    jan4 = parse("what was on-time on Jan 4?")
+    week = parse("how does that compare with last week?", previous=jan4)
+    assert (week.kind, week.metric) == ("compare", "on_time_rate")
+    assert [side.period.start for side in week.sides if side.period] == [
+        D(2026, 1, 4),
+        D(2025, 12, 29),
+    ]
