@@ -589,12 +589,11 @@ def _read(
     ):  # "does multiple deliveries slow things down?": what that dimension's groups contribute
         kind = "drivers"
     effect = _GROUP_EFFECT.search(text)
-    if kind == "drivers" and effect and custom and custom[0] not in filters:
+    yes_no = {name for name, groups in vocabulary.dimensions if set(groups) == {"yes", "no"}}
+    if kind == "drivers" and effect and custom and custom[0] not in filters and custom[0] in yes_no:
         # "how does the festival affect on-time?": a yes/no dimension's groups, one against
         # the other (see _sides)
-        yes_no = {name for name, groups in vocabulary.dimensions if set(groups) == {"yes", "no"}}
-        if custom[0] in yes_no:
-            add_filter(filters, custom[0], "yes")
+        add_filter(filters, custom[0], "yes")
     if kind == "drivers" and filters and effect and (not custom or custom[0] in filters):
         kind = "compare"  # "how does fog affect delivery time?": the group against the rest
     if kind == "diagnose" and _THAN_USUAL.search(text) and re.match(r"(?:is|are|was|were)\b", text):
@@ -613,6 +612,13 @@ def _read(
             f"({dimension_names(vocabulary)}): it holds no results per person"
         )
         kind = "out_of_scope"
+    if (
+        kind in (None, "lookup", "diagnose")
+        and not dates.periods
+        and re.search(r"\bduring\b", text)
+        and yes_no & filters.keys()
+    ):
+        kind = "compare"  # "did delivery times change during the festival?": against the rest
     if kind == "diagnose" and _EITHER_WAY.search(text):
         kind = "lookup"  # no drop is asked about: which way it moved, against the days before
     if (
@@ -733,8 +739,14 @@ def read_question(
             notes.append(f"{period.describe()} is outside the data ({data_start} to {data_end})")
     plan = _plan(reading, text, previous, scope or previous, notes)
     days = _day_group(cleaned)
+    if days and plan.kind == "rank" and plan.dimension != "weekday":
+        # "what's the slowest region on weekends?": ranked on those days only
+        period = _whole_weeks(plan, data_start, data_end)
+        filters = {**plan.filters, "weekday": list(days)}
+        plan = plan.model_copy(update={"filters": filters, "periods": [period]})
     if days and plan.kind in ("compare", "lookup", "diagnose"):
         plan = _days_against_the_rest(plan, days, data_start, data_end)
+    if days and plan.kind in ("compare", "lookup", "diagnose", "rank"):
         read_as_a_day = ("'the weekend'", "'weekend'", *(f"'{day.casefold()}'" for day in days))
         notes = [note for note in notes if not note.startswith(read_as_a_day)]
     plan.notes = _capped([*notes, *plan.notes])
@@ -758,8 +770,7 @@ def _days_against_the_rest(
     Sundays?': those days against the other days of the week (the named days minus the rest),
     over the period named or kept from the last turn when it holds a whole week (not the
     weekend itself, nor a day), else over the whole data."""
-    periods = [p for p in plan.periods if "weekend" not in (p.label or "") and p.days >= 7]
-    period = periods[0] if periods else Period(start=first, end=last, label="the whole data")
+    period = _whole_weeks(plan, first, last)
     rest = [day for day in _DAYS if day not in days]
     named = "weekends" if days == _WEEKEND_DAYS else f"{days[0]}s"
     others = "weekdays" if days == _WEEKEND_DAYS else "the other days"
@@ -768,6 +779,13 @@ def _days_against_the_rest(
         for label, group in ((others, rest), (named, days))
     ]
     return plan.model_copy(update={"kind": "compare", "periods": [period], "sides": sides})
+
+
+def _whole_weeks(plan: QuestionPlan, first: dt.date, last: dt.date) -> Period:
+    """The period days of the week are read over: the one named or kept from the last turn
+    when it holds a whole week (not the weekend itself, nor a day), else the whole data."""
+    periods = [p for p in plan.periods if "weekend" not in (p.label or "") and p.days >= 7]
+    return periods[0] if periods else Period(start=first, end=last, label="the whole data")
 
 
 def _hostile(cleaned: str, notes: list[str]) -> QuestionPlan | None:

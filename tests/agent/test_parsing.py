@@ -1502,3 +1502,22 @@ def test_follow_ups_and_questions_found_in_a_demo_thread() -> None:
         D(2026, 1, 4),
         D(2025, 12, 29),
     ]
+
+
+def test_a_ranking_on_weekends_and_a_change_during_a_yes_no_group() -> None:
+    """'what's the slowest region on weekends?' ranked every day of the last week; 'did delivery
+    times change during the festival?' was festival days against the days before them."""
+    weekends = parse("what's the slowest region on weekends?")
+    assert (weekends.kind, weekends.dimension) == ("rank", "region")
+    assert weekends.filters == {"weekday": ["Saturday", "Sunday"]}
+    assert (weekends.periods[0].start, weekends.periods[0].end) == (START, END)
+    sundays = parse("which stores are worst on Sundays last month?")
+    assert sundays.filters == {"weekday": ["Sunday"]} and sundays.periods[0].start == D(2025, 12, 1)
+    festival = read_question(
+        "did delivery times change during the festival?", START, END, vocabulary=STRANGER
+    )
+    assert festival.kind == "compare"
+    assert [side.filters for side in festival.sides] == [
+        {"festival": ["yes"]},
+        {"festival": ["no"]},
+    ]
