@@ -9,9 +9,10 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pytest
 
-from analytics.stretch import Grain, _best_run, worst_stretch
+from analytics.stretch import Grain, _best_run, stretch_of, worst_stretch
 from data.scenario import Scenario
 from data.warehouse import WAREHOUSE_FILE
 
@@ -78,3 +79,16 @@ def test_the_best_run_is_the_contiguous_run_with_the_largest_sum() -> None:
     assert _best_run(np.array([-1.0, 2.0, 3.0, -10.0, 4.0])) == (1, 2, 5.0)
     assert _best_run(np.array([3.0, -1.0, 3.0])) == (0, 2, 5.0)
     assert _best_run(np.array([-3.0, -0.5, -2.0])) == (1, 1, -0.5)
+
+
+def test_a_stretch_of_one_period_keeps_the_whole_window() -> None:
+    """Seed 14071's lunch slice: one hour read 22 sd worse, the others within noise. A driver
+    read per hour would be tested on that one value: the whole window is kept; two bad hours
+    make a stretch."""
+    hours = pd.date_range("2025-12-28 13:00", periods=4, freq="D")
+    start, end = dt.datetime(2025, 12, 28, 11), dt.datetime(2026, 1, 1)
+    one = stretch_of(pd.Series([1.2, 0.3, 22.5, -0.3], index=hours), start, end)
+    assert not one.found and (one.start, one.end) == (start, end) and one.peak_z == 22.5
+    two = stretch_of(pd.Series([0.5, 6.0, 22.5, -0.3], index=hours), start, end)
+    assert two.found and (two.start, two.end) == (hours[1], hours[2] + dt.timedelta(hours=1))
+    assert two.periods == 2 and two.periods_scanned == 4
