@@ -6,9 +6,8 @@ Each hour's value is standardized by the same hour of day over the baseline days
 sample standard deviation), each day's by the baseline days', signed so that worse is positive;
 the run of periods that maximizes the sum of (z - REFERENCE_Z) is found (a CUSUM-style scan,
 Page 1954, as a maximum-sum segment) and kept when that sum reaches MIN_SCORE and the run holds
-at least MIN_PERIODS periods. A heuristic: the
-periods are not independent and the threshold is not a test; it only chooses where the tests
-are made.
+at least MIN_PERIODS periods. A heuristic: the periods are not independent and the threshold is
+not a test; it only chooses where the tests are made. It reads nothing after the window's end.
 """
 
 from __future__ import annotations
