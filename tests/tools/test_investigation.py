@@ -333,6 +333,38 @@ def test_primary_driver_tool_error_other_than_missing_data_is_not_testable_never
     assert "too few rows" in "; ".join(scored.reasons)
 
 
+@pytest.mark.parametrize(("effect_size", "status"), [(-0.024, "ruled_out"), (-0.3, "supported")])
+def test_a_significant_but_negligible_primary_move_rules_the_cause_out(
+    effect_size: float, status: str
+) -> None:
+    """Seed 14028: quotes 0.3 min shorter over a marketplace-wide incident (z -2.6, p 0.009,
+    d -0.024) named an ETA model regression at confidence 0.63. A move below the negligible
+    effect size does not count; the same test with a small effect (d -0.3) does."""
+    from tools.rca import DriverShiftOutput
+
+    hypothesis = LIBRARY["eta_model_bias"]
+    site = Site(filters={}, description="all", orders=35_000)
+    call = PlannedCall(
+        "driver_shift", {"driver": "quoted_min"}, "quotes", 0, hypothesis.kind, "primary"
+    )
+    shift = DriverShiftOutput(
+        summary="Quoted ETA: 44 -> 43.7", driver="quoted_min", label="Quoted ETA",
+        unit="minutes", baseline=44.0, incident=43.74, delta=-0.26, relative_change=-0.006,
+        z=-2.6, p_value=0.00886, effect_size=effect_size, specificity=1.0, timing=1.0,
+        baseline_n=140_000, incident_n=35_000,
+    )  # fmt: skip
+
+    tests = _assess_hypothesis(hypothesis, site, [(call, (shift, "E19"))])
+    tests.explained_share = 0.9
+    (scored,) = rank_causes_scores([tests.to_tests()])
+
+    assert scored.status == status
+    negligible = (
+        "quoted ETAs got shorter in the slice: no (significant, but by a negligible amount)"
+    )
+    assert (scored.reasons[0] == f"{negligible} [E19]") == (status == "ruled_out")
+
+
 def test_primary_driver_lacking_data_lists_each_missing_column_read_from_the_data() -> None:
     """The columns come from the warehouse check, not the failed call's message: two columns
     are two entries, and the ranking names both."""
