@@ -27,7 +27,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from agent.dates import WEEKDAYS, DateReading, Scanner, read_dates
+from agent.dates import NUMBER, WEEKDAYS, DateReading, Scanner, number, read_dates
 from agent.question import (
     CONFIDENCE,
     ORDERS_METRIC,
@@ -169,17 +169,13 @@ _GROUP_EFFECT = re.compile(
 _OVER_MINUTES = re.compile(
     r"\b(?:orders?|deliver(?:y|ies)|they)\b[^?.;]{0,30}?\b(?:takes?|took|taking|lasts?|lasted)?"
     r"\s*(?:more\s+than|longer\s+than|over|above|beyond|exceed\w*)\s+(?:(?P<n>\d{1,3})\s*"
-    r"(?:min(?:ute)?s?)|(?P<hours>an|one|two|three|\d)\s+hours?)\b"
+    rf"(?:min(?:ute)?s?)|(?P<hours>{NUMBER})\s+hours?)\b"
 )
-_HOURS = {"an": 1, "one": 1, "two": 2, "three": 3}
 
 
 def _over_minutes(over: re.Match[str]) -> int:
     """The minutes of an _OVER_MINUTES match ('more than 40 minutes', 'longer than an hour')."""
-    if over["n"]:
-        return int(over["n"])
-    hours = over["hours"]
-    return 60 * (_HOURS[hours] if hours in _HOURS else int(hours))
+    return int(over["n"]) if over["n"] else round(60 * number(over["hours"]))
 
 
 # Lateness asked of the on-time rate: "the most late" is its lowest value.
@@ -194,7 +190,7 @@ _PEOPLE = re.compile(
 _MORE_THAN = re.compile(
     r"\b(?:" + _COMPARATIVES + r"|more|less|fewer)\b[^?.]{0,40}\bthan\b"
     # "more than 40 minutes" and "longer than an hour" are thresholds
-    rf"(?!\s+{_USUAL})(?!\s+(?:an?\s+)?\d)(?!\s+(?:an|one|two|three)\s+hours?\b)"
+    rf"(?!\s+{_USUAL})(?!\s+(?:an?\s+)?\d)(?!\s+(?:{NUMBER})\s+hours?\b)"
 )
 # How a question of its own begins (see _plan): "how long ...", "what's the ...".
 _OWN_QUESTION = re.compile(
@@ -532,7 +528,9 @@ def _read(
     named, hour_groups = _filters_and_times(scanner, dates, notes, vocabulary)
     filters = named.filters
     near_misses(text, filters, vocabulary, notes)
-    metrics = first_match(METRIC_PATTERNS, text)
+    # Metrics are named outside the dates and times ("how are we doing of late?" names none)
+    undated = scanner.untaken()
+    metrics = first_match(METRIC_PATTERNS, undated)
     over = _OVER_MINUTES.search(text)
     if over and metrics in ([], ["duration_min"]):
         # "what share of orders take more than 40 minutes?": the slow-delivery rate
@@ -616,7 +614,7 @@ def _read(
         kind in (None, "lookup", "diagnose")
         and not dates.periods
         and re.search(r"\bduring\b", text)
-        and yes_no & filters.keys()
+        and other_group(filters) is not None
     ):
         kind = "compare"  # "did delivery times change during the festival?": against the rest
     if kind == "diagnose" and _EITHER_WAY.search(text):
@@ -645,7 +643,7 @@ def _read(
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
                     dimension_words=nouns, share_of=share_of,
-                    all_but=named.all_but, undated=scanner.untaken(),
+                    all_but=named.all_but, undated=undated,
                     hour_groups=hour_groups)  # fmt: skip
 
 
@@ -1127,6 +1125,18 @@ def _described(filters: Filters) -> str:
     return ", ".join(f"{k}={'/'.join(map(str, v))}" for k, v in filters.items())
 
 
+def _split(
+    filters: Filters, dimension: str, groups: list[list[str | int]], period: Period | None
+) -> list[Side]:
+    """One side per group of `dimension`, the cohort's other filters on both."""
+    common = {name: v for name, v in filters.items() if name != dimension}
+    return [
+        Side(label=_described({dimension: group}), filters={**common, dimension: group},
+             period=period)
+        for group in groups
+    ]  # fmt: skip
+
+
 def _sides(
     plan: QuestionPlan,
     notes: list[str],
@@ -1153,28 +1163,13 @@ def _sides(
     for dimension, rest in (all_but or {}).items():
         values = plan.filters.get(dimension)
         if values and not set(values) & set(rest):
-            common = {name: v for name, v in plan.filters.items() if name != dimension}
-            return [
-                Side(label=_described({dimension: group}), filters={**common, dimension: group},
-                     period=period)
-                for group in (values, rest)
-            ]  # fmt: skip
+            return _split(plan.filters, dimension, [values, rest], period)
     for dimension, values in plan.filters.items():
         if len(values) == 2 and values != (all_but or {}).get(dimension):
-            common = {name: v for name, v in plan.filters.items() if name != dimension}
-            return [
-                Side(label=f"{dimension}={value}", filters={**common, dimension: [value]},
-                     period=period)
-                for value in values
-            ]  # fmt: skip
+            return _split(plan.filters, dimension, [[value] for value in values], period)
     groups = hour_groups or []
     if len(groups) == 2 and plan.filters.get("hour") == [*groups[0], *groups[1]]:
-        common = {name: v for name, v in plan.filters.items() if name != "hour"}
-        return [
-            Side(label=_described({"hour": hours}), filters={**common, "hour": hours},
-                 period=period)
-            for hours in groups
-        ]  # fmt: skip
+        return _split(plan.filters, "hour", groups, period)
     if (other := other_group(plan.filters)) is not None:  # a yes/no group against the other
         return [
             Side(label=_described(filters), filters=filters, period=period)

@@ -528,6 +528,12 @@ class Ranking:
     rule: str
 
 
+def ranks_events(name: str, count: bool) -> bool:
+    """Whether a ranking by `name` asked with `count` ranks a rate's event counts: an order
+    count is the orders' own value, not a count of their events."""
+    return count and name != ORDERS
+
+
 def ranks_descending(name: str, count: bool, order: Order) -> bool:
     """Whether the ranking puts the highest value first.
 
@@ -624,7 +630,7 @@ def rank_groups(
     with Benjamini-Hochberg q-values over all groups compared; the CX score and counts are not.
     """
     key = dimensions.canonical(dimension)
-    count = count and name != ORDERS  # an order count is the orders' own value
+    count = ranks_events(name, count)
     if count and (name == CX_SCORE or is_mean(name)):
         raise ComparisonError(f"count ranks a rate's events; {name} is not a rate")
     threshold = DEFAULT_MIN_ORDERS if min_orders is None else min_orders

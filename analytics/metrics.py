@@ -179,9 +179,7 @@ METRICS: dict[str, Metric] = {
             cx_weight=0.30,
             score=(0.0, 100.0),
             short="on-time",
-            # not "of late" at a clause's end ("how are we doing of late?": a date)
             synonyms=r"\bon[\s-]*time\b|\bontime\b|(?<!very\s)(?<!very-)\blate\b(?![\s-]*night)"
-            r"(?<!\bof\slate(?=\s*(?:[?.!,]|$|in\b|for\b|at\b|on\b)))"
             r"|\blateness\b|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*"
             r"|\bsla\b|\bpromise\s+(?:kept|rate)\b",
             scan_rank=1,

@@ -66,15 +66,24 @@ class PrimaryTest:
 
     @property
     def moved_as_expected(self) -> bool:
-        return moved(self.statistic, self.p_value, self.effect_size, self.expected_direction)
+        verdict = shift_verdict(
+            self.statistic, self.p_value, self.effect_size, self.expected_direction
+        )
+        return verdict == "moved"
 
 
-def moved(statistic: float, p_value: float, effect_size: float, direction: int) -> bool:
-    """Whether a driver moved the expected way (+1 up, -1 down), significantly (p < RULE_OUT_P)
-    and by more than a negligible amount (|effect size| >= MIN_EFFECT_SIZE)."""
-    return (
-        statistic * direction > 0 and p_value < RULE_OUT_P and abs(effect_size) >= MIN_EFFECT_SIZE
-    )
+ShiftVerdict = Literal["moved", "negligible", "no"]
+
+
+def shift_verdict(
+    statistic: float, p_value: float, effect_size: float, direction: int
+) -> ShiftVerdict:
+    """How a driver moved against the way expected (+1 up, -1 down): 'moved' significantly (p <
+    RULE_OUT_P) by more than a negligible amount (|effect size| >= MIN_EFFECT_SIZE),
+    'negligible' when significant but smaller, else 'no'."""
+    if statistic * direction <= 0 or p_value >= RULE_OUT_P:
+        return "no"
+    return "moved" if abs(effect_size) >= MIN_EFFECT_SIZE else "negligible"
 
 
 @dataclass(frozen=True)

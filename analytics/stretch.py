@@ -16,14 +16,14 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from analytics.cohorts import FilterValue
-from analytics.metrics import higher_is_better, metric_frame
+from analytics.detection import PERIOD_LENGTH
+from analytics.metrics import Grain, higher_is_better, metric_frame
 
 # A period counts toward a stretch by how far its deviation exceeds one baseline sd (half of a
 # two-sd shift, as a CUSUM's reference value); a stretch must gather 4 sd beyond it.
@@ -35,8 +35,6 @@ MIN_BASELINE_VALUES = 3
 # value to be tested on: the whole window is kept instead (seed 14071: a surge over three
 # lunches whose worst hour alone read orders +59% at p 0.015, and no cause).
 MIN_PERIODS = 2
-Grain = Literal["hour", "day"]
-PERIOD = {"hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def stretch_of(
     times = deviations.index
     return Stretch(
         start=max(start, times[first].to_pydatetime()),
-        end=min(end, times[last].to_pydatetime() + PERIOD[grain]),
+        end=min(end, times[last].to_pydatetime() + PERIOD_LENGTH[grain]),
         found=True,
         periods=last - first + 1,
         periods_scanned=len(deviations),
@@ -101,7 +99,7 @@ def period_deviations(
     its orders from `start` on are the window's."""
     values = frame[["period", metric]].dropna()
     values = values.assign(key=values["period"].dt.hour if grain == "hour" else 0)
-    later = values["period"] > start - PERIOD[grain]
+    later = values["period"] > start - PERIOD_LENGTH[grain]
     before = values[~later]
     usual = before.groupby("key")[metric].agg(["mean", "std", "count"])
     usual = usual[(usual["count"] >= MIN_BASELINE_VALUES) & (usual["std"] > 0)]

@@ -22,7 +22,7 @@ from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS, missing_requirements
 from analytics.incidents import SERIOUS, SLICE_METRIC, cohort_filters, cohort_slice
 from analytics.metrics import METRICS, columns_with_data
-from analytics.ranking import moved, score
+from analytics.ranking import ShiftVerdict, score, shift_verdict
 from data.quality import is_ingested
 from data.schema import DAYPARTS
 from tools.base import REGISTRY, ToolContext, ToolError
@@ -108,7 +108,17 @@ def _try(context: ToolContext, name: str, arguments: dict[str, Any]) -> tuple[An
 
 
 def _moved(output: DriverShiftOutput, check: DriverCheck) -> bool:
-    return moved(output.z, output.p_value, output.effect_size, check.direction)
+    return _verdict(output, check) == "moved"
+
+
+def _verdict(output: DriverShiftOutput, check: DriverCheck) -> ShiftVerdict:
+    return shift_verdict(output.z, output.p_value, output.effect_size, check.direction)
+
+
+# How a reason says what the primary driver did ("quoted ETAs got shorter in the slice: no").
+_SAID: dict[ShiftVerdict, str] = {
+    "moved": "yes", "negligible": "no (significant, but by a negligible amount)", "no": "no",
+}  # fmt: skip
 
 
 def find_incident(
@@ -529,16 +539,9 @@ def _assess_hypothesis(
     tests.primary_z, tests.primary_p = output.z, output.p_value
     tests.primary_effect, tests.primary_specificity = output.effect_size, output.specificity
     tests.primary_timing = output.timing
-    shifted = _moved(output, hypothesis.primary)
-    # significant the expected way, but by less than MIN_EFFECT_SIZE
-    negligible = not shifted and moved(
-        output.z, output.p_value, math.inf, hypothesis.primary.direction
-    )
-    said = (
-        "yes" if shifted else "no (significant, but by a negligible amount)" if negligible else "no"
-    )
-    tests.reasons.append(f"{hypothesis.primary.why}: {said} [{evidence_id}]")
-    if not shifted:
+    verdict = _verdict(output, hypothesis.primary)
+    tests.reasons.append(f"{hypothesis.primary.why}: {_SAID[verdict]} [{evidence_id}]")
+    if verdict != "moved":
         return tests
     checks = {c.driver: c for c in (*hypothesis.supporting, *hypothesis.refuting)}
     for call, result in mine:

@@ -722,9 +722,9 @@ def rank_cohorts(context: ToolContext, args: RankCohortsInput) -> RankCohortsOut
         window = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}"
         raise ToolError(f"no orders in {describe_filters(args.filters)}, {window}")
     rows = _rows(ranking, args.k)
-    what = f"{metric} events" if args.count else metric
+    what = f"{metric} events" if ranking.count else metric
     listed = ", ".join(
-        f"{row.group} {f'{row.value:,.0f}' if args.count else _show(metric, row.value)}"
+        f"{row.group} {f'{row.value:,.0f}' if ranking.count else _show(metric, row.value)}"
         for row in rows
     )
     return RankCohortsOutput(
@@ -734,7 +734,7 @@ def rank_cohorts(context: ToolContext, args: RankCohortsInput) -> RankCohortsOut
         f"({ranking.rule})",
         dimension=args.dimension,
         metric=metric,
-        count=args.count,
+        count=ranking.count,
         order=args.order,
         filters=args.filters,
         window_start=start,
@@ -745,7 +745,7 @@ def rank_cohorts(context: ToolContext, args: RankCohortsInput) -> RankCohortsOut
         excluded_groups=ranking.excluded_groups,
         min_orders=ranking.min_orders,
         rule=ranking.rule,
-        method=_rank_method(metric, args.count),
+        method=_rank_method(metric, ranking.count),
         query=render_sql(sql, parameters),
     )
 

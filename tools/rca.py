@@ -32,7 +32,7 @@ from analytics.drivers import (
 from analytics.drivers import driver_shift as measure_shift
 from analytics.lags import LagError
 from analytics.lags import lagged_correlation as correlate
-from analytics.metrics import CX_SCORE, METRICS, MetricError, metric_frame
+from analytics.metrics import METRICS, Grain, MetricError, metric_frame
 from analytics.ranking import HypothesisTests, PrimaryTest, rank
 from analytics.shap_attribution import ShapAttributionError
 from analytics.stretch import worst_stretch as measure_stretch
@@ -159,7 +159,7 @@ class WorstStretchInput(SliceWindow):
     """Arguments of worst_stretch."""
 
     metric: str = Field(description=f"The CX score or one of: {', '.join(METRICS)}.")
-    grain: Literal["hour", "day"] = Field(
+    grain: Grain = Field(
         default="hour", description="Scan hours (against the same hour of day) or days."
     )
 
@@ -191,12 +191,10 @@ class WorstStretchOutput(ToolOutput):
 
 @tool
 def worst_stretch(context: ToolContext, args: WorstStretchInput) -> WorstStretchOutput:
-    """The run of hours of an incident window in which a slice's metric was furthest from its
-    usual value for the hour (z against the same hour of the baseline days, a CUSUM-style scan;
-    a heuristic): where a cause's drivers are tested when the window runs longer than the
-    slice's trouble. No run standing out: the whole window."""
-    if args.metric != CX_SCORE and args.metric not in METRICS:
-        raise ToolError(f"unknown metric {args.metric!r}; known: {CX_SCORE}, {', '.join(METRICS)}")
+    """The run of hours (or days) of an incident window in which a slice's metric was furthest
+    from its usual value (z against the same hour of the baseline days, or against those days;
+    a CUSUM-style scan, a heuristic): where a cause's drivers are tested when the window runs
+    longer than the slice's trouble. No run standing out: the whole window."""
     try:
         found = measure_stretch(
             context.con,
@@ -219,8 +217,7 @@ def worst_stretch(context: ToolContext, args: WorstStretchInput) -> WorstStretch
     else:
         summary = (
             f"no stretch of {args.metric} stands out of the {found.periods_scanned} "
-            f"{args.grain}s read "
-            "in the slice: the whole window"
+            f"{args.grain}s read in the slice: the whole window"
         )
     return WorstStretchOutput(
         summary=summary,

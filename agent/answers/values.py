@@ -18,6 +18,7 @@ from agent.answers.base import (
 from agent.answers.change_ranking import rank_by_change
 from agent.answers.format import change, cohort, figure, p_value, period, table_rows, value, when
 from agent.question import ORDERS_METRIC, Period, QuestionPlan, Side
+from analytics.comparisons import ranks_events
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, higher_is_better, usable_metrics
 from tools.base import EvidenceItem, Figure, ToolError
 
@@ -507,7 +508,7 @@ def rank(plan: QuestionPlan, context: AnswerContext) -> Answer:
     ]
     worse, better = _standing_out(item, rows, metric)
     phrase = METRICS[metric].event_phrase if metric in METRICS else ""
-    counted = plan.count and metric != ORDERS_METRIC  # orders are counted as they are
+    counted = ranks_events(metric, plan.count)
     measure = (
         f"number of orders that {phrase}"
         if counted and phrase

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.stretch import Grain, _best_run, stretch_of, worst_stretch
+from analytics.metrics import Grain
+from analytics.stretch import _best_run, stretch_of, worst_stretch
 from data.scenario import Scenario
 from data.warehouse import WAREHOUSE_FILE
 
