@@ -185,8 +185,10 @@ _NOT_DIMENSION_WORDS = {"delivery", "deliveries", "rating", "ratings", "time", "
                         "flag", "level", "count", "number", "min", "km", "id"}  # fmt: skip
 # A custom dimension's group named anywhere in a question (without its dimension's name) must
 # be text of 3+ letters and not a common word.
+# Quantity words too ("how many deliveries ...?" named a stranger's items=many).
 _NOT_ALONE_VALUES = {"yes", "no", "low", "high", "medium", "other", "none", "unknown", "true",
-                     "false", "all", "any", "not", "nan", "null"}  # fmt: skip
+                     "false", "all", "any", "not", "nan", "null", "many", "few", "some", "more",
+                     "most", "less", "least", "much", "both", "each"}  # fmt: skip
 
 
 def _words(name: str) -> str:

@@ -1521,3 +1521,16 @@ def test_a_ranking_on_weekends_and_a_change_during_a_yes_no_group() -> None:
         {"festival": ["yes"]},
         {"festival": ["no"]},
     ]
+
+
+def test_a_group_named_by_a_quantity_word_is_read_only_after_its_dimension() -> None:
+    """A stranger's DoorDash mapping banded item counts as few/some/many: 'how many deliveries
+    took longer than 1.5 hours?' was read for items=many."""
+    items = Vocabulary(dimensions=(("items", ("few", "some", "many")),))
+    hours = read_question(
+        "how many deliveries took longer than 1.5 hours?", START, END, vocabulary=items
+    )
+    assert hours.filters == {} and hours.metric == "slow_rate"
+    assert "not the 90 min asked" in hours.notes[0]
+    named = read_question("on-time for items many", START, END, vocabulary=items)
+    assert named.filters == {"items": ["many"]}
