@@ -50,7 +50,7 @@ from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.alarms import data_span
 from analytics.comparisons import world_profile
 from analytics.incidents import cohort_slice
-from analytics.metrics import CX_SCORE, METRICS
+from analytics.metrics import CX_SCORE, METRICS, metric_gaps
 from tools.actions import ACTIONS
 from tools.base import REGISTRY, Ledger, ToolContext, ToolError
 from tools.hypotheses import LIBRARY
@@ -130,6 +130,25 @@ def _vocabulary(tools: ToolContext) -> Vocabulary:
     return tools.shared.get("vocabulary", lambda: world_vocabulary(world_profile(tools.con)))
 
 
+def _stood_in(plan: QuestionPlan, tools: ToolContext, notes: list[str]) -> QuestionPlan:
+    """The plan, on its metric's registry stand-in where the warehouse cannot compute the
+    metric and can the stand-in ('are deliveries later on weekends?' without promised times:
+    the slow-delivery rate), with a note saying so."""
+    metric = METRICS.get(plan.metric or "")
+    if metric is None or not metric.stand_in:
+        return plan
+    gaps = metric_gaps(tools.con)
+    if metric.name not in gaps or metric.stand_in in gaps:
+        return plan
+    stand_in = METRICS[metric.stand_in]
+    notes.append(
+        f"the {metric.label.lower()} cannot be computed here (missing "
+        f"{', '.join(gaps[metric.name])}); the {stand_in.label.lower()} stands in for it: "
+        f"{stand_in.description.split('. ')[0].rstrip('.').lower()}"
+    )
+    return plan.model_copy(update={"metric": stand_in.name})
+
+
 @traced("parse_question")
 def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Turn the question into a typed plan (LLM or rules), reading follow-ups against the
@@ -146,6 +165,7 @@ def parse_question(state: AgentState, runtime: Runtime[AgentContext]) -> dict[st
         question, first, last, previous, scope, vocabulary=_vocabulary(context.tools)
     )
     notes.extend(plan.notes)
+    plan = _stood_in(plan, context.tools, notes)
     use_loop = (
         context.backend.name != "offline"
         and plan.kind not in ("out_of_scope", "help")

@@ -226,7 +226,8 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
     before it ('low traffic'), alone
     when the group is distinctive text ('sunny', 'motorcycles': a plural names the group too;
     'electric scooters' is one group, not also 'scooter'), or, for a yes/no dimension, by its
-    name after 'during', 'on' or 'with' (yes) or 'without', 'outside' or 'no' (no)."""
+    name after 'during', 'on' or 'with' (yes) or 'without', 'outside' or 'no' (no); once the
+    dimension is named, after 'those with' too ('many items ... than those with few')."""
     found: list[tuple[int, str, str]] = []
     taken: list[tuple[int, int]] = []
     for name, pattern in custom_dimension_words(vocabulary.dimensions):
@@ -255,6 +256,13 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
             if not any(start < match.end() and match.start() < end for start, end in taken):
                 taken.append(match.span())
                 found.append((match.start(), name, _group_named(match["group"], groups)))
+        # ... or, once it is named, as the other side: "many items ... than those with few"
+        if pattern.search(text):
+            echo = re.compile(rf"\b(?:those|ones)\s+(?:with|of)\s+(?P<group>{alternatives})\b")
+            for match in echo.finditer(text):
+                if not any(start < match.end() and match.start() < end for start, end in taken):
+                    taken.append(match.span())
+                    found.append((match.start(), name, _group_named(match["group"], groups)))
     named_alone = [
         (name, group)
         for name, groups in vocabulary.dimensions

@@ -65,7 +65,7 @@ SLICE_METRIC = {
     "duration_min": "on_time_rate",
 }
 # Where the data cannot support a slice metric (no promised ETA: no on-time rate), its stand-in.
-SLICE_FALLBACK = {"on_time_rate": "slow_rate"}
+SLICE_FALLBACK = {name: metric.stand_in for name, metric in METRICS.items() if metric.stand_in}
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,9 @@ class Metric:
     metrics that moved alike); `corroborates` marks a driver read beside that scan that never
     alarms itself: where it moves far, a smaller move of a scanned metric in the same cohort and
     window alarms (analytics.alarms, `corroborate`);
-    `outcome` and `lateness` say how order-level tests and what-if estimates read a rate.
+    `outcome` and `lateness` say how order-level tests and what-if estimates read a rate;
+    `stand_in` names the registry metric read in its place where the warehouse cannot compute
+    it (the on-time rate without promised times: the slow-delivery rate).
     """
 
     name: str
@@ -108,6 +110,7 @@ class Metric:
     corroborates: bool = False
     outcome: Outcome | None = None
     lateness: Lateness | None = None
+    stand_in: str = ""
 
     @property
     def header(self) -> str:
@@ -180,11 +183,16 @@ METRICS: dict[str, Metric] = {
             score=(0.0, 100.0),
             short="on-time",
             synonyms=r"\bon[\s-]*time\b|\bontime\b|(?<!very\s)(?<!very-)\blate\b(?![\s-]*night)"
+            # "are large baskets later?" ("a week later", "later this month" are no lateness)
+            r"|(?<!days\s)(?<!day\s)(?<!weeks\s)(?<!week\s)(?<!hours\s)(?<!hour\s)"
+            r"(?<!months\s)(?<!month\s)\blater\b(?!\s+(?:this|that|next|today|tonight|tomorrow"
+            r"|in\s+the\s+(?:day|week|month|year)|on\s*[,.?!]|on\s*$)\b)"
             r"|\blateness\b|\beta\s+miss\w*|\bmissed\s+etas?\b|\bdelay\w*|\btardi\w*"
             r"|\bsla\b|\bpromise\s+(?:kept|rate)\b",
             scan_rank=1,
             outcome_phrase="late rate",
             lateness=Lateness(ON_TIME_GRACE_MINUTES, above=False),
+            stand_in="slow_rate",
         ),
         Metric(
             name="item_accuracy",
@@ -316,7 +324,7 @@ METRICS: dict[str, Metric] = {
             short="minutes",
             synonyms=r"\bslow\w*\b(?![\s-]*(?:delivery\s+)?(?:rate|share))"
             r"|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
-            r"|\btook\s+longer\b|\blonger\s+deliver\w*|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
+            r"|\b(?:take|takes|taking|took)\s+(?:\w+\s+)?longer\b|\blonger\s+deliver\w*|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
             r"|\btime\s+to\s+deliver\w*|\bdeliver(?:y|ies)\s+(?:take|took|takes)\b"
             r"|\bhow\s+(?:fast|quick(?:ly)?)\b|\b(?:fast|quick)(?:er|est)?\s+deliver\w*"
             r"|\b(?:faster|quicker)\b",

@@ -109,6 +109,20 @@ def test_order_counts_need_no_cx_score(agent: Agent) -> None:
     assert f": {mean:,} on average over the days with orders ({DAYS} of them), " in daily["answer"]
 
 
-def test_a_metric_the_export_cannot_support_is_named_with_what_it_lacks(agent: Agent) -> None:
+def test_lateness_without_promised_times_is_read_on_its_stand_in(agent: Agent) -> None:
+    """No promised ETA, no on-time rate: lateness is asked of the slow-delivery rate (the
+    registry's stand-in), with a note naming what the data lacks."""
+    stand_in = (
+        "the on-time rate cannot be computed here (missing orders.promised_eta); the "
+        "slow-delivery rate stands in for it"
+    )
     result = ask(agent, "what was the on-time rate yesterday?")
-    assert "missing orders.promised_eta" in result["answer"]
+    assert args(result, "metric_summary")["metrics"] == ["slow_rate"]
+    assert result["answer"].startswith("Slow-delivery rate in the whole marketplace on ")
+    assert any(note.startswith(stand_in) for note in result["notes"])
+    ranked = ask(agent, "which market is late most often?")
+    assert args(ranked, "rank_cohorts")["metric"] == "slow_rate"
+    assert ranked["table"][0]["region"] == "market 10"  # 12 min slower: the most over an hour
+    compared = ask(agent, "are deliveries later in market 10?")
+    assert args(compared, "compare_metric")["metric"] == "slow_rate"
+    assert "region=market 10 minus the whole marketplace: +" in compared["answer"]

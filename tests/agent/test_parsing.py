@@ -1534,3 +1534,48 @@ def test_a_group_named_by_a_quantity_word_is_read_only_after_its_dimension() -> 
     assert "not the 90 min asked" in hours.notes[0]
     named = read_question("on-time for items many", START, END, vocabulary=items)
     assert named.filters == {"items": ["many"]}
+
+
+def test_once_its_dimension_is_named_a_quantity_word_is_the_other_side() -> None:
+    """'are orders with many items later than those with few?' on that mapping compared
+    items=many with the whole marketplace on the CX score: 'later' is lateness and 'those
+    with few' the other side."""
+    items = Vocabulary(dimensions=(("items", ("few", "some", "many")),))
+    plan = read_question(
+        "are orders with many items later than those with few?", START, END, vocabulary=items
+    )
+    assert plan.kind == "compare" and plan.metric == "on_time_rate"
+    assert [side.filters for side in plan.sides] == [{"items": ["few"]}, {"items": ["many"]}]
+    alone = read_question("which orders took longer than those with few?", START, END,
+                          vocabulary=items)  # fmt: skip
+    assert alone.filters == {}  # 'items' is not named: 'few' stays a quantity word
+
+
+@pytest.mark.parametrize(
+    ("question", "metric", "filters"),
+    [
+        ("do big orders take longer?", "duration_min", {"basket_size": ["large"]}),
+        ("do large baskets get refunded more?", "refund_rate", {"basket_size": ["large"]}),
+        ("are orders taking longer in the north?", "duration_min", {"region": ["north"]}),
+        ("did grocery arrive later?", "on_time_rate", {"category": ["grocery"]}),
+    ],
+)
+def test_a_comparative_after_do_sets_the_cohort_against_the_marketplace(
+    question: str, metric: str, filters: dict[str, list[str]]
+) -> None:
+    """'do big orders take longer?' looked up the CX score of large baskets against their own
+    days before; it compares them with the whole marketplace, on the metric the verb names."""
+    plan = read_question(question, START, END)
+    assert (plan.kind, plan.metric, plan.filters) == ("compare", metric, filters)
+    assert [side.filters for side in plan.sides] == [{}, filters]
+
+
+def test_later_is_lateness_but_not_a_later_date() -> None:
+    weekends = read_question("are deliveries later on weekends?", START, END)
+    assert weekends.kind == "compare" and weekends.metric == "on_time_rate"
+    assert read_question("what happened a week later?", START, END).metric != "on_time_rate"
+    assert read_question("show delivery times, later in the week", START, END).metric == (
+        "duration_min"
+    )
+    # 'did grocery get worse?' asks for the course over time, not grocery against the rest
+    assert read_question("did grocery get worse?", START, END).kind == "diagnose"

@@ -285,3 +285,13 @@ def test_degenerate_metrics_are_read_again_when_the_warehouse_changes(
 
     assert "cancellation_rate" not in before
     assert after["cancellation_rate"].kind == "constant" and again == after
+
+
+def test_a_stand_in_is_a_registry_metric_without_one_of_its_own() -> None:
+    """A stand-in answers for a metric the warehouse cannot compute (lateness without promised
+    times: the share of slow deliveries), so it needs none of what that metric lacks."""
+    stand_ins = {name: m.stand_in for name, m in METRICS.items() if m.stand_in}
+    assert stand_ins == {"on_time_rate": "slow_rate"}
+    for name, stand_in in stand_ins.items():
+        assert stand_in in METRICS and not METRICS[stand_in].stand_in
+        assert not set(METRICS[stand_in].requires) & set(METRICS[name].requires)
