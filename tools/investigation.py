@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
-from analytics.alarms import data_span
+from analytics.alarms import COHORT_JOIN, data_span
 from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS, missing_requirements
 from analytics.incidents import SERIOUS, SLICE_METRIC, cohort_filters, cohort_slice
@@ -256,8 +256,11 @@ def localize_incident(
     ]
     if not investigation.sites:
         cohort = _fallback_cohort(incident)
-        investigation.sites = [Site(filters=cohort_slice(cohort), description=cohort, orders=0)]
+        filters = _hours_for_dayparts(cohort_slice(cohort))  # the drivers read hours
+        investigation.sites = [Site(filters=filters, description=cohort, orders=0)]
         where = "primary cohort" if cohort == incident.primary_cohort else "cohort that alarmed"
+        if cohort != incident.primary_cohort and cohort not in incident.cohorts:
+            where = "cohort where the alarms overlap"
         investigation.notes.append(f"no significant slice: hypotheses tested on the {where}")
     _add_other_metric_sites(context, investigation)
     if focus:
@@ -291,19 +294,20 @@ def _find_worst_stretch(context: ToolContext, investigation: Investigation, site
 
 
 def _fallback_cohort(incident: IncidentSummary) -> str:
-    """Where to test hypotheses when no slice stands out: the narrowest cohort the alarms were
-    raised in, when every other one they were raised in holds it and so does the primary
-    cohort, else the primary cohort. A region x category cohort cannot lead an incident, and a
-    shortage in its region is not seen in its category's marketplace-wide orders (seed 7016);
-    a marketplace led by its alarms in the west is tested in the west (seed 9077)."""
-    primary = cohort_filters(incident.primary_cohort).items()
-    alarmed = {name: cohort_filters(name).items() for name in incident.cohorts}
-    if not alarmed:
-        return incident.primary_cohort
-    narrowest = max(alarmed, key=lambda name: len(alarmed[name]))
-    if primary < alarmed[narrowest] and all(f <= alarmed[narrowest] for f in alarmed.values()):
-        return narrowest
-    return incident.primary_cohort
+    """Where to test hypotheses when no slice stands out: the cohort where every alarm's cohort
+    and the primary cohort hold together (the union of their conditions), when no two of them
+    name different groups of one dimension, else the primary cohort. A region x category
+    cohort cannot lead an incident, and a shortage in its region is not seen in its category's
+    marketplace-wide orders (seed 7016); a marketplace led by its alarms in the west is tested
+    in the west (seed 9077); an east lunch surge led by convenience, alarmed in east x
+    convenience and in convenience at lunch, is tested in the east's convenience lunches (seed
+    15048)."""
+    merged = cohort_filters(incident.primary_cohort)
+    for name in incident.cohorts:
+        for dimension, value in cohort_filters(name).items():
+            if merged.setdefault(dimension, value) != value:
+                return incident.primary_cohort
+    return COHORT_JOIN.join(f"{dimension}={value}" for dimension, value in merged.items()) or "all"
 
 
 def _narrow_sites(investigation: Investigation, focus: dict[str, list]) -> None:
@@ -469,6 +473,8 @@ def gather(
     for call in plan:
         result = _try(context, call.tool, call.args)
         results.append((call, result))
+        if isinstance(result, ToolError) and call.tool == "shap_attribution":
+            call, result = _shap_over_the_window(context, investigation, call, result, results)
         if isinstance(result, ToolError):
             if call.role == "shared":
                 investigation.notes.append(f"{call.tool}: {result}")
@@ -495,6 +501,30 @@ def gather(
             site = investigation.sites[call.site]
             investigation.drivers[f"{site.description}|{call.args['driver']}"] = result
     return results
+
+
+def _shap_over_the_window(
+    context: ToolContext,
+    investigation: Investigation,
+    call: PlannedCall,
+    failed: ToolError,
+    results: list[tuple[PlannedCall, Result]],
+) -> tuple[PlannedCall, Result]:
+    """A SHAP attribution that failed in a site's worst stretch (a few hours of a small
+    marketplace hold too few orders for a model) made again over the incident window."""
+    site = investigation.sites[call.site]
+    if site.window is None:
+        return call, failed
+    wider = replace(site, window=None, window_id=None)
+    again = replace(call, args={**call.args, **_window_arguments(investigation, wider)})
+    result = _try(context, again.tool, again.args)
+    results.append((again, result))
+    if not isinstance(result, ToolError):
+        investigation.notes.append(
+            f"shap_attribution in the worst stretch: {failed}; attributed over the incident "
+            "window instead"
+        )
+    return again, result
 
 
 def assess(

@@ -460,9 +460,13 @@ SOUTH_CONVENIENCE = {"region": ["south"], "category": ["convenience"]}
          {"region": ["south"]}),
         ("region=south", ["region=north,category=convenience"], {"region": ["south"]}),
         ("region=south", ["region=south"], {"region": ["south"]}),
+        ("category=convenience", ["all", "category=convenience", "region=east",
+                                  "category=convenience,daypart=lunch",
+                                  "region=east,category=convenience"],
+         {"category": ["convenience"], "hour": [11, 12, 13, 14, 15], "region": ["east"]}),
     ],
 )  # fmt: skip
-def test_without_slices_the_narrowest_cohort_that_alarmed_is_tested_when_the_others_hold_it(
+def test_without_slices_the_cohort_where_the_alarms_overlap_is_tested(
     small_scenario: ScenarioFactory,
     make_world: WorldFactory,
     primary: str,
@@ -473,8 +477,10 @@ def test_without_slices_the_narrowest_cohort_that_alarmed_is_tested_when_the_oth
     in when the primary cohort and every other alarmed cohort hold it (random seed 7016: a
     central lunch shortage alarmed only in central x convenience, led by category=convenience,
     whose marketplace-wide dashers did not move; seed 9077: a west dinner shortage alarmed in
-    the west and the marketplace, led by the marketplace); alarms in cohorts that do not nest,
-    or in one the primary does not hold, keep the primary."""
+    the west and the marketplace, led by the marketplace; seed 15048: an east lunch surge led by
+    convenience, alarmed in east x convenience and in convenience at lunch, whose convenience
+    orders marketplace-wide hardly rose); alarms in cohorts that name different groups of one
+    dimension keep the primary. A daypart is tested as its hours (dasher supply is by hour)."""
     context = ToolContext(world_dir=make_world(small_scenario("demo")))
     investigation = find_incident(context)
     assert investigation.incident is not None
@@ -486,8 +492,10 @@ def test_without_slices_the_narrowest_cohort_that_alarmed_is_tested_when_the_oth
     context.close()
 
     assert investigation.sites[0].filters == tested
-    narrower = tested != cohort_slice(primary)
-    expected = "cohort that alarmed" if narrower else "primary cohort"
+    expected = "primary cohort"
+    if tested != cohort_slice(primary):
+        overlap = "hour" in tested  # no alarm was raised in that cohort itself
+        expected = "cohort where the alarms overlap" if overlap else "cohort that alarmed"
     assert any(note.endswith(f"tested on the {expected}") for note in investigation.notes)
 
 
@@ -631,6 +639,55 @@ def test_a_one_day_surge_in_a_longer_incident_is_tested_where_the_slice_was_wors
     assert shifts and all((shift.start, shift.end) == site.window for shift in shifts)
     assert investigation.causes is not None
     assert investigation.causes.causes[0].kind == "demand_surge"
+
+
+def test_a_surge_led_by_a_category_is_tested_where_its_alarms_overlap(
+    make_world: WorldFactory,
+) -> None:
+    """Random scenario 15048 (10,000 orders a day): east orders at hours 11-14 up from Dec 28
+    11:00 for three days. The incident is led by convenience (on-time 91.9% -> 91.1%), no
+    slice of it is significant, and its convenience orders marketplace-wide rose 3% (z 1.1): no
+    cause was named. Its alarms were raised in east x convenience and in convenience at lunch;
+    tested where they overlap, the surge leads."""
+    context = ToolContext(world_dir=make_world(random_scenario(15048, orders_per_day=10_000)))
+    try:
+        investigation = investigate(context, day=dt.date(2025, 12, 28))
+    finally:
+        context.close()
+    assert investigation.incident is not None
+    assert investigation.incident.primary_cohort == "category=convenience"
+    assert investigation.sites[0].filters == {
+        "category": ["convenience"], "hour": [11, 12, 13, 14, 15], "region": ["east"],
+    }  # fmt: skip
+    assert investigation.causes is not None
+    assert investigation.causes.causes[0].kind == "demand_surge"
+    assert investigation.causes.causes[0].status == "supported"
+
+
+def test_shap_too_thin_in_the_stretch_is_made_over_the_incident_window(
+    small_scenario: ScenarioFactory, make_world: WorldFactory
+) -> None:
+    """The demo at 800 orders a day: the worst stretch of north grocery dinners (3 hours) holds
+    30 orders, too few for the SHAP model; it is fitted over the incident window instead, and
+    the driver shifts stay in the stretch."""
+    context = ToolContext(world_dir=make_world(small_scenario("demo", orders_per_day=800)))
+    try:
+        investigation = investigate(context, day=dt.date(2026, 1, 4))
+    finally:
+        context.close()
+    site = investigation.sites[0]
+    assert site.window is not None and investigation.window is not None
+    shaps = [item for item in context.ledger.items if item.tool == "shap_attribution"]
+    assert [item.ok for item in shaps] == [False, True]
+    assert dt.datetime.fromisoformat(str(shaps[0].args["start"])) == site.window[0]
+    assert dt.datetime.fromisoformat(str(shaps[1].args["start"])) == investigation.window[0]
+    assert investigation.shap is not None and investigation.shap_id == shaps[1].id
+    assert any(note.endswith("attributed over the incident window instead")
+               for note in investigation.notes)  # fmt: skip
+    shifts = [item for item in context.ledger.items if item.tool == "driver_shift"]
+    assert all(
+        dt.datetime.fromisoformat(str(item.args["start"])) == site.window[0] for item in shifts
+    )
 
 
 def test_fewer_dashers_for_fewer_orders_is_a_shortage_refuted_in_part(
