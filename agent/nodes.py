@@ -50,7 +50,7 @@ from agent.vocabulary import Vocabulary, world_vocabulary
 from analytics.alarms import data_span
 from analytics.comparisons import world_profile
 from analytics.incidents import cohort_slice
-from analytics.metrics import CX_SCORE, METRICS, metric_gaps
+from analytics.metrics import CX_SCORE, METRICS, metric_gaps, stand_in_for
 from tools.actions import ACTIONS
 from tools.base import REGISTRY, Ledger, ToolContext, ToolError
 from tools.hypotheses import LIBRARY
@@ -134,19 +134,18 @@ def _stood_in(plan: QuestionPlan, tools: ToolContext, notes: list[str]) -> Quest
     """The plan, on its metric's registry stand-in where the warehouse cannot compute the
     metric and can the stand-in ('are deliveries later on weekends?' without promised times:
     the slow-delivery rate), with a note saying so."""
-    metric = METRICS.get(plan.metric or "")
-    if metric is None or not metric.stand_in:
+    if plan.metric not in METRICS:
         return plan
-    gaps = metric_gaps(tools.con)
-    if metric.name not in gaps or metric.stand_in in gaps:
+    stand_in = stand_in_for(tools.con, plan.metric)
+    if stand_in is None:
         return plan
-    stand_in = METRICS[metric.stand_in]
+    metric, reading = METRICS[plan.metric], METRICS[stand_in]
     notes.append(
         f"the {metric.label.lower()} cannot be computed here (missing "
-        f"{', '.join(gaps[metric.name])}); the {stand_in.label.lower()} stands in for it: "
-        f"{stand_in.description.split('. ')[0].rstrip('.').lower()}"
+        f"{', '.join(metric_gaps(tools.con)[metric.name])}); the {reading.label.lower()} stands "
+        f"in for it: {reading.description.split('. ')[0].rstrip('.').lower()}"
     )
-    return plan.model_copy(update={"metric": stand_in.name})
+    return plan.model_copy(update={"metric": stand_in})
 
 
 @traced("parse_question")

@@ -1176,9 +1176,9 @@ def _sides(
     if len(groups) == 2 and plan.filters.get("hour") == [*groups[0], *groups[1]]:
         return _split(plan.filters, "hour", groups, period)
     if (other := other_group(plan.filters)) is not None:  # a yes/no group against the other
-        return [
+        return [  # the named group minus the other, as a cohort minus the marketplace below
             Side(label=_described(filters), filters=filters, period=period)
-            for filters in (plan.filters, other)
+            for filters in (other, plan.filters)
         ]
     if plan.filters:
         described = _described(plan.filters)

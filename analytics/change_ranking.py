@@ -31,6 +31,7 @@ from analytics.comparisons import (
     group_values,
     is_mean,
     mean_and_variance,
+    no_test,
     overall_value,
     two_proportion_tests,
     welch_tests,
@@ -132,8 +133,7 @@ def rank_changes(
     rows = np.flatnonzero(eligible)
     if name == CX_SCORE:
         differences = [
-            Difference(float(value_after[i] - value_before[i]), None, None, None, "no test: the "
-                       "CX score's change is not tested")
+            no_test(float(value_after[i] - value_before[i]), "the CX score's change is not tested")
             for i in rows
         ]  # fmt: skip
         q_values: list[float | None] = [None] * len(rows)

@@ -304,13 +304,15 @@ Values = float | np.floating | Array
 @dataclass(frozen=True)
 class Difference:
     """`estimate` = b - a with its 95% interval and two-sided p-value; the interval and p-value
-    are None when no test ran, and `method` says which test ran or why none did."""
+    are None when no test ran, and `method` says which test ran or why none did (`untested`:
+    why, alone)."""
 
     estimate: float
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
     method: str
+    untested: str = ""
 
     @property
     def tested(self) -> bool:
@@ -322,8 +324,9 @@ WELCH_SUMS = "Welch t-test from sums of values and squares"
 WELCH_DAYS = "Welch t over daily CX values (heuristic: days as independent samples)"
 
 
-def _untested(estimate: float, why: str) -> Difference:
-    return Difference(estimate, None, None, None, f"no test: {why}")
+def no_test(estimate: float, why: str) -> Difference:
+    """A difference no test was run on, and why."""
+    return Difference(estimate, None, None, None, f"no test: {why}", why)
 
 
 @dataclass(frozen=True)
@@ -339,7 +342,7 @@ class Tests:
     def difference(self, index: int, method: str) -> Difference:
         estimate = float(self.estimate[index])
         if self.why_not[index]:
-            return _untested(estimate, str(self.why_not[index]))
+            return no_test(estimate, str(self.why_not[index]))
         return Difference(
             estimate,
             float(self.low[index]),
@@ -442,7 +445,7 @@ def welch_over_days(
     standard error of Welch's t over each window's daily CX values, as if days were independent
     samples. No test with fewer than 2 days on a side."""
     if len(days_a) < 2 or len(days_b) < 2:
-        return _untested(estimate, "the CX score is tested over days; a side has under 2 days")
+        return no_test(estimate, "the CX score is tested over days; a side has under 2 days")
     variance_a, variance_b = np.var(days_a, ddof=1), np.var(days_b, ddof=1)
     tests = welch_tests(estimate, variance_a, len(days_a), variance_b, len(days_b))
     return tests.difference(0, WELCH_DAYS)

@@ -65,7 +65,11 @@ SLICE_METRIC = {
     "duration_min": "on_time_rate",
 }
 # Where the data cannot support a slice metric (no promised ETA: no on-time rate), its stand-in.
-SLICE_FALLBACK = {name: metric.stand_in for name, metric in METRICS.items() if metric.stand_in}
+SLICE_FALLBACK = {
+    name: next(m for m in metric.stand_in if not METRICS[m].square)  # a share: slices need one
+    for name, metric in METRICS.items()
+    if metric.stand_in
+}
 
 
 @dataclass(frozen=True)

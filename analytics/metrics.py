@@ -85,8 +85,9 @@ class Metric:
     alarms itself: where it moves far, a smaller move of a scanned metric in the same cohort and
     window alarms (analytics.alarms, `corroborate`);
     `outcome` and `lateness` say how order-level tests and what-if estimates read a rate;
-    `stand_in` names the registry metric read in its place where the warehouse cannot compute
-    it (the on-time rate without promised times: the slow-delivery rate).
+    `stand_in` names the registry metrics that may be read in its place where the warehouse
+    cannot compute it, the first it can compute that varies (the on-time rate without promised
+    times: the slow-delivery rate, else delivery duration where no delivery takes an hour).
     """
 
     name: str
@@ -110,7 +111,7 @@ class Metric:
     corroborates: bool = False
     outcome: Outcome | None = None
     lateness: Lateness | None = None
-    stand_in: str = ""
+    stand_in: tuple[str, ...] = ()
 
     @property
     def header(self) -> str:
@@ -192,7 +193,7 @@ METRICS: dict[str, Metric] = {
             scan_rank=1,
             outcome_phrase="late rate",
             lateness=Lateness(ON_TIME_GRACE_MINUTES, above=False),
-            stand_in="slow_rate",
+            stand_in=("slow_rate", "duration_min"),
         ),
         Metric(
             name="item_accuracy",
@@ -544,6 +545,36 @@ def columns_with_data(con: duckdb.DuckDBPyConnection, requirements: Iterable[str
         )
         found |= {f"{table}.{c}" for c, n in zip(columns, counts, strict=True) if n}
     return found
+
+
+def stand_in_for(con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """The registry metric read in place of metric `name` when the warehouse cannot compute
+    it: the first of its stand-ins that it can compute and that varies over its orders (None:
+    `name` is computable, or no stand-in is)."""
+    gaps = metric_gaps(con)
+    if name not in gaps:
+        return None
+    varying = varying_metrics(con)
+    return next((m for m in METRICS[name].stand_in if m not in gaps and m in varying), None)
+
+
+def varying_metrics(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The registry metrics whose per-order values are not all one value (a slow-delivery rate
+    of 0% where no delivery takes an hour does not vary). Kept per warehouse file."""
+    return set(per_warehouse_file(con, "varying_metrics", _varying_metrics))
+
+
+def _varying_metrics(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    names = [name for name, m in METRICS.items() if m.per_order]
+    ranges = ", ".join(
+        f"min({METRICS[name].per_order}), max({METRICS[name].per_order})" for name in names
+    )
+    row = one_row(con.execute(f"SELECT {ranges} FROM order_facts"))
+    return frozenset(
+        name
+        for index, name in enumerate(names)
+        if row[2 * index] is not None and row[2 * index] != row[2 * index + 1]
+    )
 
 
 def metric_gaps(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

@@ -161,14 +161,14 @@ def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -
         return read_question(question, first, last, vocabulary=vocabulary)
 
     festival = read("how did festival days compare with normal days?")
-    assert [side.filters for side in festival.sides] == [
-        {"festival": ["yes"]},
+    assert [side.filters for side in festival.sides] == [  # festival days minus the others
         {"festival": ["no"]},
+        {"festival": ["yes"]},
     ]
     opposite = read("compare festival and non-festival delivery time")
-    assert [side.filters for side in opposite.sides] == [
-        {"festival": ["no"]},
+    assert [side.filters for side in opposite.sides] == [  # in the order named
         {"festival": ["yes"]},
+        {"festival": ["no"]},
     ]
     storm = read("is delivery slower in stormy weather?")
     assert (storm.kind, [side.filters for side in storm.sides]) == (
@@ -189,11 +189,16 @@ def test_a_newcomers_questions_about_custom_dimensions(ingested: IngestResult) -
         compared = agent.ask("how did festival days compare with normal days?", thread_id="a")
         drivers = agent.ask("does traffic matter more than weather?", thread_id="b")
         standing = agent.ask("why are deliveries slow in Semi-Urban?", thread_id="c")
+        later = agent.ask("are deliveries during festivals later?", thread_id="d")
     finally:
         agent.close()
-    for result in (compared, drivers, standing):
+    # no promised times, and no delivery takes an hour: lateness is read on delivery duration
+    assert later["answer"].startswith("Delivery duration: festival=no ")
+    assert "festival=yes minus festival=no: +" in later["answer"]
+    assert any("the delivery duration stands in for it" in note for note in later["notes"])
+    for result in (compared, drivers, standing, later):
         assert result["grounding"]["ok"], result["grounding"]
-    assert "festival=no minus festival=yes: -" in compared["answer"], compared["answer"]
+    assert "festival=yes minus festival=no: +" in compared["answer"], compared["answer"]
     assert (
         "Of the dimensions asked about, by mean contribution: road_traffic " in (drivers["answer"])
     ), drivers["answer"]

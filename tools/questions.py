@@ -411,10 +411,13 @@ class CompareMetricOutput(ToolOutput):
     ci_high: float | None
     p_value: float | None
     method: str
+    untested: str = ""  # why no test ran ('' when one did)
     queries: list[str] = Field(default_factory=list)
 
     def figures(self) -> dict[str, Figure]:
         figures = {"difference": _delta_figure(self.metric, self.difference)}
+        if self.untested:
+            figures["untested"] = Figure(value=self.untested, unit="text", label="why no test")
         for key, side in zip("ab", self.sides, strict=True):
             figures.update(
                 {
@@ -500,6 +503,7 @@ def compare_metric(context: ToolContext, args: CompareMetricInput) -> CompareMet
         ci_high=difference.ci_high,
         p_value=_p(difference.p_value) if difference.p_value is not None else None,
         method=difference.method,
+        untested=difference.untested,
         queries=[
             f"-- {s.label}, by day\n{found.sql}" for s, found in zip(sides, measured, strict=True)
         ],

@@ -325,7 +325,7 @@ def compare(plan: QuestionPlan, context: AnswerContext, with_parts: bool = True)
     )
     allowed: list[str] = []
     if figure(item, "p_value") is None:
-        text += " No significance test ran (too few days on a side to compare the CX score)."
+        text += f" No significance test ran: {value(figure(item, 'untested'))} [{item.id}]."
         if metric == CX_SCORE and with_parts:  # its parts are tested order by order
             parts, allowed = parts_moved(sides, context)
             text += parts

@@ -258,12 +258,16 @@ def test_changes_are_listed_and_a_named_change_is_tested(agent: Agent) -> None:
 def test_a_cx_comparison_with_no_test_of_its_own_lists_the_parts_that_moved(
     agent: Agent,
 ) -> None:
-    """The CX score of one day has no test ('too few days on a side'); its parts are tested
+    """The CX score of one day has no test (it is tested over days); its parts are tested
     order by order, and those that moved (two days) or differ (two cohorts on one day) beyond
     chance after Holm follow, each cited. A week against a week keeps its own test alone."""
     days = ask(agent, "compare CX on Jan 4 vs Jan 3")
     assert tools(days) == ["compare_metric"] * 7
-    assert "No significance test ran" in days["answer"]
+    untested = next(item for item in days["evidence"] if item["args"]["metric"] == "cx_score")
+    assert (
+        f"No significance test ran: the CX score is tested over days; a side has under 2 days "
+        f"[{untested['id']}]." in days["answer"]
+    )
     assert re.search(r"these moved beyond chance \(Holm over the 6 tested\): the on-time rate",
                      days["answer"]), days["answer"]  # fmt: skip
     cohorts = ask(agent, "compare grocery and convenience CX on Jan 4")

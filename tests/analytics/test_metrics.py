@@ -289,9 +289,46 @@ def test_degenerate_metrics_are_read_again_when_the_warehouse_changes(
 
 def test_a_stand_in_is_a_registry_metric_without_one_of_its_own() -> None:
     """A stand-in answers for a metric the warehouse cannot compute (lateness without promised
-    times: the share of slow deliveries), so it needs none of what that metric lacks."""
+    times: the share of slow deliveries, else their mean time), so it needs none of what that
+    metric lacks; the slices of an incident read the first share among them."""
     stand_ins = {name: m.stand_in for name, m in METRICS.items() if m.stand_in}
-    assert stand_ins == {"on_time_rate": "slow_rate"}
-    for name, stand_in in stand_ins.items():
-        assert stand_in in METRICS and not METRICS[stand_in].stand_in
-        assert not set(METRICS[stand_in].requires) & set(METRICS[name].requires)
+    assert stand_ins == {"on_time_rate": ("slow_rate", "duration_min")}
+    for name, readings in stand_ins.items():
+        for stand_in in readings:
+            assert stand_in in METRICS and not METRICS[stand_in].stand_in
+            assert not set(METRICS[stand_in].requires) & set(METRICS[name].requires)
+    from analytics.incidents import SLICE_FALLBACK
+
+    assert SLICE_FALLBACK == {"on_time_rate": "slow_rate"}
+
+
+def test_the_stand_in_read_is_the_first_the_warehouse_computes_that_varies(
+    small_scenario, make_world, tmp_path
+) -> None:
+    """Without promised times the on-time rate's stand-in is the slow-delivery rate; where no
+    delivery takes an hour (the India sample: 10-54 min) that rate is 0% everywhere and
+    delivery duration is read instead. A computable metric has no stand-in."""
+    import shutil
+
+    import duckdb
+
+    from analytics.metrics import stand_in_for, varying_metrics
+    from data.warehouse import release_warehouse
+
+    world = tmp_path / "world"
+    shutil.copytree(make_world(small_scenario("null", days=7)), world)
+    with open_warehouse(world) as con:
+        assert stand_in_for(con, "on_time_rate") is None
+    for update, expected in (
+        ("UPDATE orders SET promised_eta = NULL", "slow_rate"),
+        ("UPDATE order_facts SET duration_min = least(duration_min, 59)", "duration_min"),
+    ):
+        release_warehouse(world / "warehouse.duckdb")
+        writer = duckdb.connect(str(world / "warehouse.duckdb"))
+        writer.execute(update)
+        writer.execute("UPDATE order_facts SET on_time = NULL")
+        writer.execute("CHECKPOINT")
+        writer.close()
+        with open_warehouse(world) as con:
+            assert stand_in_for(con, "on_time_rate") == expected
+            assert ("slow_rate" in varying_metrics(con)) == (expected == "slow_rate")
