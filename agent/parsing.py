@@ -50,6 +50,7 @@ from agent.question_notes import (
 )
 from agent.vocabulary import (
     DIMENSION_WORDS,
+    DRIVER_PATTERNS,
     GRAIN_WORDS,
     METRIC_PATTERNS,
     ORDER_WORDS,
@@ -473,6 +474,7 @@ class _Reading:
     undated: str = ""  # the text without its date mentions ("the day before" names no days)
     hour_groups: list[list[str | int]] = field(default_factory=list)  # per time of day named
     all_but: Filters = field(default_factory=dict)  # groups left when some were excluded
+    driver: str | None = None  # a driver asked about where no metric is ("how busy were ...")
 
     @property
     def has_scope(self) -> bool:
@@ -480,7 +482,7 @@ class _Reading:
 
     @property
     def has_content(self) -> bool:
-        return bool(self.metric or self.has_scope or self.action)
+        return bool(self.metric or self.has_scope or self.action or self.driver)
 
 
 def _filters_and_times(
@@ -547,7 +549,9 @@ def _read(
                 f"threshold), not the {minutes} min asked (read-only SQL can count another: "
                 f"avg(CASE WHEN duration_min > {minutes} THEN 1 ELSE 0 END))"
             )
-    if not metrics and ORDERS_WORDS.search(text):
+    # A driver asked about where no metric is ("how busy were dashers?", "orders per dasher")
+    drivers = [] if metrics else first_match(DRIVER_PATTERNS, undated)
+    if not metrics and not drivers and ORDERS_WORDS.search(text):
         metrics = [ORDERS_METRIC]
     if len(metrics) > 1:
         notes.append(f"several metrics named ({', '.join(metrics)}); using {metrics[0]}")
@@ -645,11 +649,13 @@ def _read(
             f"{whose} share of the orders: every {share_of} group's orders, each with its share"
         )
         kind, metrics, filters = "rank", [ORDERS_METRIC], {}
+    drivers = drivers if not metrics and kind in (None, "lookup") else []
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
                     dimension_words=nouns, share_of=share_of,
                     all_but=named.all_but, undated=undated,
-                    hour_groups=hour_groups)  # fmt: skip
+                    hour_groups=hour_groups,
+                    driver=drivers[0] if drivers else None)  # fmt: skip
 
 
 # "what share of orders is grocery?", "what percentage of our orders come from the north?"
@@ -723,7 +729,7 @@ def read_question(
     notes += thresholds_of_bands(cleaned, reading.filters, vocabulary)
     notes += amount_thresholds(cleaned, vocabulary) if reading.action is None else []
     notes += unknown_breakdowns(cleaned, vocabulary, reads_as_content)
-    if reading.metric is None and (unknown := _NOT_A_METRIC.search(cleaned)):
+    if reading.metric is None and not reading.driver and (unknown := _NOT_A_METRIC.search(cleaned)):
         notes.append(
             f"'{unknown.group(0)}' is not one of the metrics (they are the CX score and "
             f"{', '.join(name for name, _ in METRIC_PATTERNS if name != 'cx_score')})"
@@ -862,6 +868,7 @@ def _plan(
         problem=problem,
         follow_up=follow_up,
         overview=overview,
+        driver=reading.driver if kind == "lookup" else None,
     )
     # "what changed on Jan 4 compared with the week before?", "which category got worse on
     # Jan 4 compared with the Sunday before?": both periods (events.changes, rank_by_change)

@@ -27,6 +27,7 @@ from typing import Literal, get_args
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from analytics.cohorts import DIMENSIONS, dimension_name
+from analytics.drivers import DRIVERS
 from analytics.metrics import CX_SCORE, METRICS
 from tools.actions import ACTIONS
 
@@ -136,6 +137,11 @@ class QuestionPlan(BaseModel):
         None,
         description=f"rank: one of {', '.join(DIMENSIONS)} or a custom dimension (the groups)",
     )
+    driver: str | None = Field(
+        None,
+        description="lookup: a driver of the metrics (analytics.drivers.DRIVERS) asked about in "
+        "a question that names no metric ('how busy were dashers on Jan 4?')",
+    )
     overview: bool = Field(
         False,
         description="lookup: a health check naming no metric ('how are we doing?'): the "
@@ -188,6 +194,13 @@ class QuestionPlan(BaseModel):
     def _known_metric(cls, value: str | None) -> str | None:
         if value is not None and value not in METRIC_NAMES:
             raise ValueError(f"unknown metric {value!r}; known: {', '.join(METRIC_NAMES)}")
+        return value
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, value: str | None) -> str | None:
+        if value is not None and value not in DRIVERS:
+            raise ValueError(f"unknown driver {value!r}; known: {', '.join(DRIVERS)}")
         return value
 
     @field_validator("action")

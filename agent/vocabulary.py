@@ -17,6 +17,7 @@ from typing import TypeVar
 from agent.dates import NUMBER, TIMES_OF_DAY, Scanner, number
 from agent.question import Grain, Order
 from analytics.comparisons import WorldProfile
+from analytics.drivers import DRIVERS
 from analytics.metrics import CX_SCORE, CX_SYNONYMS, METRICS
 from data.schema import DAYPARTS
 from data.world_config import CATEGORIES, REGIONS
@@ -150,6 +151,11 @@ def time_mentions(scanner: Scanner, notes: list[str]) -> list[TimeMention]:
 METRIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (CX_SCORE, re.compile(CX_SYNONYMS)),
     *((name, re.compile(m.synonyms)) for name, m in METRICS.items() if m.synonyms),
+)
+# The drivers a question may ask the value of when it names no metric ("how busy were dashers
+# on Jan 4?"), from the driver registry.
+DRIVER_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(spec.synonyms)) for name, spec in DRIVERS.items() if spec.synonyms
 )
 
 

@@ -92,6 +92,10 @@ class DriverSpec:
     # its regions, by the other regions' ratio that day ("day-adjusted": a holiday moves every
     # region's orders, and the dashers scheduled for them, alike).
     seasonal: bool = False
+    # The words that name it in a question that names no metric ("how busy were dashers?"), and
+    # the driver read in its place where its data is missing (online dashers: on-shift ones).
+    synonyms: str = ""
+    stand_in: str = ""
 
 
 DRIVERS: dict[str, DriverSpec] = {
@@ -110,37 +114,50 @@ DRIVERS: dict[str, DriverSpec] = {
         DriverSpec("dasher_wait_min", "Dasher wait", "minutes", "mean", _ORDER_FACTS,
                    "dasher_wait_min", ("deliveries.dasher_wait",)),
         DriverSpec("quoted_min", "Quoted ETA", "minutes", "mean", _ORDER_FACTS,
-                   "quoted_min", ("orders.promised_eta",)),
+                   "quoted_min", ("orders.promised_eta",),
+                   synonyms=r"\bquoted\s+(?:etas?|times?|minutes)\b|\bpromised\s+times?\b"),
         DriverSpec("eta_bias_min", "ETA bias (actual - promised)", "minutes", "mean",
                    _ORDER_FACTS, "eta_error_min", ("orders.promised_eta", "deliveries.actual_eta")),
         DriverSpec("duration_min", "Delivery duration", "minutes", "mean", _ORDER_FACTS,
                    "duration_min", ("deliveries.actual_eta",)),
         DriverSpec("distance_miles", "Distance", "miles", "mean", _ORDER_FACTS,
-                   "distance_miles", ("deliveries.distance",)),
+                   "distance_miles", ("deliveries.distance",),
+                   synonyms=r"\bdistances?\b|\bhow\s+far\b|\bmiles\b"),
         DriverSpec("drive_min", "Drive time, pickup to door (solo orders)", "minutes", "mean",
                    _ORDER_FACTS,
                    "CASE WHEN delivered AND NOT batched THEN "
                    "duration_min - prep_min - dasher_wait_min END",
                    ("deliveries.actual_eta", "deliveries.merchant_prep_time",
-                    "deliveries.dasher_wait", "deliveries.batched_flag")),
+                    "deliveries.dasher_wait", "deliveries.batched_flag"),
+                   synonyms=r"\bdriv(?:e|ing)\s+times?\b"),
         DriverSpec("busy_share", "Busy share of on-shift dashers", "share", "mean",
                    _ORDER_FACTS, "busy_dashers / nullif(onshift_dashers, 0)",
-                   ("deliveries.busy_dashers", "deliveries.onshift_dashers")),
+                   ("deliveries.busy_dashers", "deliveries.onshift_dashers"),
+                   synonyms=r"\bbusy\s+dashers?\b|\bdashers?\s+(?:(?:were|was|are|is)\s+)?"
+                   r"(?:busy|busier)\b|\bhow\s+busy\b[^?.]{0,20}\bdashers?\b"
+                   r"|\bdasher\s+utili[sz]ation\b"),
         DriverSpec("orders_per_dasher", "Outstanding orders per on-shift dasher", "ratio", "mean",
                    _ORDER_FACTS, "outstanding_orders / nullif(onshift_dashers, 0)",
-                   ("deliveries.outstanding_orders", "deliveries.onshift_dashers")),
+                   ("deliveries.outstanding_orders", "deliveries.onshift_dashers"),
+                   synonyms=r"\borders?\s+per\s+dasher\b|\boutstanding\s+orders\b"),
         DriverSpec("onshift_dashers", "On-shift dashers at order time vs usual for the region "
                    "and hour", "ratio", "mean", _ORDER_FACTS, "onshift_dashers",
-                   ("deliveries.onshift_dashers",), seasonal=True),
+                   ("deliveries.onshift_dashers",), seasonal=True,
+                   synonyms=r"\bon[\s-]*shift\s+dashers?\b|\bdashers?\s+on[\s-]*shift\b"),
         DriverSpec("online_dashers", "Online dashers vs usual for the region and hour", "ratio",
                    "mean", _SUPPLY, "online_dashers", ("dasher_supply.online_dashers",),
-                   seasonal=True),
+                   seasonal=True, stand_in="onshift_dashers",
+                   synonyms=r"\b(?:online|available)\s+dashers?\b|\bdashers?\s+(?:(?:were|was"
+                   r"|are|is)\s+)?(?:online|available)\b"
+                   r"|\bhow\s+many\s+dashers\b(?![^?.]*\bbus(?:y|ier)\b)"
+                   r"|\bdasher\s+(?:supply|count)\b"),
         DriverSpec("open_orders", "Open orders vs usual for the region and hour", "ratio",
                    "mean", _SUPPLY, "open_orders", ("dasher_supply.open_orders",),
                    seasonal=True),
         DriverSpec("dashers_per_order", "Online dashers per open order", "ratio", "mean",
                    _SUPPLY, "online_dashers / nullif(open_orders, 0)",
-                   ("dasher_supply.online_dashers", "dasher_supply.open_orders")),
+                   ("dasher_supply.online_dashers", "dasher_supply.open_orders"),
+                   synonyms=r"\bdashers?\s+per\s+(?:open\s+)?order\b"),
         DriverSpec("in_stock_prob", "Estimated in-stock probability", "share", "mean",
                    _INVENTORY, "in_stock_prob",
                    ("inventory_events.in_stock_prob", *_INVENTORY_NEEDS)),

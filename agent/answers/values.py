@@ -19,6 +19,7 @@ from agent.answers.change_ranking import rank_by_change
 from agent.answers.format import change, cohort, figure, p_value, period, table_rows, value, when
 from agent.question import ORDERS_METRIC, Period, QuestionPlan, Side
 from analytics.comparisons import ranks_events
+from analytics.drivers import DRIVERS
 from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, higher_is_better, usable_metrics
 from tools.base import EvidenceItem, Figure, ToolError
 
@@ -93,7 +94,10 @@ def _significant(item: EvidenceItem, name: str) -> bool:
 
 
 def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
-    """A metric's value for a cohort and period, beside the days before it (metric_summary)."""
+    """A metric's value for a cohort and period, beside the days before it (metric_summary); a
+    driver's, where the question names one and no metric (driver_shift)."""
+    if plan.driver:
+        return _driver_lookup(plan, plan.driver, context)
     metric = metric_of(plan, context)
     window = _window(plan, context)
     resolved = plan.model_copy(update={"periods": [window], "metric": metric})
@@ -139,6 +143,48 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
     return Answer(
         text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
     )
+
+
+def _driver_lookup(plan: QuestionPlan, driver: str, context: AnswerContext) -> Answer:
+    """A driver's mean over the period against the days before it (driver_shift), or its
+    registry stand-in's where the data lacks it (on-shift dashers for online ones)."""
+    window = _window(plan, context)
+    resolved = plan.model_copy(update={"periods": [window], "driver": driver})
+    start, end = window.bounds()
+    spec = DRIVERS[driver]
+    try:
+        _, item = context.call(
+            "driver_shift", {"driver": driver, "filters": plan.filters, "start": start, "end": end}
+        )
+    except ToolError as error:
+        if spec.stand_in:
+            notes = [f"{spec.label.lower()}: {error}; read {DRIVERS[spec.stand_in].label.lower()}"]
+            instead = plan.model_copy(update={"driver": spec.stand_in})
+            answer = _driver_lookup(instead, spec.stand_in, context)
+            answer.notes[:0] = notes
+            return answer
+        return failed(resolved, context, error, f"look up {spec.label.lower()}")
+    days = item.args.get("baseline_days", 14)
+    p = figure(item, "p_value")
+    unit = " miles" if spec.unit == "miles" else ""  # minutes and shares show their own
+    text = (
+        f"{spec.label} in {cohort(plan.filters)} {period(window)}: "
+        f"{value(figure(item, 'incident'))}{unit} against {value(figure(item, 'baseline'))}{unit} "
+        "over the "
+        f"{days} days before ({change(figure(item, 'delta'))}, z {value(figure(item, 'z'))}, "
+        f"{p_value(float(p.value)) if p is not None else 'no test'}) [{item.id}]."
+    )
+    if p is not None:
+        text += (
+            " The change is unlikely to be chance."
+            if _significant(item, "p_value")
+            else " The difference is within what chance alone gives."
+        )
+    notes = [
+        *_clip_notes(plan, context),
+        "a driver of the metrics, not a metric: its value is not part of the CX score",
+    ]
+    return Answer(text=text, resolved=resolved, notes=notes)
 
 
 def _event_count(item: EvidenceItem, key: str, metric: str, where: str) -> str:

@@ -536,3 +536,32 @@ def test_the_incident_list_gives_each_incident_s_impact(agent: Agent) -> None:
     key = "INC-20260104-1800"
     impact = item["figures"][f"{key}.impact_orders"]["value"]
     assert f"about {round(impact):,} orders' worth of CX lost" in result["answer"], result["answer"]
+
+
+def test_a_driver_asked_about_without_a_metric_is_looked_up(agent: Agent, sql: Any) -> None:
+    """'were dashers busier on Jan 4?' answered the CX score: a question that names a driver of
+    the registry and no metric gets that driver's mean against the 14 days before
+    (driver_shift), with a note that it is no metric."""
+    busy = ask(agent, "were dashers busier on Jan 4?")
+    assert tools(busy) == ["driver_shift"]
+    (item,) = busy["evidence"]
+    assert item["args"]["driver"] == "busy_share" and item["args"]["filters"] == {}
+    share = sql(
+        "SELECT avg(busy_dashers / nullif(onshift_dashers, 0)) FROM order_facts "
+        "WHERE day = DATE '2026-01-04'"
+    )
+    shown = item["figures"]["incident"]["value"]
+    assert shown == pytest.approx(share, abs=1e-4)  # the tool keeps a share to 4 decimals
+    assert busy["answer"].startswith(
+        f"Busy share of on-shift dashers in the whole marketplace on Jan 4, 2026: {pct(shown)} "
+    ), busy["answer"]
+    assert any(note.startswith("a driver of the metrics, not a metric") for note in busy["notes"])
+    online = ask(agent, "how many dashers were online in the north yesterday?")
+    (item,) = online["evidence"]
+    assert item["args"]["driver"] == "online_dashers"
+    assert item["args"]["filters"] == {"region": ["north"]}
+    assert online["answer"].startswith("Online dashers vs usual for the region and hour in ")
+    # a metric named keeps the metric; a why is a diagnosis
+    assert tools(ask(agent, "what was the delivery time for busy dashers on Jan 4?"))[0] == (
+        "metric_summary"
+    )

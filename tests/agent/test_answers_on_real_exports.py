@@ -126,3 +126,14 @@ def test_lateness_without_promised_times_is_read_on_its_stand_in(agent: Agent) -
     compared = ask(agent, "are deliveries later in market 10?")
     assert args(compared, "compare_metric")["metric"] == "slow_rate"
     assert "region=market 10 minus the whole marketplace: +" in compared["answer"]
+
+
+def test_a_driver_the_export_does_not_hold_is_named_with_what_it_lacks(agent: Agent) -> None:
+    """No dasher supply and no market state: online dashers, and on-shift ones in their
+    place, cannot be read; the answer says what is missing instead of giving another number."""
+    result = ask(agent, "how many dashers were online yesterday?")
+    assert [item["args"]["driver"] for item in result["evidence"]] == [
+        "online_dashers", "onshift_dashers",
+    ]  # fmt: skip
+    assert result["answer"].startswith("I could not look up on-shift dashers")
+    assert "deliveries.onshift_dashers" in result["answer"]

@@ -508,13 +508,14 @@ def test_a_percentile_is_no_date_and_is_noted_as_not_computed() -> None:
 @pytest.mark.parametrize(
     ("question", "named"),
     [
-        ("how many dashers were online yesterday at dinner?", "dashers were online"),
+        ("how many drivers were working yesterday at dinner?", "drivers were working"),
         ("what's the average basket?", "average basket"),
         ("what was revenue last week?", "revenue"),
     ],
 )
 def test_a_measure_that_is_no_metric_is_noted(question: str, named: str) -> None:
-    """'how many dashers were online yesterday at dinner?' was answered with the CX score."""
+    """'how many dashers were online yesterday at dinner?' was answered with the CX score (it is
+    now a driver's lookup; 'drivers' stays ambiguous with what drives a metric)."""
     plan = parse(question)
     assert plan.metric is None
     assert f"'{named}' is not one of the metrics (they are the CX score and on_time_rate," in (
@@ -1093,7 +1094,8 @@ def test_a_question_of_its_own_after_a_comparison_is_a_lookup() -> None:
     assert (own.kind, own.metric, own.follow_up) == ("lookup", "duration_min", False)
     again = parse("and refunds?", previous=first)
     assert (again.kind, again.metric) == ("compare", "refund_rate")
-    assert parse("how many dashers were busy?").kind == "out_of_scope"
+    busy = parse("how many dashers were busy?")  # no metric: the driver (out of scope before)
+    assert (busy.kind, busy.driver) == ("lookup", "busy_share")
 
 
 def test_a_threshold_on_a_banded_dimension_is_noted_not_ignored() -> None:
@@ -1580,3 +1582,23 @@ def test_later_is_lateness_but_not_a_later_date() -> None:
     )
     # 'did grocery get worse?' asks for the course over time, not grocery against the rest
     assert read_question("did grocery get worse?", START, END).kind == "diagnose"
+
+
+@pytest.mark.parametrize(
+    ("question", "driver"),
+    [
+        ("how many dashers were online yesterday?", "online_dashers"),
+        ("were dashers busier on Jan 4?", "busy_share"),
+        ("how busy were dashers in the north on Jan 4?", "busy_share"),
+        ("what was the average distance last week?", "distance_miles"),
+        ("orders per dasher on Jan 4", "orders_per_dasher"),
+        ("what was the on-time rate for busy dashers yesterday?", None),  # a metric is named
+        ("why were dashers busy on Jan 4?", None),  # a diagnosis
+    ],
+)
+def test_a_driver_is_read_where_no_metric_is_named(question: str, driver: str | None) -> None:
+    plan = read_question(question, START, END)
+    assert plan.driver == driver
+    if driver:
+        assert plan.kind == "lookup" and plan.metric is None
+        assert not any("is not one of the metrics" in note for note in plan.notes)
