@@ -75,6 +75,7 @@ from agent.vocabulary import (
     time_mentions,
 )
 from analytics.cohorts import describe_slice
+from analytics.drivers import DRIVERS
 from analytics.metrics import SLOW_DELIVERY_MIN
 
 MAX_QUESTION_CHARS = 2_000
@@ -649,7 +650,7 @@ def _read(
             f"{whose} share of the orders: every {share_of} group's orders, each with its share"
         )
         kind, metrics, filters = "rank", [ORDERS_METRIC], {}
-    drivers = drivers if not metrics and kind in (None, "lookup") else []
+    drivers = drivers if not metrics else []
     return _Reading(text, kind, metrics[0] if metrics else None, filters, dates,
                     actions[0] if actions else None,
                     dimension_words=nouns, share_of=share_of,
@@ -758,6 +759,14 @@ def read_question(
     if days and plan.kind in ("compare", "lookup", "diagnose", "rank"):
         read_as_a_day = ("'the weekend'", "'weekend'", *(f"'{day.casefold()}'" for day in days))
         notes = [note for note in notes if not note.startswith(read_as_a_day)]
+    if plan.kind != "lookup" and plan.driver:
+        plan.driver = None  # a driver is only looked up
+    if reading.driver and plan.kind in ("compare", "trend", "rank") and not plan.metric:
+        notes.append(
+            f"{DRIVERS[reading.driver].label.lower()} is a driver of the metrics, not a metric: "
+            f"it is looked up against the days before ('what was it last week?'), not read in a "
+            f"{plan.kind}"
+        )
     plan.notes = _capped([*notes, *plan.notes])
     return plan
 
@@ -870,6 +879,7 @@ def _plan(
         overview=overview,
         driver=reading.driver if kind == "lookup" else None,
     )
+
     # "what changed on Jan 4 compared with the week before?", "which category got worse on
     # Jan 4 compared with the Sunday before?": both periods (events.changes, rank_by_change)
     against = reading.dates.versus and kind in ("changes", "rank")
@@ -971,9 +981,11 @@ def _base(
 
 
 def _inherit(plan: QuestionPlan, base: QuestionPlan, reading: _Reading) -> None:
-    """Take the base's metric, cohort and period where the question names none."""
-    if plan.metric is None:
+    """Take the base's metric (or driver), cohort and period where the question names none."""
+    if plan.metric is None and plan.driver is None:
         plan.metric = base.metric
+        if plan.kind == "lookup" and base.metric is None:
+            plan.driver = base.driver  # "and in the north?" after a driver's value
     if _EVERYWHERE.search(reading.text):
         plan.filters = dict(reading.filters)
     else:

@@ -1602,3 +1602,16 @@ def test_a_driver_is_read_where_no_metric_is_named(question: str, driver: str | 
     if driver:
         assert plan.kind == "lookup" and plan.metric is None
         assert not any("is not one of the metrics" in note for note in plan.notes)
+
+
+def test_a_follow_up_keeps_the_driver_and_other_kinds_say_it_is_only_looked_up() -> None:
+    """'and in the north?' after 'how far do dashers drive on average?' looked up the CX score;
+    'is the distance longer on weekends?' compared CX silently."""
+    first = read_question("how far do dashers drive on average?", START, END)
+    north = read_question("and in the north?", START, END, previous=first)
+    assert (north.kind, north.driver, north.metric) == ("lookup", "distance_miles", None)
+    assert north.filters == {"region": ["north"]}
+    weekends = read_question("is the distance longer on weekends?", START, END)
+    assert weekends.kind == "compare" and weekends.driver is None
+    assert any(note.startswith("distance is a driver of the metrics, not a metric")
+               for note in weekends.notes)  # fmt: skip
