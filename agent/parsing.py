@@ -130,13 +130,12 @@ _COMPARATIVE = re.compile(
     + _COMPARATIVES
     + r"|(?:more|less)\s+(?:often|likely|frequently)|(?:more|less)(?=\s*[?.!]?\s*$))"
     + rf"\b(?!\s+than\s+{_USUAL})"  # "are small baskets cancelled more?" compares too
-    + r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:have|get|see)\s+(?:more|fewer|less|higher"
-    + rf"|lower)\b(?![^?.]*\bthan\s+{_USUAL})"
-    # "do big orders take longer?", "do large baskets get refunded more?" ("did grocery get
-    # worse?" asks for the course, against the days before)
-    + r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?<!get\s)(?<!got\s)(?<!become\s)(?:"
+    # "does the north have more cancellations?", "do big orders take longer?", "do large
+    # baskets get refunded more?" ("did grocery get worse?" asks for the course: the days before)
+    + r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:(?:have|get|see)\s+(?:more|fewer|less|higher"
+    + r"|lower)|(?<!get\s)(?<!got\s)(?<!become\s)(?:"
     + _COMPARATIVES
-    + rf"|more|less)\b(?![^?.]*\bthan\s+{_USUAL})"
+    + rf"|more|less))\b(?![^?.]*\bthan\s+{_USUAL})"
 )
 # Weekends as a group of days, against weekdays: "weekends", or "weekend" beside "weekdays".
 _WEEKENDS = re.compile(

@@ -325,7 +325,8 @@ METRICS: dict[str, Metric] = {
             short="minutes",
             synonyms=r"\bslow\w*\b(?![\s-]*(?:delivery\s+)?(?:rate|share))"
             r"|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
-            r"|\b(?:take|takes|taking|took)\s+(?:\w+\s+)?longer\b|\blonger\s+deliver\w*|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
+            r"|\b(?:take|takes|taking|took)\s+(?:\w+\s+)?longer\b|\blonger\s+deliver\w*"
+            r"|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
             r"|\btime\s+to\s+deliver\w*|\bdeliver(?:y|ies)\s+(?:take|took|takes)\b"
             r"|\bhow\s+(?:fast|quick(?:ly)?)\b|\b(?:fast|quick)(?:er|est)?\s+deliver\w*"
             r"|\b(?:faster|quicker)\b",

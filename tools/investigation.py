@@ -258,9 +258,11 @@ def localize_incident(
         cohort = _fallback_cohort(incident)
         filters = _hours_for_dayparts(cohort_slice(cohort))  # the drivers read hours
         investigation.sites = [Site(filters=filters, description=cohort, orders=0)]
-        where = "primary cohort" if cohort == incident.primary_cohort else "cohort that alarmed"
-        if cohort != incident.primary_cohort and cohort not in incident.cohorts:
-            where = "cohort where the alarms overlap"
+        where = (
+            "primary cohort" if cohort == incident.primary_cohort
+            else "cohort that alarmed" if cohort in incident.cohorts
+            else "cohort where the alarms overlap"
+        )  # fmt: skip
         investigation.notes.append(f"no significant slice: hypotheses tested on the {where}")
     _add_other_metric_sites(context, investigation)
     if focus:

@@ -165,21 +165,19 @@ def _driver_lookup(plan: QuestionPlan, driver: str, context: AnswerContext) -> A
             return answer
         return failed(resolved, context, error, f"look up {spec.label.lower()}")
     days = item.args.get("baseline_days", 14)
-    p = figure(item, "p_value")
     unit = " miles" if spec.unit == "miles" else ""  # minutes and shares show their own
     text = (
         f"{spec.label} in {cohort(plan.filters)} {period(window)}: "
         f"{value(figure(item, 'incident'))}{unit} against {value(figure(item, 'baseline'))}{unit} "
-        "over the "
-        f"{days} days before ({change(figure(item, 'delta'))}, z {value(figure(item, 'z'))}, "
-        f"{p_value(float(p.value)) if p is not None else 'no test'}) [{item.id}]."
+        f"over the {days} days before ({change(figure(item, 'delta'))}, z "
+        f"{value(figure(item, 'z'))}, {p_value(float(item.figures['p_value'].value))}) "
+        f"[{item.id}]."
     )
-    if p is not None:
-        text += (
-            " The change is unlikely to be chance."
-            if _significant(item, "p_value")
-            else " The difference is within what chance alone gives."
-        )
+    text += (  # driver_shift always tests
+        " The change is unlikely to be chance."
+        if _significant(item, "p_value")
+        else " The difference is within what chance alone gives."
+    )
     notes = [
         *_clip_notes(plan, context),
         "a driver of the metrics, not a metric: its value is not part of the CX score",

@@ -260,3 +260,13 @@ def test_a_day_that_moves_every_region_alike_is_not_a_shift_in_one_region() -> N
     assert marketplace.p_value < 0.01 and marketplace.incident < 0.8
     north_only = driver_shift(_two_regions(0.72, 1.0), "online_dashers", SLICE, BASELINE, incident)
     assert north_only.p_value < 0.01 and north_only.incident < 0.8
+
+
+def test_a_driver_stand_in_is_a_driver_without_one_of_its_own() -> None:
+    """A lookup falls back once (agent.answers.values._driver_lookup): online dashers to
+    on-shift ones, which need no dasher_supply table."""
+    stand_ins = {name: spec.stand_in for name, spec in DRIVERS.items() if spec.stand_in}
+    assert stand_ins == {"online_dashers": "onshift_dashers"}
+    for name, stand_in in stand_ins.items():
+        assert not DRIVERS[stand_in].stand_in
+        assert not set(DRIVERS[stand_in].requires) & set(DRIVERS[name].requires)
