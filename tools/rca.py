@@ -20,6 +20,7 @@ from analytics.changes import (
     scope_filters,
 )
 from analytics.cohorts import CohortError
+from analytics.comparisons import describe_filters
 from analytics.drivers import (
     DRIVERS,
     DriverError,
@@ -137,7 +138,7 @@ def driver_shift(context: ToolContext, args: DriverShiftInput) -> DriverShiftOut
     relative = shift.relative_change if math.isfinite(shift.relative_change) else 0.0
     return DriverShiftOutput(
         summary=f"{shift.label}: {shift.baseline:.3g} -> {shift.incident:.3g} "
-        f"({relative:+.1%}, z {shift.statistic:+.1f}) in the slice",
+        f"({relative:+.1%}, z {shift.statistic:+.1f}) in {describe_filters(args.filters)}",
         driver=args.driver,
         label=shift.label,
         unit=shift.unit,

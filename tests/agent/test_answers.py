@@ -561,6 +561,11 @@ def test_a_driver_asked_about_without_a_metric_is_looked_up(agent: Agent, sql: A
     assert item["args"]["driver"] == "online_dashers"
     assert item["args"]["filters"] == {"region": ["north"]}
     assert online["answer"].startswith("Online dashers vs usual for the region and hour in ")
+    # a cohort with digits in its name is an identifier the evidence must hold: driver_shift
+    # names its slice (it said 'in the slice', and 'store=S00042' was ungrounded)
+    store = ask(agent, "how busy were dashers at store S00042 last week?")  # ask checks grounding
+    assert store["answer"].startswith("Busy share of on-shift dashers in store=S00042 from ")
+    assert store["evidence"][0]["summary"].endswith(" in store=S00042")
     # a metric named keeps the metric; a why is a diagnosis
     assert tools(ask(agent, "what was the delivery time for busy dashers on Jan 4?"))[0] == (
         "metric_summary"
