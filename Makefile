@@ -57,7 +57,7 @@ demo: $(DEMO_WORLD)/world.json
 	$(BIN)/cxagent ask "why did CX drop on Jan 4?" --world $(DEMO_WORLD) --plan-out $(DEMO_WORLD)/experiment_plan.md
 
 test: $(STAMP) chromium java
-	$(BIN)/pytest -q --durations=20
+	$(BIN)/pytest -q --durations=20 -n 2 --dist loadfile
 
 eval: $(STAMP)
 	$(BIN)/cxagent eval
