@@ -73,6 +73,7 @@ from agent.vocabulary import (
     named_cohort,
     rank_size,
     time_mentions,
+    world_dimension_words,
 )
 from analytics.cohorts import describe_slice
 from analytics.drivers import DRIVERS
@@ -678,7 +679,8 @@ _NOT_A_METRIC = re.compile(
 
 def _ranks_custom(text: str, vocabulary: Vocabulary) -> bool:
     """Whether the question breaks down or ranks the groups of a custom dimension ('by
-    weather', 'which road traffic levels are slowest'), as the rank cue does built-in ones."""
+    weather', 'which road traffic levels are slowest'), or of a built-in one by the word its
+    values share ('which protocol is late most often?'), as the rank cue does built-in ones."""
     cue = (
         r"\b(?:by|per|across|for\s+each|split\s+by)\s+(?:the\s+)?(?:{0})"
         r"|\bwhich\s+(?:\w+\s+){{0,2}}(?:{0})|\b(?:worst|best|top|bottom|highest|lowest|slowest"
@@ -686,7 +688,7 @@ def _ranks_custom(text: str, vocabulary: Vocabulary) -> bool:
     )
     return any(
         re.search(cue.format(pattern.pattern), text)
-        for _, pattern in custom_dimension_words(vocabulary.dimensions)
+        for _, pattern in world_dimension_words(vocabulary)
     )
 
 

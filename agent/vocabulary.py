@@ -599,9 +599,34 @@ def dimension_names(vocabulary: Vocabulary) -> str:
 
 def dimension_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """What a ranking, a breakdown or a key-driver question can be over: the world's custom
-    dimensions first (their names are the more specific), then the built-in ones."""
+    dimensions first (their names are the more specific), then a built-in dimension by the word
+    all its values share, then the built-in dimensions' own words."""
+    return (*world_dimension_words(vocabulary), *DIMENSION_WORDS)
+
+
+def world_dimension_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """The words only this world's data gives a dimension: its custom dimensions' names
+    (longest first) and the word all of a built-in dimension's values share."""
     custom = sorted(custom_dimension_words(vocabulary.dimensions), key=lambda p: -len(p[0]))
-    return (*custom, *DIMENSION_WORDS)
+    return (*custom, *_shared_value_words(vocabulary))
+
+
+def _shared_value_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """A region or category named by the first word all its values share: a mapping that
+    writes categories as 'protocol 1' ... 'protocol 7' is asked 'which protocol is late most
+    often?'. Only a word of 3+ letters that names no other dimension."""
+    found = []
+    for name, values in (("region", vocabulary.regions), ("category", vocabulary.categories)):
+        words = {re.split(r"[\s_-]+", value.casefold(), maxsplit=1)[0] for value in values}
+        word = next(iter(words)) if len(values) >= 2 and len(words) == 1 else ""
+        if (
+            len(word) >= 3
+            and word.isalpha()
+            and word not in _NOT_DIMENSION_WORDS
+            and not first_match(DIMENSION_WORDS, word)
+        ):
+            found.append((name, re.compile(rf"\b{re.escape(word)}s?\b")))
+    return tuple(found)
 
 
 def rank_size(text: str) -> int | None:

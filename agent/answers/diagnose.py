@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import cohort, cohort_name, day, figure, period, value
-from agent.answers.values import against_before, label, named, test_text
+from agent.answers.values import against_before, label, named, test_text, worsened
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan, other_group
 from analytics.alarms import DETECTION_METRICS, scanned_series
 from analytics.incidents import SERIOUS, cohort_slice
@@ -109,7 +109,7 @@ def no_regression(
             parts.append(failed(resolved, context, error, "measure it").text)
     elif plan.filters:
         parts.append(_standing_gap(metric, plan.filters, context))
-    parts.append(_nearest(context, window))
+    parts.append(_nearest(context, window, metric))
     return Answer(text=" ".join(p for p in parts if p), resolved=resolved)
 
 
@@ -155,8 +155,10 @@ def _standing_gap(metric: str, filters: Filters, context: AnswerContext) -> str:
     )
 
 
-def _nearest(context: AnswerContext, window: Period | None) -> str:
-    """The serious incident nearest the asked period, named with its day (not diagnosed)."""
+def _nearest(context: AnswerContext, window: Period | None, asked: str) -> str:
+    """The serious incident nearest the asked period, named with its day (not diagnosed); one
+    active in the period (on another metric than the `asked` one, or elsewhere) comes with the
+    question that diagnoses it."""
     try:
         output, item = context.call("detect_incidents", {"grain": "auto"})
     except ToolError:
@@ -169,15 +171,29 @@ def _nearest(context: AnswerContext, window: Period | None) -> str:
     else:
         middle = window.bounds()[0]
         nearest = min(serious, key=lambda i: abs((i.start - middle).total_seconds()))
-    key = nearest.incident_id
+    key, metric = nearest.incident_id, nearest.primary_metric
     began = value(figure(item, f"{key}.start"))
     severity = figure(item, f"{key}.severity")
     score = f"{float(severity.value):.1f}" if severity is not None else "n/a"
-    return (
-        f"The nearest incident is {key}: {named(nearest.primary_metric)} in "
-        f"{cohort_name(nearest.primary_cohort)}, from {began}, severity {score} out of 100 "
-        f"[{item.id}]. Ask about its day to diagnose it."
+    about = (
+        f"{named(metric)} in {cohort_name(nearest.primary_cohort)}, from {began}, severity "
+        f"{score} out of 100 [{item.id}]"
     )
+    if window is not None and _overlaps(nearest, window):
+        verb = {"dropped": "drop", "rose": "rise"}[worsened(metric)]
+        question = f"why did {named(metric)} {verb} on {day(figure(item, f'{key}.start'))}?"
+        where = "elsewhere" if metric == asked else "on another metric"
+        return (
+            f"An incident {where} was active then, {key}: {about}. Ask '{question}' to "
+            f"diagnose it [{item.id}]."
+        )
+    return f"The nearest incident is {key}: {about}. Ask about its day to diagnose it."
+
+
+def _overlaps(incident: IncidentSummary, window: Period) -> bool:
+    """Whether an incident was active at some time in the asked period."""
+    start, end = window.bounds()
+    return incident.start < end and (incident.end is None or incident.end > start)
 
 
 def outside_data(plan: QuestionPlan, context: AnswerContext) -> Answer:

@@ -393,7 +393,28 @@ def test_a_diagnosis_of_a_cohort_that_did_not_regress_says_so_with_numbers(agent
     assert result["kind"] == "diagnose" and result["incident"] is None
     assert "metric_summary" in tools(result) and "rank_causes" not in tools(result)
     assert result["answer"].startswith("No incident on on-time rate in category=convenience")
-    assert "The nearest incident is INC-20260104" in result["answer"]
+    # The grocery incident was active that day: named with the question that diagnoses it
+    assert "An incident elsewhere was active then, INC-20260104" in result["answer"]
+    assert "Ask 'why did on-time rate drop on Jan 4, 2026?' to diagnose it [E" in result["answer"]
+    assert result["grounding"]["ok"], result["grounding"]
+
+
+def test_a_diagnosis_of_a_metric_that_did_not_regress_names_the_days_incident_on_another(
+    agent: Agent,
+) -> None:
+    # Refunds did not rise on Jan 4; on-time did: that incident is named with its question, and
+    # a day far from any incident gets the nearest one
+    result = ask(agent, "why did refunds rise on Jan 4?")
+    assert result["answer"].startswith("No incident on refund rate in the whole marketplace")
+    answer = result["answer"]
+    assert "An incident on another metric was active then, INC-20260104-1800: on-time" in answer
+    assert "Ask 'why did on-time rate drop on Jan 4, 2026?'" in result["answer"]
+    assert result["grounding"]["ok"], result["grounding"]
+    asked = ask(agent, "why did on-time rate drop on Jan 4, 2026?")
+    assert asked["incident"]["id"] == "INC-20260104-1800"
+    far = ask(agent, "why did cancellations rise on Dec 20?")
+    assert "The nearest incident is INC-20260104-1800" in far["answer"]
+    assert "Ask about its day to diagnose it." in far["answer"]
 
 
 def test_follow_ups_reuse_metric_cohort_and_period(agent: Agent) -> None:

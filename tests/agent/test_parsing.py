@@ -605,6 +605,24 @@ def test_a_numbered_region_of_the_data_is_not_an_unknown_place() -> None:
     assert not [n for n in plan.notes if "is not a region" in n], plan.notes
 
 
+def test_a_word_every_value_of_a_dimension_shares_names_that_dimension() -> None:
+    # A stranger's mapping writes order protocols as categories 'protocol 1' ... 'protocol 7'
+    protocols = Vocabulary(
+        regions=("m1", "m2"), categories=tuple(f"protocol {n}" for n in range(1, 8))
+    )
+    plan = read_question("which protocol is late most often?", START, END, vocabulary=protocols)
+    assert (plan.kind, plan.dimension, plan.metric) == ("rank", "category", "on_time_rate")
+    by = read_question("delivery time by protocol", START, END, vocabulary=protocols)
+    assert (by.kind, by.dimension) == ("rank", "category")
+    one = read_question("on-time for protocol 3 last week", START, END, vocabulary=protocols)
+    assert one.kind == "lookup" and one.filters == {"category": ["protocol 3"]}
+    # no shared word (the synthetic world), or one that names another dimension: no new noun
+    assert read_question("which protocol is late most often?", START, END).kind != "rank"
+    stores = Vocabulary(categories=("store a", "store b"))
+    plan = read_question("which store is late most often?", START, END, vocabulary=stores)
+    assert plan.dimension == "store"
+
+
 def test_fractions_and_around_the_clock_are_not_dates() -> None:
     assert parse("why are 1/2 of the stores late?").day is None
     assert parse("support is 24/7").day is None
