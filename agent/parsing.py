@@ -76,8 +76,9 @@ from agent.vocabulary import (
     world_dimension_words,
 )
 from analytics.cohorts import describe_slice
+from analytics.comparisons import is_mean
 from analytics.drivers import DRIVERS
-from analytics.metrics import SLOW_DELIVERY_MIN
+from analytics.metrics import METRICS, SLOW_DELIVERY_MIN
 
 MAX_QUESTION_CHARS = 2_000
 MAX_NOTES = 12
@@ -326,9 +327,10 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                  rf"|^\s*(?:show\s+(?:me\s+)?|list\s+)?(?:the\s+|all\s+)?(?:{_DIMENSION_NOUNS})"
                  r"\s+(?:with|where|whose)\b"
                  rf"|^\s*how\s+many\s+(?:{_DIMENSION_NOUNS})\s+(?:are|were|have|had|is|was)\b"
-                 # "when are we busiest?": the hours of the day, ranked
-                 r"|^\s*when\s+(?:are|is|do|does|were|was)\b[^?.]{0,40}\b(?:busiest|quietest"
-                 r"|slowest|fastest|worst|best)\b"
+                 # "when are we busiest?": the hours of the day, ranked; "where do deliveries
+                 # take longest?": the regions
+                 r"|^\s*(?:when|where)\s+(?:are|is|do|does|were|was|did)\b[^?.]{0,40}\b(?:busiest"
+                 r"|quietest|slowest|fastest|longest|worst|best|latest)\b"
                  r"|\brank\w*|\bbreak\s*(?:it\s+|that\s+|this\s+)?down\b|\bbreakdown\b"
                  r"|\bsplit\s+(?:it\s+|that\s+)?by\b|\bper\s+(?:store|region|category|daypart"
                  r"|basket)\b|\bby\s+(?:store|region|categor(?:y|ie)|daypart|basket(?:\s+size)?"
@@ -1067,7 +1069,9 @@ def _fill_kind_fields(
         # A group's noun outside the dates ("and the day before?" ranks no days)
         named = first_match(words, reading.undated or text)
         dimensions = [name for name in named if name not in reading.filters] or named
-        when = "hour" if re.match(r"\s*when\b", text) else None  # "when are we busiest?"
+        # "when are we busiest?": the hours; "where is it slowest?": the regions
+        asks = re.match(r"\s*(when|where)\b", text)
+        when = {"when": "hour", "where": "region"}[asks[1]] if asks else None
         plan.dimension = (
             reading.share_of
             or (dimensions[0] if dimensions else None)
@@ -1087,6 +1091,8 @@ def _fill_kind_fields(
         breakdown = breakdown or (re.search(r"\bby\s", text) if custom else None)
         plan.k = rank_size(text) or plan.k or (50 if breakdown and not orders else None)
         plan.count = counts_events(text) or (plan.count and base is not None)
+        if plan.metric in METRICS and is_mean(plan.metric):
+            plan.count = False  # "the most long deliveries": a mean has no events to count
         if (
             plan.metric == "on_time_rate"
             and not plan.count

@@ -131,10 +131,10 @@ def unknown_breakdowns(
     notes = []
     nouns = dimension_words(vocabulary)
     for match in _BY_WORD.finditer(text):
-        word = match["word"]
+        word, after = match["word"], text[match.start("word") :]
         if (
             word in _NOT_BREAKDOWNS
-            or first_match(nouns, word)
+            or any(pattern.match(after) for _, pattern in nouns)  # 'by courier age'
             or first_match(GRAIN_WORDS, f"by {word}")
         ):
             continue

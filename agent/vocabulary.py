@@ -201,12 +201,18 @@ def _words(name: str) -> str:
     return name.replace("_", r"[\s_-]*")
 
 
+# Adjectives that name a custom dimension by a word of its name ("are younger couriers faster?"
+# names courier_age).
+_ADJECTIVES = {"age": r"old(?:er|est)?|young(?:er|est)?"}
+
+
 @functools.lru_cache(maxsize=16)
 def custom_dimension_words(
     dimensions: tuple[tuple[str, tuple[str, ...]], ...],
 ) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """A pattern per custom dimension: its name ('road_traffic', 'road traffic'), or one of
-    its name's words that no other custom dimension shares ('traffic')."""
+    its name's words that no other custom dimension shares ('traffic'), or an adjective of such
+    a word ('older' for 'age')."""
     tokens = [token for name, _ in dimensions for token in name.split("_")]
     patterns = []
     for name, _ in dimensions:
@@ -215,7 +221,8 @@ def custom_dimension_words(
             if "_" in name and len(token) >= 3 and tokens.count(token) == 1
             and token not in _NOT_DIMENSION_WORDS and token not in {n for n, _ in dimensions}
         ]  # fmt: skip
-        body = "|".join([_words(name), *own])
+        adjectives = [_ADJECTIVES[t] for t in own if t in _ADJECTIVES]
+        body = "|".join([_words(name), *own, *adjectives])
         patterns.append((name, re.compile(rf"\b(?:{body})s?\b")))
     return tuple(patterns)
 

@@ -325,7 +325,8 @@ METRICS: dict[str, Metric] = {
             short="minutes",
             synonyms=r"\bslow\w*\b(?![\s-]*(?:delivery\s+)?(?:rate|share))"
             r"|\bdelivery[\s-]*(?:times?|speed)\b|\bduration\w*"
-            r"|\b(?:take|takes|taking|took)\s+(?:\w+\s+)?longer\b|\blonger\s+deliver\w*"
+            r"|\b(?:take|takes|taking|took)\s+(?:\w+\s+)?long(?:er|est)\b"
+            r"|\blong(?:er|est)\s+deliver\w*"
             r"|\bhow\s+long\b[^?.]{0,30}\bdeliver\w*"
             r"|\btime\s+to\s+deliver\w*|\bdeliver(?:y|ies)\s+(?:take|took|takes)\b"
             r"|\bhow\s+(?:fast|quick(?:ly)?)\b|\b(?:fast|quick)(?:er|est)?\s+deliver\w*"
@@ -342,7 +343,8 @@ METRICS: dict[str, Metric] = {
             # A count or share of slow ones ("how many deliveries were slow"); "slow" alone
             # asks about delivery time (duration_min).
             synonyms=r"\b(?:how\s+many|number\s+of|count\s+of|share\s+of|percent(?:age)?\s+of"
-            r"|fraction\s+of)\s+(?:\w+\s+){0,3}?slow\b|\bslow[\s-]*(?:delivery\s+)?(?:rate|share)\b",
+            r"|fraction\s+of|most|fewest|least)\s+(?:\w+\s+){0,3}?slow\b"
+            r"|\bslow[\s-]*(?:delivery\s+)?(?:rate|share)\b",
             description=f"Delivered orders taking over {SLOW_DELIVERY_MIN} min from order to "
             "arrival / delivered orders. A fixed threshold (a heuristic): where no ETA was "
             "promised it stands in for lateness when slices of a duration incident are sought.",

@@ -23,7 +23,10 @@ from tools.base import Figure, ToolContext, ToolError, ToolOutput, tool
 from tools.detection import _share_or_value
 from tools.questions import _delta_figure, _p, _show, _show_delta, _unavailable
 
-MAX_GROUPS = 12  # groups listed (and given figures), most significant first
+# Groups listed (and given figures): the most significant first, then, for each dimension with
+# none among them, its group most apart from the rest ("are younger couriers faster?" reads
+# courier_age's even when other dimensions' groups are the more significant).
+MAX_GROUPS = 12
 
 
 class KeyDriversInput(BaseModel):
@@ -181,9 +184,20 @@ def _rows(metric: str, found: Any) -> tuple[list[DriverRow], list[GroupRow]]:
             p_value=_p(e.difference.p_value) if e.difference.p_value is not None else None,
             q_value=_p(e.q_value) if e.q_value is not None else None, adjusted=e.adjusted,
         )
-        for e in found.effects[:MAX_GROUPS]
+        for e in _listed_effects(found)
     ]  # fmt: skip
     return drivers, groups
+
+
+def _listed_effects(found: Any) -> list[Any]:
+    """The MAX_GROUPS most significant group effects, then the one most apart of each driver
+    dimension that has none among them."""
+    listed = list(found.effects[:MAX_GROUPS])
+    for driver in found.drivers:
+        own = [e for e in found.effects if e.dimension == driver.dimension]
+        if own and not any(e.dimension == driver.dimension for e in listed):
+            listed.append(max(own, key=lambda e: abs(e.difference.estimate)))
+    return listed
 
 
 @tool

@@ -623,6 +623,42 @@ def test_a_word_every_value_of_a_dimension_shares_names_that_dimension() -> None
     assert plan.dimension == "store"
 
 
+@pytest.mark.parametrize(
+    ("question", "kind", "metric", "dimension"),
+    [
+        ("which city has the longest deliveries?", "rank", "duration_min", "region"),
+        ("where do deliveries take longest?", "rank", "duration_min", "region"),
+        ("where is the on-time rate worst?", "rank", "on_time_rate", "region"),
+        ("when are we busiest?", "rank", "orders", "hour"),
+        ("which region has the most slow deliveries?", "rank", "slow_rate", "region"),
+        ("which region has the most long deliveries?", "rank", None, "region"),
+    ],
+)  # fmt: skip
+def test_where_and_long_deliveries_rank_the_right_metric_and_dimension(
+    question: str, kind: str, metric: str | None, dimension: str
+) -> None:
+    plan = read_question(question, START, END)
+    assert (plan.kind, plan.metric, plan.dimension) == (kind, metric, dimension)
+    assert not (plan.count and plan.metric == "duration_min")  # a mean has no events to count
+
+
+def test_an_age_dimension_is_named_by_older_and_younger() -> None:
+    couriers = Vocabulary(
+        dimensions=(
+            ("courier_age", ("<25", "25-30", ">=30")),
+            ("courier_rating", ("<4.5", ">=4.5")),
+        )
+    )
+    for question in ("are younger couriers faster?", "do older couriers deliver slower?"):
+        plan = read_question(question, START, END, vocabulary=couriers)
+        assert (plan.kind, plan.dimensions) == ("drivers", ["courier_age"]), question
+    by = read_question("delivery time by courier age", START, END, vocabulary=couriers)
+    assert (by.kind, by.dimension, by.notes) == ("rank", "courier_age", [])
+    # 'courier' alone is no dimension (two share it): said so
+    vague = read_question("delivery time by courier", START, END, vocabulary=couriers)
+    assert any("'courier' is not a dimension" in note for note in vague.notes)
+
+
 def test_fractions_and_around_the_clock_are_not_dates() -> None:
     assert parse("why are 1/2 of the stores late?").day is None
     assert parse("support is 24/7").day is None

@@ -193,6 +193,24 @@ def test_the_tool_names_unknown_dimensions_and_unavailable_metrics(planted: list
     assert item.figures["overall.value"].unit == "share"
 
 
+def test_every_driver_dimension_gets_its_group_most_apart_beyond_the_listed_ones(
+    planted: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With one group listed by significance, each other dimension still gets its group most
+    # apart from the rest ('are younger couriers faster?' reads courier_age's)
+    monkeypatch.setattr("tools.key_drivers.MAX_GROUPS", 1)
+    output, item = ToolContext(world_dir=planted[0]).call("key_drivers", {})
+    found = key_drivers(open_warehouse(planted[0]), "duration_min")
+    assert output.groups[0].group == found.effects[0].group  # the most significant first
+    dimensions = [group.dimension for group in output.groups]
+    assert sorted(dimensions) == sorted({d.dimension for d in found.drivers})
+    for row in output.groups[1:]:
+        own = [e for e in found.effects if e.dimension == row.dimension]
+        most = max(abs(e.difference.estimate) for e in own)
+        assert abs(row.difference) == pytest.approx(most, rel=1e-9)  # sums in another order
+    assert f"g{len(output.groups)}.cohort" in item.figures
+
+
 def test_the_tool_states_the_models_sample_when_the_cohort_is_beyond_the_cap(
     planted: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
