@@ -359,7 +359,7 @@ METRICS: dict[str, Metric] = {
             description="Orders carried together with another / orders (a driver).",
             event_phrase="were batched",
             synonyms=r"\bbatch(?:ed|ing)\s+(?:rate|share)\b|\bshare\s+batched\b"
-            r"|\bbatched\s+orders\b",
+            r"|\bbatched\s+orders\b|\b(?:were|was|are|is|got|get|gets|being)\s+batched\b",
         ),
         _mean(
             "prep_min",

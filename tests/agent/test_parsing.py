@@ -642,6 +642,19 @@ def test_where_and_long_deliveries_rank_the_right_metric_and_dimension(
     assert not (plan.count and plan.metric == "duration_min")  # a mean has no events to count
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "what share of orders were batched on Jan 4?",
+        "how many orders were batched last week?",
+        "what percent of deliveries got batched?",
+    ],
+)
+def test_orders_that_were_batched_name_the_batched_share(question: str) -> None:
+    # it was an order count ('what share of orders ...') or out of scope
+    assert read_question(question, START, END).metric == "batched_rate"
+
+
 def test_an_age_dimension_is_named_by_older_and_younger() -> None:
     couriers = Vocabulary(
         dimensions=(
