@@ -587,6 +587,17 @@ def test_a_driver_asked_about_without_a_metric_is_looked_up(agent: Agent, sql: A
     store = ask(agent, "how busy were dashers at store S00042 last week?")  # ask checks grounding
     assert store["answer"].startswith("Busy share of on-shift dashers in store=S00042 from ")
     assert store["evidence"][0]["summary"].endswith(" in store=S00042")
+    # the weather: the share of orders placed in a storm (the demo world has rain, no storm)
+    storm = ask(agent, "was there a storm in the north on Jan 4?")
+    (item,) = storm["evidence"]
+    assert (item["args"]["driver"], item["args"]["filters"]) == (
+        "storm_share",
+        {"region": ["north"]},
+    )
+    assert storm["answer"].startswith(
+        "Orders placed during a storm in their region in region=north"
+    )
+    assert item["figures"]["incident"]["value"] == 0.0
     # a metric named keeps the metric; a why is a diagnosis
     assert tools(ask(agent, "what was the delivery time for busy dashers on Jan 4?"))[0] == (
         "metric_summary"

@@ -1659,6 +1659,9 @@ def test_later_is_lateness_but_not_a_later_date() -> None:
         ("how busy were dashers in the north on Jan 4?", "busy_share"),
         ("what was the average distance last week?", "distance_miles"),
         ("orders per dasher on Jan 4", "orders_per_dasher"),
+        ("was there a storm in the north?", "storm_share"),
+        ("did the weather hurt us?", "storm_share"),  # it was out of scope
+        ("how did the thunderstorms on Dec 30 go?", "storm_share"),
         ("what was the on-time rate for busy dashers yesterday?", None),  # a metric is named
         ("why were dashers busy on Jan 4?", None),  # a diagnosis
     ],

@@ -41,6 +41,7 @@ STORM_SHARE = DriverSpec(
     _WEATHER_AT_ORDER,
     "CAST(coalesce(w.condition = 'storm', FALSE) AS INTEGER)",
     ("weather.condition", "weather.region", "weather.hour_start"),
+    synonyms=r"\b(?:thunder)?storm(?:s|y)?\b|\b(?:the|bad|severe)\s+weather\b",
 )
 
 
