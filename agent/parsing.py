@@ -218,6 +218,12 @@ _THAN_USUAL = re.compile(rf"\bthan\s+{_USUAL}")
 _RANKS_GROUPS = re.compile(r"\bwhich\b|\bmost\b|\bbiggest\b|\blargest\b|\brank\w*|\bwhere\s+did\b")
 # Asking what to do about a problem, with no action named: the diagnosis answers it (why, then
 # the recommended fix with its simulated gain and cost, the alternative and the test plan).
+# "how many stores are there?": the world's description counts them (not a ranking of stores)
+_HOW_MANY_THERE = re.compile(
+    rf"\bhow\s+many\s+(?:different\s+)?(?:{_DIMENSION_NOUNS})\s+(?:are\s+there|do\s+(?:we|you)"
+    r"\s+have|(?:are|is)\s+(?:in\s+)?(?:the|this|your)\s+(?:data|world|dataset)|in\s+total"
+    r"|exist)\b"
+)
 _RECOMMEND = re.compile(
     r"\bwhat\s+(?:should|can|could|do|would|must)\s+(?:we|i)\s+do\s+(?:about|with|for|to\s+fix"
     r"|now|next)\b|\bhow\s+(?:do|can|could|should|would|to)\s+(?:we\s+|i\s+)?(?:fix|solve"
@@ -571,6 +577,8 @@ def _read(
         and first_match(nouns, text)
     ):
         kind = "rank"  # ranked by the change, see _kind_fields
+    if _HOW_MANY_THERE.search(text) and not dates.periods:
+        kind = "help"
     if not actions and _RECOMMEND.search(text):
         kind = "diagnose"  # its answer ends with the ranked fixes, their gains and the plan
     if kind in (None, "lookup", "trend", "diagnose") and _ranks_custom(text, vocabulary):

@@ -42,11 +42,12 @@ _SINGLE_CLOCK = re.compile(
 )
 _DAYPART_WORDS = re.compile(
     r"\b(?P<word>breakfast|brunch|lunch(?:time)?|dinner(?:time)?|supper|late[\s-]*night"
-    r"|overnight|morning|afternoon|evening)s?\b"
+    r"|overnight|(?<!last\s)(?<!to)night(?:time)?|morning|afternoon|evening)s?\b"
 )
 _DAYPART_OF_WORD = {"breakfast": "breakfast", "brunch": "breakfast", "lunch": "lunch",
                     "lunchtime": "lunch", "dinner": "dinner", "dinnertime": "dinner",
-                    "supper": "dinner", "overnight": "late_night"}  # fmt: skip
+                    "supper": "dinner", "overnight": "late_night", "night": "late_night",
+                    "nighttime": "late_night"}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -655,6 +655,34 @@ def test_orders_that_were_batched_name_the_batched_share(question: str) -> None:
     assert read_question(question, START, END).metric == "batched_rate"
 
 
+def test_night_is_the_late_night_daypart_but_last_night_is_a_date() -> None:
+    # 'at night' was no time at all: 'delivery time at night vs lunch' set lunch against all
+    plan = read_question("delivery time at night vs lunch", START, END)
+    assert [side.filters for side in plan.sides] == [
+        {"daypart": ["late_night"]},
+        {"daypart": ["lunch"]},
+    ]
+    assert read_question("on-time at nighttime", START, END).filters == {"daypart": ["late_night"]}
+    last = read_question("why was CX bad last night?", START, END)
+    assert last.filters == {"hour": [17, 18, 19, 20, 21]} and last.period is not None
+    assert read_question("what happened tonight?", START, END).filters == {
+        "hour": [17, 18, 19, 20, 21]
+    }
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("how many stores are there?", "help"),
+        ("how many markets do we have?", "help"),
+        ("how many categories are in the data?", "help"),
+        ("how many stores are late more than 20% of the time?", "rank"),
+    ],
+)
+def test_how_many_stores_there_are_is_the_worlds_description(question: str, kind: str) -> None:
+    assert read_question(question, START, END).kind == kind
+
+
 def test_an_age_dimension_is_named_by_older_and_younger() -> None:
     couriers = Vocabulary(
         dimensions=(

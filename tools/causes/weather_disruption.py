@@ -41,7 +41,9 @@ STORM_SHARE = DriverSpec(
     _WEATHER_AT_ORDER,
     "CAST(coalesce(w.condition = 'storm', FALSE) AS INTEGER)",
     ("weather.condition", "weather.region", "weather.hour_start"),
-    synonyms=r"\b(?:thunder)?storm(?:s|y)?\b|\b(?:the|bad|severe)\s+weather\b",
+    # "did the weather hurt us?" (not "what's the weather in Paris?")
+    synonyms=r"\b(?:thunder)?storm(?:s|y)?\b|\b(?:bad|severe)\s+weather\b"
+    r"|\bweather\s+(?:hurt|affect|impact|slow|disrupt|hit|hamper)\w*",
 )
 
 
