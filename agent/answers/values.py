@@ -236,6 +236,8 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
         last_days = dt.timedelta(days=HOURLY_MAX_DAYS - 1)
         window = Period(start=window.end - last_days, end=window.end)
     resolved = plan.model_copy(update={"periods": [window], "metric": metric, "grain": grain})
+    if grain == "week":
+        notes.extend(_partial_weeks(window))
     start, end = window.bounds()
     series = [context.default_metric()] if metric == ORDERS_METRIC else [metric]
     try:
@@ -290,6 +292,23 @@ def trend(plan: QuestionPlan, context: AnswerContext) -> Answer:
     )
     text += _trend_sentence(item, metric, grain)
     return Answer(text=text, resolved=resolved, table=rows, chart=chart, notes=notes)
+
+
+def _partial_weeks(window: Period) -> list[str]:
+    """A note when a weekly series' first or last week (Monday to Sunday) is cut by the range:
+    its value rests on fewer days than the others'."""
+    first = 7 - window.start.weekday()
+    last = window.end.weekday() + 1
+    if window.start.isocalendar()[:2] == window.end.isocalendar()[:2]:
+        return []  # one week: nothing to set it against
+    cut = [
+        f"the first (from {window.start:%a %b} {window.start.day}) holds {first} of its 7 days"
+        if first < 7
+        else "",
+        f"the last (to {window.end:%a %b} {window.end.day}) {last}" if last < 7 else "",
+    ]
+    shown = " and ".join(part for part in cut if part)
+    return [f"partial weeks: {shown}; their values rest on fewer orders"] if shown else []
 
 
 TREND_P = 0.05

@@ -135,6 +135,20 @@ def test_a_trend_lists_each_day_with_its_extremes(agent: Agent, sql: Any) -> Non
     )
 
 
+def test_a_weekly_trend_says_which_weeks_the_range_cuts(agent: Agent, sql: Any) -> None:
+    # The demo runs Sat Dec 6 to Mon Jan 5: its first week holds 2 days and its last 1
+    result = ask(agent, "weekly on-time")
+    assert result["kind"] == "trend" and result["chart"]["grain"] == "week"
+    first, last = sql.rows("SELECT min(day), max(day) FROM order_facts")[0]
+    assert (first.weekday(), last.weekday()) == (5, 0)
+    assert (
+        "partial weeks: the first (from Sat Dec 6) holds 2 of its 7 days and the last (to Mon "
+        "Jan 5) 1; their values rest on fewer orders" in result["notes"]
+    )
+    whole = ask(agent, "on-time by week from Dec 8 to Jan 4")  # Monday to Sunday
+    assert not [note for note in whole["notes"] if note.startswith("partial weeks")]
+
+
 def test_is_it_getting_worse_is_answered_with_a_trend_test_of_the_series(
     agent: Agent, sql: Any
 ) -> None:
