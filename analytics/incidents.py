@@ -303,7 +303,7 @@ def _incident(
     orders = {key: float(result.residuals.orders.sum()) for key, result in related.items()}
     if losses:
         impact = max(loss for loss, _, _ in losses.values())
-        worst = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders)
+        worst = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders, cohorts)
     else:  # CX itself was not scanned: the lead metric's excess stands in for its loss
         worst, impact = _lead_metric_loss(results, group, start, stop)
     primary_metric = _primary_metric(results, group, worst, start, stop)
@@ -316,7 +316,7 @@ def _incident(
             losses = {key: _cx_loss(r, start, stop, grain) for key, r in related.items()}
             # Window alarms re-read a drop for a day: the cohort that carried the loss over
             # that day may not be the one that carries it up to the recovery.
-            carrier = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders)
+            carrier = _carrier({key: loss for key, (loss, _, _) in losses.items()}, orders, cohorts)
             if carrier != worst and losses[carrier][0] > 0:
                 metric = _primary_metric(results, group, carrier, start, stop)
                 series = _series(results, metric, carrier)
@@ -568,11 +568,19 @@ def _lead_metric_loss(
 
 
 def _carrier(
-    losses: dict[tuple[str, str], float], orders: dict[tuple[str, str], float]
+    losses: dict[tuple[str, str], float],
+    orders: dict[tuple[str, str], float],
+    alarmed: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[str, str]:
     """The most specific cohort that carries most of the loss (the total always does). Crossed
-    cohorts raise alarms but do not lead: the primary cohort is read as one dimension's filter."""
+    cohorts raise alarms but do not lead: the primary cohort is read as one dimension's filter.
+    When one of the cohorts raised an alarm (`alarmed`, by name), only those and the total may
+    lead: a cohort that merely overlaps an alarm's (all grocery, for an alarm in the north) sums
+    the noise of its other corners, and a large one's noise can outweigh the real loss."""
     single = {key: loss for key, loss in losses.items() if COHORT_JOIN not in key[0]}
+    raised = {key: loss for key, loss in single.items() if cohort_name(*key) in alarmed | {"all"}}
+    if any(cohort_name(*key) != "all" for key in raised):
+        single = raised
     top = max(single.values())
     carriers = [key for key, loss in single.items() if loss >= 0.7 * top]
     return min(carriers, key=lambda key: orders[key])

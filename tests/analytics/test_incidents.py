@@ -518,3 +518,20 @@ def test_a_dinner_surge_is_led_by_its_region_over_the_hours_it_alarmed(
     assert incident.primary_cohort == "region=central"
     assert incident.end is not None and incident.end >= onset + dt.timedelta(hours=4)
     assert incident.cx_observed < incident.cx_expected
+
+
+def test_a_cohort_that_raised_no_alarm_does_not_lead_an_incident(make_world: WorldFactory) -> None:
+    """Random seed 18010: an inventory drop in north x retail from Dec 25 09:00 (10,000 orders a
+    day; refunds there 2.8% -> 7-10%). Its incident, with alarms in north x retail, retail and
+    the north, was led by category=grocery (refund rate 10.92% expected, 11.01% seen): grocery
+    raised no alarm but overlaps the north, and its CX loss over the window, the noise of some
+    25,000 orders, outweighed the retail loss. Only cohorts that alarmed (and the total) lead."""
+    incidents = _incidents_of(make_world(random_scenario(18010, orders_per_day=10_000)))
+    (incident,) = [i for i in incidents if i.severity_label != "low"]
+    assert "region=north,category=retail" in incident.cohorts
+    assert "category=grocery" not in incident.cohorts
+    assert (incident.primary_cohort, incident.primary_metric) == (
+        "category=retail",
+        "item_accuracy",
+    )
+    assert incident.cx_observed < incident.cx_expected
