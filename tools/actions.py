@@ -60,9 +60,10 @@ _GENERAL: tuple[ActionSpec, ...] = (
         question_pattern=(
             r"\b(?:cut|reduc\w*|lower\w*|revert\w*|roll\w*\s*back|undo\w*|restor\w*|disabl\w*"
             r"|turn\w*\s+off|stop\w*|tighten\w*|shrink\w*|decreas\w*|less|fewer|go\w*\s+back"
-            r"|pull\w*\s+back|back\s*out)\b{gap}\bbatch\w*"
+            r"|pull\w*\s+back|back\s*out)\b{gap}\b(?:batch\w*|multiple\s+deliveries"
+            r"|stack\w*\s+orders|order\s+stacking)"
             r"|\bbatch\w*{gap}\b(?:back|revert\w*|roll\w*\s*back|undo\w*)\b"
-            r"|\bno\s+batching\b|\bunbatch\w*"
+            r"|\bno\s+(?:batching|multiple\s+deliveries)\b|\bunbatch\w*"
         ),
     ),
     ActionSpec(

@@ -20,6 +20,7 @@ from statsmodels.stats.multitest import multipletests
 
 from agent.service import Agent
 from agent.settings import AgentSettings
+from tools.actions import ACTIONS
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 INVESTIGATION_TOOLS = {"rank_causes", "shap_attribution", "driver_shift"}  # top_slices may scope
@@ -336,6 +337,13 @@ def test_a_what_if_honours_its_parameters_and_refuses_out_of_range(agent: Agent)
     assert "outside 0.5-30 minutes" in refused["answer"]
     unknown = ask(agent, "what if we do nothing?")
     assert "These are supported" in unknown["answer"] and "what_if" not in tools(unknown)
+    # one line per action, each whole (the list once broke inside an action's parentheses)
+    listed = unknown["answer"].split("```text\n")[1].split("\n```")[0].splitlines()
+    assert len(listed) == len(ACTIONS)
+    assert listed[0] == (
+        "revert_batching: Reduce the batching threshold back to its old value in the affected "
+        "scope (takes target_share (share, 0-0.9))"
+    )
 
 
 def test_a_plan_for_a_named_action_attaches_the_markdown(agent: Agent) -> None:

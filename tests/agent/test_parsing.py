@@ -181,6 +181,9 @@ CASES = [
     case("CX the day before yesterday", "day-before-yesterday", day=D(2026, 1, 3)),
     # What-if actions and their parameters.
     case("what if we reduce the batching threshold?", "reduce-batching", action="revert_batching"),
+    case("what if we stopped multiple deliveries?", "stop-multiple-deliveries",
+         action="revert_batching"),
+    case("what if we cut order stacking?", "cut-order-stacking", action="revert_batching"),
     case("what if we roll back the batching change to 30%?", "batching-target-share",
          action="revert_batching", parameters={"target_share": 0.3}),
     case("what if we add 2 minutes of buffer?", "minutes-of-buffer",
