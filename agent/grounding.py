@@ -1012,7 +1012,10 @@ def check_grounding(
         start, end = sentences[index]
         cited_ids = list(dict.fromkeys(per_sentence[index]))
         source, reason = _ground(mention, narrative[start:end], cited_ids, facts, context, all_text)
-        if source is None and _names_a_value(narrative, mention, all_text):
+        if source is None and (
+            _names_a_value(narrative, mention, all_text)
+            or _inside_a_group_name(narrative, mention, all_text)
+        ):
             source = "evidence text (a name)"
         if source is not None:
             result.grounded += 1
@@ -1052,6 +1055,24 @@ def _names_a_value(narrative: str, mention: NumberMention, all_text: str) -> boo
         json.dumps(" ".join([*words[-count:], mention.literal]).lower(), ensure_ascii=False)
         in all_text  # as _facts writes evidence
         for count in range(1, len(words) + 1)
+    )
+
+
+def _inside_a_group_name(narrative: str, mention: NumberMention, all_text: str) -> bool:
+    """Whether a number word is part of a group's name that evidence holds as a value: 'six'
+    in 'items=six plus' or 'three' and 'five' in 'items=three to five' (a mapping's bands),
+    where evidence has "six plus" as a string. Phrases of up to four words around it are tried."""
+    if not mention.text.isalpha():
+        return False
+    start, end = mention.span
+    before = re.findall(r"[A-Za-z][\w-]*", narrative[max(0, start - 40) : start].split("=")[-1])
+    after = re.findall(r"[A-Za-z][\w-]*", re.split(r"[^\w\s-]", narrative[end : end + 40])[0])
+    return any(
+        json.dumps(" ".join([*before[len(before) - left :], mention.text, *after[:right]]).lower())
+        in all_text
+        for left in range(min(len(before), 3) + 1)
+        for right in range(min(len(after), 3 - left) + 1)
+        if left + right > 0
     )
 
 

@@ -134,7 +134,7 @@ _COMPARATIVE = re.compile(
     + rf"\b(?!\s+than\s+{_USUAL})"  # "are small baskets cancelled more?" compares too
     # "does the north have more cancellations?", "do big orders take longer?", "do large
     # baskets get refunded more?" ("did grocery get worse?" asks for the course: the days before)
-    + r"|^\s*(?:does|do|did)\b[^?.]{0,40}?\b(?:(?:have|get|see)\s+(?:more|fewer|less|higher"
+    + r"|^\s*(?:does|do|did)\b[^?.]{0,60}?\b(?:(?:have|get|see)\s+(?:more|fewer|less|higher"
     + r"|lower)|(?<!get\s)(?<!got\s)(?<!become\s)(?:"
     + _COMPARATIVES
     + rf"|more|less))\b(?![^?.]*\bthan\s+{_USUAL})"

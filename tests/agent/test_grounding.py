@@ -404,3 +404,23 @@ def test_a_number_that_ends_a_group_s_name_is_grounded_by_the_evidence_holding_t
         "It fell over 2 days.",
     ):
         assert not check_grounding(text, [sliced]).ok, text
+
+
+def test_a_number_word_inside_a_group_s_name_is_grounded_by_the_evidence_holding_that_name() -> (
+    None
+):
+    """A mapping's bands 'one or two', 'three to five', 'six plus': 'On-time rate in items=six
+    plus ...' failed with "six: not in cited evidence" though the cited summary's filters hold
+    the group."""
+    summary = _item("E1", {"on_time_rate.value": (0.316, "share")}, tool="metric_summary",
+                    args={"filters": {"items": ["six plus"]}},
+                    summary="items=six plus, 2015-02-09 00:00 to 2015-02-16 00:00")  # fmt: skip
+    result = check_grounding("On-time rate in items=six plus: 31.6% [E1].", [summary])
+    assert result.ok and result.grounded == result.numbers == 2, result.problems
+    banded = _item("E2", {"on_time_rate.value": (0.491, "share")}, tool="metric_summary",
+                   args={"filters": {"items": ["three to five"]}})  # fmt: skip
+    result = check_grounding("On-time in items=three to five was 49.1% [E2].", [banded])
+    assert result.ok and result.grounded == result.numbers == 3, result.problems
+    # a number word the evidence holds in no name stays checked
+    for text in ("On-time in items=seven plus was 31.6% [E1].", "Six orders were late [E1]."):
+        assert not check_grounding(text, [summary]).ok, text

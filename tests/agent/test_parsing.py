@@ -686,6 +686,16 @@ def test_how_many_stores_there_are_is_the_worlds_description(question: str, kind
     assert read_question(question, START, END).kind == kind
 
 
+def test_a_long_do_question_with_a_comparative_compares_the_cohort() -> None:
+    # 41 characters between 'do' and 'later': read as a lookup against the days before
+    items = Vocabulary(dimensions=(("items", ("one or two", "three to five", "six plus")),))
+    plan = read_question(
+        "do orders with six plus items get delivered later?", START, END, vocabulary=items
+    )
+    assert plan.kind == "compare" and plan.metric == "on_time_rate"
+    assert [side.filters for side in plan.sides] == [{}, {"items": ["six plus"]}]
+
+
 def test_an_age_dimension_is_named_by_older_and_younger() -> None:
     couriers = Vocabulary(
         dimensions=(
