@@ -264,7 +264,7 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\bcould\s+we\b|\bwhat\s+would\b"),
         ("drivers", r"\bwhat\s+(?:drives|explains|affects|influences|determines|predicts)\b"
                     # "does traffic matter more than weather?" (not a logged change's effect)
-                    r"|\b(?:does|do)\s+(?![^?.]{0,40}\b(?:change|rollout|release|deploy\w*"
+                    r"|\b(?:does|do|how\s+did)\s+(?![^?.]{0,40}\b(?:change|rollout|release|deploy\w*"
                     r"|update)\b)[^?.]{1,40}?\b(?:matter|affect|impact|influence)\w*"
                     r"|\bmatters?\s+(?:more|most)\b"
                     r"|\bkey[\s-]+drivers?\b|\bdrivers?\s+of\b|\bwhat\s+makes\s+(?:some\s+)?"
@@ -569,6 +569,8 @@ def _read(
         notes.append(f"several actions named ({', '.join(actions)}); using {actions[0]}")
     kind = next((kind for kind, pattern in _KIND_CUES if pattern.search(text)), None)
     nouns = dimension_words(vocabulary)
+    if kind == "drivers" and re.match(r"\s*how\s+did\b", text) and not first_match(nouns, text):
+        kind = None  # "how did the storm affect deliveries?" names no dimension to analyse
     if (
         kind in (None, "rank", "compare", "diagnose", "lookup", "trend")
         and not text.startswith("why")

@@ -696,6 +696,25 @@ def test_a_long_do_question_with_a_comparative_compares_the_cohort() -> None:
     assert [side.filters for side in plan.sides] == [{}, {"items": ["six plus"]}]
 
 
+def test_how_did_a_dimension_affect_a_metric_asks_for_its_drivers_over_the_period() -> None:
+    traffic = Vocabulary(dimensions=(("road_traffic", ("Low", "High", "Jam")),))
+    plan = read_question(
+        "how did traffic affect delivery time last month?", START, END, vocabulary=traffic
+    )
+    assert (plan.kind, plan.dimensions, plan.metric) == (
+        "drivers",
+        ["road_traffic"],
+        "duration_min",
+    )
+    assert plan.period is not None and plan.period.days == 31  # December 2025
+    # a logged change's effect, and an event that is no dimension, are not key drivers
+    assert read_question("how did the batching change affect on-time?", START, END).kind == (
+        "changes"
+    )
+    storm = read_question("how did the storm affect deliveries?", START, END)
+    assert (storm.kind, storm.driver) == ("lookup", "storm_share")
+
+
 def test_an_age_dimension_is_named_by_older_and_younger() -> None:
     couriers = Vocabulary(
         dimensions=(
