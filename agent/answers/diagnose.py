@@ -110,6 +110,8 @@ def no_regression(
     elif plan.filters:
         parts.append(_standing_gap(metric, plan.filters, context))
     parts.append(_nearest(context, window, metric))
+    if window is None and not plan.filters:  # "why are deliveries slow?": no regression to find
+        parts.append(f"What goes with {named(metric)} across orders: ask what drives it.")
     return Answer(text=" ".join(p for p in parts if p), resolved=resolved)
 
 

@@ -164,7 +164,15 @@ def test_a_quiet_world_takes_the_short_path(small_scenario, make_world) -> None:
     quiet = agent.ask("why did CX drop on Dec 22?", thread_id="quiet")
     listed = agent.ask("did anything go wrong on Dec 22?", thread_id="listed")
     blip = agent.ask("why did CX drop on Dec 28?", thread_id="blip")
+    slow = agent.ask("why are deliveries slow?", thread_id="slow")  # no date, no cohort
+    drives = agent.ask("what drives it?", thread_id="slow")
     agent.close()
+    assert slow["answer"].endswith(
+        "What goes with delivery duration across orders: ask what drives it."
+    ), slow["answer"]
+    assert drives["kind"] == "drivers" and drives["answer"].startswith(
+        "What drives delivery duration in the whole marketplace"
+    )
     assert _nodes(quiet) == SHORT_PATH
     assert quiet["answer"].startswith("No incident on CX score in the whole marketplace was active")
     assert "Dec 22, 2025" in quiet["answer"] and "over the 14 days before" in quiet["answer"]
