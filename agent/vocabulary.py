@@ -265,7 +265,9 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
                 group = _group_named(part.group(0), groups)
                 found.append((match.start("first") + part.start(), name, group))
         # ... or before it: "low traffic", "high traffic" (a group too common to stand alone)
-        before = re.compile(rf"(?<![\w<>=.-])(?P<group>{alternatives})\s+(?:{pattern.pattern})")
+        before = re.compile(
+            rf"(?<![\w<>=.-])(?P<group>(?:{alternatives}){_INFLECTED}?)\s+(?:{pattern.pattern})"
+        )
         for match in before.finditer(text):
             if not any(start < match.end() and match.start() < end for start, end in taken):
                 taken.append(match.span())
@@ -286,7 +288,7 @@ def custom_filters(text: str, vocabulary: Vocabulary) -> list[tuple[int, str, st
         and group.casefold() not in _NOT_ALONE_VALUES
     ]
     for name, group in sorted(named_alone, key=lambda pair: -len(pair[1])):  # longest first
-        alone = rf"(?<![\w-])(?:{_separated(group)})(?:e?s)?(?![\w-])"
+        alone = rf"(?<![\w-])(?:{_separated(group)})(?:e?s|{_INFLECTED})?(?![\w-])"
         for match in re.finditer(alone, text):
             if not any(start < match.end() and match.start() < end for start, end in taken):
                 taken.append(match.span())
@@ -308,11 +310,16 @@ def _yes_no_named(pattern: re.Pattern[str]) -> re.Pattern[str]:
     )
 
 
+# An adjective or participle of a group's name: 'foggy' (Fog), 'sunny' (Sun), 'jammed' (Jam).
+_INFLECTED = r"(?:[a-z]?(?:y|ed))"
+
+
 def _group_named(text: str, groups: tuple[str, ...]) -> str:
     """The group a matched text names (groups differ in more than case and separators; a
-    plural ending names the group too)."""
+    plural ending, or an adjective's ('foggy', 'jammed'), names the group too)."""
     key = re.sub(r"[\s_-]+", " ", text.casefold())
-    for candidate in (key, re.sub(r"e?s$", "", key), key[:-1]):
+    stem = re.sub(_INFLECTED + "$", "", key) if re.search(r"(?:y|ed)$", key) else key
+    for candidate in (key, re.sub(r"e?s$", "", key), key[:-1], stem):
         for group in groups:
             if re.sub(r"[\s_-]+", " ", group.casefold()) == candidate:
                 return group

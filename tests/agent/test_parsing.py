@@ -715,6 +715,29 @@ def test_how_did_a_dimension_affect_a_metric_asks_for_its_drivers_over_the_perio
     assert (storm.kind, storm.driver) == ("lookup", "storm_share")
 
 
+@pytest.mark.parametrize(
+    ("question", "filters"),
+    [
+        ("is delivery slower in jammed traffic?", {"road_traffic": ["Jam"]}),
+        ("delivery time in foggy weather", {"weather": ["Fog"]}),
+        ("is it slower when it's foggy?", {"weather": ["Fog"]}),
+        ("delivery time in low traffic", {"road_traffic": ["Low"]}),  # the plain names still
+        ("on-time in sunny weather vs fog", {"weather": ["Sunny", "Fog"]}),
+    ],
+)
+def test_an_adjective_of_a_group_names_the_group(
+    question: str, filters: dict[str, list[str]]
+) -> None:
+    # 'jammed traffic' and 'foggy' named no group (the India sample's Jam and Fog)
+    weather = Vocabulary(
+        dimensions=(
+            ("road_traffic", ("High", "Jam", "Low", "Medium")),
+            ("weather", ("Cloudy", "Fog", "Sandstorms", "Stormy", "Sunny", "Windy")),
+        )
+    )
+    assert read_question(question, START, END, vocabulary=weather).filters == filters
+
+
 def test_an_age_dimension_is_named_by_older_and_younger() -> None:
     couriers = Vocabulary(
         dimensions=(
