@@ -1052,10 +1052,14 @@ def _names_a_value(narrative: str, mention: NumberMention, all_text: str) -> boo
         return False
     words = match["words"].split()
     return any(
-        json.dumps(" ".join([*words[-count:], mention.literal]).lower(), ensure_ascii=False)
-        in all_text  # as _facts writes evidence
+        _holds_as_value([*words[-count:], mention.literal], all_text)
         for count in range(1, len(words) + 1)
     )
+
+
+def _holds_as_value(words: list[str], all_text: str) -> bool:
+    """Whether evidence holds these words, joined, as a whole string value."""
+    return json.dumps(" ".join(words).lower(), ensure_ascii=False) in all_text  # as _facts writes
 
 
 def _inside_a_group_name(narrative: str, mention: NumberMention, all_text: str) -> bool:
@@ -1068,8 +1072,7 @@ def _inside_a_group_name(narrative: str, mention: NumberMention, all_text: str) 
     before = re.findall(r"[A-Za-z][\w-]*", narrative[max(0, start - 40) : start].split("=")[-1])
     after = re.findall(r"[A-Za-z][\w-]*", re.split(r"[^\w\s-]", narrative[end : end + 40])[0])
     return any(
-        json.dumps(" ".join([*before[len(before) - left :], mention.text, *after[:right]]).lower())
-        in all_text
+        _holds_as_value([*before[len(before) - left :], mention.text, *after[:right]], all_text)
         for left in range(min(len(before), 3) + 1)
         for right in range(min(len(after), 3 - left) + 1)
         if left + right > 0

@@ -619,6 +619,7 @@ def dimension_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]]
     return (*world_dimension_words(vocabulary), *DIMENSION_WORDS)
 
 
+@functools.lru_cache(maxsize=16)
 def world_dimension_words(vocabulary: Vocabulary) -> tuple[tuple[str, re.Pattern[str]], ...]:
     """The words only this world's data gives a dimension: its custom dimensions' names
     (longest first) and the word all of a built-in dimension's values share."""

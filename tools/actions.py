@@ -16,14 +16,20 @@ from analytics.whatif_actions import (
 from tools.action_spec import ActionSpec, ParameterError, ParameterSpec
 from tools.causes import CAUSES
 
-__all__ = ["ACTIONS", "ActionSpec", "ParameterError", "ParameterSpec", "supported_actions"]
+__all__ = [
+    "ACTIONS", "ActionSpec", "ParameterError", "ParameterSpec", "supported_action_lines",
+    "supported_actions",
+]  # fmt: skip
+
+
+def supported_action_lines() -> list[str]:
+    """Every action with its title and parameters, one line each: 'name: title (takes ...)'."""
+    return [f"{spec.name}: {spec.title} (takes {spec.signature()})" for spec in ACTIONS.values()]
 
 
 def supported_actions() -> str:
-    """Every action with its title and parameters, for an error that says what is supported."""
-    return "; ".join(
-        f"{spec.name} ({spec.title}; takes {spec.signature()})" for spec in ACTIONS.values()
-    )
+    """The supported actions on one line, for an error that says what is supported."""
+    return "; ".join(supported_action_lines())
 
 
 LATENESS_CAUSES = (

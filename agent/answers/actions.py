@@ -16,7 +16,7 @@ from agent.question import Filters, Period, QuestionPlan
 from analytics.experiment_design import PRIMARY_METRICS
 from analytics.incidents import SERIOUS
 from analytics.metrics import CX_SCORE, METRICS
-from tools.actions import ACTIONS
+from tools.actions import ACTIONS, supported_action_lines
 from tools.base import Figure, ToolError
 
 
@@ -116,9 +116,7 @@ def _serious_incident(
 
 def _supported() -> str:
     """The action library, one action per line (shown as quoted reference, not as claims)."""
-    return "\n".join(
-        f"{spec.name}: {spec.title} (takes {spec.signature()})" for spec in ACTIONS.values()
-    )
+    return "\n".join(supported_action_lines())
 
 
 def _signed(found: Figure | None) -> str:

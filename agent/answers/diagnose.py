@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import cohort, cohort_name, day, figure, period, value
-from agent.answers.values import against_before, label, named, test_text, worsened
+from agent.answers.values import against_before, label, named, test_text
 from agent.question import ORDERS_METRIC, Filters, Period, QuestionPlan, other_group
 from analytics.alarms import DETECTION_METRICS, scanned_series
 from analytics.incidents import SERIOUS, cohort_slice
-from analytics.metrics import CX_SCORE
+from analytics.metrics import CX_SCORE, higher_is_better
 from data.schema import DAYPARTS
 from tools.base import EvidenceItem, ToolError
 from tools.detection import IncidentSummary
@@ -182,7 +182,7 @@ def _nearest(context: AnswerContext, window: Period | None, asked: str) -> str:
         f"{score} out of 100 [{item.id}]"
     )
     if window is not None and _overlaps(nearest, window):
-        verb = {"dropped": "drop", "rose": "rise"}[worsened(metric)]
+        verb = "drop" if higher_is_better(metric) else "rise"
         question = f"why did {named(metric)} {verb} on {day(figure(item, f'{key}.start'))}?"
         where = "elsewhere" if metric == asked else "on another metric"
         return (

@@ -421,6 +421,11 @@ def test_a_number_word_inside_a_group_s_name_is_grounded_by_the_evidence_holding
                    args={"filters": {"items": ["three to five"]}})  # fmt: skip
     result = check_grounding("On-time in items=three to five was 49.1% [E2].", [banded])
     assert result.ok and result.grounded == result.numbers == 3, result.problems
+    # a name with letters beyond ASCII, as the evidence text writes it
+    french = _item("E3", {"on_time_rate.value": (0.5, "share")}, tool="metric_summary",
+                   args={"filters": {"items": ["six pièces"]}})  # fmt: skip
+    result = check_grounding("On-time in items=six pièces was 50.0% [E3].", [french])
+    assert result.ok and result.grounded == result.numbers == 2, result.problems
     # a number word the evidence holds in no name stays checked
     for text in ("On-time in items=seven plus was 31.6% [E1].", "Six orders were late [E1]."):
         assert not check_grounding(text, [summary]).ok, text

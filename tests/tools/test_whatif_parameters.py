@@ -128,7 +128,7 @@ def test_an_unknown_action_lists_every_action_with_its_title_and_parameters(
     message = str(raised.value)
     assert "rain_dance" in message
     for spec in ACTIONS.values():
-        assert f"{spec.name} ({spec.title}; takes {spec.signature()})" in message
+        assert f"{spec.name}: {spec.title} (takes {spec.signature()})" in message
     assert "threshold (share, 0.05-0.95)" in message
 
 
