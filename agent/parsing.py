@@ -849,6 +849,8 @@ def _plan(
         (reading.kind is None and not own) or bool(_FOLLOW_UP.search(text))
     ) and reading.kind not in ("help", "out_of_scope")  # fmt: skip
     kind = reading.kind or (previous.kind if follow_up and previous else None)
+    if reading.kind is None and reading.driver:
+        kind = "lookup"  # a driver named where no metric is is looked up, whatever came before
     overview = (
         reading.kind in (None, "lookup") and not reading.metric and bool(_OVERVIEW.search(text))
     )
@@ -879,7 +881,8 @@ def _plan(
                 "nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'"
             )
         return QuestionPlan(kind=kind)
-    if follow_up and previous is not None and reading.kind is None:
+    # ("how busy were dashers that day?" after a comparison had repeated the comparison)
+    if follow_up and previous is not None and reading.kind is None and not reading.driver:
         kind = _follow_up_kind(text, previous, reading.dimension_words)
     plan = QuestionPlan(
         kind=kind,

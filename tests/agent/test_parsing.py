@@ -1757,6 +1757,18 @@ def test_a_driver_is_read_where_no_metric_is_named(question: str, driver: str | 
         assert not any("is not one of the metrics" in note for note in plan.notes)
 
 
+def test_a_driver_asked_after_a_comparison_is_looked_up_on_its_day() -> None:
+    # 'how busy were dashers that day?' after a comparison repeated the comparison
+    compared = read_question("compare grocery and convenience on Jan 4", START, END)
+    for question, driver in (
+        ("how busy were dashers that day?", "busy_share"),
+        ("and how far did dashers drive?", "distance_miles"),
+    ):
+        plan = read_question(question, START, END, previous=compared)
+        assert (plan.kind, plan.driver, plan.metric) == ("lookup", driver, None), question
+        assert plan.period is not None and plan.period.start == dt.date(2026, 1, 4)
+
+
 def test_a_follow_up_keeps_the_driver_and_other_kinds_say_it_is_only_looked_up() -> None:
     """'and in the north?' after 'how far do dashers drive on average?' looked up the CX score;
     'is the distance longer on weekends?' compared CX silently."""
