@@ -190,6 +190,15 @@ _BEFORE_PREVIOUS = re.compile(
     r"\b(?:the\s+|a\s+)?(?P<unit>day|week|month|" + "|".join(WEEKDAYS) + r")\s+"
     r"(?:before|prior|earlier)\b(?!\s+(?:yesterday|last|that|this))"
 )
+# "yesterday vs the same day last week": the day a week before the one named (the parser's
+# follow-ups read it too: "what about the same day last week?")
+SAME_DAY_LAST_WEEK = (
+    r"\bsame\s+(?:day|weekday|date)\s+(?:of\s+)?(?:last|the\s+previous|the\s+prior|the|a|one)"
+    r"\s+week\b"
+)
+_SAME_DAY = re.compile(
+    r"(?:\bthe\s+)?" + SAME_DAY_LAST_WEEK + r"(?:\s+(?:earlier|before|ago|prior)\b)?"
+)
 _YEAR_ONLY = re.compile(r"\b(?:in|during|for|of|over)\s+(?P<year>(?:19|20)\d{2})\b(?!\s*[-/])")
 _SINCE = re.compile(r"\b(?:since|starting|after|from)\s+$")
 _RANGE_JOIN = re.compile(r"^\s*(?:-|to|until|till|through|thru|and)\s*$")
@@ -197,6 +206,16 @@ _RANGE_OPEN = re.compile(r"\b(?:between|from)\s+$")
 _VERSUS = re.compile(
     r"^\s*(?:,\s*)?(?:vs\.?|versus|compared\s+(?:to|with)|against|or|than|with)\s*$"
 )
+# "compare this week to last week", "compare Jan 3 and Jan 4": two periods after a compare cue
+_COMPARED_JOIN = re.compile(r"^\s*(?:,\s*)?(?:to|and|with)\s*$")
+
+
+def _compared(before: str) -> bool:
+    """Whether the text before a date asks to compare it with the next one ('compare A to
+    B'), not to run a range from it ('compare from A to B with ...')."""
+    return bool(re.search(r"\bcompar\w*\b", before)) and not _RANGE_OPEN.search(before)
+
+
 TIMES_OF_DAY = {"morning": (5, 12), "afternoon": (12, 17), "evening": (17, 22)}
 _RELATIVE_OFFSETS = {"today": 0, "tonight": 0, "this morning": 0, "this afternoon": 0,
                      "this evening": 0, "yesterday": 1, "last night": 1,
@@ -348,6 +367,11 @@ def _ranges(scanner: Scanner, reader: _Reader) -> list[DateMention]:
         else:
             start = first_day + dt.timedelta(days=7 * (_NTH[match["nth"]] - 1))
         add(match, Period(start=start, end=start + dt.timedelta(days=6), label=match.group(0)))
+    for match in scanner.find(_SAME_DAY):
+        mentions.append(
+            DateMention(match.start(), match.end(), match.group(0).strip(), None, True,
+                        before_previous="week")
+        )  # fmt: skip
     for match in scanner.find(_BEFORE_PREVIOUS):
         mentions.append(
             DateMention(match.start(), match.end(), match.group(0).strip(), None, True,
@@ -517,6 +541,7 @@ def _combine(text: str, mentions: list[DateMention], reader: _Reader) -> list[Da
             and following.period is not None
             and _RANGE_JOIN.match(joiner)
             and (joiner.strip() != "and" or _RANGE_OPEN.search(before))  # "between A and B"
+            and not _compared(before)  # "compare Jan 3 to Jan 4": two days, not a range
         ):
             phrase = text[mention.start : following.end]
             period = _span(mention.period.start, following.period.end, phrase)
@@ -572,7 +597,11 @@ def read_dates(
     )
     mentions = _combine(scanner.text, mentions, reader)
     valid = [m for m in mentions if m.period is not None]
-    versus = len(valid) >= 2 and bool(_VERSUS.match(scanner.text[valid[0].end : valid[1].start]))
+    joiner = scanner.text[valid[0].end : valid[1].start] if len(valid) >= 2 else ""
+    versus = len(valid) >= 2 and bool(
+        _VERSUS.match(joiner)
+        or (_compared(scanner.text[: valid[0].start]) and _COMPARED_JOIN.match(joiner))
+    )
     return DateReading(
         periods=[m.period for m in valid if m.period is not None],
         versus=versus,

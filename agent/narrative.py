@@ -189,11 +189,16 @@ def template_narrative(facts: Facts, evidence: list[dict[str, Any]]) -> str:
     parts = [_asked_day_lead(facts, ev)] if asked and facts.question_day else []
     began, detected = ev.when(detect, f"{key}.start"), ev.when(detect, f"{key}.detected_at")
     severity = ev.fixed(detect, f"{key}.severity", 1)
+    ended, status = ev.when(detect, f"{key}.end"), ev.value(detect, f"{key}.status")
+    over = {"ended": f"ended at {ended}" if ended else None,
+            "open": "is still open at the end of the data"}.get(str(status))  # fmt: skip
     timing = [
         *([f"began {began}"] if began else []),
         *([f"was detected at {detected}"] if detected else []),
+        *([over] if over else []),  # whether it is over: 'is it fixed?' is answered here
     ]
-    sentence = f"Incident {key}" + (f" {' and '.join(timing)}" if timing else " was found")
+    listed = f"{', '.join(timing[:-1])} and {timing[-1]}" if len(timing) > 1 else "".join(timing)
+    sentence = f"Incident {key}" + (f" {listed}" if timing else " was found")
     if severity is not None:
         sentence += f", severity {severity} out of 100"
     asked_metric = _asked_metric_lead(facts, ev)

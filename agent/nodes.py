@@ -15,7 +15,13 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
 from agent.answers import ANSWERS, SHOWN_AS_IS, Answer, AnswerContext, ThreadIncident
-from agent.answers.diagnose import no_regression, outside_data, unreadable, wanted_by
+from agent.answers.diagnose import (
+    no_regression,
+    outside_data,
+    unknown_incident,
+    unreadable,
+    wanted_by,
+)
 from agent.answers.format import cohort
 from agent.answers.values import label
 from agent.facts import (
@@ -430,6 +436,12 @@ def _asked_metric(
     return AskedMetric(id=item.id, metric=metric, where=cohort(filters))
 
 
+# A diagnosis that found no incident to investigate: none of the last one's results stand.
+_NOTHING_FOUND: dict[str, Any] = {
+    "found": False, "incident": None, "causes": [], "recommendations": [], "experiment_plan": None,
+}  # fmt: skip
+
+
 @traced("detect")
 def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     """Scan for incidents (as of the end of the data) and localize the one asked about: active
@@ -443,17 +455,24 @@ def detect(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         return {**_answered(plan, outside_data(plan, context), state), "found": False}
     if window is not None:
         window = context.clip(window)[0]
-    investigation = find_incident(
-        tools,
-        day=window.start if window else None,
-        last_day=window.end if window else None,
-        wanted=wanted_by(plan, context),
-    )
+    if plan.incident is not None:  # named by its id: that one, whatever its day
+        window = None
+        try:
+            investigation = find_incident(tools, incident_id=plan.incident)
+        except ToolError:
+            result = unknown_incident(plan, context)
+            return {**_answered(plan, result, state), **_NOTHING_FOUND}
+    else:
+        investigation = find_incident(
+            tools,
+            day=window.start if window else None,
+            last_day=window.end if window else None,
+            wanted=wanted_by(plan, context),
+        )
     runtime.context.work.investigation = investigation
     if investigation.incident is None:
         result = no_regression(plan, context, investigation.detection_id, window)
-        return {**_answered(plan, result, state), "found": False, "incident": None,
-                "causes": [], "recommendations": [], "experiment_plan": None}  # fmt: skip
+        return {**_answered(plan, result, state), **_NOTHING_FOUND}
     incident = investigation.incident
     localize_incident(
         tools, investigation, metric=_slice_metric(plan, incident), focus=plan.filters or None

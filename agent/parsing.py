@@ -27,7 +27,15 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from agent.dates import NUMBER, WEEKDAYS, DateReading, Scanner, number, read_dates
+from agent.dates import (
+    NUMBER,
+    SAME_DAY_LAST_WEEK,
+    WEEKDAYS,
+    DateReading,
+    Scanner,
+    number,
+    read_dates,
+)
 from agent.question import (
     CONFIDENCE,
     ORDERS_METRIC,
@@ -202,8 +210,8 @@ _MORE_THAN = re.compile(
 )
 # How a question of its own begins (see _plan): "how long ...", "what's the ...".
 _OWN_QUESTION = re.compile(
-    r"\s*(?:how\s+(?:long|many|much|fast|quick\w*|often)|what(?:'s|\s+is|\s+was|\s+are"
-    r"|\s+were)\s+(?:the|our|my)\b)"
+    r"\s*(?:how\s+(?:long|many|much|fast|quick\w*|often|accurate|good|bad|reliable|well)"
+    r"|what(?:'s|\s+is|\s+was|\s+are|\s+were)\s+(?:the|our|my)\b|are\s+(?:we|our)\b|is\s+our\b)"
 )
 # "did on-time get better or worse in March?": either way asked, a value against the days before
 _EITHER_WAY = re.compile(r"\b(?:better\s+or\s+worse|worse\s+or\s+better|up\s+or\s+down"
@@ -373,14 +381,15 @@ _FOLLOW_UP = re.compile(
     r"|\bthe\s+(?:day|week)\s+(?:before|after)\b|\b(?:previous|next|following|prior)\s+(?:day|week)\b"
     r"|\b(?:a|one)\s+(?:day|week)\s+(?:earlier|later)\b|\bshow\s+(?:it|that|this|them)\b"
     r"|\b(?:it|that|this)\s+by\b|\bbreak\s+(?:it|that)\s+down\b|\boverall\b|\beverywhere\b"
-    r"|\bfor\s+(?:the\s+)?(?:same|that)\b|^\s*(?:for|in|at|on|by)\b"
+    r"|\bfor\s+(?:the\s+)?(?:same|that)\b|^\s*(?:for|in|at|on|by)\b|" + SAME_DAY_LAST_WEEK
 )
 _SHIFTS = (
     (re.compile(r"\b(?:the\s+)?day\s+before\b|\bprevious\s+day\b|\bprior\s+day\b"
                 r"|\b(?:a|one)\s+day\s+earlier\b"), -1),
     (re.compile(r"\b(?:the\s+)?day\s+after\b|\bnext\s+day\b|\bfollowing\s+day\b"
                 r"|\b(?:a|one)\s+day\s+later\b"), 1),
-    (re.compile(r"\b(?:the\s+)?week\s+before\b|\b(?:a|one)\s+week\s+earlier\b"), -7),
+    (re.compile(r"\b(?:the\s+)?week\s+before\b|\b(?:a|one)\s+week\s+earlier\b|"
+                + SAME_DAY_LAST_WEEK), -7),
     (re.compile(r"\b(?:the\s+)?week\s+after\b|\bfollowing\s+week\b|\b(?:a|one)\s+week\s+later\b"),
      7),
 )  # fmt: skip
@@ -734,6 +743,8 @@ def read_question(
     if _looks_foreign(cleaned):
         notes.append("the question does not look like English; only English words are read")
     anchor = today or data_end
+    incident = _INCIDENT_ID.search(cleaned)
+    cleaned, _ = blank(cleaned, _INCIDENT_ID)  # its digits are no date, hour or number
     reading = _read(cleaned, data_start, data_end, anchor, notes, vocabulary)
 
     def reads_as_content(words: str) -> bool:
@@ -743,11 +754,18 @@ def read_question(
     notes += thresholds_of_bands(cleaned, reading.filters, vocabulary)
     notes += amount_thresholds(cleaned, vocabulary) if reading.action is None else []
     notes += unknown_breakdowns(cleaned, vocabulary, reads_as_content)
-    if reading.metric is None and not reading.driver and (unknown := _NOT_A_METRIC.search(cleaned)):
-        notes.append(
-            f"'{unknown.group(0)}' is not one of the metrics (they are the CX score and "
-            f"{', '.join(name for name, _ in METRIC_PATTERNS if name != 'cx_score')})"
-        )
+    unknown = None if reading.metric or reading.driver else _NOT_A_METRIC.search(cleaned)
+    if unknown is not None:
+        metrics = ", ".join(name for name, _ in METRIC_PATTERNS if name != "cx_score")
+        unnamed = f"'{unknown.group(0)}' is not one of the metrics"
+        if reading.action is None and reading.kind in (None, "lookup", "trend", "compare", "rank"):
+            # "what was our revenue last week?": said, not answered with another metric
+            problem = (
+                f"{unnamed}: they measure the delivery experience (the CX score and {metrics}); "
+                "read-only SQL can read any other column the data holds"
+            )
+            return QuestionPlan(kind="out_of_scope", problem=problem, notes=_capped(notes))
+        notes.append(f"{unnamed} (they are the CX score and {metrics})")
     if _QUANTILE.search(cleaned):
         notes.append(
             "medians and percentiles are not among the metrics: means and rates are given "
@@ -781,7 +799,52 @@ def read_question(
             f"{plan.kind}"
         )
     plan.notes = _capped([*notes, *plan.notes])
+    if incident is not None and not (
+        reading.kind in _KEEP_WITH_AN_INCIDENT and plan.kind == reading.kind
+    ):  # not the last turn's kind again: 'INC-20260104-1800' alone after a what-if
+        return _about_incident(plan, incident, reading.metric)
+    if incident is not None and plan.kind == "changes" and not reading.dates.periods:
+        return _changes_before(plan, incident)
     return plan
+
+
+# An incident's id named: its diagnosis, whatever its day ('tell me about INC-20260104-1800')
+_INCIDENT_ID = re.compile(r"\binc-(?P<day>\d{8})-(?P<time>\d{4})\b")
+# Kinds that act on their own subject when an incident is named beside it
+_KEEP_WITH_AN_INCIDENT: tuple[Kind, ...] = ("what_if", "plan", "sql", "changes", "help")
+
+
+def _incident_id(incident: re.Match[str]) -> str:
+    return f"INC-{incident['day']}-{incident['time']}"
+
+
+def _about_incident(
+    plan: QuestionPlan, incident: re.Match[str], metric: str | None
+) -> QuestionPlan:
+    """The diagnosis of the named incident, on the metric the question names (if any); its
+    own window and cohort replace any period or cohort named beside it."""
+    unrecognized = "nothing in the question was recognized"
+    return QuestionPlan(
+        kind="diagnose",
+        incident=_incident_id(incident),
+        metric=metric,
+        notes=[note for note in plan.notes if not note.startswith(unrecognized)],
+    )
+
+
+def _changes_before(plan: QuestionPlan, incident: re.Match[str]) -> QuestionPlan:
+    """'what changed before INC-20260104-1800?': the changes logged anywhere on the incident's
+    first day (its id's date) and the day before."""
+    try:
+        began = dt.datetime.strptime(incident["day"], "%Y%m%d").date()
+    except ValueError:
+        return _about_incident(plan, incident, None)  # 'INC-20261399-0000': no such incident
+    period = Period(
+        start=began - dt.timedelta(days=1),
+        end=began,
+        label=f"the day {_incident_id(incident)} began and the day before",
+    )
+    return plan.model_copy(update={"periods": [period], "filters": {}, "change": None})
 
 
 def _day_group(text: str) -> tuple[str, ...] | None:

@@ -2,7 +2,8 @@
 structured output, and acted on by one answer handler per kind.
 
 Kinds (DESIGN.md, "Conversation"):
-- diagnose: why a metric moved (the investigation, scoped to the metric, cohort and period asked)
+- diagnose: why a metric moved (the investigation, scoped to the metric, cohort and period
+  asked), or the incident an id names ('tell me about INC-20260104-1800')
 - lookup: a metric's value for a cohort and period, beside its baseline
 - trend: a metric over a range at a grain (hour, day, week)
 - compare: two cohorts or two periods (`sides`), with the difference and a test
@@ -168,6 +169,12 @@ class QuestionPlan(BaseModel):
         description='Action parameters, e.g. {"minutes": 3} (eta_buffer), {"share": 0.1} '
         '(throttle_demand), {"target_share": 0.3} (revert_batching), {"usd_per_order": 2} '
         '(peak_pay), {"threshold": 0.4} (suppress_skus)',
+    )
+    incident: str | None = Field(
+        None,
+        pattern=r"^INC-\d{8}-\d{4}$",
+        description="diagnose: an incident id the question names (INC-20260104-1800), "
+        "diagnosed whatever its day",
     )
     change: str | None = Field(
         None, description="changes: a change id (C0007) or name (batching_threshold) asked about"

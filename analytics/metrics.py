@@ -85,6 +85,7 @@ class Metric:
     alarms itself: where it moves far, a smaller move of a scanned metric in the same cohort and
     window alarms (analytics.alarms, `corroborate`);
     `outcome` and `lateness` say how order-level tests and what-if estimates read a rate;
+    `signs` says what a signed mean's positive and negative values mean;
     `stand_in` names the registry metrics that may be read in its place where the warehouse
     cannot compute it, the first it can compute that varies (the on-time rate without promised
     times: the slow-delivery rate, else delivery duration where no delivery takes an hour).
@@ -112,6 +113,8 @@ class Metric:
     outcome: Outcome | None = None
     lateness: Lateness | None = None
     stand_in: tuple[str, ...] = ()
+    # for a signed mean, what a positive and a negative value mean ("later than quoted")
+    signs: tuple[str, str] | None = None
 
     @property
     def header(self) -> str:
@@ -312,7 +315,10 @@ METRICS: dict[str, Metric] = {
             "eta_error_min",
             higher_is_better=False,
             description="Mean signed (actual - promised) minutes; positive = later than quoted.",
-            synonyms=r"\beta\s+(?:model\s+)?bias(?:ed)?\b|\b(?:over|under)[\s-]*quot\w*",
+            signs=("later than quoted", "earlier than quoted"),
+            synonyms=r"\beta\s+(?:model\s+)?bias(?:ed)?\b|\b(?:over|under)[\s-]*quot\w*"
+            r"|\b(?:quot\w*|etas?)\s+(?:\w+\s+){0,2}too\s+(?:short|long|low|high|tight|optimistic"
+            r"|aggressive|conservative)\b",
         ),
         _mean(
             "duration_min",

@@ -419,6 +419,8 @@ class DetectIncidentsOutput(ToolOutput):
             key = incident.incident_id
             if incident.end is not None:
                 figures[f"{key}.end"] = Figure(value=incident.end.isoformat(), unit="datetime")
+            status = "open" if incident.end is None else "ended"  # as of the scan's end
+            figures[f"{key}.status"] = Figure(value=status, unit="text")
             figures.update(
                 {
                     f"{key}.primary_metric": Figure(value=incident.primary_metric, unit="text"),

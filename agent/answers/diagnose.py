@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import cast
 
 from agent.answers.base import Answer, AnswerContext, failed, metric_of
 from agent.answers.format import cohort, cohort_name, day, figure, period, value
@@ -16,7 +17,7 @@ from analytics.incidents import SERIOUS, cohort_slice
 from analytics.metrics import CX_SCORE, higher_is_better
 from data.schema import DAYPARTS
 from tools.base import EvidenceItem, ToolError
-from tools.detection import IncidentSummary
+from tools.detection import DetectIncidentsOutput, IncidentSummary
 
 
 def wanted_by(
@@ -196,6 +197,28 @@ def _overlaps(incident: IncidentSummary, window: Period) -> bool:
     """Whether an incident was active at some time in the asked period."""
     start, end = window.bounds()
     return incident.start < end and (incident.end is None or incident.end > start)
+
+
+def unknown_incident(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """An incident id the scan does not hold: say so, and list the ones it found."""
+    try:
+        output, item = context.call("detect_incidents", {})
+    except ToolError as error:
+        return failed(plan, context, error, "list the incidents")
+    found = [incident.incident_id for incident in cast(DetectIncidentsOutput, output).incidents]
+    shown = ", ".join(found[:_LISTED]) + (
+        f" and {len(found) - _LISTED} more" if len(found) > _LISTED else ""
+    )
+    listed = (
+        f"the incidents found, most severe first: {shown} [{item.id}]. Ask about one by its id"
+        if found
+        else f"no incident was found in it [{item.id}]"
+    )
+    text = f"No incident {plan.incident} was detected in this data; {listed}."
+    return Answer(text=text, resolved=plan, allowed=[plan.incident or ""])
+
+
+_LISTED = 8  # incident ids listed when the one asked about is unknown
 
 
 def outside_data(plan: QuestionPlan, context: AnswerContext) -> Answer:

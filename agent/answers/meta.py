@@ -302,12 +302,12 @@ def help_answer(plan: QuestionPlan, context: AnswerContext) -> Answer:
 
 
 def out_of_scope(plan: QuestionPlan, context: AnswerContext) -> Answer:
-    """A short reply naming what the agent can do; no tool runs."""
-    text = (
-        "That is outside what I can answer. "
-        + CAPABILITIES
-        + " Try: "
-        + "; ".join(EXAMPLES[:4])
-        + "."
+    """A short reply naming what the agent can do (after why not, when the reader said why);
+    no tool runs."""
+    lead = (
+        f"I cannot answer that: {plan.problem}."
+        if plan.problem
+        else "That is outside what I can answer."
     )
+    text = f"{lead} " + CAPABILITIES + " Try: " + "; ".join(EXAMPLES[:4]) + "."
     return Answer(text=text, resolved=plan)

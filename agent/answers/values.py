@@ -133,7 +133,8 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
     else:
         key = f"{metric}."
         text = (
-            f"{label(metric)} in {where} {when_text}: {value(figure(item, key + 'value'))} over "
+            f"{label(metric)} in {where} {when_text}: {value(figure(item, key + 'value'))}"
+            f"{_sign_meaning(metric, figure(item, key + 'value'))} over "
             f"{value(figure(item, 'orders'))} orders, {against_before(item, key, days)} "
             f"[{item.id}]."
         )
@@ -143,6 +144,14 @@ def lookup(plan: QuestionPlan, context: AnswerContext) -> Answer:
     return Answer(
         text=text, resolved=resolved, table=table_rows(item.table), notes=_clip_notes(plan, context)
     )
+
+
+def _sign_meaning(metric: str, found: Figure | None) -> str:
+    """' (earlier than quoted on average)' after a signed mean's value; '' for other metrics."""
+    signs = METRICS[metric].signs if metric in METRICS else None  # the CX score is unsigned
+    if signs is None or found is None or isinstance(found.value, str) or found.value == 0:
+        return ""
+    return f" ({signs[0] if found.value > 0 else signs[1]} on average)"
 
 
 def _driver_lookup(plan: QuestionPlan, driver: str, context: AnswerContext) -> Answer:

@@ -151,6 +151,38 @@ def test_a_day_outside_the_data_gets_a_clear_grounded_answer(conversation) -> No
     assert result["incident"] is None
 
 
+def test_an_incident_named_by_its_id_is_diagnosed_and_an_unknown_id_lists_the_known(
+    conversation,
+) -> None:
+    agent, first = conversation
+    key = first["incident"]["id"]
+    named = agent.ask(f"tell me about {key}", thread_id="by-id")
+    assert named["kind"] == "diagnose" and named["incident"]["id"] == key
+    assert named["causes"][0]["kind"] == "batching_threshold" and named["grounding"]["ok"]
+    # whether it is over is said, from the scan's own figures
+    detect = next(item for item in named["evidence"] if item["tool"] == "detect_incidents")
+    status = detect["figures"][f"{key}.status"]["value"]
+    assert ("still open at the end of the data" in named["answer"]) == (status == "open")
+    assert (" ended at " in named["answer"]) == (status == "ended")
+
+    changes = agent.ask(f"what changed before {key}?", thread_id="by-id")
+    assert changes["kind"] == "changes" and "batching_threshold" in changes["answer"]
+    assert changes["grounding"]["ok"]
+
+    unknown = agent.ask("what caused INC-20251201-0300?", thread_id="by-id")
+    assert unknown["incident"] is None
+    assert unknown["answer"].startswith("No incident INC-20251201-0300 was detected")
+    assert key in unknown["answer"] and unknown["grounding"]["ok"]
+
+
+def test_a_measure_that_is_no_metric_is_answered_by_saying_so(conversation) -> None:
+    agent, _ = conversation
+    result = agent.ask("what was our revenue last week?", thread_id="revenue")
+    assert result["kind"] == "out_of_scope" and result["evidence"] == []
+    assert result["answer"].startswith("I cannot answer that: 'revenue' is not one of the metrics")
+    assert "read-only SQL" in result["answer"] and result["grounding"]["ok"]
+
+
 @pytest.mark.parametrize("question", ["", "?!?", "DROP TABLE orders; --", "x" * 10_000])
 def test_malformed_questions_answer_without_raising(conversation, question: str) -> None:
     agent, _ = conversation

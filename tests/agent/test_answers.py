@@ -87,6 +87,20 @@ def test_a_lookup_gives_the_value_its_baseline_and_a_test(agent: Agent, sql: Any
     assert "p " in result["answer"] and "14 days before" in result["answer"]
 
 
+def test_a_signed_mean_says_which_way_its_value_points(agent: Agent, sql: Any) -> None:
+    """'are we quoting too short?' read the ETA error (MAE) of the last turn's ranking; it is
+    the ETA bias, whose sign (actual minus quoted) the answer now puts in words."""
+    ask(agent, "which region is worst?", thread="quotes")
+    result = ask(agent, "are we quoting too short in grocery?", thread="quotes")
+    assert result["kind"] == "lookup" and result["plan"]["metric"] == "eta_bias_min"
+    bias = sql(
+        "SELECT avg(eta_error_min) FROM order_facts WHERE category='grocery' "
+        "AND day BETWEEN '2025-12-30' AND '2026-01-05'"
+    )
+    way = "later than quoted" if bias > 0 else "earlier than quoted"
+    assert f"{bias:.1f} min ({way} on average)" in result["answer"]
+
+
 def test_a_count_question_counts_the_events(agent: Agent, sql: Any) -> None:
     result = ask(agent, "how many orders were canceled yesterday?")
     canceled = sql(
