@@ -260,7 +260,9 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                     r"|\bwhat\s+(?:is|does)\s+e\d+\b|\bwhat\s+does\s+[^?.]{0,40}\bmean\b"
                     r"|\bdefinition\s+of\b|\bwhat\s+is\s+the\s+(?:formula|definition)\b"
                     r"|\bformula\s+(?:for|of)\b|\bmethodology\b|\bhow\s+(?:is|are)\s+[^?.]{0,40}"
-                    r"\bdefined\b|\bsource\s+of\s+(?:that|this|the)\s+number\b"),
+                    r"\bdefined\b|\bsource\s+of\s+(?:that|this|the)\s+number\b"
+                    # "how did you get the 67.1%?", "where did you get that number?"
+                    r"|\b(?:how|where)\s+did\s+you\s+(?:get|find|obtain|work\s+out)\b"),
         ("plan", r"\bplan\b|\bexperiment\w*|\ba\s*/\s*b\b|\bab\s+test|\bswitchback\b"
                  r"|\bhow\s+(?:would|should|do|can|could)\s+we\s+test\b|\bsample\s+size\b"
                  # "how long until we know if it works?": the plan's duration
@@ -325,7 +327,11 @@ _KIND_CUES: tuple[tuple[Kind, re.Pattern[str]], ...] = compiled(
                       r"|\bwhen\s+did\s+(?:it|that|this)\s+(?:start|begin|end|stop|recover)\b"
                       # "how many customers were affected?", "what was the impact?"
                       r"|\bhow\s+many\s+(?:customers|orders|users|people)\s+(?:were|got)\s+"
-                      r"(?:affected|hit|impacted)\b|\bwhat\s+(?:is|was|'s)\s+the\s+impact\b"
+                      r"(?:affected|hit|impacted)\b|\bwhat(?:\s+is|\s+was|'s)\s+the\s+impact\b"
+                      # "how much did that cost us?", "how bad was it?" (after a diagnosis)
+                      r"|\bhow\s+much\s+(?:did|has|does)\s+(?:it|that|this)\s+cost\b"
+                      r"|\bwhat\s+did\s+(?:it|that|this)\s+cost\b"
+                      r"|\bhow\s+(?:bad|big|serious|severe)\s+(?:was|is)\s+(?:it|that|this)\b"
                       r"|\b(?:top|biggest|main|major|worst|largest|key)\s+(?:\w+\s+)?(?:issues?"
                       r"|problems?|incidents?|regressions?)\b"),
         ("compare", r"\bcompar\w*|\bvs\.?(?!\w)|\bversus\b|\bdifference\s+between\b"
@@ -1155,6 +1161,13 @@ def _fill_kind_fields(
             or plan.dimension
             or "store"
         )
+        crossed = [name for name in dimensions[1:] if name != plan.dimension]
+        if crossed and plan.dimension == dimensions[0]:
+            # "a breakdown by weather and traffic": one at a time, said
+            notes.append(
+                f"groups are ranked one dimension at a time: by {plan.dimension} here; ask "
+                f"'by {crossed[0]}' for the other, or what drives the metric for all of them"
+            )
         if plan.dimension in plan.filters and plan.dimension not in reading.filters:
             # "which hour was worst that day?" after an incident in hours 18-21: every hour
             plan.filters = {k: v for k, v in plan.filters.items() if k != plan.dimension}

@@ -14,6 +14,7 @@ from agent.dates import WEEKDAYS
 from agent.question import Filters
 from agent.vocabulary import (
     GRAIN_WORDS,
+    METRIC_PATTERNS,
     Vocabulary,
     add_filter,
     custom_dimension_words,
@@ -135,6 +136,7 @@ def unknown_breakdowns(
         if (
             word in _NOT_BREAKDOWNS
             or any(pattern.match(after) for _, pattern in nouns)  # 'by courier age'
+            or any(pattern.match(after) for _, pattern in METRIC_PATTERNS)  # 'by delivery time'
             or first_match(GRAIN_WORDS, f"by {word}")
         ):
             continue

@@ -599,10 +599,10 @@ _EVENT_COUNT = re.compile(
     r"|orders|deliveries)\b"
 )
 ORDERS_WORDS = re.compile(
-    r"\b(?:order\s+(?:volume|counts?)|number\s+of\s+(?:[\w-]+\s+){0,2}?orders"
-    r"|how\s+many\s+(?:[\w-]+\s+){0,2}?orders|volume"
+    r"\b(?:order\s+(?:volume|counts?)|number\s+of\s+(?:[\w-]+\s+){0,2}?(?:orders|deliveries)"
+    r"|how\s+many\s+(?:[\w-]+\s+){0,2}?(?:orders|deliveries)|volume"
     r"|busiest|quietest|most\s+orders|fewest\s+orders|orders\s+(?:did|were|came)"
-    r"|orders\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
+    r"|(?:orders|deliveries)\s+(?:by|per|each|every)\s+\w+|(?:show|plot|chart|count)\s+(?:me\s+)?(?:the\s+)?"
     r"orders|(?:by|in)\s+(?:the\s+)?(?:number\s+of\s+|total\s+)?orders)\b"
 )
 

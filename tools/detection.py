@@ -707,6 +707,7 @@ class TopSlicesOutput(ToolOutput):
             "delta": Figure(value=round(self.delta, 4), unit="share"),
             "explained_share": Figure(value=round(self.explained_share, 4), unit="share"),
             "candidates_tested": Figure(value=self.candidates_tested, unit="count"),
+            "slices": Figure(value=len(self.slices), unit="count"),
         }
         for found in self.slices:
             key = f"slice{found.rank}"

@@ -154,9 +154,11 @@ def _cause(kind: str) -> str:
 
 
 def _holding(items: list[EvidenceItem], number: str) -> EvidenceItem | None:
-    """The latest evidence item with a figure written as `number` ('67.1%', '5,340', '2.56')."""
+    """The first evidence item with a figure written as `number` ('67.1%', '5,340', '2.56'):
+    where it was computed (a later tool may carry it on: the experiment plan sizes its test
+    from the slice's on-time rate)."""
     wanted = re.sub(r"[\s,$+]|points?$|pp$|min$", "", number.lower())
-    for item in reversed(items):
+    for item in items:
         if not item.ok:
             continue
         for found in item.figures.values():
@@ -194,7 +196,14 @@ def _explain_item(plan: QuestionPlan, item: EvidenceItem) -> Answer:
             lines.append("- and the rest in the evidence inspector")
     if item.sql:
         lines.append(f"\nThe SQL it ran:\n\n```sql\n{item.sql}\n```")
-    return Answer(text="\n".join(lines), resolved=plan.model_copy(update={"evidence_id": item.id}))
+    # The summary is quoted as the tool wrote it: its own numbers ('fitted on about 20,000 of
+    # 37,953 orders', 'hourly detection: 100% of the hours') need no figure of their own; nor
+    # do the dates in figure names ('orders@2025-12-24').
+    return Answer(
+        text="\n".join(lines),
+        resolved=plan.model_copy(update={"evidence_id": item.id}),
+        allowed=[item.summary, *(name for name, _ in shown)],
+    )
 
 
 def sql(plan: QuestionPlan, context: AnswerContext) -> Answer:

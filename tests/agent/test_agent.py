@@ -175,6 +175,31 @@ def test_an_incident_named_by_its_id_is_diagnosed_and_an_unknown_id_lists_the_kn
     assert key in unknown["answer"] and unknown["grounding"]["ok"]
 
 
+def test_every_evidence_item_of_a_diagnosis_is_explained_with_every_number_grounded(
+    conversation,
+) -> None:
+    """'explain E7' quoted the tool's summary ('about 20,000 of 37,953 baseline orders') and
+    figure names ('orders@2025-12-24') whose numbers no figure held: 12 of the demo answer's
+    30 items failed their grounding check. 'how did you get the 67.1%?' explained the
+    experiment plan that reused it, not the slice that computed it."""
+    agent, _ = conversation
+    first = agent.ask(DEMO_QUESTION, thread_id="demo-explain")
+    ids = [item["id"] for item in first["evidence"]]
+    assert len(ids) >= 20
+    for evidence_id in ids:
+        explained = agent.ask(f"explain {evidence_id}", thread_id="demo-explain")
+        assert explained["kind"] == "explain"
+        assert explained["answer"].startswith(f"{evidence_id} is a call to")
+        assert explained["grounding"]["ok"], (evidence_id, explained["grounding"]["problems"])
+    slices = next(item["id"] for item in first["evidence"] if item["tool"] == "top_slices")
+    rate = re.search(
+        rf"went from [\d.]+% to ([\d.]+%) over [\d,]+ orders \[{slices}\]", first["answer"]
+    )
+    assert rate is not None, first["answer"]
+    origin = agent.ask(f"how did you get the {rate[1]}?", thread_id="demo-explain")
+    assert origin["answer"].startswith(f"{slices} is a call to `top_slices`")
+
+
 def test_a_measure_that_is_no_metric_is_answered_by_saying_so(conversation) -> None:
     agent, _ = conversation
     result = agent.ask("what was our revenue last week?", thread_id="revenue")
