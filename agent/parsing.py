@@ -54,6 +54,7 @@ from agent.question_notes import (
     thresholds_of_bands,
     unknown_breakdowns,
     unknown_places,
+    unknown_weather,
     written_out,
 )
 from agent.vocabulary import (
@@ -760,6 +761,7 @@ def read_question(
     notes += thresholds_of_bands(cleaned, reading.filters, vocabulary)
     notes += amount_thresholds(cleaned, vocabulary) if reading.action is None else []
     notes += unknown_breakdowns(cleaned, vocabulary, reads_as_content)
+    notes += unknown_weather(cleaned, reading.filters, vocabulary)
     unknown = None if reading.metric or reading.driver else _NOT_A_METRIC.search(cleaned)
     if unknown is not None:
         metrics = ", ".join(name for name, _ in METRIC_PATTERNS if name != "cx_score")

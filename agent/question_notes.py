@@ -114,6 +114,34 @@ def near_misses(
             notes.append(f"'{word}' read as {dimension}={value}")
 
 
+# Weather a question may name ("are deliveries slower when it rains?")
+_WEATHER_WORD = re.compile(
+    r"\b(?P<word>rain(?:s|y|ing|ed|fall)?|snow(?:s|y|ing|ed|fall)?|hail\w*|drizzl\w*|sleet\w*)\b"
+)
+
+
+def unknown_weather(
+    text: str, filters: dict[str, list[str | int]], vocabulary: Vocabulary
+) -> list[str]:
+    """A note for weather named that no group of the data holds ('when it rains' on data whose
+    weather groups are Sunny, Fog, ...; or on data with no weather dimension at all): it would
+    be answered without it, and without a word."""
+    match = _WEATHER_WORD.search(text)
+    if match is None:
+        return []
+    word = match["word"]
+    groups = [(name, values) for name, values in vocabulary.dimensions if "weather" in name]
+    if any(name in filters for name, _ in groups):
+        return []  # a group of it was read ('rainy weather': weather=Rainy)
+    if groups:
+        name, values = groups[0]
+        return [
+            f"'{word}' was not read as one of the {name} groups ({', '.join(values)}), so it "
+            "was not applied: name one to apply it"
+        ]
+    return [f"'{word}': the orders are not broken down by weather here, so it was not applied"]
+
+
 # "delivery time by vehicle": a breakdown asked by a word that may be no dimension of the data.
 _BY_WORD = re.compile(r"\b(?:by|per|across|split\s+by|broken\s+down\s+by)\s+(?:each\s+)?"
                       r"(?P<word>[a-z][a-z_-]{2,})\b")  # fmt: skip

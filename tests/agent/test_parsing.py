@@ -609,6 +609,27 @@ def test_a_breakdown_by_two_dimensions_ranks_the_first_and_says_so() -> None:
     assert not any("one dimension at a time" in n for n in parse("which region is worst?").notes)
 
 
+def test_weather_that_no_group_holds_is_noted_not_silently_dropped() -> None:
+    """'are deliveries slower when it rains?' diagnosed delivery times with no word that the
+    rain was not applied (the synthetic world has no weather dimension; the India sample's
+    weather groups hold no rain)."""
+    plan = parse("are deliveries slower when it rains?")
+    assert "'rains': the orders are not broken down by weather here, so it was not applied" in (
+        plan.notes
+    )
+    india = Vocabulary(dimensions=(("weather", ("Cloudy", "Fog", "Stormy", "Sunny")),))
+    rainy = read_question("delivery time in the rain", START, END, vocabulary=india)
+    assert rainy.notes == [
+        "'rain' was not read as one of the weather groups (Cloudy, Fog, Stormy, Sunny), so it "
+        "was not applied: name one to apply it"
+    ]
+    stormy = read_question("delivery time in stormy weather", START, END, vocabulary=india)
+    assert stormy.filters == {"weather": ["Stormy"]} and not stormy.notes
+    wet = Vocabulary(dimensions=(("weather", ("Rainy", "Dry")),))
+    applied = read_question("delivery time in rainy weather", START, END, vocabulary=wet)
+    assert applied.filters == {"weather": ["Rainy"]} and applied.notes == []
+
+
 def test_a_measure_that_is_no_metric_beside_a_diagnosis_is_noted() -> None:
     plan = parse("why did revenue drop on Jan 4?")
     assert plan.kind == "diagnose" and plan.problem is None
