@@ -694,6 +694,11 @@ _ORDER_SHARE = re.compile(
 )
 
 
+# "what is our target on-time?", "what's a good cancellation rate?": no targets are in the data
+_TARGET = re.compile(
+    r"\btargets?\b(?!\s+share)|\bgoals?\b|\bbenchmarks?\b|\bslas?\b|\bindustry\s+(?:average|standard"
+    r"|norm)s?\b|\bwhat(?:'s|\s+is)\s+(?:a\s+)?(?:good|normal|healthy|acceptable)\b"
+)
 _QUANTILE = re.compile(r"\bmedian\b|\b(?:per)?centiles?\b|\bquantiles?\b|\bp(?:50|75|90|95|99)\b")
 # Measures a question may ask for that the metrics do not hold (noted, not guessed at).
 _NOT_A_METRIC = re.compile(
@@ -774,6 +779,11 @@ def read_question(
             )
             return QuestionPlan(kind="out_of_scope", problem=problem, notes=_capped(notes))
         notes.append(f"{unnamed} (they are the CX score and {metrics})")
+    if _TARGET.search(cleaned) and reading.action is None:
+        notes.append(
+            "the data holds no targets, goals or benchmarks: a value is set against the days "
+            "before it (its own baseline)"
+        )
     if _QUANTILE.search(cleaned):
         notes.append(
             "medians and percentiles are not among the metrics: means and rates are given "

@@ -304,7 +304,9 @@ METRICS: dict[str, Metric] = {
             higher_is_better=False,
             description="Mean absolute (actual - promised) minutes over delivered orders.",
             synonyms=r"\beta\s+(?:errors?|accuracy|mae)\b|\bmean\s+absolute\s+eta\b"
-            r"|\baccura\w*\s+(?:\w+\s+){0,3}etas?\b|\betas?\s+(?:\w+\s+){0,2}accura\w*",
+            r"|\baccura\w*\s+(?:\w+\s+){0,3}etas?\b|\betas?\s+(?:\w+\s+){0,2}accura\w*"
+            r"|\bhow\s+(?:good|bad|reliable|far\s+off)\s+(?:are|is|were|was)\s+(?:our\s+|the\s+)?"
+            r"(?:etas?|quotes?|quoted\s+times?)\b|\beta\s+quality\b",
             scan_rank=5,
         ),
         _mean(

@@ -12,7 +12,7 @@ from agent.answers.format import change, day, figure, value
 from agent.answers.values import label, named
 from agent.question import CONFIDENCE, ORDERS_METRIC, QuestionPlan
 from analytics.cohorts import CohortError, world_dimensions
-from analytics.metrics import degenerate_metrics
+from analytics.metrics import CX_COMPONENTS, CX_SCORE, METRICS, degenerate_metrics
 from analytics.queries import described_query
 from analytics.ranking import WEIGHTS, formula
 from tools.base import REGISTRY, EvidenceItem, Figure, ToolError
@@ -292,7 +292,10 @@ def help_answer(plan: QuestionPlan, context: AnswerContext) -> Answer:
     except ToolError as error:
         return failed(plan, context, error, "describe the data")
     unavailable = getattr(output, "metrics_unavailable", {})
-    missing = (
+    scored = any(part not in unavailable for part in CX_COMPONENTS)  # else no CX score at all
+    metrics = [*([CX_SCORE] if scored else []), *METRICS]
+    readable = ", ".join(named(m) for m in metrics if m not in unavailable)
+    missing = f" Metrics it computes: {readable}." + (
         " Not available here: "
         + ", ".join(f"{m} (no {', '.join(n)})" for m, n in unavailable.items())
         + "."

@@ -415,6 +415,11 @@ def test_questions_it_cannot_answer_get_a_short_reply_and_no_investigation(
     assert result["incident"] is None and result["causes"] == []
 
 
+def test_the_help_lists_the_metrics_it_computes(agent: Agent) -> None:
+    answer = ask(agent, "which metrics can you compute?")["answer"]
+    assert "Metrics it computes: CX score, on-time rate, item accuracy," in answer
+
+
 def test_no_question_but_a_diagnosis_runs_an_investigation(agent: Agent) -> None:
     questions = [
         "what was CX on Jan 4?", "show CX by hour on Jan 4", "which stores were worst on Jan 4?",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,15 @@ def test_order_counts_need_no_cx_score(agent: Agent) -> None:
     assert "fewest" in daily["answer"] and "most" in daily["answer"]
     mean = round(sum(row["orders"] for row in daily["table"]) / DAYS)
     assert f": {mean:,} on average over the days with orders ({DAYS} of them), " in daily["answer"]
+
+
+def test_the_help_lists_only_the_metrics_the_export_can_compute(agent: Agent) -> None:
+    """'which metrics can you compute?' listed none; on an export without promised times or
+    any part of the CX score it is only the delivery times, and no CX score."""
+    answer = ask(agent, "which metrics can you compute?")["answer"]
+    computed = re.search(r"Metrics it computes: ([^.]+)\.", answer)
+    assert computed is not None and "delivery duration" in computed[1]
+    assert "CX score" not in computed[1] and "on-time rate" not in computed[1]
 
 
 def test_lateness_without_promised_times_is_read_on_its_stand_in(agent: Agent) -> None:

@@ -329,6 +329,8 @@ CASES = [
     case("are our ETAs too optimistic?", "eta-too-optimistic", kind="lookup",
          metric="eta_bias_min"),
     case("how did you get the 67.1%?", "how-did-you-get", kind="explain", number="67.1%"),
+    case("how good are our ETAs?", "how-good-are-etas", kind="lookup",
+         metric="eta_abs_error_min"),
     case("how much did that cost us?", "what-did-it-cost", kind="incidents"),
     case("what's the impact in orders?", "whats-the-impact", kind="incidents"),
     case("how bad was it?", "how-bad-was-it", kind="incidents"),
@@ -628,6 +630,15 @@ def test_weather_that_no_group_holds_is_noted_not_silently_dropped() -> None:
     wet = Vocabulary(dimensions=(("weather", ("Rainy", "Dry")),))
     applied = read_question("delivery time in rainy weather", START, END, vocabulary=wet)
     assert applied.filters == {"weather": ["Rainy"]} and applied.notes == []
+
+
+def test_a_target_asked_about_is_noted_as_none_in_the_data() -> None:
+    note = "the data holds no targets, goals or benchmarks: a value is set against the days"
+    for question in ("what's a good on-time rate?", "what is our target on-time?"):
+        plan = parse(question)
+        assert plan.metric == "on_time_rate" and any(n.startswith(note) for n in plan.notes)
+    plan = parse("what if we revert batching to a target share of 20%?")
+    assert plan.kind == "what_if" and not any(n.startswith(note) for n in plan.notes)
 
 
 def test_a_measure_that_is_no_metric_beside_a_diagnosis_is_noted() -> None:
