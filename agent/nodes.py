@@ -223,6 +223,7 @@ def _thread_incident(state: AgentState) -> ThreadIncident | None:
         end=dt.datetime.fromisoformat(window[1]),
         metric=(state.get("scope") or {}).get("metric"),
         causes=[c for c in state.get("causes", []) if c["status"] in ("supported", "weak")],
+        ranked=state.get("causes", []),
         recommendations=state.get("recommendations", []),
     )
 

@@ -88,6 +88,7 @@ from analytics.cohorts import describe_slice
 from analytics.comparisons import is_mean
 from analytics.drivers import DRIVERS
 from analytics.metrics import METRICS, SLOW_DELIVERY_MIN
+from tools.hypotheses import LIBRARY
 
 MAX_QUESTION_CHARS = 2_000
 MAX_NOTES = 12
@@ -797,6 +798,17 @@ def read_question(
         if period.end < data_start or period.start > data_end:
             notes.append(f"{period.describe()} is outside the data ({data_start} to {data_end})")
     plan = _plan(reading, text, previous, scope or previous, notes)
+    if (
+        plan.kind == "rank"
+        and plan.follow_up
+        and reading.kind is None
+        and plan.dimension is not None
+        and len(reading.filters.get(plan.dimension, [])) == 1
+    ):  # "what about pizza?" after a ranking of the cuisines: pizza's value, not a ranking of one
+        plan = plan.model_copy(
+            update={"kind": "lookup", "dimension": None, "order": None, "k": None,
+                    "count": False, "by_change": False}
+        )  # fmt: skip
     days = _day_group(cleaned)
     if days and plan.kind == "rank" and plan.dimension != "weekday":
         # "what's the slowest region on weekends?": ranked on those days only
@@ -817,6 +829,11 @@ def read_question(
             f"{plan.kind}"
         )
     plan.notes = _capped([*notes, *plan.notes])
+    cause = _cause_asked(cleaned, reading)
+    if cause is not None:  # "was it the dashers?": what the latest diagnosis found of that cause
+        unread = "nothing in the question was recognized"
+        notes = [note for note in plan.notes if not note.startswith(unread)]
+        return QuestionPlan(kind="explain", cause=cause, notes=notes)
     if incident is not None and not (
         reading.kind in _KEEP_WITH_AN_INCIDENT and plan.kind == reading.kind
     ):  # not the last turn's kind again: 'INC-20260104-1800' alone after a what-if
@@ -824,6 +841,30 @@ def read_question(
     if incident is not None and plan.kind == "changes" and not reading.dates.periods:
         return _changes_before(plan, incident)
     return plan
+
+
+# A cause asked about as the one to blame: "was it the dashers?", "is batching to blame?",
+# "did the weather cause it?", "was the ETA model the culprit?"
+_BLAME = re.compile(
+    r"^\s*(?:so\s+|and\s+|but\s+)?(?:was|is)\s+it\s+(?:the\s+|a\s+|due\s+to\s+|because\s+of\s+)?"
+    r"|\bto\s+blame\b|\bthe\s+(?:cause|culprit|reason)\b|\bresponsible\b|\bblame\b"
+    r"|\bdid\s+[^?.]{1,40}\bcause\s+(?:it|this|that|the\s+\w+)\b"
+)
+
+
+def _cause_asked(text: str, reading: _Reading) -> str | None:
+    """The cause of the library a question asks about as the one to blame, after a diagnosis
+    ('was it the dashers?'); None for a question of its own ('why did on-time drop due to
+    the storm on Dec 30?' names a day: a diagnosis)."""
+    if (
+        reading.kind not in (None, "diagnose")
+        or reading.action is not None
+        or reading.dates.periods
+        or text.startswith("why")
+        or not _BLAME.search(text)
+    ):
+        return None
+    return next((kind for kind, h in LIBRARY.items() if h.asked and re.search(h.asked, text)), None)
 
 
 # An incident's id named: its diagnosis, whatever its day ('tell me about INC-20260104-1800')
@@ -1173,7 +1214,11 @@ def _fill_kind_fields(
             or plan.dimension
             or "store"
         )
-        crossed = [name for name in dimensions[1:] if name != plan.dimension]
+        crossed = [
+            name
+            for name in dimensions[1:]
+            if name != plan.dimension and _joined(text, words, plan.dimension, name)
+        ]
         if crossed and plan.dimension == dimensions[0]:
             # "a breakdown by weather and traffic": one at a time, said
             notes.append(
@@ -1240,6 +1285,22 @@ def _fill_kind_fields(
     elif plan.kind == "sql":
         dimensions = first_match(words, text)
         plan.dimension = dimensions[0] if dimensions else None
+
+
+def _joined(
+    text: str, words: tuple[tuple[str, re.Pattern[str]], ...], first: str | None, second: str
+) -> bool:
+    """Whether the question names two dimensions side by side ('by weather and traffic', 'city
+    and vehicle', 'region x category'), not one inside the other's words ('time of day')."""
+    patterns = dict(words)
+    if first not in patterns or second not in patterns:
+        return False
+    for one in patterns[first].finditer(text):
+        for other in patterns[second].finditer(text):
+            between = text[one.end() : other.start()]
+            if re.fullmatch(r"\s*(?:and|&|x|,|\+|or)\s+(?:by\s+|per\s+)?(?:the\s+)?", between):
+                return True
+    return False
 
 
 def _change_named(text: str) -> str | None:

@@ -14,7 +14,8 @@ Kinds (DESIGN.md, "Conversation"):
 - changes: what was changed in a period or scope, or the effect of one named change
 - what_if: an action with its parameters, on a scope and window
 - plan: an experiment plan for an action
-- explain: how a cited number (by evidence id) or a metric was computed
+- explain: how a cited number (by evidence id) or a metric was computed, or what the latest
+  diagnosis found of one cause ('was it the dashers?')
 - sql: read-only SQL for a described query (or the SQL behind the last answer), shown and run
 - help: what the world holds and what the agent can do
 - out_of_scope: anything else (off-topic, hostile, nonsense): a short reply, no tools
@@ -31,6 +32,7 @@ from analytics.cohorts import DIMENSIONS, dimension_name
 from analytics.drivers import DRIVERS
 from analytics.metrics import CX_SCORE, METRICS
 from tools.actions import ACTIONS
+from tools.hypotheses import LIBRARY
 
 Kind = Literal[
     "diagnose",
@@ -176,6 +178,11 @@ class QuestionPlan(BaseModel):
         description="diagnose: an incident id the question names (INC-20260104-1800), "
         "diagnosed whatever its day",
     )
+    cause: str | None = Field(
+        None,
+        description=f"explain: a cause of the library the question asks about ('was it the "
+        f"dashers?'): one of {', '.join(LIBRARY)}",
+    )
     change: str | None = Field(
         None, description="changes: a change id (C0007) or name (batching_threshold) asked about"
     )
@@ -208,6 +215,13 @@ class QuestionPlan(BaseModel):
     def _known_driver(cls, value: str | None) -> str | None:
         if value is not None and value not in DRIVERS:
             raise ValueError(f"unknown driver {value!r}; known: {', '.join(DRIVERS)}")
+        return value
+
+    @field_validator("cause")
+    @classmethod
+    def _known_cause(cls, value: str | None) -> str | None:
+        if value is not None and value not in LIBRARY:
+            raise ValueError(f"unknown cause {value!r}; known: {', '.join(LIBRARY)}")
         return value
 
     @field_validator("action")

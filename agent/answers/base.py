@@ -28,6 +28,7 @@ class ThreadIncident:
     end: dt.datetime
     metric: str | None  # the slice metric
     causes: list[dict[str, Any]] = field(default_factory=list)
+    ranked: list[dict[str, Any]] = field(default_factory=list)  # every cause, ruled out too
     recommendations: list[dict[str, Any]] = field(default_factory=list)
 
     def period(self) -> Period:

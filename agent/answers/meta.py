@@ -52,6 +52,8 @@ def explain(plan: QuestionPlan, context: AnswerContext) -> Answer:
     item = None
     if plan.number == CONFIDENCE:
         return _confidence(plan, ledger.items)
+    if plan.cause:
+        return _cause_verdict(plan, context)
     if plan.evidence_id:
         item = next((i for i in ledger.items if i.id == plan.evidence_id), None)
         if item is None:
@@ -141,6 +143,41 @@ def _confidence(plan: QuestionPlan, items: list[EvidenceItem]) -> Answer:
         text=" ".join(lines[:-1]) + "\n\n" + lines[-1],
         resolved=plan.model_copy(update={"evidence_id": ranking.id}),
     )
+
+
+_VERDICTS = {"supported": "supported", "weak": "weakly supported", "ruled_out": "ruled out",
+             "not_testable": "not testable on this data"}  # fmt: skip
+
+
+def _cause_verdict(plan: QuestionPlan, context: AnswerContext) -> Answer:
+    """What the thread's diagnosis found of one cause ('was it the dashers?'): its status and
+    confidence in the ranking, and the checks behind it, each cited."""
+    kind = plan.cause or ""
+    ranking = next(
+        (i for i in reversed(context.tools.ledger.items) if i.ok and i.tool == "rank_causes"),
+        None,
+    )
+    incident = context.incident
+    found = next((c for c in (incident.ranked if incident else []) if c["kind"] == kind), None)
+    if ranking is None or incident is None or found is None:
+        text = (
+            f"No diagnosis in this conversation has tested {_cause(kind)} yet: ask why a metric "
+            "dropped first (e.g. why did CX drop yesterday?)."
+        )
+        return Answer(text=text, resolved=plan)
+    verdict = _VERDICTS.get(found["status"], found["status"].replace("_", " "))
+    confidence = figure(ranking, f"{kind}.confidence")
+    text = f"{LIBRARY[kind].title}: {verdict}"
+    if confidence is not None and found["status"] in ("supported", "weak"):
+        text += f", confidence {_score(confidence)}"
+    text += f", in the diagnosis of {incident.incident_id} [{ranking.id}]."
+    reasons = [r for r in found.get("reasons", []) if r]
+    if reasons:
+        text += " What was checked: " + "; ".join(reasons) + "."
+    leading = [c for c in incident.ranked if c["status"] in ("supported", "weak")]
+    if leading and leading[0]["kind"] != kind:
+        text += f" The leading cause is {_cause(leading[0]['kind'])} [{ranking.id}]."
+    return Answer(text=text, resolved=plan.model_copy(update={"evidence_id": ranking.id}))
 
 
 def _score(found: Figure | None) -> str:

@@ -200,6 +200,28 @@ def test_every_evidence_item_of_a_diagnosis_is_explained_with_every_number_groun
     assert origin["answer"].startswith(f"{slices} is a call to `top_slices`")
 
 
+def test_a_cause_asked_about_after_a_diagnosis_gets_its_verdict_not_the_diagnosis_again(
+    conversation,
+) -> None:
+    """'was it the dashers?' after the demo diagnosis repeated the whole diagnosis."""
+    agent, _ = conversation
+    before = agent.ask("was it the weather?", thread_id="blame")
+    assert before["kind"] == "explain" and before["answer"].startswith("No diagnosis in this")
+    first = agent.ask(DEMO_QUESTION, thread_id="blame")
+    ranking = next(item["id"] for item in first["evidence"] if item["tool"] == "rank_causes")
+    dashers = agent.ask("was it the dashers?", thread_id="blame")
+    assert dashers["kind"] == "explain" and dashers["grounding"]["ok"]
+    assert dashers["answer"].startswith(
+        f"Dasher shortage: too few dashers online: ruled out, in the diagnosis of "
+        f"{first['incident']['id']} [{ranking}]. What was checked: fewer dashers online"
+    )
+    assert "The leading cause is batching policy" in dashers["answer"]
+    batching = agent.ask("was batching to blame?", thread_id="blame")
+    confidence = first["causes"][0]["confidence"]
+    assert f"supported, confidence {confidence:.2f}, in the diagnosis" in batching["answer"]
+    assert batching["grounding"]["ok"] and "leading cause" not in batching["answer"]
+
+
 def test_a_measure_that_is_no_metric_is_answered_by_saying_so(conversation) -> None:
     agent, _ = conversation
     result = agent.ask("what was our revenue last week?", thread_id="revenue")

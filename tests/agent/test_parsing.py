@@ -331,6 +331,15 @@ CASES = [
     case("how did you get the 67.1%?", "how-did-you-get", kind="explain", number="67.1%"),
     case("how good are our ETAs?", "how-good-are-etas", kind="lookup",
          metric="eta_abs_error_min"),
+    case("was it the dashers?", "was-it-the-dashers", kind="explain", cause="dasher_shortage"),
+    case("is batching to blame?", "batching-to-blame", kind="explain",
+         cause="batching_threshold"),
+    case("was the ETA model the culprit?", "eta-model-culprit", kind="explain",
+         cause="eta_model_bias"),
+    case("why did on-time drop due to the storm on Dec 30?", "due-to-on-a-day-diagnoses",
+         kind="diagnose", cause=None),
+    case("did the batching change cause it?", "a-change-s-effect", kind="changes",
+         cause=None),
     case("how much did that cost us?", "what-did-it-cost", kind="incidents"),
     case("what's the impact in orders?", "whats-the-impact", kind="incidents"),
     case("how bad was it?", "how-bad-was-it", kind="incidents"),
@@ -608,7 +617,8 @@ def test_a_breakdown_by_two_dimensions_ranks_the_first_and_says_so() -> None:
     assert (plan.kind, plan.dimension) == ("rank", "region")
     assert any(note.startswith("groups are ranked one dimension at a time: by region here; ask "
                                "'by category'") for note in plan.notes)  # fmt: skip
-    assert not any("one dimension at a time" in n for n in parse("which region is worst?").notes)
+    for one in ("which region is worst?", "what time of day is worst for cancellations?"):
+        assert not any("one dimension at a time" in n for n in parse(one).notes), one
 
 
 def test_weather_that_no_group_holds_is_noted_not_silently_dropped() -> None:
@@ -630,6 +640,26 @@ def test_weather_that_no_group_holds_is_noted_not_silently_dropped() -> None:
     wet = Vocabulary(dimensions=(("weather", ("Rainy", "Dry")),))
     applied = read_question("delivery time in rainy weather", START, END, vocabulary=wet)
     assert applied.filters == {"weather": ["Rainy"]} and applied.notes == []
+
+
+def test_a_group_of_the_ranked_dimension_asked_after_a_ranking_is_looked_up() -> None:
+    """'what about pizza?' after 'which cuisine has the worst delivery times?' (DoorDash) ranked
+    the cuisines inside pizza: one group. A group of another dimension still narrows the
+    ranking ('and in the north?': the categories of the north)."""
+    ranking = parse("which category has the worst on-time?")
+    grocery = parse("what about grocery?", previous=ranking)
+    assert (grocery.kind, grocery.filters, grocery.metric) == (
+        "lookup",
+        {"category": ["grocery"]},
+        "on_time_rate",
+    )
+    assert grocery.dimension is None
+    north = parse("and in the north?", previous=ranking)
+    assert (north.kind, north.dimension, north.filters) == (
+        "rank",
+        "category",
+        {"region": ["north"]},
+    )
 
 
 def test_a_target_asked_about_is_noted_as_none_in_the_data() -> None:

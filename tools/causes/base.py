@@ -54,6 +54,8 @@ class Hypothesis:
     change_names: tuple[str, ...] = ()
     fallback: Fallback | None = None
     words: tuple[str, ...] = ()  # how an answer names this cause ("batching"), lower case
+    # how a question names it ("was it the dashers?"): a regular expression over lower case
+    asked: str = ""
 
     def for_data(self, present: Collection[str]) -> tuple[Hypothesis, str | None]:
         """This hypothesis as testable on data holding the 'table.column's `present`: its

@@ -40,6 +40,7 @@ CAUSE = CauseSpec(
             "which a busier fleet also raises",
         ),
         words=("batching", "batch"),
+        asked=r"\bbatch\w*|\bstack\w*|\bdouble[\s-]*dispatch\w*",
     ),
     plain="a batching policy change: more orders share one courier trip, with longer detours",
     short="batching",

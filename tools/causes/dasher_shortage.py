@@ -30,6 +30,7 @@ CAUSE = CauseSpec(
             "(deliveries.onshift_dashers)",
         ),
         words=("dasher shortage", "shortage", "too few dashers", "dasher supply"),
+        asked=r"\b(?:dashers?|drivers?|couriers?|riders?)\b|\bshortage|\bstaffing|\bsupply\b|\bfleet\b",
     ),
     plain="too few couriers are online for the demand",
     short="shortage",

@@ -17,6 +17,7 @@ CAUSE = CauseSpec(
         features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
         change_names=("marketing_promo", "promo", "campaign"),
         words=("surge", "demand"),
+        asked=r"\bsurg\w*|\bdemand\b|\b(?:too\s+many|more)\s+orders\b|\bvolume\b|\bpromo\w*",
     ),
     plain="an unusual surge of orders (e.g. weather) that the fleet could not absorb",
     short="surge",

@@ -15,6 +15,7 @@ CAUSE = CauseSpec(
         features=("quoted_min", "new_eta_model"),
         change_names=("eta_model", "eta_model_version"),
         words=("eta model", "quotes too short", "eta regression"),
+        asked=r"\betas?\b|\bquot\w*|\beta\s+model\b|\bestimates?\b",
     ),
     plain="the delivery time we promise customers became too optimistic",
     short="eta_model",

@@ -17,6 +17,7 @@ CAUSE = CauseSpec(
         features=("in_stock_prob",),
         change_names=("inventory_feed", "inventory_model", "catalog"),
         words=("inventory", "in-stock", "out of stock", "stock"),
+        asked=r"\binventory\b|\bstock\w*|\bout\s+of\s+stock\b|\bsubstitut\w*|\bmissing\s+items?\b|\bcatalog\w*",
     ),
     plain="items are out of stock more often, so more are substituted or missing",
     short="inventory",

@@ -17,6 +17,7 @@ CAUSE = CauseSpec(
         features=("prep_min",),
         change_names=("merchant_workflow", "prep_time", "menu_sync"),
         words=("prep",),
+        asked=r"\bprep\w*|\bkitchens?\b|\bmerchants?\b|\brestaurants?\b|\bstores?\s+(?:were\s+)?slow\w*",
     ),
     plain="stores are taking longer to prepare orders",
     short="prep",

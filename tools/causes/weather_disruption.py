@@ -130,6 +130,7 @@ CAUSE = CauseSpec(
         features=("dasher_wait_min", "busy_share", "orders_per_dasher"),
         change_names=("storm_alert", "weather_alert"),
         words=("weather", "storm"),
+        asked=r"\bweather\b|\b(?:thunder)?storm\w*|\brain\w*|\bsnow\w*",
     ),
     plain="a storm that slowed deliveries and brought more orders than couriers could absorb",
     short="weather",
