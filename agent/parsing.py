@@ -619,6 +619,15 @@ def _read(
         kind = "rank"  # "compare cities by on-time": no two named, so a breakdown of them all
     custom = first_match(custom_dimension_words(vocabulary.dimensions), text)
     if (
+        kind == "compare"
+        and not filters
+        and not dates.versus
+        and len(dates.periods) < 2
+        and custom
+        and not _MORE_THAN.search(text)
+    ):
+        kind = "rank"  # "how do older couriers compare with younger ones?": the age groups
+    if (
         kind in (None, "lookup", "diagnose")
         and not dates.periods
         and re.match(r"(?:does|do|did|is|are)\b", text)
@@ -654,6 +663,7 @@ def _read(
         and not dates.periods
         and re.search(r"\bduring\b", text)
         and other_group(filters) is not None
+        and not _ORDER_SHARE.search(text)  # "what share of orders are during festivals?"
     ):
         kind = "compare"  # "did delivery times change during the festival?": against the rest
     if kind == "diagnose" and _EITHER_WAY.search(text):

@@ -662,6 +662,23 @@ def test_a_group_of_the_ranked_dimension_asked_after_a_ranking_is_looked_up() ->
     )
 
 
+def test_a_custom_dimension_compared_with_itself_ranks_its_groups() -> None:
+    """India sample: 'how do older couriers compare with younger ones?' was out of scope (no two
+    cohorts named); 'what share of orders are during festivals?' compared delivery times."""
+    india = Vocabulary(
+        dimensions=(("courier_age", ("<25", "25-30", "30-35", ">=35")),
+                    ("festival", ("no", "yes")))
+    )  # fmt: skip
+    ages = read_question("how do older couriers compare with younger ones?", START, END,
+                         vocabulary=india)  # fmt: skip
+    assert (ages.kind, ages.dimension) == ("rank", "courier_age")
+    share = read_question("what share of orders are during festivals?", START, END,
+                          vocabulary=india)  # fmt: skip
+    assert (share.kind, share.metric, share.dimension) == ("rank", "orders", "festival")
+    named = read_question("compare festival and non festival days", START, END, vocabulary=india)
+    assert named.kind == "compare"
+
+
 def test_a_target_asked_about_is_noted_as_none_in_the_data() -> None:
     note = "the data holds no targets, goals or benchmarks: a value is set against the days"
     for question in ("what's a good on-time rate?", "what is our target on-time?"):
