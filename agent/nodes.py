@@ -222,7 +222,6 @@ def _thread_incident(state: AgentState) -> ThreadIncident | None:
         start=dt.datetime.fromisoformat(window[0]),
         end=dt.datetime.fromisoformat(window[1]),
         metric=(state.get("scope") or {}).get("metric"),
-        causes=[c for c in state.get("causes", []) if c["status"] in ("supported", "weak")],
         ranked=state.get("causes", []),
         recommendations=state.get("recommendations", []),
     )

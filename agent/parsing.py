@@ -841,9 +841,7 @@ def read_question(
     plan.notes = _capped([*notes, *plan.notes])
     cause = _cause_asked(cleaned, reading)
     if cause is not None:  # "was it the dashers?": what the latest diagnosis found of that cause
-        unread = "nothing in the question was recognized"
-        notes = [note for note in plan.notes if not note.startswith(unread)]
-        return QuestionPlan(kind="explain", cause=cause, notes=notes)
+        return QuestionPlan(kind="explain", cause=cause, notes=_read_after_all(plan.notes))
     if incident is not None and not (
         reading.kind in _KEEP_WITH_AN_INCIDENT and plan.kind == reading.kind
     ):  # not the last turn's kind again: 'INC-20260104-1800' alone after a what-if
@@ -851,6 +849,15 @@ def read_question(
     if incident is not None and plan.kind == "changes" and not reading.dates.periods:
         return _changes_before(plan, incident)
     return plan
+
+
+_UNREAD = "nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'"
+
+
+def _read_after_all(notes: list[str]) -> list[str]:
+    """The notes of a question read after all (an incident id, a cause to blame), without the
+    note that nothing in it was recognized."""
+    return [note for note in notes if note != _UNREAD]
 
 
 # A cause asked about as the one to blame: "was it the dashers?", "is batching to blame?",
@@ -892,12 +899,11 @@ def _about_incident(
 ) -> QuestionPlan:
     """The diagnosis of the named incident, on the metric the question names (if any); its
     own window and cohort replace any period or cohort named beside it."""
-    unrecognized = "nothing in the question was recognized"
     return QuestionPlan(
         kind="diagnose",
         incident=_incident_id(incident),
         metric=metric,
-        notes=[note for note in plan.notes if not note.startswith(unrecognized)],
+        notes=_read_after_all(plan.notes),
     )
 
 
@@ -1009,9 +1015,7 @@ def _plan(
         kind = "out_of_scope"  # "why is the sky blue?"; "what happened?" stays a diagnosis
     if kind == "out_of_scope":
         if not reading.has_content:
-            notes.append(
-                "nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'"
-            )
+            notes.append(_UNREAD)
         return QuestionPlan(kind=kind)
     # ("how busy were dashers that day?" after a comparison had repeated the comparison)
     if follow_up and previous is not None and reading.kind is None and not reading.driver:
@@ -1048,7 +1052,7 @@ def _plan(
     if plan.kind == "compare" and previous is not None and _COMPARE_THAT.search(text):
         _against_previous(plan, previous, notes)
     if plan.kind == "out_of_scope" and not reading.has_content:
-        notes.append("nothing in the question was recognized; try e.g. 'why did CX drop on Jan 4?'")
+        notes.append(_UNREAD)
     return plan
 
 

@@ -27,9 +27,13 @@ class ThreadIncident:
     start: dt.datetime
     end: dt.datetime
     metric: str | None  # the slice metric
-    causes: list[dict[str, Any]] = field(default_factory=list)
     ranked: list[dict[str, Any]] = field(default_factory=list)  # every cause, ruled out too
     recommendations: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def causes(self) -> list[dict[str, Any]]:
+        """The causes the ranking supports (strongly or weakly), leading first."""
+        return [c for c in self.ranked if c["status"] in ("supported", "weak")]
 
     def period(self) -> Period:
         last = (self.end - dt.timedelta(seconds=1)).date()

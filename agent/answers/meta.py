@@ -100,7 +100,7 @@ def _confidence(plan: QuestionPlan, items: list[EvidenceItem]) -> Answer:
     """How sure the latest cause ranking is: the leading cause's confidence, what the score is
     made of (its components, cited) and how it is computed (a heuristic, quoted), the runner-up
     and the tests behind it."""
-    ranking = next((i for i in reversed(items) if i.ok and i.tool == "rank_causes"), None)
+    ranking = _latest_ranking(items)
     if ranking is None:
         text = (
             "No cause has been ranked in this conversation yet, so there is no confidence to "
@@ -153,10 +153,7 @@ def _cause_verdict(plan: QuestionPlan, context: AnswerContext) -> Answer:
     """What the thread's diagnosis found of one cause ('was it the dashers?'): its status and
     confidence in the ranking, and the checks behind it, each cited."""
     kind = plan.cause or ""
-    ranking = next(
-        (i for i in reversed(context.tools.ledger.items) if i.ok and i.tool == "rank_causes"),
-        None,
-    )
+    ranking = _latest_ranking(context.tools.ledger.items)
     incident = context.incident
     found = next((c for c in (incident.ranked if incident else []) if c["kind"] == kind), None)
     if ranking is None or incident is None or found is None:
@@ -174,10 +171,15 @@ def _cause_verdict(plan: QuestionPlan, context: AnswerContext) -> Answer:
     reasons = [r for r in found.get("reasons", []) if r]
     if reasons:
         text += " What was checked: " + "; ".join(reasons) + "."
-    leading = [c for c in incident.ranked if c["status"] in ("supported", "weak")]
+    leading = incident.causes
     if leading and leading[0]["kind"] != kind:
         text += f" The leading cause is {_cause(leading[0]['kind'])} [{ranking.id}]."
     return Answer(text=text, resolved=plan.model_copy(update={"evidence_id": ranking.id}))
+
+
+def _latest_ranking(items: list[EvidenceItem]) -> EvidenceItem | None:
+    """The conversation's latest cause ranking (rank_causes), if any."""
+    return next((i for i in reversed(items) if i.ok and i.tool == "rank_causes"), None)
 
 
 def _score(found: Figure | None) -> str:
@@ -332,7 +334,7 @@ def help_answer(plan: QuestionPlan, context: AnswerContext) -> Answer:
     scored = any(part not in unavailable for part in CX_COMPONENTS)  # else no CX score at all
     metrics = [*([CX_SCORE] if scored else []), *METRICS]
     readable = ", ".join(named(m) for m in metrics if m not in unavailable)
-    missing = f" Metrics it computes: {readable}." + (
+    computed = f" Metrics it computes: {readable}." + (
         " Not available here: "
         + ", ".join(f"{m} (no {', '.join(n)})" for m, n in unavailable.items())
         + "."
@@ -344,7 +346,7 @@ def help_answer(plan: QuestionPlan, context: AnswerContext) -> Answer:
         f"{day(figure(item, 'data_start'))} to {day(figure(item, 'data_end'))}, in regions "
         f"{value(figure(item, 'regions'))} and categories {value(figure(item, 'categories'))}, "
         f"from {value(figure(item, 'stores'))} stores, with {value(figure(item, 'changes'))} "
-        f"logged changes [{item.id}].{missing}\n\n{CAPABILITIES}\n\nFor example:\n"
+        f"logged changes [{item.id}].{computed}\n\n{CAPABILITIES}\n\nFor example:\n"
         + "\n".join(f"- {example}" for example in EXAMPLES)
     )
     return Answer(text=text, resolved=plan, table=item.table)
