@@ -120,6 +120,15 @@ _WEATHER_WORD = re.compile(
 )
 
 
+# A dimension of the weather: so named, or holding conditions ('sky': Sunny, Fog, Stormy)
+_CONDITIONS = re.compile(r"sun|cloud|fog|storm|rain|wind|snow|clear|overcast|drizzl|hail")
+
+
+def _is_weather(name: str, groups: tuple[str, ...]) -> bool:
+    named = "weather" in name
+    return named or sum(bool(_CONDITIONS.search(str(g).casefold())) for g in groups) >= 2
+
+
 def unknown_weather(
     text: str, filters: dict[str, list[str | int]], vocabulary: Vocabulary
 ) -> list[str]:
@@ -130,7 +139,7 @@ def unknown_weather(
     if match is None:
         return []
     word = match["word"]
-    groups = [(name, values) for name, values in vocabulary.dimensions if "weather" in name]
+    groups = [(name, values) for name, values in vocabulary.dimensions if _is_weather(name, values)]
     if any(name in filters for name, _ in groups):
         return []  # a group of it was read ('rainy weather': weather=Rainy)
     if groups:

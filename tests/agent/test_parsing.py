@@ -635,6 +635,11 @@ def test_weather_that_no_group_holds_is_noted_not_silently_dropped() -> None:
         "'rain' was not read as one of the weather groups (Cloudy, Fog, Stormy, Sunny), so it "
         "was not applied: name one to apply it"
     ]
+    sky = Vocabulary(dimensions=(("sky", ("Cloudy", "Fog", "Sunny")),))  # a stranger's name
+    assert read_question("delivery time in the rain", START, END, vocabulary=sky).notes == [
+        "'rain' was not read as one of the sky groups (Cloudy, Fog, Sunny), so it was not "
+        "applied: name one to apply it"
+    ]
     stormy = read_question("delivery time in stormy weather", START, END, vocabulary=india)
     assert stormy.filters == {"weather": ["Stormy"]} and not stormy.notes
     wet = Vocabulary(dimensions=(("weather", ("Rainy", "Dry")),))
